@@ -1,0 +1,71 @@
+# verbd — build, test, install.  Plain GNU make: one file, no generated
+# build system, so `make` works on a base Debian image with gcc and make.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -DVERBD_VERSION='"$(VERSION)"' \
+           -Iinclude -Ilib -MMD -MP
+LDFLAGS ?=
+LDLIBS  ?=
+
+BUILD   ?= build
+LIB_SRC := $(wildcard lib/*/*.c lib/mod/*/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+BIN_SRC := $(wildcard src/*.c)
+BIN_OBJ := $(BIN_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIBVERBD := $(BUILD)/libverbd.a
+VERBD    := $(BUILD)/verbd
+
+.PHONY: all run test test-unit test-integration test-asan deps install clean
+
+all: $(VERBD)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBVERBD): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(VERBD): $(BIN_OBJ) $(LIBVERBD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BIN_OBJ) $(LIBVERBD) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBVERBD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
+
+# Serve the current directory (or DIR=...) on 127.0.0.1:8080.
+DIR ?= .
+run: deps $(VERBD)
+	$(VERBD) $(DIR)
+
+deps:
+	@scripts/deps.sh
+
+test: deps $(VERBD) $(UNIT_BIN)
+	@python3 tests/run.py --build $(BUILD)
+
+# The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+install: $(VERBD) $(LIBVERBD)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(VERBD) $(DESTDIR)$(PREFIX)/bin/verbd
+	install -m 644 $(LIBVERBD) $(DESTDIR)$(PREFIX)/lib/libverbd.a
+	install -m 644 include/verbd.h $(DESTDIR)$(PREFIX)/include/verbd.h
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d)

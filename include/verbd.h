@@ -1,0 +1,108 @@
+/* libverbd: an HTTP/1.1 server library that knows exactly which request
+ * methods it implements.  This header is the whole public API; the verbd
+ * daemon uses nothing else. */
+#ifndef VERBD_H
+#define VERBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct verbd_server;
+struct verbd_mapping;
+struct verbd_request;
+struct verbd_response;
+
+/* ---- Server ---------------------------------------------------------- */
+
+/* A server with default limits, no listeners and no mappings. */
+struct verbd_server *verbd_server_new(void);
+void verbd_server_free(struct verbd_server *srv);
+
+/* Adds a listening address: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80",
+ * port 0 for any free port.  Binds at once.  Returns 0, or -1 with a
+ * one-line message in err. */
+int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen);
+
+/* The bound address of listener i ("127.0.0.1:41234"), or NULL. */
+const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i);
+
+/*
+ * Sets a server-wide setting by name; values are strings as in the config
+ * file.  Names: workers (N or "auto"), max_connections, header_timeout,
+ * idle_timeout, body_timeout, send_timeout, shutdown_timeout (durations:
+ * "10s", "500ms", "2m"), max_target, max_header, max_fields, max_body
+ * (sizes: "8k", "1m"), access_log (path, "stdout" or "off"), error_log
+ * (path, "stderr" or "off"), log_level (error, warn, info, debug).
+ * Returns 0, or -1 with a message in err.
+ */
+int verbd_server_set(struct verbd_server *srv, const char *name, const char *value,
+                     char *err, size_t errlen);
+
+/* Maps the path prefix to a built-in module ("static") whose argument is
+ * `arg` (for static: the root directory).  A prefix ending without '/'
+ * matches itself and anything below it on a segment boundary.  Returns the
+ * mapping, or NULL with a message in err. */
+struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *prefix,
+                                       const char *module, const char *arg, char *err,
+                                       size_t errlen);
+
+/* Sets a mapping option: a module directive ("listing" "on", "index"
+ * "index.html index.htm") or a mapping one ("methods" "GET HEAD", which
+ * narrows the module's methods; "trace" "on").  Returns 0 or -1 + err. */
+int verbd_mapping_set(struct verbd_mapping *map, const char *name, const char *value,
+                      char *err, size_t errlen);
+
+/* Serves until SIGTERM or SIGINT (graceful stop) or verbd_server_stop().
+ * Forks workers when more than one is configured.  Returns 0 after a clean
+ * stop, -1 on a fatal error (logged). */
+int verbd_server_run(struct verbd_server *srv);
+
+/* Asks a running server to stop gracefully (async-signal-safe). */
+void verbd_server_stop(struct verbd_server *srv);
+
+/* ---- Request (read-only, valid during the handler call) -------------- */
+
+/* The method token as sent. */
+const char *verbd_request_method(const struct verbd_request *req, size_t *len);
+/* The decoded, normalised path ("/a/b.txt"), NUL-terminated. */
+const char *verbd_request_path(const struct verbd_request *req);
+/* The path below the mapping's prefix, always starting with '/'. */
+const char *verbd_request_subpath(const struct verbd_request *req);
+/* The query without '?', or NULL. */
+const char *verbd_request_query(const struct verbd_request *req, size_t *len);
+/* The first field named `name` (case-insensitive), or NULL; not
+ * NUL-terminated, *len is its length. */
+const char *verbd_request_header(const struct verbd_request *req, const char *name, size_t *len);
+/* 1 for HEAD (the response body is dropped after framing), else 0. */
+int verbd_request_is_head(const struct verbd_request *req);
+
+/* ---- Response --------------------------------------------------------- */
+
+/* Sets the status (default 200). */
+void verbd_response_status(struct verbd_response *res, int status);
+/* Adds a header field.  Date, Server, Content-Length and Connection are the
+ * server's; do not add them. */
+void verbd_response_header(struct verbd_response *res, const char *name, const char *value);
+void verbd_response_header_n(struct verbd_response *res, const char *name, const char *value,
+                             size_t len);
+/* Appends bytes to the body (copied). */
+void verbd_response_body(struct verbd_response *res, const void *data, size_t len);
+/* Appends len bytes of the file fd from offset to the body.  The response
+ * owns fd from the first call and closes it once when done; several ranges
+ * of the same fd may be appended. */
+void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, uint64_t len);
+/* A complete error response: status, a short text/plain body naming the
+ * status and `detail` (may be NULL).  Clears any header fields and body
+ * added before; add fields such as Allow after it. */
+void verbd_response_error(struct verbd_response *res, int status, const char *detail);
+/* Closes the connection after this response. */
+void verbd_response_close(struct verbd_response *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,23 @@
+/* A growable byte buffer.  Allocation failure aborts: the server caps every
+ * size a client controls before it reaches a buffer. */
+#ifndef VERBD_CORE_BUF_H
+#define VERBD_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+static inline void buf_reset(struct buf *b) { b->len = 0; }
+
+#endif

@@ -1,0 +1,507 @@
+#include "core/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "http/method.h"
+#include "http/status.h"
+#include "route/route.h"
+
+/* Stop answering pipelined requests while this much output waits, so a
+ * client that never reads cannot grow our memory. */
+#define OUT_HIGH_WATER (64 * 1024)
+/* File bodies up to this size are copied into the output so that header
+ * and body leave in one writev; larger ones go by sendfile. */
+#define INLINE_FILE_MAX (16 * 1024)
+/* After answering and closing our side, read and drop what the client
+ * still sends, for at most this long and this much, so our last response
+ * is not destroyed by a reset. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (64 * 1024)
+#define IOV_BATCH 64
+
+static const struct settings *settings_of(struct worker *w) { return &w->srv->settings; }
+
+void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->src = (struct source){SOURCE_CONN, fd};
+    memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
+    c->read_deadline = clock_ms() + settings_of(w)->header_timeout_ms;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    if (w->nconns == w->cap_conns) {
+        size_t cap = w->cap_conns ? w->cap_conns * 2 : 64;
+        struct conn **p = realloc(w->conns, cap * sizeof *p);
+        if (!p) {
+            close(fd);
+            free(c);
+            return;
+        }
+        w->conns = p;
+        w->cap_conns = cap;
+    }
+    c->index = (uint32_t)w->nconns;
+    w->conns[w->nconns++] = c;
+
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        conn_close(w, c);
+        return;
+    }
+    conn_run(w, c);
+}
+
+static void drop_output(struct conn *c)
+{
+    for (size_t i = c->seg_head; i < c->nsegs; i++)
+        if (c->segs[i].owns_fd)
+            close(c->segs[i].fd);
+    c->seg_head = c->nsegs = 0;
+    buf_reset(&c->out);
+}
+
+void conn_close(struct worker *w, struct conn *c)
+{
+    drop_output(c);
+    buf_free(&c->out);
+    free(c->segs);
+    if (c->in)
+        worker_give_buf(w, c->in);
+    close(c->src.fd);
+    worker_forget_conn(w, c);
+    free(c);
+}
+
+static bool has_output(const struct conn *c) { return c->seg_head < c->nsegs; }
+
+static void push_seg(struct conn *c, int fd, bool owns_fd, uint64_t off, uint64_t len)
+{
+    if (fd < 0 && c->nsegs > c->seg_head) {
+        struct out_seg *last = &c->segs[c->nsegs - 1];
+        if (last->fd < 0 && last->off + last->len == off) {
+            last->len += len;
+            return;
+        }
+    }
+    if (c->nsegs == c->cap_segs) {
+        size_t cap = c->cap_segs ? c->cap_segs * 2 : 4;
+        struct out_seg *p = realloc(c->segs, cap * sizeof *p);
+        if (!p)
+            abort();
+        c->segs = p;
+        c->cap_segs = cap;
+    }
+    c->segs[c->nsegs++] = (struct out_seg){fd, owns_fd, off, len};
+}
+
+/* Appends bytes to the output as a memory segment. */
+static void out_bytes(struct conn *c, const void *p, size_t n)
+{
+    size_t at = c->out.len;
+    buf_append(&c->out, p, n);
+    push_seg(c, -1, false, at, n);
+}
+
+static bool status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
+
+/* Serialises a finished response into the output queue. */
+static void queue_response(struct conn *c, const struct verbd_request *req,
+                           struct verbd_response *res, bool keep_alive)
+{
+    uint64_t body_len = response_body_length(res);
+    bool with_body = status_has_body(res->status);
+    bool send_body = with_body && !(req && req->method_id == METHOD_HEAD);
+
+    struct buf *o = &c->out;
+    size_t start = o->len;
+    buf_printf(o, "HTTP/1.1 %d %s\r\nServer: verbd\r\n", res->status,
+               http_status_reason(res->status));
+    buf_puts(o, clock_date_field());
+    buf_append(o, res->head.p ? res->head.p : "", res->head.len);
+    if (with_body)
+        buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+    if (!keep_alive)
+        buf_puts(o, "Connection: close\r\n");
+    else if (req && req->http.minor == 0)
+        buf_puts(o, "Connection: keep-alive\r\n");
+    buf_append(o, "\r\n", 2);
+    push_seg(c, -1, false, start, o->len - start);
+
+    if (send_body) {
+        for (size_t i = 0; i < res->npieces; i++) {
+            const struct body_piece *p = &res->pieces[i];
+            if (!p->is_file) {
+                out_bytes(c, res->body.p + p->offset, (size_t)p->len);
+            } else if (p->len <= INLINE_FILE_MAX) {
+                buf_reserve(o, (size_t)p->len);
+                ssize_t got = pread(res->fd, o->p + o->len, (size_t)p->len, (off_t)p->offset);
+                if (got != (ssize_t)p->len) {
+                    /* The file changed under us; the framing promised is
+                     * unkeepable, so end the connection after what we have. */
+                    c->close_after = true;
+                    break;
+                }
+                push_seg(c, -1, false, o->len, (size_t)got);
+                o->len += (size_t)got;
+            } else {
+                push_seg(c, res->fd, false, p->offset, p->len);
+            }
+        }
+        /* The last file segment closes the file. */
+        for (size_t i = c->nsegs; i-- > c->seg_head;) {
+            if (c->segs[i].fd == res->fd && res->fd >= 0) {
+                c->segs[i].owns_fd = true;
+                res->fd = -1;
+                break;
+            }
+        }
+    }
+    if (!keep_alive)
+        c->close_after = true;
+    log_access((const struct sockaddr *)&c->peer, req, res->status, send_body ? body_len : 0);
+}
+
+static void answer_error(struct worker *w, struct conn *c, int status, const char *why)
+{
+    struct verbd_response *res = &w->res;
+    response_reset(res);
+    verbd_response_error(res, status, why);
+    queue_response(c, NULL, res, false);
+    response_reset(res);
+}
+
+static void next_request(struct worker *w, struct conn *c)
+{
+    c->state = CONN_HEAD;
+    if (c->in_start == c->in_len) {
+        c->idle = true;
+        c->read_deadline = clock_ms() + settings_of(w)->idle_timeout_ms;
+    } else {
+        c->idle = false;
+        c->read_deadline = clock_ms() + settings_of(w)->header_timeout_ms;
+    }
+}
+
+static void serve(struct worker *w, struct conn *c, size_t head_len)
+{
+    struct verbd_request *req = &w->req;
+    struct verbd_response *res = &w->res;
+    const struct http_request *h = &req->http;
+    response_reset(res);
+
+    bool has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
+    enum verdict v = route_decide(&w->srv->routes, req, w->path_buf);
+    if (h->expect_continue && has_body && v == VERDICT_SERVE)
+        out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    route_respond(&w->srv->routes, v, req, res);
+    /* A client told to wait for 100 Continue may or may not send its body
+     * after a final status: the framing is unknowable, so close. */
+    if (h->expect_continue && has_body && v != VERDICT_SERVE)
+        res->close = true;
+    bool keep_alive = h->keep_alive && !res->close && !w->stopping && !c->close_after;
+    queue_response(c, req, res, keep_alive);
+    response_reset(res);
+
+    c->in_start += head_len;
+    if (!keep_alive || !has_body) {
+        next_request(w, c);
+        return;
+    }
+    c->state = CONN_BODY;
+    c->body_chunked = h->framing == BODY_CHUNKED;
+    c->body_left = h->content_length;
+    if (c->body_chunked)
+        chunked_init(&c->chunked);
+    c->read_deadline = clock_ms() + settings_of(w)->body_timeout_ms;
+}
+
+/* Reads past the body of an answered request.  True when it is complete. */
+static bool discard_body(struct worker *w, struct conn *c)
+{
+    size_t avail = c->in_len - c->in_start;
+    if (!c->body_chunked) {
+        size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
+        c->in_start += n;
+        c->body_left -= n;
+        if (c->body_left)
+            return false;
+        next_request(w, c);
+        return true;
+    }
+    while (avail) {
+        size_t used = 0;
+        struct span data;
+        const char *why = NULL;
+        enum chunked_result r =
+            chunked_decode(&c->chunked, c->in + c->in_start, avail, &used, &data, &why);
+        c->in_start += used;
+        avail -= used;
+        if (r == CHUNKED_ERROR || c->chunked.total > settings_of(w)->max_body) {
+            log_msg(LOG_INFO, "closing connection: %s",
+                    r == CHUNKED_ERROR ? why : "chunked body over max_body");
+            c->close_after = true;
+            return false;
+        }
+        if (r == CHUNKED_DONE) {
+            next_request(w, c);
+            return true;
+        }
+        if (used == 0)
+            break;
+    }
+    return false;
+}
+
+/* Answers every complete request in the input, within the output bound.
+ * True if it queued output. */
+static bool process(struct worker *w, struct conn *c)
+{
+    bool produced = false;
+    while (!c->close_after && c->state != CONN_LINGER) {
+        if (c->out.len >= OUT_HIGH_WATER ||
+            (has_output(c) && c->segs[c->nsegs - 1].fd >= 0))
+            break;
+        if (c->state == CONN_BODY) {
+            if (!discard_body(w, c))
+                break;
+            continue;
+        }
+        if (c->in_start == c->in_len)
+            break;
+        const char *why = NULL;
+        int r = http_parse_request(c->in + c->in_start, c->in_len - c->in_start, &w->limits,
+                                   w->fields, &w->req.http, &why);
+        if (r == 0)
+            break;
+        produced = true;
+        if (r < 0) {
+            answer_error(w, c, -r, why);
+            break;
+        }
+        serve(w, c, (size_t)r);
+    }
+    return produced;
+}
+
+/* Reads what the socket holds into the input buffer.  Returns bytes read
+ * (setting c->eof at the end of input), or -1 on a socket error. */
+static ssize_t read_input(struct worker *w, struct conn *c)
+{
+    if (!c->in) {
+        c->in = worker_take_buf(w);
+        c->in_start = c->in_len = 0;
+    } else if (c->in_start) {
+        memmove(c->in, c->in + c->in_start, c->in_len - c->in_start);
+        c->in_len -= c->in_start;
+        c->in_start = 0;
+    }
+    ssize_t total = 0;
+    while (c->in_len < w->in_cap) {
+        ssize_t n = recv(c->src.fd, c->in + c->in_len, w->in_cap - c->in_len, 0);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            total += n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0)
+            return -1;
+        c->eof = true;
+        break;
+    }
+    if (total && c->state == CONN_HEAD && c->idle) {
+        c->idle = false;
+        c->read_deadline = clock_ms() + settings_of(w)->header_timeout_ms;
+    } else if (total && c->state == CONN_BODY) {
+        c->read_deadline = clock_ms() + settings_of(w)->body_timeout_ms;
+    }
+    return total;
+}
+
+static void release_input_if_empty(struct worker *w, struct conn *c)
+{
+    if (c->in && c->in_start == c->in_len) {
+        worker_give_buf(w, c->in);
+        c->in = NULL;
+        c->in_start = c->in_len = 0;
+    }
+}
+
+/* Writes queued output.  1: all written; 0: the socket is full; -1: error. */
+static int flush(struct worker *w, struct conn *c)
+{
+    while (has_output(c)) {
+        struct out_seg *s = &c->segs[c->seg_head];
+        ssize_t n;
+        if (s->fd < 0) {
+            struct iovec iov[IOV_BATCH];
+            int cnt = 0;
+            for (size_t i = c->seg_head; i < c->nsegs && cnt < IOV_BATCH && c->segs[i].fd < 0;
+                 i++)
+                iov[cnt++] = (struct iovec){c->out.p + c->segs[i].off, (size_t)c->segs[i].len};
+            n = writev(c->src.fd, iov, cnt);
+            if (n > 0) {
+                size_t left = (size_t)n;
+                while (left && c->seg_head < c->nsegs) {
+                    struct out_seg *m = &c->segs[c->seg_head];
+                    size_t take = left < m->len ? left : (size_t)m->len;
+                    m->off += take;
+                    m->len -= take;
+                    left -= take;
+                    if (m->len == 0)
+                        c->seg_head++;
+                }
+            }
+        } else {
+            off_t off = (off_t)s->off;
+            size_t want = s->len < (1u << 30) ? (size_t)s->len : (1u << 30);
+            n = sendfile(c->src.fd, s->fd, &off, want);
+            if (n == 0)
+                return -1;  /* the file shrank: the promised length is unkeepable */
+            if (n > 0) {
+                s->off += (uint64_t)n;
+                s->len -= (uint64_t)n;
+                if (s->len == 0) {
+                    if (s->owns_fd)
+                        close(s->fd);
+                    c->seg_head++;
+                }
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->write_deadline = clock_ms() + settings_of(w)->send_timeout_ms;
+                return 0;
+            }
+            return -1;
+        }
+        c->write_deadline = clock_ms() + settings_of(w)->send_timeout_ms;
+    }
+    c->seg_head = c->nsegs = 0;
+    buf_reset(&c->out);
+    c->write_deadline = 0;
+    if (c->out.cap > OUT_HIGH_WATER)
+        buf_free(&c->out);
+    return 1;
+}
+
+static void begin_linger(struct worker *w, struct conn *c)
+{
+    (void)w;
+    shutdown(c->src.fd, SHUT_WR);
+    c->state = CONN_LINGER;
+    c->read_deadline = clock_ms() + LINGER_MS;
+}
+
+/* Drops what the client still sends until it closes. */
+static void linger(struct worker *w, struct conn *c)
+{
+    char scratch[4096];
+    for (;;) {
+        ssize_t n = recv(c->src.fd, scratch, sizeof scratch, 0);
+        if (n > 0) {
+            c->lingered += (uint32_t)n;
+            if (c->lingered > LINGER_MAX_BYTES)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        break;
+    }
+    conn_close(w, c);
+}
+
+void conn_run(struct worker *w, struct conn *c)
+{
+    for (;;) {
+        if (c->state == CONN_LINGER) {
+            linger(w, c);
+            return;
+        }
+        if (has_output(c)) {
+            int r = flush(w, c);
+            if (r < 0) {
+                conn_close(w, c);
+                return;
+            }
+            if (r == 0)
+                return;  /* EPOLLOUT resumes */
+            if (c->idle && !c->close_after)
+                c->read_deadline = clock_ms() + settings_of(w)->idle_timeout_ms;
+        }
+        if (c->close_after) {
+            begin_linger(w, c);
+            continue;
+        }
+        if (c->in && process(w, c))
+            continue;
+        if (c->eof) {
+            conn_close(w, c);
+            return;
+        }
+        ssize_t n = read_input(w, c);
+        if (n < 0) {
+            conn_close(w, c);
+            return;
+        }
+        if (n == 0 && !c->eof) {
+            release_input_if_empty(w, c);
+            if (w->stopping)
+                conn_stop_if_idle(w, c);
+            return;
+        }
+    }
+}
+
+void conn_stop_if_idle(struct worker *w, struct conn *c)
+{
+    if (c->state == CONN_HEAD && c->idle && !has_output(c) && (!c->in || c->in_start == c->in_len))
+        conn_close(w, c);
+}
+
+void conn_check_timers(struct worker *w, struct conn *c)
+{
+    uint64_t now = clock_ms();
+    if (has_output(c)) {
+        if (c->write_deadline && now >= c->write_deadline) {
+            log_msg(LOG_DEBUG, "send timeout");
+            conn_close(w, c);
+        }
+        return;
+    }
+    if (now < c->read_deadline)
+        return;
+    if (c->state == CONN_HEAD && !c->idle && c->in && c->in_len > c->in_start) {
+        answer_error(w, c, 408, "The request head was not received in time.");
+        conn_run(w, c);
+        return;
+    }
+    conn_close(w, c);
+}

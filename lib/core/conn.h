@@ -1,0 +1,62 @@
+/* A client connection: reads request heads, answers them in order, reads
+ * (and discards) bodies, writes responses, and closes cleanly. */
+#ifndef VERBD_CORE_CONN_H
+#define VERBD_CORE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "http/chunked.h"
+
+struct worker;
+
+/* What an epoll event points at: a listener, the signal fd, or a conn. */
+enum source_kind { SOURCE_LISTENER, SOURCE_SIGNAL, SOURCE_CONN };
+
+struct source {
+    enum source_kind kind;
+    int fd;
+};
+
+/* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
+struct out_seg {
+    int fd;
+    bool owns_fd;
+    uint64_t off, len;
+};
+
+enum conn_state { CONN_HEAD, CONN_BODY, CONN_LINGER };
+
+struct conn {
+    struct source src;  /* first: epoll data points here */
+    uint32_t index;     /* in worker->conns */
+    enum conn_state state;
+    bool idle;          /* between requests, nothing received yet */
+    bool eof;           /* the client will send nothing more */
+    bool close_after;   /* close once the output is flushed */
+    bool body_chunked;
+    uint64_t body_left; /* Content-Length bytes still to discard */
+    struct chunked chunked;
+    char *in;           /* worker-sized input buffer, or NULL when empty */
+    size_t in_start, in_len;
+    struct buf out;
+    struct out_seg *segs;
+    size_t seg_head, nsegs, cap_segs;
+    uint64_t read_deadline, write_deadline;
+    uint32_t lingered;
+    struct sockaddr_storage peer;
+};
+
+/* Takes an accepted, non-blocking socket. */
+void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Reacts to readiness of any kind. */
+void conn_run(struct worker *w, struct conn *c);
+/* Applies read and write deadlines. */
+void conn_check_timers(struct worker *w, struct conn *c);
+/* Closes at once if nothing is in flight (graceful stop). */
+void conn_stop_if_idle(struct worker *w, struct conn *c);
+void conn_close(struct worker *w, struct conn *c);
+
+#endif

@@ -1,0 +1,211 @@
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/exchange.h"
+
+/* One logger per process: workers are processes. */
+static struct {
+    char *access_path, *error_path;
+    int access_fd, error_fd;
+    int level;
+    struct buf pending;
+} lg = {NULL, NULL, -1, 2, LOG_INFO, {0}};
+
+#define ACCESS_FLUSH_AT 16384  /* flush early past this many pending bytes */
+#define ACCESS_MAX_PENDING (1 << 20)  /* drop lines past this: never grow unbounded */
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int open_one(const char *path, int std_fd, const char *std_name)
+{
+    if (!path || strcmp(path, "off") == 0)
+        return -1;
+    if (strcmp(path, std_name) == 0)
+        return std_fd;
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static void close_one(int fd)
+{
+    if (fd > 2)
+        close(fd);
+}
+
+int log_open(const char *access, const char *error, int level, char *err, size_t errlen)
+{
+    log_close();
+    lg.level = level;
+    lg.access_path = access ? strdup(access) : NULL;
+    lg.error_path = error ? strdup(error) : NULL;
+    lg.error_fd = open_one(error, 2, "stderr");
+    if (lg.error_fd < 0 && error && strcmp(error, "off") != 0) {
+        snprintf(err, errlen, "error log %s: %s", error, strerror(errno));
+        lg.error_fd = 2;
+        return -1;
+    }
+    lg.access_fd = open_one(access, 1, "stdout");
+    if (lg.access_fd < 0 && access && strcmp(access, "off") != 0) {
+        snprintf(err, errlen, "access log %s: %s", access, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void log_reopen(void)
+{
+    log_flush();
+    int fd = open_one(lg.access_path, 1, "stdout");
+    if (fd >= 0 || !lg.access_path) {
+        close_one(lg.access_fd);
+        lg.access_fd = fd;
+    }
+    fd = open_one(lg.error_path, 2, "stderr");
+    if (fd >= 0) {
+        close_one(lg.error_fd);
+        lg.error_fd = fd;
+    }
+}
+
+void log_close(void)
+{
+    log_flush();
+    close_one(lg.access_fd);
+    close_one(lg.error_fd);
+    free(lg.access_path);
+    free(lg.error_path);
+    buf_free(&lg.pending);
+    lg.access_path = lg.error_path = NULL;
+    lg.access_fd = -1;
+    lg.error_fd = 2;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    if (level > lg.level || lg.error_fd < 0)
+        return;
+    char line[1024];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    n += snprintf(line + n, sizeof line - (size_t)n, "[%s] %d: ", level_names[level], getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    n = (m < 0 || (size_t)(n + m) >= sizeof line - 1) ? (int)sizeof line - 2 : n + m;
+    line[n++] = '\n';
+    ssize_t w = write(lg.error_fd, line, (size_t)n);
+    (void)w;
+}
+
+/* Appends bytes with anything that could forge or break a log line (quotes,
+ * backslashes, control and non-ASCII bytes) as \xHH. */
+static void append_escaped(struct buf *b, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!p || n == 0) {
+        buf_append(b, "-", 1);
+        return;
+    }
+    buf_reserve(b, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 4);
+        } else {
+            b->p[b->len++] = (char)c;
+        }
+    }
+}
+
+static void append_peer(struct buf *b, const struct sockaddr *peer)
+{
+    char host[INET6_ADDRSTRLEN] = "-";
+    if (peer && peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
+    else if (peer && peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
+    buf_puts(b, host);
+}
+
+void log_access(const struct sockaddr *peer, const struct verbd_request *req, int status,
+                uint64_t body_bytes)
+{
+    if (lg.access_fd < 0 || lg.pending.len > ACCESS_MAX_PENDING)
+        return;
+    struct buf *b = &lg.pending;
+    static time_t last;
+    static char stamp[32];
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        last = now;
+    }
+    append_peer(b, peer);
+    buf_printf(b, " - - [%s] \"", stamp);
+    if (req && req->http.method.p) {
+        append_escaped(b, req->http.method.p, req->http.method.n);
+        buf_append(b, " ", 1);
+        append_escaped(b, req->http.target.p, req->http.target.n);
+        buf_printf(b, " HTTP/1.%d", req->http.minor);
+    } else {
+        buf_append(b, "-", 1);
+    }
+    buf_printf(b, "\" %d %llu \"", status, (unsigned long long)body_bytes);
+    struct span v = {0};
+    if (req && req->http.method.p)
+        v = http_field_get(&req->http, "Referer");
+    append_escaped(b, v.p, v.n);
+    buf_append(b, "\" \"", 3);
+    v = (struct span){0};
+    if (req && req->http.method.p)
+        v = http_field_get(&req->http, "User-Agent");
+    append_escaped(b, v.p, v.n);
+    buf_append(b, "\"\n", 2);
+    if (b->len >= ACCESS_FLUSH_AT)
+        log_flush();
+}
+
+void log_flush(void)
+{
+    struct buf *b = &lg.pending;
+    size_t done = 0;
+    while (done < b->len && lg.access_fd >= 0) {
+        ssize_t w = write(lg.access_fd, b->p + done, b->len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;  /* EAGAIN on a full pipe: keep the rest for the next turn */
+        done += (size_t)w;
+    }
+    if (done == b->len || lg.access_fd < 0) {
+        buf_reset(b);
+    } else if (done) {
+        memmove(b->p, b->p + done, b->len - done);
+        b->len -= done;
+    }
+}

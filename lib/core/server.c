@@ -1,0 +1,247 @@
+/* The server object of verbd.h: listeners, settings, mappings, and the
+ * supervisor that runs one worker per core. */
+#include "core/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define LISTEN_BACKLOG 4096
+
+struct verbd_server *verbd_server_new(void)
+{
+    struct verbd_server *srv = calloc(1, sizeof *srv);
+    if (srv)
+        settings_defaults(&srv->settings);
+    return srv;
+}
+
+void verbd_server_free(struct verbd_server *srv)
+{
+    if (!srv)
+        return;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        close(srv->listeners[i].fd);
+    free(srv->listeners);
+    route_free(&srv->routes);
+    settings_free(&srv->settings);
+    free(srv);
+}
+
+/* Splits "host:port", "[v6]:port" or ":port" (any address). */
+static int split_address(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':' || (size_t)(close - addr - 1) >= hostlen)
+            return -1;
+        memcpy(host, addr + 1, (size_t)(close - addr - 1));
+        host[close - addr - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= hostlen || memchr(addr, ':', (size_t)(colon - addr)))
+            return -1;
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+    }
+    const char *p = colon + 1;
+    if (!*p || strlen(p) >= portlen || strspn(p, "0123456789") != strlen(p) || atol(p) > 65535)
+        return -1;
+    strcpy(port, p);
+    return 0;
+}
+
+static void name_address(const struct sockaddr *sa, char *out, size_t len)
+{
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    socklen_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, salen, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, len, "?");
+        return;
+    }
+    snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen)
+{
+    char host[256], port[8];
+    if (split_address(addr, host, sizeof host, port, sizeof port) < 0) {
+        snprintf(err, errlen, "invalid listen address \"%s\" (want ADDR:PORT or [V6]:PORT)", addr);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct listener *l = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *l);
+    if (!l) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->listeners = l;
+    l = &srv->listeners[srv->nlisteners++];
+    l->fd = fd;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    name_address((struct sockaddr *)&bound, l->name, sizeof l->name);
+    return 0;
+}
+
+const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
+{
+    return i < srv->nlisteners ? srv->listeners[i].name : NULL;
+}
+
+int verbd_server_set(struct verbd_server *srv, const char *name, const char *value, char *err,
+                     size_t errlen)
+{
+    return settings_set(&srv->settings, name, value, err, errlen);
+}
+
+struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *prefix,
+                                       const char *module, const char *arg, char *err,
+                                       size_t errlen)
+{
+    return (struct verbd_mapping *)route_add(&srv->routes, prefix, module, arg, err, errlen);
+}
+
+int verbd_mapping_set(struct verbd_mapping *map, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    return route_set((struct route_mapping *)map, name, value, err, errlen);
+}
+
+void verbd_server_stop(struct verbd_server *srv)
+{
+    (void)srv;
+    kill(getpid(), SIGTERM);
+}
+
+static pid_t spawn_worker(struct verbd_server *srv)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(worker_run(srv) == 0 ? 0 : 1);
+    if (pid < 0)
+        log_msg(LOG_ERROR, "fork: %s", strerror(errno));
+    return pid;
+}
+
+/* The parent of several workers: forwards signals, replaces a worker that
+ * dies unexpectedly, and returns once all have stopped. */
+static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
+{
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    if (!pids)
+        return -1;
+    int alive = 0;
+    for (int i = 0; i < n; i++)
+        if ((pids[i] = spawn_worker(srv)) > 0)
+            alive++;
+    bool stopping = alive == 0;
+    int rc = alive ? 0 : -1;
+    while (alive) {
+        int sig = sigwaitinfo(signals, NULL);
+        if (sig == SIGTERM || sig == SIGINT) {
+            stopping = true;
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGTERM);
+        } else if (sig == SIGHUP) {
+            log_reopen();
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGHUP);
+        } else if (sig == SIGCHLD) {
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                for (int i = 0; i < n; i++) {
+                    if (pids[i] != pid)
+                        continue;
+                    pids[i] = 0;
+                    alive--;
+                    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                    if (!clean)
+                        rc = stopping ? -1 : rc;
+                    if (!stopping) {
+                        log_msg(LOG_ERROR, "worker %d ended unexpectedly (status %d); restarting",
+                                pid, status);
+                        if ((pids[i] = spawn_worker(srv)) > 0)
+                            alive++;
+                    }
+                }
+            }
+        }
+    }
+    free(pids);
+    return rc;
+}
+
+static long cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+int verbd_server_run(struct verbd_server *srv)
+{
+    char err[256];
+    const struct settings *s = &srv->settings;
+    if (log_open(s->access_log, s->error_log, s->log_level, err, sizeof err) < 0) {
+        fprintf(stderr, "verbd: %s\n", err);
+        return -1;
+    }
+    if (srv->nlisteners == 0) {
+        log_msg(LOG_ERROR, "no listening address");
+        return -1;
+    }
+    route_finish(&srv->routes);
+    signal(SIGPIPE, SIG_IGN);
+
+    sigset_t signals, old;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &signals, &old);
+    int workers = s->workers ? s->workers : (int)cpu_count();
+    int rc = workers == 1 ? worker_run(srv) : supervise(srv, workers, &signals);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    log_close();
+    return rc;
+}

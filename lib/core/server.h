@@ -1,0 +1,26 @@
+/* The server object behind verbd.h, and what its workers share. */
+#ifndef VERBD_CORE_SERVER_H
+#define VERBD_CORE_SERVER_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "core/settings.h"
+#include "route/route.h"
+
+struct listener {
+    int fd;
+    char name[64];  /* "127.0.0.1:8080", "[::1]:8080" */
+};
+
+struct verbd_server {
+    struct settings settings;
+    struct listener *listeners;
+    size_t nlisteners;
+    struct route_table routes;
+};
+
+/* Serves on this process until a stop signal; the body of each worker. */
+int worker_run(struct verbd_server *srv);
+
+#endif

@@ -1,0 +1,159 @@
+#include "core/settings.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+
+enum setting_kind { KIND_DURATION, KIND_SIZE, KIND_COUNT, KIND_WORKERS, KIND_PATH, KIND_LEVEL };
+
+struct setting {
+    const char *name;
+    enum setting_kind kind;
+    size_t offset;
+    uint64_t min, max;
+};
+
+#define FIELD(f) offsetof(struct settings, f)
+
+static const struct setting table[] = {
+    {"workers", KIND_WORKERS, FIELD(workers), 0, 1024},
+    {"max_connections", KIND_COUNT, FIELD(max_connections), 1, 1000000},
+    {"header_timeout", KIND_DURATION, FIELD(header_timeout_ms), 1, 3600000},
+    {"idle_timeout", KIND_DURATION, FIELD(idle_timeout_ms), 1, 86400000},
+    {"body_timeout", KIND_DURATION, FIELD(body_timeout_ms), 1, 3600000},
+    {"send_timeout", KIND_DURATION, FIELD(send_timeout_ms), 1, 3600000},
+    {"shutdown_timeout", KIND_DURATION, FIELD(shutdown_timeout_ms), 0, 3600000},
+    {"max_target", KIND_SIZE, FIELD(max_target), 64, 1 << 20},
+    {"max_header", KIND_SIZE, FIELD(max_header), 256, 1 << 20},
+    {"max_fields", KIND_COUNT, FIELD(max_fields), 1, 1000},
+    {"max_body", KIND_SIZE, FIELD(max_body), 0, UINT64_C(1) << 50},
+    {"access_log", KIND_PATH, FIELD(access_log), 0, 0},
+    {"error_log", KIND_PATH, FIELD(error_log), 0, 0},
+    {"log_level", KIND_LEVEL, FIELD(log_level), 0, 0},
+};
+
+void settings_defaults(struct settings *s)
+{
+    *s = (struct settings){
+        .workers = 0,
+        .max_connections = 10000,
+        .header_timeout_ms = 10000,
+        .idle_timeout_ms = 60000,
+        .body_timeout_ms = 30000,
+        .send_timeout_ms = 30000,
+        .shutdown_timeout_ms = 10000,
+        .max_target = 8192,
+        .max_header = 16384,
+        .max_fields = 100,
+        .max_body = 1 << 20,
+        .access_log = strdup("stdout"),
+        .error_log = strdup("stderr"),
+        .log_level = LOG_INFO,
+    };
+}
+
+void settings_free(struct settings *s)
+{
+    free(s->access_log);
+    free(s->error_log);
+    s->access_log = s->error_log = NULL;
+}
+
+struct http_limits settings_limits(const struct settings *s)
+{
+    return (struct http_limits){s->max_target, s->max_header, s->max_fields, s->max_body};
+}
+
+/* Digits followed by a unit from `units`; the value times the unit's factor. */
+static int parse_scaled(const char *s, const char *const *units, const uint64_t *factors,
+                        uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; units[i]; i++) {
+        if (strcmp(end, units[i]) == 0) {
+            if (factors[i] && v > UINT64_MAX / factors[i])
+                return -1;
+            *out = v * factors[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int parse_duration_ms(const char *s, uint64_t *ms)
+{
+    static const char *const units[] = {"", "ms", "s", "m", "h", NULL};
+    static const uint64_t factors[] = {1000, 1, 1000, 60000, 3600000};
+    return parse_scaled(s, units, factors, ms);
+}
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+    static const char *const units[] = {"", "k", "K", "m", "M", "g", "G", NULL};
+    static const uint64_t factors[] = {1, 1024, 1024, 1 << 20, 1 << 20, 1 << 30, 1 << 30};
+    return parse_scaled(s, units, factors, bytes);
+}
+
+int settings_set(struct settings *s, const char *name, const char *value, char *err,
+                 size_t errlen)
+{
+    const struct setting *st = NULL;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i].name, name) == 0)
+            st = &table[i];
+    if (!st) {
+        snprintf(err, errlen, "unknown setting \"%s\"", name);
+        return -1;
+    }
+    char *field = (char *)s + st->offset;
+    uint64_t v = 0;
+    int rc = -1;
+    switch (st->kind) {
+    case KIND_DURATION: rc = parse_duration_ms(value, &v); break;
+    case KIND_SIZE: rc = parse_size(value, &v); break;
+    case KIND_COUNT: rc = parse_scaled(value, (const char *const[]){"", NULL},
+                                       (const uint64_t[]){1}, &v);
+        break;
+    case KIND_WORKERS:
+        if (strcmp(value, "auto") == 0) {
+            *(int *)field = 0;
+            return 0;
+        }
+        rc = parse_scaled(value, (const char *const[]){"", NULL}, (const uint64_t[]){1}, &v);
+        if (rc == 0 && v == 0)
+            rc = -1;
+        break;
+    case KIND_PATH:
+        if (!*value)
+            break;
+        free(*(char **)field);
+        *(char **)field = strdup(value);
+        return 0;
+    case KIND_LEVEL:
+        rc = log_level_parse(value);
+        if (rc < 0)
+            break;
+        *(int *)field = rc;
+        return 0;
+    }
+    if (rc < 0 || v < st->min || (st->max && v > st->max)) {
+        snprintf(err, errlen, "invalid value \"%s\" for %s", value, name);
+        return -1;
+    }
+    if (st->kind == KIND_WORKERS)
+        *(int *)field = (int)v;
+    else
+        *(uint64_t *)field = v;
+    return 0;
+}

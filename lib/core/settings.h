@@ -1,0 +1,37 @@
+/* Server-wide settings: limits, timeouts, logs, workers.  Declared once in
+ * a table (settings.c) that the API, the command line and the config file
+ * all set through. */
+#ifndef VERBD_CORE_SETTINGS_H
+#define VERBD_CORE_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/parse.h"
+
+struct settings {
+    int workers;                    /* 0 = one per core */
+    uint64_t max_connections;       /* per worker */
+    uint64_t header_timeout_ms;     /* first byte of a head to its end */
+    uint64_t idle_timeout_ms;       /* keep-alive wait for the next request */
+    uint64_t body_timeout_ms;       /* between two reads of a body */
+    uint64_t send_timeout_ms;       /* between two writes of a response */
+    uint64_t shutdown_timeout_ms;   /* graceful stop: in-flight bound */
+    uint64_t max_target, max_header, max_fields, max_body;
+    char *access_log;               /* path, "stdout" or "off" */
+    char *error_log;                /* path, "stderr" or "off" */
+    int log_level;                  /* enum log_level */
+};
+
+void settings_defaults(struct settings *s);
+void settings_free(struct settings *s);
+int settings_set(struct settings *s, const char *name, const char *value, char *err,
+                 size_t errlen);
+struct http_limits settings_limits(const struct settings *s);
+
+/* "10s", "500ms", "2m", "1h", plain seconds.  -1 if invalid. */
+int parse_duration_ms(const char *s, uint64_t *ms);
+/* "8k", "1m", "1g", plain bytes.  -1 if invalid. */
+int parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,89 @@
+/* The HTTP/1.1 request-head parser (RFC 9112).  A pure function over a
+ * buffer: no I/O, no allocation.  Every span points into the caller's
+ * buffer and stays valid as long as that buffer does. */
+#ifndef VERBD_HTTP_PARSE_H
+#define VERBD_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct span {
+    const char *p;
+    size_t n;
+};
+
+enum target_form { TARGET_ORIGIN, TARGET_ABSOLUTE, TARGET_AUTHORITY, TARGET_ASTERISK };
+enum body_framing { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
+
+struct http_field {
+    struct span name;   /* as sent (case preserved) */
+    struct span value;  /* leading/trailing whitespace removed */
+};
+
+struct http_limits {
+    size_t max_target;   /* request-target bytes; beyond: 414 */
+    size_t max_header;   /* request line + field lines + CRLFs; beyond: 431 */
+    size_t max_fields;   /* field lines; beyond: 431 (<= the fields array) */
+    uint64_t max_body;   /* declared Content-Length beyond this: 413 */
+};
+
+struct http_request {
+    struct span method;        /* a valid token, case-sensitive */
+    struct span target;        /* the request-target as sent */
+    enum target_form form;
+    struct span path;          /* origin/absolute form: the still-encoded
+                                  absolute path ("/" if absolute-form has
+                                  none); asterisk: "*"; authority: empty */
+    struct span query;         /* after '?', without it; p == NULL if none */
+    struct span host;          /* absolute/authority form: from the target;
+                                  otherwise the Host field value (may be
+                                  empty for HTTP/1.0 without Host) */
+    int minor;                 /* HTTP/1.<minor>: 0 or 1 (higher minors are
+                                  treated as 1) */
+    struct http_field *fields; /* the caller's array */
+    size_t nfields;
+    enum body_framing framing;
+    uint64_t content_length;   /* BODY_LENGTH only */
+    bool keep_alive;           /* from version and Connection */
+    bool expect_continue;      /* Expect: 100-continue on HTTP/1.1 */
+    size_t head_len;           /* bytes of the head, final CRLF included */
+};
+
+/*
+ * Parses the request head at the start of buf[0, len).
+ *
+ * Returns:
+ *   > 0  the head is complete and valid; the value is req->head_len.
+ *     0  the head is incomplete and within limits: read more.
+ *   < 0  the request is rejected; the value is minus the status to answer
+ *        (400, 413, 414, 417, 431, 501, 505) and *why a short, static,
+ *        client-safe explanation.  After any rejection the connection's
+ *        framing is lost: answer and close.
+ *
+ * Strictness: line endings must be CRLF (a bare LF or bare CR is 400);
+ * whitespace before a field's colon, obs-fold, control characters or NUL,
+ * an empty field name and a line without a colon are 400.  HTTP/1.1 needs
+ * exactly one valid Host.  Content-Length must be digits only; repeated
+ * identical values are accepted, differing ones are 400.  Transfer-Encoding
+ * must end in "chunked" (otherwise 400, or 501 if a coding other than
+ * chunked appears); chunked more than once is 400; Transfer-Encoding on an
+ * HTTP/1.0 request or together with Content-Length is 400.  Asterisk-form
+ * is valid only for OPTIONS, authority-form only for CONNECT.
+ *
+ * A request may be re-parsed from the start as more bytes arrive; the
+ * result does not depend on how the bytes were split.
+ */
+int http_parse_request(const char *buf, size_t len, const struct http_limits *limits,
+                       struct http_field *fields, struct http_request *req,
+                       const char **why);
+
+/* Value of the first field named `name` (ASCII case-insensitive), or a span
+ * with p == NULL. */
+struct span http_field_get(const struct http_request *req, const char *name);
+
+/* True if the comma-separated list in `value` contains `token`
+ * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
+bool http_list_has(struct span value, const char *token);
+
+#endif

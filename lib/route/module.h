@@ -1,0 +1,42 @@
+/* The module interface.  A module is a const table: its name, the methods
+ * it implements, and callbacks.  The core and the mapping code reach
+ * modules only through this table and the list in mod/modules.c. */
+#ifndef VERBD_ROUTE_MODULE_H
+#define VERBD_ROUTE_MODULE_H
+
+#include <stddef.h>
+
+#include "http/method.h"
+#include "verbd.h"
+
+struct verbd_module {
+    const char *name;
+    method_set methods;  /* what the module implements (HEAD comes with GET,
+                            OPTIONS is the router's) */
+
+    /* An instance for one mapping; `arg` is the module directive's argument
+     * (static: the root directory).  NULL + err on failure. */
+    void *(*create)(const char *arg, char *err, size_t errlen);
+    /* A module directive for this instance.  -1 + err if unknown or bad. */
+    int (*set)(void *inst, const char *name, const char *value, char *err, size_t errlen);
+    void (*destroy)(void *inst);
+
+    /* Answers a request the router decided this mapping serves.  The
+     * method is in the mapping's set.  HEAD arrives as HEAD: answer as for
+     * GET; the core drops the body. */
+    void (*handle)(void *inst, const struct verbd_request *req, struct verbd_response *res);
+
+    /* Optional: the subset of `allowed` that this resource allows (e.g. a
+     * collection refuses PUT).  The router answers 405 outside it. */
+    method_set (*allow)(void *inst, const struct verbd_request *req, method_set allowed);
+
+    /* Optional: header fields to add to an OPTIONS answer (e.g. DAV). */
+    void (*options)(void *inst, const struct verbd_request *req, struct verbd_response *res);
+};
+
+/* The built-in modules, NULL-terminated (mod/modules.c). */
+extern const struct verbd_module *const verbd_builtin_modules[];
+
+const struct verbd_module *module_find(const char *name);
+
+#endif

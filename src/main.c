@@ -1,0 +1,138 @@
+/* verbd: serve a directory over HTTP/1.1 with exact method semantics. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "verbd.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+
+static const char usage[] =
+    "usage: verbd [DIR] [options]\n"
+    "\n"
+    "Serves DIR (default: the current directory) over HTTP/1.1.\n"
+    "\n"
+    "  -l, --listen ADDR:PORT   listen here (repeatable; [::1]:8080 for IPv6;\n"
+    "                           default " DEFAULT_LISTEN "; port 0 picks a free one)\n"
+    "  -w, --workers N|auto     worker processes (default: one per core)\n"
+    "      --trace              enable TRACE (off by default, so it answers 501)\n"
+    "      --listing            list directories that have no index.html\n"
+    "      --access-log PATH    combined-format access log: a file, stdout or off\n"
+    "                           (default stdout)\n"
+    "      --error-log PATH     error log: a file, stderr or off (default stderr)\n"
+    "      --log-level LEVEL    error, warn, info or debug (default info)\n"
+    "  -s, --set NAME=VALUE     a limit or timeout, e.g. header_timeout=5s,\n"
+    "                           max_body=8m (see docs/security.md)\n"
+    "  -h, --help               this help\n"
+    "  -V, --version            the version\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-opens the logs.\n";
+
+enum { OPT_TRACE = 256, OPT_LISTING, OPT_ACCESS_LOG, OPT_ERROR_LOG, OPT_LOG_LEVEL };
+
+static const struct option options[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"workers", required_argument, NULL, 'w'},
+    {"trace", no_argument, NULL, OPT_TRACE},
+    {"listing", no_argument, NULL, OPT_LISTING},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"error-log", required_argument, NULL, OPT_ERROR_LOG},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"set", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static struct verbd_server *srv;
+
+static _Noreturn void fail(const char *fmt, const char *arg)
+{
+    fputs("verbd: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    verbd_server_free(srv);
+    exit(2);
+}
+
+static void set_or_fail(const char *name, const char *value)
+{
+    char err[256];
+    if (verbd_server_set(srv, name, value, err, sizeof err) < 0)
+        fail("%s", err);
+}
+
+int main(int argc, char **argv)
+{
+    srv = verbd_server_new();
+    if (!srv)
+        fail("%s", "out of memory");
+    const char *listens[64];
+    size_t nlisten = 0;
+    int trace = 0, listing = 0;
+    char err[256];
+
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":l:w:s:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'l':
+            if (nlisten == sizeof listens / sizeof listens[0])
+                fail("%s", "too many --listen addresses");
+            listens[nlisten++] = optarg;
+            break;
+        case 'w': set_or_fail("workers", optarg); break;
+        case OPT_TRACE: trace = 1; break;
+        case OPT_LISTING: listing = 1; break;
+        case OPT_ACCESS_LOG: set_or_fail("access_log", optarg); break;
+        case OPT_ERROR_LOG: set_or_fail("error_log", optarg); break;
+        case OPT_LOG_LEVEL: set_or_fail("log_level", optarg); break;
+        case 's': {
+            char *eq = strchr(optarg, '=');
+            if (!eq)
+                fail("--set wants NAME=VALUE, not \"%s\"", optarg);
+            *eq = '\0';
+            set_or_fail(optarg, eq + 1);
+            break;
+        }
+        case 'h':
+            fputs(usage, stdout);
+            verbd_server_free(srv);
+            return 0;
+        case 'V':
+            puts("verbd " VERBD_VERSION);
+            verbd_server_free(srv);
+            return 0;
+        case ':': fail("option %s needs a value (see verbd --help)", argv[optind - 1]);
+        default: fail("unknown option %s (see verbd --help)", argv[optind - 1]);
+        }
+    }
+    if (argc - optind > 1)
+        fail("unexpected argument \"%s\" (one directory at most)", argv[optind + 1]);
+    const char *dir = optind < argc ? argv[optind] : ".";
+
+    struct verbd_mapping *root = verbd_server_map(srv, "/", "static", dir, err, sizeof err);
+    if (!root)
+        fail("%s", err);
+    if ((trace && verbd_mapping_set(root, "trace", "on", err, sizeof err) < 0) ||
+        (listing && verbd_mapping_set(root, "listing", "on", err, sizeof err) < 0))
+        fail("%s", err);
+
+    if (nlisten == 0)
+        listens[nlisten++] = DEFAULT_LISTEN;
+    for (size_t i = 0; i < nlisten; i++)
+        if (verbd_server_listen(srv, listens[i], err, sizeof err) < 0)
+            fail("%s", err);
+
+    char real[PATH_MAX];
+    printf("verbd: serving %s\n", realpath(dir, real) ? real : dir);
+    for (size_t i = 0; verbd_server_listener_name(srv, i); i++)
+        printf("verbd: listening on http://%s/\n", verbd_server_listener_name(srv, i));
+    fflush(stdout);
+
+    int rc = verbd_server_run(srv);
+    verbd_server_free(srv);
+    return rc == 0 ? 0 : 1;
+}
