@@ -7,7 +7,7 @@ DESTDIR ?=
 VERSION := 0.1.0
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -DVERBD_VERSION='"$(VERSION)"' \
+override CFLAGS += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -DVERBD_VERSION='"$(VERSION)"' \
            -Iinclude -Ilib -MMD -MP
 LDFLAGS ?=
 LDLIBS  ?=

@@ -1,0 +1,114 @@
+/* Private to the static module: the instance and the pieces static.c uses
+ * (conditional.c, range.c, mime.c, listing.c).  Tests include it too. */
+#ifndef VERBD_MOD_STATIC_INTERNAL_H
+#define VERBD_MOD_STATIC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "http/date.h"
+#include "verbd.h"
+
+struct static_inst {
+    int root_fd;       /* O_PATH|O_DIRECTORY */
+    char *root_real;   /* realpath of the root, for the no-openat2 fallback */
+    bool listing;
+    char **index;      /* index file names, tried in order */
+    size_t nindex;
+};
+
+/* ---- static.c: resolution under the root ---- */
+
+/* Opens rel (relative to the root, no leading '/', "." for the root itself)
+ * for reading, following symlinks only while they stay beneath the root.
+ * Returns the fd, or -1 with *status (403, 404, 500, 503) and *why, a short
+ * static detail for the error body (may be NULL). */
+int static_open(const struct static_inst *in, const char *rel, int *status, const char **why);
+/* The same without openat2 (kernels before 5.6): realpath, a check against
+ * the root's realpath, then a component walk with O_NOFOLLOW so that a
+ * symlink swapped in meanwhile fails instead of escaping. */
+int static_open_fallback(const struct static_inst *in, const char *rel, int *status,
+                         const char **why);
+
+/* fstat of rel as static_open would reach it (without opening a FIFO or
+ * device for reading): 0, or -1 if it cannot be served from this root. */
+int static_stat(const struct static_inst *in, const char *rel, struct stat *st);
+/* rel joined with a file name: "name" for ".", else "rel/name" (malloc'd). */
+char *static_join(const char *rel, const char *name);
+
+/* ---- conditional.c: RFC 9110 §13.2.2 ---- */
+
+enum cond_result { COND_PROCEED, COND_NOT_MODIFIED /* 304 */, COND_FAILED /* 412 */ };
+
+/* The validators of the selected representation; etag NULL or has_mtime
+ * false when it has none (a listing). */
+struct validators {
+    const char *etag;   /* "\"...\"", strong */
+    bool has_mtime;
+    time_t mtime;
+};
+
+/* Steps 1-4 of §13.2.2 for GET/HEAD: If-Match, If-Unmodified-Since,
+ * If-None-Match, If-Modified-Since. */
+enum cond_result cond_evaluate(const struct verbd_request *req, const struct validators *v);
+/* Step 5: true if a Range may be honoured (no If-Range, or one that matches
+ * strongly: the same strong ETag, or exactly the Last-Modified date). */
+bool cond_if_range(const struct verbd_request *req, const struct validators *v);
+/* True if the field value [p, p+n) ("*" or 1#entity-tag) matches etag (may
+ * be NULL: then only "*" matches) by strong or weak comparison (RFC 9110
+ * §8.8.3.2).  A value that does not parse matches nothing and sets
+ * *malformed (may be NULL). */
+bool etag_list_match(const char *p, size_t n, const char *etag, bool strong, bool *malformed);
+
+/* ---- range.c: RFC 9110 §14 ---- */
+
+struct byte_range {
+    uint64_t first, last;  /* inclusive */
+};
+
+#define RANGE_MAX 16  /* more range-specs than this: the Range is ignored */
+
+enum range_result {
+    RANGE_IGNORE,         /* not a valid bytes range set, or refused: send 200 */
+    RANGE_SATISFIABLE,    /* out[0..*count) to send */
+    RANGE_UNSATISFIABLE,  /* 416 */
+};
+
+enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
+                              size_t *count);
+/* Fills a 206 for the ranges of fd (which the response then owns); `type`
+ * is the representation's Content-Type. */
+void range_respond(struct verbd_response *res, int fd, uint64_t size, const char *type,
+                   const struct byte_range *r, size_t count);
+
+/* ---- mime.c ---- */
+
+/* Loads /etc/mime.types for the first user; release frees it with the last.
+ * _from takes another file (tests) or NULL for the built-in table only. */
+void mime_acquire(void);
+void mime_acquire_from(const char *file);
+void mime_release(void);
+/* The Content-Type for a file name (only its last segment's extension
+ * counts, case-insensitively). */
+const char *mime_type(const char *name);
+
+/* ---- listing.c ---- */
+
+/* A 200 text/html listing of the directory fd (taken over: closed here),
+ * which is rel under the root, for the request path (ends in '/'); at_root:
+ * no "../" entry.  Entries are checked as static_stat would serve them, so
+ * a symlink leading out of the root is not listed. */
+void listing_respond(struct verbd_response *res, const struct static_inst *in, const char *rel,
+                     const char *path, int fd, bool at_root);
+
+/* ---- shared helpers (static.c) ---- */
+
+/* Appends s[0, n) percent-encoded: bytes outside unreserved and `keep`
+ * become %XX. */
+struct buf;
+void static_url_encode(struct buf *b, const char *s, size_t n, const char *keep);
+
+#endif

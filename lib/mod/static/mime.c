@@ -1,0 +1,214 @@
+/* Content types by file-name extension: /etc/mime.types when the system has
+ * one, then a built-in table, then application/octet-stream.  Types are
+ * sent as listed, without a charset parameter (as nginx does). */
+#include "mod/static/internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIME_DEFAULT "application/octet-stream"
+#define MIME_EXT_MAX 16
+
+struct mime_entry {
+    const char *ext;   /* lowercase */
+    const char *type;
+};
+
+/* The fallback, sorted by extension (bsearch); one source for the list. */
+static const struct mime_entry builtin[] = {
+    {"7z", "application/x-7z-compressed"},
+    {"avif", "image/avif"},
+    {"bmp", "image/bmp"},
+    {"css", "text/css"},
+    {"csv", "text/csv"},
+    {"gif", "image/gif"},
+    {"gz", "application/gzip"},
+    {"htm", "text/html"},
+    {"html", "text/html"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"jpeg", "image/jpeg"},
+    {"jpg", "image/jpeg"},
+    {"js", "text/javascript"},
+    {"json", "application/json"},
+    {"m4a", "audio/mp4"},
+    {"map", "application/json"},
+    {"md", "text/markdown"},
+    {"mjs", "text/javascript"},
+    {"mp3", "audio/mpeg"},
+    {"mp4", "video/mp4"},
+    {"oga", "audio/ogg"},
+    {"ogg", "audio/ogg"},
+    {"ogv", "video/ogg"},
+    {"otf", "font/otf"},
+    {"pdf", "application/pdf"},
+    {"png", "image/png"},
+    {"svg", "image/svg+xml"},
+    {"tar", "application/x-tar"},
+    {"tgz", "application/gzip"},
+    {"ttf", "font/ttf"},
+    {"txt", "text/plain"},
+    {"wasm", "application/wasm"},
+    {"wav", "audio/wav"},
+    {"webm", "video/webm"},
+    {"webmanifest", "application/manifest+json"},
+    {"webp", "image/webp"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"xhtml", "application/xhtml+xml"},
+    {"xml", "application/xml"},
+    {"xz", "application/x-xz"},
+    {"zip", "application/zip"},
+    {"zst", "application/zstd"},
+};
+
+/* The system table: pointers into `text`, the file's bytes, sorted by
+ * extension.  Loaded by the first instance, freed with the last. */
+static pthread_mutex_t mime_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned mime_users;
+static char *sys_text;
+static struct mime_entry *sys;
+static size_t nsys;
+
+/* Not tolower(): the locale must not change which type a file gets. */
+static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct mime_entry *x = a, *y = b;
+    int c = strcmp(x->ext, y->ext);
+    /* On a duplicate the earlier line wins: its pointers come first. */
+    if (c == 0)
+        c = (x->type > y->type) - (x->type < y->type);
+    return c;
+}
+
+static void load(const char *file)
+{
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return;
+    struct mime_entry *tab = NULL;
+    size_t n = 0, cap = 0;
+    char *text = NULL;
+    size_t len = 0, tcap = 0;
+    char chunk[4096];
+    size_t got;
+    /* The whole file (bounded) into one buffer that the table points into. */
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && len < (1u << 20)) {
+        if (len + got + 1 > tcap) {
+            tcap = (len + got + 1) * 2;
+            char *t = realloc(text, tcap);
+            if (!t)
+                abort();
+            text = t;
+        }
+        memcpy(text + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    if (!text)
+        return;
+    text[len] = '\0';
+
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save, *type = strtok_r(line, " \t\r", &save);
+        if (!type || !strchr(type, '/'))
+            continue;
+        for (char *ext; (ext = strtok_r(NULL, " \t\r", &save));) {
+            if (strlen(ext) > MIME_EXT_MAX)
+                continue;
+            for (char *c = ext; *c; c++)
+                *c = ascii_lower(*c);
+            if (n == cap) {
+                cap = cap ? cap * 2 : 512;
+                struct mime_entry *t = realloc(tab, cap * sizeof *t);
+                if (!t)
+                    abort();
+                tab = t;
+            }
+            tab[n++] = (struct mime_entry){ext, type};
+        }
+    }
+    if (n == 0) {
+        free(tab);
+        free(text);
+        return;
+    }
+    qsort(tab, n, sizeof *tab, entry_cmp);
+    sys_text = text;
+    sys = tab;
+    nsys = n;
+}
+
+void mime_acquire_from(const char *file)
+{
+    pthread_mutex_lock(&mime_lock);
+    if (mime_users++ == 0 && file)
+        load(file);
+    pthread_mutex_unlock(&mime_lock);
+}
+
+void mime_acquire(void) { mime_acquire_from("/etc/mime.types"); }
+
+void mime_release(void)
+{
+    pthread_mutex_lock(&mime_lock);
+    if (mime_users && --mime_users == 0) {
+        free(sys);
+        free(sys_text);
+        sys = NULL;
+        sys_text = NULL;
+        nsys = 0;
+    }
+    pthread_mutex_unlock(&mime_lock);
+}
+
+static int key_cmp(const void *key, const void *entry)
+{
+    return strcmp(key, ((const struct mime_entry *)entry)->ext);
+}
+
+/* The first of equal keys, so that the earliest line of the file wins. */
+static const struct mime_entry *find_first(const char *ext, const struct mime_entry *tab,
+                                           size_t n)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(tab[mid].ext, ext) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcmp(tab[lo].ext, ext) == 0 ? &tab[lo] : NULL;
+}
+
+const char *mime_type(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    const char *dot = strrchr(base, '.');
+    /* ".profile" has no extension; neither has "name." */
+    if (!dot || dot == base || !dot[1])
+        return MIME_DEFAULT;
+    size_t n = strlen(dot + 1);
+    if (n > MIME_EXT_MAX)
+        return MIME_DEFAULT;
+    char ext[MIME_EXT_MAX + 1];
+    for (size_t i = 0; i <= n; i++)
+        ext[i] = ascii_lower(dot[1 + i]);
+    /* Instances exist while handlers run, so the table cannot go away
+     * here; it only changes when the first instance is created. */
+    const struct mime_entry *e = find_first(ext, sys, nsys);
+    if (!e)
+        e = bsearch(ext, builtin, sizeof builtin / sizeof builtin[0], sizeof builtin[0], key_cmp);
+    return e ? e->type : MIME_DEFAULT;
+}

@@ -1,0 +1,490 @@
+/* The static module: instance lifecycle, directives, resolution of the
+ * request path under the root, and the answer for a file or directory. */
+#include "mod/static/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "http/method.h"
+#include "mod/static/internal.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+void static_url_encode(struct buf *b, const char *s, size_t n, const char *keep)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~' || (c && strchr(keep, c));
+        if (plain) {
+            buf_append(b, &s[i], 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 3);
+        }
+    }
+}
+
+/* ---- resolution --------------------------------------------------------- */
+
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+/* Cleared once openat2 turns out to be missing (kernel < 5.6, or a seccomp
+ * filter that refuses it); then every open takes the fallback. */
+static _Atomic bool have_openat2 = true;
+
+static int errno_status(int e, const char **why)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:  /* no file has such a name */
+        *why = NULL;
+        return 404;
+    case EXDEV:  /* RESOLVE_BENEATH: a ".." or an absolute symlink escapes */
+    case ELOOP:  /* a symlink loop, or a magic link */
+        *why = "outside the root";
+        return 403;
+    case EACCES:
+    case EPERM:
+        *why = "permission denied";
+        return 403;
+    case ENXIO:   /* a socket */
+    case ENODEV:  /* a device without a driver */
+        *why = "not a regular file or directory";
+        return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+        *why = "out of resources";
+        return 503;
+    default:
+        *why = NULL;
+        return 500;
+    }
+}
+
+static int openat2_beneath(int dirfd, const char *rel, int flags)
+{
+    /* Symlinks are followed, but resolution may never leave dirfd: no ".."
+     * above it, no absolute symlink, no /proc magic link.  O_NONBLOCK keeps
+     * a FIFO from blocking the open; fstat then refuses it. */
+    struct open_how how = {
+        .flags = (uint64_t)flags,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+}
+
+char *static_join(const char *rel, const char *name)
+{
+    size_t rl = strcmp(rel, ".") == 0 ? 0 : strlen(rel);
+    char *p = malloc(rl + strlen(name) + 2);
+    if (!p)
+        abort();
+    if (rl)
+        sprintf(p, "%s%s%s", rel, rel[rl - 1] == '/' ? "" : "/", name);
+    else
+        strcpy(p, name);
+    return p;
+}
+
+int static_stat(const struct static_inst *in, const char *rel, struct stat *st)
+{
+    int fd = -1;
+    if (have_openat2) {
+        fd = openat2_beneath(in->root_fd, rel, O_PATH | O_CLOEXEC);
+        if (fd < 0 && errno != ENOSYS)
+            return -1;
+    }
+    if (fd < 0) {
+        int status;
+        const char *why;
+        fd = static_open_fallback(in, rel, &status, &why);
+        if (fd < 0)
+            return -1;
+    }
+    int r = fstat(fd, st);
+    close(fd);
+    return r;
+}
+
+int static_open(const struct static_inst *in, const char *rel, int *status, const char **why)
+{
+    if (have_openat2) {
+        int fd = openat2_beneath(in->root_fd, rel, OPEN_FLAGS);
+        if (fd >= 0)
+            return fd;
+        if (errno != ENOSYS) {
+            *status = errno_status(errno, why);
+            return -1;
+        }
+        have_openat2 = false;
+    }
+    return static_open_fallback(in, rel, status, why);
+}
+
+int static_open_fallback(const struct static_inst *in, const char *rel, int *status,
+                         const char **why)
+{
+    size_t rl = strlen(in->root_real);
+    char *full = malloc(rl + strlen(rel) + 2);
+    if (!full)
+        abort();
+    sprintf(full, "%s/%s", in->root_real, rel);
+    char *real = realpath(full, NULL);
+    int e = errno;
+    free(full);
+    if (!real) {
+        *status = errno_status(e, why);
+        return -1;
+    }
+    char *sub;
+    if (strcmp(real, in->root_real) == 0) {
+        free(real);
+        int fd = openat(in->root_fd, ".", OPEN_FLAGS);
+        if (fd < 0)
+            *status = errno_status(errno, why);
+        return fd;
+    }
+    if (rl == 1)  /* the root is "/" */
+        sub = real + 1;
+    else if (strncmp(real, in->root_real, rl) == 0 && real[rl] == '/')
+        sub = real + rl + 1;
+    else {
+        free(real);
+        *status = 403;
+        *why = "outside the root";
+        return -1;
+    }
+    /* real has no symlinks left, so each component is opened with
+     * O_NOFOLLOW: a symlink swapped in since realpath fails (ELOOP, 403)
+     * rather than leading out of the root. */
+    int cur = in->root_fd, fd = -1;
+    char *save = NULL;
+    char *comp = strtok_r(sub, "/", &save);
+    while (comp) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (next)
+            fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        else
+            fd = openat(cur, comp, OPEN_FLAGS | O_NOFOLLOW);
+        e = errno;
+        if (cur != in->root_fd)
+            close(cur);
+        if (fd < 0)
+            break;
+        cur = fd;
+        comp = next;
+    }
+    free(real);
+    if (fd < 0)
+        *status = errno_status(e, why);
+    return fd;
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void fail(struct verbd_response *res, int fd, int status, const char *why)
+{
+    if (fd >= 0)
+        close(fd);
+    verbd_response_error(res, status, why);
+}
+
+/* A file: validators, preconditions, then 304, 412, 206, 416 or 200.  The
+ * response takes fd, on every path. */
+static void serve_file(const struct verbd_request *req, struct verbd_response *res, int fd,
+                       const struct stat *st, const char *name)
+{
+    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
+    char etag[64], lm[HTTP_DATE_LEN + 1];
+    snprintf(etag, sizeof etag, "\"%" PRIx64 "-%lx-%" PRIx64 "\"", (uint64_t)st->st_mtim.tv_sec,
+             (unsigned long)st->st_mtim.tv_nsec, (uint64_t)st->st_size);
+    http_date_format(st->st_mtim.tv_sec, lm);
+    struct validators v = {etag, true, st->st_mtim.tv_sec};
+    uint64_t size = (uint64_t)st->st_size;
+
+    switch (cond_evaluate(req, &v)) {
+    case COND_FAILED:
+        fail(res, fd, 412, NULL);
+        return;
+    case COND_NOT_MODIFIED:
+        close(fd);
+        verbd_response_status(res, 304);
+        verbd_response_header(res, "ETag", etag);
+        verbd_response_header(res, "Last-Modified", lm);
+        return;
+    case COND_PROCEED:
+        break;
+    }
+
+    struct byte_range r[RANGE_MAX];
+    size_t count = 0;
+    enum range_result rr = RANGE_IGNORE;
+    size_t rn;
+    const char *range = verbd_request_header(req, "Range", &rn);
+    if (range && cond_if_range(req, &v))
+        rr = range_parse(range, rn, size, r, &count);
+    if (rr == RANGE_UNSATISFIABLE) {
+        /* Only Content-Range and no body: nothing of the representation
+         * can be sent, and a zero-length one has no range at all. */
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+        close(fd);
+        verbd_response_status(res, 416);
+        verbd_response_header(res, "Content-Range", cr);
+        return;
+    }
+
+    const char *type = mime_type(name);
+    verbd_response_header(res, "ETag", etag);
+    verbd_response_header(res, "Last-Modified", lm);
+    verbd_response_header(res, "Accept-Ranges", "bytes");
+    if (rr == RANGE_SATISFIABLE) {
+        range_respond(res, fd, size, type, r, count);
+        return;
+    }
+    verbd_response_status(res, 200);
+    verbd_response_header(res, "Content-Type", type);
+    verbd_response_file(res, fd, 0, size);
+}
+
+/* A directory requested without its trailing slash: 301 to the path with
+ * one, re-encoded, the query kept. */
+static void redirect_slash(const struct verbd_request *req, struct verbd_response *res,
+                           const char *path)
+{
+    /* The path is normalised, so it cannot start with "//" (which a client
+     * would read as another host); make sure anyway. */
+    while (path[0] == '/' && path[1] == '/')
+        path++;
+    struct buf loc = {0};
+    static_url_encode(&loc, path, strlen(path), "!$&'()*+,;=:@/");
+    buf_puts(&loc, "/");
+    size_t qn;
+    const char *q = verbd_request_query(req, &qn);
+    if (q) {
+        buf_puts(&loc, "?");
+        buf_append(&loc, q, qn);
+    }
+    buf_append(&loc, "", 1);
+    verbd_response_error(res, 301, loc.p);
+    verbd_response_header(res, "Location", loc.p);
+    buf_free(&loc);
+}
+
+static void serve_dir(const struct static_inst *in, const struct verbd_request *req,
+                      struct verbd_response *res, int fd, const char *rel)
+{
+    const char *path = verbd_request_path(req);
+    size_t plen = strlen(path);
+    if (plen == 0 || path[plen - 1] != '/') {
+        close(fd);
+        redirect_slash(req, res, path);
+        return;
+    }
+    /* Index names resolve from the root again, so that a symlinked index
+     * is held to the same rule as any other path. */
+    for (size_t i = 0; i < in->nindex; i++) {
+        const char *name = in->index[i];
+        char *p = static_join(rel, name);
+        int status;
+        const char *why;
+        int ifd = static_open(in, p, &status, &why);
+        free(p);
+        if (ifd < 0) {
+            if (status == 404)
+                continue;
+            fail(res, fd, status, why);
+            return;
+        }
+        struct stat st;
+        if (fstat(ifd, &st) == 0 && S_ISREG(st.st_mode)) {
+            close(fd);
+            serve_file(req, res, ifd, &st, name);
+            return;
+        }
+        close(ifd);  /* a directory or a FIFO named like an index: next */
+    }
+    if (!in->listing) {
+        fail(res, fd, 403, "directory listing is off");
+        return;
+    }
+    /* A listing has no validators, but "*" conditions still apply. */
+    struct validators none = {NULL, false, 0};
+    switch (cond_evaluate(req, &none)) {
+    case COND_FAILED:
+        fail(res, fd, 412, NULL);
+        return;
+    case COND_NOT_MODIFIED:
+        close(fd);
+        verbd_response_status(res, 304);
+        return;
+    case COND_PROCEED:
+        break;
+    }
+    const char *sub = verbd_request_subpath(req);
+    listing_respond(res, in, rel, path, fd, strcmp(sub, "/") == 0);
+}
+
+static void static_handle(void *vinst, const struct verbd_request *req,
+                          struct verbd_response *res)
+{
+    const struct static_inst *in = vinst;
+    const char *sub = verbd_request_subpath(req);
+    const char *rel = sub[0] == '/' ? sub + 1 : sub;
+    if (!*rel)
+        rel = ".";
+    int status;
+    const char *why;
+    int fd = static_open(in, rel, &status, &why);
+    if (fd < 0) {
+        verbd_response_error(res, status, why);
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        fail(res, fd, 500, NULL);
+        return;
+    }
+    if (S_ISDIR(st.st_mode))
+        serve_dir(in, req, res, fd, rel);
+    else if (S_ISREG(st.st_mode))
+        serve_file(req, res, fd, &st, rel);
+    else
+        fail(res, fd, 403, "not a regular file or directory");
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void free_index(struct static_inst *in)
+{
+    for (size_t i = 0; i < in->nindex; i++)
+        free(in->index[i]);
+    free(in->index);
+    in->index = NULL;
+    in->nindex = 0;
+}
+
+static void static_destroy(void *vinst)
+{
+    struct static_inst *in = vinst;
+    if (!in)
+        return;
+    close(in->root_fd);
+    free(in->root_real);
+    free_index(in);
+    free(in);
+    mime_release();
+}
+
+/* Replaces the index list with the space-separated names in value. */
+static int set_index(struct static_inst *in, const char *value, char *err, size_t errlen)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        abort();
+    char **names = NULL;
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        if (strchr(w, '/') || strcmp(w, ".") == 0 || strcmp(w, "..") == 0) {
+            snprintf(err, errlen, "index: \"%s\" is not a file name", w);
+            for (size_t i = 0; i < n; i++)
+                free(names[i]);
+            free(names);
+            free(copy);
+            return -1;
+        }
+        char **p = realloc(names, (n + 1) * sizeof *p);
+        if (!p)
+            abort();
+        names = p;
+        if (!(names[n++] = strdup(w)))
+            abort();
+    }
+    free(copy);
+    if (n == 0) {
+        snprintf(err, errlen, "index: expected one or more file names");
+        return -1;
+    }
+    free_index(in);
+    in->index = names;
+    in->nindex = n;
+    return 0;
+}
+
+static int static_set(void *vinst, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    struct static_inst *in = vinst;
+    if (strcmp(name, "listing") == 0) {
+        if (strcmp(value, "on") == 0)
+            in->listing = true;
+        else if (strcmp(value, "off") == 0)
+            in->listing = false;
+        else {
+            snprintf(err, errlen, "listing: expected on or off, not \"%s\"", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(name, "index") == 0)
+        return set_index(in, value, err, errlen);
+    snprintf(err, errlen, "static: unknown directive \"%s\"", name);
+    return -1;
+}
+
+static void *static_create(const char *arg, char *err, size_t errlen)
+{
+    if (!arg || !*arg) {
+        snprintf(err, errlen, "static: a root directory is required");
+        return NULL;
+    }
+    int fd = open(arg, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char *real = fd >= 0 ? realpath(arg, NULL) : NULL;
+    if (!real) {
+        snprintf(err, errlen, "root %s: %s", arg, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    struct static_inst *in = calloc(1, sizeof *in);
+    char **index = malloc(sizeof *index);
+    if (!in || !index || !(index[0] = strdup("index.html")))
+        abort();
+    in->root_fd = fd;
+    in->root_real = real;
+    in->index = index;
+    in->nindex = 1;
+    /* Some seccomp filters answer an unknown syscall with EPERM, not
+     * ENOSYS: probe once on the root, which must open. */
+    if (have_openat2) {
+        int probe = openat2_beneath(fd, ".", O_PATH | O_CLOEXEC);
+        if (probe >= 0)
+            close(probe);
+        else if (errno == ENOSYS || errno == EPERM)
+            have_openat2 = false;
+    }
+    mime_acquire();
+    return in;
+}
+
+const struct verbd_module verbd_module_static = {
+    .name = "static",
+    .methods = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD),
+    .create = static_create,
+    .set = static_set,
+    .destroy = static_destroy,
+    .handle = static_handle,
+};
