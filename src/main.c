@@ -1,16 +1,21 @@
 /* verbd: serve a directory over HTTP/1.1 with exact method semantics. */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "verbd.h"
 
+#include "probe.h"
+
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 
 static const char usage[] =
     "usage: verbd [DIR] [options]\n"
+    "       verbd probe URL [options]   which methods a server implements, and\n"
+    "                                   whether its answers agree (verbd probe --help)\n"
     "\n"
     "Serves DIR (default: the current directory) over HTTP/1.1.\n"
     "\n"
@@ -66,6 +71,8 @@ static void set_or_fail(const char *name, const char *value)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "probe") == 0)
+        return probe_main(argc - 1, argv + 1);
     srv = verbd_server_new();
     if (!srv)
         fail("%s", "out of memory");
@@ -125,6 +132,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nlisten; i++)
         if (verbd_server_listen(srv, listens[i], err, sizeof err) < 0)
             fail("%s", err);
+
+    /* From here a stop signal means a graceful stop: the server takes the
+     * blocked signals over once it runs. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
     char real[PATH_MAX];
     printf("verbd: serving %s\n", realpath(dir, real) ? real : dir);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -42,10 +43,26 @@ void worker_forget_conn(struct worker *w, struct conn *c)
     last->index = c->index;
 }
 
-static const char busy_response[] =
-    "HTTP/1.1 503 Service Unavailable\r\nServer: verbd\r\nContent-Type: text/plain\r\n"
-    "Content-Length: 52\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-    "503 Service Unavailable\nToo many open connections.\n";
+#define BUSY_BODY "503 Service Unavailable\nToo many open connections.\n"
+#define BUSY_BODY_LEN 51
+_Static_assert(sizeof BUSY_BODY - 1 == BUSY_BODY_LEN, "BUSY_BODY_LEN");
+#define STRINGIFY(x) #x
+#define DIGITS(x) STRINGIFY(x)
+
+/* The whole answer to a connection over the cap, written without a conn. */
+static void refuse_busy(int fd)
+{
+    static const char head[] = "HTTP/1.1 503 Service Unavailable\r\nServer: verbd\r\n";
+    static const char rest[] = "Content-Type: text/plain\r\nContent-Length: " DIGITS(BUSY_BODY_LEN)
+                               "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" BUSY_BODY;
+    const char *date = clock_date_field();
+    struct iovec iov[] = {{(void *)head, sizeof head - 1},
+                          {(void *)date, strlen(date)},
+                          {(void *)rest, sizeof rest - 1}};
+    ssize_t n = writev(fd, iov, 3);
+    (void)n;
+    close(fd);
+}
 
 static void accept_some(struct worker *w, int lfd)
 {
@@ -59,9 +76,7 @@ static void accept_some(struct worker *w, int lfd)
             return;
         }
         if (w->nconns >= w->srv->settings.max_connections) {
-            ssize_t n = write(fd, busy_response, sizeof busy_response - 1);
-            (void)n;
-            close(fd);
+            refuse_busy(fd);
             continue;
         }
         conn_open(w, fd, (struct sockaddr *)&peer, len);

@@ -266,7 +266,8 @@ static int classify_target(struct http_request *req, const char *slash, const ch
 }
 
 /* Content-Length = 1*DIGIT, or a list of identical values ("5, 5", RFC 9110
- * §8.6), also across repeated fields.  At most 19 digits, so no overflow. */
+ * §8.6), also across repeated fields.  A value past 64 bits saturates: it
+ * is valid syntax and simply too large (413). */
 static int parse_length(struct span v, bool *seen, uint64_t *out, const char **why)
 {
     const char *p = v.p, *end = v.p + v.n;
@@ -276,9 +277,8 @@ static int parse_length(struct span v, bool *seen, uint64_t *out, const char **w
         const char *d = p;
         uint64_t x = 0;
         for (; p < end && is(*p, CT_DIGIT); p++) {
-            if (p - d == 19)
-                return fail(why, 400, "Content-Length too large");
-            x = x * 10 + (uint64_t)(*p - '0');
+            uint64_t digit = (uint64_t)(*p - '0');
+            x = x > (UINT64_MAX - digit) / 10 ? UINT64_MAX : x * 10 + digit;
         }
         if (p == d)
             return fail(why, 400, "invalid Content-Length");
