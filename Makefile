@@ -55,6 +55,7 @@ test: deps $(VERBD) $(UNIT_BIN)
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
+	@VERBD_NEED_CLANG=1 scripts/deps.sh
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test

@@ -451,7 +451,7 @@ static int check_fields(struct http_request *req, const struct http_limits *lim,
             return fail(why, 501, "transfer coding not implemented");
         req->framing = BODY_CHUNKED;
     } else if (have_length) {
-        if (length > lim->max_body)
+        if (length > lim->max_body || length == UINT64_MAX)
             return fail(why, 413, "request body too large");
         req->framing = BODY_LENGTH;
         req->content_length = length;
