@@ -1,0 +1,138 @@
+/* verbd probe: asks any HTTP/1.1 server which methods it implements,
+ * allows or refuses on a resource, and checks that its answers agree.
+ *
+ *   probe.c        command line, the list of probes, the run
+ *   probe_net.c    URL, connection, one bounded request/response exchange
+ *   probe_check.c  classification, inconsistencies, verdict
+ *   probe_out.c    table and JSON output
+ */
+#ifndef VERBD_PROBE_H
+#define VERBD_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* `verbd probe ...`: argv[0] is "probe".  Returns the exit status: 0
+ * consistent, 1 inconsistencies found, 2 bad usage or URL, or the server
+ * could not be reached. */
+int probe_main(int argc, char **argv);
+
+#define PROBE_MAX_HEAD (64 * 1024)   /* a response head larger than this is an error */
+#define PROBE_MAX_BODY (1024 * 1024) /* body bytes read at most; then stop */
+#define PROBE_KEEP_BODY (64 * 1024)  /* body bytes kept (to look for an echo) */
+#define PROBE_MAX_FIELDS 512
+#define PROBE_MAX_HEADERS 32 /* --header */
+#define PROBE_MAX_PROBES 64
+#define PROBE_MAX_FINDINGS 128
+#define PROBE_VALUE 256 /* a copied field value, truncated */
+
+struct addrinfo;
+
+struct probe_url {
+    char host[256]; /* for getaddrinfo: no brackets, zone unescaped */
+    char port[8];
+    char authority[300]; /* for Host: as in the URL, default port dropped */
+    char target[4096];   /* origin-form: path and query */
+    char text[4500];     /* the URL as shown */
+};
+
+struct probe_config {
+    struct probe_url url;
+    double timeout;                         /* seconds, per exchange */
+    const char *headers[PROBE_MAX_HEADERS]; /* --header, validated */
+    size_t nheaders;
+    bool user_host; /* a --header sets Host */
+    bool json;
+    bool color;
+    char etag[48];   /* the guard: "verbd-probe-<random>" */
+    char cookie[48]; /* sent with TRACE, must not come back */
+    struct addrinfo *addrs;
+    const struct addrinfo *good; /* the address that last connected */
+};
+
+/* One copied response field. */
+struct probe_value {
+    bool present;
+    char v[PROBE_VALUE];
+};
+
+enum probe_class {
+    CLASS_ALLOWED,         /* implemented and allowed (2xx, the guard's 412, ...) */
+    CLASS_CREDENTIALS,     /* 401, 403, 407 */
+    CLASS_NOT_ALLOWED,     /* 405 */
+    CLASS_NOT_IMPLEMENTED, /* 501 */
+    CLASS_OTHER,           /* any other status */
+    CLASS_MALFORMED,       /* a response that is not valid HTTP/1.1 */
+    CLASS_NO_ANSWER,       /* no response */
+};
+
+struct probe {
+    /* what was sent */
+    char method[68];
+    bool asterisk; /* OPTIONS * */
+    bool guarded;  /* Content-Length: 0 and the If-Match/If guard */
+    bool unknown;  /* the made-up method token */
+    /* what came back */
+    bool answered; /* a valid status line and head */
+    bool connect_failed;
+    char error[200];       /* !answered, or a problem reading the body */
+    const char *malformed; /* the parser's reason, if the head was invalid */
+    int status;
+    char reason[64];
+    struct probe_value allow, retry_after, content_length, etag, last_modified, content_type,
+        location, server;
+    bool te_and_cl;       /* both Transfer-Encoding and Content-Length */
+    bool body_incomplete; /* closed before the framed end */
+    bool body_error;      /* malformed chunked coding */
+    bool truncated;       /* stopped at PROBE_MAX_BODY or the deadline */
+    uint64_t body_bytes;
+    uint64_t unexpected_body; /* bytes after a head that allows no body */
+    bool cookie_echoed;
+    /* the verdict on it */
+    enum probe_class cls;
+    char explain[256];
+};
+
+enum finding_kind { FINDING_PROBLEM, FINDING_NOTE };
+
+struct finding {
+    enum finding_kind kind;
+    char methods[600]; /* "PUT, DELETE": the same finding for several */
+    const char *rfc;   /* "RFC 9110 §15.5.6" */
+    char text[400];
+};
+
+struct probe_run {
+    struct probe probes[PROBE_MAX_PROBES];
+    size_t nprobes;
+    struct finding findings[PROBE_MAX_FINDINGS];
+    size_t nfindings;
+    size_t problems;
+    char verdict[1024];
+    char advice[4][1400];
+    size_t nadvice;
+};
+
+/* probe_net.c */
+/* Parses http://HOST[:PORT][/PATH][?QUERY]; on error returns -1 with a
+ * message in err.  https and other schemes are errors too. */
+int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t cap);
+/* Resolves the URL's host into cfg->addrs; -1 with a message on failure. */
+int probe_resolve(struct probe_config *cfg, char *err, size_t cap);
+/* Sends one request and reads its response, bounded in size and time. */
+void probe_exchange(struct probe_config *cfg, struct probe *p);
+
+/* probe_check.c */
+void probe_classify(struct probe *p);
+void probe_check(const struct probe_config *cfg, struct probe_run *run);
+
+/* probe_out.c */
+void probe_print_table(const struct probe_config *cfg, const struct probe_run *run);
+void probe_print_json(const struct probe_config *cfg, const struct probe_run *run);
+
+/* Copies s[0, n) into out[cap] with anything but printable ASCII replaced
+ * by '?': server text never reaches the terminal raw. */
+void probe_copy_clean(char *out, size_t cap, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,686 @@
+"""`verbd probe URL`: classification, inconsistencies, the safety guard,
+bounded reads, output and exit status -- against verbd itself, a
+deliberately broken server (broken_server.py), and, when installed, nginx
+and Apache httpd on loopback with their own configs."""
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import Server, run_verbd, verbd_bin, webroot
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROKEN = os.path.join(HERE, "broken_server.py")
+UNSAFE = ["VERBDPROBE", "POST", "PUT", "PATCH", "DELETE", "MKCOL", "COPY", "MOVE", "LOCK"]
+SAFE_WITH_CL0 = ["PROPFIND", "QUERY"]
+DEFAULT_ORDER = ["OPTIONS", "OPTIONS *", "GET", "HEAD", "VERBDPROBE", "POST", "PUT", "PATCH",
+                 "DELETE", "PROPFIND", "MKCOL", "COPY", "MOVE", "LOCK", "TRACE", "QUERY"]
+ETAG_RE = re.compile(r'^"(verbd-probe-[0-9a-f]{32})"$')
+
+
+def probe(*args, env=None, timeout=60):
+    """Runs `verbd probe ARGS`; returns (status, stdout, stderr, seconds)."""
+    t = time.monotonic()
+    p = subprocess.run([verbd_bin(), "probe"] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env)
+    return (p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"),
+            time.monotonic() - t)
+
+
+def probe_json(*args, **kw):
+    rc, out, err, secs = probe("--json", *args, **kw)
+    try:
+        data = json.loads(out)
+    except ValueError:
+        raise AssertionError("probe printed no JSON (exit %d)\nstdout: %s\nstderr: %s"
+                             % (rc, out, err)) from None
+    data["_rc"], data["_secs"], data["_stderr"] = rc, secs, err
+    return data
+
+
+def label(p):
+    return p["method"] + (" *" if p["target"] == "*" else "")
+
+
+def by_label(data):
+    return {label(p): p for p in data["probes"]}
+
+
+def findings(data, kind, method=None, rfc=None, text=None):
+    out = []
+    for f in data[kind]:
+        if method is not None and method not in f["methods"]:
+            continue
+        if rfc is not None and f["rfc"] != rfc:
+            continue
+        if text is not None and text not in f["message"]:
+            continue
+        out.append(f)
+    return out
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def find_program(name):
+    return shutil.which(name) or next(
+        (p for p in ("/usr/sbin/" + name, "/sbin/" + name) if os.access(p, os.X_OK)), None)
+
+
+class BrokenServer:
+    """broken_server.py MODE on 127.0.0.1, with its request log."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        fd, self.log = tempfile.mkstemp(prefix="verbd-broken-", suffix=".jsonl")
+        os.close(fd)
+        self.proc = subprocess.Popen([sys.executable, BROKEN, mode, "--log", self.log],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        r, _, _ = select.select([self.proc.stdout], [], [], 10)
+        line = self.proc.stdout.readline().decode() if r else ""
+        m = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", line)
+        if not m:
+            self.stop()
+            raise AssertionError("broken_server.py %s did not start: %r" % (mode, line))
+        self.url = m.group(1)
+
+    def requests(self):
+        with open(self.log) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        try:
+            os.unlink(self.log)
+        except OSError:
+            pass
+
+
+class ProbeTestCase(unittest.TestCase):
+    def broken(self, mode):
+        srv = BrokenServer(mode)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def verbd(self, *args):
+        srv = Server(webroot().root, "--workers", "1", *args).start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def assertFinding(self, data, kind, method, rfc, text):
+        self.assertTrue(findings(data, kind, method, rfc, text),
+                        "no %s for %s [%s] containing %r in\n%s" % (
+                            kind, method, rfc, text, json.dumps(data[kind], indent=1,
+                                                                ensure_ascii=False)))
+
+    def assertOneLineError(self, rc, out, err, contains=None):
+        self.assertEqual(rc, 2, (out, err))
+        self.assertEqual(out, "")
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("verbd probe: "), err)
+        if contains:
+            self.assertIn(contains, err)
+
+
+class CommandLine(ProbeTestCase):
+    def test_help_explains_the_safety_design(self):
+        rc, out, err, _ = probe("--help")
+        self.assertEqual(rc, 0, err)
+        for s in ("If-Match", "Content-Length: 0", "412", "--method", "--header", "--json",
+                  "NO_COLOR", "Exit status"):
+            self.assertIn(s, out)
+
+    def test_main_usage_mentions_probe(self):
+        p = run_verbd("--help")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"verbd probe URL", p.stdout)
+
+    def test_invalid_urls_exit_2_with_one_line(self):
+        for url in ["localhost:8080/", "ftp://example.com/", "http://", "http:///x",
+                    "http://[::1/", "http://host:99999/", "http://host:0/", "http://a b/",
+                    "http://user:pw@host/", "http://ho^st/"]:
+            with self.subTest(url=url):
+                rc, out, err, _ = probe(url)
+                self.assertOneLineError(rc, out, err, "invalid URL")
+
+    def test_https_is_not_supported_yet(self):
+        rc, out, err, _ = probe("https://127.0.0.1/")
+        self.assertOneLineError(rc, out, err, "not supported yet")
+
+    def test_unreachable_server_exits_2(self):
+        rc, out, err, secs = probe("--timeout", "2", "http://127.0.0.1:%d/" % free_port())
+        self.assertOneLineError(rc, out, err, "cannot connect")
+        self.assertLess(secs, 10)
+
+    def test_bad_options_exit_2(self):
+        url = "http://127.0.0.1:1/"
+        for args in (["--header", "no colon", url], ["--header", "If-Match: \"x\"", url],
+                     ["--header", "Content-Length: 5", url], ["--header", "Connection: x", url],
+                     ["--method", "GE T", url], ["--method", "", url], ["--timeout", "0", url],
+                     ["--timeout", "x", url], ["--bogus", url], [], [url, url]):
+            with self.subTest(args=args):
+                rc, out, err, _ = probe(*args)
+                self.assertOneLineError(rc, out, err)
+
+
+class AgainstVerbd(ProbeTestCase):
+    def test_verbd_is_consistent(self):
+        srv = self.verbd()
+        for path in ("/", "/index.html", "/missing", "/sub/file.txt"):
+            with self.subTest(path=path):
+                data = probe_json("http://127.0.0.1:%d%s" % (srv.port, path))
+                self.assertEqual(data["_rc"], 0, data)
+                self.assertTrue(data["consistent"])
+                self.assertEqual(data["inconsistencies"], [])
+                self.assertEqual(data["notes"], [])
+                self.assertEqual([label(p) for p in data["probes"]], DEFAULT_ORDER)
+                probes = by_label(data)
+                self.assertEqual(probes["OPTIONS"]["allow"], "GET, HEAD, OPTIONS")
+                self.assertEqual(probes["OPTIONS *"]["allow"], "GET, HEAD, OPTIONS")
+                for m in ("OPTIONS", "OPTIONS *"):
+                    self.assertEqual(probes[m]["class"], "allowed")
+                want_get = "other" if path == "/missing" else "allowed"
+                self.assertEqual(probes["GET"]["class"], want_get)
+                self.assertEqual(probes["HEAD"]["class"], want_get)
+                for m in DEFAULT_ORDER[4:]:
+                    self.assertEqual(probes[m]["status"], 501, m)
+                    self.assertEqual(probes[m]["class"], "not_implemented", m)
+                self.assertIn("Not implemented by the server at all (501): POST", data["verdict"])
+
+    def test_verbd_with_trace_does_not_echo_the_cookie(self):
+        srv = self.verbd("--trace")
+        data = probe_json("http://127.0.0.1:%d/" % srv.port)
+        self.assertEqual(data["_rc"], 0, data)
+        probes = by_label(data)
+        self.assertEqual(probes["TRACE"]["status"], 200)
+        self.assertEqual(probes["TRACE"]["class"], "allowed")
+        self.assertEqual(probes["OPTIONS"]["allow"], "GET, HEAD, OPTIONS, TRACE")
+        self.assertEqual(data["inconsistencies"], [])
+
+    def test_method_option_probes_only_those_and_is_case_sensitive(self):
+        srv = self.verbd()
+        data = probe_json("--method", "get", "-m", "PUT", "--method", "GET",
+                          "http://127.0.0.1:%d/" % srv.port)
+        self.assertEqual(data["_rc"], 0, data)
+        self.assertEqual([(p["method"], p["status"]) for p in data["probes"]],
+                         [("get", 501), ("PUT", 501), ("GET", 200)])
+        self.assertTrue(any("case-sensitive" in a for a in data["advice"]), data["advice"])
+
+    def test_ipv6_literal_url(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        srv = self.verbd("--listen", "[::1]:0")
+        data = probe_json("http://[::1]:%d/" % srv.port)
+        self.assertEqual(data["_rc"], 0, data)
+        self.assertEqual(data["url"], "http://[::1]:%d/" % srv.port)
+        self.assertEqual(by_label(data)["GET"]["status"], 200)
+
+    def test_table_is_plain_and_aligned_when_piped(self):
+        srv = self.verbd()
+        rc, out, err, _ = probe("http://127.0.0.1:%d/" % srv.port)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("\x1b", out)
+        lines = out.splitlines()
+        header = next(i for i, l in enumerate(lines) if l.startswith("METHOD"))
+        col = lines[header].index("RESULT")
+        rows = lines[header + 1:header + 1 + len(DEFAULT_ORDER)]
+        self.assertEqual([r[:len(m)] for r, m in zip(rows, DEFAULT_ORDER)], DEFAULT_ORDER)
+        for r in rows:
+            self.assertIn(r[col:].split("  ")[0], ("allowed", "not implemented"), r)
+        self.assertIn("Verdict: Consistent", out)
+
+    def run_on_tty(self, url, env):
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([verbd_bin(), "probe", url], stdin=subprocess.DEVNULL,
+                                 stdout=slave, stderr=subprocess.PIPE, env=env)
+            os.close(slave)
+            out = b""
+            while True:
+                r, _, _ = select.select([master], [], [], 30)
+                if not r:
+                    break
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            p.wait(timeout=30)
+            p.stderr.close()
+            return p.returncode, out.decode("utf-8", "replace")
+        finally:
+            os.close(master)
+
+    def test_colour_on_a_terminal_unless_no_color(self):
+        srv = self.verbd()
+        url = "http://127.0.0.1:%d/" % srv.port
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env["TERM"] = "xterm"
+        rc, out = self.run_on_tty(url, env)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("\x1b[", out)
+        env["NO_COLOR"] = "1"
+        rc, out = self.run_on_tty(url, env)
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("\x1b[", out)
+        self.assertIn("Verdict:", out)
+
+
+class AgainstBrokenServer(ProbeTestCase):
+    def test_every_inconsistency_is_reported_with_its_rfc(self):
+        srv = self.broken("broken")
+        data = probe_json(srv.url)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertFalse(data["consistent"])
+        P = "inconsistencies"
+        expected = [
+            ("PUT", "RFC 9110 §15.5.6", "405 without an Allow"),
+            ("DELETE", "RFC 9110 §10.2.1", "disagrees with the Allow of OPTIONS"),
+            ("DELETE", "RFC 9110 §10.2.1", "listed in the Allow of OPTIONS, yet answered 405"),
+            ("POST", "RFC 9110 §10.2.1", "listed in the Allow of OPTIONS, yet answered 501"),
+            ("VERBDPROBE", "RFC 9110 §9.1", "made-up method was answered 200"),
+            ("POST", "RFC 9110 §15.6.2", "501 with Retry-After: 120"),
+            ("HEAD", "RFC 9110 §9.3.2", "Content-Length differs: 5 (GET) vs 6 (HEAD)"),
+            ("HEAD", "RFC 9110 §9.3.2", 'ETag differs: "a" (GET) vs "b" (HEAD)'),
+            ("HEAD", "RFC 9110 §9.3.2", "Last-Modified differs"),
+            ("HEAD", "RFC 9110 §9.3.2", "Content-Type differs: text/plain (GET) vs text/html"),
+            ("HEAD", "RFC 9110 §9.3.2", "the response to HEAD carried 6 bytes of content"),
+            ("TRACE", "RFC 9110 §9.3.8", "echoed the Cookie"),
+            ("OPTIONS *", "RFC 9110 §9.3.7", "answered 400 instead of 2xx"),
+            ("PATCH", "RFC 9110 §13.1.1", "ignored the precondition"),
+            ("PROPFIND", "RFC 9112 §5", "obsolete line folding"),
+            ("MKCOL", "RFC 9112 §6.2", "both Transfer-Encoding and Content-Length"),
+            ("COPY", "RFC 9112 §7.1", "malformed chunked body"),
+            ("MOVE", "RFC 9112 §8", "before the end of the body"),
+            ("QUERY", "RFC 9110 §15.3.5", "a 204 response carried 8 bytes"),
+        ]
+        for method, rfc, text in expected:
+            with self.subTest(method=method, text=text):
+                self.assertFinding(data, P, method, rfc, text)
+        self.assertFinding(data, "notes", "LOCK", None, "connection closed without a response")
+        self.assertFinding(data, "notes", "PATCH", "RFC 9110 §10.2.1",
+                           "not listed in the Allow of OPTIONS")
+        probes = by_label(data)
+        self.assertEqual(probes["PROPFIND"]["class"], "malformed")
+        self.assertEqual(probes["LOCK"]["class"], "no_answer")
+        self.assertEqual(probes["PUT"]["class"], "not_allowed")
+        self.assertEqual(probes["POST"]["class"], "not_implemented")
+        self.assertIn("inconsistenc", data["verdict"])
+
+    def test_missing_head_and_unknown_method_405(self):
+        srv = self.broken("nohead")
+        data = probe_json(srv.url)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertFinding(data, "inconsistencies", "HEAD", "RFC 9110 §9.1",
+                           "GET works but HEAD is answered 501")
+        self.assertFinding(data, "inconsistencies", "HEAD", "RFC 9110 §10.2.1",
+                           "listed in the Allow of OPTIONS, yet answered 501")
+        # 405 for an unknown method is a SHOULD: a note, not an inconsistency.
+        self.assertFinding(data, "notes", "VERBDPROBE", "RFC 9110 §9.1", "answered 405")
+        self.assertEqual(findings(data, "inconsistencies", "VERBDPROBE"), [])
+        self.assertEqual(len(data["inconsistencies"]), 2, data["inconsistencies"])
+
+    def test_consistent_server_passes_and_412_means_implemented(self):
+        srv = self.broken("good")
+        data = probe_json(srv.url)
+        self.assertEqual(data["_rc"], 0, data)
+        self.assertEqual(data["inconsistencies"], [])
+        self.assertEqual(data["notes"], [])
+        put = by_label(data)["PUT"]
+        self.assertEqual((put["status"], put["class"]), (412, "allowed"))
+        self.assertIn("guard held", put["explanation"])
+
+    def test_requests_carry_the_guard_and_no_content(self):
+        srv = self.broken("good")
+        self.assertEqual(probe_json(srv.url)["_rc"], 0)
+        first = srv.requests()
+        self.assertEqual(probe_json(srv.url)["_rc"], 0)
+        second = srv.requests()[len(first):]
+        seen = set()
+        for reqs in (first, second):
+            self.assertEqual(sorted(r["method"] for r in reqs), sorted(
+                m.split()[0] for m in DEFAULT_ORDER))
+            tags = set()
+            for r in reqs:
+                m = r["method"]
+                h = {}
+                for k, v in r["headers"]:
+                    h.setdefault(k.lower(), []).append(v)
+                with self.subTest(method=m):
+                    self.assertEqual(r["body"], "", "the probe sent content")
+                    self.assertEqual(h.get("connection"), ["close"])
+                    self.assertTrue(h.get("user-agent", [""])[0].startswith("verbd-probe/"))
+                    self.assertNotIn("destination", h)
+                    if m in UNSAFE:
+                        self.assertEqual(h.get("content-length"), ["0"])
+                        self.assertEqual(len(h.get("if-match", [])), 1, h)
+                        tag = ETAG_RE.match(h["if-match"][0])
+                        self.assertTrue(tag, h["if-match"])
+                        self.assertEqual(h.get("if"), ['(["%s"])' % tag.group(1)])
+                        tags.add(tag.group(1))
+                    else:
+                        self.assertNotIn("if-match", h)
+                        self.assertNotIn("if", h)
+                        want = ["0"] if m in SAFE_WITH_CL0 else None
+                        self.assertEqual(h.get("content-length"), want)
+                    if m == "PROPFIND":
+                        self.assertEqual(h.get("depth"), ["0"])
+                    if m == "TRACE":
+                        self.assertEqual(len(h.get("cookie", [])), 1)
+            self.assertEqual(len(tags), 1, "one random tag per run")
+            seen |= tags
+        self.assertEqual(len(seen), 2, "the tag is random, not fixed")
+
+    def test_header_option_for_credentials(self):
+        srv = self.broken("auth")
+        data = probe_json("--method", "GET", "--method", "PUT", srv.url)
+        self.assertEqual([p["class"] for p in data["probes"]],
+                         ["needs_credentials", "needs_credentials"])
+        self.assertIn("Needs credentials: GET, PUT", data["verdict"])
+        self.assertTrue(any("Authorization" in a for a in data["advice"]))
+        before = len(srv.requests())
+        data = probe_json("--header", "Authorization: Bearer s3cret", srv.url)
+        self.assertEqual(data["_rc"], 0, data)
+        self.assertEqual(by_label(data)["GET"]["class"], "allowed")
+        reqs = srv.requests()[before:]
+        self.assertEqual(len(reqs), len(DEFAULT_ORDER))
+        for r in reqs:
+            self.assertIn(["Authorization", "Bearer s3cret"], r["headers"])
+
+    def test_endless_header_is_bounded(self):
+        srv = self.broken("endless-header")
+        data = probe_json("--method", "GET", srv.url)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertLess(data["_secs"], 10)
+        self.assertEqual(data["probes"][0]["class"], "malformed")
+        self.assertFinding(data, "inconsistencies", "GET", "RFC 9112 §5", "malformed response")
+
+    def test_endless_body_is_bounded(self):
+        srv = self.broken("endless-body")
+        data = probe_json("--method", "GET", srv.url)
+        self.assertEqual(data["_rc"], 0, data)
+        self.assertLess(data["_secs"], 10)
+        get = data["probes"][0]
+        self.assertEqual(get["status"], 200)
+        self.assertTrue(get["truncated"])
+        self.assertEqual(get["body_bytes"], 1024 * 1024)
+        self.assertFinding(data, "notes", "GET", None, "stopped reading")
+
+    def test_trickling_server_is_cut_off_by_the_timeout(self):
+        srv = self.broken("trickle")
+        rc, out, err, secs = probe("--timeout", "1", "--method", "GET", "--method", "HEAD",
+                                   srv.url)
+        self.assertLess(secs, 6, "each exchange must end within --timeout")
+        self.assertEqual(rc, 2, out)
+        self.assertIn("no complete response within 1s", out)
+
+    def test_not_http_is_malformed(self):
+        srv = self.broken("garbage")
+        data = probe_json("--method", "GET", srv.url)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertFinding(data, "inconsistencies", "GET", "RFC 9112 §4", "status line")
+
+    def test_server_that_never_answers_exits_2(self):
+        srv = self.broken("silent")
+        rc, out, err, _ = probe("--method", "GET", srv.url)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("answered no request", err)
+
+
+class AgainstNginx(ProbeTestCase):
+    """Stock nginx serving static files: its 405s carry no Allow."""
+
+    def setUp(self):
+        nginx = find_program("nginx")
+        if not nginx:
+            self.skipTest("nginx is not installed (Debian package: nginx)")
+        self.dir = tempfile.mkdtemp(prefix="verbd-nginx-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.mkdir(os.path.join(self.dir, "root"))
+        with open(os.path.join(self.dir, "root", "index.html"), "w") as f:
+            f.write("hello from nginx\n")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/root;
+    }}
+}}
+""".format(d=self.dir, port=self.port))
+        self.proc = subprocess.Popen([nginx, "-c", conf, "-p", self.dir, "-e",
+                                      os.path.join(self.dir, "error.log")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(self.stop)
+        if not wait_port(self.port, self.proc):
+            with open(os.path.join(self.dir, "error.log")) as f:
+                self.fail("nginx did not start:\n" + f.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def test_nginx_405_without_allow_is_reported(self):
+        data = probe_json("http://127.0.0.1:%d/" % self.port)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertTrue(data["server"].startswith("nginx"), data["server"])
+        probes = by_label(data)
+        self.assertEqual(probes["GET"]["class"], "allowed")
+        self.assertEqual(probes["HEAD"]["class"], "allowed")
+        refused = [m for m in DEFAULT_ORDER if probes[m]["status"] == 405]
+        self.assertIn("PUT", refused)
+        self.assertIn("DELETE", refused)
+        for m in refused:
+            self.assertIsNone(probes[m]["allow"], m)
+            self.assertEqual(probes[m]["class"], "not_allowed")
+        f = findings(data, "inconsistencies", rfc="RFC 9110 §15.5.6", text="405 without an Allow")
+        self.assertEqual(len(f), 1, data["inconsistencies"])
+        self.assertEqual(f[0]["methods"], refused)
+        # HEAD mirrors GET on nginx: nothing to report there.
+        self.assertEqual(findings(data, "inconsistencies", "HEAD"), [])
+
+    def test_nginx_table_names_the_rfc(self):
+        rc, out, err, _ = probe("http://127.0.0.1:%d/index.html" % self.port)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("405 without an Allow header field", out)
+        self.assertIn("[RFC 9110 §15.5.6]", out)
+
+
+class AgainstApache(ProbeTestCase):
+    """Apache httpd, its own config: static files on one port with TRACE
+    enabled, the same with TraceEnable off on another, WebDAV on /dav/."""
+
+    MODULES = ["mpm_prefork", "authz_core", "mime", "dir", "dav", "dav_fs"]
+
+    def setUp(self):
+        httpd = find_program("apache2")
+        moddir = "/usr/lib/apache2/modules"
+        if not httpd or not os.path.isdir(moddir):
+            self.skipTest("Apache httpd is not installed (Debian package: apache2)")
+        self.dir = tempfile.mkdtemp(prefix="verbd-apache-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.chmod(self.dir, 0o777)
+        self.root = os.path.join(self.dir, "root")
+        os.makedirs(os.path.join(self.root, "dav"))
+        with open(os.path.join(self.root, "index.html"), "w") as f:
+            f.write("hello from apache\n")
+        with open(os.path.join(self.root, "dav", "file.txt"), "w") as f:
+            f.write("dav file\n")
+        for dirpath, dirnames, filenames in os.walk(self.dir):
+            for n in dirnames:
+                os.chmod(os.path.join(dirpath, n), 0o777)
+            for n in filenames:
+                os.chmod(os.path.join(dirpath, n), 0o666)
+        self.port, self.port_notrace = free_port(), free_port()
+        user = ""
+        if os.geteuid() == 0:
+            user = "User www-data\nGroup www-data\n" if _has_user("www-data") else ""
+        conf = os.path.join(self.dir, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write("".join("LoadModule %s_module %s/mod_%s.so\n" % (m, moddir, m)
+                            for m in self.MODULES))
+            f.write("""ServerRoot {d}
+ServerName localhost
+{user}Listen 127.0.0.1:{port}
+Listen 127.0.0.1:{port2}
+PidFile {d}/httpd.pid
+ErrorLog {d}/error.log
+DefaultRuntimeDir {d}
+Mutex file:{d} default
+TypesConfig /etc/mime.types
+DocumentRoot {d}/root
+DavLockDB {d}/davlock
+TraceEnable on
+<Directory {d}/root>
+    Require all granted
+</Directory>
+<Location /dav/>
+    Dav On
+</Location>
+<VirtualHost 127.0.0.1:{port2}>
+    TraceEnable off
+</VirtualHost>
+""".format(d=self.dir, user=user, port=self.port, port2=self.port_notrace))
+        self.proc = subprocess.Popen([httpd, "-f", conf, "-X"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.addCleanup(self.stop)
+        if not (wait_port(self.port, self.proc) and wait_port(self.port_notrace, self.proc)):
+            log = os.path.join(self.dir, "error.log")
+            text = open(log).read() if os.path.exists(log) else "(no error log)"
+            self.fail("apache2 did not start:\n" + text)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tree(self):
+        out = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for n in sorted(dirnames + filenames):
+                p = os.path.join(dirpath, n)
+                out.append((os.path.relpath(p, self.root), os.path.getsize(p)))
+        return sorted(out)
+
+    def test_static_files_with_trace_enabled(self):
+        data = probe_json("http://127.0.0.1:%d/" % self.port)
+        self.assertEqual(data["_rc"], 1, data)
+        self.assertTrue(data["server"].startswith("Apache"), data["server"])
+        probes = by_label(data)
+        allow = [m.strip() for m in probes["OPTIONS"]["allow"].split(",")]
+        for m in ("GET", "HEAD", "POST", "OPTIONS", "TRACE"):
+            self.assertIn(m, allow)
+        self.assertEqual(probes["VERBDPROBE"]["class"], "not_implemented")
+        self.assertEqual(probes["PUT"]["class"], "not_allowed")
+        self.assertIsNotNone(probes["PUT"]["allow"])
+        self.assertEqual(probes["TRACE"]["status"], 200)
+        # TraceEnable on: Apache echoes the whole request, Cookie included.
+        self.assertFinding(data, "inconsistencies", "TRACE", "RFC 9110 §9.3.8", "Cookie")
+        self.assertEqual(findings(data, "inconsistencies", rfc="RFC 9110 §15.5.6"), [])
+
+    def test_trace_disabled(self):
+        data = probe_json("http://127.0.0.1:%d/" % self.port_notrace)
+        probes = by_label(data)
+        self.assertIn(probes["TRACE"]["status"], (403, 405, 501))
+        self.assertEqual(findings(data, "inconsistencies", "TRACE", "RFC 9110 §9.3.8"), [])
+
+    def test_webdav_methods_are_held_by_the_guard(self):
+        before = self.tree()
+        for path in ("/dav/missing", "/dav/file.txt", "/dav/"):
+            with self.subTest(path=path):
+                data = probe_json("http://127.0.0.1:%d%s" % (self.port, path))
+                self.assertIn(data["_rc"], (0, 1), data)
+                probes = by_label(data)
+                for m in UNSAFE:
+                    self.assertFalse(200 <= (probes[m]["status"] or 0) < 300,
+                                     "%s %s acted: %r" % (m, path, probes[m]))
+                if path == "/dav/missing":
+                    allow = [m.strip() for m in probes["OPTIONS"]["allow"].split(",")]
+                    for m in ("PUT", "MKCOL", "LOCK"):
+                        self.assertIn(m, allow)
+                        self.assertEqual(probes[m]["status"], 412, probes[m])
+                        self.assertEqual(probes[m]["class"], "allowed")
+                if path == "/dav/file.txt":
+                    for m in ("PUT", "DELETE"):
+                        self.assertEqual(probes[m]["status"], 412, probes[m])
+        self.assertEqual(self.tree(), before, "the probe changed the server's files")
+
+
+def _has_user(name):
+    try:
+        import pwd
+        pwd.getpwnam(name)
+        return True
+    except (ImportError, KeyError):
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()
