@@ -23,7 +23,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-unit test-integration test-asan deps install clean
+.PHONY: all run test test-asan install clean
 
 all: $(VERBD)
 
@@ -44,18 +44,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBVERBD)
 
 # Serve the current directory (or DIR=...) on 127.0.0.1:8080.
 DIR ?= .
-run: deps $(VERBD)
+run:
+	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory $(VERBD)
 	$(VERBD) $(DIR)
 
-deps:
-	@scripts/deps.sh
-
-test: deps $(VERBD) $(UNIT_BIN)
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN)
 	@python3 tests/run.py --build $(BUILD)
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
-	@VERBD_NEED_CLANG=1 scripts/deps.sh
+	@scripts/deps.sh asan
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test

@@ -1,22 +1,41 @@
 #!/bin/sh
-# Installs the Debian packages that building and testing verbd need.
-# As root it runs apt-get; otherwise it prints the command to run.
+# Installs the Debian packages verbd needs for one purpose:
+#   deps.sh run    building and serving
+#   deps.sh test   the test suite (adds the peers the probe is compared with)
+#   deps.sh asan   the test suite under clang's sanitizers
+# As root it runs apt-get; otherwise it prints the command to run and fails.
 set -e
+purpose=${1:-run}
 need=""
 command -v cc >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
-command -v python3 >/dev/null 2>&1 || need="$need python3"
-command -v curl >/dev/null 2>&1 || need="$need curl"
-if [ -n "${VERBD_NEED_CLANG:-}" ]; then
+if [ "$purpose" != run ]; then
+    command -v python3 >/dev/null 2>&1 || need="$need python3"
+    command -v curl >/dev/null 2>&1 || need="$need curl"
+    # Peers that the probe's tests run on loopback with their own configs.
+    [ -x /usr/sbin/nginx ] || need="$need nginx"
+    [ -x /usr/sbin/apache2 ] || need="$need apache2"
+fi
+if [ "$purpose" = asan ]; then
     command -v clang >/dev/null 2>&1 || need="$need clang"
-    [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan*.a 2>/dev/null)" ] || need="$need libclang-rt-dev"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1 ||
+        need="$need libclang-rt-dev"
 fi
 [ -z "$need" ] && exit 0
-if [ "$(id -u)" = 0 ]; then
-    echo "verbd: installing:$need"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
-else
+if [ "$(id -u)" != 0 ]; then
     echo "verbd: missing packages; run: sudo apt-get install -y$need" >&2
     exit 1
+fi
+echo "verbd: installing:$need"
+# The packages' services must not start: peers run only under the tests.
+created_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+fi
+DEBIAN_FRONTEND=noninteractive apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+if [ -n "$created_policy" ]; then
+    rm -f /usr/sbin/policy-rc.d
 fi

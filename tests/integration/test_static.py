@@ -1,0 +1,327 @@
+"""The static module: files, directories, redirects, listings, validators,
+MIME types."""
+
+import email.utils
+import html
+import os
+import unittest
+
+from harness import VerbdTestCase, IMF_FIXDATE_RE, get_request
+
+
+class Files(VerbdTestCase):
+    def test_root_serves_index(self):
+        c, r = self.get("/")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.index)
+        self.assertEqual(r.media_type(), "text/html")
+
+    def test_index_html(self):
+        c, r = self.get("/index.html")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.header("Content-Length"), "1024")
+        self.assertEqual(r.body, self.web.index)
+        self.assertEqual(r.media_type(), "text/html")
+
+    def test_big_file_identical(self):
+        c, r = self.get("/big.bin")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.header("Content-Length"), "65536")
+        self.assertEqual(len(r.body), 65536)
+        self.assertTrue(r.body == self.web.big, "big.bin differs")
+        self.assertUsable(c)
+
+    def test_big_file_twice_on_one_connection(self):
+        c = self.connect()
+        for _ in range(2):
+            r = c.request("GET", "/big.bin")
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.body == self.web.big)
+
+    def test_empty_file(self):
+        c, r = self.get("/empty.txt")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.header("Content-Length"), "0")
+        self.assertEqual(r.body, b"")
+        self.assertUsable(c)
+
+    def test_file_in_subdirectory(self):
+        c, r = self.get("/sub/file.txt")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.sub_file)
+
+    def test_name_with_spaces_and_non_ascii(self):
+        c, r = self.get(self.web.SPACE_URL)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.space_body)
+
+    def test_name_with_lowercase_escapes(self):
+        c, r = self.get(self.web.SPACE_URL.lower())
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.space_body)
+
+    def test_percent_encoded_unreserved_letter(self):
+        c, r = self.get("/%69ndex.html")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.index)
+
+    def test_query_string_ignored_for_file(self):
+        c, r = self.get("/index.html?a=1&b=2")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.index)
+
+    def test_missing_is_404(self):
+        c, r = self.get("/missing.html")
+        self.assertStatus(r, 404)
+        self.assertUsable(c)
+
+    def test_missing_in_missing_dir_is_404(self):
+        c, r = self.get("/nodir/nofile")
+        self.assertStatus(r, 404)
+
+    def test_file_as_directory_is_404(self):
+        c, r = self.get("/index.html/x")
+        self.assertStatus(r, 404)
+
+    def test_symlink_inside_root_is_served(self):
+        c, r = self.get("/link_in.html")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.index)
+
+    def test_trailing_slash_on_file_is_404(self):
+        c, r = self.get("/sub/file.txt/")
+        self.assertStatus(r, 404)
+
+    def test_symlink_loop_is_refused_quickly(self):
+        c, r = self.get("/loop")
+        self.assertIn(r.status, (403, 404), r)
+        self.assertWellFormed(r)
+        self.assertUsable(c)
+
+    def test_fifo_does_not_block_server(self):
+        c = self.connect(timeout=3.0)
+        c.send(get_request("/fifo"))
+        r = c.read_response()
+        self.assertIn(r.status, (403, 404), r)
+        self.assertWellFormed(r)
+        c2, r2 = self.get("/index.html")
+        self.assertEqual(r2.status, 200)
+
+    def test_case_sensitive_paths(self):
+        c, r = self.get("/INDEX.HTML")
+        self.assertStatus(r, 404)
+
+
+class Directories(VerbdTestCase):
+    def test_dir_without_slash_redirects(self):
+        c, r = self.get("/sub")
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "/sub/")
+        self.assertUsable(c)
+
+    def test_dir_redirect_preserves_query(self):
+        c, r = self.get("/sub?a=1")
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "/sub/?a=1")
+
+    def test_dir_without_index_is_403(self):
+        c, r = self.get("/sub/")
+        self.assertStatus(r, 403)
+        self.assertNotIn(b"file.txt", r.body)
+        self.assertUsable(c)
+
+    def test_dir_redirect_location_stays_encoded(self):
+        c, r = self.get("/dir%20with%20space")
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "/dir%20with%20space/")
+        self.assertUsable(c)
+
+    def test_dir_redirect_for_absolute_form(self):
+        c = self.connect()
+        c.send(b"GET http://example.com/sub HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        r = c.read_response()
+        self.assertStatus(r, 301)
+        self.assertIn(r.header("Location"), ("/sub/", "http://example.com/sub/"))
+
+    def test_no_header_injection_via_redirect(self):
+        c, r = self.get("/sub%0D%0AX-Injected:%20yes")
+        self.assertStatus(r, 400)
+        self.assertIsNone(r.header("X-Injected"))
+
+    def test_file_in_dir_with_space(self):
+        c, r = self.get("/dir%20with%20space/f.txt")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, b"in dir with space\n")
+
+    def test_dir_with_query_without_index_is_403(self):
+        c, r = self.get("/sub/?x=1")
+        self.assertStatus(r, 403)
+
+
+class Concurrency(VerbdTestCase):
+    def test_many_clients_fetch_big_file_concurrently(self):
+        import threading
+        results = []
+        def fetch():
+            try:
+                c = self.server.connect()
+                try:
+                    for _ in range(3):
+                        r = c.request("GET", "/big.bin")
+                        results.append(r.status == 200 and r.body == self.web.big)
+                finally:
+                    c.close()
+            except Exception as e:   # reported through results
+                results.append(e)
+        threads = [threading.Thread(target=fetch) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [True] * 60)
+
+    def test_pipelined_big_responses_with_slow_reader(self):
+        # The server must handle write back-pressure while requests queue up.
+        import time
+        c = self.connect(rcvbuf=8192)
+        c.send(get_request("/big.bin") * 20)
+        time.sleep(0.5)
+        rs = c.read_responses(20)
+        self.assertTrue(all(r.status == 200 and r.body == self.web.big for r in rs))
+        self.assertUsable(c)
+
+
+class Listing(VerbdTestCase):
+    server_args = ("--listing",)
+
+    def test_listing_lists_entries(self):
+        c, r = self.get("/sub/")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.media_type(), "text/html")
+        self.assertIn(b"file.txt", r.body)
+        self.assertUsable(c)
+
+    def test_listing_escapes_names(self):
+        c, r = self.get("/list/")
+        self.assertStatus(r, 200)
+        self.assertIn(b"a.txt", r.body)
+        self.assertNotIn(b"<b>&.txt", r.body)
+        self.assertIn(html.escape("<b>&.txt", quote=False).encode(), r.body)
+
+    def test_listing_escapes_quotes_in_attributes(self):
+        c, r = self.get("/list/")
+        self.assertStatus(r, 200)
+        self.assertNotIn(b'q"uote', r.body)
+
+    def test_every_listed_link_is_fetchable(self):
+        import re, urllib.parse
+        c, r = self.get("/list/")
+        self.assertStatus(r, 200)
+        hrefs = [html.unescape(h.decode()) for h in re.findall(rb'href="([^"]*)"', r.body)]
+        files = {"a.txt": b"a\n", "<b>&.txt": b"escaped\n", "q\"uote'.txt": b"quoted\n",
+                 "sp ace.txt": b"spaced\n"}
+        fetched = {}
+        for h in hrefs:
+            url = urllib.parse.urljoin("/list/", h)
+            if not url.startswith("/list/") or url == "/list/":
+                continue
+            self.assertNotIn(" ", url, "unencoded space in href %r" % h)
+            r2 = c.request("GET", url)
+            fetched[urllib.parse.unquote(url[len("/list/"):])] = r2.body
+        self.assertEqual(fetched, files)
+
+    def test_listed_escaped_name_is_fetchable(self):
+        c, r = self.get("/list/%3Cb%3E%26.txt")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, b"escaped\n")
+
+    def test_index_still_preferred_with_listing(self):
+        c, r = self.get("/")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, self.web.index)
+
+    def test_listing_redirect_without_slash(self):
+        c, r = self.get("/list")
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "/list/")
+
+    def test_listing_does_not_follow_outside_symlink_contents(self):
+        c, r = self.get("/dirlink_out/")
+        self.assertNotEqual(r.status, 200, r)
+        self.assertNotIn(b"inner.txt", r.body)
+
+
+class Validators(VerbdTestCase):
+    def test_etag_is_strong(self):
+        c, r = self.get("/index.html")
+        etag = r.header("ETag")
+        self.assertIsNotNone(etag)
+        self.assertTrue(etag.startswith('"') and etag.endswith('"') and len(etag) > 2, etag)
+
+    def test_etag_stable(self):
+        c = self.connect()
+        e1 = c.request("GET", "/index.html").header("ETag")
+        e2 = c.request("GET", "/index.html").header("ETag")
+        self.assertIsNotNone(e1)
+        self.assertEqual(e1, e2)
+
+    def test_etag_differs_between_files(self):
+        c = self.connect()
+        e1 = c.request("GET", "/pipe/1.txt").header("ETag")
+        e2 = c.request("GET", "/sub/file.txt").header("ETag")
+        self.assertIsNotNone(e1)
+        self.assertIsNotNone(e2)
+        self.assertNotEqual(e1, e2)
+
+    def test_last_modified_is_file_mtime(self):
+        c, r = self.get("/index.html")
+        lm = r.header("Last-Modified")
+        self.assertRegex(lm or "", IMF_FIXDATE_RE)
+        self.assertEqual(lm, self.web.last_modified())
+
+    def test_accept_ranges_bytes(self):
+        c, r = self.get("/index.html")
+        self.assertEqual(r.header("Accept-Ranges"), "bytes")
+
+    def test_date_is_now(self):
+        c, r = self.get("/index.html")
+        t = email.utils.parsedate_to_datetime(r.header("Date"))
+        import datetime
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.assertLess(abs((now - t).total_seconds()), 60)
+
+    def test_404_has_no_etag(self):
+        c, r = self.get("/missing")
+        self.assertIsNone(r.header("ETag"))
+
+
+class Mime(VerbdTestCase):
+    def check(self, target, media):
+        c, r = self.get(target)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.media_type(), media, r)
+
+    def test_html(self):
+        self.check("/index.html", "text/html")
+
+    def test_css(self):
+        self.check("/style.css", "text/css")
+
+    def test_json(self):
+        self.check("/data.json", "application/json")
+
+    def test_png(self):
+        self.check("/image.png", "image/png")
+
+    def test_unknown_extension(self):
+        self.check("/blob.verbdunknown", "application/octet-stream")
+
+    def test_bin(self):
+        self.check("/big.bin", "application/octet-stream")
+
+    def test_txt(self):
+        self.check("/sub/file.txt", "text/plain")
+
+
+if __name__ == "__main__":
+    unittest.main()
