@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,25 +37,58 @@ const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
  * idle_timeout, body_timeout, send_timeout, shutdown_timeout (durations:
  * "10s", "500ms", "2m"), max_target, max_header, max_fields, max_body
  * (sizes: "8k", "1m"), access_log (path, "stdout" or "off"), error_log
- * (path, "stderr" or "off"), log_level (error, warn, info, debug).
+ * (path, "stderr" or "off"), log_level (error, warn, info, debug),
+ * unknown_method (501, the default, or 405: methods nothing implements
+ * get 405 with the resource's Allow), refusal_cache ("max-age=N" adds
+ * Cache-Control to 405 and 501; "off").
  * Returns 0, or -1 with a message in err.
  */
 int verbd_server_set(struct verbd_server *srv, const char *name, const char *value,
                      char *err, size_t errlen);
 
-/* Maps the path prefix to a built-in module ("static") whose argument is
- * `arg` (for static: the root directory).  A prefix ending without '/'
- * matches itself and anything below it on a segment boundary.  Returns the
- * mapping, or NULL with a message in err. */
-struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *prefix,
+/*
+ * Maps a location to a built-in module ("static") whose argument is `arg`
+ * (for static: the root directory).  `location` is a path prefix ("/",
+ * "/files/", "/hello": without a trailing slash it matches itself and what
+ * lies below it on a segment boundary) or "= /path" for that path only.
+ * Returns the mapping, or NULL with a message in err.
+ */
+struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *location,
                                        const char *module, const char *arg, char *err,
                                        size_t errlen);
 
-/* Sets a mapping option: a module directive ("listing" "on", "index"
- * "index.html index.htm") or a mapping one ("methods" "GET HEAD", which
- * narrows the module's methods; "trace" "on").  Returns 0 or -1 + err. */
-int verbd_mapping_set(struct verbd_mapping *map, const char *name, const char *value,
-                      char *err, size_t errlen);
+/* A handler written in C: answers every request its mapping serves. */
+typedef void verbd_handler_fn(void *data, const struct verbd_request *req,
+                              struct verbd_response *res);
+
+/* Maps a location to a C handler implementing `methods` (space-separated
+ * tokens, registered or not: "GET POST", "BREW"; HEAD comes with GET).
+ * The request body, if any, is read before the handler runs (up to
+ * max_body) and available through verbd_request_body(). */
+struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const char *location,
+                                               const char *methods, verbd_handler_fn *fn,
+                                               void *data, char *err, size_t errlen);
+
+/*
+ * Sets a mapping directive: one of the module's ("listing" "on"; "index"
+ * "index.html" "index.htm") or one every mapping has: "methods" M... (narrows
+ * the methods the module implements; naming one it does not is an error),
+ * "trace" on|off, "header" NAME VALUE (added to every response here).
+ * Returns 0, or -1 with a message in err.
+ */
+int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
+                      const char *const *argv, char *err, size_t errlen);
+
+/* Reads a config file (docs/config.md) into the server: listeners,
+ * settings, mappings.  Writes each error as "FILE:LINE:COL: message" to
+ * `errors` (may be NULL) and returns how many there were.  The server
+ * remembers the path: SIGHUP reloads it. */
+int verbd_server_load_config(struct verbd_server *srv, const char *path, FILE *errors);
+
+/* Describes the built-in modules and the methods each implements and, if
+ * the server has mappings, which locations enable them with which methods
+ * (verbd -M). */
+void verbd_server_describe(const struct verbd_server *srv, FILE *out);
 
 /* Serves until SIGTERM or SIGINT (graceful stop) or verbd_server_stop().
  * Forks workers when more than one is configured.  Returns 0 after a clean
@@ -79,6 +113,8 @@ const char *verbd_request_query(const struct verbd_request *req, size_t *len);
 const char *verbd_request_header(const struct verbd_request *req, const char *name, size_t *len);
 /* 1 for HEAD (the response body is dropped after framing), else 0. */
 int verbd_request_is_head(const struct verbd_request *req);
+/* The request body read for a C handler (NULL and 0 if none). */
+const void *verbd_request_body(const struct verbd_request *req, size_t *len);
 
 /* ---- Response --------------------------------------------------------- */
 

@@ -123,8 +123,9 @@ int main(int argc, char **argv)
     struct verbd_mapping *root = verbd_server_map(srv, "/", "static", dir, err, sizeof err);
     if (!root)
         fail("%s", err);
-    if ((trace && verbd_mapping_set(root, "trace", "on", err, sizeof err) < 0) ||
-        (listing && verbd_mapping_set(root, "listing", "on", err, sizeof err) < 0))
+    const char *on[] = {"on"};
+    if ((trace && verbd_mapping_set(root, "trace", 1, on, err, sizeof err) < 0) ||
+        (listing && verbd_mapping_set(root, "listing", 1, on, err, sizeof err) < 0))
         fail("%s", err);
 
     if (nlisten == 0)

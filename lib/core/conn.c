@@ -76,8 +76,19 @@ static void drop_output(struct conn *c)
     buf_reset(&c->out);
 }
 
+static void drop_pending(struct conn *c)
+{
+    if (!c->pending)
+        return;
+    buf_free(&c->pending->head);
+    buf_free(&c->pending->body);
+    free(c->pending);
+    c->pending = NULL;
+}
+
 void conn_close(struct worker *w, struct conn *c)
 {
+    drop_pending(c);
     drop_output(c);
     buf_free(&c->out);
     free(c->segs);
@@ -201,31 +212,26 @@ static void next_request(struct worker *w, struct conn *c)
     }
 }
 
-static void serve(struct worker *w, struct conn *c, size_t head_len)
+/* Answers the request in w->req (its body, if any, not yet read unless the
+ * module asked for it) and queues the response. */
+static void answer(struct worker *w, struct conn *c, enum verdict v, bool body_unread)
 {
     struct verbd_request *req = &w->req;
     struct verbd_response *res = &w->res;
     const struct http_request *h = &req->http;
     response_reset(res);
-
-    bool has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
-    enum verdict v = route_decide(&w->srv->routes, req, w->path_buf);
-    if (h->expect_continue && has_body && v == VERDICT_SERVE)
-        out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     route_respond(&w->srv->routes, v, req, res);
     /* A client told to wait for 100 Continue may or may not send its body
      * after a final status: the framing is unknowable, so close. */
-    if (h->expect_continue && has_body && v != VERDICT_SERVE)
+    if (h->expect_continue && body_unread && v != VERDICT_SERVE)
         res->close = true;
     bool keep_alive = h->keep_alive && !res->close && !w->stopping && !c->close_after;
     queue_response(c, req, res, keep_alive);
     response_reset(res);
+}
 
-    c->in_start += head_len;
-    if (!keep_alive || !has_body) {
-        next_request(w, c);
-        return;
-    }
+static void start_body(struct worker *w, struct conn *c, const struct http_request *h)
+{
     c->state = CONN_BODY;
     c->body_chunked = h->framing == BODY_CHUNKED;
     c->body_left = h->content_length;
@@ -234,35 +240,109 @@ static void serve(struct worker *w, struct conn *c, size_t head_len)
     c->read_deadline = clock_ms() + settings_of(w)->body_timeout_ms;
 }
 
-/* Reads past the body of an answered request.  True when it is complete. */
-static bool discard_body(struct worker *w, struct conn *c)
+static void serve(struct worker *w, struct conn *c, size_t head_len)
+{
+    struct verbd_request *req = &w->req;
+    const struct http_request *h = &req->http;
+    req->body = NULL;
+    req->body_len = 0;
+
+    bool has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
+    enum verdict v = route_decide(&w->srv->routes, req, w->path_buf);
+    if (h->expect_continue && has_body && v == VERDICT_SERVE)
+        out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (v == VERDICT_SERVE && has_body && route_wants_body(req)) {
+        /* The input buffer moves on while the body arrives: keep the head
+         * to parse again once the body is in. */
+        c->pending = calloc(1, sizeof *c->pending);
+        if (!c->pending)
+            abort();
+        buf_append(&c->pending->head, c->in + c->in_start, head_len);
+        c->in_start += head_len;
+        start_body(w, c, h);
+        return;
+    }
+    answer(w, c, v, has_body);
+    c->in_start += head_len;
+    if (c->close_after || !has_body) {
+        next_request(w, c);
+        return;
+    }
+    start_body(w, c, h);
+}
+
+/* The body a module waited for is in: answer the kept request. */
+static void answer_pending(struct worker *w, struct conn *c)
+{
+    struct pending *p = c->pending;
+    struct verbd_request *req = &w->req;
+    const char *why;
+    int r = http_parse_request(p->head.p, p->head.len, &w->limits, w->fields, &req->http, &why);
+    if (r <= 0) {  /* it parsed before: cannot happen */
+        answer_error(w, c, 500, NULL);
+    } else {
+        req->body = p->body.p;
+        req->body_len = p->body.len;
+        answer(w, c, route_decide(&w->srv->routes, req, w->path_buf), false);
+    }
+    drop_pending(c);
+}
+
+/* The request body failed or outgrew max_body.  If nothing was answered
+ * yet, say why; the connection ends either way. */
+static void body_failed(struct worker *w, struct conn *c, int status, const char *why)
+{
+    log_msg(LOG_INFO, "closing connection: %s", why);
+    if (c->pending) {
+        drop_pending(c);
+        answer_error(w, c, status, why);
+    }
+    c->close_after = true;
+}
+
+static void body_done(struct worker *w, struct conn *c)
+{
+    if (c->pending)
+        answer_pending(w, c);
+    next_request(w, c);
+}
+
+/* Reads the body of the current request: kept for a module that asked for
+ * it, otherwise discarded.  True when it is complete. */
+static bool read_body(struct worker *w, struct conn *c)
 {
     size_t avail = c->in_len - c->in_start;
     if (!c->body_chunked) {
         size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
+        if (c->pending)
+            buf_append(&c->pending->body, c->in + c->in_start, n);
         c->in_start += n;
         c->body_left -= n;
         if (c->body_left)
             return false;
-        next_request(w, c);
+        body_done(w, c);
         return true;
     }
     while (avail) {
         size_t used = 0;
-        struct span data;
+        struct span data = {0};
         const char *why = NULL;
         enum chunked_result r =
             chunked_decode(&c->chunked, c->in + c->in_start, avail, &used, &data, &why);
         c->in_start += used;
         avail -= used;
-        if (r == CHUNKED_ERROR || c->chunked.total > settings_of(w)->max_body) {
-            log_msg(LOG_INFO, "closing connection: %s",
-                    r == CHUNKED_ERROR ? why : "chunked body over max_body");
-            c->close_after = true;
+        if (r == CHUNKED_ERROR) {
+            body_failed(w, c, 400, why);
             return false;
         }
+        if (c->chunked.total > settings_of(w)->max_body) {
+            body_failed(w, c, 413, "request body too large");
+            return false;
+        }
+        if (c->pending && data.n)
+            buf_append(&c->pending->body, data.p, data.n);
         if (r == CHUNKED_DONE) {
-            next_request(w, c);
+            body_done(w, c);
             return true;
         }
         if (used == 0)
@@ -281,7 +361,7 @@ static bool process(struct worker *w, struct conn *c)
             (has_output(c) && c->segs[c->nsegs - 1].fd >= 0))
             break;
         if (c->state == CONN_BODY) {
-            if (!discard_body(w, c))
+            if (!read_body(w, c))
                 break;
             continue;
         }
@@ -299,7 +379,7 @@ static bool process(struct worker *w, struct conn *c)
         }
         serve(w, c, (size_t)r);
     }
-    return produced;
+    return produced || has_output(c);
 }
 
 /* Reads what the socket holds into the input buffer.  Returns bytes read

@@ -29,6 +29,13 @@ struct out_seg {
 
 enum conn_state { CONN_HEAD, CONN_BODY, CONN_LINGER };
 
+/* A request whose module reads the body before answering: the head is kept
+ * (the input buffer moves on) and parsed again once the body is in. */
+struct pending {
+    struct buf head;
+    struct buf body;
+};
+
 struct conn {
     struct source src;  /* first: epoll data points here */
     uint32_t index;     /* in worker->conns */
@@ -39,6 +46,7 @@ struct conn {
     bool body_chunked;
     uint64_t body_left; /* Content-Length bytes still to discard */
     struct chunked chunked;
+    struct pending *pending;
     char *in;           /* worker-sized input buffer, or NULL when empty */
     size_t in_start, in_len;
     struct buf out;

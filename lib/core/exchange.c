@@ -39,6 +39,13 @@ int verbd_request_is_head(const struct verbd_request *req)
     return req->method_id == METHOD_HEAD;
 }
 
+const void *verbd_request_body(const struct verbd_request *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
 void response_init(struct verbd_response *res)
 {
     memset(res, 0, sizeof *res);

@@ -19,6 +19,8 @@ struct verbd_request {
     const char *subpath;                 /* below the mapping prefix */
     const struct route_mapping *mapping; /* set by the router */
     int refusal;                         /* the router's error status */
+    const char *body;                    /* read for modules that want it */
+    size_t body_len;
 };
 
 /* A piece of the response body: bytes in `body`, or a range of the file. */

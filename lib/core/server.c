@@ -35,6 +35,7 @@ void verbd_server_free(struct verbd_server *srv)
     free(srv->listeners);
     route_free(&srv->routes);
     settings_free(&srv->settings);
+    free(srv->config_path);
     free(srv);
 }
 
@@ -131,17 +132,40 @@ int verbd_server_set(struct verbd_server *srv, const char *name, const char *val
     return settings_set(&srv->settings, name, value, err, errlen);
 }
 
-struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *prefix,
+struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *location,
                                        const char *module, const char *arg, char *err,
                                        size_t errlen)
 {
-    return (struct verbd_mapping *)route_add(&srv->routes, prefix, module, arg, err, errlen);
+    return (struct verbd_mapping *)route_add(&srv->routes, location, module, arg, err, errlen);
 }
 
-int verbd_mapping_set(struct verbd_mapping *map, const char *name, const char *value, char *err,
-                      size_t errlen)
+struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const char *location,
+                                               const char *methods, verbd_handler_fn *fn,
+                                               void *data, char *err, size_t errlen)
 {
-    return route_set((struct route_mapping *)map, name, value, err, errlen);
+    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, fn, data,
+                                                     err, errlen);
+}
+
+int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
+                      const char *const *argv, char *err, size_t errlen)
+{
+    return route_set((struct route_mapping *)map, name, argc, argv, err, errlen);
+}
+
+/* Settings the router applies in its decision. */
+static void settle_routes(struct verbd_server *srv)
+{
+    srv->routes.unknown_405 = srv->settings.unknown_method == 405;
+    srv->routes.refusal_max_age = srv->settings.refusal_max_age;
+    route_finish(&srv->routes);
+}
+
+void verbd_server_describe(const struct verbd_server *srv, FILE *out)
+{
+    struct route_table *t = (struct route_table *)&srv->routes;
+    route_finish(t);
+    route_describe(t, out);
 }
 
 void verbd_server_stop(struct verbd_server *srv)
@@ -229,7 +253,7 @@ int verbd_server_run(struct verbd_server *srv)
         log_msg(LOG_ERROR, "no listening address");
         return -1;
     }
-    route_finish(&srv->routes);
+    settle_routes(srv);
     signal(SIGPIPE, SIG_IGN);
 
     sigset_t signals, old;

@@ -18,6 +18,7 @@ struct verbd_server {
     struct listener *listeners;
     size_t nlisteners;
     struct route_table routes;
+    char *config_path;  /* absolute; SIGHUP reloads it */
 };
 
 /* Serves on this process until a stop signal; the body of each worker. */

@@ -9,7 +9,16 @@
 
 #include "core/log.h"
 
-enum setting_kind { KIND_DURATION, KIND_SIZE, KIND_COUNT, KIND_WORKERS, KIND_PATH, KIND_LEVEL };
+enum setting_kind {
+    KIND_DURATION,
+    KIND_SIZE,
+    KIND_COUNT,
+    KIND_WORKERS,
+    KIND_PATH,
+    KIND_LEVEL,
+    KIND_UNKNOWN_METHOD,
+    KIND_MAX_AGE,
+};
 
 struct setting {
     const char *name;
@@ -35,6 +44,8 @@ static const struct setting table[] = {
     {"access_log", KIND_PATH, FIELD(access_log), 0, 0},
     {"error_log", KIND_PATH, FIELD(error_log), 0, 0},
     {"log_level", KIND_LEVEL, FIELD(log_level), 0, 0},
+    {"unknown_method", KIND_UNKNOWN_METHOD, FIELD(unknown_method), 0, 0},
+    {"refusal_cache", KIND_MAX_AGE, FIELD(refusal_max_age), 0, 0},
 };
 
 void settings_defaults(struct settings *s)
@@ -54,6 +65,8 @@ void settings_defaults(struct settings *s)
         .access_log = strdup("stdout"),
         .error_log = strdup("stderr"),
         .log_level = LOG_INFO,
+        .unknown_method = 501,
+        .refusal_max_age = -1,
     };
 }
 
@@ -105,13 +118,20 @@ int parse_size(const char *s, uint64_t *bytes)
     return parse_scaled(s, units, factors, bytes);
 }
 
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+bool settings_known(const char *name) { return find_setting(name) != NULL; }
+
 int settings_set(struct settings *s, const char *name, const char *value, char *err,
                  size_t errlen)
 {
-    const struct setting *st = NULL;
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(table[i].name, name) == 0)
-            st = &table[i];
+    const struct setting *st = find_setting(name);
     if (!st) {
         snprintf(err, errlen, "unknown setting \"%s\"", name);
         return -1;
@@ -145,6 +165,22 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
         if (rc < 0)
             break;
         *(int *)field = rc;
+        return 0;
+    case KIND_UNKNOWN_METHOD:
+        if (strcmp(value, "501") && strcmp(value, "405"))
+            break;
+        *(int *)field = atoi(value);
+        return 0;
+    case KIND_MAX_AGE:
+        if (strcmp(value, "off") == 0) {
+            *(long *)field = -1;
+            return 0;
+        }
+        if (strncmp(value, "max-age=", 8) || parse_scaled(value + 8, (const char *const[]){"", NULL},
+                                                          (const uint64_t[]){1}, &v) < 0 ||
+            v > 315360000)
+            break;
+        *(long *)field = (long)v;
         return 0;
     }
     if (rc < 0 || v < st->min || (st->max && v > st->max)) {

@@ -4,6 +4,7 @@
 #ifndef VERBD_CORE_SETTINGS_H
 #define VERBD_CORE_SETTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,16 @@ struct settings {
     char *access_log;               /* path, "stdout" or "off" */
     char *error_log;                /* path, "stderr" or "off" */
     int log_level;                  /* enum log_level */
+    int unknown_method;             /* 501 (RFC 9110) or 405 */
+    long refusal_max_age;           /* Cache-Control max-age on 405/501, or -1 */
 };
 
 void settings_defaults(struct settings *s);
 void settings_free(struct settings *s);
 int settings_set(struct settings *s, const char *name, const char *value, char *err,
                  size_t errlen);
+/* True if `name` is a server-wide setting. */
+bool settings_known(const char *name);
 struct http_limits settings_limits(const struct settings *s);
 
 /* "10s", "500ms", "2m", "1h", plain seconds.  -1 if invalid. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
 #include "http/path.h"
 #include "route/route.h"
 
@@ -15,6 +16,13 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
     for (size_t i = 0; i < t->n; i++) {
         const struct route_mapping *m = t->maps[i];
         size_t n = m->prefix_len;
+        if (m->exact) {
+            if (len == n && memcmp(path, m->prefix, n) == 0) {
+                *subpath = "/";
+                return m;
+            }
+            continue;
+        }
         bool dir_prefix = m->prefix[n - 1] == '/';
         if (dir_prefix && len == n - 1 && memcmp(path, m->prefix, n - 1) == 0) {
             *subpath = "/";  /* "/files" under "/files/": the module redirects */
@@ -41,14 +49,19 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     req->mapping = NULL;
     req->path = req->subpath = NULL;
     req->refusal = 0;
-    req->method_id = method_lookup(h->method.p, h->method.n);
+    req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
-    if (id == METHOD_UNKNOWN || !(t->implemented & METHOD_BIT(id))) {
+    bool implemented = id != METHOD_UNKNOWN && (t->implemented & METHOD_BIT(id));
+    if (!implemented && !t->unknown_405) {
         req->refusal = 501;
         return VERDICT_REFUSE;
     }
-    if (h->form == TARGET_ASTERISK)
-        return VERDICT_ANSWER;  /* OPTIONS *: the parser allows nothing else */
+    if (h->form == TARGET_ASTERISK) {
+        if (implemented)
+            return VERDICT_ANSWER;  /* OPTIONS *: the parser allows nothing else */
+        req->refusal = 501;         /* no resource to refuse it on */
+        return VERDICT_REFUSE;
+    }
     if (h->form == TARGET_AUTHORITY) {
         req->refusal = 400;     /* CONNECT, were a module to implement it */
         return VERDICT_REFUSE;
@@ -64,11 +77,16 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = 404;
         return VERDICT_REFUSE;
     }
-    if (!(route_allowed(req) & METHOD_BIT(id))) {
+    if (!implemented || !(route_allowed(req) & METHOD_BIT(id))) {
         req->refusal = 405;
         return VERDICT_REFUSE;
     }
     return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
+}
+
+bool route_wants_body(const struct verbd_request *req)
+{
+    return req->mapping && req->mapping->module->wants_body;
 }
 
 method_set route_allowed(const struct verbd_request *req)
@@ -123,26 +141,47 @@ static void answer_options(const struct route_table *t, const struct verbd_reque
         m->module->options(m->inst, req, res);
 }
 
+/* The built-in module that would implement a method no mapping enables. */
+static const struct verbd_module *dormant_module(int id)
+{
+    if (id == METHOD_UNKNOWN)
+        return NULL;
+    for (size_t i = 0; verbd_builtin_modules[i]; i++)
+        if (verbd_builtin_modules[i]->methods & METHOD_BIT(id))
+            return verbd_builtin_modules[i];
+    return NULL;
+}
+
 static void refuse(const struct route_table *t, const struct verbd_request *req,
                    struct verbd_response *res)
 {
-    char detail[768], allow[512];
+    char detail[1024], allow[512];
     const struct span *method = &req->http.method;
+    int m_len = (int)method->n;
+    const struct verbd_module *dormant;
     switch (req->refusal) {
     case 501:
         method_set_format(t->implemented, t->ext_names, allow, sizeof allow);
-        snprintf(detail, sizeof detail,
-                 "The method %.*s is not implemented by this server.\n"
-                 "Methods implemented here: %s.",
-                 (int)method->n, method->p, allow);
+        if ((dormant = dormant_module(req->method_id))) {
+            snprintf(detail, sizeof detail,
+                     "The method %.*s is implemented by module %s, which no location on this "
+                     "server enables.\nMethods implemented here: %s.",
+                     m_len, method->p, dormant->name, allow);
+            log_msg(LOG_INFO, "501 for %.*s: implemented by module %s, which no location enables",
+                    m_len, method->p, dormant->name);
+        } else {
+            snprintf(detail, sizeof detail,
+                     "The method %.*s is not implemented by this server.\n"
+                     "Methods implemented here: %s.",
+                     m_len, method->p, allow);
+        }
         verbd_response_error(res, 501, detail);
         break;
     case 405:
         method_set_format(route_allowed(req), t->ext_names, allow, sizeof allow);
         snprintf(detail, sizeof detail,
-                 "The method %.*s is not allowed for this resource.\n"
-                 "Allowed here: %s.",
-                 (int)method->n, method->p, allow);
+                 "The method %.*s is not allowed at location %s.\nAllowed here: %s.", m_len,
+                 method->p, req->mapping->location, allow);
         verbd_response_error(res, 405, detail);
         verbd_response_header(res, "Allow", allow);
         break;
@@ -152,6 +191,11 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
     default:
         verbd_response_error(res, req->refusal, "The request target is not a valid path.");
         break;
+    }
+    if ((req->refusal == 405 || req->refusal == 501) && t->refusal_max_age >= 0) {
+        char cc[32];
+        snprintf(cc, sizeof cc, "max-age=%ld", t->refusal_max_age);
+        verbd_response_header(res, "Cache-Control", cc);
     }
 }
 
@@ -172,4 +216,6 @@ void route_respond(const struct route_table *t, enum verdict v, struct verbd_req
         refuse(t, req, res);
         break;
     }
+    if (req->mapping && req->mapping->headers.len)
+        buf_append(&res->head, req->mapping->headers.p, req->mapping->headers.len);
 }

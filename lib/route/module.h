@@ -1,24 +1,33 @@
 /* The module interface.  A module is a const table: its name, the methods
- * it implements, and callbacks.  The core and the mapping code reach
- * modules only through this table and the list in mod/modules.c. */
+ * it implements, its directives, and callbacks.  The core and the mapping
+ * code reach modules only through this table and the list in
+ * mod/modules.c. */
 #ifndef VERBD_ROUTE_MODULE_H
 #define VERBD_ROUTE_MODULE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http/method.h"
 #include "verbd.h"
 
+/* A directive a module accepts inside its location block. */
+struct verbd_directive {
+    const char *name;
+    int min_args, max_args;  /* max_args < 0: no upper bound */
+    int (*set)(void *inst, int argc, const char *const *argv, char *err, size_t errlen);
+};
+
 struct verbd_module {
     const char *name;
     method_set methods;  /* what the module implements (HEAD comes with GET,
                             OPTIONS is the router's) */
+    const struct verbd_directive *directives;  /* ends with a NULL name */
+    bool wants_body;     /* read the request body before handle() */
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */
     void *(*create)(const char *arg, char *err, size_t errlen);
-    /* A module directive for this instance.  -1 + err if unknown or bad. */
-    int (*set)(void *inst, const char *name, const char *value, char *err, size_t errlen);
     void (*destroy)(void *inst);
 
     /* Answers a request the router decided this mapping serves.  The
@@ -38,5 +47,11 @@ struct verbd_module {
 extern const struct verbd_module *const verbd_builtin_modules[];
 
 const struct verbd_module *module_find(const char *name);
+
+/* Parses on|off for directive `name`; -1 + err otherwise. */
+int directive_on_off(const char *name, const char *value, bool *out, char *err, size_t errlen);
+
+/* Checks a directive's argument count against its declaration; -1 + err. */
+int directive_check_arity(const struct verbd_directive *d, int argc, char *err, size_t errlen);
 
 #endif

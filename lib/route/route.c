@@ -1,4 +1,5 @@
-/* Building the mapping table: prefixes, modules, method sets. */
+/* Building the mapping table: locations, modules, method sets, and the
+ * directives every mapping has. */
 #include "route/route.h"
 
 #include <stdio.h>
@@ -13,97 +14,273 @@ const struct verbd_module *module_find(const char *name)
     return NULL;
 }
 
-struct route_mapping *route_add(struct route_table *t, const char *prefix, const char *module,
-                                const char *arg, char *err, size_t errlen)
+int route_method_id(const struct route_table *t, const char *token, size_t len)
 {
-    if (prefix[0] != '/') {
-        snprintf(err, errlen, "location \"%s\" must start with '/'", prefix);
+    int id = method_lookup(token, len);
+    if (id != METHOD_UNKNOWN)
+        return id;
+    for (int i = METHOD_REGISTERED_COUNT; i < t->next_ext; i++)
+        if (strlen(t->ext_names[i]) == len && memcmp(t->ext_names[i], token, len) == 0)
+            return i;
+    return METHOD_UNKNOWN;
+}
+
+/* Id of a method named in a method list.  With `add`, a token not yet
+ * known becomes an extension method of the table.  -1 + err if the token is
+ * invalid, unknown (without `add`) or the table is full. */
+static int method_id_for_list(struct route_table *t, const char *token, size_t len, bool add,
+                              char *err, size_t errlen)
+{
+    if (!http_is_token(token, len) || len > 64) {
+        snprintf(err, errlen, "\"%.*s\" is not a method name", (int)len, token);
+        return -1;
+    }
+    int id = route_method_id(t, token, len);
+    if (id != METHOD_UNKNOWN)
+        return id;
+    if (!add) {
+        snprintf(err, errlen, "method %.*s is implemented by nothing here", (int)len, token);
+        return -1;
+    }
+    if (t->next_ext < METHOD_REGISTERED_COUNT)
+        t->next_ext = METHOD_REGISTERED_COUNT;
+    if (t->next_ext >= METHOD_MAX_ID) {
+        snprintf(err, errlen, "too many extension methods");
+        return -1;
+    }
+    t->ext_names[t->next_ext] = strndup(token, len);
+    return t->next_ext++;
+}
+
+static struct route_mapping *add_mapping(struct route_table *t, const char *location, char *err,
+                                         size_t errlen)
+{
+    bool exact = location[0] == '=';
+    const char *path = exact ? location + 1 + strspn(location + 1, " \t") : location;
+    if (path[0] != '/') {
+        snprintf(err, errlen, "location \"%s\" must start with '/'", location);
         return NULL;
     }
     for (size_t i = 0; i < t->n; i++) {
-        if (strcmp(t->maps[i]->prefix, prefix) == 0) {
-            snprintf(err, errlen, "duplicate location \"%s\"", prefix);
+        if (t->maps[i]->exact == exact && strcmp(t->maps[i]->prefix, path) == 0) {
+            snprintf(err, errlen, "duplicate location \"%s\"", location);
             return NULL;
         }
     }
+    struct route_mapping **maps = realloc(t->maps, (t->n + 1) * sizeof *maps);
+    struct route_mapping *m = calloc(1, sizeof *m);
+    if (maps)
+        t->maps = maps;
+    if (!maps || !m)
+        abort();
+    t->maps[t->n++] = m;
+    m->table = t;
+    m->location = strdup(location);
+    m->prefix = strdup(path);
+    m->prefix_len = strlen(path);
+    m->exact = exact;
+    m->narrow = ~(method_set)0;
+    return m;
+}
+
+static void drop_last_mapping(struct route_table *t)
+{
+    struct route_mapping *m = t->maps[--t->n];
+    free(m->location);
+    free(m->prefix);
+    free(m);
+}
+
+struct route_mapping *route_add(struct route_table *t, const char *location, const char *module,
+                                const char *arg, char *err, size_t errlen)
+{
     const struct verbd_module *mod = module_find(module);
     if (!mod) {
         snprintf(err, errlen, "unknown module \"%s\"", module);
         return NULL;
     }
-    void *inst = mod->create(arg, err, errlen);
-    if (!inst)
+    struct route_mapping *m = add_mapping(t, location, err, errlen);
+    if (!m)
         return NULL;
-    struct route_mapping **maps = realloc(t->maps, (t->n + 1) * sizeof *maps);
-    struct route_mapping *m = malloc(sizeof *m);
-    if (maps)
-        t->maps = maps;
-    if (!maps || !m) {
-        free(m);
-        mod->destroy(inst);
-        snprintf(err, errlen, "out of memory");
+    m->inst = mod->create(arg, err, errlen);
+    if (!m->inst) {
+        drop_last_mapping(t);
         return NULL;
     }
-    t->maps[t->n++] = m;
-    *m = (struct route_mapping){
-        .prefix = strdup(prefix),
-        .prefix_len = strlen(prefix),
-        .module = mod,
-        .inst = inst,
-        .narrow = ~(method_set)0,
-    };
+    m->module = mod;
+    m->implements = mod->methods;
     return m;
 }
 
-static int set_methods(struct route_mapping *m, const char *value, char *err, size_t errlen)
+/* Parses method names (each argument may hold several, space-separated)
+ * into a set. */
+static int parse_method_list(struct route_table *t, int argc, const char *const *argv, bool add,
+                             method_set *set, char *err, size_t errlen)
 {
-    method_set narrow = 0;
-    const char *p = value;
-    while (*p) {
-        size_t n = strcspn(p, " \t");
-        if (n) {
-            int id = method_lookup(p, n);
-            method_set own = m->module->methods | METHOD_BIT(METHOD_OPTIONS);
-            if (own & METHOD_BIT(METHOD_GET))
-                own |= METHOD_BIT(METHOD_HEAD);
-            if (id == METHOD_UNKNOWN || !(own & METHOD_BIT(id))) {
-                snprintf(err, errlen, "method %.*s is not implemented by module %s", (int)n, p,
-                         m->module->name);
-                return -1;
+    *set = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *p = argv[i];
+        while (*p) {
+            size_t n = strcspn(p, " \t");
+            if (n) {
+                int id = method_id_for_list(t, p, n, add, err, errlen);
+                if (id < 0)
+                    return -1;
+                *set |= METHOD_BIT(id);
             }
-            narrow |= METHOD_BIT(id);
+            p += n;
+            p += strspn(p, " \t");
         }
-        p += n;
-        p += strspn(p, " \t");
     }
-    m->narrow = narrow;
+    if (!*set) {
+        snprintf(err, errlen, "no methods given");
+        return -1;
+    }
     return 0;
 }
 
-int route_set(struct route_mapping *m, const char *name, const char *value, char *err,
-              size_t errlen)
+struct route_mapping *route_add_handler(struct route_table *t, const char *location,
+                                        const char *methods, verbd_handler_fn *fn, void *data,
+                                        char *err, size_t errlen)
 {
-    if (strcmp(name, "methods") == 0)
-        return set_methods(m, value, err, errlen);
-    if (strcmp(name, "trace") == 0) {
-        if (strcmp(value, "on") && strcmp(value, "off")) {
-            snprintf(err, errlen, "trace takes on or off, not \"%s\"", value);
-            return -1;
-        }
-        m->trace = strcmp(value, "on") == 0;
-        return 0;
-    }
-    if (!m->module->set) {
-        snprintf(err, errlen, "module %s has no directive \"%s\"", m->module->name, name);
-        return -1;
-    }
-    return m->module->set(m->inst, name, value, err, errlen);
+    method_set set;
+    if (parse_method_list(t, 1, &methods, true, &set, err, errlen) < 0)
+        return NULL;
+    struct route_mapping *m = add_mapping(t, location, err, errlen);
+    if (!m)
+        return NULL;
+    m->module = &route_handler_module;
+    m->inst = route_handler_new(fn, data);
+    m->implements = set & ~METHOD_BIT(METHOD_OPTIONS);
+    return m;
 }
 
-static int longer_prefix_first(const void *a, const void *b)
+/* What a mapping's `methods` may name: what it implements, OPTIONS, and
+ * HEAD where GET is. */
+static method_set nameable(const struct route_mapping *m)
+{
+    method_set own = m->implements | METHOD_BIT(METHOD_OPTIONS);
+    if (own & METHOD_BIT(METHOD_GET))
+        own |= METHOD_BIT(METHOD_HEAD);
+    return own;
+}
+
+static int set_methods(struct route_table *t, struct route_mapping *m, int argc,
+                       const char *const *argv, char *err, size_t errlen)
+{
+    method_set set;
+    if (parse_method_list(t, argc, argv, false, &set, err, errlen) < 0)
+        return -1;
+    method_set extra = set & ~nameable(m);
+    if (extra) {
+        int id = __builtin_ctzll(extra);
+        snprintf(err, errlen, "methods: %s is not implemented by module %s",
+                 id < METHOD_REGISTERED_COUNT ? method_name(id) : t->ext_names[id],
+                 m->module->name);
+        return -1;
+    }
+    m->narrow = set;
+    return 0;
+}
+
+static int set_header(struct route_mapping *m, const char *const *argv, char *err,
+                      size_t errlen)
+{
+    if (!http_is_token(argv[0], strlen(argv[0]))) {
+        snprintf(err, errlen, "header: \"%s\" is not a field name", argv[0]);
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)argv[1]; *p; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            snprintf(err, errlen, "header: the value of %s has a control character", argv[0]);
+            return -1;
+        }
+    }
+    buf_printf(&m->headers, "%s: %s\r\n", argv[0], argv[1]);
+    return 0;
+}
+
+int directive_on_off(const char *name, const char *value, bool *out, char *err, size_t errlen)
+{
+    if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {
+        *out = value[1] == 'n';
+        return 0;
+    }
+    snprintf(err, errlen, "%s: expected on or off, not \"%s\"", name, value);
+    return -1;
+}
+
+int directive_check_arity(const struct verbd_directive *d, int argc, char *err, size_t errlen)
+{
+    if (argc >= d->min_args && (d->max_args < 0 || argc <= d->max_args))
+        return 0;
+    if (d->min_args == d->max_args)
+        snprintf(err, errlen, "%s takes %d argument%s", d->name, d->min_args,
+                 d->min_args == 1 ? "" : "s");
+    else
+        snprintf(err, errlen, "%s takes at least %d argument%s", d->name, d->min_args,
+                 d->min_args == 1 ? "" : "s");
+    return -1;
+}
+
+/* The router's own directives: every mapping has them. */
+enum { DIR_METHODS, DIR_TRACE, DIR_HEADER };
+static const struct verbd_directive router_directives[] = {
+    [DIR_METHODS] = {"methods", 1, -1, NULL},
+    [DIR_TRACE] = {"trace", 1, 1, NULL},
+    [DIR_HEADER] = {"header", 2, 2, NULL},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct verbd_directive *find_directive(const struct verbd_directive *list,
+                                                    const char *name)
+{
+    for (; list && list->name; list++)
+        if (strcmp(list->name, name) == 0)
+            return list;
+    return NULL;
+}
+
+bool route_directive_known(const char *name)
+{
+    if (find_directive(router_directives, name))
+        return true;
+    for (size_t i = 0; verbd_builtin_modules[i]; i++)
+        if (find_directive(verbd_builtin_modules[i]->directives, name))
+            return true;
+    return false;
+}
+
+int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
+              char *err, size_t errlen)
+{
+    const struct verbd_directive *d = find_directive(router_directives, name);
+    if (d) {
+        if (directive_check_arity(d, argc, err, errlen) < 0)
+            return -1;
+        switch (d - router_directives) {
+        case DIR_METHODS: return set_methods(m->table, m, argc, argv, err, errlen);
+        case DIR_TRACE: return directive_on_off(name, argv[0], &m->trace, err, errlen);
+        default: return set_header(m, argv, err, errlen);
+        }
+    }
+    d = find_directive(m->module->directives, name);
+    if (!d) {
+        snprintf(err, errlen, "unknown directive \"%s\" for module %s", name, m->module->name);
+        return -1;
+    }
+    if (directive_check_arity(d, argc, err, errlen) < 0)
+        return -1;
+    return d->set(m->inst, argc, argv, err, errlen);
+}
+
+/* Exact locations first, then longer prefixes before shorter ones. */
+static int match_order(const void *a, const void *b)
 {
     const struct route_mapping *x = *(struct route_mapping *const *)a;
     const struct route_mapping *y = *(struct route_mapping *const *)b;
+    if (x->exact != y->exact)
+        return x->exact ? -1 : 1;
     return (x->prefix_len < y->prefix_len) - (x->prefix_len > y->prefix_len);
 }
 
@@ -112,29 +289,62 @@ void route_finish(struct route_table *t)
     t->implemented = METHOD_BIT(METHOD_OPTIONS);
     for (size_t i = 0; i < t->n; i++) {
         struct route_mapping *m = t->maps[i];
-        method_set allowed = (m->module->methods & m->narrow) | METHOD_BIT(METHOD_OPTIONS);
+        method_set allowed = (m->implements & m->narrow) | METHOD_BIT(METHOD_OPTIONS);
         if (allowed & METHOD_BIT(METHOD_GET))
             allowed |= METHOD_BIT(METHOD_HEAD);
         if (m->trace)
             allowed |= METHOD_BIT(METHOD_TRACE);
         m->allowed = allowed;
-        t->implemented |= m->module->methods;
+        t->implemented |= m->implements;
         if (m->trace)
             t->implemented |= METHOD_BIT(METHOD_TRACE);
     }
     if (t->implemented & METHOD_BIT(METHOD_GET))
         t->implemented |= METHOD_BIT(METHOD_HEAD);
-    qsort(t->maps, t->n, sizeof *t->maps, longer_prefix_first);
+    qsort(t->maps, t->n, sizeof *t->maps, match_order);
 }
 
 void route_free(struct route_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {
-        t->maps[i]->module->destroy(t->maps[i]->inst);
-        free(t->maps[i]->prefix);
-        free(t->maps[i]);
+        struct route_mapping *m = t->maps[i];
+        m->module->destroy(m->inst);
+        buf_free(&m->headers);
+        free(m->location);
+        free(m->prefix);
+        free(m);
     }
     free(t->maps);
-    t->maps = NULL;
-    t->n = 0;
+    for (int i = METHOD_REGISTERED_COUNT; i < t->next_ext; i++)
+        free((char *)t->ext_names[i]);
+    *t = (struct route_table){0};
+}
+
+void route_describe(const struct route_table *t, FILE *out)
+{
+    char methods[512];
+    for (size_t i = 0; verbd_builtin_modules[i]; i++) {
+        const struct verbd_module *mod = verbd_builtin_modules[i];
+        method_set own = mod->methods | METHOD_BIT(METHOD_OPTIONS);
+        method_set_format(own, NULL, methods, sizeof methods);
+        fprintf(out, "module %s: %s\n", mod->name, methods);
+        bool any = false;
+        for (size_t j = 0; j < t->n; j++) {
+            const struct route_mapping *m = t->maps[j];
+            if (m->module != mod)
+                continue;
+            method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
+            fprintf(out, "  location %s: %s\n", m->location, methods);
+            any = true;
+        }
+        if (t->n && !any)
+            fprintf(out, "  enabled by no location: its methods answer 501\n");
+    }
+    for (size_t j = 0; j < t->n; j++) {
+        const struct route_mapping *m = t->maps[j];
+        if (m->module != &route_handler_module)
+            continue;
+        method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
+        fprintf(out, "handler location %s: %s\n", m->location, methods);
+    }
 }

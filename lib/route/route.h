@@ -5,38 +5,61 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
+#include "core/buf.h"
 #include "core/exchange.h"
 #include "http/method.h"
 #include "route/module.h"
 
 struct route_mapping {
-    char *prefix;            /* "/", "/files/", "/hello" */
+    struct route_table *table;
+    char *location;          /* as configured: "/files/", "= /robots.txt" */
+    char *prefix;            /* the path part */
     size_t prefix_len;
+    bool exact;
     const struct verbd_module *module;
     void *inst;
-    method_set allowed;      /* module methods, narrowed, + OPTIONS, + HEAD
-                                with GET, + TRACE if enabled here */
-    method_set narrow;       /* operator's `methods`, or all */
+    method_set implements;   /* the module's methods (a C handler's own) */
+    method_set narrow;       /* the operator's `methods`, or all */
+    method_set allowed;      /* implements & narrow, + OPTIONS, + HEAD with
+                                GET, + TRACE if enabled here (route_finish) */
     bool trace;
+    struct buf headers;      /* `header` lines, "Name: value\r\n" each */
 };
 
 struct route_table {
     struct route_mapping **maps;  /* longest prefix first after route_finish */
     size_t n;
-    method_set implemented;  /* server-wide (route_finish) */
-    const char *ext_names[64]; /* extension method tokens by id */
+    method_set implemented;       /* server-wide (route_finish) */
+    const char *ext_names[METHOD_MAX_ID];  /* extension methods by id */
+    int next_ext;                 /* next free extension id */
+    bool unknown_405;             /* unknown_method 405 */
+    long refusal_max_age;         /* refusal_cache max-age, or -1 */
 };
 
-/* Adds a mapping; NULL + err if the module is unknown or refuses arg. */
-struct route_mapping *route_add(struct route_table *t, const char *prefix, const char *module,
+/* Adds a mapping to a built-in module; NULL + err if the location is
+ * malformed or taken, the module unknown, or its argument refused. */
+struct route_mapping *route_add(struct route_table *t, const char *location, const char *module,
                                 const char *arg, char *err, size_t errlen);
-/* A mapping option: "methods", "trace", or a module directive. */
-int route_set(struct route_mapping *m, const char *name, const char *value, char *err,
-              size_t errlen);
+/* Adds a mapping to a C handler implementing `methods`. */
+struct route_mapping *route_add_handler(struct route_table *t, const char *location,
+                                        const char *methods, verbd_handler_fn *fn, void *data,
+                                        char *err, size_t errlen);
+/* A mapping directive: the router's (methods, trace, header) or the
+ * module's. */
+int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
+              char *err, size_t errlen);
+/* True if `name` is a location directive of the router or of any built-in
+ * module. */
+bool route_directive_known(const char *name);
 /* Computes the sets once all mappings are added. */
 void route_finish(struct route_table *t);
 void route_free(struct route_table *t);
+
+/* Id of a method token: registered, an extension of this table, or
+ * METHOD_UNKNOWN. */
+int route_method_id(const struct route_table *t, const char *token, size_t len);
 
 enum verdict {
     VERDICT_SERVE,   /* the module will answer (send 100 Continue if asked) */
@@ -46,15 +69,25 @@ enum verdict {
 
 /* Steps 2-4: method id, path normalisation into path_buf (room for the
  * encoded path + 1 bytes), mapping.  Sets req->method_id, path, subpath,
- * mapping. */
+ * mapping, refusal. */
 enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf);
 
 /* The methods this mapping allows for this resource (mapping set, refined
  * by the module). */
 method_set route_allowed(const struct verbd_request *req);
 
+/* True if the mapping's module reads request bodies before answering. */
+bool route_wants_body(const struct verbd_request *req);
+
 /* Steps 5-6: fills res, calling the module for VERDICT_SERVE. */
 void route_respond(const struct route_table *t, enum verdict v, struct verbd_request *req,
                    struct verbd_response *res);
+
+/* The module behind C handler mappings (not a built-in: no name to map). */
+extern const struct verbd_module route_handler_module;
+void *route_handler_new(verbd_handler_fn *fn, void *data);
+
+/* Writes the modules, their methods and the mappings enabling them. */
+void route_describe(const struct route_table *t, FILE *out);
 
 #endif

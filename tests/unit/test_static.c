@@ -258,6 +258,26 @@ static bool body_has(const char *want)
 
 /* ---- tests -------------------------------------------------------------- */
 
+/* Sets a directive the way the router does: arguments split at spaces,
+ * arity checked against the module's declaration. */
+static int set(void *in, const char *name, const char *value, char *err, size_t errlen)
+{
+    char copy[256];
+    const char *argv[16];
+    int argc = 0;
+    snprintf(copy, sizeof copy, "%s", value);
+    for (char *save, *w = strtok_r(copy, " ", &save); w && argc < 16; w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    for (const struct verbd_directive *d = verbd_module_static.directives; d->name; d++) {
+        if (strcmp(d->name, name) == 0)
+            return directive_check_arity(d, argc, err, errlen) < 0
+                       ? -1
+                       : d->set(in, argc, argv, err, errlen);
+    }
+    snprintf(err, errlen, "static: unknown directive \"%s\"", name);
+    return -1;
+}
+
 static void test_mime(void)
 {
     char p[512];
@@ -312,17 +332,17 @@ static void test_create_set(void)
 
     void *in = verbd_module_static.create(root, err, sizeof err);
     CHECK(in != NULL);
-    CHECK_INT(verbd_module_static.set(in, "listing", "on", err, sizeof err), 0);
-    CHECK_INT(verbd_module_static.set(in, "listing", "off", err, sizeof err), 0);
-    CHECK_INT(verbd_module_static.set(in, "listing", "yes", err, sizeof err), -1);
+    CHECK_INT(set(in, "listing", "on", err, sizeof err), 0);
+    CHECK_INT(set(in, "listing", "off", err, sizeof err), 0);
+    CHECK_INT(set(in, "listing", "yes", err, sizeof err), -1);
     CHECK_STR(err, "listing: expected on or off, not \"yes\"");
-    CHECK_INT(verbd_module_static.set(in, "index", "a.html  b.htm", err, sizeof err), 0);
+    CHECK_INT(set(in, "index", "a.html  b.htm", err, sizeof err), 0);
     CHECK_INT(((struct static_inst *)in)->nindex, 2);
-    CHECK_INT(verbd_module_static.set(in, "index", "   ", err, sizeof err), -1);
-    CHECK_INT(verbd_module_static.set(in, "index", "a/b.html", err, sizeof err), -1);
-    CHECK_INT(verbd_module_static.set(in, "index", "..", err, sizeof err), -1);
+    CHECK_INT(set(in, "index", "   ", err, sizeof err), -1);
+    CHECK_INT(set(in, "index", "a/b.html", err, sizeof err), -1);
+    CHECK_INT(set(in, "index", "..", err, sizeof err), -1);
     CHECK_INT(((struct static_inst *)in)->nindex, 2);  /* a refused value changes nothing */
-    CHECK_INT(verbd_module_static.set(in, "bogus", "1", err, sizeof err), -1);
+    CHECK_INT(set(in, "bogus", "1", err, sizeof err), -1);
     CHECK_STR(err, "static: unknown directive \"bogus\"");
     verbd_module_static.destroy(in);
 
@@ -465,17 +485,17 @@ static void test_dirs(void *in)
     CHECK_INT(res.status, 403);
 
     /* other index names, in order; a directory so named is skipped */
-    verbd_module_static.set(in, "index", "nope.html default.htm", err, sizeof err);
+    set(in, "index", "nope.html default.htm", err, sizeof err);
     GET(in, "/idx/");
     CHECK_INT(res.status, 200);
     CHECK(body_is("default"));
     CHECK_STR(hdr("Content-Type"), "text/html");
     GET(in, "/sub/");  /* index.html is no longer an index name */
     CHECK_INT(res.status, 403);
-    verbd_module_static.set(in, "index", "index.html", err, sizeof err);
+    set(in, "index", "index.html", err, sizeof err);
 
     /* listing on */
-    verbd_module_static.set(in, "listing", "on", err, sizeof err);
+    set(in, "listing", "on", err, sizeof err);
     run_q(in, METHOD_GET, "/files/list/", "/list/", NULL, NULL);
     CHECK_INT(res.status, 200);
     CHECK_STR(hdr("Content-Type"), "text/html; charset=utf-8");
@@ -518,7 +538,7 @@ static void test_dirs(void *in)
     CHECK_INT(res.status, 412);
     HEAD(in, "/list/");
     CHECK_INT(res.status, 200);
-    verbd_module_static.set(in, "listing", "off", err, sizeof err);
+    set(in, "listing", "off", err, sizeof err);
 }
 
 static void test_conditional(void *in)

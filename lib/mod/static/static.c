@@ -388,62 +388,45 @@ static void static_destroy(void *vinst)
     mime_release();
 }
 
-/* Replaces the index list with the space-separated names in value. */
-static int set_index(struct static_inst *in, const char *value, char *err, size_t errlen)
+/* index NAME...: the files tried, in order, for a directory. */
+static int set_index(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
-    char *copy = strdup(value);
-    if (!copy)
-        abort();
-    char **names = NULL;
-    size_t n = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-        if (strchr(w, '/') || strcmp(w, ".") == 0 || strcmp(w, "..") == 0) {
-            snprintf(err, errlen, "index: \"%s\" is not a file name", w);
-            for (size_t i = 0; i < n; i++)
-                free(names[i]);
-            free(names);
-            free(copy);
-            return -1;
-        }
-        char **p = realloc(names, (n + 1) * sizeof *p);
-        if (!p)
-            abort();
-        names = p;
-        if (!(names[n++] = strdup(w)))
-            abort();
-    }
-    free(copy);
-    if (n == 0) {
+    struct static_inst *in = vinst;
+    if (argc < 1) {
         snprintf(err, errlen, "index: expected one or more file names");
         return -1;
     }
+    for (int i = 0; i < argc; i++) {
+        if (!*argv[i] || strchr(argv[i], '/') || strcmp(argv[i], ".") == 0 ||
+            strcmp(argv[i], "..") == 0) {
+            snprintf(err, errlen, "index: \"%s\" is not a file name", argv[i]);
+            return -1;
+        }
+    }
+    char **names = calloc((size_t)argc, sizeof *names);
+    if (!names)
+        abort();
+    for (int i = 0; i < argc; i++)
+        if (!(names[i] = strdup(argv[i])))
+            abort();
     free_index(in);
     in->index = names;
-    in->nindex = n;
+    in->nindex = (size_t)argc;
     return 0;
 }
 
-static int static_set(void *vinst, const char *name, const char *value, char *err,
-                      size_t errlen)
+static int set_listing(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
+    (void)argc;
     struct static_inst *in = vinst;
-    if (strcmp(name, "listing") == 0) {
-        if (strcmp(value, "on") == 0)
-            in->listing = true;
-        else if (strcmp(value, "off") == 0)
-            in->listing = false;
-        else {
-            snprintf(err, errlen, "listing: expected on or off, not \"%s\"", value);
-            return -1;
-        }
-        return 0;
-    }
-    if (strcmp(name, "index") == 0)
-        return set_index(in, value, err, errlen);
-    snprintf(err, errlen, "static: unknown directive \"%s\"", name);
-    return -1;
+    return directive_on_off("listing", argv[0], &in->listing, err, errlen);
 }
+
+static const struct verbd_directive static_directives[] = {
+    {"index", 1, -1, set_index},
+    {"listing", 1, 1, set_listing},
+    {NULL, 0, 0, NULL},
+};
 
 static void *static_create(const char *arg, char *err, size_t errlen)
 {
@@ -483,8 +466,8 @@ static void *static_create(const char *arg, char *err, size_t errlen)
 const struct verbd_module verbd_module_static = {
     .name = "static",
     .methods = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD),
+    .directives = static_directives,
     .create = static_create,
-    .set = static_set,
     .destroy = static_destroy,
     .handle = static_handle,
 };
