@@ -85,6 +85,11 @@ int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
  * remembers the path: SIGHUP reloads it. */
 int verbd_server_load_config(struct verbd_server *srv, const char *path, FILE *errors);
 
+/* As verbd_server_load_config, but `listen` addresses are checked, not
+ * bound: for verbd -t, and for a program whose own listeners replace the
+ * file's (verbd -c FILE --listen ADDR). */
+int verbd_server_check_config(struct verbd_server *srv, const char *path, FILE *errors);
+
 /* Describes the built-in modules and the methods each implements and, if
  * the server has mappings, which locations enable them with which methods
  * (verbd -M). */
@@ -111,10 +116,19 @@ const char *verbd_request_query(const struct verbd_request *req, size_t *len);
 /* The first field named `name` (case-insensitive), or NULL; not
  * NUL-terminated, *len is its length. */
 const char *verbd_request_header(const struct verbd_request *req, const char *name, size_t *len);
+/* The number of header field lines in the request, and field i of them in
+ * the order received: the name with its case as sent, the value without
+ * surrounding whitespace (neither NUL-terminated).  Returns 0, or -1 if i
+ * is out of range. */
+size_t verbd_request_header_count(const struct verbd_request *req);
+int verbd_request_header_at(const struct verbd_request *req, size_t i, const char **name,
+                            size_t *nlen, const char **value, size_t *vlen);
 /* 1 for HEAD (the response body is dropped after framing), else 0. */
 int verbd_request_is_head(const struct verbd_request *req);
 /* The request body read for a C handler (NULL and 0 if none). */
 const void *verbd_request_body(const struct verbd_request *req, size_t *len);
+/* The state a streaming module's body callbacks built (NULL if none). */
+void *verbd_request_body_state(const struct verbd_request *req);
 
 /* ---- Response --------------------------------------------------------- */
 

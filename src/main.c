@@ -14,11 +14,21 @@
 
 static const char usage[] =
     "usage: verbd [DIR] [options]\n"
+    "       verbd -c FILE [options]      serve as the config file says\n"
+    "       verbd -t -c FILE             check the config file and exit\n"
+    "       verbd -M [-c FILE]           list the built-in modules and their methods\n"
     "       verbd probe URL [options]   which methods a server implements, and\n"
     "                                   whether its answers agree (verbd probe --help)\n"
     "\n"
-    "Serves DIR (default: the current directory) over HTTP/1.1.\n"
+    "Serves DIR (default: the current directory) over HTTP/1.1, or what the\n"
+    "config file FILE maps (docs/config.md).\n"
     "\n"
+    "  -c, --config FILE        read the config file; options below given too\n"
+    "                           override it (no DIR with -c)\n"
+    "  -t, --test               with -c: check the config (binding nothing), print\n"
+    "                           \"FILE: ok\" and exit 0, or every error and exit 1\n"
+    "  -M, --modules            the built-in modules and the methods each implements;\n"
+    "                           with -c, also the locations that enable them\n"
     "  -l, --listen ADDR:PORT   listen here (repeatable; [::1]:8080 for IPv6;\n"
     "                           default " DEFAULT_LISTEN "; port 0 picks a free one)\n"
     "  -w, --workers N|auto     worker processes (default: one per core)\n"
@@ -33,11 +43,15 @@ static const char usage[] =
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-opens the logs.\n";
+    "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-opens the logs and,\n"
+    "with -c, reloads the config file (a broken one leaves the old serving).\n";
 
 enum { OPT_TRACE = 256, OPT_LISTING, OPT_ACCESS_LOG, OPT_ERROR_LOG, OPT_LOG_LEVEL };
 
 static const struct option options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"test", no_argument, NULL, 't'},
+    {"modules", no_argument, NULL, 'M'},
     {"listen", required_argument, NULL, 'l'},
     {"workers", required_argument, NULL, 'w'},
     {"trace", no_argument, NULL, OPT_TRACE},
@@ -62,11 +76,37 @@ static _Noreturn void fail(const char *fmt, const char *arg)
     exit(2);
 }
 
+/* Settings from the command line, kept to be applied again over the
+ * config file's: the command line wins. */
+static struct {
+    const char *name, *value;
+} cli_settings[256];
+static size_t ncli_settings;
+
 static void set_or_fail(const char *name, const char *value)
 {
     char err[256];
     if (verbd_server_set(srv, name, value, err, sizeof err) < 0)
         fail("%s", err);
+    if (ncli_settings == sizeof cli_settings / sizeof cli_settings[0])
+        fail("%s", "too many settings on the command line");
+    cli_settings[ncli_settings].name = name;
+    cli_settings[ncli_settings++].value = value;
+}
+
+/* Reads the config file; its errors go to stderr.  Binds its listen
+ * addresses only if `bind`. */
+static int load_config(const char *path, int bind)
+{
+    int n = bind ? verbd_server_load_config(srv, path, stderr)
+                 : verbd_server_check_config(srv, path, stderr);
+    if (n)
+        fprintf(stderr, "verbd: %s: %d error%s\n", path, n, n == 1 ? "" : "s");
+    char err[256];
+    for (size_t i = 0; i < ncli_settings; i++)
+        if (verbd_server_set(srv, cli_settings[i].name, cli_settings[i].value, err, sizeof err) < 0)
+            fail("%s", err);
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -78,13 +118,21 @@ int main(int argc, char **argv)
         fail("%s", "out of memory");
     const char *listens[64];
     size_t nlisten = 0;
-    int trace = 0, listing = 0;
+    int trace = 0, listing = 0, test = 0, modules = 0;
+    const char *config = NULL;
     char err[256];
 
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":l:w:s:hV", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:tMl:w:s:hV", options, NULL)) != -1) {
         switch (opt) {
+        case 'c':
+            if (config)
+                fail("%s", "-c given twice (one config file; it may include others)");
+            config = optarg;
+            break;
+        case 't': test = 1; break;
+        case 'M': modules = 1; break;
         case 'l':
             if (nlisten == sizeof listens / sizeof listens[0])
                 fail("%s", "too many --listen addresses");
@@ -118,17 +166,54 @@ int main(int argc, char **argv)
     }
     if (argc - optind > 1)
         fail("unexpected argument \"%s\" (one directory at most)", argv[optind + 1]);
+    if (config && optind < argc)
+        fail("unexpected argument \"%s\" (with -c, the config file's locations say what is "
+             "served)",
+             argv[optind]);
+    if (modules && optind < argc)
+        fail("unexpected argument \"%s\" (-M takes no directory; -c FILE shows a config's "
+             "locations)",
+             argv[optind]);
+    if (test && !config)
+        fail("%s", "-t checks a config file: verbd -t -c FILE");
+    if (config && trace)
+        fail("%s", "--trace does not combine with -c: write \"trace on;\" in a location");
+    if (config && listing)
+        fail("%s", "--listing does not combine with -c: write \"listing on;\" in a location");
+
+    if (modules) {
+        if (config && load_config(config, 0)) {
+            verbd_server_free(srv);
+            return 1;
+        }
+        verbd_server_describe(srv, stdout);
+        verbd_server_free(srv);
+        return 0;
+    }
+
     const char *dir = optind < argc ? argv[optind] : ".";
+    if (config) {
+        /* --listen on the command line replaces the file's addresses. */
+        if (load_config(config, !test && nlisten == 0)) {
+            verbd_server_free(srv);
+            return 1;
+        }
+        if (test) {
+            printf("%s: ok\n", config);
+            verbd_server_free(srv);
+            return 0;
+        }
+    } else {
+        struct verbd_mapping *root = verbd_server_map(srv, "/", "static", dir, err, sizeof err);
+        if (!root)
+            fail("%s", err);
+        const char *on[] = {"on"};
+        if ((trace && verbd_mapping_set(root, "trace", 1, on, err, sizeof err) < 0) ||
+            (listing && verbd_mapping_set(root, "listing", 1, on, err, sizeof err) < 0))
+            fail("%s", err);
+    }
 
-    struct verbd_mapping *root = verbd_server_map(srv, "/", "static", dir, err, sizeof err);
-    if (!root)
-        fail("%s", err);
-    const char *on[] = {"on"};
-    if ((trace && verbd_mapping_set(root, "trace", 1, on, err, sizeof err) < 0) ||
-        (listing && verbd_mapping_set(root, "listing", 1, on, err, sizeof err) < 0))
-        fail("%s", err);
-
-    if (nlisten == 0)
+    if (nlisten == 0 && !verbd_server_listener_name(srv, 0))
         listens[nlisten++] = DEFAULT_LISTEN;
     for (size_t i = 0; i < nlisten; i++)
         if (verbd_server_listen(srv, listens[i], err, sizeof err) < 0)
@@ -144,7 +229,10 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
     char real[PATH_MAX];
-    printf("verbd: serving %s\n", realpath(dir, real) ? real : dir);
+    if (config)
+        printf("verbd: config %s\n", realpath(config, real) ? real : config);
+    else
+        printf("verbd: serving %s\n", realpath(dir, real) ? real : dir);
     for (size_t i = 0; verbd_server_listener_name(srv, i); i++)
         printf("verbd: listening on http://%s/\n", verbd_server_listener_name(srv, i));
     fflush(stdout);

@@ -15,6 +15,7 @@
 #include "core/worker.h"
 #include "http/method.h"
 #include "http/status.h"
+#include "route/module.h"
 #include "route/route.h"
 
 /* Stop answering pipelined requests while this much output waits, so a
@@ -80,6 +81,9 @@ static void drop_pending(struct conn *c)
 {
     if (!c->pending)
         return;
+    const struct route_mapping *m = c->pending->mapping;
+    if (m && c->pending->state && m->module->body_abort)
+        m->module->body_abort(m->inst, c->pending->state);
     buf_free(&c->pending->head);
     buf_free(&c->pending->body);
     free(c->pending);
@@ -240,29 +244,54 @@ static void start_body(struct worker *w, struct conn *c, const struct http_reque
     c->read_deadline = clock_ms() + settings_of(w)->body_timeout_ms;
 }
 
+/* Sets up reading the body for a module that wants it before answering.
+ * False if the module refused the request at once (answered, closing). */
+static bool hold_for_body(struct worker *w, struct conn *c, size_t head_len)
+{
+    struct verbd_request *req = &w->req;
+    const struct verbd_module *mod = req->mapping->module;
+    void *state = NULL;
+    int status = mod->body_start ? mod->body_start(req->mapping->inst, req, &state) : 0;
+    if (status) {
+        struct verbd_response *res = &w->res;
+        response_reset(res);
+        verbd_response_error(res, status, NULL);
+        queue_response(c, req, res, false);
+        response_reset(res);
+        return false;
+    }
+    /* The input buffer moves on while the body arrives: keep the head to
+     * parse again once the body is in. */
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    buf_append(&p->head, c->in + c->in_start, head_len);
+    if (mod->body_data)
+        p->mapping = req->mapping;
+    p->state = state;
+    c->pending = p;
+    return true;
+}
+
 static void serve(struct worker *w, struct conn *c, size_t head_len)
 {
     struct verbd_request *req = &w->req;
     const struct http_request *h = &req->http;
     req->body = NULL;
     req->body_len = 0;
+    req->body_state = NULL;
 
     bool has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
     enum verdict v = route_decide(&w->srv->routes, req, w->path_buf);
+    bool held = v == VERDICT_SERVE && has_body && route_wants_body(req);
+    if (held && !hold_for_body(w, c, head_len)) {
+        c->in_start += head_len;
+        return;  /* refused before the body: it is never read */
+    }
     if (h->expect_continue && has_body && v == VERDICT_SERVE)
         out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (v == VERDICT_SERVE && has_body && route_wants_body(req)) {
-        /* The input buffer moves on while the body arrives: keep the head
-         * to parse again once the body is in. */
-        c->pending = calloc(1, sizeof *c->pending);
-        if (!c->pending)
-            abort();
-        buf_append(&c->pending->head, c->in + c->in_start, head_len);
-        c->in_start += head_len;
-        start_body(w, c, h);
-        return;
-    }
-    answer(w, c, v, has_body);
+    if (!held)
+        answer(w, c, v, has_body);
     c->in_start += head_len;
     if (c->close_after || !has_body) {
         next_request(w, c);
@@ -278,12 +307,17 @@ static void answer_pending(struct worker *w, struct conn *c)
     struct verbd_request *req = &w->req;
     const char *why;
     int r = http_parse_request(p->head.p, p->head.len, &w->limits, w->fields, &req->http, &why);
-    if (r <= 0) {  /* it parsed before: cannot happen */
-        answer_error(w, c, 500, NULL);
+    enum verdict v = r > 0 ? route_decide(&w->srv->routes, req, w->path_buf) : VERDICT_REFUSE;
+    if (r <= 0 || (p->mapping && req->mapping != p->mapping)) {
+        answer_error(w, c, 500, NULL);  /* decided so before: cannot happen */
+    } else if (v != VERDICT_SERVE) {
+        answer(w, c, v, false);  /* a reload changed the mapping meanwhile */
     } else {
         req->body = p->body.p;
         req->body_len = p->body.len;
-        answer(w, c, route_decide(&w->srv->routes, req, w->path_buf), false);
+        req->body_state = p->state;
+        p->state = NULL;  /* handle() owns it now */
+        answer(w, c, v, false);
     }
     drop_pending(c);
 }
@@ -307,6 +341,19 @@ static void body_done(struct worker *w, struct conn *c)
     next_request(w, c);
 }
 
+/* Hands body bytes to the module that waits for them.  0, or the error
+ * status the module answers with. */
+static int keep_body(struct conn *c, const char *data, size_t n)
+{
+    struct pending *p = c->pending;
+    if (!p || n == 0)
+        return 0;
+    if (p->mapping)
+        return p->mapping->module->body_data(p->mapping->inst, p->state, data, n);
+    buf_append(&p->body, data, n);
+    return 0;
+}
+
 /* Reads the body of the current request: kept for a module that asked for
  * it, otherwise discarded.  True when it is complete. */
 static bool read_body(struct worker *w, struct conn *c)
@@ -314,10 +361,13 @@ static bool read_body(struct worker *w, struct conn *c)
     size_t avail = c->in_len - c->in_start;
     if (!c->body_chunked) {
         size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
-        if (c->pending)
-            buf_append(&c->pending->body, c->in + c->in_start, n);
+        int status = keep_body(c, c->in + c->in_start, n);
         c->in_start += n;
         c->body_left -= n;
+        if (status) {
+            body_failed(w, c, status, "the module refused the body");
+            return false;
+        }
         if (c->body_left)
             return false;
         body_done(w, c);
@@ -339,8 +389,11 @@ static bool read_body(struct worker *w, struct conn *c)
             body_failed(w, c, 413, "request body too large");
             return false;
         }
-        if (c->pending && data.n)
-            buf_append(&c->pending->body, data.p, data.n);
+        int status = keep_body(c, data.p, data.n);
+        if (status) {
+            body_failed(w, c, status, "the module refused the body");
+            return false;
+        }
         if (r == CHUNKED_DONE) {
             body_done(w, c);
             return true;
@@ -558,6 +611,11 @@ void conn_run(struct worker *w, struct conn *c)
             return;
         }
     }
+}
+
+bool conn_streams_into_module(const struct conn *c)
+{
+    return c->pending && c->pending->mapping;
 }
 
 void conn_stop_if_idle(struct worker *w, struct conn *c)

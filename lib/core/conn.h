@@ -33,7 +33,9 @@ enum conn_state { CONN_HEAD, CONN_BODY, CONN_LINGER };
  * (the input buffer moves on) and parsed again once the body is in. */
 struct pending {
     struct buf head;
-    struct buf body;
+    struct buf body;     /* for a module without streaming callbacks */
+    const struct route_mapping *mapping;  /* a streaming module's mapping */
+    void *state;         /* its state, until handle() takes it */
 };
 
 struct conn {
@@ -66,5 +68,7 @@ void conn_check_timers(struct worker *w, struct conn *c);
 /* Closes at once if nothing is in flight (graceful stop). */
 void conn_stop_if_idle(struct worker *w, struct conn *c);
 void conn_close(struct worker *w, struct conn *c);
+/* True while a request body streams into a module instance. */
+bool conn_streams_into_module(const struct conn *c);
 
 #endif

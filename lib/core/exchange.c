@@ -34,6 +34,21 @@ const char *verbd_request_header(const struct verbd_request *req, const char *na
     return v.p;
 }
 
+size_t verbd_request_header_count(const struct verbd_request *req) { return req->http.nfields; }
+
+int verbd_request_header_at(const struct verbd_request *req, size_t i, const char **name,
+                            size_t *nlen, const char **value, size_t *vlen)
+{
+    if (i >= req->http.nfields)
+        return -1;
+    const struct http_field *f = &req->http.fields[i];
+    *name = f->name.p;
+    *nlen = f->name.n;
+    *value = f->value.p;
+    *vlen = f->value.n;
+    return 0;
+}
+
 int verbd_request_is_head(const struct verbd_request *req)
 {
     return req->method_id == METHOD_HEAD;
@@ -45,6 +60,8 @@ const void *verbd_request_body(const struct verbd_request *req, size_t *len)
         *len = req->body_len;
     return req->body;
 }
+
+void *verbd_request_body_state(const struct verbd_request *req) { return req->body_state; }
 
 void response_init(struct verbd_response *res)
 {

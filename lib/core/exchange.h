@@ -21,6 +21,7 @@ struct verbd_request {
     int refusal;                         /* the router's error status */
     const char *body;                    /* read for modules that want it */
     size_t body_len;
+    void *body_state;                    /* a streaming module's */
 };
 
 /* A piece of the response body: bytes in `body`, or a range of the file. */

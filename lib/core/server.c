@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf/conf.h"
 #include "core/log.h"
 
 #define LISTEN_BACKLOG 4096
@@ -161,6 +162,60 @@ static void settle_routes(struct verbd_server *srv)
     route_finish(&srv->routes);
 }
 
+static void report_to_log(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_msg(LOG_ERROR, "%s", msg);
+}
+
+/* Settings that size per-worker buffers keep their values until a restart. */
+static const char *const restart_only[] = {"max_target", "max_header", "max_fields", "workers"};
+
+struct verbd_server *server_reload_prepare(struct verbd_server *srv)
+{
+    struct verbd_server *next = verbd_server_new();
+    if (!next)
+        return NULL;
+    int errors = conf_load(next, srv->config_path, true, report_to_log, NULL);
+    if (errors) {
+        log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
+                srv->config_path, errors, errors == 1 ? "" : "s");
+        verbd_server_free(next);
+        return NULL;
+    }
+    return next;
+}
+
+void server_reload_apply(struct verbd_server *srv, struct verbd_server *next)
+{
+    struct settings *now = &srv->settings, *new = &next->settings;
+    if (now->max_target != new->max_target || now->max_header != new->max_header ||
+        now->max_fields != new->max_fields || now->workers != new->workers) {
+        log_msg(LOG_WARN, "reload: %s, %s, %s and %s take effect only after a restart",
+                restart_only[0], restart_only[1], restart_only[2], restart_only[3]);
+        new->max_target = now->max_target;
+        new->max_header = now->max_header;
+        new->max_fields = now->max_fields;
+        new->workers = now->workers;
+    }
+    struct settings old = *now;
+    *now = *new;
+    *new = old;  /* freed with `next` */
+
+    route_free(&srv->routes);
+    srv->routes = next->routes;
+    next->routes = (struct route_table){0};
+    for (size_t i = 0; i < srv->routes.n; i++)
+        srv->routes.maps[i]->table = &srv->routes;
+    settle_routes(srv);
+    verbd_server_free(next);
+
+    char err[256];
+    if (log_open(now->access_log, now->error_log, now->log_level, err, sizeof err) < 0)
+        log_msg(LOG_ERROR, "reload: %s", err);
+    log_msg(LOG_INFO, "reloaded %s", srv->config_path);
+}
+
 void verbd_server_describe(const struct verbd_server *srv, FILE *out)
 {
     struct route_table *t = (struct route_table *)&srv->routes;
@@ -205,7 +260,11 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
                 if (pids[i] > 0)
                     kill(pids[i], SIGTERM);
         } else if (sig == SIGHUP) {
-            log_reopen();
+            struct verbd_server *next = srv->config_path ? server_reload_prepare(srv) : NULL;
+            if (next)
+                server_reload_apply(srv, next);  /* for workers started from now on */
+            else
+                log_reopen();
             for (int i = 0; i < n; i++)
                 if (pids[i] > 0)
                     kill(pids[i], SIGHUP);

@@ -21,6 +21,14 @@ struct verbd_server {
     char *config_path;  /* absolute; SIGHUP reloads it */
 };
 
+/* Reloading the config file (SIGHUP), in two steps so that a worker can
+ * act in between: prepare reads the file into a new server (NULL, with
+ * every error logged, if it has errors); apply moves its mappings and
+ * settings into the running server (listeners and buffer sizes stay) and
+ * frees it.  Between two requests, so no request sees a mix. */
+struct verbd_server *server_reload_prepare(struct verbd_server *srv);
+void server_reload_apply(struct verbd_server *srv, struct verbd_server *next);
+
 /* Serves on this process until a stop signal; the body of each worker. */
 int worker_run(struct verbd_server *srv);
 

@@ -100,10 +100,22 @@ static void on_signal(struct worker *w)
 {
     struct signalfd_siginfo si;
     while (read(w->signal_src.fd, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGHUP)
+        if (si.ssi_signo == SIGHUP && w->srv->config_path) {
+            struct verbd_server *next = server_reload_prepare(w->srv);
+            if (!next)
+                continue;
+            /* An upload streaming into a module instance cannot outlive
+             * the instance. */
+            for (size_t i = w->nconns; i-- > 0;)
+                if (conn_streams_into_module(w->conns[i]))
+                    conn_close(w, w->conns[i]);
+            server_reload_apply(w->srv, next);
+            w->limits = settings_limits(&w->srv->settings);
+        } else if (si.ssi_signo == SIGHUP) {
             log_reopen();
-        else
+        } else {
             begin_stop(w);
+        }
     }
 }
 

@@ -23,7 +23,9 @@ struct verbd_module {
     method_set methods;  /* what the module implements (HEAD comes with GET,
                             OPTIONS is the router's) */
     const struct verbd_directive *directives;  /* ends with a NULL name */
-    bool wants_body;     /* read the request body before handle() */
+    bool wants_body;     /* read the request body before handle(): into
+                            memory (verbd_request_body), or through the
+                            streaming callbacks below if the module has them */
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */
@@ -41,6 +43,19 @@ struct verbd_module {
 
     /* Optional: header fields to add to an OPTIONS answer (e.g. DAV). */
     void (*options)(void *inst, const struct verbd_request *req, struct verbd_response *res);
+
+    /* Optional streaming of a request body, so that no upload is held in
+     * memory.  body_start runs once the head is decided, before any body
+     * byte (and before 100 Continue): it returns 0 and sets *state, or an
+     * error status to answer at once (the body is then not read: the
+     * connection closes).  body_data gets each piece; it returns 0, or an
+     * error status to answer (the connection closes).  When the body is
+     * complete, handle() runs and verbd_request_body_state() returns the
+     * state; handle() owns it from then on.  body_abort releases the state
+     * if the body never completes (timeout, reset, malformed chunking). */
+    int (*body_start)(void *inst, const struct verbd_request *req, void **state);
+    int (*body_data)(void *inst, void *state, const void *data, size_t len);
+    void (*body_abort)(void *inst, void *state);
 };
 
 /* The built-in modules, NULL-terminated (mod/modules.c). */

@@ -1,0 +1,381 @@
+/* What the config file's directives mean: the tree read by read.c applied
+ * to a server through the same setters the API offers, every error with
+ * its position. */
+#include "conf/conf.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conf/read.h"
+#include "core/server.h"
+#include "core/settings.h"
+#include "route/module.h"
+#include "route/route.h"
+#include "verbd.h"
+
+/* Top-level directives with their own syntax; every other top-level
+ * directive is a server setting with one value. */
+static const char *const top_directives[] = {"listen", "location", "include", "workers",
+                                             "access_log", "error_log", NULL};
+
+/* Modules verbd has or will have, which a build may lack: naming one is
+ * "not built in", not "unknown directive". */
+static const char *const known_modules[] = {"static", "webdav", "proxy", NULL};
+
+static bool in_list(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+static bool is_module(const char *name)
+{
+    return module_find(name) || in_list(known_modules, name);
+}
+
+/* Any directive name, in any block. */
+static bool conf_known(const char *name)
+{
+    return in_list(top_directives, name) || settings_known(name) ||
+           route_directive_known(name) || is_module(name);
+}
+
+/* "static" or "static, webdav". */
+static void builtin_names(char *out, size_t len)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; verbd_builtin_modules[i] && k < len; i++) {
+        int n = snprintf(out + k, len - k, "%s%s", i ? ", " : "", verbd_builtin_modules[i]->name);
+        if (n < 0)
+            break;
+        k += (size_t)n;
+    }
+}
+
+struct seen_location {
+    bool exact;
+    const char *path;
+    struct conf_pos pos;
+};
+
+struct apply {
+    struct verbd_server *srv;
+    struct conf_errors *errs;
+    bool bind;  /* bind listen addresses, or only check them */
+    struct seen_location *locs;
+    size_t nlocs;
+};
+
+/* A path argument as written in the file at `at`: relative to its
+ * directory. */
+static char *file_relative(const struct conf_pos *at, const char *arg)
+{
+    if (!*arg || strstr(arg, "://")) {
+        char *s = strdup(arg);
+        if (!s)
+            abort();
+        return s;
+    }
+    return conf_resolve(at->file->dir, arg);
+}
+
+/* The syntax verbd_server_listen accepts, without binding: ADDR:PORT,
+ * [V6]:PORT, :PORT; ADDR must resolve. */
+static int check_listen(const char *addr, char *err, size_t errlen)
+{
+    char host[256], port[8];
+    const char *colon;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':' || (size_t)(close - addr - 1) >= sizeof host)
+            goto invalid;
+        memcpy(host, addr + 1, (size_t)(close - addr - 1));
+        host[close - addr - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= sizeof host ||
+            memchr(addr, ':', (size_t)(colon - addr)))
+            goto invalid;
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+    }
+    const char *p = colon + 1;
+    if (!*p || strlen(p) >= sizeof port || strspn(p, "0123456789") != strlen(p) ||
+        atol(p) > 65535)
+        goto invalid;
+    strcpy(port, p);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return 0;
+invalid:
+    snprintf(err, errlen, "invalid listen address \"%s\" (want ADDR:PORT or [V6]:PORT)", addr);
+    return -1;
+}
+
+static void apply_listen(struct apply *a, const struct conf_dir *d)
+{
+    if (d->argc != 2) {
+        conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)");
+        return;
+    }
+    char err[256];
+    int rc = a->bind ? verbd_server_listen(a->srv, d->argv[1], err, sizeof err)
+                     : check_listen(d->argv[1], err, sizeof err);
+    if (rc < 0)
+        conf_error(a->errs, &d->pos[1], "%s", err);
+}
+
+/* A setting whose value is argument i (a path, resolved, if is_path). */
+static void set_value(struct apply *a, const struct conf_dir *d, const char *name, int i,
+                      bool is_path)
+{
+    const char *value = d->argv[i];
+    char *resolved = NULL;
+    if (is_path && strcmp(value, "stdout") != 0 && strcmp(value, "stderr") != 0 &&
+        strcmp(value, "off") != 0)
+        value = resolved = file_relative(&d->pos[i], value);
+    char err[256];
+    if (verbd_server_set(a->srv, name, value, err, sizeof err) < 0)
+        conf_error(a->errs, &d->pos[i], "%s", err);
+    free(resolved);
+}
+
+static void apply_location(struct apply *a, const struct conf_dir *d);
+
+static void apply_top(struct apply *a, const struct conf_dir *d)
+{
+    const char *name = d->argv[0];
+    if (strcmp(name, "location") == 0) {
+        apply_location(a, d);
+        return;
+    }
+    if (!conf_known(name)) {
+        const char *hint = strcmp(name, "server") == 0 ? " (verbd serves one site: put listen "
+                                                         "and location at the top level)"
+                           : strcmp(name, "root") == 0 ? " (inside a location, static PATH; "
+                                                         "serves the directory PATH)"
+                                                       : "";
+        conf_error(a->errs, &d->pos[0], "unknown directive \"%s\"%s", name, hint);
+        return;
+    }
+    if (!in_list(top_directives, name) && !settings_known(name)) {
+        conf_error(a->errs, &d->pos[0], "%s is only allowed inside location", name);
+        return;
+    }
+    if (d->block) {
+        conf_error(a->errs, &d->open, "%s does not take a block", name);
+        return;
+    }
+    if (d->bad)
+        return;
+    if (strcmp(name, "listen") == 0) {
+        apply_listen(a, d);
+    } else if (strcmp(name, "error_log") == 0) {
+        if (d->argc < 2 || d->argc > 3) {
+            conf_error(a->errs, &d->pos[0],
+                       "error_log takes a destination (PATH, stderr or off) and an optional "
+                       "level");
+            return;
+        }
+        set_value(a, d, "error_log", 1, true);
+        if (d->argc == 3)
+            set_value(a, d, "log_level", 2, false);
+    } else if (d->argc != 2) {
+        conf_error(a->errs, &d->pos[0], "%s takes one value", name);
+    } else {
+        set_value(a, d, name, 1, strcmp(name, "access_log") == 0);
+    }
+}
+
+/* Checks a location block's directive names and finds its module
+ * directive; NULL if it has none (reported) or the one it names is not
+ * built in. */
+static const struct conf_dir *location_module(struct apply *a, const struct conf_dir *loc,
+                                              const char *shown)
+{
+    const struct conf_dir *mod = NULL;
+    bool missing = true;
+    char builtin[256];
+    builtin_names(builtin, sizeof builtin);
+    for (size_t i = 0; i < loc->children.n; i++) {
+        const struct conf_dir *c = &loc->children.v[i];
+        const char *name = c->argv[0];
+        bool known = true;
+        if (module_find(name)) {
+            missing = false;
+            if (mod)
+                conf_error(a->errs, &c->pos[0],
+                           "location %s already has a module (%s, line %d); one module per "
+                           "location",
+                           shown, mod->argv[0], mod->pos[0].line);
+            else
+                mod = c;
+        } else if (is_module(name)) {
+            missing = false;
+            conf_error(a->errs, &c->pos[0], "module %s is not built into this verbd (built in: %s)",
+                       name, builtin);
+        } else if (strcmp(name, "location") == 0) {
+            conf_error(a->errs, &c->pos[0], "location is not allowed inside location");
+            known = false;
+        } else if (route_directive_known(name)) {
+            /* applied once the mapping exists */
+        } else if (conf_known(name)) {
+            conf_error(a->errs, &c->pos[0], "%s is not allowed inside location", name);
+            known = false;
+        } else {
+            conf_error(a->errs, &c->pos[0], "unknown directive \"%s\"", name);
+            known = false;
+        }
+        if (known && c->block)
+            conf_error(a->errs, &c->open, "%s does not take a block", name);
+    }
+    if (missing)
+        conf_error(a->errs, &loc->pos[0],
+                   "location %s has no module directive (built in: %s; for example: static "
+                   "PATH;)",
+                   shown, builtin);
+    return mod;
+}
+
+static void apply_location(struct apply *a, const struct conf_dir *d)
+{
+    bool ok = !d->bad, exact = false;
+    const char *path = NULL;
+    const struct conf_pos *path_pos = NULL;
+    if (d->argc == 3 && strcmp(d->argv[1], "=") == 0) {
+        exact = true;
+        path = d->argv[2];
+        path_pos = &d->pos[2];
+    } else if (d->argc == 2 && d->argv[1][0] == '=' && d->argv[1][1]) {
+        exact = true;  /* "=/path", as nginx allows */
+        path = d->argv[1] + 1;
+        path_pos = &d->pos[1];
+    } else if (d->argc == 2 || d->argc == 3) {
+        path = d->argv[d->argc - 1];
+        path_pos = &d->pos[d->argc - 1];
+        if (d->argc == 3) {
+            conf_error(a->errs, &d->pos[1],
+                       "location modifier \"%s\" is not supported (only = for one exact path)",
+                       d->argv[1]);
+            ok = false;
+        }
+    } else {
+        conf_error(a->errs, &d->pos[0], "location takes a path: location [=] PATH { ... }");
+        ok = false;
+    }
+    if (path && ok && path[0] != '/') {
+        conf_error(a->errs, path_pos, "location path \"%s\" must start with \"/\"", path);
+        ok = false;
+    }
+    if (!d->block) {
+        conf_error(a->errs, &d->pos[0], "location needs a block: location %s%s { ... }",
+                   exact ? "= " : "", path ? path : "PATH");
+        return;
+    }
+    char shown[4200];
+    snprintf(shown, sizeof shown, "%s%s", exact ? "= " : "", path ? path : "?");
+    if (ok) {
+        for (size_t i = 0; i < a->nlocs; i++) {
+            const struct seen_location *s = &a->locs[i];
+            if (s->exact == exact && strcmp(s->path, path) == 0) {
+                conf_error(a->errs, &d->pos[0], "duplicate location %s (first at %s:%d)", shown,
+                           s->pos.file->name, s->pos.line);
+                ok = false;
+                break;
+            }
+        }
+    }
+    if (ok) {
+        struct seen_location *locs = realloc(a->locs, (a->nlocs + 1) * sizeof *locs);
+        if (!locs)
+            abort();
+        a->locs = locs;
+        a->locs[a->nlocs++] = (struct seen_location){exact, path, d->pos[0]};
+    }
+    const struct conf_dir *mod = location_module(a, d, shown);
+    if (!mod || mod->bad || !ok)
+        return;
+    if (mod->argc != 2) {
+        conf_error(a->errs, &mod->pos[0], "%s takes one argument%s", mod->argv[0],
+                   strcmp(mod->argv[0], "static") == 0 ? " (the root directory)" : "");
+        return;
+    }
+    char err[256];
+    char *arg = file_relative(&mod->pos[1], mod->argv[1]);
+    struct verbd_mapping *map = verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
+    free(arg);
+    if (!map) {
+        conf_error(a->errs, &mod->pos[1], "%s", err);
+        return;
+    }
+    for (size_t i = 0; i < d->children.n; i++) {
+        const struct conf_dir *c = &d->children.v[i];
+        if (c->bad || c->block || !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
+            continue;
+        if (verbd_mapping_set(map, c->argv[0], c->argc - 1, (const char *const *)c->argv + 1, err,
+                              sizeof err) < 0)
+            conf_error(a->errs, &c->pos[c->argc == 2 ? 1 : 0], "%s", err);
+    }
+}
+
+/* The absolute path of the top file: its directory (made absolute when it
+ * was read) and its name. */
+static char *absolute_path(const struct conf_reader *r, const char *path)
+{
+    const struct conf_file *f = r->files;
+    while (f && f->next)
+        f = f->next;  /* the first file read is last in the list */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return conf_resolve(f->dir, base);
+}
+
+int conf_load(struct verbd_server *srv, const char *path, bool reload,
+              void (*report)(void *ctx, const char *msg), void *ctx)
+{
+    struct conf_errors errs = {.report = report, .ctx = ctx};
+    struct conf_reader r = {.errs = &errs, .known = conf_known};
+    struct conf_list top = {0};
+    if (conf_read_file(&r, path, path, NULL, &top) == 0) {
+        free(srv->config_path);
+        srv->config_path = absolute_path(&r, path);
+        struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
+        for (size_t i = 0; i < top.n; i++)
+            apply_top(&a, &top.v[i]);
+        free(a.locs);
+    }
+    conf_errors_flush(&errs);
+    conf_list_free(&top);
+    conf_reader_free(&r);
+    return errs.count;
+}
+
+static void print_line(void *ctx, const char *msg)
+{
+    if (ctx) {
+        fputs(msg, ctx);
+        fputc('\n', ctx);
+    }
+}
+
+int verbd_server_load_config(struct verbd_server *srv, const char *path, FILE *errors)
+{
+    return conf_load(srv, path, false, print_line, errors);
+}
+
+int verbd_server_check_config(struct verbd_server *srv, const char *path, FILE *errors)
+{
+    return conf_load(srv, path, true, print_line, errors);
+}

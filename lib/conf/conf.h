@@ -1,0 +1,21 @@
+/* The config file (docs/config.md): from files to listeners, settings and
+ * mappings on a server. */
+#ifndef VERBD_CONF_CONF_H
+#define VERBD_CONF_CONF_H
+
+#include <stdbool.h>
+
+struct verbd_server;
+
+/*
+ * Reads the config file at `path` (and what it includes) into srv.  Each
+ * error is passed to report as "FILE:LINE:COL: message"; loading goes on
+ * after an error to find the next.  With reload, `listen` directives are
+ * checked but not bound (SIGHUP keeps the listeners; verbd -t binds
+ * nothing).  Sets srv->config_path to the file's absolute path once the
+ * file could be read.  Returns the number of errors.
+ */
+int conf_load(struct verbd_server *srv, const char *path, bool reload,
+              void (*report)(void *ctx, const char *msg), void *ctx);
+
+#endif
