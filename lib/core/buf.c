@@ -42,6 +42,17 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, digits + sizeof digits - n, n);
+}
+
 void buf_free(struct buf *b)
 {
     free(b->p);

@@ -148,12 +148,18 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
 
     struct buf *o = &c->out;
     size_t start = o->len;
-    buf_printf(o, "HTTP/1.1 %d %s\r\nServer: verbd\r\n", res->status,
-               http_status_reason(res->status));
+    buf_append(o, "HTTP/1.1 ", 9);
+    buf_put_u64(o, (uint64_t)res->status);
+    buf_append(o, " ", 1);
+    buf_puts(o, http_status_reason(res->status));
+    buf_append(o, "\r\nServer: verbd\r\n", 17);
     buf_puts(o, clock_date_field());
     buf_append(o, res->head.p ? res->head.p : "", res->head.len);
-    if (with_body)
-        buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+    if (with_body) {
+        buf_append(o, "Content-Length: ", 16);
+        buf_put_u64(o, body_len);
+        buf_append(o, "\r\n", 2);
+    }
     if (!keep_alive)
         buf_puts(o, "Connection: close\r\n");
     else if (req && req->http.minor == 0)
@@ -449,10 +455,17 @@ static ssize_t read_input(struct worker *w, struct conn *c)
     }
     ssize_t total = 0;
     while (c->in_len < w->in_cap) {
-        ssize_t n = recv(c->src.fd, c->in + c->in_len, w->in_cap - c->in_len, 0);
+        size_t room = w->in_cap - c->in_len;
+        ssize_t n = recv(c->src.fd, c->in + c->in_len, room, 0);
         if (n > 0) {
             c->in_len += (size_t)n;
             total += n;
+            /* A short read emptied the socket: anything newer raises a new
+             * edge, so there is no need to ask again for EAGAIN. */
+            if ((size_t)n < room) {
+                c->drained = true;
+                break;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -573,6 +586,7 @@ static void linger(struct worker *w, struct conn *c)
 
 void conn_run(struct worker *w, struct conn *c)
 {
+    c->drained = false;
     for (;;) {
         if (c->state == CONN_LINGER) {
             linger(w, c);
@@ -599,7 +613,7 @@ void conn_run(struct worker *w, struct conn *c)
             conn_close(w, c);
             return;
         }
-        ssize_t n = read_input(w, c);
+        ssize_t n = c->drained ? 0 : read_input(w, c);
         if (n < 0) {
             conn_close(w, c);
             return;

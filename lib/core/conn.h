@@ -44,6 +44,7 @@ struct conn {
     enum conn_state state;
     bool idle;          /* between requests, nothing received yet */
     bool eof;           /* the client will send nothing more */
+    bool drained;       /* the socket had no more input at the last read */
     bool close_after;   /* close once the output is flushed */
     bool body_chunked;
     uint64_t body_left; /* Content-Length bytes still to discard */

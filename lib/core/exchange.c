@@ -162,8 +162,14 @@ void verbd_response_error(struct verbd_response *res, int status, const char *de
     buf_reset(&res->head);
     res->status = status;
     verbd_response_header(res, "Content-Type", "text/plain; charset=utf-8");
-    buf_printf(&res->body, "%d %s\n%s%s", status, http_status_reason(status),
-               detail ? detail : "", detail ? "\n" : "");
+    buf_put_u64(&res->body, (uint64_t)status);
+    buf_append(&res->body, " ", 1);
+    buf_puts(&res->body, http_status_reason(status));
+    buf_append(&res->body, "\n", 1);
+    if (detail) {
+        buf_puts(&res->body, detail);
+        buf_append(&res->body, "\n", 1);
+    }
     add_piece(res, false, 0, res->body.len);
 }
 
