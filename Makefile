@@ -11,6 +11,10 @@ override CFLAGS += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -DVERBD_VERSION=
            -Iinclude -Ilib -MMD -MP
 LDFLAGS ?=
 LDLIBS  ?=
+# WebDAV: XML bodies with libxml2, dead properties and locks in SQLite.
+XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
+override CFLAGS += $(XML_CFLAGS)
+override LDLIBS += -lxml2 -lsqlite3
 
 BUILD   ?= build
 LIB_SRC := $(wildcard lib/*/*.c lib/mod/*/*.c)

@@ -17,8 +17,9 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
         const struct route_mapping *m = t->maps[i];
         size_t n = m->prefix_len;
         if (m->exact) {
+            /* "= /robots.txt" serves the file of that name in its root. */
             if (len == n && memcmp(path, m->prefix, n) == 0) {
-                *subpath = "/";
+                *subpath = strrchr(path, '/');
                 return m;
             }
             continue;
@@ -52,10 +53,9 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
     bool implemented = id != METHOD_UNKNOWN && (t->implemented & METHOD_BIT(id));
-    if (!implemented && !t->unknown_405) {
-        req->refusal = 501;
-        return VERDICT_REFUSE;
-    }
+    /* 501 whatever the target; the mapping is still looked up (when the
+     * path is valid) for the location's own header fields. */
+    int refusal = implemented || t->unknown_405 ? 0 : 501;
     if (h->form == TARGET_ASTERISK) {
         if (implemented)
             return VERDICT_ANSWER;  /* OPTIONS *: the parser allows nothing else */
@@ -63,18 +63,18 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         return VERDICT_REFUSE;
     }
     if (h->form == TARGET_AUTHORITY) {
-        req->refusal = 400;     /* CONNECT, were a module to implement it */
+        req->refusal = refusal ? refusal : 400;  /* CONNECT, were it implemented */
         return VERDICT_REFUSE;
     }
     long n = path_normalise(h->path.p, h->path.n, path_buf);
     if (n < 0) {
-        req->refusal = (int)-n;
+        req->refusal = refusal ? refusal : (int)-n;
         return VERDICT_REFUSE;
     }
     req->path = path_buf;
     req->mapping = find_mapping(t, path_buf, &req->subpath);
-    if (!req->mapping) {
-        req->refusal = 404;
+    if (refusal || !req->mapping) {
+        req->refusal = refusal ? refusal : 404;
         return VERDICT_REFUSE;
     }
     if (!implemented || !(route_allowed(req) & METHOD_BIT(id))) {

@@ -12,8 +12,11 @@
 #include "http/date.h"
 #include "verbd.h"
 
+struct file_cache;
+
 struct static_inst {
     int root_fd;       /* O_PATH|O_DIRECTORY */
+    struct file_cache *cache;  /* this process's open files (cache.c) */
     char *root_real;   /* realpath of the root, for the no-openat2 fallback */
     bool listing;
     char **index;      /* index file names, tried in order */
@@ -38,6 +41,33 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
 int static_stat(const struct static_inst *in, const char *rel, struct stat *st);
 /* rel joined with a file name: "name" for ".", else "rel/name" (malloc'd). */
 char *static_join(const char *rel, const char *name);
+
+/* The strong ETag of a file (quotes included) into out (64 bytes do); the
+ * webdav module reports the same one. */
+void static_etag(const struct stat *st, char *out, size_t len);
+
+/* ---- cache.c: open files with their validators ---- */
+
+struct file_entry {
+    struct file_entry *next;
+    char *rel;
+    int fd;                 /* owned by the cache: responses get a dup */
+    struct stat st;
+    char etag[64];
+    char last_modified[HTTP_DATE_LEN + 1];
+    const char *type;
+    char *content;          /* the whole file, if small; else NULL */
+    uint64_t last_used;
+};
+
+struct file_cache *cache_new(void);
+void cache_free(struct file_cache *c);
+/* The entry for rel if the path still stats as the same file; else NULL
+ * (and a stale entry is dropped). */
+struct file_entry *cache_get(const struct static_inst *in, const char *rel);
+/* Caches the regular file fd (taken over) at rel; never fails. */
+struct file_entry *cache_put(const struct static_inst *in, const char *rel, int fd,
+                             const struct stat *st);
 
 /* ---- conditional.c: RFC 9110 §13.2.2 ---- */
 

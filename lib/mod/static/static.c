@@ -194,6 +194,13 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
 
 /* ---- answers ------------------------------------------------------------ */
 
+void static_etag(const struct stat *st, char *out, size_t len)
+{
+    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
+    snprintf(out, len, "\"%" PRIx64 "-%lx-%" PRIx64 "\"", (uint64_t)st->st_mtim.tv_sec,
+             (unsigned long)st->st_mtim.tv_nsec, (uint64_t)st->st_size);
+}
+
 static void fail(struct verbd_response *res, int fd, int status, const char *why)
 {
     if (fd >= 0)
@@ -201,28 +208,21 @@ static void fail(struct verbd_response *res, int fd, int status, const char *why
     verbd_response_error(res, status, why);
 }
 
-/* A file: validators, preconditions, then 304, 412, 206, 416 or 200.  The
- * response takes fd, on every path. */
-static void serve_file(const struct verbd_request *req, struct verbd_response *res, int fd,
-                       const struct stat *st, const char *name)
+/* A file: validators, preconditions, then 304, 412, 206, 416 or 200. */
+static void serve_file(const struct verbd_request *req, struct verbd_response *res,
+                       const struct file_entry *e)
 {
-    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
-    char etag[64], lm[HTTP_DATE_LEN + 1];
-    snprintf(etag, sizeof etag, "\"%" PRIx64 "-%lx-%" PRIx64 "\"", (uint64_t)st->st_mtim.tv_sec,
-             (unsigned long)st->st_mtim.tv_nsec, (uint64_t)st->st_size);
-    http_date_format(st->st_mtim.tv_sec, lm);
-    struct validators v = {etag, true, st->st_mtim.tv_sec};
-    uint64_t size = (uint64_t)st->st_size;
+    struct validators v = {e->etag, true, e->st.st_mtim.tv_sec};
+    uint64_t size = (uint64_t)e->st.st_size;
 
     switch (cond_evaluate(req, &v)) {
     case COND_FAILED:
-        fail(res, fd, 412, NULL);
+        verbd_response_error(res, 412, NULL);
         return;
     case COND_NOT_MODIFIED:
-        close(fd);
         verbd_response_status(res, 304);
-        verbd_response_header(res, "ETag", etag);
-        verbd_response_header(res, "Last-Modified", lm);
+        verbd_response_header(res, "ETag", e->etag);
+        verbd_response_header(res, "Last-Modified", e->last_modified);
         return;
     case COND_PROCEED:
         break;
@@ -240,23 +240,39 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
          * can be sent, and a zero-length one has no range at all. */
         char cr[48];
         snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
-        close(fd);
         verbd_response_status(res, 416);
         verbd_response_header(res, "Content-Range", cr);
         return;
     }
 
-    const char *type = mime_type(name);
-    verbd_response_header(res, "ETag", etag);
-    verbd_response_header(res, "Last-Modified", lm);
+    /* The cache keeps its fd; the response gets its own, since it may be
+     * sent after the entry is gone. */
+    int fd = e->content && rr != RANGE_SATISFIABLE ? -1 : dup(e->fd);
+    if (fd < 0 && !(e->content && rr != RANGE_SATISFIABLE)) {
+        verbd_response_error(res, 503, "out of resources");
+        return;
+    }
+    verbd_response_header(res, "ETag", e->etag);
+    verbd_response_header(res, "Last-Modified", e->last_modified);
     verbd_response_header(res, "Accept-Ranges", "bytes");
     if (rr == RANGE_SATISFIABLE) {
-        range_respond(res, fd, size, type, r, count);
+        range_respond(res, fd, size, e->type, r, count);
         return;
     }
     verbd_response_status(res, 200);
-    verbd_response_header(res, "Content-Type", type);
-    verbd_response_file(res, fd, 0, size);
+    verbd_response_header(res, "Content-Type", e->type);
+    if (fd < 0)
+        verbd_response_body(res, e->content, size);
+    else
+        verbd_response_file(res, fd, 0, size);
+}
+
+/* A regular file at rel, open as fd (taken over) with its stat. */
+static void serve_opened(const struct static_inst *in, const struct verbd_request *req,
+                         struct verbd_response *res, const char *rel, int fd,
+                         const struct stat *st)
+{
+    serve_file(req, res, cache_put(in, rel, fd, st));
 }
 
 /* A directory requested without its trailing slash: 301 to the path with
@@ -311,7 +327,9 @@ static void serve_dir(const struct static_inst *in, const struct verbd_request *
         struct stat st;
         if (fstat(ifd, &st) == 0 && S_ISREG(st.st_mode)) {
             close(fd);
-            serve_file(req, res, ifd, &st, name);
+            char *index_rel = static_join(rel, name);
+            serve_opened(in, req, res, index_rel, ifd, &st);
+            free(index_rel);
             return;
         }
         close(ifd);  /* a directory or a FIFO named like an index: next */
@@ -345,6 +363,11 @@ static void static_handle(void *vinst, const struct verbd_request *req,
     const char *rel = sub[0] == '/' ? sub + 1 : sub;
     if (!*rel)
         rel = ".";
+    const struct file_entry *cached = cache_get(in, rel);
+    if (cached) {
+        serve_file(req, res, cached);
+        return;
+    }
     int status;
     const char *why;
     int fd = static_open(in, rel, &status, &why);
@@ -360,7 +383,7 @@ static void static_handle(void *vinst, const struct verbd_request *req,
     if (S_ISDIR(st.st_mode))
         serve_dir(in, req, res, fd, rel);
     else if (S_ISREG(st.st_mode))
-        serve_file(req, res, fd, &st, rel);
+        serve_opened(in, req, res, rel, fd, &st);
     else
         fail(res, fd, 403, "not a regular file or directory");
 }
@@ -381,6 +404,7 @@ static void static_destroy(void *vinst)
     struct static_inst *in = vinst;
     if (!in)
         return;
+    cache_free(in->cache);
     close(in->root_fd);
     free(in->root_real);
     free_index(in);
@@ -448,6 +472,7 @@ static void *static_create(const char *arg, char *err, size_t errlen)
         abort();
     in->root_fd = fd;
     in->root_real = real;
+    in->cache = cache_new();
     in->index = index;
     in->nindex = 1;
     /* Some seccomp filters answer an unknown syscall with EPERM, not

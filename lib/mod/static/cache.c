@@ -1,0 +1,144 @@
+/* The open-file cache: per worker process and static instance, recently
+ * served files stay open with their validators and header values ready,
+ * and small ones with their bytes in memory.  Each use revalidates with
+ * one stat of the path: a changed device, inode, size, mtime or ctime is a
+ * miss, and the file is opened afresh under the root's rules.  A path
+ * swapped to lead elsewhere stats as another inode, so the cache never
+ * serves anything the resolution rules would refuse. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mod/static/internal.h"
+
+#define CACHE_BUCKETS 256
+#define CACHE_MAX_ENTRIES 512
+#define CACHE_INLINE_MAX (16 * 1024)  /* bytes kept in memory per file */
+
+struct file_cache {
+    struct file_entry *buckets[CACHE_BUCKETS];
+    size_t count;
+    uint64_t clock;  /* use counter, for eviction */
+};
+
+static uint32_t hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void entry_free(struct file_entry *e)
+{
+    close(e->fd);
+    free(e->content);
+    free(e->rel);
+    free(e);
+}
+
+/* Unlinks *link's entry from its bucket and frees it. */
+static void drop(struct file_cache *c, struct file_entry **link)
+{
+    struct file_entry *e = *link;
+    *link = e->next;
+    entry_free(e);
+    c->count--;
+}
+
+static void evict_least_used(struct file_cache *c)
+{
+    struct file_entry **victim = NULL;
+    for (size_t b = 0; b < CACHE_BUCKETS; b++)
+        for (struct file_entry **l = &c->buckets[b]; *l; l = &(*l)->next)
+            if (!victim || (*l)->last_used < (*victim)->last_used)
+                victim = l;
+    if (victim)
+        drop(c, victim);
+}
+
+struct file_entry *cache_get(const struct static_inst *in, const char *rel)
+{
+    struct file_cache *c = in->cache;
+    struct file_entry **link = &c->buckets[hash(rel) % CACHE_BUCKETS];
+    for (; *link; link = &(*link)->next) {
+        if (strcmp((*link)->rel, rel) != 0)
+            continue;
+        struct stat st;
+        if (fstatat(in->root_fd, rel, &st, 0) == 0 && same_file(&st, &(*link)->st)) {
+            (*link)->last_used = ++c->clock;
+            return *link;
+        }
+        drop(c, link);
+        return NULL;
+    }
+    return NULL;
+}
+
+struct file_entry *cache_put(const struct static_inst *in, const char *rel, int fd,
+                             const struct stat *st)
+{
+    struct file_cache *c = in->cache;
+    struct file_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->rel = strdup(rel)))
+        abort();
+    e->fd = fd;
+    e->st = *st;
+    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
+    snprintf(e->etag, sizeof e->etag, "\"%" PRIx64 "-%lx-%" PRIx64 "\"",
+             (uint64_t)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
+             (uint64_t)st->st_size);
+    http_date_format(st->st_mtim.tv_sec, e->last_modified);
+    const char *slash = strrchr(rel, '/');
+    e->type = mime_type(slash ? slash + 1 : rel);
+    if (st->st_size > 0 && st->st_size <= CACHE_INLINE_MAX) {
+        e->content = malloc((size_t)st->st_size);
+        if (!e->content ||
+            pread(fd, e->content, (size_t)st->st_size, 0) != (ssize_t)st->st_size) {
+            free(e->content);
+            e->content = NULL;  /* served from the fd instead */
+        }
+    }
+    if (c->count >= CACHE_MAX_ENTRIES)
+        evict_least_used(c);
+    struct file_entry **link = &c->buckets[hash(rel) % CACHE_BUCKETS];
+    for (struct file_entry **l = link; *l; l = &(*l)->next) {
+        if (strcmp((*l)->rel, rel) == 0) {
+            drop(c, l);
+            break;
+        }
+    }
+    e->last_used = ++c->clock;
+    e->next = *link;
+    *link = e;
+    c->count++;
+    return e;
+}
+
+struct file_cache *cache_new(void)
+{
+    struct file_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    return c;
+}
+
+void cache_free(struct file_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t b = 0; b < CACHE_BUCKETS; b++)
+        while (c->buckets[b])
+            drop(c, &c->buckets[b]);
+    free(c);
+}
