@@ -98,6 +98,19 @@ method_set route_allowed(const struct verbd_request *req)
     return allowed;
 }
 
+/* The Allow value for a set: formatted once for the server-wide set and
+ * each mapping's own, otherwise into scratch. */
+static const char *allow_text(const struct route_table *t, const struct verbd_request *req,
+                              method_set set, char *scratch, size_t n)
+{
+    if (set == t->implemented)
+        return t->implemented_text;
+    if (req->mapping && set == req->mapping->allowed)
+        return req->mapping->allowed_text;
+    method_set_format(set, t->ext_names, scratch, n);
+    return scratch;
+}
+
 static bool is_credential(struct span name)
 {
     static const char *const hidden[] = {"Cookie", "Authorization", "Proxy-Authorization"};
@@ -132,10 +145,9 @@ static void answer_options(const struct route_table *t, const struct verbd_reque
 {
     char allow[512];
     bool whole_server = req->http.form == TARGET_ASTERISK;
-    method_set_format(whole_server ? t->implemented : route_allowed(req), t->ext_names, allow,
-                      sizeof allow);
+    method_set set = whole_server ? t->implemented : route_allowed(req);
     verbd_response_status(res, 204);
-    verbd_response_header(res, "Allow", allow);
+    verbd_response_header(res, "Allow", allow_text(t, req, set, allow, sizeof allow));
     const struct route_mapping *m = req->mapping;
     if (!whole_server && m->module->options)
         m->module->options(m->inst, req, res);
@@ -156,34 +168,35 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
                    struct verbd_response *res)
 {
     char detail[1024], allow[512];
+    const char *allow_list;
     const struct span *method = &req->http.method;
     int m_len = (int)method->n;
     const struct verbd_module *dormant;
     switch (req->refusal) {
     case 501:
-        method_set_format(t->implemented, t->ext_names, allow, sizeof allow);
+        allow_list = t->implemented_text;
         if ((dormant = dormant_module(req->method_id))) {
             snprintf(detail, sizeof detail,
                      "The method %.*s is implemented by module %s, which no location on this "
                      "server enables.\nMethods implemented here: %s.",
-                     m_len, method->p, dormant->name, allow);
+                     m_len, method->p, dormant->name, allow_list);
             log_msg(LOG_INFO, "501 for %.*s: implemented by module %s, which no location enables",
                     m_len, method->p, dormant->name);
         } else {
             snprintf(detail, sizeof detail,
                      "The method %.*s is not implemented by this server.\n"
                      "Methods implemented here: %s.",
-                     m_len, method->p, allow);
+                     m_len, method->p, allow_list);
         }
         verbd_response_error(res, 501, detail);
         break;
     case 405:
-        method_set_format(route_allowed(req), t->ext_names, allow, sizeof allow);
+        allow_list = allow_text(t, req, route_allowed(req), allow, sizeof allow);
         snprintf(detail, sizeof detail,
                  "The method %.*s is not allowed at location %s.\nAllowed here: %s.", m_len,
-                 method->p, req->mapping->location, allow);
+                 method->p, req->mapping->location, allow_list);
         verbd_response_error(res, 405, detail);
-        verbd_response_header(res, "Allow", allow);
+        verbd_response_header(res, "Allow", allow_list);
         break;
     case 404:
         verbd_response_error(res, 404, "Nothing is served at this path.");

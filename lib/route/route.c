@@ -301,6 +301,11 @@ void route_finish(struct route_table *t)
     }
     if (t->implemented & METHOD_BIT(METHOD_GET))
         t->implemented |= METHOD_BIT(METHOD_HEAD);
+    method_set_format(t->implemented, t->ext_names, t->implemented_text,
+                      sizeof t->implemented_text);
+    for (size_t i = 0; i < t->n; i++)
+        method_set_format(t->maps[i]->allowed, t->ext_names, t->maps[i]->allowed_text,
+                          sizeof t->maps[i]->allowed_text);
     qsort(t->maps, t->n, sizeof *t->maps, match_order);
 }
 

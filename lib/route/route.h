@@ -26,12 +26,14 @@ struct route_mapping {
                                 GET, + TRACE if enabled here (route_finish) */
     bool trace;
     struct buf headers;      /* `header` lines, "Name: value\r\n" each */
+    char allowed_text[512];  /* `allowed` as an Allow value (route_finish) */
 };
 
 struct route_table {
     struct route_mapping **maps;  /* longest prefix first after route_finish */
     size_t n;
     method_set implemented;       /* server-wide (route_finish) */
+    char implemented_text[512];   /* the same as an Allow value */
     const char *ext_names[METHOD_MAX_ID];  /* extension methods by id */
     int next_ext;                 /* next free extension id */
     bool unknown_405;             /* unknown_method 405 */
