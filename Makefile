@@ -24,10 +24,13 @@ BIN_OBJ := $(BIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan install clean
+.PHONY: all run test test-asan examples install clean
 
 all: $(VERBD)
 
@@ -46,6 +49,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBVERBD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
 
+# Programs embedding libverbd; they see include/ only (no -Ilib).
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/%: examples/%.c $(LIBVERBD)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Ilib,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
+
 # Serve the current directory (or DIR=...) on 127.0.0.1:8080.
 DIR ?= .
 run:
@@ -55,7 +65,7 @@ run:
 
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN)
+	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN) $(EXAMPLES)
 	@python3 tests/run.py --build $(BUILD)
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -74,4 +84,4 @@ install: $(VERBD) $(LIBVERBD)
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(EXAMPLES:=.d)
