@@ -94,7 +94,10 @@ void conn_close(struct worker *w, struct conn *c)
 {
     drop_pending(c);
     drop_output(c);
-    buf_free(&c->out);
+    if (c->out.p && c->out.cap == w->in_cap)
+        worker_give_buf(w, c->out.p);
+    else
+        free(c->out.p);
     free(c->segs);
     if (c->in)
         worker_give_buf(w, c->in);
@@ -198,7 +201,7 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
     }
     if (!keep_alive)
         c->close_after = true;
-    log_access((const struct sockaddr *)&c->peer, req, res->status, send_body ? body_len : 0);
+    log_access(&c->peer.sa, req, res->status, send_body ? body_len : 0);
 }
 
 static void answer_error(struct worker *w, struct conn *c, int status, const char *why)
@@ -410,6 +413,34 @@ static bool read_body(struct worker *w, struct conn *c)
     return false;
 }
 
+/* A connection waiting for its client holds no buffers: idle ones cost
+ * only their struct. */
+static void release_buffers_if_idle(struct worker *w, struct conn *c)
+{
+    if (c->in && c->in_start == c->in_len) {
+        worker_give_buf(w, c->in);
+        c->in = NULL;
+        c->in_start = c->in_len = 0;
+    }
+    if (!has_output(c) && c->out.p) {
+        if (c->out.cap == w->in_cap)
+            worker_give_buf(w, c->out.p);
+        else
+            free(c->out.p);
+        c->out = (struct buf){0};
+        free(c->segs);
+        c->segs = NULL;
+        c->seg_head = c->nsegs = c->cap_segs = 0;
+    }
+}
+
+/* Output goes to a pooled buffer, sized like the input ones. */
+static void take_output_buffer(struct worker *w, struct conn *c)
+{
+    if (!c->out.p)
+        c->out = (struct buf){worker_take_buf(w), 0, w->in_cap};
+}
+
 /* Answers every complete request in the input, within the output bound.
  * True if it queued output. */
 static bool process(struct worker *w, struct conn *c)
@@ -431,6 +462,7 @@ static bool process(struct worker *w, struct conn *c)
                                    w->fields, &w->req.http, &why);
         if (r == 0)
             break;
+        take_output_buffer(w, c);
         produced = true;
         if (r < 0) {
             answer_error(w, c, -r, why);
@@ -484,15 +516,6 @@ static ssize_t read_input(struct worker *w, struct conn *c)
         c->read_deadline = clock_ms() + settings_of(w)->body_timeout_ms;
     }
     return total;
-}
-
-static void release_input_if_empty(struct worker *w, struct conn *c)
-{
-    if (c->in && c->in_start == c->in_len) {
-        worker_give_buf(w, c->in);
-        c->in = NULL;
-        c->in_start = c->in_len = 0;
-    }
 }
 
 /* Writes queued output.  1: all written; 0: the socket is full; -1: error. */
@@ -550,8 +573,6 @@ static int flush(struct worker *w, struct conn *c)
     c->seg_head = c->nsegs = 0;
     buf_reset(&c->out);
     c->write_deadline = 0;
-    if (c->out.cap > OUT_HIGH_WATER)
-        buf_free(&c->out);
     return 1;
 }
 
@@ -619,7 +640,7 @@ void conn_run(struct worker *w, struct conn *c)
             return;
         }
         if (n == 0 && !c->eof) {
-            release_input_if_empty(w, c);
+            release_buffers_if_idle(w, c);
             if (w->stopping)
                 conn_stop_if_idle(w, c);
             return;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "core/buf.h"
@@ -57,7 +58,11 @@ struct conn {
     size_t seg_head, nsegs, cap_segs;
     uint64_t read_deadline, write_deadline;
     uint32_t lingered;
-    struct sockaddr_storage peer;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
 };
 
 /* Takes an accepted, non-blocking socket. */
