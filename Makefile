@@ -30,7 +30,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan examples install clean
+.PHONY: all run test test-asan examples bench bench-smoke install clean
 
 all: $(VERBD)
 
@@ -74,6 +74,17 @@ test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
+
+# Benchmark against nginx (and h2o, lighttpd when installed), side by side:
+# see docs/performance.md.  BENCH_ARGS passes options to bench/run.
+BENCH_ARGS ?=
+bench: $(VERBD)
+	bench/run --verbd $(VERBD) --docs docs/performance.md $(BENCH_ARGS)
+
+# Every scenario for one second and 500 idle connections: checks that the
+# benchmark works, not how fast verbd is.  Results go to build/bench-smoke/.
+bench-smoke: $(VERBD)
+	bench/run --smoke --verbd $(VERBD) $(BENCH_ARGS)
 
 install: $(VERBD) $(LIBVERBD)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
