@@ -86,10 +86,18 @@ bench: $(VERBD)
 bench-smoke: $(VERBD)
 	bench/run --smoke --verbd $(VERBD) $(BENCH_ARGS)
 
-install: $(VERBD) $(LIBVERBD)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+$(BUILD)/verbd.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: verbd' 'Description: HTTP/1.1 server library that knows its methods' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+	    'Libs: -L$${libdir} -lverbd' 'Libs.private: -lxml2 -lsqlite3' > $@
+
+install: $(VERBD) $(LIBVERBD) $(BUILD)/verbd.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(VERBD) $(DESTDIR)$(PREFIX)/bin/verbd
 	install -m 644 $(LIBVERBD) $(DESTDIR)$(PREFIX)/lib/libverbd.a
+	install -m 644 $(BUILD)/verbd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/verbd.pc
 	install -m 644 include/verbd.h $(DESTDIR)$(PREFIX)/include/verbd.h
 
 clean:
