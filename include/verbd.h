@@ -139,6 +139,9 @@ void verbd_response_status(struct verbd_response *res, int status);
 void verbd_response_header(struct verbd_response *res, const char *name, const char *value);
 void verbd_response_header_n(struct verbd_response *res, const char *name, const char *value,
                              size_t len);
+/* Adds header fields already formatted: `len` bytes of "Name: value\r\n"
+ * lines (for fields a handler prepares once and sends often). */
+void verbd_response_header_lines(struct verbd_response *res, const char *lines, size_t len);
 /* Appends bytes to the body (copied). */
 void verbd_response_body(struct verbd_response *res, const void *data, size_t len);
 /* Appends len bytes of the file fd from offset to the body.  The response

@@ -8,6 +8,8 @@
 void clock_update(void);
 /* Monotonic milliseconds at the last update. */
 uint64_t clock_ms(void);
+/* Counts updates: equal values mean the same loop turn. */
+uint64_t clock_turn(void);
 /* "Date: <IMF-fixdate>\r\n" for the last update, recomputed once a second. */
 const char *clock_date_field(void);
 

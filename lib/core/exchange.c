@@ -136,6 +136,11 @@ void verbd_response_header_n(struct verbd_response *res, const char *name, const
     buf_append(&res->head, "\r\n", 2);
 }
 
+void verbd_response_header_lines(struct verbd_response *res, const char *lines, size_t len)
+{
+    buf_append(&res->head, lines, len);
+}
+
 void verbd_response_header(struct verbd_response *res, const char *name, const char *value)
 {
     verbd_response_header_n(res, name, value, strlen(value));

@@ -15,6 +15,7 @@
 #include "http/method.h"
 #include "mod/static/internal.h"
 #include "mod/static/static.h"
+#include "core/clock.h"
 #include "unit.h"
 
 static char tmp[256];   /* holds root/ and outside.txt */
@@ -363,9 +364,8 @@ static void test_files(void *in)
     CHECK_STR(hdr("Last-Modified"), hello_lm);
     CHECK_STR(hdr("Accept-Ranges"), "bytes");
     CHECK(hdr("Content-Length") == NULL);  /* the core's */
-    CHECK(res.fd >= 0);
-    CHECK_INT(res.npieces, 1);
-    CHECK(res.pieces[0].is_file);
+    CHECK_INT(res.npieces, 1);  /* small: from the cache's memory */
+    CHECK(!res.pieces[0].is_file);
 
     /* HEAD builds the very same response; the core drops the body */
     struct buf head_get = {0};
@@ -395,6 +395,7 @@ static void test_files(void *in)
     GET(in, "/noext");
     snprintf(before, sizeof before, "%s", hdr("ETag"));
     putstr("noext", "xy");
+    clock_update();  /* a new loop turn: the cache checks the path again */
     GET(in, "/noext");
     CHECK(strcmp(before, hdr("ETag")) != 0);
     CHECK(hdr("ETag")[0] == '"');  /* strong */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "mod/static/internal.h"
 
 #define CACHE_BUCKETS 256
@@ -43,6 +44,7 @@ static void entry_free(struct file_entry *e)
 {
     close(e->fd);
     free(e->content);
+    free(e->fields);
     free(e->rel);
     free(e);
 }
@@ -74,8 +76,14 @@ struct file_entry *cache_get(const struct static_inst *in, const char *rel)
     for (; *link; link = &(*link)->next) {
         if (strcmp((*link)->rel, rel) != 0)
             continue;
+        /* Requests answered in the same loop turn (a pipelined batch)
+         * share one check: a change in between is no different from one
+         * just after the answer. */
+        uint64_t now = clock_turn();
         struct stat st;
-        if (fstatat(in->root_fd, rel, &st, 0) == 0 && same_file(&st, &(*link)->st)) {
+        if ((*link)->checked_turn == now ||
+            (fstatat(in->root_fd, rel, &st, 0) == 0 && same_file(&st, &(*link)->st))) {
+            (*link)->checked_turn = now;
             (*link)->last_used = ++c->clock;
             return *link;
         }
@@ -101,6 +109,14 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     http_date_format(st->st_mtim.tv_sec, e->last_modified);
     const char *slash = strrchr(rel, '/');
     e->type = mime_type(slash ? slash + 1 : rel);
+    e->checked_turn = clock_turn();
+    int n = asprintf(&e->fields,
+                     "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
+                     "Content-Type: %s\r\n",
+                     e->etag, e->last_modified, e->type);
+    if (n < 0)
+        abort();
+    e->fields_len = (size_t)n;
     if (st->st_size > 0 && st->st_size <= CACHE_INLINE_MAX) {
         e->content = malloc((size_t)st->st_size);
         if (!e->content ||

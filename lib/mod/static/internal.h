@@ -57,7 +57,11 @@ struct file_entry {
     char last_modified[HTTP_DATE_LEN + 1];
     const char *type;
     char *content;          /* the whole file, if small; else NULL */
+    char *fields;           /* ETag, Last-Modified, Accept-Ranges and
+                               Content-Type lines of a 200 */
+    size_t fields_len;
     uint64_t last_used;
+    uint64_t checked_turn;  /* the loop turn the path was last stat'ed in */
 };
 
 struct file_cache *cache_new(void);

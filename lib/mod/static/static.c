@@ -252,15 +252,15 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
         verbd_response_error(res, 503, "out of resources");
         return;
     }
-    verbd_response_header(res, "ETag", e->etag);
-    verbd_response_header(res, "Last-Modified", e->last_modified);
-    verbd_response_header(res, "Accept-Ranges", "bytes");
     if (rr == RANGE_SATISFIABLE) {
+        verbd_response_header(res, "ETag", e->etag);
+        verbd_response_header(res, "Last-Modified", e->last_modified);
+        verbd_response_header(res, "Accept-Ranges", "bytes");
         range_respond(res, fd, size, e->type, r, count);
         return;
     }
     verbd_response_status(res, 200);
-    verbd_response_header(res, "Content-Type", e->type);
+    verbd_response_header_lines(res, e->fields, e->fields_len);
     if (fd < 0)
         verbd_response_body(res, e->content, size);
     else
