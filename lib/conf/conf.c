@@ -18,7 +18,7 @@
 
 /* Top-level directives with their own syntax; every other top-level
  * directive is a server setting with one value. */
-static const char *const top_directives[] = {"listen", "location", "include", "workers",
+static const char *const top_directives[] = {"listen",     "location",  "include", "workers",
                                              "access_log", "error_log", NULL};
 
 /* Modules verbd has or will have, which a build may lack: naming one is
@@ -41,8 +41,8 @@ static bool is_module(const char *name)
 /* Any directive name, in any block. */
 static bool conf_known(const char *name)
 {
-    return in_list(top_directives, name) || settings_known(name) ||
-           route_directive_known(name) || is_module(name);
+    return in_list(top_directives, name) || settings_known(name) || route_directive_known(name) ||
+           is_module(name);
 }
 
 /* "static" or "static, webdav". */
@@ -67,7 +67,7 @@ struct seen_location {
 struct apply {
     struct verbd_server *srv;
     struct conf_errors *errs;
-    bool bind;  /* bind listen addresses, or only check them */
+    bool bind; /* bind listen addresses, or only check them */
     struct seen_location *locs;
     size_t nlocs;
 };
@@ -89,39 +89,11 @@ static char *file_relative(const struct conf_pos *at, const char *arg)
  * [V6]:PORT, :PORT; ADDR must resolve. */
 static int check_listen(const char *addr, char *err, size_t errlen)
 {
-    char host[256], port[8];
-    const char *colon;
-    if (addr[0] == '[') {
-        const char *close = strchr(addr, ']');
-        if (!close || close[1] != ':' || (size_t)(close - addr - 1) >= sizeof host)
-            goto invalid;
-        memcpy(host, addr + 1, (size_t)(close - addr - 1));
-        host[close - addr - 1] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon || (size_t)(colon - addr) >= sizeof host ||
-            memchr(addr, ':', (size_t)(colon - addr)))
-            goto invalid;
-        memcpy(host, addr, (size_t)(colon - addr));
-        host[colon - addr] = '\0';
-    }
-    const char *p = colon + 1;
-    if (!*p || strlen(p) >= sizeof port || strspn(p, "0123456789") != strlen(p) ||
-        atol(p) > 65535)
-        goto invalid;
-    strcpy(port, p);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+    struct addrinfo *ai = listen_resolve(addr, err, errlen);
+    if (!ai)
         return -1;
-    }
     freeaddrinfo(ai);
     return 0;
-invalid:
-    snprintf(err, errlen, "invalid listen address \"%s\" (want ADDR:PORT or [V6]:PORT)", addr);
-    return -1;
 }
 
 static void apply_listen(struct apply *a, const struct conf_dir *d)
@@ -249,6 +221,64 @@ static const struct conf_dir *location_module(struct apply *a, const struct conf
     return mod;
 }
 
+static bool is_word_char(char c)
+{
+    return c && !strchr(" \t\"'(),;:", c);
+}
+
+/* Which token a setter's message is about: the first argument it quotes,
+ * or else names as a whole word ("methods: PUT is not implemented"), or
+ * the directive (wrong argument count). */
+static int blamed_arg(const struct conf_dir *d, const char *err)
+{
+    for (int i = 1; i < d->argc; i++) {
+        size_t n = strlen(d->argv[i]);
+        for (const char *p = strchr(err, '"'); p; p = strchr(p + 1, '"'))
+            if (strncmp(p + 1, d->argv[i], n) == 0 && p[1 + n] == '"')
+                return i;
+    }
+    for (int i = 1; i < d->argc; i++) {
+        size_t n = strlen(d->argv[i]);
+        if (!n)
+            continue;
+        for (const char *p = strstr(err, d->argv[i]); p; p = strstr(p + 1, d->argv[i]))
+            if ((p == err || !is_word_char(p[-1])) && !is_word_char(p[n]))
+                return i;
+    }
+    return 0;
+}
+
+/* Module directives whose arguments are file paths, each with its module.
+ * (Better declared by the module, in struct verbd_directive, once that
+ * interface has room for it.) */
+static const char *const path_directives[] = {"dav_db", "webdav", NULL};
+
+/* A location directive on its mapping; a module directive that takes
+ * paths gets them relative to the file it is written in. */
+static void set_directive(struct apply *a, struct verbd_mapping *map,
+                          const struct verbd_module *module, const struct conf_dir *c)
+{
+    bool paths = false;
+    for (const char *const *x = path_directives; *x; x += 2)
+        if (strcmp(*x, c->argv[0]) == 0 && module_find(x[1]) == module)
+            paths = true;
+    int argc = c->argc - 1;
+    char **argv = calloc((size_t)argc + 1, sizeof *argv);
+    if (!argv)
+        abort();
+    for (int i = 0; i < argc; i++) {
+        argv[i] = paths ? file_relative(&c->pos[i + 1], c->argv[i + 1]) : strdup(c->argv[i + 1]);
+        if (!argv[i])
+            abort();
+    }
+    char err[256];
+    if (verbd_mapping_set(map, c->argv[0], argc, (const char *const *)argv, err, sizeof err) < 0)
+        conf_error(a->errs, &c->pos[blamed_arg(c, err)], "%s", err);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    free(argv);
+}
+
 static void apply_location(struct apply *a, const struct conf_dir *d)
 {
     bool ok = !d->bad, exact = false;
@@ -259,7 +289,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         path = d->argv[2];
         path_pos = &d->pos[2];
     } else if (d->argc == 2 && d->argv[1][0] == '=' && d->argv[1][1]) {
-        exact = true;  /* "=/path", as nginx allows */
+        exact = true; /* "=/path", as nginx allows */
         path = d->argv[1] + 1;
         path_pos = &d->pos[1];
     } else if (d->argc == 2 || d->argc == 3) {
@@ -320,13 +350,12 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &mod->pos[1], "%s", err);
         return;
     }
+    const struct verbd_module *module = module_find(mod->argv[0]);
     for (size_t i = 0; i < d->children.n; i++) {
         const struct conf_dir *c = &d->children.v[i];
         if (c->bad || c->block || !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
             continue;
-        if (verbd_mapping_set(map, c->argv[0], c->argc - 1, (const char *const *)c->argv + 1, err,
-                              sizeof err) < 0)
-            conf_error(a->errs, &c->pos[c->argc == 2 ? 1 : 0], "%s", err);
+        set_directive(a, map, module, c);
     }
 }
 
@@ -336,7 +365,7 @@ static char *absolute_path(const struct conf_reader *r, const char *path)
 {
     const struct conf_file *f = r->files;
     while (f && f->next)
-        f = f->next;  /* the first file read is last in the list */
+        f = f->next; /* the first file read is last in the list */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     return conf_resolve(f->dir, base);
@@ -352,8 +381,10 @@ int conf_load(struct verbd_server *srv, const char *path, bool reload,
         free(srv->config_path);
         srv->config_path = absolute_path(&r, path);
         struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
+        srv->loading_config = true;  /* settings from here are the file's */
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i]);
+        srv->loading_config = false;
         free(a.locs);
     }
     conf_errors_flush(&errs);

@@ -16,7 +16,7 @@
 
 struct conf_error_entry {
     struct conf_pos at;
-    size_t seq;  /* order found: ties keep it */
+    size_t seq; /* order found: ties keep it */
     char *msg;
 };
 
@@ -40,9 +40,21 @@ void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    char *copy = strdup(msg);
+    /* One line each, whatever the tokens quoted in it hold. */
+    char *copy = malloc(strlen(msg) * 4 + 1), *o = copy;
     if (!copy)
         abort();
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '\n')
+            o += sprintf(o, "\\n");
+        else if (*p == '\t')
+            o += sprintf(o, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else
+            *o++ = (char)*p;
+    }
+    *o = '\0';
     e->v[e->n] = (struct conf_error_entry){*at, e->n, copy};
     e->n++;
 }
@@ -70,7 +82,7 @@ static int by_place(const void *va, const void *vb)
     const struct conf_pos *ca[CONF_MAX_DEPTH + 1], *cb[CONF_MAX_DEPTH + 1];
     size_t na = chain(&a->at, ca), nb = chain(&b->at, cb);
     for (size_t i = 0; i < na && i < nb; i++) {
-        if (ca[i]->file != cb[i]->file)  /* two files of one include pattern */
+        if (ca[i]->file != cb[i]->file) /* two files of one include pattern */
             return ca[i]->file->seq < cb[i]->file->seq ? -1 : 1;
         if (ca[i]->line != cb[i]->line)
             return ca[i]->line < cb[i]->line ? -1 : 1;
@@ -78,13 +90,14 @@ static int by_place(const void *va, const void *vb)
             return ca[i]->col < cb[i]->col ? -1 : 1;
     }
     if (na != nb)
-        return na < nb ? -1 : 1;  /* the include before what it read */
+        return na < nb ? -1 : 1; /* the include before what it read */
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 void conf_errors_flush(struct conf_errors *e)
 {
-    qsort(e->v, e->n, sizeof *e->v, by_place);
+    if (e->n)
+        qsort(e->v, e->n, sizeof *e->v, by_place);
     for (size_t i = 0; i < e->n; i++) {
         if (e->report && i < CONF_MAX_REPORTED) {
             e->report(e->ctx, e->v[i].msg);

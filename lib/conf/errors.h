@@ -11,16 +11,16 @@ struct conf_file;
 
 struct conf_pos {
     const struct conf_file *file;
-    int line, col;                /* 1-based; col counts bytes */
+    int line, col; /* 1-based; col counts bytes */
 };
 
 /* One file read; kept until the load ends so positions can name it. */
 struct conf_file {
-    char *name;                   /* as shown in messages */
-    char *dir;                    /* absolute directory, for relative paths */
-    unsigned seq;                 /* order read */
+    char *name;   /* as shown in messages */
+    char *dir;    /* absolute directory, for relative paths */
+    unsigned seq; /* order read */
     bool included;
-    struct conf_pos from;         /* if included: the include directive's argument */
+    struct conf_pos from; /* if included: the include directive's argument */
     struct conf_file *next;
 };
 
@@ -30,7 +30,7 @@ struct conf_errors {
     void (*report)(void *ctx, const char *msg);
     void *ctx;
     int count;
-    struct conf_error_entry *v;   /* held until conf_errors_flush */
+    struct conf_error_entry *v; /* held until conf_errors_flush */
     size_t n, cap;
 };
 

@@ -70,6 +70,7 @@ static void quoted(struct lexer *lx, struct token *tok, struct word *w)
         if (lx->off == lx->len) {
             conf_error(lx->errs, &tok->pos, "unterminated string (no closing %c)", q);
             tok->bad = true;
+            lx->unterminated = true;
             return;
         }
         char c = lx->buf[lx->off];
@@ -91,7 +92,7 @@ static void quoted(struct lexer *lx, struct token *tok, struct word *w)
             case '"':
             case '\'':
             case '\\': c = e; break;
-            default: e = 0; break;  /* kept as written: "C:\dir" */
+            default: e = 0; break; /* kept as written: "C:\dir" */
             }
             if (e)
                 advance(lx);

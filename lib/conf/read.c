@@ -167,7 +167,7 @@ static void include(struct conf_reader *r, struct conf_dir *d, struct conf_list 
         return;
     }
     glob_t g;
-    int rc = glob(path, GLOB_ERR, NULL, &g);
+    int rc = glob(path, 0, NULL, &g);
     if (rc == 0) {
         size_t base = strlen(from->dir);
         for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -233,7 +233,8 @@ static bool parse_directive(struct conf_reader *r, struct lexer *lx, struct conf
             break;
         }
         /* "}" or end of file */
-        conf_error(r->errs, &end, "missing \";\" after \"%s\"", d.argv[d.argc - 1]);
+        if (!lx->unterminated)
+            conf_error(r->errs, &end, "missing \";\" after \"%s\"", d.argv[d.argc - 1]);
         d.bad = true;
         pending = true;
         break;
@@ -260,7 +261,7 @@ static void parse_list(struct conf_reader *r, struct lexer *lx, struct conf_list
         have = false;
         switch (t.kind) {
         case TOK_EOF:
-            if (open)
+            if (open && !lx->unterminated)
                 conf_error(r->errs, open, "\"{\" is not closed (missing \"}\")");
             return;
         case TOK_CLOSE:
@@ -339,18 +340,20 @@ int conf_read_file(struct conf_reader *r, const char *name, const char *path,
     struct conf_file *f = new_file(r, name, path, at);
     struct conf_pos top = {f, 1, 1};
     const struct conf_pos *where = at ? at : &top;
-    const char *what = at ? "include " : "";
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        conf_error(r->errs, where, "%s\"%s\": %s", what, name, strerror(errno));
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    if (why) {
+        if (at)
+            conf_error(r->errs, at, "include \"%s\": %s", name, why);
+        else
+            conf_error(r->errs, &top, "%s", why);
         if (fd >= 0)
             close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        conf_error(r->errs, where, "%s\"%s\": not a regular file", what, name);
-        close(fd);
         return -1;
     }
     for (size_t i = 0; i < r->depth; i++) {
@@ -370,7 +373,7 @@ int conf_read_file(struct conf_reader *r, const char *name, const char *path,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            conf_error(r->errs, where, "%s\"%s\": %s", what, name, strerror(errno));
+            conf_error(r->errs, &top, "%s", strerror(errno));
             close(fd);
             free(buf);
             return -1;

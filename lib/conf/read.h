@@ -9,10 +9,10 @@
 
 #include "conf/errors.h"
 
-#define CONF_MAX_FILE (1 << 20)   /* bytes in one file */
-#define CONF_MAX_DEPTH 16         /* files including files */
-#define CONF_MAX_FILES 256        /* files read in one load */
-#define CONF_MAX_NESTING 8        /* blocks within blocks (conf.c allows 1) */
+#define CONF_MAX_FILE (1 << 20) /* bytes in one file */
+#define CONF_MAX_DEPTH 16       /* files including files */
+#define CONF_MAX_FILES 256      /* files read in one load */
+#define CONF_MAX_NESTING 8      /* blocks within blocks (conf.c allows 1) */
 
 struct conf_dir;
 
@@ -23,25 +23,25 @@ struct conf_list {
 
 /* One directive: `name args... ;` or `name args... { children }`. */
 struct conf_dir {
-    int argc;                 /* argv[0] is the name */
+    int argc; /* argv[0] is the name */
     char **argv;
-    struct conf_pos *pos;     /* of each argv[i] */
-    bool bad;                 /* a syntax error was reported in it */
+    struct conf_pos *pos; /* of each argv[i] */
+    bool bad;             /* a syntax error was reported in it */
     bool block;
-    struct conf_pos open;     /* of "{" */
+    struct conf_pos open; /* of "{" */
     struct conf_list children;
 };
 
 struct conf_reader {
     struct conf_errors *errs;
-    struct conf_file *files;  /* every file read, for positions */
+    struct conf_file *files; /* every file read, for positions */
     size_t nfiles;
-    unsigned nseq;            /* file records made */
+    unsigned nseq; /* file records made */
     struct {
         unsigned long dev, ino;
-    } stack[CONF_MAX_DEPTH];  /* the files being read, for cycles */
+    } stack[CONF_MAX_DEPTH]; /* the files being read, for cycles */
     size_t depth;
-    int nesting;              /* blocks open around the current directive */
+    int nesting; /* blocks open around the current directive */
     /* Whether a word names a directive; used to say "missing ;" when a
      * directive name starts a line inside another directive's arguments. */
     bool (*known)(const char *name);

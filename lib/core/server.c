@@ -36,6 +36,7 @@ void verbd_server_free(struct verbd_server *srv)
     free(srv->listeners);
     route_free(&srv->routes);
     settings_free(&srv->settings);
+    buf_free(&srv->overrides);
     free(srv->config_path);
     free(srv);
 }
@@ -78,19 +79,27 @@ static void name_address(const struct sockaddr *sa, char *out, size_t len)
     snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
-int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen)
+struct addrinfo *listen_resolve(const char *addr, char *err, size_t errlen)
 {
     char host[256], port[8];
     if (split_address(addr, host, sizeof host, port, sizeof port) < 0) {
         snprintf(err, errlen, "invalid listen address \"%s\" (want ADDR:PORT or [V6]:PORT)", addr);
-        return -1;
+        return NULL;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
     int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
     if (rc != 0) {
         snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
-        return -1;
+        return NULL;
     }
+    return ai;
+}
+
+int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen)
+{
+    struct addrinfo *ai = listen_resolve(addr, err, errlen);
+    if (!ai)
+        return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
@@ -130,7 +139,13 @@ const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
 int verbd_server_set(struct verbd_server *srv, const char *name, const char *value, char *err,
                      size_t errlen)
 {
-    return settings_set(&srv->settings, name, value, err, errlen);
+    if (settings_set(&srv->settings, name, value, err, errlen) < 0)
+        return -1;
+    if (srv->config_path && !srv->loading_config) {
+        buf_append(&srv->overrides, name, strlen(name) + 1);
+        buf_append(&srv->overrides, value, strlen(value) + 1);
+    }
+    return 0;
 }
 
 struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *location,
@@ -177,6 +192,13 @@ struct verbd_server *server_reload_prepare(struct verbd_server *srv)
     if (!next)
         return NULL;
     int errors = conf_load(next, srv->config_path, true, report_to_log, NULL);
+    char err[256];
+    for (size_t at = 0; !errors && at < srv->overrides.len;) {
+        const char *name = srv->overrides.p + at;
+        const char *value = name + strlen(name) + 1;
+        at = (size_t)(value + strlen(value) + 1 - srv->overrides.p);
+        settings_set(&next->settings, name, value, err, sizeof err);  /* it took before */
+    }
     if (errors) {
         log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
                 srv->config_path, errors, errors == 1 ? "" : "s");

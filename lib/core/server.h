@@ -2,9 +2,11 @@
 #ifndef VERBD_CORE_SERVER_H
 #define VERBD_CORE_SERVER_H
 
+#include <netdb.h>
 #include <signal.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/settings.h"
 #include "route/route.h"
 
@@ -19,6 +21,9 @@ struct verbd_server {
     size_t nlisteners;
     struct route_table routes;
     char *config_path;  /* absolute; SIGHUP reloads it */
+    bool loading_config;
+    struct buf overrides;  /* settings made after the config file, as
+                              "name\0value\0" pairs: a reload keeps them */
 };
 
 /* Reloading the config file (SIGHUP), in two steps so that a worker can
@@ -28,6 +33,10 @@ struct verbd_server {
  * frees it.  Between two requests, so no request sees a mix. */
 struct verbd_server *server_reload_prepare(struct verbd_server *srv);
 void server_reload_apply(struct verbd_server *srv, struct verbd_server *next);
+
+/* Checks and resolves a listen address ("ADDR:PORT", "[V6]:PORT"): the
+ * result for bind, or NULL with a message in err. */
+struct addrinfo *listen_resolve(const char *addr, char *err, size_t errlen);
 
 /* Serves on this process until a stop signal; the body of each worker. */
 int worker_run(struct verbd_server *srv);

@@ -89,34 +89,49 @@ static void begin_stop(struct worker *w)
         return;
     w->stopping = true;
     w->stop_deadline = clock_ms() + w->srv->settings.shutdown_timeout_ms;
-    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+    for (size_t i = 0; i < w->srv->nlisteners; i++)
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_srcs[i].fd, NULL);
-    }
-    for (size_t i = w->nconns; i-- > 0;)
-        conn_stop_if_idle(w, w->conns[i]);
 }
 
+static void reload(struct worker *w)
+{
+    struct verbd_server *next = server_reload_prepare(w->srv);
+    if (!next)
+        return;
+    /* An upload streaming into a module instance cannot outlive the
+     * instance. */
+    for (size_t i = w->nconns; i-- > 0;)
+        if (conn_streams_into_module(w->conns[i]))
+            conn_close(w, w->conns[i]);
+    server_reload_apply(w->srv, next);
+    w->limits = settings_limits(&w->srv->settings);
+}
+
+/* Reads the signals that arrived; what they ask for is done after the
+ * current batch of events, which may still point at any connection. */
 static void on_signal(struct worker *w)
 {
     struct signalfd_siginfo si;
     while (read(w->signal_src.fd, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGHUP && w->srv->config_path) {
-            struct verbd_server *next = server_reload_prepare(w->srv);
-            if (!next)
-                continue;
-            /* An upload streaming into a module instance cannot outlive
-             * the instance. */
-            for (size_t i = w->nconns; i-- > 0;)
-                if (conn_streams_into_module(w->conns[i]))
-                    conn_close(w, w->conns[i]);
-            server_reload_apply(w->srv, next);
-            w->limits = settings_limits(&w->srv->settings);
-        } else if (si.ssi_signo == SIGHUP) {
-            log_reopen();
-        } else {
+        if (si.ssi_signo == SIGHUP)
+            w->hangup = true;
+        else
             begin_stop(w);
-        }
     }
+}
+
+static void after_events(struct worker *w)
+{
+    if (w->hangup) {
+        w->hangup = false;
+        if (w->srv->config_path)
+            reload(w);
+        else
+            log_reopen();
+    }
+    if (w->stopping)
+        for (size_t i = w->nconns; i-- > 0;)
+            conn_stop_if_idle(w, w->conns[i]);
 }
 
 static int worker_init(struct worker *w, struct verbd_server *srv)
@@ -198,6 +213,7 @@ int worker_run(struct verbd_server *srv)
             else if (src->kind == SOURCE_SIGNAL)
                 on_signal(&w);
         }
+        after_events(&w);
         if (clock_ms() >= next_tick) {
             for (size_t i = w.nconns; i-- > 0;)
                 conn_check_timers(&w, w.conns[i]);

@@ -26,6 +26,7 @@ struct worker {
     struct verbd_request req;  /* the request being answered */
     struct verbd_response res;
     bool stopping;
+    bool hangup;             /* SIGHUP seen: reload or re-open the logs */
     uint64_t stop_deadline;
 };
 

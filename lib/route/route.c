@@ -306,7 +306,8 @@ void route_finish(struct route_table *t)
     for (size_t i = 0; i < t->n; i++)
         method_set_format(t->maps[i]->allowed, t->ext_names, t->maps[i]->allowed_text,
                           sizeof t->maps[i]->allowed_text);
-    qsort(t->maps, t->n, sizeof *t->maps, match_order);
+    if (t->n)
+        qsort(t->maps, t->n, sizeof *t->maps, match_order);
 }
 
 void route_free(struct route_table *t)
