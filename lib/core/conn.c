@@ -207,6 +207,7 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
 static void answer_error(struct worker *w, struct conn *c, int status, const char *why)
 {
     struct verbd_response *res = &w->res;
+    c->linger = true;  /* framing is lost: the client may still be sending */
     response_reset(res);
     verbd_response_error(res, status, why);
     queue_response(c, NULL, res, false);
@@ -295,7 +296,8 @@ static void serve(struct worker *w, struct conn *c, size_t head_len)
     bool held = v == VERDICT_SERVE && has_body && route_wants_body(req);
     if (held && !hold_for_body(w, c, head_len)) {
         c->in_start += head_len;
-        return;  /* refused before the body: it is never read */
+        c->linger = true;  /* refused before the body: it is never read */
+        return;
     }
     if (h->expect_continue && has_body && v == VERDICT_SERVE)
         out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -303,6 +305,7 @@ static void serve(struct worker *w, struct conn *c, size_t head_len)
         answer(w, c, v, has_body);
     c->in_start += head_len;
     if (c->close_after || !has_body) {
+        c->linger = c->close_after && has_body;  /* a body we will not read */
         next_request(w, c);
         return;
     }
@@ -341,6 +344,7 @@ static void body_failed(struct worker *w, struct conn *c, int status, const char
         answer_error(w, c, status, why);
     }
     c->close_after = true;
+    c->linger = true;
 }
 
 static void body_done(struct worker *w, struct conn *c)
@@ -625,8 +629,16 @@ void conn_run(struct worker *w, struct conn *c)
                 c->read_deadline = clock_ms() + settings_of(w)->idle_timeout_ms;
         }
         if (c->close_after) {
-            begin_linger(w, c);
-            continue;
+            /* A client that sent all it meant to (its request read to the
+             * end, nothing after it) can be closed on at once; otherwise
+             * drain what it still sends so it sees our answer, not a
+             * reset. */
+            if (c->linger || c->state != CONN_HEAD || (c->in && c->in_start < c->in_len)) {
+                begin_linger(w, c);
+                continue;
+            }
+            conn_close(w, c);
+            return;
         }
         if (c->in && process(w, c))
             continue;

@@ -47,6 +47,7 @@ struct conn {
     bool eof;           /* the client will send nothing more */
     bool drained;       /* the socket had no more input at the last read */
     bool close_after;   /* close once the output is flushed */
+    bool linger;        /* ... after draining what the client still sends */
     bool body_chunked;
     uint64_t body_left; /* Content-Length bytes still to discard */
     struct chunked chunked;
