@@ -18,6 +18,10 @@ if [ "$purpose" != run ]; then
     # Peers that the probe's tests run on loopback with their own configs.
     [ -x /usr/sbin/nginx ] || need="$need nginx"
     [ -x /usr/sbin/apache2 ] || need="$need apache2"
+    # WebDAV clients the webdav module's tests drive.
+    command -v litmus >/dev/null 2>&1 || need="$need litmus"
+    command -v rclone >/dev/null 2>&1 || need="$need rclone"
+    command -v cadaver >/dev/null 2>&1 || need="$need cadaver"
 fi
 if [ "$purpose" = asan ]; then
     command -v clang >/dev/null 2>&1 || need="$need clang"

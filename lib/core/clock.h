@@ -8,8 +8,13 @@
 void clock_update(void);
 /* Monotonic milliseconds at the last update. */
 uint64_t clock_ms(void);
-/* Counts updates: equal values mean the same loop turn. */
-uint64_t clock_turn(void);
+/* The file-system epoch: requests answered in one epoch may share one
+ * look at a file (the static module's cache).  A new epoch begins for each
+ * batch of requests read from a connection and after any request that may
+ * have changed something, so no answer can miss a change that happened
+ * before its request arrived. */
+uint64_t clock_epoch(void);
+void clock_new_epoch(void);
 /* "Date: <IMF-fixdate>\r\n" for the last update, recomputed once a second. */
 const char *clock_date_field(void);
 

@@ -303,6 +303,8 @@ static void serve(struct worker *w, struct conn *c, size_t head_len)
         out_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     if (!held)
         answer(w, c, v, has_body);
+    if (!method_is_safe(req->method_id))
+        clock_new_epoch();
     c->in_start += head_len;
     if (c->close_after || !has_body) {
         c->linger = c->close_after && has_body;  /* a body we will not read */
@@ -331,6 +333,7 @@ static void answer_pending(struct worker *w, struct conn *c)
         p->state = NULL;  /* handle() owns it now */
         answer(w, c, v, false);
     }
+    clock_new_epoch();  /* a module that reads bodies may have changed things */
     drop_pending(c);
 }
 
@@ -612,6 +615,7 @@ static void linger(struct worker *w, struct conn *c)
 void conn_run(struct worker *w, struct conn *c)
 {
     c->drained = false;
+    clock_new_epoch();
     for (;;) {
         if (c->state == CONN_LINGER) {
             linger(w, c);

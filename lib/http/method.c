@@ -127,3 +127,12 @@ size_t method_set_format(method_set set, const char *const *names, char *out, si
     out[len] = '\0';
     return len;
 }
+
+bool method_is_safe(int id)
+{
+    static const method_set safe =
+        METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) | METHOD_BIT(METHOD_OPTIONS) |
+        METHOD_BIT(METHOD_TRACE) | METHOD_BIT(METHOD_PROPFIND) | METHOD_BIT(METHOD_QUERY) |
+        METHOD_BIT(METHOD_REPORT) | METHOD_BIT(METHOD_SEARCH);
+    return id >= 0 && id < METHOD_MAX_ID && (safe & METHOD_BIT(id));
+}

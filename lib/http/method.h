@@ -45,6 +45,10 @@ typedef uint64_t method_set;
 /* Id of a registered method (exact, case-sensitive), or METHOD_UNKNOWN. */
 int method_lookup(const char *token, size_t len);
 
+/* True for the safe methods of RFC 9110 §9.2.1 (GET, HEAD, OPTIONS,
+ * TRACE, PROPFIND, QUERY, REPORT, SEARCH): they change nothing. */
+bool method_is_safe(int id);
+
 /* Token of a registered method id; NULL for any other id. */
 const char *method_name(int id);
 

@@ -76,14 +76,13 @@ struct file_entry *cache_get(const struct static_inst *in, const char *rel)
     for (; *link; link = &(*link)->next) {
         if (strcmp((*link)->rel, rel) != 0)
             continue;
-        /* Requests answered in the same loop turn (a pipelined batch)
-         * share one check: a change in between is no different from one
-         * just after the answer. */
-        uint64_t now = clock_turn();
+        /* Requests of one epoch (a pipelined batch of reads) share one
+         * check: see clock.h. */
+        uint64_t now = clock_epoch();
         struct stat st;
-        if ((*link)->checked_turn == now ||
+        if ((*link)->checked_epoch == now ||
             (fstatat(in->root_fd, rel, &st, 0) == 0 && same_file(&st, &(*link)->st))) {
-            (*link)->checked_turn = now;
+            (*link)->checked_epoch = now;
             (*link)->last_used = ++c->clock;
             return *link;
         }
@@ -109,7 +108,7 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     http_date_format(st->st_mtim.tv_sec, e->last_modified);
     const char *slash = strrchr(rel, '/');
     e->type = mime_type(slash ? slash + 1 : rel);
-    e->checked_turn = clock_turn();
+    e->checked_epoch = clock_epoch();
     int n = asprintf(&e->fields,
                      "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
                      "Content-Type: %s\r\n",

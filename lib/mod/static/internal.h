@@ -61,7 +61,7 @@ struct file_entry {
                                Content-Type lines of a 200 */
     size_t fields_len;
     uint64_t last_used;
-    uint64_t checked_turn;  /* the loop turn the path was last stat'ed in */
+    uint64_t checked_epoch; /* the epoch the path was last stat'ed in */
 };
 
 struct file_cache *cache_new(void);

@@ -1,0 +1,244 @@
+/* Private to the webdav module: the instance, the request context every
+ * method handler gets, and the pieces the files share (fs.c, xml.c, db.c,
+ * ifhdr.c, props.c, ops.c, locks.c).  Tests include it too. */
+#ifndef VERBD_MOD_WEBDAV_INTERNAL_H
+#define VERBD_MOD_WEBDAV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "verbd.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+struct static_inst;
+
+#define DAV_XML_MAX (1024 * 1024)   /* an XML request body larger than this: 413 */
+#define DAV_RESERVED ".verbd-"      /* names the module keeps for itself (temp files) */
+#define DAV_LOCK_TIMEOUT_DEFAULT 3600
+#define DAV_LOCK_TIMEOUT_MAX (7 * 24 * 3600)
+#define DAV_DEPTH_INFINITY (-1)
+
+enum { DAV_STMT_MAX = 16 };
+
+struct dav_inst {
+    void *st;                  /* the static module's instance: GET/HEAD */
+    const struct static_inst *sti;
+    int root_fd;               /* O_PATH|O_DIRECTORY of the served directory */
+    char *db_path;
+    bool depth_infinity;       /* dav_depth_infinity: PROPFIND Depth: infinity */
+    bool fsync;                /* dav_fsync: fsync uploads before renaming */
+    struct sqlite3 *db;        /* opened lazily, per process (never across fork) */
+    pid_t db_pid;
+    struct sqlite3_stmt *stmts[DAV_STMT_MAX];
+    unsigned tmp_counter;
+};
+
+/* ---- fs.c: everything under the root ---------------------------------- */
+
+/* The facts about one resource.  rel is "" for the root, else "a/b" (no
+ * leading or trailing slash). */
+struct dav_stat {
+    bool exists, is_dir;
+    struct stat st;
+    time_t btime;   /* creation time where the file system knows it, else mtime */
+};
+
+/* True if some segment of rel is a name the module reserves. */
+bool dav_reserved(const char *rel);
+/* Stats rel following symlinks only beneath the root: 0 (st->exists may
+ * be false), or -1 with errno for an error other than "missing". */
+int dav_stat(const struct dav_inst *in, const char *rel, struct dav_stat *st);
+/* Opens rel (a directory, "" the root) beneath the root: fd or -1. */
+int dav_open_dir(const struct dav_inst *in, const char *rel);
+/* Opens the parent directory of rel and points *name at its last segment:
+ * fd, or -1 (errno ENOENT/ENOTDIR when the parent is missing). */
+int dav_open_parent(const struct dav_inst *in, const char *rel, const char **name);
+/* The parent of rel, malloc'd ("" for a top-level name). */
+char *dav_parent(const char *rel);
+/* rel joined with name, malloc'd. */
+char *dav_join(const char *rel, const char *name);
+/* A fresh reserved name with `kind` ("put", "copy", "trash"), in out. */
+void dav_tmp_name(struct dav_inst *in, const char *kind, char *out, size_t len);
+/* Removes name in dirfd, recursively, never following a symlink.  rel is
+ * what it is called to clients: `failed` (may be NULL) hears of each
+ * entry that could not go.  Returns how many could not (0: all gone). */
+int dav_remove_tree(int dirfd, const char *name, const char *rel,
+                    void (*failed)(void *ctx, const char *rel, int err), void *ctx);
+/* Copies name in sdir to dname in ddir: a file, or a directory with its
+ * members when `recursive`.  0, or -1 with errno. */
+int dav_copy_tree(int sdir, const char *sname, int ddir, const char *dname, bool recursive,
+                  bool do_fsync);
+/* The strong ETag for a stat (the static module's format), in out[64]. */
+void dav_etag(const struct stat *st, char *out, size_t len);
+/* ISO 8601 (creationdate), out[32]. */
+void dav_iso_date(time_t t, char *out, size_t len);
+
+/* ---- xml.c ------------------------------------------------------------ */
+
+struct _xmlDoc;
+struct _xmlNode;
+
+/* Parses an XML request body safely (no DTD, no entities, no network).
+ * Returns the document, or NULL if it is malformed (answer 400). */
+struct _xmlDoc *dav_xml_parse(const char *p, size_t n);
+void dav_xml_free(struct _xmlDoc *doc);
+/* True if node is an element DAV:name. */
+bool dav_xml_is(const struct _xmlNode *node, const char *name);
+/* The first element child of node, and the next element sibling. */
+struct _xmlNode *dav_xml_first(const struct _xmlNode *node);
+struct _xmlNode *dav_xml_next(const struct _xmlNode *node);
+/* The element serialised with every namespace it uses declared on it,
+ * malloc'd; children_only: just its content. */
+char *dav_xml_dump(const struct _xmlNode *node, bool children_only);
+/* Appends s[0, n) escaped for XML text and attribute values. */
+void dav_xml_escape(struct buf *b, const char *s, size_t n);
+/* Appends the href of rel (percent-encoded, XML-safe); dir adds '/'. */
+void dav_xml_href(struct buf *b, const char *prefix, const char *rel, bool dir);
+/* Answers status with the XML body b. */
+void dav_xml_respond(struct verbd_response *res, int status, const struct buf *b);
+/* Answers status with a DAV:error body holding <D:cond/> (cond NULL: the
+ * plain error body).  Call it before adding anything else to res. */
+void dav_error(struct verbd_response *res, int status, const char *cond);
+
+/* ---- db.c: dead properties and locks ------------------------------------ */
+
+struct dav_lock {
+    char token[64];     /* "opaquelocktoken:<uuid>" */
+    char *root;         /* rel of the lock root */
+    int depth;          /* 0 or DAV_DEPTH_INFINITY */
+    bool exclusive;
+    char *owner;        /* serialised DAV:owner content, or NULL */
+    long timeout;       /* seconds, as granted */
+    time_t expires;
+};
+
+struct dav_locks {
+    struct dav_lock *v;
+    size_t n;
+};
+
+/* Opens the database for this process (creating it) if needed: 0, or -1
+ * (logged). */
+int dav_db_open(struct dav_inst *in);
+void dav_db_close(struct dav_inst *in);
+int dav_db_begin(struct dav_inst *in);   /* BEGIN IMMEDIATE */
+int dav_db_commit(struct dav_inst *in);
+void dav_db_rollback(struct dav_inst *in);
+
+/* Dead properties of rel: calls fn for each (namespace, name, element). */
+int dav_props_each(struct dav_inst *in, const char *rel,
+                   void (*fn)(void *ctx, const char *ns, const char *name, const char *xml),
+                   void *ctx);
+/* One dead property's element, malloc'd, or NULL. */
+char *dav_prop_get(struct dav_inst *in, const char *rel, const char *ns, const char *name);
+int dav_prop_set(struct dav_inst *in, const char *rel, const char *ns, const char *name,
+                 const char *xml);
+int dav_prop_remove(struct dav_inst *in, const char *rel, const char *ns, const char *name);
+/* Drops the properties of rel and everything below it. */
+int dav_props_drop(struct dav_inst *in, const char *rel);
+/* Copies (or, with move, moves) the properties of src and below to dst. */
+int dav_props_copy(struct dav_inst *in, const char *src, const char *dst, bool recursive,
+                   bool move);
+
+/* All unexpired locks (expired ones are purged). */
+int dav_locks_load(struct dav_inst *in, struct dav_locks *out);
+void dav_locks_free(struct dav_locks *l);
+int dav_lock_insert(struct dav_inst *in, const struct dav_lock *l);
+int dav_lock_refresh(struct dav_inst *in, const char *token, long timeout, time_t expires);
+int dav_lock_delete(struct dav_inst *in, const char *token);
+/* Drops the locks rooted at rel and below it. */
+int dav_locks_drop(struct dav_inst *in, const char *rel);
+
+/* ---- locks.c: coverage, the If header, lock checks -------------------- */
+
+/* True if lock l applies to rel (its root, or below a depth-infinity
+ * root). */
+bool dav_lock_covers(const struct dav_lock *l, const char *rel);
+/* True if rel is strictly below (or, with self, at) base. */
+bool dav_rel_within(const char *rel, const char *base, bool self);
+
+/* One request's view: what the handlers share. */
+struct dav_req {
+    struct dav_inst *in;
+    const struct verbd_request *req;
+    struct verbd_response *res;
+    int method;
+    const char *rel;        /* "" for the root */
+    char *rel_buf;
+    bool slash;             /* the request path ended with '/' */
+    char *prefix;           /* the mapping prefix without trailing '/': "/dav" */
+    struct dav_stat st;
+    struct dav_locks locks; /* loaded by dav_check_write and lock handlers */
+    bool locks_loaded;
+    const char *body;       /* XML body, if any */
+    size_t body_len;
+    struct dav_if *ifh;     /* the parsed If header, or NULL */
+};
+
+/* Parses the If header into r->ifh and evaluates it (RFC 4918 §10.4).
+ * Returns 0 if absent or true, 412 if false, 400 if malformed, 500. */
+struct dav_if;
+int dav_if_eval(struct dav_req *r);
+void dav_if_free(struct dav_if *h);
+/* True if the If header names token outside a Not (it is "submitted"). */
+bool dav_if_has_token(const struct dav_if *h, const char *token);
+
+/* Ensures the request may modify rel: locks covering it (and, with
+ * tree, locks below it; with parent, a direct lock on its parent, for
+ * creating or removing it) must have their token in the If header.
+ * Returns 0, 423, or 500 (having answered nothing). */
+int dav_check_locks(struct dav_req *r, const char *rel, bool tree, bool parent);
+/* Loads r->locks once: 0 or 500. */
+int dav_req_locks(struct dav_req *r);
+/* Parses a request URI or Destination/If resource tag: an absolute URI
+ * of this host or an absolute path, inside this mapping.  Returns 0 and a
+ * malloc'd rel (*slash if it ended in '/'), 502 for another host or a path
+ * outside the mapping, 400 if malformed. */
+int dav_uri_to_rel(const struct dav_req *r, const char *p, size_t n, char **rel, bool *slash);
+
+/* ---- the method handlers ------------------------------------------------ */
+
+void dav_propfind(struct dav_req *r);
+void dav_proppatch(struct dav_req *r);
+void dav_lock(struct dav_req *r);
+void dav_unlock(struct dav_req *r);
+void dav_delete(struct dav_req *r);
+void dav_mkcol(struct dav_req *r);
+void dav_copymove(struct dav_req *r, bool move);
+/* PUT: `state` is the streamed body (NULL for an empty one). */
+void dav_put(struct dav_req *r, void *state);
+
+/* lockdiscovery content for rel (activelock elements). */
+void dav_lockdiscovery(struct dav_req *r, struct buf *b, const char *rel);
+void dav_activelock(struct dav_req *r, struct buf *b, const struct dav_lock *l);
+
+/* ---- webdav.c: the streamed body ---------------------------------------- */
+
+struct dav_body {
+    bool is_file;
+    int dirfd;           /* the parent directory of the PUT target, or -1 */
+    int fd;              /* the temporary file, or -1 */
+    char tmp[64];
+    int status;          /* an error to answer when the body is in, or 0 */
+    uint64_t len;
+    struct buf mem;      /* an XML body */
+    bool heap;           /* malloc'd (dav_body_free frees it) */
+};
+/* Creates the temporary file for a PUT of rel: 0, or the status to answer
+ * (b->status is set too). */
+int dav_body_open(struct dav_inst *in, const char *rel, struct dav_body *b);
+/* Closes what b holds (removing the temporary file if unlink_tmp and it
+ * is still there) and frees b unless it is not malloc'd (`owned` false). */
+void dav_body_free(struct dav_inst *in, struct dav_body *b, bool unlink_tmp);
+
+/* The Depth header: 0, 1, DAV_DEPTH_INFINITY, `dflt` if absent, or -2
+ * if malformed. */
+int dav_depth(const struct verbd_request *req, int dflt);
+
+#endif

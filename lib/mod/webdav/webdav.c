@@ -1,0 +1,387 @@
+/* The webdav module: lifecycle and directives, the per-resource Allow,
+ * OPTIONS headers, request bodies streamed (PUT to a temporary file, XML
+ * into a bounded buffer), and the dispatch to the method handlers. */
+#include "mod/webdav/webdav.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libxml/parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/method.h"
+#include "mod/static/internal.h"
+#include "mod/static/static.h"
+#include "mod/webdav/internal.h"
+
+#define M(x) METHOD_BIT(METHOD_##x)
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+int dav_depth(const struct verbd_request *req, int dflt)
+{
+    size_t n;
+    const char *v = verbd_request_header(req, "Depth", &n);
+    if (!v)
+        return dflt;
+    if (n == 1 && v[0] == '0')
+        return 0;
+    if (n == 1 && v[0] == '1')
+        return 1;
+    if (n == 8 && strncasecmp(v, "infinity", 8) == 0)
+        return DAV_DEPTH_INFINITY;
+    return -2;
+}
+
+static int request_method(const struct verbd_request *req)
+{
+    size_t n;
+    const char *m = verbd_request_method(req, &n);
+    return method_lookup(m, n);
+}
+
+/* The subpath as rel ("" for the root, no trailing slash), malloc'd. */
+static char *request_rel(const struct verbd_request *req, bool *slash)
+{
+    const char *sub = verbd_request_subpath(req);
+    while (*sub == '/')
+        sub++;
+    size_t n = strlen(sub);
+    *slash = n && sub[n - 1] == '/';
+    while (n && sub[n - 1] == '/')
+        n--;
+    char *rel = strndup(sub, n);
+    if (!rel)
+        abort();
+    return rel;
+}
+
+/* The mapping prefix without a trailing slash: the path minus the subpath. */
+static char *request_prefix(const struct verbd_request *req)
+{
+    const char *path = verbd_request_path(req), *sub = verbd_request_subpath(req);
+    size_t pl = strlen(path), sl = strlen(sub);
+    size_t n = pl;
+    if (sl <= pl && strcmp(path + pl - sl, sub) == 0)
+        n = pl - sl;
+    while (n && path[n - 1] == '/')
+        n--;
+    char *p = strndup(path, n);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* ---- request bodies ------------------------------------------------------------ */
+
+int dav_body_open(struct dav_inst *in, const char *rel, struct dav_body *b)
+{
+    const char *name;
+    b->dirfd = *rel ? dav_open_parent(in, rel, &name) : -1;
+    if (b->dirfd < 0) {
+        b->status = !*rel ? 405 : (errno == ENOENT || errno == ENOTDIR) ? 409 : 403;
+        return b->status;
+    }
+    for (int tries = 0; tries < 8; tries++) {
+        dav_tmp_name(in, "put", b->tmp, sizeof b->tmp);
+        b->fd = openat(b->dirfd, b->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (b->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (b->fd < 0) {
+        b->tmp[0] = '\0';
+        b->status = errno == ENOSPC || errno == EDQUOT ? 507 : errno == EACCES ? 403 : 500;
+        return b->status;
+    }
+    return 0;
+}
+
+void dav_body_free(struct dav_inst *in, struct dav_body *b, bool unlink_tmp)
+{
+    (void)in;
+    if (!b)
+        return;
+    if (b->fd >= 0)
+        close(b->fd);
+    if (unlink_tmp && b->tmp[0] && b->dirfd >= 0)
+        unlinkat(b->dirfd, b->tmp, 0);
+    if (b->dirfd >= 0)
+        close(b->dirfd);
+    buf_free(&b->mem);
+    if (b->heap)
+        free(b);
+}
+
+static int dav_body_start(void *vinst, const struct verbd_request *req, void **state)
+{
+    struct dav_inst *in = vinst;
+    struct dav_body *b = calloc(1, sizeof *b);
+    if (!b)
+        abort();
+    b->heap = true;
+    b->dirfd = b->fd = -1;
+    if (request_method(req) == METHOD_PUT) {
+        b->is_file = true;
+        bool slash;
+        char *rel = request_rel(req, &slash);
+        if (dav_reserved(rel))
+            b->status = 404;
+        else
+            dav_body_open(in, rel, b);  /* a failure is answered once the body is in */
+        free(rel);
+    }
+    *state = b;
+    return 0;
+}
+
+static int dav_body_data(void *vinst, void *state, const void *data, size_t len)
+{
+    (void)vinst;
+    struct dav_body *b = state;
+    if (!b->is_file) {
+        if (b->mem.len + len > DAV_XML_MAX)
+            return 413;
+        buf_append(&b->mem, data, len);
+        return 0;
+    }
+    if (b->status || b->fd < 0)
+        return 0;  /* refused already: read and dropped, answered at the end */
+    const char *p = data;
+    while (len) {
+        ssize_t w = write(b->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == ENOSPC || errno == EDQUOT ? 507 : 500;
+        }
+        p += w;
+        len -= (size_t)w;
+        b->len += (uint64_t)w;
+    }
+    return 0;
+}
+
+static void dav_body_abort(void *vinst, void *state)
+{
+    dav_body_free(vinst, state, true);
+}
+
+/* ---- Allow and OPTIONS ------------------------------------------------------- */
+
+static method_set dav_allow(void *vinst, const struct verbd_request *req, method_set allowed)
+{
+    struct dav_inst *in = vinst;
+    bool slash;
+    char *rel = request_rel(req, &slash);
+    struct dav_stat st;
+    if (dav_reserved(rel) || dav_stat(in, rel, &st) != 0)
+        st.exists = false;
+    free(rel);
+    if (!st.exists) {
+        /* What can make it exist, plus the method asked, which the module
+         * answers honestly (404, or 409 for a missing parent). */
+        int id = request_method(req);
+        method_set out = allowed & (M(PUT) | M(MKCOL) | M(LOCK) | M(OPTIONS));
+        if (id != METHOD_UNKNOWN)
+            out |= allowed & METHOD_BIT(id);
+        return out;
+    }
+    if (st.is_dir)
+        return allowed & ~(M(PUT) | M(MKCOL));
+    return allowed & ~M(MKCOL);
+}
+
+static void dav_options(void *vinst, const struct verbd_request *req,
+                        struct verbd_response *res)
+{
+    (void)vinst, (void)req;
+    verbd_response_header(res, "DAV", "1, 2");
+    verbd_response_header(res, "MS-Author-Via", "DAV");
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+/* GET and HEAD: the static module's answer (validators, conditionals,
+ * ranges, listings). */
+static void serve_static(struct dav_inst *in, struct dav_req *r)
+{
+    verbd_module_static.handle(in->st, r->req, r->res);
+}
+
+static void dav_handle(void *vinst, const struct verbd_request *req, struct verbd_response *res)
+{
+    struct dav_inst *in = vinst;
+    struct dav_body *body = verbd_request_body_state(req);
+    struct dav_req r = {.in = in, .req = req, .res = res, .method = request_method(req)};
+    r.rel_buf = request_rel(req, &r.slash);
+    r.rel = r.rel_buf;
+    r.prefix = request_prefix(req);
+    if (body && !body->is_file) {
+        r.body = body->mem.p;
+        r.body_len = body->mem.len;
+    }
+    int status = 0;
+    if (dav_reserved(r.rel))
+        status = 404;  /* temporary files are nobody's business */
+    else if (dav_stat(in, r.rel, &r.st) != 0)
+        status = errno == EACCES || errno == EPERM ? 403 : 500;
+    else if (r.method == METHOD_GET || r.method == METHOD_HEAD)
+        serve_static(in, &r);
+    else
+        status = dav_if_eval(&r);
+    if (status) {
+        if (status == 412)
+            dav_error(res, 412, NULL);
+        else
+            verbd_response_error(res, status, NULL);
+    } else if (r.method != METHOD_GET && r.method != METHOD_HEAD) {
+        bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL &&
+                     r.method != METHOD_LOCK;
+        if (needs && !r.st.exists) {
+            verbd_response_error(res, 404, NULL);
+        } else {
+            switch (r.method) {
+            case METHOD_PUT:
+                dav_put(&r, body);
+                body = NULL;  /* dav_put owns it */
+                break;
+            case METHOD_DELETE: dav_delete(&r); break;
+            case METHOD_MKCOL: dav_mkcol(&r); break;
+            case METHOD_COPY: dav_copymove(&r, false); break;
+            case METHOD_MOVE: dav_copymove(&r, true); break;
+            case METHOD_PROPFIND: dav_propfind(&r); break;
+            case METHOD_PROPPATCH: dav_proppatch(&r); break;
+            case METHOD_LOCK: dav_lock(&r); break;
+            case METHOD_UNLOCK: dav_unlock(&r); break;
+            default: verbd_response_error(res, 405, NULL); break;
+            }
+        }
+    }
+    dav_body_free(in, body, true);
+    dav_if_free(r.ifh);
+    dav_locks_free(&r.locks);
+    free(r.rel_buf);
+    free(r.prefix);
+}
+
+/* ---- lifecycle and directives ---------------------------------------------------- */
+
+static void dav_destroy(void *vinst)
+{
+    struct dav_inst *in = vinst;
+    if (!in)
+        return;
+    if (in->db && in->db_pid == getpid())
+        dav_db_close(in);
+    verbd_module_static.destroy(in->st);
+    free(in->db_path);
+    free(in);
+}
+
+static int set_db(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct dav_inst *in = vinst;
+    /* Checked, not created: `verbd -t` must not leave files behind.  Each
+     * worker opens (and if need be creates) it on first use. */
+    char *copy = strdup(argv[0]);
+    if (!copy)
+        abort();
+    struct stat st;
+    bool dir_ok = stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode);
+    free(copy);
+    if (!*argv[0] || !dir_ok || (stat(argv[0], &st) == 0 && !S_ISREG(st.st_mode))) {
+        snprintf(err, errlen, "dav_db: %s cannot be an SQLite database file (its directory "
+                              "must exist)", argv[0]);
+        return -1;
+    }
+    char *p = strdup(argv[0]);
+    if (!p)
+        abort();
+    free(in->db_path);
+    in->db_path = p;
+    return 0;
+}
+
+static int set_depth_infinity(void *vinst, int argc, const char *const *argv, char *err,
+                              size_t errlen)
+{
+    (void)argc;
+    struct dav_inst *in = vinst;
+    return directive_on_off("dav_depth_infinity", argv[0], &in->depth_infinity, err, errlen);
+}
+
+static int set_fsync(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct dav_inst *in = vinst;
+    return directive_on_off("dav_fsync", argv[0], &in->fsync, err, errlen);
+}
+
+static const struct verbd_directive dav_directives[] = {
+    {.name = "dav_db", .min_args = 1, .max_args = 1, .set = set_db},
+    {.name = "dav_depth_infinity", .min_args = 1, .max_args = 1, .set = set_depth_infinity},
+    {.name = "dav_fsync", .min_args = 1, .max_args = 1, .set = set_fsync},
+    {.name = NULL},
+};
+
+static void *dav_create(const char *arg, char *err, size_t errlen)
+{
+    if (!arg || !*arg) {
+        snprintf(err, errlen, "webdav: a directory is required");
+        return NULL;
+    }
+    void *st = verbd_module_static.create(arg, err, errlen);
+    if (!st)
+        return NULL;
+    struct dav_inst *in = calloc(1, sizeof *in);
+    if (!in)
+        abort();
+    in->st = st;
+    struct static_inst *sti = st;
+    in->sti = sti;
+    in->root_fd = sti->root_fd;
+    /* GET of a collection lists it (dotfiles, and so temporary files,
+     * never appear); no index file stands in for it. */
+    sti->listing = true;
+    for (size_t i = 0; i < sti->nindex; i++)
+        free(sti->index[i]);
+    sti->nindex = 0;
+    /* The database lives beside the directory, never inside it, where a
+     * client could read or overwrite it: DIR/../.verbd-dav-NAME.sqlite. */
+    if (strcmp(sti->root_real, "/") != 0) {
+        char *copy1 = strdup(sti->root_real), *copy2 = strdup(sti->root_real);
+        if (!copy1 || !copy2)
+            abort();
+        const char *dir = dirname(copy1), *base = basename(copy2);
+        size_t n = strlen(dir) + strlen(base) + 32;
+        in->db_path = malloc(n);
+        if (!in->db_path)
+            abort();
+        snprintf(in->db_path, n, "%s/.verbd-dav-%s.sqlite", strcmp(dir, "/") ? dir : "", base);
+        free(copy1);
+        free(copy2);
+    }
+    xmlInitParser();
+    return in;
+}
+
+const struct verbd_module verbd_module_webdav = {
+    .name = "webdav",
+    .methods = M(GET) | M(HEAD) | M(PUT) | M(DELETE) | M(MKCOL) | M(COPY) | M(MOVE) |
+               M(PROPFIND) | M(PROPPATCH) | M(LOCK) | M(UNLOCK),
+    .directives = dav_directives,
+    .wants_body = true,
+    .create = dav_create,
+    .destroy = dav_destroy,
+    .handle = dav_handle,
+    .allow = dav_allow,
+    .options = dav_options,
+    .body_start = dav_body_start,
+    .body_data = dav_body_data,
+    .body_abort = dav_body_abort,
+};
