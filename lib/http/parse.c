@@ -465,6 +465,77 @@ static int check_fields(struct http_request *req, const struct http_limits *lim,
     return 0;
 }
 
+static long field_error(const char **why, const char *what)
+{
+    *why = what;
+    return HTTP_FIELDS_MALFORMED;
+}
+
+long http_parse_fields(const char *buf, size_t i, size_t n, struct http_field *fields,
+                       size_t max_fields, size_t *nfields, const char **why)
+{
+    size_t nf = 0;
+    for (;;) {
+        if (i >= n)
+            return 0;
+        char c = buf[i];
+        if (c == '\r') {
+            if (i + 1 >= n)
+                return 0;
+            if (buf[i + 1] != '\n')
+                return field_error(why, "bare CR in header");
+            i += 2;
+            break;
+        }
+        if (c == '\n')
+            return field_error(why, "bare LF in header");
+        if (is_ows(c))
+            return field_error(why, nf ? "obsolete line folding in header"
+                                       : "whitespace before the first header field");
+        if (nf == max_fields) {
+            *why = "too many header fields";
+            return HTTP_FIELDS_TOO_MANY;
+        }
+
+        size_t name = i;
+        while (i < n && is(buf[i], CT_TCHAR))
+            i++;
+        if (i >= n)
+            return 0;
+        c = buf[i];
+        if (c != ':')
+            return field_error(why, is_ows(c) ? "whitespace between header field name and colon"
+                                    : c == '\r' || c == '\n' ? "header field line without colon"
+                                                             : "invalid character in header field name");
+        if (i == name)
+            return field_error(why, "empty header field name");
+        size_t name_end = i++;
+
+        while (i < n && is_ows(buf[i]))
+            i++;
+        size_t val = i;
+        i = skip_class(buf, i, n, CT_VALUE);
+        if (i >= n)
+            return 0;
+        if (buf[i] != '\r')
+            return field_error(why, buf[i] == '\n' ? "bare LF in header"
+                                                   : "invalid character in header field value");
+        if (i + 1 >= n)
+            return 0;
+        if (buf[i + 1] != '\n')
+            return field_error(why, "bare CR in header");
+        size_t val_end = i;
+        while (val_end > val && is_ows(buf[val_end - 1]))
+            val_end--;
+        fields[nf].name = (struct span){buf + name, name_end - name};
+        fields[nf].value = (struct span){buf + val, val_end - val};
+        nf++;
+        i += 2;
+    }
+    *nfields = nf;
+    return (long)i;
+}
+
 /* The sequential parse of buf[0, n): > 0 complete, 0 need more, < 0 error. */
 static int parse_head(const char *buf, size_t n, const struct http_limits *lim,
                       struct http_field *fields, struct http_request *req, const char **why)
@@ -544,63 +615,10 @@ static int parse_head(const char *buf, size_t n, const struct http_limits *lim,
 
     /* *( field-line CRLF ) CRLF */
     size_t nf = 0;
-    for (;;) {
-        if (i >= n)
-            return 0;
-        char c = buf[i];
-        if (c == '\r') {
-            if (i + 1 >= n)
-                return 0;
-            if (buf[i + 1] != '\n')
-                return fail(why, 400, "bare CR in header");
-            i += 2;
-            break;
-        }
-        if (c == '\n')
-            return fail(why, 400, "bare LF in header");
-        if (is_ows(c))
-            return fail(why, 400,
-                        nf ? "obsolete line folding in header"
-                           : "whitespace before the first header field");
-        if (nf == lim->max_fields)
-            return fail(why, 431, "too many header fields");
-
-        size_t name = i;
-        while (i < n && is(buf[i], CT_TCHAR))
-            i++;
-        if (i >= n)
-            return 0;
-        c = buf[i];
-        if (c != ':')
-            return fail(why, 400,
-                        is_ows(c)                 ? "whitespace between header field name and colon"
-                        : c == '\r' || c == '\n' ? "header field line without colon"
-                                                 : "invalid character in header field name");
-        if (i == name)
-            return fail(why, 400, "empty header field name");
-        size_t name_end = i++;
-
-        while (i < n && is_ows(buf[i]))
-            i++;
-        size_t val = i;
-        i = skip_class(buf, i, n, CT_VALUE);
-        if (i >= n)
-            return 0;
-        if (buf[i] != '\r')
-            return fail(why, 400,
-                        buf[i] == '\n' ? "bare LF in header" : "invalid character in header field value");
-        if (i + 1 >= n)
-            return 0;
-        if (buf[i + 1] != '\n')
-            return fail(why, 400, "bare CR in header");
-        size_t val_end = i;
-        while (val_end > val && is_ows(buf[val_end - 1]))
-            val_end--;
-        fields[nf].name = (struct span){buf + name, name_end - name};
-        fields[nf].value = (struct span){buf + val, val_end - val};
-        nf++;
-        i += 2;
-    }
+    long end = http_parse_fields(buf, i, n, fields, lim->max_fields, &nf, why);
+    if (end <= 0)
+        return end == 0 ? 0 : fail(why, end == HTTP_FIELDS_TOO_MANY ? 431 : 400, *why);
+    i = (size_t)end;
     req->nfields = nf;
     req->head_len = i;
 
@@ -664,32 +682,60 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
     return rc;
 }
 
-struct span http_field_get(const struct http_request *req, const char *name)
+struct span http_fields_find(const struct http_field *fields, size_t nfields, const char *name)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; i < req->nfields; i++)
-        if (req->fields[i].name.n == n && eq_nocase(req->fields[i].name.p, name, n))
-            return req->fields[i].value;
+    for (size_t i = 0; i < nfields; i++)
+        if (fields[i].name.n == n && eq_nocase(fields[i].name.p, name, n))
+            return fields[i].value;
     return (struct span){NULL, 0};
+}
+
+struct span http_field_get(const struct http_request *req, const char *name)
+{
+    return http_fields_find(req->fields, req->nfields, name);
+}
+
+bool http_list_next(struct span *list, struct span *elem)
+{
+    if (!list->p)
+        return false;
+    const char *p = list->p, *end = list->p + list->n;
+    for (;;) {
+        while (p < end && (is_ows(*p) || *p == ','))
+            p++;
+        if (p == end) {
+            *list = (struct span){end, 0};
+            return false;
+        }
+        /* A quoted-string may hold commas (Transfer-Encoding parameters);
+         * skip it whole. */
+        const char *e = p;
+        bool quoted = false;
+        for (; e < end && (quoted || *e != ','); e++) {
+            if (*e == '"')
+                quoted = !quoted;
+            else if (*e == '\\' && quoted && e + 1 < end)
+                e++;
+        }
+        const char *t = e;
+        while (t > p && is_ows(t[-1]))
+            t--;
+        *list = (struct span){e, (size_t)(end - e)};
+        if (t > p) {
+            *elem = (struct span){p, (size_t)(t - p)};
+            return true;
+        }
+        p = e;
+    }
 }
 
 bool http_list_has(struct span value, const char *token)
 {
-    if (!value.p)
-        return false;
     size_t n = strlen(token);
-    size_t i = 0;
-    while (i < value.n) {
-        while (i < value.n && (is_ows(value.p[i]) || value.p[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < value.n && value.p[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && is_ows(value.p[end - 1]))
-            end--;
-        if (end - start == n && eq_nocase(value.p + start, token, n))
+    struct span elem;
+    while (http_list_next(&value, &elem))
+        if (elem.n == n && eq_nocase(elem.p, token, n))
             return true;
-    }
     return false;
 }

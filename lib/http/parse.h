@@ -78,9 +78,25 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
                        struct http_field *fields, struct http_request *req,
                        const char **why);
 
-/* Value of the first field named `name` (ASCII case-insensitive), or a span
- * with p == NULL. */
+/* The field section at buf[i, n): field lines up to and including the
+ * empty line, validated as http_parse_request describes, into fields[]
+ * (at most max_fields; *nfields set on success).  Returns the offset just
+ * past the section, 0 if it is incomplete, or a negative HTTP_FIELDS_*
+ * with *why.  Requests and responses share it. */
+#define HTTP_FIELDS_MALFORMED (-1)
+#define HTTP_FIELDS_TOO_MANY (-2)
+long http_parse_fields(const char *buf, size_t i, size_t n, struct http_field *fields,
+                       size_t max_fields, size_t *nfields, const char **why);
+
+/* Value of the first field named `name` (ASCII case-insensitive) among
+ * fields, or a span with p == NULL; http_field_get looks in a request's. */
+struct span http_fields_find(const struct http_field *fields, size_t nfields, const char *name);
 struct span http_field_get(const struct http_request *req, const char *name);
+
+/* Iterates over the elements of a comma-separated list (RFC 9110 §5.6.1):
+ * stores the next non-empty element, OWS trimmed, in *elem and advances
+ * *list past it.  Returns false when no element is left. */
+bool http_list_next(struct span *list, struct span *elem);
 
 /* True if the comma-separated list in `value` contains `token`
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */

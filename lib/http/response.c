@@ -52,40 +52,6 @@ static int fail(const char **why, const char *msg)
     return -1;
 }
 
-bool http_list_next(struct span *list, struct span *elem)
-{
-    if (!list->p)
-        return false;
-    const char *p = list->p, *end = list->p + list->n;
-    for (;;) {
-        while (p < end && (is_ows(*p) || *p == ','))
-            p++;
-        if (p == end) {
-            *list = (struct span){end, 0};
-            return false;
-        }
-        /* A quoted-string may hold commas (Transfer-Encoding parameters);
-         * skip it whole. */
-        const char *e = p;
-        bool quoted = false;
-        for (; e < end && (quoted || *e != ','); e++) {
-            if (*e == '"')
-                quoted = !quoted;
-            else if (*e == '\\' && quoted && e + 1 < end)
-                e++;
-        }
-        const char *t = e;
-        while (t > p && is_ows(t[-1]))
-            t--;
-        *list = (struct span){e, (size_t)(end - e)};
-        if (t > p) {
-            *elem = (struct span){p, (size_t)(t - p)};
-            return true;
-        }
-        p = e;
-    }
-}
-
 bool http_allow_parse(struct span value, method_set *set, size_t *others)
 {
     struct span e;
@@ -246,62 +212,10 @@ static int parse_head(const char *buf, size_t n, const struct response_limits *l
 
     /* *( field-line CRLF ) CRLF */
     size_t nf = 0;
-    for (;;) {
-        if (i >= n)
-            return 0;
-        char c = buf[i];
-        if (c == '\r') {
-            if (i + 1 >= n)
-                return 0;
-            if (buf[i + 1] != '\n')
-                return fail(why, "bare CR in header");
-            i += 2;
-            break;
-        }
-        if (c == '\n')
-            return fail(why, "bare LF in header");
-        if (is_ows(c))
-            return fail(why, nf ? "obsolete line folding in header"
-                                : "whitespace before the first header field");
-        if (nf == lim->max_fields)
-            return fail(why, "too many header fields");
-
-        size_t name = i;
-        while (i < n && is_tchar(buf[i]))
-            i++;
-        if (i >= n)
-            return 0;
-        c = buf[i];
-        if (c != ':')
-            return fail(why, is_ows(c) ? "whitespace between header field name and colon"
-                             : c == '\r' || c == '\n' ? "header field line without colon"
-                                                      : "invalid character in header field name");
-        if (i == name)
-            return fail(why, "empty header field name");
-        size_t name_end = i++;
-
-        while (i < n && is_ows(buf[i]))
-            i++;
-        size_t val = i;
-        while (i < n && is_text(buf[i]))
-            i++;
-        if (i >= n)
-            return 0;
-        if (buf[i] != '\r')
-            return fail(why, buf[i] == '\n' ? "bare LF in header"
-                                            : "invalid character in header field value");
-        if (i + 1 >= n)
-            return 0;
-        if (buf[i + 1] != '\n')
-            return fail(why, "bare CR in header");
-        size_t val_end = i;
-        while (val_end > val && is_ows(buf[val_end - 1]))
-            val_end--;
-        fields[nf].name = (struct span){buf + name, name_end - name};
-        fields[nf].value = (struct span){buf + val, val_end - val};
-        nf++;
-        i += 2;
-    }
+    long end = http_parse_fields(buf, i, n, fields, lim->max_fields, &nf, why);
+    if (end <= 0)
+        return end == 0 ? 0 : -1;
+    i = (size_t)end;
     r->nfields = nf;
     r->head_len = i;
     if (check_fields(r, head_request, why) < 0)
@@ -328,16 +242,5 @@ int http_parse_response(const char *buf, size_t len, const struct response_limit
 
 struct span http_response_field(const struct http_response *resp, const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < resp->nfields; i++) {
-        struct span f = resp->fields[i].name;
-        if (f.n != n)
-            continue;
-        size_t k = 0;
-        while (k < n && lower(f.p[k]) == lower(name[k]))
-            k++;
-        if (k == n)
-            return resp->fields[i].value;
-    }
-    return (struct span){NULL, 0};
+    return http_fields_find(resp->fields, resp->nfields, name);
 }

@@ -72,10 +72,7 @@ int http_parse_response(const char *buf, size_t len, const struct response_limit
  * with p == NULL. */
 struct span http_response_field(const struct http_response *resp, const char *name);
 
-/* Iterates over the elements of a comma-separated list (RFC 9110 §5.6.1):
- * stores the next non-empty element, OWS trimmed, in *elem and advances
- * *list past it.  Returns false when no element is left. */
-bool http_list_next(struct span *list, struct span *elem);
+
 
 /* Parses an Allow value (RFC 9110 §10.2.1, #method) into the set of
  * registered methods it lists (exact, case-sensitive).  *others counts the
