@@ -30,7 +30,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan examples bench bench-smoke install clean
+.PHONY: all run test test-asan fuzz valgrind examples bench bench-smoke install clean
 
 all: $(VERBD)
 
@@ -63,15 +63,29 @@ run:
 	@$(MAKE) --no-print-directory $(VERBD)
 	$(VERBD) $(DIR)
 
+# Seconds each fuzz harness runs inside `make test` (0: none).
+FUZZ_SECONDS_IN_TEST ?= 30
+
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN) $(EXAMPLES)
-	@python3 tests/run.py --build $(BUILD)
+	@python3 tests/run.py --build $(BUILD) --fuzz-seconds $(FUZZ_SECONDS_IN_TEST)
+
+# Every fuzz harness for FUZZ_SECONDS each; fails on any crash, leak or
+# timeout (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh asan
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Integration tests with the daemon under valgrind memcheck.
+valgrind: $(VERBD) $(EXAMPLES)
+	@scripts/valgrind.sh
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
 	@scripts/deps.sh asan
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang FUZZ_SECONDS_IN_TEST=0 \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 

@@ -2,7 +2,8 @@
 # Installs the Debian packages verbd needs for one purpose:
 #   deps.sh run    building and serving
 #   deps.sh test   the test suite (adds the peers the probe is compared with)
-#   deps.sh asan   the test suite under clang's sanitizers
+#   deps.sh asan   the test suite under clang's sanitizers, and the fuzzers
+# (the test suite runs the fuzzers briefly, so it needs clang too)
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -e
 purpose=${1:-run}
@@ -23,7 +24,7 @@ if [ "$purpose" != run ]; then
     command -v rclone >/dev/null 2>&1 || need="$need rclone"
     command -v cadaver >/dev/null 2>&1 || need="$need cadaver"
 fi
-if [ "$purpose" = asan ]; then
+if [ "$purpose" != run ]; then
     command -v clang >/dev/null 2>&1 || need="$need clang"
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1 ||
         need="$need libclang-rt-dev"

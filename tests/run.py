@@ -211,6 +211,30 @@ def run_file(path, build, keyword, verbose):
 
 # --------------------------------------------------------------------------
 
+def run_fuzz(seconds):
+    """Runs scripts/fuzz.sh; each harness's "ok"/"FAIL" line is one test,
+    and a build failure is one failure."""
+    script = os.path.join(os.path.dirname(INTEGRATION_DIR), os.pardir, "scripts", "fuzz.sh")
+    proc = subprocess.run(["sh", os.path.normpath(script), str(seconds)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    passed = failed = 0
+    for line in proc.stdout.splitlines():
+        if line.startswith("ok   fuzz_"):
+            passed += 1
+        elif line.startswith("FAIL fuzz_"):
+            failed += 1
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+    print("fuzz: %d passed, %d failed" % (passed, failed))
+    if failed:
+        print("  " + proc.stdout.replace("\n", "\n  "))
+    else:
+        for line in proc.stdout.splitlines():
+            if line.startswith("ok   fuzz_"):
+                print("  " + line)
+    return passed, failed
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="Run verbd's unit and integration tests.")
     ap.add_argument("--build", default="build", help="build directory (holds verbd and tests/)")
@@ -222,6 +246,9 @@ def main(argv):
     ap.add_argument("-j", "--jobs", type=int, default=0,
                     help="integration files run at once (default: 2 x CPUs, at most 8)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every test")
+    ap.add_argument("--fuzz-seconds", type=int, default=0,
+                    help="also run every fuzz harness this long (scripts/fuzz.sh); "
+                         "each harness is one test")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--result-file", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -267,6 +294,11 @@ def main(argv):
                     os.path.basename(path), p, f, ", %d skipped" % s if s else ""))
                 for l in lines:
                     print("  " + l.replace("\n", "\n  "))
+
+    if args.fuzz_seconds > 0 and not args.keyword:
+        p, f = run_fuzz(args.fuzz_seconds)
+        total_pass += p
+        total_fail += f
 
     if total_skip:
         print("skipped: %d" % total_skip)

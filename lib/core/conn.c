@@ -65,7 +65,7 @@ void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
         conn_close(w, c);
         return;
     }
-    conn_run(w, c);
+    conn_run(w, c, 0);
 }
 
 static void drop_output(struct conn *c)
@@ -501,7 +501,7 @@ static ssize_t read_input(struct worker *w, struct conn *c)
             total += n;
             /* A short read emptied the socket: anything newer raises a new
              * edge, so there is no need to ask again for EAGAIN. */
-            if ((size_t)n < room) {
+            if ((size_t)n < room && !c->peer_shut) {
                 c->drained = true;
                 break;
             }
@@ -612,9 +612,13 @@ static void linger(struct worker *w, struct conn *c)
     conn_close(w, c);
 }
 
-void conn_run(struct worker *w, struct conn *c)
+void conn_run(struct worker *w, struct conn *c, uint32_t events)
 {
     c->drained = false;
+    /* The peer's FIN may have come with the data of this very edge: then no
+     * later edge will report it, so a short read must not end reading. */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->peer_shut = true;
     clock_new_epoch();
     for (;;) {
         if (c->state == CONN_LINGER) {
@@ -689,7 +693,7 @@ void conn_check_timers(struct worker *w, struct conn *c)
         return;
     if (c->state == CONN_HEAD && !c->idle && c->in && c->in_len > c->in_start) {
         answer_error(w, c, 408, "The request head was not received in time.");
-        conn_run(w, c);
+        conn_run(w, c, 0);
         return;
     }
     conn_close(w, c);

@@ -46,6 +46,7 @@ struct conn {
     bool idle;          /* between requests, nothing received yet */
     bool eof;           /* the client will send nothing more */
     bool drained;       /* the socket had no more input at the last read */
+    bool peer_shut;     /* the client closed its side: read to the end */
     bool close_after;   /* close once the output is flushed */
     bool linger;        /* ... after draining what the client still sends */
     bool body_chunked;
@@ -68,8 +69,8 @@ struct conn {
 
 /* Takes an accepted, non-blocking socket. */
 void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
-/* Reacts to readiness of any kind. */
-void conn_run(struct worker *w, struct conn *c);
+/* Reacts to readiness of any kind (`events`: the epoll mask, or 0). */
+void conn_run(struct worker *w, struct conn *c, uint32_t events);
 /* Applies read and write deadlines. */
 void conn_check_timers(struct worker *w, struct conn *c);
 /* Closes at once if nothing is in flight (graceful stop). */

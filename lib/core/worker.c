@@ -207,7 +207,7 @@ int worker_run(struct verbd_server *srv)
         for (int i = 0; i < n; i++) {
             struct source *src = events[i].data.ptr;
             if (src->kind == SOURCE_CONN)
-                conn_run(&w, (struct conn *)src);
+                conn_run(&w, (struct conn *)src, events[i].events);
             else if (src->kind == SOURCE_LISTENER && !w.stopping)
                 accept_some(&w, src->fd);
             else if (src->kind == SOURCE_SIGNAL)

@@ -1,7 +1,8 @@
 """Black-box test harness for verbd (Python 3 standard library only).
 
 - Server(root, *args): runs $VERBD_BIN as a child process on 127.0.0.1:0 and
-  finds its port from the "listening on http://HOST:PORT/" line.
+  finds its port from the "listening on http://HOST:PORT/" line; under
+  $VERBD_WRAPPER if set (scripts/valgrind.sh sets it to a valgrind command).
 - Conn: a raw TCP connection with a strict HTTP/1.1 response parser.
 - webroot(): a temporary web root (shared by all tests of one process) with
   a secret file beside it that no request may ever reach.
@@ -14,6 +15,7 @@ import os
 import random
 import re
 import select
+import shlex
 import shutil
 import signal as _signal
 import socket
@@ -64,8 +66,11 @@ class Server:
     argument.
     """
 
-    START_TIMEOUT = 10.0
-    STOP_TIMEOUT = 10.0
+    # $VERBD_WRAPPER (e.g. "valgrind --error-exitcode=99 ...") runs verbd
+    # under another program; such runs are slower to start and to stop.
+    WRAPPER = os.environ.get("VERBD_WRAPPER", "")
+    START_TIMEOUT = 60.0 if WRAPPER else 10.0
+    STOP_TIMEOUT = 60.0 if WRAPPER else 10.0
 
     def __init__(self, root, *args, cwd=None, env=None):
         self.root = root
@@ -85,7 +90,7 @@ class Server:
 
     # -- command line --
     def command(self):
-        cmd = [verbd_bin()]
+        cmd = shlex.split(self.WRAPPER) + [verbd_bin()]
         if self.root is not None:
             cmd.append(str(self.root))
         if "--listen" not in self.args:
