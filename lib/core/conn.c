@@ -90,15 +90,25 @@ static void drop_pending(struct conn *c)
     c->pending = NULL;
 }
 
-void conn_close(struct worker *w, struct conn *c)
+/* Returns the output buffer to the worker's pool (or frees it if it grew)
+ * and the segment list with it. */
+static void release_output(struct worker *w, struct conn *c)
 {
-    drop_pending(c);
-    drop_output(c);
     if (c->out.p && c->out.cap == w->in_cap)
         worker_give_buf(w, c->out.p);
     else
         free(c->out.p);
+    c->out = (struct buf){0};
     free(c->segs);
+    c->segs = NULL;
+    c->seg_head = c->nsegs = c->cap_segs = 0;
+}
+
+void conn_close(struct worker *w, struct conn *c)
+{
+    drop_pending(c);
+    drop_output(c);
+    release_output(w, c);
     if (c->in)
         worker_give_buf(w, c->in);
     close(c->src.fd);
@@ -429,16 +439,8 @@ static void release_buffers_if_idle(struct worker *w, struct conn *c)
         c->in = NULL;
         c->in_start = c->in_len = 0;
     }
-    if (!has_output(c) && c->out.p) {
-        if (c->out.cap == w->in_cap)
-            worker_give_buf(w, c->out.p);
-        else
-            free(c->out.p);
-        c->out = (struct buf){0};
-        free(c->segs);
-        c->segs = NULL;
-        c->seg_head = c->nsegs = c->cap_segs = 0;
-    }
+    if (!has_output(c) && c->out.p)
+        release_output(w, c);
 }
 
 /* Output goes to a pooled buffer, sized like the input ones. */
