@@ -127,7 +127,7 @@ run_one() {
         -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$build/artifacts/$n-" \
         $dict ${FUZZ_ARGS:-} $dirs > "$log" 2>&1
     rc=$?
-    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+    last=$(grep -aE '^#[0-9]+' "$log" | tail -n 1)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
@@ -136,7 +136,7 @@ run_one() {
     artifacts=$(ls "$build/artifacts/$n-"* 2>/dev/null)
     if [ $rc -ne 0 ] || [ -n "$artifacts" ]; then
         echo "FAIL fuzz_$n: exit $rc after ${execs:-?} runs; log: $log"
-        grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|fuzz_[a-z]+: |ALARM|.*out-of-memory|artifact_prefix)' "$log" | head -n 12 | sed 's/^/    /'
+        grep -aE '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|fuzz_[a-z]+: |ALARM|.*out-of-memory|artifact_prefix)' "$log" | head -n 12 | sed 's/^/    /'
         for a in $artifacts; do echo "    input: $a"; done
         return 1
     fi
