@@ -248,20 +248,13 @@ static int blamed_arg(const struct conf_dir *d, const char *err)
     return 0;
 }
 
-/* Module directives whose arguments are file paths, each with its module.
- * (Better declared by the module, in struct verbd_directive, once that
- * interface has room for it.) */
-static const char *const path_directives[] = {"dav_db", "webdav", NULL};
-
 /* A location directive on its mapping; a module directive that takes
  * paths gets them relative to the file it is written in. */
 static void set_directive(struct apply *a, struct verbd_mapping *map,
                           const struct verbd_module *module, const struct conf_dir *c)
 {
-    bool paths = false;
-    for (const char *const *x = path_directives; *x; x += 2)
-        if (strcmp(*x, c->argv[0]) == 0 && module_find(x[1]) == module)
-            paths = true;
+    const struct verbd_directive *declared = module ? module_directive(module, c->argv[0]) : NULL;
+    bool paths = declared && declared->path_args;
     int argc = c->argc - 1;
     char **argv = calloc((size_t)argc + 1, sizeof *argv);
     if (!argv)

@@ -16,6 +16,8 @@ struct verbd_directive {
     const char *name;
     int min_args, max_args;  /* max_args < 0: no upper bound */
     int (*set)(void *inst, int argc, const char *const *argv, char *err, size_t errlen);
+    bool path_args;          /* its arguments are file paths: a config file
+                                gives them relative to its own directory */
 };
 
 struct verbd_module {
@@ -62,6 +64,9 @@ struct verbd_module {
 extern const struct verbd_module *const verbd_builtin_modules[];
 
 const struct verbd_module *module_find(const char *name);
+
+/* The module's directive called `name`, or NULL. */
+const struct verbd_directive *module_directive(const struct verbd_module *m, const char *name);
 
 /* Parses on|off for directive `name`; -1 + err otherwise. */
 int directive_on_off(const char *name, const char *value, bool *out, char *err, size_t errlen);

@@ -226,10 +226,10 @@ int directive_check_arity(const struct verbd_directive *d, int argc, char *err, 
 /* The router's own directives: every mapping has them. */
 enum { DIR_METHODS, DIR_TRACE, DIR_HEADER };
 static const struct verbd_directive router_directives[] = {
-    [DIR_METHODS] = {"methods", 1, -1, NULL},
-    [DIR_TRACE] = {"trace", 1, 1, NULL},
-    [DIR_HEADER] = {"header", 2, 2, NULL},
-    {NULL, 0, 0, NULL},
+    [DIR_METHODS] = {.name = "methods", .min_args = 1, .max_args = -1},
+    [DIR_TRACE] = {.name = "trace", .min_args = 1, .max_args = 1},
+    [DIR_HEADER] = {.name = "header", .min_args = 2, .max_args = 2},
+    {.name = NULL},
 };
 
 static const struct verbd_directive *find_directive(const struct verbd_directive *list,
@@ -239,6 +239,11 @@ static const struct verbd_directive *find_directive(const struct verbd_directive
         if (strcmp(list->name, name) == 0)
             return list;
     return NULL;
+}
+
+const struct verbd_directive *module_directive(const struct verbd_module *m, const char *name)
+{
+    return find_directive(m->directives, name);
 }
 
 bool route_directive_known(const char *name)

@@ -447,9 +447,9 @@ static int set_listing(void *vinst, int argc, const char *const *argv, char *err
 }
 
 static const struct verbd_directive static_directives[] = {
-    {"index", 1, -1, set_index},
-    {"listing", 1, 1, set_listing},
-    {NULL, 0, 0, NULL},
+    {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
+    {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
+    {.name = NULL},
 };
 
 static void *static_create(const char *arg, char *err, size_t errlen)
