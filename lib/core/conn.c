@@ -536,10 +536,13 @@ static int flush(struct worker *w, struct conn *c)
         if (s->fd < 0) {
             struct iovec iov[IOV_BATCH];
             int cnt = 0;
-            for (size_t i = c->seg_head; i < c->nsegs && cnt < IOV_BATCH && c->segs[i].fd < 0;
-                 i++)
+            size_t i = c->seg_head;
+            for (; i < c->nsegs && cnt < IOV_BATCH && c->segs[i].fd < 0; i++)
                 iov[cnt++] = (struct iovec){c->out.p + c->segs[i].off, (size_t)c->segs[i].len};
-            n = writev(c->src.fd, iov, cnt);
+            /* A head followed by a file body: hold it back so that both
+             * leave in the same segments. */
+            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+            n = sendmsg(c->src.fd, &msg, i < c->nsegs ? MSG_MORE : 0);
             if (n > 0) {
                 size_t left = (size_t)n;
                 while (left && c->seg_head < c->nsegs) {
