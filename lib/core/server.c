@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -257,9 +258,15 @@ void verbd_server_stop(struct verbd_server *srv)
 
 static pid_t spawn_worker(struct verbd_server *srv)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        /* A worker whose supervisor died (even by SIGKILL) stops too. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);
         _exit(worker_run(srv) == 0 ? 0 : 1);
+    }
     if (pid < 0)
         log_msg(LOG_ERROR, "fork: %s", strerror(errno));
     return pid;

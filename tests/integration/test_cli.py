@@ -262,6 +262,23 @@ class Signals(VerbdTestCase):
                 alive = False
         self.assertFalse(alive, "worker processes outlived the master")
 
+    def test_workers_stop_when_the_supervisor_is_killed(self):
+        srv = self.start_server("--workers", "2")
+        self.assertUsable(self.connect(server=srv))
+        children = [int(d) for d in os.listdir("/proc") if d.isdigit() and
+                    _ppid(int(d)) == srv.pid]
+        self.assertEqual(len(children), 2, "expected two worker processes")
+        srv.signal(signal.SIGKILL)
+        srv.wait_exit(10)
+        srv.stop(check=False)  # killed on purpose: no clean exit to check
+        deadline = time.monotonic() + 5
+        alive = set(children)
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if os.path.exists("/proc/%d" % pid) and
+                     _state(pid) != "Z"}
+            time.sleep(0.05)
+        self.assertEqual(alive, set(), "workers outlived a killed supervisor")
+
     def test_sighup_keeps_serving(self):
         c = self.connect()
         self.assertUsable(c)
@@ -270,6 +287,24 @@ class Signals(VerbdTestCase):
         self.assertTrue(self.server.alive())
         c2 = self.connect()
         self.assertUsable(c2)
+
+
+def _stat_fields(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _ppid(pid):
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def _state(pid):
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
 
 
 if __name__ == "__main__":
