@@ -61,6 +61,13 @@ static void refuse_busy(int fd)
                           {(void *)rest, sizeof rest - 1}};
     ssize_t n = writev(fd, iov, 3);
     (void)n;
+    /* Read what the client already sent (its request, with deferred
+     * accept): closing with unread input would send a reset, which can
+     * destroy the 503 before the client reads it. */
+    char scratch[4096];
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 4 && recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
+        ;
     close(fd);
 }
 
