@@ -150,7 +150,7 @@ static void answer_options(const struct route_table *t, const struct verbd_reque
     verbd_response_header(res, "Allow", allow_text(t, req, set, allow, sizeof allow));
     const struct route_mapping *m = req->mapping;
     if (!whole_server && m->module->options)
-        m->module->options(m->inst, req, res);
+        m->module->options(m->inst, req, set, res);
 }
 
 /* The built-in module that would implement a method no mapping enables. */

@@ -43,8 +43,10 @@ struct verbd_module {
      * collection refuses PUT).  The router answers 405 outside it. */
     method_set (*allow)(void *inst, const struct verbd_request *req, method_set allowed);
 
-    /* Optional: header fields to add to an OPTIONS answer (e.g. DAV). */
-    void (*options)(void *inst, const struct verbd_request *req, struct verbd_response *res);
+    /* Optional: header fields to add to an OPTIONS answer (e.g. DAV);
+     * `allowed` is the Allow the router sends for this resource. */
+    void (*options)(void *inst, const struct verbd_request *req, method_set allowed,
+                    struct verbd_response *res);
 
     /* Optional streaming of a request body, so that no upload is held in
      * memory.  body_start runs once the head is decided, before any body

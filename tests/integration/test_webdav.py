@@ -157,6 +157,8 @@ class TestOptionsAllow(DavCase):
         self.assertEqual(self.req("PROPFIND", "/ro/", {"Depth": "1"}).status, 207)
         with open(self.dav.path("a.txt"), "rb") as f:
             self.assertEqual(f.read(), b"a")
+        # No locking here: class 1 only, so clients mount it read-only.
+        self.assertEqual(self.req("OPTIONS", "/ro/a.txt").header("DAV"), "1")
 
 
 class TestMethods(DavCase):

@@ -195,11 +195,13 @@ static method_set dav_allow(void *vinst, const struct verbd_request *req, method
     return allowed & ~M(MKCOL);
 }
 
-static void dav_options(void *vinst, const struct verbd_request *req,
+static void dav_options(void *vinst, const struct verbd_request *req, method_set allowed,
                         struct verbd_response *res)
 {
     (void)vinst, (void)req;
-    verbd_response_header(res, "DAV", "1, 2");
+    /* Class 2 is locking: not claimed where LOCK is not allowed (a
+     * read-only share), so that clients mount it read-only. */
+    verbd_response_header(res, "DAV", allowed & M(LOCK) ? "1, 2" : "1");
     verbd_response_header(res, "MS-Author-Via", "DAV");
 }
 
