@@ -857,3 +857,13 @@ class VerbdTestCase(unittest.TestCase):
         self.assertIn("close", r.connection_tokens(), "no Connection: close on %r" % r)
         self.assertClosed(c)
         return r
+
+
+def free_port():
+    """A loopback port free at the moment of asking, for peers (nginx,
+    Apache) that cannot announce the port they bound."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (Conn, Server, VerbdTestCase, build_request, get_request, run_verbd,
+from harness import (Conn, Server, VerbdTestCase, build_request, free_port, get_request, run_verbd,
                      verbd_bin, webroot)
 
 ERROR_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
@@ -23,14 +23,6 @@ def config_server(config, *args, cwd=None):
     srv = Server(None, *args, cwd=cwd)
     srv.command = lambda: [verbd_bin(), "-c", str(config)] + [str(a) for a in args]
     return srv
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def builtin_modules():

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Server, run_verbd, verbd_bin, webroot
+from harness import Server, free_port, run_verbd, verbd_bin, webroot
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROKEN = os.path.join(HERE, "broken_server.py")
@@ -67,14 +67,6 @@ def findings(data, kind, method=None, rfc=None, text=None):
             continue
         out.append(f)
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, proc, timeout=10.0):
