@@ -148,6 +148,12 @@ void verbd_response_body(struct verbd_response *res, const void *data, size_t le
  * owns fd from the first call and closes it once when done; several ranges
  * of the same fd may be appended. */
 void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, uint64_t len);
+/* The same for an fd the caller keeps open for other responses (a cache):
+ * verbd never closes it.  Each call hands verbd one hold on it, which
+ * verbd gives back with release(ctx) once it no longer needs the fd (sent,
+ * or the response dropped); several ranges of the same fd may be appended. */
+void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset,
+                                uint64_t len, void (*release)(void *ctx), void *ctx);
 /* A complete error response: status, a short text/plain body naming the
  * status and `detail` (may be NULL).  Clears any header fields and body
  * added before; add fields such as Allow after it. */

@@ -71,8 +71,7 @@ void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
 static void drop_output(struct conn *c)
 {
     for (size_t i = c->seg_head; i < c->nsegs; i++)
-        if (c->segs[i].owns_fd)
-            close(c->segs[i].fd);
+        file_hold_drop(&c->segs[i].hold);
     c->seg_head = c->nsegs = 0;
     buf_reset(&c->out);
 }
@@ -118,7 +117,7 @@ void conn_close(struct worker *w, struct conn *c)
 
 static bool has_output(const struct conn *c) { return c->seg_head < c->nsegs; }
 
-static void push_seg(struct conn *c, int fd, bool owns_fd, uint64_t off, uint64_t len)
+static void push_seg(struct conn *c, int fd, uint64_t off, uint64_t len)
 {
     if (fd < 0 && c->nsegs > c->seg_head) {
         struct out_seg *last = &c->segs[c->nsegs - 1];
@@ -135,7 +134,7 @@ static void push_seg(struct conn *c, int fd, bool owns_fd, uint64_t off, uint64_
         c->segs = p;
         c->cap_segs = cap;
     }
-    c->segs[c->nsegs++] = (struct out_seg){fd, owns_fd, off, len};
+    c->segs[c->nsegs++] = (struct out_seg){fd, {-1, NULL, NULL}, off, len};
 }
 
 /* Appends bytes to the output as a memory segment. */
@@ -143,7 +142,7 @@ static void out_bytes(struct conn *c, const void *p, size_t n)
 {
     size_t at = c->out.len;
     buf_append(&c->out, p, n);
-    push_seg(c, -1, false, at, n);
+    push_seg(c, -1, at, n);
 }
 
 static bool status_has_body(int status)
@@ -178,7 +177,7 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
     else if (req && req->http.minor == 0)
         buf_puts(o, "Connection: keep-alive\r\n");
     buf_append(o, "\r\n", 2);
-    push_seg(c, -1, false, start, o->len - start);
+    push_seg(c, -1, start, o->len - start);
 
     if (send_body) {
         for (size_t i = 0; i < res->npieces; i++) {
@@ -187,24 +186,24 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
                 out_bytes(c, res->body.p + p->offset, (size_t)p->len);
             } else if (p->len <= INLINE_FILE_MAX) {
                 buf_reserve(o, (size_t)p->len);
-                ssize_t got = pread(res->fd, o->p + o->len, (size_t)p->len, (off_t)p->offset);
+                ssize_t got = pread(res->file.fd, o->p + o->len, (size_t)p->len, (off_t)p->offset);
                 if (got != (ssize_t)p->len) {
                     /* The file changed under us; the framing promised is
                      * unkeepable, so end the connection after what we have. */
                     c->close_after = true;
                     break;
                 }
-                push_seg(c, -1, false, o->len, (size_t)got);
+                push_seg(c, -1, o->len, (size_t)got);
                 o->len += (size_t)got;
             } else {
-                push_seg(c, res->fd, false, p->offset, p->len);
+                push_seg(c, res->file.fd, p->offset, p->len);
             }
         }
-        /* The last file segment closes the file. */
+        /* The last file segment takes the file over. */
         for (size_t i = c->nsegs; i-- > c->seg_head;) {
-            if (c->segs[i].fd == res->fd && res->fd >= 0) {
-                c->segs[i].owns_fd = true;
-                res->fd = -1;
+            if (c->segs[i].fd == res->file.fd && res->file.fd >= 0) {
+                c->segs[i].hold = res->file;
+                res->file = (struct file_hold){-1, NULL, NULL};
                 break;
             }
         }
@@ -565,8 +564,7 @@ static int flush(struct worker *w, struct conn *c)
                 s->off += (uint64_t)n;
                 s->len -= (uint64_t)n;
                 if (s->len == 0) {
-                    if (s->owns_fd)
-                        close(s->fd);
+                    file_hold_drop(&s->hold);
                     c->seg_head++;
                 }
             }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/exchange.h"
 #include "http/chunked.h"
 
 struct worker;
@@ -24,7 +25,7 @@ struct source {
 /* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
 struct out_seg {
     int fd;
-    bool owns_fd;
+    struct file_hold hold;  /* on a file's last segment: dropped once sent */
     uint64_t off, len;
 };
 

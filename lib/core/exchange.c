@@ -67,16 +67,25 @@ void response_init(struct verbd_response *res)
 {
     memset(res, 0, sizeof *res);
     res->status = 200;
-    res->fd = -1;
+    res->file.fd = -1;
+}
+
+void file_hold_drop(struct file_hold *h)
+{
+    if (h->fd < 0)
+        return;
+    if (h->release)
+        h->release(h->ctx);
+    else
+        close(h->fd);
+    *h = (struct file_hold){-1, NULL, NULL};
 }
 
 static void drop_body(struct verbd_response *res)
 {
     buf_reset(&res->body);
     res->npieces = 0;
-    if (res->fd >= 0)
-        close(res->fd);
-    res->fd = -1;
+    file_hold_drop(&res->file);
 }
 
 void response_reset(struct verbd_response *res)
@@ -153,11 +162,27 @@ void verbd_response_body(struct verbd_response *res, const void *data, size_t le
     add_piece(res, false, at, len);
 }
 
+static void attach_file(struct verbd_response *res, int fd, void (*release)(void *), void *ctx)
+{
+    if (res->file.fd == fd && res->file.release == release && res->file.ctx == ctx) {
+        if (release)
+            release(ctx);  /* the response holds the file already */
+        return;
+    }
+    file_hold_drop(&res->file);
+    res->file = (struct file_hold){fd, release, ctx};
+}
+
 void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, uint64_t len)
 {
-    if (res->fd >= 0 && res->fd != fd)
-        close(res->fd);
-    res->fd = fd;
+    attach_file(res, fd, NULL, NULL);
+    add_piece(res, true, offset, len);
+}
+
+void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset,
+                                uint64_t len, void (*release)(void *ctx), void *ctx)
+{
+    attach_file(res, fd, release, ctx);
     add_piece(res, true, offset, len);
 }
 

@@ -31,13 +31,23 @@ struct body_piece {
     uint64_t len;
 };
 
+/* An open file a response or an output segment holds: closed when done,
+ * or handed back with release(ctx) if it is shared (verbd.h). */
+struct file_hold {
+    int fd;                   /* -1: none */
+    void (*release)(void *ctx);
+    void *ctx;
+};
+
+void file_hold_drop(struct file_hold *h);
+
 struct verbd_response {
     int status;
     struct buf head;          /* "Name: value\r\n" lines from the handler */
     struct buf body;          /* memory parts of the body */
     struct body_piece *pieces;
     size_t npieces, cap_pieces;
-    int fd;                   /* the file the file pieces refer to, or -1 */
+    struct file_hold file;    /* the file the file pieces refer to */
     bool close;               /* close the connection after sending */
 };
 

@@ -4,9 +4,12 @@ MIME types."""
 import email.utils
 import html
 import os
+import shutil
+import tempfile
+import time
 import unittest
 
-from harness import VerbdTestCase, IMF_FIXDATE_RE, get_request
+from harness import VerbdTestCase, IMF_FIXDATE_RE, get_request, webroot
 
 
 class Files(VerbdTestCase):
@@ -189,6 +192,111 @@ class Concurrency(VerbdTestCase):
         rs = c.read_responses(20)
         self.assertTrue(all(r.status == 200 and r.body == self.web.big for r in rs))
         self.assertUsable(c)
+
+
+class SharedFiles(VerbdTestCase):
+    """Large cached files are sent from the cache's own descriptor: a file
+    replaced while a response still sends from it must finish with the old
+    bytes, and no descriptor may stay open once nothing uses it."""
+
+    SIZE = 4 * 1024 * 1024
+
+    def setUp(self):
+        self.web = webroot()
+        self.conns = []
+        self.root = tempfile.mkdtemp(prefix="verbd-shared-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.old = bytes(i * 7 & 0xFF for i in range(256)) * (self.SIZE // 256)
+        self.new = bytes(i * 13 & 0xFF for i in range(256)) * (self.SIZE // 256)
+        self.write("big.bin", self.old)
+        self.server = self.start_server("--workers", "1", root=self.root)
+
+    def write(self, name, data):
+        tmp = os.path.join(self.root, ".tmp-" + name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, os.path.join(self.root, name))
+
+    def served_fds(self):
+        """The targets of the open descriptors of the process serving."""
+        pids = [self.server.pid]
+        try:
+            with open("/proc/%d/task/%d/children" % (self.server.pid, self.server.pid)) as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        targets = []
+        for pid in pids:
+            d = "/proc/%d/fd" % pid
+            for fd in os.listdir(d):
+                try:
+                    targets.append(os.readlink(os.path.join(d, fd)))
+                except OSError:
+                    pass
+        return targets
+
+    def wait_for(self, pred, what, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                self.fail(what)
+            time.sleep(0.05)
+
+    def test_replaced_while_sending_finishes_old_bytes(self):
+        slow = self.connect(rcvbuf=8192)
+        slow.send(get_request("/big.bin"))
+        time.sleep(0.3)  # the response is now in flight, far from done
+        self.write("big.bin", self.new)
+        c, r = self.get("/big.bin")  # finds the cached entry stale
+        self.assertStatus(r, 200)
+        self.assertTrue(r.body == self.new, "the new file was not served")
+        r = slow.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.body == self.old, "the response in flight changed its bytes")
+        r = slow.request("GET", "/big.bin")
+        self.assertTrue(r.body == self.new, "the next request got the old file")
+        self.wait_for(lambda: not any(t.endswith("(deleted)") for t in self.served_fds()),
+                      "the replaced file is still open: %r" % self.served_fds())
+
+    def test_ranges_and_heads_leave_no_descriptors(self):
+        c = self.connect()
+        c.request("GET", "/big.bin")
+        before = len(self.served_fds())
+        for i in range(20):
+            r = c.request("GET", "/big.bin", {"Range": "bytes=0-99,200000-299999,-5"})
+            self.assertEqual(r.status, 206)
+            self.assertIn(self.old[200000:300000], r.body)
+            r = c.request("GET", "/big.bin", {"Range": "bytes=100000-"})
+            self.assertEqual(r.status, 206)
+            self.assertTrue(r.body == self.old[100000:])
+            r = c.request("HEAD", "/big.bin")
+            self.assertEqual(r.status, 200)
+            r = c.request("GET", "/big.bin", {"If-None-Match": r.header("ETag")})
+            self.assertEqual(r.status, 304)
+        self.assertEqual(len(self.served_fds()), before)
+        self.write("big.bin", self.new)
+        r = c.request("GET", "/big.bin", {"Range": "bytes=0-9,-10"})
+        self.assertEqual(r.status, 206)
+        self.assertIn(self.new[:10], r.body)
+        self.wait_for(lambda: not any(t.endswith("(deleted)") for t in self.served_fds()),
+                      "the replaced file is still open: %r" % self.served_fds())
+
+    def test_client_gone_mid_file_releases_it(self):
+        c, r = self.get("/big.bin")  # cached: the cache's descriptor is open
+        c.close()
+        before = len(self.served_fds())
+        for _ in range(5):
+            slow = self.connect(rcvbuf=8192)
+            slow.send(get_request("/big.bin"))
+            time.sleep(0.1)
+            slow.close()
+        self.write("big.bin", self.new)
+        c, r = self.get("/big.bin")
+        self.assertTrue(r.body == self.new)
+        c.close()
+        self.wait_for(lambda: len(self.served_fds()) <= before and
+                      not any(t.endswith("(deleted)") for t in self.served_fds()),
+                      "descriptors left open: %r" % self.served_fds())
 
 
 class Listing(VerbdTestCase):

@@ -225,7 +225,7 @@ static char *body(size_t *len)
     for (size_t i = 0; i < res.npieces; i++) {
         const struct body_piece *pc = &res.pieces[i];
         if (pc->is_file) {
-            if (pread(res.fd, w, pc->len, (off_t)pc->offset) != (ssize_t)pc->len)
+            if (pread(res.file.fd, w, pc->len, (off_t)pc->offset) != (ssize_t)pc->len)
                 printf("short pread\n");
         } else {
             memcpy(w, res.body.p + pc->offset, pc->len);
@@ -433,7 +433,7 @@ static void test_errors(void *in)
     /* a FIFO neither blocks nor is served */
     GET(in, "/fifo");
     CHECK_INT(res.status, 403);
-    CHECK(res.fd < 0);
+    CHECK(res.file.fd < 0);
     CHECK_STR(hdr("Content-Type"), "text/plain; charset=utf-8");
 
     if (geteuid() != 0) {  /* root reads anything */
@@ -464,7 +464,7 @@ static void test_dirs(void *in)
     run_q(in, METHOD_GET, "/files", "/", NULL, NULL);
     CHECK_INT(res.status, 301);
     CHECK_STR(hdr("Location"), "/files/");
-    CHECK(res.fd < 0);
+    CHECK(res.file.fd < 0);
     /* never "//host/": a client would take it for another server */
     run_q(in, METHOD_GET, "//sub", "/sub", NULL, NULL);
     CHECK_STR(hdr("Location"), "/sub/");
@@ -551,7 +551,7 @@ static void test_conditional(void *in)
     CHECK_STR(hdr("Last-Modified"), hello_lm);
     CHECK(hdr("Content-Type") == NULL);
     CHECK_INT(res.npieces, 0);
-    CHECK(res.fd < 0);
+    CHECK(res.file.fd < 0);
     GET(in, "/hello.txt", "If-None-Match", "W/\"6553f100-75bcd15-e\"");
     CHECK_INT(res.status, 304);
     GET(in, "/hello.txt", "If-None-Match", "\"a\", \"6553f100-75bcd15-e\" ,\"b\"");
@@ -591,7 +591,7 @@ static void test_conditional(void *in)
     CHECK_INT(res.status, 200);
     GET(in, "/hello.txt", "If-Match", "\"x\"");
     CHECK_INT(res.status, 412);
-    CHECK(res.fd < 0);
+    CHECK(res.file.fd < 0);
     CHECK(hdr("ETag") == NULL);
     GET(in, "/hello.txt", "If-Match", "W/\"6553f100-75bcd15-e\"");
     CHECK_INT(res.status, 412);
@@ -701,7 +701,7 @@ static void test_ranges(void *in)
         GET(in, "/data.bin", "Range", unsat[i]);
         CHECK_INT(res.status, 416);
         CHECK_STR(hdr("Content-Range"), "bytes */1000");
-        CHECK(res.fd < 0);
+        CHECK(res.file.fd < 0);
         CHECK_INT(res.npieces, 0);
         CHECK(hdr("ETag") == NULL);
     }

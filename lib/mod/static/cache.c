@@ -42,6 +42,10 @@ static bool same_file(const struct stat *a, const struct stat *b)
 
 static void entry_free(struct file_entry *e)
 {
+    if (e->holds) {
+        e->dropped = true;  /* the last response to let go frees it */
+        return;
+    }
     close(e->fd);
     free(e->content);
     free(e->fields);
@@ -49,7 +53,8 @@ static void entry_free(struct file_entry *e)
     free(e);
 }
 
-/* Unlinks *link's entry from its bucket and frees it. */
+/* Unlinks *link's entry from its bucket and frees it (or leaves that to
+ * the last response still sending from it). */
 static void drop(struct file_cache *c, struct file_entry **link)
 {
     struct file_entry *e = *link;
@@ -138,6 +143,20 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     *link = e;
     c->count++;
     return e;
+}
+
+static void release_hold(void *ctx)
+{
+    struct file_entry *e = ctx;
+    if (--e->holds == 0 && e->dropped)
+        entry_free(e);
+}
+
+void cache_respond_range(struct verbd_response *res, struct file_entry *e, uint64_t offset,
+                         uint64_t len)
+{
+    e->holds++;
+    verbd_response_file_shared(res, e->fd, offset, len, release_hold, e);
 }
 
 struct file_cache *cache_new(void)

@@ -51,7 +51,7 @@ void static_etag(const struct stat *st, char *out, size_t len);
 struct file_entry {
     struct file_entry *next;
     char *rel;
-    int fd;                 /* owned by the cache: responses get a dup */
+    int fd;                 /* responses share it: see cache_hold */
     struct stat st;
     char etag[64];
     char last_modified[HTTP_DATE_LEN + 1];
@@ -62,6 +62,8 @@ struct file_entry {
     size_t fields_len;
     uint64_t last_used;
     uint64_t checked_epoch; /* the epoch the path was last stat'ed in */
+    unsigned holds;         /* responses still sending from fd */
+    bool dropped;           /* out of the cache: freed with the last hold */
 };
 
 struct file_cache *cache_new(void);
@@ -72,6 +74,11 @@ struct file_entry *cache_get(const struct static_inst *in, const char *rel);
 /* Caches the regular file fd (taken over) at rel; never fails. */
 struct file_entry *cache_put(const struct static_inst *in, const char *rel, int fd,
                              const struct stat *st);
+/* Appends a range of e's file to the response, sharing the cache's fd (no
+ * dup): the entry outlives the cache's own use of it until the response
+ * lets go.  Several ranges may be appended to one response. */
+void cache_respond_range(struct verbd_response *res, struct file_entry *e, uint64_t offset,
+                         uint64_t len);
 
 /* ---- conditional.c: RFC 9110 §13.2.2 ---- */
 
@@ -113,9 +120,8 @@ enum range_result {
 
 enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
                               size_t *count);
-/* Fills a 206 for the ranges of fd (which the response then owns); `type`
- * is the representation's Content-Type. */
-void range_respond(struct verbd_response *res, int fd, uint64_t size, const char *type,
+/* Fills a 206 for the ranges of the cached file e. */
+void range_respond(struct verbd_response *res, struct file_entry *e,
                    const struct byte_range *r, size_t count);
 
 /* ---- mime.c ---- */

@@ -113,9 +113,11 @@ static void make_boundary(char out[32])
     snprintf(out, 32, "verbd%016" PRIx64, x);
 }
 
-void range_respond(struct verbd_response *res, int fd, uint64_t size, const char *type,
+void range_respond(struct verbd_response *res, struct file_entry *e,
                    const struct byte_range *r, size_t count)
 {
+    uint64_t size = (uint64_t)e->st.st_size;
+    const char *type = e->type;
     char cr[80];
     verbd_response_status(res, 206);
     if (count == 1) {
@@ -123,21 +125,21 @@ void range_respond(struct verbd_response *res, int fd, uint64_t size, const char
                  size);
         verbd_response_header(res, "Content-Type", type);
         verbd_response_header(res, "Content-Range", cr);
-        verbd_response_file(res, fd, r[0].first, r[0].last - r[0].first + 1);
+        cache_respond_range(res, e, r[0].first, r[0].last - r[0].first + 1);
         return;
     }
     char boundary[32], ct[80], part[256];
     make_boundary(boundary);
     snprintf(ct, sizeof ct, "multipart/byteranges; boundary=%s", boundary);
     verbd_response_header(res, "Content-Type", ct);
-    /* Part headers from memory interleaved with ranges of the one fd. */
+    /* Part headers from memory interleaved with ranges of the file. */
     for (size_t k = 0; k < count; k++) {
         int len = snprintf(part, sizeof part,
                            "%s--%s\r\nContent-Type: %.100s\r\n"
                            "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
                            k ? "\r\n" : "", boundary, type, r[k].first, r[k].last, size);
         verbd_response_body(res, part, (size_t)len < sizeof part ? (size_t)len : sizeof part - 1);
-        verbd_response_file(res, fd, r[k].first, r[k].last - r[k].first + 1);
+        cache_respond_range(res, e, r[k].first, r[k].last - r[k].first + 1);
     }
     int len = snprintf(part, sizeof part, "\r\n--%s--\r\n", boundary);
     verbd_response_body(res, part, (size_t)len);

@@ -210,7 +210,7 @@ static void fail(struct verbd_response *res, int fd, int status, const char *why
 
 /* A file: validators, preconditions, then 304, 412, 206, 416 or 200. */
 static void serve_file(const struct verbd_request *req, struct verbd_response *res,
-                       const struct file_entry *e)
+                       struct file_entry *e)
 {
     struct validators v = {e->etag, true, e->st.st_mtim.tv_sec};
     uint64_t size = (uint64_t)e->st.st_size;
@@ -245,26 +245,19 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
         return;
     }
 
-    /* The cache keeps its fd; the response gets its own, since it may be
-     * sent after the entry is gone. */
-    int fd = e->content && rr != RANGE_SATISFIABLE ? -1 : dup(e->fd);
-    if (fd < 0 && !(e->content && rr != RANGE_SATISFIABLE)) {
-        verbd_response_error(res, 503, "out of resources");
-        return;
-    }
     if (rr == RANGE_SATISFIABLE) {
         verbd_response_header(res, "ETag", e->etag);
         verbd_response_header(res, "Last-Modified", e->last_modified);
         verbd_response_header(res, "Accept-Ranges", "bytes");
-        range_respond(res, fd, size, e->type, r, count);
+        range_respond(res, e, r, count);
         return;
     }
     verbd_response_status(res, 200);
     verbd_response_header_lines(res, e->fields, e->fields_len);
-    if (fd < 0)
+    if (e->content)
         verbd_response_body(res, e->content, size);
     else
-        verbd_response_file(res, fd, 0, size);
+        cache_respond_range(res, e, 0, size);
 }
 
 /* A regular file at rel, open as fd (taken over) with its stat. */
@@ -363,7 +356,7 @@ static void static_handle(void *vinst, const struct verbd_request *req,
     const char *rel = sub[0] == '/' ? sub + 1 : sub;
     if (!*rel)
         rel = ".";
-    const struct file_entry *cached = cache_get(in, rel);
+    struct file_entry *cached = cache_get(in, rel);
     if (cached) {
         serve_file(req, res, cached);
         return;
