@@ -9,10 +9,11 @@ void clock_update(void);
 /* Monotonic milliseconds at the last update. */
 uint64_t clock_ms(void);
 /* The file-system epoch: requests answered in one epoch may share one
- * look at a file (the static module's cache).  A new epoch begins for each
- * batch of requests read from a connection and after any request that may
- * have changed something, so no answer can miss a change that happened
- * before its request arrived. */
+ * look at a file (the static module's cache).  A new epoch begins after
+ * every read that brings input and after any request that may have changed
+ * something, so no answer can miss a change that happened before its
+ * request arrived.  The worker reads a whole batch of ready connections
+ * before answering any, so their requests share one epoch. */
 uint64_t clock_epoch(void);
 void clock_new_epoch(void);
 /* "Date: <IMF-fixdate>\r\n" for the last update, recomputed once a second. */

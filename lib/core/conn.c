@@ -65,7 +65,7 @@ void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
         conn_close(w, c);
         return;
     }
-    conn_run(w, c, 0);
+    conn_run(w, c);
 }
 
 static void drop_output(struct conn *c)
@@ -510,13 +510,19 @@ static ssize_t read_input(struct worker *w, struct conn *c)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->drained = true;
             break;
+        }
         if (n < 0)
             return -1;
         c->eof = true;
         break;
     }
+    /* Whatever is answered from now on arrived before any file is looked
+     * at again. */
+    if (total)
+        clock_new_epoch();
     if (total && c->state == CONN_HEAD && c->idle) {
         c->idle = false;
         c->read_deadline = clock_ms() + settings_of(w)->header_timeout_ms;
@@ -615,14 +621,28 @@ static void linger(struct worker *w, struct conn *c)
     conn_close(w, c);
 }
 
-void conn_run(struct worker *w, struct conn *c, uint32_t events)
+void conn_take_input(struct worker *w, struct conn *c, uint32_t events)
 {
-    c->drained = false;
     /* The peer's FIN may have come with the data of this very edge: then no
      * later edge will report it, so a short read must not end reading. */
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->peer_shut = true;
-    clock_new_epoch();
+    /* Without EPOLLIN in the mask there is nothing new to read. */
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return;
+    c->drained = false;
+    if (c->state == CONN_LINGER || c->close_after || c->eof || has_output(c))
+        return;  /* conn_run reads once it gets there */
+    if (read_input(w, c) < 0)
+        c->read_failed = true;
+}
+
+void conn_run(struct worker *w, struct conn *c)
+{
+    if (c->read_failed) {
+        conn_close(w, c);
+        return;
+    }
     for (;;) {
         if (c->state == CONN_LINGER) {
             linger(w, c);
@@ -696,7 +716,7 @@ void conn_check_timers(struct worker *w, struct conn *c)
         return;
     if (c->state == CONN_HEAD && !c->idle && c->in && c->in_len > c->in_start) {
         answer_error(w, c, 408, "The request head was not received in time.");
-        conn_run(w, c, 0);
+        conn_run(w, c);
         return;
     }
     conn_close(w, c);

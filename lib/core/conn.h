@@ -48,6 +48,7 @@ struct conn {
     bool eof;           /* the client will send nothing more */
     bool drained;       /* the socket had no more input at the last read */
     bool peer_shut;     /* the client closed its side: read to the end */
+    bool read_failed;   /* the socket reported an error on reading */
     bool close_after;   /* close once the output is flushed */
     bool linger;        /* ... after draining what the client still sends */
     bool body_chunked;
@@ -70,8 +71,13 @@ struct conn {
 
 /* Takes an accepted, non-blocking socket. */
 void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
-/* Reacts to readiness of any kind (`events`: the epoll mask, or 0). */
-void conn_run(struct worker *w, struct conn *c, uint32_t events);
+/* The first pass over a batch of epoll events: reads what the socket
+ * holds (`events`: the epoll mask), so that the requests of the whole batch
+ * are in before any is answered and can share one epoch (clock.h). */
+void conn_take_input(struct worker *w, struct conn *c, uint32_t events);
+/* The second pass, and any other time: answers what is in, writes, reads
+ * more if it can, closes. */
+void conn_run(struct worker *w, struct conn *c);
 /* Applies read and write deadlines. */
 void conn_check_timers(struct worker *w, struct conn *c);
 /* Closes at once if nothing is in flight (graceful stop). */

@@ -214,7 +214,12 @@ int worker_run(struct verbd_server *srv)
         for (int i = 0; i < n; i++) {
             struct source *src = events[i].data.ptr;
             if (src->kind == SOURCE_CONN)
-                conn_run(&w, (struct conn *)src, events[i].events);
+                conn_take_input(&w, (struct conn *)src, events[i].events);
+        }
+        for (int i = 0; i < n; i++) {
+            struct source *src = events[i].data.ptr;
+            if (src->kind == SOURCE_CONN)
+                conn_run(&w, (struct conn *)src);
             else if (src->kind == SOURCE_LISTENER && !w.stopping)
                 accept_some(&w, src->fd);
             else if (src->kind == SOURCE_SIGNAL)

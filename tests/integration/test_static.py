@@ -194,10 +194,12 @@ class Concurrency(VerbdTestCase):
         self.assertUsable(c)
 
 
-class SharedFiles(VerbdTestCase):
-    """Large cached files are sent from the cache's own descriptor: a file
-    replaced while a response still sends from it must finish with the old
-    bytes, and no descriptor may stay open once nothing uses it."""
+class FileCache(VerbdTestCase):
+    """The open-file cache never answers with a file as it was before the
+    request arrived.  Large cached files are sent from the cache's own
+    descriptor: a file replaced while a response still sends from it must
+    finish with the old bytes, and no descriptor may stay open once nothing
+    uses it."""
 
     SIZE = 4 * 1024 * 1024
 
@@ -241,6 +243,23 @@ class SharedFiles(VerbdTestCase):
             if time.monotonic() > deadline:
                 self.fail(what)
             time.sleep(0.05)
+
+    def test_changed_file_is_never_answered_stale(self):
+        a, b = self.connect(), self.connect()
+        for i in range(40):
+            body = b"version %d\n" % i
+            if i % 2:
+                self.write("small.txt", body)  # a new inode
+            else:
+                with open(os.path.join(self.root, "small.txt"), "wb") as f:
+                    f.write(body)  # the same inode, rewritten
+            # both connections at once: read in the same loop turn
+            a.send(get_request("/small.txt"))
+            b.send(get_request("/small.txt"))
+            for c in (a, b):
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.body, body, "round %d" % i)
 
     def test_replaced_while_sending_finishes_old_bytes(self):
         slow = self.connect(rcvbuf=8192)
