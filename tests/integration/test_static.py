@@ -261,6 +261,22 @@ class FileCache(VerbdTestCase):
                 self.assertEqual(r.status, 200)
                 self.assertEqual(r.body, body, "round %d" % i)
 
+    def test_created_file_is_found_at_once(self):
+        a, b = self.connect(), self.connect()
+        path = os.path.join(self.root, "new.txt")
+        for i in range(20):
+            for c in (a, b):
+                c.send(get_request("/new.txt"))
+            for c in (a, b):
+                self.assertEqual(c.read_response().status, 404, "round %d" % i)
+            self.write("new.txt", b"here %d\n" % i)
+            for c in (a, b):
+                c.send(get_request("/new.txt"))
+            for c in (a, b):
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, b"here %d\n" % i), "round %d" % i)
+            os.unlink(path)
+
     def test_replaced_while_sending_finishes_old_bytes(self):
         slow = self.connect(rcvbuf=8192)
         slow.send(get_request("/big.bin"))

@@ -1,6 +1,7 @@
 /* The open-file cache: per worker process and static instance, recently
  * served files stay open with their validators and header values ready,
- * and small ones with their bytes in memory.  Each use revalidates with
+ * and small ones with their bytes in memory; paths found missing are
+ * remembered for the rest of their epoch.  Each use revalidates with
  * one stat of the path: a changed device, inode, size, mtime or ctime is a
  * miss, and the file is opened afresh under the root's rules.  A path
  * swapped to lead elsewhere stats as another inode, so the cache never
@@ -19,10 +20,19 @@
 #define CACHE_MAX_ENTRIES 512
 #define CACHE_INLINE_MAX (16 * 1024)  /* bytes kept in memory per file */
 
+/* A path found missing, remembered for the rest of its epoch only. */
+struct missing_path {
+    char *rel;
+    uint64_t epoch;
+};
+
+#define MISSING_SLOTS 64
+
 struct file_cache {
     struct file_entry *buckets[CACHE_BUCKETS];
     size_t count;
     uint64_t clock;  /* use counter, for eviction */
+    struct missing_path missing[MISSING_SLOTS];
 };
 
 static uint32_t hash(const char *s)
@@ -145,6 +155,25 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     return e;
 }
 
+bool cache_known_missing(const struct static_inst *in, const char *rel)
+{
+    const struct missing_path *m = &in->cache->missing[hash(rel) % MISSING_SLOTS];
+    return m->rel && m->epoch == clock_epoch() && strcmp(m->rel, rel) == 0;
+}
+
+void cache_note_missing(const struct static_inst *in, const char *rel)
+{
+    struct missing_path *m = &in->cache->missing[hash(rel) % MISSING_SLOTS];
+    if (!m->rel || strcmp(m->rel, rel) != 0) {
+        char *copy = strdup(rel);
+        if (!copy)
+            return;
+        free(m->rel);
+        m->rel = copy;
+    }
+    m->epoch = clock_epoch();
+}
+
 static void release_hold(void *ctx)
 {
     struct file_entry *e = ctx;
@@ -174,5 +203,7 @@ void cache_free(struct file_cache *c)
     for (size_t b = 0; b < CACHE_BUCKETS; b++)
         while (c->buckets[b])
             drop(c, &c->buckets[b]);
+    for (size_t i = 0; i < MISSING_SLOTS; i++)
+        free(c->missing[i].rel);
     free(c);
 }

@@ -74,6 +74,10 @@ struct file_entry *cache_get(const struct static_inst *in, const char *rel);
 /* Caches the regular file fd (taken over) at rel; never fails. */
 struct file_entry *cache_put(const struct static_inst *in, const char *rel, int fd,
                              const struct stat *st);
+/* True if rel was found missing (404) in the current epoch (clock.h):
+ * requests of one batch share one look at a missing path too. */
+bool cache_known_missing(const struct static_inst *in, const char *rel);
+void cache_note_missing(const struct static_inst *in, const char *rel);
 /* Appends a range of e's file to the response, sharing the cache's fd (no
  * dup): the entry outlives the cache's own use of it until the response
  * lets go.  Several ranges may be appended to one response. */

@@ -361,10 +361,16 @@ static void static_handle(void *vinst, const struct verbd_request *req,
         serve_file(req, res, cached);
         return;
     }
+    if (cache_known_missing(in, rel)) {
+        verbd_response_error(res, 404, NULL);
+        return;
+    }
     int status;
     const char *why;
     int fd = static_open(in, rel, &status, &why);
     if (fd < 0) {
+        if (status == 404)
+            cache_note_missing(in, rel);
         verbd_response_error(res, status, why);
         return;
     }
