@@ -833,6 +833,36 @@ static void test_fallback(void *vin)
     }
 }
 
+/* ---- verbd_response_file_shared: one release per call, fd never closed */
+
+static int releases;
+static void count_release(void *ctx)
+{
+    CHECK(ctx == &releases);
+    releases++;
+}
+
+static void test_shared_file(void)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct verbd_response r;
+    response_init(&r);
+    verbd_response_file_shared(&r, fd, 0, 10, count_release, &releases);
+    verbd_response_file_shared(&r, fd, 20, 10, count_release, &releases);
+    CHECK_INT(releases, 1);  /* the response holds the file once */
+    CHECK_INT((int)r.npieces, 2);
+    CHECK_INT((int)response_body_length(&r), 20);
+    response_reset(&r);
+    CHECK_INT(releases, 2);
+    verbd_response_file_shared(&r, fd, 0, 1, count_release, &releases);
+    verbd_response_error(&r, 500, NULL);  /* drops the body, and the file */
+    CHECK_INT(releases, 3);
+    response_free(&r);
+    CHECK_INT(releases, 3);
+    CHECK(fcntl(fd, F_GETFD) >= 0);  /* never closed by verbd */
+    close(fd);
+}
+
 int main(void)
 {
     response_init(&res);  /* a zeroed response would own fd 0 */
@@ -840,6 +870,7 @@ int main(void)
     int fds = count_fds();
     test_mime();
     test_create_set();
+    test_shared_file();
     char err[256];
     void *in = verbd_module_static.create(root, err, sizeof err);
     if (!in) {
