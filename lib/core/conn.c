@@ -633,6 +633,10 @@ void conn_take_input(struct worker *w, struct conn *c, uint32_t events)
     c->drained = false;
     if (c->state == CONN_LINGER || c->close_after || c->eof || has_output(c))
         return;  /* conn_run reads once it gets there */
+    /* Reading ahead holds a buffer per connection of the batch: only from
+     * the pool, so a large batch costs no more memory than before. */
+    if (!c->in && w->nspare == 0)
+        return;
     if (read_input(w, c) < 0)
         c->read_failed = true;
 }
