@@ -11,6 +11,7 @@
 
 import atexit
 import email.utils
+import fcntl
 import os
 import random
 import re
@@ -857,6 +858,22 @@ class VerbdTestCase(unittest.TestCase):
         self.assertIn("close", r.connection_tokens(), "no Connection: close on %r" % r)
         self.assertClosed(c)
         return r
+
+
+def claim_fixed_port(test, port):
+    """For a test that must listen on a fixed port (the default 8080): test
+    files run at once, so hold a lock on the port until the test ends, and
+    skip the test if something else listens there."""
+    lock = open(os.path.join(tempfile.gettempdir(), "verbd-tests-port-%d.lock" % port), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    test.addCleanup(lock.close)  # runs after the cleanups added later
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        test.skipTest("port %d is busy" % port)
+    finally:
+        s.close()
 
 
 def free_port():

@@ -10,7 +10,8 @@ import tempfile
 import time
 import unittest
 
-from harness import Conn, Server, VerbdTestCase, get_request, run_verbd, verbd_bin, webroot
+from harness import (Conn, Server, VerbdTestCase, claim_fixed_port, get_request, run_verbd,
+                     verbd_bin, webroot)
 
 
 def ipv6_available():
@@ -21,17 +22,6 @@ def ipv6_available():
         return True
     except OSError:
         return False
-
-
-def port_free(port):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class InfoFlags(unittest.TestCase):
@@ -146,8 +136,7 @@ class DefaultDirectory(unittest.TestCase):
                 c.close()
 
     def test_no_arguments_listens_on_8080(self):
-        if not port_free(8080):
-            self.skipTest("port 8080 is busy")
+        claim_fixed_port(self, 8080)
         w = webroot()
         srv = Server(None, cwd=w.root)
         # No --listen and no --access-log: the true no-argument invocation.

@@ -11,8 +11,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (Conn, Server, VerbdTestCase, build_request, free_port, get_request, run_verbd,
-                     verbd_bin, webroot)
+from harness import (Conn, Server, VerbdTestCase, build_request, claim_fixed_port, free_port,
+                     get_request, run_verbd, verbd_bin, webroot)
 
 ERROR_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
 
@@ -549,13 +549,7 @@ class CommandLineOverrides(ConfigCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "file.log")))
 
     def test_default_listen_when_none_given(self):
-        probe = socket.socket()
-        try:
-            probe.bind(("127.0.0.1", 8080))
-        except OSError:
-            self.skipTest("port 8080 is busy")
-        finally:
-            probe.close()
+        claim_fixed_port(self, 8080)
         self.serve("access_log off;\nworkers 1;\nlocation / { static %s; }\n" % self.web.root)
         self.assertEqual(self.server.addresses, [("127.0.0.1", 8080)])
         self.assertIn("verbd: listening on http://127.0.0.1:8080/", self.server.stdout_lines)
