@@ -44,7 +44,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void buf_put_u64(struct buf *b, uint64_t v)
+char *put_decimal(char *p, uint64_t v)
 {
     char digits[20];
     size_t n = 0;
@@ -52,7 +52,14 @@ void buf_put_u64(struct buf *b, uint64_t v)
         digits[sizeof digits - ++n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    buf_append(b, digits + sizeof digits - n, n);
+    memcpy(p, digits + sizeof digits - n, n);
+    return p + n;
+}
+
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+    buf_reserve(b, 20);
+    b->len = (size_t)(put_decimal(b->p + b->len, v) - b->p);
 }
 
 void buf_free(struct buf *b)

@@ -19,6 +19,8 @@ void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v in decimal. */
 void buf_put_u64(struct buf *b, uint64_t v);
+/* Writes v in decimal at p (20 bytes are enough); returns the end. */
+char *put_decimal(char *p, uint64_t v);
 void buf_free(struct buf *b);
 
 static inline void buf_reset(struct buf *b) { b->len = 0; }

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "http/date.h"
+
 /* Reads the clocks; call once per loop turn. */
 void clock_update(void);
 /* Monotonic milliseconds at the last update. */
@@ -16,7 +18,9 @@ uint64_t clock_ms(void);
  * before answering any, so their requests share one epoch. */
 uint64_t clock_epoch(void);
 void clock_new_epoch(void);
-/* "Date: <IMF-fixdate>\r\n" for the last update, recomputed once a second. */
+/* "Date: <IMF-fixdate>\r\n" for the last update, recomputed once a second;
+ * always CLOCK_DATE_FIELD_LEN bytes. */
 const char *clock_date_field(void);
+#define CLOCK_DATE_FIELD_LEN (sizeof "Date: \r\n" - 1 + HTTP_DATE_LEN)
 
 #endif

@@ -30,6 +30,10 @@
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (64 * 1024)
 #define IOV_BATCH 64
+/* A response head without the handler's fields, at most: the longest
+ * status line (or "HTTP/1.1 <20 digits> Unknown"), Server, Date,
+ * Content-Length, Connection and the empty line. */
+#define HEAD_FIXED_MAX (64 + 15 + CLOCK_DATE_FIELD_LEN + 16 + 20 + 2 + 24 + 2)
 
 static const struct settings *settings_of(struct worker *w) { return &w->srv->settings; }
 
@@ -158,25 +162,35 @@ static void queue_response(struct conn *c, const struct verbd_request *req,
     bool with_body = status_has_body(res->status);
     bool send_body = with_body && !(req && req->method_id == METHOD_HEAD);
 
+    /* The same few pieces on every response: one reservation, then copies. */
     struct buf *o = &c->out;
     size_t start = o->len;
-    buf_append(o, "HTTP/1.1 ", 9);
-    buf_put_u64(o, (uint64_t)res->status);
-    buf_append(o, " ", 1);
-    buf_puts(o, http_status_reason(res->status));
-    buf_append(o, "\r\nServer: verbd\r\n", 17);
-    buf_puts(o, clock_date_field());
-    buf_append(o, res->head.p ? res->head.p : "", res->head.len);
+    buf_reserve(o, HEAD_FIXED_MAX + res->head.len);
+    char *p = o->p + o->len;
+    size_t line_len;
+    const char *line = http_status_line(res->status, &line_len);
+    if (line) {
+        p = mempcpy(p, line, line_len);
+    } else {
+        p = mempcpy(p, "HTTP/1.1 ", 9);
+        p = put_decimal(p, (uint64_t)res->status);
+        p = mempcpy(p, " Unknown\r\n", 10);
+    }
+    p = mempcpy(p, "Server: verbd\r\n", 15);
+    p = mempcpy(p, clock_date_field(), CLOCK_DATE_FIELD_LEN);
+    if (res->head.len)
+        p = mempcpy(p, res->head.p, res->head.len);
     if (with_body) {
-        buf_append(o, "Content-Length: ", 16);
-        buf_put_u64(o, body_len);
-        buf_append(o, "\r\n", 2);
+        p = mempcpy(p, "Content-Length: ", 16);
+        p = put_decimal(p, body_len);
+        p = mempcpy(p, "\r\n", 2);
     }
     if (!keep_alive)
-        buf_puts(o, "Connection: close\r\n");
+        p = mempcpy(p, "Connection: close\r\n", 19);
     else if (req && req->http.minor == 0)
-        buf_puts(o, "Connection: keep-alive\r\n");
-    buf_append(o, "\r\n", 2);
+        p = mempcpy(p, "Connection: keep-alive\r\n", 24);
+    p = mempcpy(p, "\r\n", 2);
+    o->len = (size_t)(p - o->p);
     push_seg(c, -1, start, o->len - start);
 
     if (send_body) {

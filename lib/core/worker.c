@@ -57,7 +57,7 @@ static void refuse_busy(int fd)
                                "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" BUSY_BODY;
     const char *date = clock_date_field();
     struct iovec iov[] = {{(void *)head, sizeof head - 1},
-                          {(void *)date, strlen(date)},
+                          {(void *)date, CLOCK_DATE_FIELD_LEN},
                           {(void *)rest, sizeof rest - 1}};
     ssize_t n = writev(fd, iov, 3);
     (void)n;

@@ -74,3 +74,16 @@ const char *http_status_reason(int status)
     }
     return "Unknown";
 }
+
+const char *http_status_line(int status, size_t *len)
+{
+    switch (status) {
+#define STATUS_LINE(code, reason)                                                  \
+    case code:                                                                     \
+        *len = sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1;                     \
+        return "HTTP/1.1 " #code " " reason "\r\n";
+        STATUS_LIST(STATUS_LINE)
+#undef STATUS_LINE
+    }
+    return NULL;
+}

@@ -2,8 +2,13 @@
 #ifndef VERBD_HTTP_STATUS_H
 #define VERBD_HTTP_STATUS_H
 
+#include <stddef.h>
+
 /* Reason phrase for a status code ("Not Found"); "Unknown" for codes not in
  * the table. */
 const char *http_status_reason(int status);
+/* "HTTP/1.1 404 Not Found\r\n" for a code in the table (*len its length),
+ * NULL for any other. */
+const char *http_status_line(int status, size_t *len);
 
 #endif
