@@ -145,26 +145,13 @@ run_one() {
 }
 
 echo "fuzz.sh: running $(echo $names | wc -w) harness(es) for ${seconds}s each, $jobs at a time"
-status=0
-running=0
-pids=""
+. scripts/pool.sh
+pool_jobs=$jobs
 for n in $names; do
-    run_one "$n" > "$build/logs/$n.result" &
-    pids="$pids $!:$n"
-    running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then
-        # Wait for the oldest before starting another.
-        first=${pids# }; first=${first%% *}
-        wait "${first%%:*}" || status=1
-        cat "$build/logs/${first#*:}.result"
-        pids=${pids#*"$first"}
-        running=$((running - 1))
-    fi
+    pool_run "$build/logs/$n.result" run_one "$n"
 done
-for p in $pids; do
-    wait "${p%%:*}" || status=1
-    cat "$build/logs/${p#*:}.result"
-done
+pool_finish
+status=$pool_status
 if [ $status -ne 0 ]; then
     echo "fuzz.sh: FAILED (reproduce: $build/fuzz_NAME INPUT)"
 else

@@ -51,29 +51,17 @@ export VERBD_WRAPPER
 # The subsets run side by side (VALGRIND_JOBS, default: number of CPUs),
 # each file's tests one at a time: each verbd under valgrind keeps a core
 # busy.
-jobs=${VALGRIND_JOBS:-$(nproc 2>/dev/null || echo 1)}
-status=0
-running=0
-pids=""
+. scripts/pool.sh
+pool_jobs=${VALGRIND_JOBS:-$(nproc 2>/dev/null || echo 1)}
 i=0
 for k in $subsets; do
     i=$((i + 1))
     echo "valgrind.sh: integration tests matching $k"
-    python3 tests/run.py --build "$build" --integration-only -j 1 -k "$k" > "$logs/run.$i.out" 2>&1 &
-    pids="$pids $!:$i"
-    running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then
-        first=${pids# }; first=${first%% *}
-        wait "${first%%:*}" || status=1
-        cat "$logs/run.${first#*:}.out"
-        pids=${pids#*"$first"}
-        running=$((running - 1))
-    fi
+    pool_run "$logs/run.$i.out" \
+        python3 tests/run.py --build "$build" --integration-only -j 1 -k "$k"
 done
-for p in $pids; do
-    wait "${p%%:*}" || status=1
-    cat "$logs/run.${p#*:}.out"
-done
+pool_finish
+status=$pool_status
 
 # Every report: errors, or lost blocks, fail the run.
 n=0
