@@ -1,8 +1,12 @@
 """Conditional requests (RFC 9110 §13) and byte ranges (RFC 9110 §14)."""
 
+import os
+import shutil
+import tempfile
 import unittest
 
-from harness import VerbdTestCase, build_request, get_request, parse_multipart
+from harness import Server, VerbdTestCase, build_request, get_request, parse_multipart
+from test_webdav import DavServer
 
 OLD_DATE = "Mon, 01 Jan 1990 00:00:00 GMT"
 FUTURE_DATE = "Fri, 01 Jan 2100 00:00:00 GMT"
@@ -307,6 +311,63 @@ class Ranges(VerbdTestCase):
         etag = self.c.request("GET", "/index.html").header("ETag")
         r = self.rng("bytes=0-99", "/index.html", ("If-None-Match", etag))
         self.assertStatus(r, 304)
+
+
+# 2023-11-15 10:00:00 UTC, a Wednesday: its HTTP-date starts with "W", as a
+# weak entity-tag ("W/...") does.
+WEDNESDAY = 1700042400
+WEDNESDAY_DATE = "Wed, 15 Nov 2023 10:00:00 GMT"
+WED_BODY = b"0123456789abcdef\n"
+
+
+def range_request(target, if_range):
+    # What `curl -r 0-3 -H 'If-Range: ...' URL` sends.
+    return ("GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/7.88.1\r\n"
+            "Accept: */*\r\nRange: bytes=0-3\r\nIf-Range: %s\r\n\r\n"
+            % (target, if_range)).encode()
+
+
+class IfRangeWednesday(unittest.TestCase):
+    """If-Range with a Last-Modified date that falls on a Wednesday is a
+    date, not a weak entity-tag: the range is honoured."""
+
+    def check(self, server, target):
+        c = server.connect()
+        try:
+            c.send(range_request(target, WEDNESDAY_DATE))
+            r = c.read_response()
+            self.assertEqual(r.header("Last-Modified"), WEDNESDAY_DATE, r)
+            self.assertEqual(r.status, 206, r)
+            self.assertEqual(r.header("Content-Range"), "bytes 0-3/%d" % len(WED_BODY))
+            self.assertEqual(r.body, WED_BODY[:4])
+            # Another Wednesday is another date: the whole representation.
+            c.send(range_request(target, "Wed, 08 Nov 2023 10:00:00 GMT"))
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.body, WED_BODY)
+        finally:
+            c.close()
+
+    def test_static(self):
+        root = tempfile.mkdtemp(prefix="verbd-wed-")
+        self.addCleanup(shutil.rmtree, root, True)
+        p = os.path.join(root, "wed.txt")
+        with open(p, "wb") as f:
+            f.write(WED_BODY)
+        os.utime(p, (WEDNESDAY, WEDNESDAY))
+        srv = Server(root).start()
+        self.addCleanup(srv.cleanup)
+        self.check(srv, "/wed.txt")
+
+    def test_webdav(self):
+        dav = DavServer()
+        self.addCleanup(dav.cleanup)
+        p = dav.path("wed.txt")
+        with open(p, "wb") as f:
+            f.write(WED_BODY)
+        os.utime(p, (WEDNESDAY, WEDNESDAY))
+        dav.start()
+        self.check(dav.server, "/dav/wed.txt")
 
 
 if __name__ == "__main__":

@@ -101,8 +101,10 @@ bool cond_if_range(const struct verbd_request *req, const struct validators *v)
     const char *p = verbd_request_header(req, "If-Range", &n);
     if (!p)
         return true;
-    if (n && (p[0] == '"' || p[0] == 'W')) {
-        /* An entity-tag: only a strong match (a weak tag never does). */
+    /* An entity-tag starts with '"' or "W/"; a bare 'W' begins an
+     * HTTP-date ("Wed, ..."), so the slash decides. */
+    if ((n && p[0] == '"') || (n >= 2 && p[0] == 'W' && p[1] == '/')) {
+        /* Only a strong match counts (a weak tag never does). */
         return v->etag && n == strlen(v->etag) && memcmp(p, v->etag, n) == 0;
     }
     time_t t;
