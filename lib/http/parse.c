@@ -440,6 +440,13 @@ static int check_fields(struct http_request *req, const struct http_limits *lim,
 
     if (req->minor == 1 && hosts == 0)
         return fail(why, 400, "missing Host");
+    /* Origin-form and "*" take the target's authority from Host, and an
+     * http URI has one (RFC 9112 §3.2, RFC 9110 §4.2.1): an empty Host
+     * is an invalid one.  Absolute- and authority-form carry their own
+     * (Host is then ignored), and HTTP/1.0 needs no Host at all. */
+    if (req->minor == 1 && host.n == 0 &&
+        (req->form == TARGET_ORIGIN || req->form == TARGET_ASTERISK))
+        return fail(why, 400, "empty Host");
     if (req->form == TARGET_ORIGIN || req->form == TARGET_ASTERISK)
         req->host = host;
     if (te.present) {
