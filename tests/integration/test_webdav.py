@@ -160,6 +160,29 @@ class TestOptionsAllow(DavCase):
         # No locking here: class 1 only, so clients mount it read-only.
         self.assertEqual(self.req("OPTIONS", "/ro/a.txt").header("DAV"), "1")
 
+    def test_supportedlock_follows_lock(self):
+        # Where LOCK is refused (class 1), supportedlock lists no lock
+        # kinds; where it is allowed, both scopes of write locks.
+        with open(self.dav.path("a.txt"), "wb") as f:
+            f.write(b"a")
+        body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
+                '<D:supportedlock/></D:prop></D:propfind>')
+        for target, depth in (("/ro/a.txt", "0"), ("/ro/", "1")):
+            r = self.req("PROPFIND", target, {"Depth": depth}, body)
+            self.assertEqual(r.status, 207, r)
+            for href, props in multistatus(r).items():
+                status, el = props[DAV + "supportedlock"]
+                self.assertEqual(status, 200, (href, r.body))
+                self.assertEqual(list(el), [], (href, r.body))
+            self.assertEqual(self.req("LOCK", target, {}, LOCKINFO % "exclusive").status, 405)
+        ms = multistatus(self.req("PROPFIND", "/ro/a.txt", {"Depth": "0"}, PROPFIND_ALL))
+        self.assertEqual(list(ms["/ro/a.txt"][DAV + "supportedlock"][1]), [])
+        r = self.req("PROPFIND", "/dav/a.txt", {"Depth": "0"}, body)
+        status, el = multistatus(r)["/dav/a.txt"][DAV + "supportedlock"]
+        self.assertEqual(status, 200)
+        scopes = sorted(e.find(DAV + "lockscope")[0].tag for e in el.findall(DAV + "lockentry"))
+        self.assertEqual(scopes, [DAV + "exclusive", DAV + "shared"])
+
 
 class TestMethods(DavCase):
     def test_put_get_replace(self):

@@ -37,7 +37,14 @@ struct dav_inst {
     pid_t db_pid;
     struct sqlite3_stmt *stmts[DAV_STMT_MAX];
     unsigned tmp_counter;
+    /* The mapping's method set as the router passes it to allow() before
+     * any request is served; until then the module's own.  What the
+     * module claims (DAV class 2, supportedlock) follows it. */
+    uint64_t mapping_methods;
 };
+
+/* True if the mapping allows LOCK, so locks may be advertised. */
+bool dav_locking(const struct dav_inst *in);
 
 /* ---- fs.c: everything under the root ---------------------------------- */
 

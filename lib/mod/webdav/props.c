@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "http/date.h"
+#include "http/method.h"
 #include "mod/static/internal.h"
 #include "mod/webdav/internal.h"
 
@@ -96,6 +97,12 @@ static bool live_value(struct dav_req *r, struct buf *b, int i, const char *rel,
                                : "<D:resourcetype/>");
         return true;
     case L_SUPPORTEDLOCK:
+        /* Empty where LOCK is refused (a read-only share): advertising
+         * locks a client cannot take would contradict "DAV: 1". */
+        if (!dav_locking(r->in)) {
+            buf_puts(b, "<D:supportedlock/>");
+            return true;
+        }
         buf_puts(b, "<D:supportedlock>"
                     "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope>"
                     "<D:locktype><D:write/></D:locktype></D:lockentry>"
@@ -110,6 +117,11 @@ static bool live_value(struct dav_req *r, struct buf *b, int i, const char *rel,
         return true;
     }
     return false;
+}
+
+bool dav_locking(const struct dav_inst *in)
+{
+    return in->mapping_methods & METHOD_BIT(METHOD_LOCK);
 }
 
 /* ---- PROPFIND ------------------------------------------------------------------ */

@@ -175,6 +175,7 @@ static void dav_body_abort(void *vinst, void *state)
 static method_set dav_allow(void *vinst, const struct verbd_request *req, method_set allowed)
 {
     struct dav_inst *in = vinst;
+    in->mapping_methods = allowed;  /* the mapping's set: see dav_locking */
     bool slash;
     char *rel = request_rel(req, &slash);
     struct dav_stat st;
@@ -344,6 +345,7 @@ static void *dav_create(const char *arg, char *err, size_t errlen)
     if (!in)
         abort();
     in->st = st;
+    in->mapping_methods = verbd_module_webdav.methods;
     struct static_inst *sti = st;
     in->sti = sti;
     in->root_fd = sti->root_fd;
