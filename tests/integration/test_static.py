@@ -82,6 +82,14 @@ class Files(VerbdTestCase):
         c, r = self.get("/nodir/nofile")
         self.assertStatus(r, 404)
 
+    def test_segment_longer_than_name_max_is_400(self):
+        # No file can have such a name: the client's error, named as such.
+        _, r = self.get("/" + "n" * 256)
+        self.assertStatus(r, 400)
+        self.assertIn(b"NAME_MAX (255 bytes)", r.body)
+        _, r = self.get("/" + "n" * 255)
+        self.assertStatus(r, 404)
+
     def test_file_as_directory_is_404(self):
         c, r = self.get("/index.html/x")
         self.assertStatus(r, 404)

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
@@ -503,6 +504,100 @@ class TestPathsAndTempFiles(DavCase):
         self.assertEqual(set(ms), {"/dav/"})
         self.assertNotIn(b"SECRET", self.req("GET", "/dav/").body)
         self.assertEqual(os.listdir(outside), ["secret"])
+
+
+def _can_mount_tmpfs():
+    if os.geteuid() != 0:
+        return False
+    d = tempfile.mkdtemp(prefix="verbd-mnt-")
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        if ok:
+            subprocess.run(["umount", d])
+        return ok
+    except OSError:
+        return False
+    finally:
+        os.rmdir(d)
+
+
+class TestPathErrors(DavCase):
+    """DECISIONS, path errors: a segment longer than NAME_MAX is 400 naming
+    the limit; no space is 507; a read-only file system 403; a missing
+    parent 409."""
+
+    LONG = "n" * 256  # NAME_MAX + 1
+
+    def leftovers(self):
+        return [n for n in os.listdir(self.dav.data) if n.startswith(".verbd-")]
+
+    def test_put_long_name_is_400(self):
+        r = self.put("/dav/" + self.LONG, b"data")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn(b"NAME_MAX (255 bytes)", r.body)
+        self.assertEqual(os.listdir(self.dav.data), [])
+        # The same name below a missing parent: still the name's fault.
+        r = self.put("/dav/missing/" + self.LONG, b"data")
+        self.assertEqual(r.status, 400, r)
+        # NAME_MAX itself is fine.
+        self.assertEqual(self.put("/dav/" + self.LONG[1:], b"data").status, 201)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_mkcol_long_name_is_400(self):
+        r = self.req("MKCOL", "/dav/" + self.LONG + "/")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn(b"NAME_MAX", r.body)
+        self.assertEqual(os.listdir(self.dav.data), [])
+
+    def test_copy_to_long_name_is_400(self):
+        self.assertEqual(self.put("/dav/a.txt", b"a").status, 201)
+        r = self.req("COPY", "/dav/a.txt", {"Destination": "/dav/" + self.LONG})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn(b"NAME_MAX", r.body)
+        self.assertEqual(sorted(os.listdir(self.dav.data)), ["a.txt"])
+
+    def test_get_and_propfind_long_name_are_400(self):
+        self.assertEqual(self.req("GET", "/dav/" + self.LONG).status, 400)
+        self.assertEqual(self.req("PROPFIND", "/dav/" + self.LONG, {"Depth": "0"}).status, 400)
+
+    def test_missing_parent_is_409(self):
+        r = self.put("/dav/no/such/file", b"x")
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.req("MKCOL", "/dav/no/such/").status, 409)
+
+    def mount(self, opts, read_only=False):
+        # The server holds the directory it was started on: restart it on
+        # the mounted file system.
+        self.dav.stop()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", self.dav.data])
+        self.assertEqual(r.returncode, 0)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.dav.data])
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", self.dav.data], check=True)
+        self.dav.start()
+
+    @unittest.skipUnless(_can_mount_tmpfs(), "needs root and tmpfs mounts")
+    def test_no_space_is_507(self):
+        self.mount("size=64k")
+        r = self.put("/dav/big.bin", b"x" * (256 * 1024))
+        self.assertEqual(r.status, 507, r)
+        self.assertFalse(os.path.exists(self.dav.path("big.bin")))
+        r = self.req("MKCOL", "/dav/fits/")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(_can_mount_tmpfs(), "needs root and tmpfs mounts")
+    def test_read_only_file_system_is_403(self):
+        self.mount("size=64k", read_only=True)
+        r = self.put("/dav/f.txt", b"x")
+        self.assertEqual(r.status, 403, r)
+        self.assertIn(b"read-only", r.body)
+        r = self.req("MKCOL", "/dav/d/")
+        self.assertEqual(r.status, 403, r)
+        self.assertIn(b"read-only", r.body)
+        # Deliberate answers: nothing for the error log.
+        self.assertNotIn("[error]", self.dav.server.stderr_text())
 
 
 if __name__ == "__main__":

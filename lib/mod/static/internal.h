@@ -46,6 +46,22 @@ char *static_join(const char *rel, const char *name);
  * webdav module reports the same one. */
 void static_etag(const struct stat *st, char *out, size_t len);
 
+/* ---- fserr.c: file-system errors as statuses (static and webdav) ---- */
+
+enum fs_op { FS_READ, FS_WRITE };
+
+/* The status for errno e, met while reading or writing rel (relative to
+ * the root) with `what` (a short name of the call, for the log): 404 or,
+ * writing, 409 for a missing parent; 400 for a name too long; 403 for
+ * permissions, a read-only file system or a path leaving the root; 507
+ * for no space or quota; 503 for exhausted descriptors or memory; any
+ * other errno is 500 and logged.  *why (may be NULL) gets a short static
+ * detail for the error body, or NULL. */
+int fs_status(int e, enum fs_op op, const char *what, const char *rel, const char **why);
+/* True if a segment of rel is longer than NAME_MAX: no file system here
+ * can hold such a name, so the request is refused before touching one. */
+bool fs_name_too_long(const char *rel);
+
 /* ---- cache.c: open files with their validators ---- */
 
 struct file_entry {

@@ -42,35 +42,9 @@ void static_url_encode(struct buf *b, const char *s, size_t n, const char *keep)
  * filter that refuses it); then every open takes the fallback. */
 static _Atomic bool have_openat2 = true;
 
-static int errno_status(int e, const char **why)
+static int errno_status(int e, const char *rel, const char **why)
 {
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-    case ENAMETOOLONG:  /* no file has such a name */
-        *why = NULL;
-        return 404;
-    case EXDEV:  /* RESOLVE_BENEATH: a ".." or an absolute symlink escapes */
-    case ELOOP:  /* a symlink loop, or a magic link */
-        *why = "outside the root";
-        return 403;
-    case EACCES:
-    case EPERM:
-        *why = "permission denied";
-        return 403;
-    case ENXIO:   /* a socket */
-    case ENODEV:  /* a device without a driver */
-        *why = "not a regular file or directory";
-        return 403;
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-        *why = "out of resources";
-        return 503;
-    default:
-        *why = NULL;
-        return 500;
-    }
+    return fs_status(e, FS_READ, "static: open", rel, why);
 }
 
 static int openat2_beneath(int dirfd, const char *rel, int flags)
@@ -125,7 +99,7 @@ int static_open(const struct static_inst *in, const char *rel, int *status, cons
         if (fd >= 0)
             return fd;
         if (errno != ENOSYS) {
-            *status = errno_status(errno, why);
+            *status = errno_status(errno, rel, why);
             return -1;
         }
         have_openat2 = false;
@@ -145,7 +119,7 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
     int e = errno;
     free(full);
     if (!real) {
-        *status = errno_status(e, why);
+        *status = errno_status(e, rel, why);
         return -1;
     }
     char *sub;
@@ -153,7 +127,7 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
         free(real);
         int fd = openat(in->root_fd, ".", OPEN_FLAGS);
         if (fd < 0)
-            *status = errno_status(errno, why);
+            *status = errno_status(errno, rel, why);
         return fd;
     }
     if (rl == 1)  /* the root is "/" */
@@ -188,7 +162,7 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
     }
     free(real);
     if (fd < 0)
-        *status = errno_status(e, why);
+        *status = errno_status(e, rel, why);
     return fd;
 }
 

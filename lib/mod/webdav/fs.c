@@ -59,10 +59,15 @@ static int beneath(const struct dav_inst *in, const char *rel, int flags)
 int dav_stat(const struct dav_inst *in, const char *rel, struct dav_stat *st)
 {
     memset(st, 0, sizeof *st);
+    /* A name no file system here can hold is the client's error (400),
+     * whether or not its parent exists. */
+    if (fs_name_too_long(rel)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     int fd = beneath(in, rel, O_PATH | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG || errno == ELOOP ||
-            errno == EXDEV)
+        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
             return 0;  /* missing, or outside the root: nothing here */
         return -1;
     }

@@ -59,7 +59,8 @@ struct dav_stat {
 /* True if some segment of rel is a name the module reserves. */
 bool dav_reserved(const char *rel);
 /* Stats rel following symlinks only beneath the root: 0 (st->exists may
- * be false), or -1 with errno for an error other than "missing". */
+ * be false), or -1 with errno for an error other than "missing"
+ * (ENAMETOOLONG for a segment longer than NAME_MAX: see fs_status). */
 int dav_stat(const struct dav_inst *in, const char *rel, struct dav_stat *st);
 /* Opens rel (a directory, "" the root) beneath the root: fd or -1. */
 int dav_open_dir(const struct dav_inst *in, const char *rel);
@@ -233,6 +234,7 @@ struct dav_body {
     int fd;              /* the temporary file, or -1 */
     char tmp[64];
     int status;          /* an error to answer when the body is in, or 0 */
+    const char *why;     /* its detail for the error body, or NULL */
     uint64_t len;
     struct buf mem;      /* an XML body */
     bool heap;           /* malloc'd (dav_body_free frees it) */

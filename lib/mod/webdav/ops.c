@@ -9,27 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/status.h"
 #include "mod/static/internal.h"
 #include "mod/webdav/internal.h"
 
-static int errno_status(int e)
+/* Every file-system error goes through the modules' one mapping
+ * (fs_status): the statuses are deliberate, and the rest are logged. */
+static int write_status(int e, const char *what, const char *rel, const char **why)
 {
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return 409;
-    case ENOSPC:
-    case EDQUOT:
-        return 507;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-    case EXDEV:
-    case ELOOP:
-        return 403;
-    default:
-        return 500;
-    }
+    return fs_status(e, FS_WRITE, what, rel, why);
 }
 
 static void lock_refusal(struct dav_req *r, int status)
@@ -75,19 +63,24 @@ void dav_put(struct dav_req *r, void *state)
     struct dav_body *b = state;
     struct dav_body empty = {.is_file = true, .dirfd = -1, .fd = -1};
     int status = 0;
+    const char *why = NULL;
     if (!b) {
         b = &empty;
         status = dav_body_open(in, r->rel, b);
+        why = b->why;
     } else if (!b->is_file) {
         status = 500;  /* a PUT body always goes to a file */
     } else {
         status = b->status;
+        why = b->why;
     }
     if (!status && (r->slash || r->st.is_dir))
         status = 405;  /* a collection is not PUT */
     size_t crn;
-    if (!status && verbd_request_header(r->req, "Content-Range", &crn))
+    if (!status && verbd_request_header(r->req, "Content-Range", &crn)) {
         status = 400;  /* a partial PUT would be taken for the whole (RFC 9110 §14.5) */
+        why = "PUT with Content-Range is not supported.";
+    }
     if (!status && !put_preconditions(r))
         status = 412;
     if (!status)
@@ -99,19 +92,17 @@ void dav_put(struct dav_req *r, void *state)
         if (r->st.exists && fstatat(b->dirfd, name, &old, 0) == 0)
             fchmod(b->fd, old.st_mode & 07777);
         if (in->fsync && fsync(b->fd) != 0)
-            status = errno_status(errno);
+            status = write_status(errno, "webdav: fsync", r->rel, &why);
     }
     if (!status && renameat(b->dirfd, b->tmp, b->dirfd, name) != 0)
-        status = errno == EISDIR ? 405 : errno_status(errno);
+        status = errno == EISDIR ? 405 : write_status(errno, "webdav: rename", r->rel, &why);
     if (status) {
         if (status == 423 || status == 412)
             lock_refusal(r, status);
-        else if (status == 409)
+        else if (status == 409 && !why)
             verbd_response_error(r->res, 409, "The parent collection does not exist.");
-        else if (status == 400)
-            verbd_response_error(r->res, 400, "PUT with Content-Range is not supported.");
         else
-            verbd_response_error(r->res, status, NULL);
+            verbd_response_error(r->res, status, why);
         dav_body_free(in, b, true);
         return;
     }
@@ -145,14 +136,13 @@ static void record_failure(void *ctx, const char *rel, int err)
     if (!orig)
         abort();
     sprintf(orig, "%s%s", f->r->rel, rest);
-    int status = errno_status(err);
-    if (status == 409)
-        status = 500;
+    int status = write_status(err, "webdav: delete", orig, NULL);
+    if (status == 409 || status == 404)
+        status = 500;  /* a member, not the parent, could not go */
     buf_puts(&f->xml, "<D:response>");
     dav_xml_href(&f->xml, f->r->prefix, orig, false);
     buf_printf(&f->xml, "<D:status>HTTP/1.1 %d %s</D:status></D:response>", status,
-               status == 403 ? "Forbidden" : status == 507 ? "Insufficient Storage"
-                                                           : "Internal Server Error");
+               http_status_reason(status));
     free(orig);
 }
 
@@ -214,7 +204,10 @@ void dav_delete(struct dav_req *r)
     }
     if (!r->st.is_dir) {
         if (unlinkat(dirfd, name, 0) != 0) {
-            verbd_response_error(r->res, errno == ENOENT ? 404 : errno_status(errno), NULL);
+            const char *why = NULL;
+            int status = errno == ENOENT ? 404
+                                         : write_status(errno, "webdav: unlink", r->rel, &why);
+            verbd_response_error(r->res, status, why);
             close(dirfd);
             return;
         }
@@ -222,7 +215,9 @@ void dav_delete(struct dav_req *r)
         char trash[96];
         int e = set_aside(in, dirfd, name, trash, sizeof trash);
         if (e) {
-            verbd_response_error(r->res, e == ENOENT ? 404 : errno_status(e), NULL);
+            const char *why = NULL;
+            int status = e == ENOENT ? 404 : write_status(e, "webdav: rename", r->rel, &why);
+            verbd_response_error(r->res, status, why);
             close(dirfd);
             return;
         }
@@ -265,12 +260,13 @@ void dav_mkcol(struct dav_req *r)
         int e = errno;
         if (dirfd >= 0)
             close(dirfd);
-        if (e == EEXIST)
+        if (e == EEXIST) {
             verbd_response_error(r->res, 405, "The resource exists.");
-        else
-            verbd_response_error(r->res, errno_status(e),
-                                 errno_status(e) == 409 ? "The parent collection does not exist."
-                                                        : NULL);
+        } else {
+            const char *why = NULL;
+            int status = write_status(e, "webdav: mkdir", r->rel, &why);
+            verbd_response_error(r->res, status, why);
+        }
         return;
     }
     fsync_dir(r->in, dirfd);
@@ -321,6 +317,13 @@ void dav_copymove(struct dav_req *r, bool move)
         verbd_response_error(r->res, 403, "The source and destination overlap.");
         return;
     }
+    if (fs_name_too_long(dst)) {
+        const char *why = NULL;
+        int status = write_status(ENAMETOOLONG, "webdav: COPY/MOVE to", dst, &why);
+        free(dst);
+        verbd_response_error(r->res, status, why);
+        return;
+    }
     struct dav_stat dst_st;
     char *dparent = dav_parent(dst);
     struct dav_stat pst;
@@ -332,8 +335,10 @@ void dav_copymove(struct dav_req *r, bool move)
     }
     free(dparent);
     if (dav_stat(in, dst, &dst_st) != 0) {
+        const char *why = NULL;
+        int status = fs_status(errno, FS_READ, "webdav: stat", dst, &why);
         free(dst);
-        verbd_response_error(r->res, 500, NULL);
+        verbd_response_error(r->res, status, why);
         return;
     }
     if (dst_st.exists && !overwrite) {
@@ -417,8 +422,10 @@ void dav_copymove(struct dav_req *r, bool move)
     if (ddir >= 0)
         close(ddir);
     if (e) {
+        const char *why = NULL;
+        int status = write_status(e, move ? "webdav: MOVE to" : "webdav: COPY to", dst, &why);
         free(dst);
-        verbd_response_error(r->res, errno_status(e), NULL);
+        verbd_response_error(r->res, status, why);
         return;
     }
     if (dav_db_begin(in) == 0) {

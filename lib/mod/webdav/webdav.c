@@ -81,9 +81,14 @@ static char *request_prefix(const struct verbd_request *req)
 int dav_body_open(struct dav_inst *in, const char *rel, struct dav_body *b)
 {
     const char *name;
+    b->why = NULL;
+    if (fs_name_too_long(rel)) {  /* no temporary file for a name that cannot be */
+        b->status = fs_status(ENAMETOOLONG, FS_WRITE, "webdav: PUT", rel, &b->why);
+        return b->status;
+    }
     b->dirfd = *rel ? dav_open_parent(in, rel, &name) : -1;
     if (b->dirfd < 0) {
-        b->status = !*rel ? 405 : (errno == ENOENT || errno == ENOTDIR) ? 409 : 403;
+        b->status = !*rel ? 405 : fs_status(errno, FS_WRITE, "webdav: open parent", rel, &b->why);
         return b->status;
     }
     for (int tries = 0; tries < 8; tries++) {
@@ -94,7 +99,7 @@ int dav_body_open(struct dav_inst *in, const char *rel, struct dav_body *b)
     }
     if (b->fd < 0) {
         b->tmp[0] = '\0';
-        b->status = errno == ENOSPC || errno == EDQUOT ? 507 : errno == EACCES ? 403 : 500;
+        b->status = fs_status(errno, FS_WRITE, "webdav: create temporary file for", rel, &b->why);
         return b->status;
     }
     return 0;
@@ -156,7 +161,7 @@ static int dav_body_data(void *vinst, void *state, const void *data, size_t len)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return errno == ENOSPC || errno == EDQUOT ? 507 : 500;
+            return fs_status(errno, FS_WRITE, "webdav: write", b->tmp, NULL);
         }
         p += w;
         len -= (size_t)w;
@@ -228,10 +233,11 @@ static void dav_handle(void *vinst, const struct verbd_request *req, struct verb
         r.body_len = body->mem.len;
     }
     int status = 0;
+    const char *why = NULL;
     if (dav_reserved(r.rel))
         status = 404;  /* temporary files are nobody's business */
     else if (dav_stat(in, r.rel, &r.st) != 0)
-        status = errno == EACCES || errno == EPERM ? 403 : 500;
+        status = fs_status(errno, FS_READ, "webdav: stat", r.rel, &why);
     else if (r.method == METHOD_GET || r.method == METHOD_HEAD)
         serve_static(in, &r);
     else
@@ -240,7 +246,7 @@ static void dav_handle(void *vinst, const struct verbd_request *req, struct verb
         if (status == 412)
             dav_error(res, 412, NULL);
         else
-            verbd_response_error(res, status, NULL);
+            verbd_response_error(res, status, why);
     } else if (r.method != METHOD_GET && r.method != METHOD_HEAD) {
         bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL &&
                      r.method != METHOD_LOCK;
