@@ -15,33 +15,40 @@
 
 #include "http/method.h"
 
-/* A token no registry holds: servers should answer it 501. */
-#define UNKNOWN_METHOD "VERBDPROBE"
-
 static const char usage[] =
     "usage: verbd probe [options] http://HOST[:PORT]/PATH\n"
     "\n"
     "Asks an HTTP/1.1 server which methods it implements, which it allows on\n"
     "this resource, and whether its answers agree with each other and with\n"
-    "RFC 9110.  Sends OPTIONS (on the resource and OPTIONS *), GET, HEAD, a\n"
-    "made-up method, and POST, PUT, PATCH, DELETE, PROPFIND, MKCOL, COPY, MOVE,\n"
-    "LOCK, TRACE, QUERY; one fresh connection each.\n"
+    "RFC 9110.  One fresh connection per request.\n"
     "\n"
-    "It never changes anything on the server: no request carries content\n"
-    "(Content-Length: 0), and every unsafe method (all but GET, HEAD, OPTIONS,\n"
-    "TRACE, PROPFIND, QUERY, REPORT, SEARCH) also carries a precondition that\n"
-    "cannot hold: If-Match with a random entity tag (and the WebDAV If header\n"
-    "with the same tag).  A server that would act answers 412 Precondition\n"
-    "Failed instead; one that would not answers 405 or 501.  COPY and MOVE\n"
-    "carry no Destination; PROPFIND has Depth: 0.  A server that ignores\n"
-    "If-Match (RFC 9110 §13.1.1 forbids it) is reported; if you do not trust\n"
-    "a server to honour it, choose the methods with --method.\n"
+    "By default it changes nothing on the server.  It sends only safe methods\n"
+    "to the URL: OPTIONS (and OPTIONS *), GET, HEAD and TRACE; PROPFIND and\n"
+    "QUERY too where the URL's OPTIONS lists them (PROPFIND: or says DAV:).\n"
+    "A made-up method (VERBDPROBE), and PROPFIND or QUERY where they are not\n"
+    "listed, go only to a random path that does not exist, with no content\n"
+    "(Content-Length: 0).  Unsafe methods (POST, PUT, PATCH, DELETE, MKCOL,\n"
+    "COPY, MOVE, LOCK, UNLOCK, PROPPATCH) are not sent: they are reported as\n"
+    "\"not tried (unsafe)\", with what the server said about them anyway (the\n"
+    "Allow of OPTIONS and of 405s, DAV:, Accept-Patch).\n"
     "\n"
     "  -m, --method M        probe only method M (repeatable; case-sensitive,\n"
-    "                        so --method get tests lower-case get)\n"
+    "                        so --method get tests lower-case get, a token no\n"
+    "                        registry holds, at the random missing path)\n"
     "  -H, --header 'N: V'   add a header field to every request, e.g. for\n"
     "                        authentication (repeatable)\n"
     "  -t, --timeout SECS    time limit for each exchange (default 5)\n"
+    "      --unsafe          also send the unsafe methods, but only to a resource\n"
+    "                        the probe creates itself: PUT to a new random name\n"
+    "                        beside the URL, with If-None-Match: * (201 Created\n"
+    "                        required; without it nothing unsafe is sent).  COPY,\n"
+    "                        MOVE and MKCOL use new random names next to it; the\n"
+    "                        probe deletes what it created\n"
+    "      --scratch URL     with --unsafe: use URL instead, a resource on the\n"
+    "                        same server that may be replaced and deleted (the\n"
+    "                        probe PUTs its own content there first, and sends\n"
+    "                        nothing else unsafe unless that works); a URL\n"
+    "                        ending in / is a collection to create in instead\n"
     "      --json            machine-readable output\n"
     "  -h, --help            this help\n"
     "\n"
@@ -49,25 +56,13 @@ static const char usage[] =
     "Exit status: 0 consistent, 1 inconsistencies found, 2 bad usage, invalid\n"
     "URL, or the server could not be reached.  https is not supported yet.\n";
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_UNSAFE, OPT_SCRATCH };
 
 static const struct option options[] = {
     {"method", required_argument, NULL, 'm'},  {"header", required_argument, NULL, 'H'},
     {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, OPT_JSON},
+    {"unsafe", no_argument, NULL, OPT_UNSAFE}, {"scratch", required_argument, NULL, OPT_SCRATCH},
     {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-};
-
-/* The registered methods a client is likely to try, after the basics. */
-static const int likely[] = {
-    METHOD_POST, METHOD_PUT,  METHOD_PATCH, METHOD_DELETE, METHOD_PROPFIND, METHOD_MKCOL,
-    METHOD_COPY, METHOD_MOVE, METHOD_LOCK,  METHOD_TRACE,  METHOD_QUERY,
-};
-
-/* Safe methods (RFC 9110 §9.2.1; PROPFIND: RFC 4918 §9.1; REPORT: RFC 3253
- * §3.6; SEARCH: RFC 5323 §2; QUERY). */
-static const int safe[] = {
-    METHOD_GET,      METHOD_HEAD,   METHOD_OPTIONS, METHOD_TRACE,
-    METHOD_PROPFIND, METHOD_REPORT, METHOD_SEARCH,  METHOD_QUERY,
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -81,9 +76,19 @@ static int usage_error(const char *fmt, const char *arg)
 /* Fields the probe owns: the guard, the framing, the connection. */
 static bool reserved_field(const char *name, size_t n)
 {
-    static const char *const owned[] = {
-        "content-length", "transfer-encoding", "if-match", "if-none-match", "if", "connection",
-        "expect",         "upgrade",           "te",       "trailer"};
+    static const char *const owned[] = {"content-length",
+                                        "transfer-encoding",
+                                        "if-match",
+                                        "if-none-match",
+                                        "if",
+                                        "connection",
+                                        "expect",
+                                        "upgrade",
+                                        "te",
+                                        "trailer",
+                                        "destination",
+                                        "overwrite",
+                                        "depth"};
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         if (strlen(owned[i]) == n && strncasecmp(owned[i], name, n) == 0)
             return true;
@@ -133,29 +138,13 @@ static void random_hex(char *out, size_t nbytes)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-static void add_probe(struct probe_run *run, const char *method, bool asterisk)
-{
-    if (run->nprobes == PROBE_MAX_PROBES)
-        return;
-    struct probe *p = &run->probes[run->nprobes++];
-    memset(p, 0, sizeof *p);
-    snprintf(p->method, sizeof p->method, "%s", method);
-    p->asterisk = asterisk;
-    /* Safe methods change nothing and go without the guard, so that GET
-     * and HEAD show what the resource really answers. */
-    p->guarded = true;
-    for (size_t i = 0; i < sizeof safe / sizeof safe[0]; i++)
-        if (strcmp(method, method_name(safe[i])) == 0)
-            p->guarded = false;
-    p->unknown = strcmp(method, UNKNOWN_METHOD) == 0;
-}
-
 static struct probe_run run;
 
 int probe_main(int argc, char **argv)
 {
     static struct probe_config cfg;
     const char *methods[PROBE_MAX_PROBES];
+    const char *scratch = NULL;
     size_t nmethods = 0;
     cfg.timeout = 5;
 
@@ -186,6 +175,8 @@ int probe_main(int argc, char **argv)
             break;
         }
         case OPT_JSON: cfg.json = true; break;
+        case OPT_UNSAFE: cfg.unsafe = true; break;
+        case OPT_SCRATCH: scratch = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option %s", argv[optind - 1]);
@@ -196,9 +187,27 @@ int probe_main(int argc, char **argv)
     if (argc - optind > 1)
         return usage_error("unexpected argument \"%s\" (one URL)", argv[optind + 1]);
 
+    if (scratch && !cfg.unsafe)
+        return usage_error("%s", "--scratch only says where --unsafe may send unsafe methods: "
+                                 "give --unsafe too");
+
     char err[512];
-    if (probe_parse_url(argv[optind], &cfg.url, err, sizeof err) < 0 ||
-        probe_resolve(&cfg, err, sizeof err) < 0) {
+    if (probe_parse_url(argv[optind], &cfg.url, err, sizeof err) < 0) {
+        fprintf(stderr, "verbd probe: %s\n", err);
+        return 2;
+    }
+    if (scratch) {
+        if (probe_parse_url(scratch, &cfg.scratch, err, sizeof err) < 0) {
+            fprintf(stderr, "verbd probe: --scratch: %s\n", err);
+            return 2;
+        }
+        /* The same origin: the scratch resource is on the server probed. */
+        if (strcasecmp(cfg.scratch.host, cfg.url.host) != 0 ||
+            strcmp(cfg.scratch.port, cfg.url.port) != 0)
+            return usage_error("--scratch must be on the server probed (%s)", cfg.url.authority);
+        cfg.has_scratch = true;
+    }
+    if (probe_resolve(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "verbd probe: %s\n", err);
         return 2;
     }
@@ -208,23 +217,16 @@ int probe_main(int argc, char **argv)
     memcpy(cfg.etag, "verbd-probe-", 12);
     random_hex(cfg.etag + 12, 16);
     random_hex(cfg.cookie, 16);
+    random_hex(cfg.nonce, 16);
 
-    if (nmethods) {
-        for (size_t i = 0; i < nmethods; i++)
-            add_probe(&run, methods[i], false);
-    } else {
-        add_probe(&run, "OPTIONS", false);
-        add_probe(&run, "OPTIONS", true);
-        add_probe(&run, "GET", false);
-        add_probe(&run, "HEAD", false);
-        add_probe(&run, UNKNOWN_METHOD, false);
-        for (size_t i = 0; i < sizeof likely / sizeof likely[0]; i++)
-            add_probe(&run, method_name(likely[i]), false);
-    }
-
+    probe_plan(&cfg, &run, methods, nmethods);
     bool any = false;
     for (size_t i = 0; i < run.nprobes; i++) {
         struct probe *p = &run.probes[i];
+        /* Where it may go depends on what the server answered so far. */
+        probe_place(&cfg, &run, i);
+        if (!p->tried)
+            continue;
         probe_exchange(&cfg, p);
         if (p->connect_failed && !any) {
             /* Nothing reached the server so far: it is unreachable. */
@@ -234,7 +236,9 @@ int probe_main(int argc, char **argv)
         }
         any = true;
         probe_classify(p);
+        probe_after(&cfg, &run, i);
     }
+    probe_cleanup(&cfg, &run);
     probe_check(&cfg, &run);
     if (cfg.json)
         probe_print_json(&cfg, &run);
@@ -245,7 +249,7 @@ int probe_main(int argc, char **argv)
     bool answered = false;
     for (size_t i = 0; i < run.nprobes; i++)
         answered |= run.probes[i].answered;
-    if (!answered && !run.problems) {
+    if (any && !answered && !run.problems) {
         fprintf(stderr, "verbd probe: %s accepted connections but answered no request\n",
                 cfg.url.authority);
         return 2;

@@ -2,6 +2,7 @@
  * allows or refuses on a resource, and checks that its answers agree.
  *
  *   probe.c        command line, the list of probes, the run
+ *   probe_plan.c   which method may go where: safety, random paths, scratch
  *   probe_net.c    URL, connection, one bounded request/response exchange
  *   probe_check.c  classification, inconsistencies, verdict
  *   probe_out.c    table and JSON output
@@ -25,7 +26,9 @@ int probe_main(int argc, char **argv);
 #define PROBE_MAX_HEADERS 32 /* --header */
 #define PROBE_MAX_PROBES 64
 #define PROBE_MAX_FINDINGS 128
-#define PROBE_VALUE 256 /* a copied field value, truncated */
+#define PROBE_VALUE 256     /* a copied field value, truncated */
+#define PROBE_TARGET 4200   /* a request target: the URL's, or one derived from it */
+#define PROBE_MAX_CREATED 4 /* resources the probe may create in one run */
 
 struct addrinfo;
 
@@ -45,8 +48,12 @@ struct probe_config {
     bool user_host; /* a --header sets Host */
     bool json;
     bool color;
-    char etag[48];   /* the guard: "verbd-probe-<random>" */
-    char cookie[48]; /* sent with TRACE, must not come back */
+    char etag[48];            /* the guard: "verbd-probe-<random>" */
+    char cookie[48];          /* sent with TRACE, must not come back */
+    char nonce[40];           /* random hex for the paths the probe makes up */
+    bool unsafe;              /* --unsafe: unsafe methods may go to a scratch resource */
+    bool has_scratch;         /* --scratch URL given */
+    struct probe_url scratch; /* --scratch URL */
     struct addrinfo *addrs;
     const struct addrinfo *good; /* the address that last connected */
 };
@@ -65,14 +72,31 @@ enum probe_class {
     CLASS_OTHER,           /* any other status */
     CLASS_MALFORMED,       /* a response that is not valid HTTP/1.1 */
     CLASS_NO_ANSWER,       /* no response */
+    CLASS_NOT_TRIED,       /* not sent: unsafe, and no scratch resource for it */
+};
+
+/* Where a probe is sent (probe_plan.c decides). */
+enum probe_where {
+    AT_RESOURCE, /* the URL's own target (or "*") */
+    AT_MISSING,  /* a random path beside it that does not exist */
+    AT_SCRATCH,  /* the scratch resource, or one the probe derived from it */
 };
 
 struct probe {
     /* what was sent */
     char method[68];
     bool asterisk; /* OPTIONS * */
-    bool guarded;  /* Content-Length: 0 and the If-Match/If guard */
-    bool unknown;  /* the made-up method token */
+    bool guarded;  /* the If-Match/If guard: a token no registry holds */
+    bool unknown;  /* the probe's own made-up method token */
+    bool tried;    /* sent (else see not_tried) */
+    enum probe_where where;
+    char target[PROBE_TARGET];      /* the request target sent */
+    char destination[PROBE_TARGET]; /* COPY, MOVE: the path (sent as an absolute URL) */
+    bool content;                   /* carries the scratch content (PUT) */
+    bool creates;                   /* the PUT that makes the scratch resource */
+    bool if_none_match;             /* If-None-Match: * (create, never replace) */
+    char not_tried[300];            /* why it was not sent */
+    char known[600];                /* what is known about it without sending it */
     /* what came back */
     bool answered; /* a valid status line and head */
     bool connect_failed;
@@ -81,7 +105,7 @@ struct probe {
     int status;
     char reason[64];
     struct probe_value allow, retry_after, content_length, etag, last_modified, content_type,
-        location, server;
+        location, server, dav, accept_patch;
     bool te_and_cl;       /* both Transfer-Encoding and Content-Length */
     bool body_incomplete; /* closed before the framed end */
     bool body_error;      /* malformed chunked coding */
@@ -91,7 +115,7 @@ struct probe {
     bool cookie_echoed;
     /* the verdict on it */
     enum probe_class cls;
-    char explain[256];
+    char explain[320];
 };
 
 enum finding_kind { FINDING_PROBLEM, FINDING_NOTE };
@@ -103,14 +127,32 @@ struct finding {
     char text[400];
 };
 
+/* The resource the unsafe methods go to (--unsafe), and what the probe
+ * created on the server and must delete again. */
+struct probe_scratch {
+    bool given;                 /* --scratch URL, else created by the probe */
+    char dir[PROBE_TARGET];     /* where the probe creates its own resources */
+    char path[PROBE_TARGET];    /* the scratch resource */
+    char current[PROBE_TARGET]; /* where it is now (after a MOVE) */
+    bool attempted;             /* the PUT that makes it was sent */
+    bool ready;                 /* the probe wrote it itself: unsafe methods may go there */
+    bool exists;                /* current holds the probe's resource */
+    char why[300];              /* why not ready */
+    char created[PROBE_MAX_CREATED][PROBE_TARGET]; /* derived resources that exist */
+    size_t ncreated;
+    char left[PROBE_MAX_CREATED + 1][PROBE_TARGET + 64]; /* cleanup failed for these */
+    size_t nleft;
+};
+
 struct probe_run {
     struct probe probes[PROBE_MAX_PROBES];
     size_t nprobes;
+    struct probe_scratch scratch;
     struct finding findings[PROBE_MAX_FINDINGS];
     size_t nfindings;
     size_t problems;
     char verdict[1024];
-    char advice[4][1400];
+    char advice[6][1400];
     size_t nadvice;
 };
 
@@ -122,6 +164,24 @@ int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t c
 int probe_resolve(struct probe_config *cfg, char *err, size_t cap);
 /* Sends one request and reads its response, bounded in size and time. */
 void probe_exchange(struct probe_config *cfg, struct probe *p);
+
+/* probe_plan.c */
+/* Adds the default probes, or those --method asked for, in the order they
+ * are sent. */
+void probe_plan(const struct probe_config *cfg, struct probe_run *run, const char *const *methods,
+                size_t nmethods);
+/* Decides where run->probes[i] goes, given the answers so far: fills its
+ * target (and destination), or marks it not tried. */
+void probe_place(const struct probe_config *cfg, struct probe_run *run, size_t i);
+/* Notes what run->probes[i]'s answer did to the scratch resources. */
+void probe_after(const struct probe_config *cfg, struct probe_run *run, size_t i);
+/* Deletes whatever the probe created and is still there. */
+void probe_cleanup(struct probe_config *cfg, struct probe_run *run);
+/* True for a method the probe never sends to an existing resource of the
+ * user's: registered and not safe (RFC 9110 §9.2.1). */
+bool probe_method_unsafe(const char *method);
+/* What the probe writes to its scratch resource. */
+const char *probe_scratch_content(void);
 
 /* probe_check.c */
 void probe_classify(struct probe *p);

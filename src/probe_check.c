@@ -15,6 +15,11 @@ void probe_classify(struct probe *p)
     const char *e = NULL;
     char buf[sizeof p->explain];
 
+    if (!p->tried) {
+        p->cls = CLASS_NOT_TRIED;
+        snprintf(p->explain, sizeof p->explain, "%s", p->not_tried);
+        return;
+    }
     if (!p->answered) {
         p->cls = p->malformed ? CLASS_MALFORMED : CLASS_NO_ANSWER;
         snprintf(p->explain, sizeof p->explain, "%s", p->error);
@@ -39,6 +44,11 @@ void probe_classify(struct probe *p)
         p->cls = CLASS_ALLOWED;
         e = p->guarded ? "answered 2xx: the server did not evaluate the If-Match guard"
                        : "implemented and allowed";
+    } else if (s == 400 && p->where == AT_SCRATCH && !p->unknown) {
+        /* The scratch resource is the probe's own: a 400 there is the
+         * method refusing its empty request (PROPPATCH, LOCK ...). */
+        p->cls = CLASS_ALLOWED;
+        e = "implemented: refused the probe's empty request (400 Bad Request)";
     } else if (s == 409 || s == 411 || s == 413 || s == 415 || s == 422 || s == 423 || s == 424 ||
                s == 428) {
         p->cls = CLASS_ALLOWED;
@@ -50,6 +60,11 @@ void probe_classify(struct probe *p)
         if (s >= 300 && s < 400)
             snprintf(buf, sizeof buf, "redirected%s%.100s: probe that URL instead",
                      p->location.present ? " to " : "", p->location.present ? p->location.v : "");
+        else if ((s == 404 || s == 410) && p->where == AT_MISSING)
+            snprintf(buf, sizeof buf,
+                     "%d at a random missing path: the server does not refuse "
+                     "the method outright (that would be 501)",
+                     s);
         else if (s == 404 || s == 410)
             snprintf(buf, sizeof buf, "no resource at this URL (the method may still be allowed)");
         else if (s == 400)
@@ -97,12 +112,55 @@ static void add(struct probe_run *run, enum finding_kind kind, const char *metho
         run->problems++;
 }
 
+/* The probe of `method` sent to the URL itself (or to "*"). */
 static const struct probe *find(const struct probe_run *run, const char *method, bool asterisk)
 {
-    for (size_t i = 0; i < run->nprobes; i++)
-        if (run->probes[i].asterisk == asterisk && strcmp(run->probes[i].method, method) == 0)
-            return &run->probes[i];
+    for (size_t i = 0; i < run->nprobes; i++) {
+        const struct probe *p = &run->probes[i];
+        if (p->tried && p->where == AT_RESOURCE && p->asterisk == asterisk &&
+            strcmp(p->method, method) == 0)
+            return p;
+    }
     return NULL;
+}
+
+static bool same_target(const struct probe *a, const struct probe *b)
+{
+    return a->asterisk == b->asterisk && strcmp(a->target, b->target) == 0;
+}
+
+static bool options_2xx(const struct probe *p)
+{
+    return p->tried && p->answered && !p->asterisk && strcmp(p->method, "OPTIONS") == 0 &&
+           p->status >= 200 && p->status < 300;
+}
+
+/* A target's reference Allow: its OPTIONS's, else its first 405's.  Allow
+ * describes one resource (RFC 9110 §10.2.1), so answers are only held to
+ * the Allow of the same target. */
+struct ref {
+    const struct probe *options; /* the target's OPTIONS, answered 2xx */
+    const struct probe *from;    /* whose Allow is the reference */
+};
+
+static struct ref reference(const struct probe_run *run, const struct probe *p)
+{
+    struct ref r = {NULL, NULL};
+    for (size_t i = 0; i < run->nprobes && !r.options; i++) {
+        const struct probe *q = &run->probes[i];
+        if (options_2xx(q) && same_target(p, q))
+            r.options = q;
+    }
+    if (r.options && r.options->allow.present) {
+        r.from = r.options;
+        return r;
+    }
+    for (size_t i = 0; i < run->nprobes && !r.from; i++) {
+        const struct probe *q = &run->probes[i];
+        if (q->tried && q->answered && q->status == 405 && q->allow.present && same_target(p, q))
+            r.from = q;
+    }
+    return r;
 }
 
 static struct span sv(const struct probe_value *v)
@@ -223,63 +281,110 @@ static void check_message(struct probe_run *run, const struct probe *p)
             (unsigned long long)p->unexpected_body);
 }
 
+/* Whoever (at the same target, or any target for a 501) lists p's method
+ * in an Allow, though p was refused. */
+static const struct probe *lister_of(const struct probe_run *run, const struct probe *p)
+{
+    size_t n = strlen(p->method);
+    bool anywhere = p->cls == CLASS_NOT_IMPLEMENTED; /* 501 is server-wide */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < run->nprobes; k++) {
+            const struct probe *q = &run->probes[k];
+            bool usable = pass == 0 ? options_2xx(q)
+                                    : q->tried && q->answered && q->status == 405 && !q->asterisk;
+            if (usable && q->allow.present && (anywhere || same_target(p, q)) &&
+                http_allow_has(sv(&q->allow), p->method, n))
+                return q;
+        }
+    return NULL;
+}
+
+/* What the server said about a method the probe did not send. */
+static void known_about(const struct probe_run *run, struct probe *p)
+{
+    const struct probe *options = find(run, "OPTIONS", false), *star = find(run, "OPTIONS", true);
+    size_t n = strlen(p->method), l = 0;
+    char v[PROBE_VALUE];
+#define SAY(...)                                                                                   \
+    do {                                                                                           \
+        if (l < sizeof p->known)                                                                   \
+            l += (size_t)snprintf(p->known + l, sizeof p->known - l, __VA_ARGS__);                 \
+    } while (0)
+    const struct probe *lister = NULL;
+    bool have_allow = false;
+    for (size_t k = 0; k < run->nprobes; k++) {
+        const struct probe *q = &run->probes[k];
+        if (q->where != AT_RESOURCE || q->asterisk || !q->allow.present ||
+            !(options_2xx(q) || (q->tried && q->answered && q->status == 405)))
+            continue;
+        have_allow = true;
+        if (!lister && http_allow_has(sv(&q->allow), p->method, n))
+            lister = q;
+    }
+    if (lister)
+        SAY("listed in the Allow of %s%s", lister == options ? "OPTIONS" : lister->method,
+            lister == options ? "" : "'s 405");
+    else if (have_allow)
+        SAY("not in this resource's Allow: it would be refused here");
+    if (star && star->answered && star->allow.present && star->status >= 200 && star->status < 300)
+        SAY("%s%s OPTIONS *", l ? "; " : "",
+            http_allow_has(sv(&star->allow), p->method, n) ? "listed by" : "not listed by");
+    int id = method_lookup(p->method, n);
+    const struct probe_value *dav = options && options_2xx(options) ? &options->dav : NULL;
+    if (dav && dav->present) {
+        probe_copy_clean(v, sizeof v, dav->v, strlen(dav->v));
+        if (id == METHOD_LOCK || id == METHOD_UNLOCK)
+            SAY("%sDAV: %s (%s)", l ? "; " : "", v,
+                strchr(v, '2') ? "class 2: locking" : "no class 2: no locking");
+        else if (id == METHOD_PUT || id == METHOD_DELETE || id == METHOD_MKCOL ||
+                 id == METHOD_COPY || id == METHOD_MOVE || id == METHOD_PROPPATCH)
+            SAY("%sDAV: %s (WebDAV)", l ? "; " : "", v);
+    }
+    if (id == METHOD_PATCH && options && options_2xx(options) && options->accept_patch.present) {
+        probe_copy_clean(v, sizeof v, options->accept_patch.v, strlen(options->accept_patch.v));
+        SAY("%sAccept-Patch: %s (PATCH is accepted here, RFC 5789 §3.1)", l ? "; " : "", v);
+    }
+#undef SAY
+}
+
 void probe_check(const struct probe_config *cfg, struct probe_run *run)
 {
-    (void)cfg;
     char b1[PROBE_VALUE], b2[PROBE_VALUE];
-    const struct probe *options = find(run, "OPTIONS", false);
     const struct probe *star = find(run, "OPTIONS", true);
-    /* The reference Allow: what OPTIONS says, else the first 405's. */
-    const struct probe_value *ref = NULL;
-    const char *ref_from = NULL;
-    if (options && options->answered && options->status >= 200 && options->status < 300 &&
-        options->allow.present) {
-        ref = &options->allow;
-        ref_from = "OPTIONS";
-    }
 
     for (size_t i = 0; i < run->nprobes; i++) {
-        const struct probe *p = &run->probes[i];
+        struct probe *p = &run->probes[i];
         const char *m = label(p);
+        if (!p->tried) {
+            known_about(run, p);
+            continue;
+        }
         check_message(run, p);
         if (!p->answered)
             continue;
+        struct ref ref = reference(run, p);
 
         if (p->status == 405 && !p->allow.present) {
             add(run, FINDING_PROBLEM, m, "RFC 9110 §15.5.6",
                 "405 without an Allow header field (a server MUST send one)");
-        } else if (p->status == 405) {
-            if (!ref) {
-                ref = &p->allow;
-                ref_from = p->method;
-            } else if (ref != &p->allow && !allow_equal(ref, &p->allow)) {
-                add(run, FINDING_PROBLEM, m, "RFC 9110 §10.2.1",
-                    "the Allow of its 405 (%s) disagrees with the Allow of %s%s (%s)",
-                    clean(p->allow.v, b1, sizeof b1), ref_from,
-                    strcmp(ref_from, "OPTIONS") == 0 ? "" : "'s 405", clean(ref->v, b2, sizeof b2));
-            }
+        } else if (p->status == 405 && ref.from != p && !allow_equal(&ref.from->allow, &p->allow)) {
+            add(run, FINDING_PROBLEM, m, "RFC 9110 §10.2.1",
+                "the Allow of its 405 (%s) disagrees with the Allow of %s%s (%s)",
+                clean(p->allow.v, b1, sizeof b1),
+                ref.from == ref.options ? "OPTIONS" : ref.from->method,
+                ref.from == ref.options ? "" : "'s 405", clean(ref.from->allow.v, b2, sizeof b2));
         }
 
-        /* Listed in some Allow for this resource, then refused. */
+        /* Listed in some Allow, then refused. */
         if ((p->cls == CLASS_NOT_ALLOWED || p->cls == CLASS_NOT_IMPLEMENTED) && !p->asterisk) {
-            size_t n = strlen(p->method);
-            const struct probe *lister = NULL;
-            if (options && options->allow.present && options->status >= 200 &&
-                options->status < 300 && http_allow_has(sv(&options->allow), p->method, n))
-                lister = options;
-            for (size_t k = 0; !lister && k < run->nprobes; k++) {
-                const struct probe *q = &run->probes[k];
-                if (q->answered && q->status == 405 && q->allow.present && !q->asterisk &&
-                    http_allow_has(sv(&q->allow), p->method, n))
-                    lister = q;
-            }
+            const struct probe *lister = lister_of(run, p);
             if (lister)
                 add(run, FINDING_PROBLEM, m, "RFC 9110 §10.2.1",
                     "listed in the Allow of %s%s, yet answered %d",
-                    lister == options ? "OPTIONS"
-                    : lister == p     ? "its own 405"
-                                      : lister->method,
-                    lister == options || lister == p ? "" : "'s 405", p->status);
+                    options_2xx(lister) ? "OPTIONS"
+                    : lister == p       ? "its own 405"
+                                        : lister->method,
+                    options_2xx(lister) || lister == p ? "" : "'s 405", p->status);
         }
 
         if (p->status == 501 && p->retry_after.present)
@@ -298,19 +403,15 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
                     "a made-up method was answered %d; a server SHOULD answer 501 to a method it "
                     "does not recognise",
                     p->status);
-        } else if (p->guarded && p->status >= 200 && p->status < 300) {
-            add(run, FINDING_PROBLEM, m, "RFC 9110 §13.1.1",
-                "answered %d although its If-Match cannot match: the server ignored the "
-                "precondition and may have acted (it MUST evaluate it first)",
-                p->status);
         }
 
-        /* Works, yet missing from what OPTIONS advertises. */
-        if (p->cls == CLASS_ALLOWED && !p->asterisk && !p->unknown && p != options && ref &&
-            ref == &options->allow && !http_allow_has(sv(ref), p->method, strlen(p->method)))
+        /* Works, yet missing from what OPTIONS advertises for the target. */
+        if (p->cls == CLASS_ALLOWED && !p->asterisk && !p->unknown && !options_2xx(p) &&
+            ref.options && ref.from == ref.options &&
+            !http_allow_has(sv(&ref.options->allow), p->method, strlen(p->method)))
             add(run, FINDING_NOTE, m, "RFC 9110 §10.2.1",
                 "answered %d but not listed in the Allow of OPTIONS (%s)", p->status,
-                clean(ref->v, b1, sizeof b1));
+                clean(ref.options->allow.v, b1, sizeof b1));
 
         if (strcmp(p->method, "TRACE") == 0 && p->cookie_echoed)
             add(run, FINDING_PROBLEM, m, "RFC 9110 §9.3.8",
@@ -323,9 +424,13 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
 
     check_head(run, find(run, "GET", false), find(run, "HEAD", false));
 
+    for (size_t i = 0; i < run->scratch.nleft; i++)
+        add(run, FINDING_NOTE, "DELETE", NULL, "the probe could not remove what it created: %s",
+            run->scratch.left[i]);
+
     /* The verdict, in plain words. */
-    char ok[512] = "", refused[512] = "", unimpl[512] = "", creds[512] = "";
-    size_t nok = 0, nref = 0, nun = 0, ncr = 0, nans = 0;
+    char ok[512] = "", refused[512] = "", unimpl[512] = "", creds[512] = "", untried[512] = "";
+    size_t nok = 0, nref = 0, nun = 0, ncr = 0, nans = 0, nnt = 0, nscratch = 0;
 #define APPEND(buf, n, s)                                                                          \
     do {                                                                                           \
         size_t l_ = strlen(buf);                                                                   \
@@ -333,14 +438,16 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
     } while (0)
     for (size_t i = 0; i < run->nprobes; i++) {
         const struct probe *p = &run->probes[i];
-        if (p->asterisk || p->unknown)
+        if (p->asterisk || p->unknown || (p->where == AT_SCRATCH && options_2xx(p)))
             continue;
         nans += p->answered;
+        nscratch += p->tried && p->where == AT_SCRATCH;
         switch (p->cls) {
         case CLASS_ALLOWED: APPEND(ok, nok, p->method); break;
         case CLASS_NOT_ALLOWED: APPEND(refused, nref, p->method); break;
         case CLASS_NOT_IMPLEMENTED: APPEND(unimpl, nun, p->method); break;
         case CLASS_CREDENTIALS: APPEND(creds, ncr, p->method); break;
+        case CLASS_NOT_TRIED: APPEND(untried, nnt, p->method); break;
         default: break;
         }
     }
@@ -367,32 +474,55 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
         SAY(" Not implemented by the server at all (501): %s.", unimpl);
     if (ncr)
         SAY(" Needs credentials: %s.", creds);
+    if (nnt)
+        SAY(" Not tried (unsafe): %s.", untried);
+    if (nscratch)
+        SAY(" Unsafe methods went to %s%s, not to the URL itself.",
+            run->scratch.given ? "the --scratch resource " : "a resource the probe created, ",
+            run->scratch.path);
     if (!nans && run->problems)
         SAY(" No method got a valid answer.");
 #undef SAY
 
-    if (nref && ref)
+    const struct probe *options = find(run, "OPTIONS", false);
+    struct ref ref = options ? reference(run, options) : (struct ref){NULL, NULL};
+    size_t cap = sizeof run->advice / sizeof run->advice[0];
+    if (nref && ref.from && run->nadvice < cap)
         snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
                  "405 (%s): the server knows the method, but this resource refuses it. Use a "
                  "method from the resource's Allow list (%s), or check that you are calling "
                  "the URL where the method is meant to be used.",
-                 refused, clean(ref->v, b1, sizeof b1));
-    else if (nref)
+                 refused, clean(ref.from->allow.v, b1, sizeof b1));
+    else if (nref && run->nadvice < cap)
         snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
                  "405 (%s): the server refuses the method on this resource but does not say "
                  "which methods it allows (no Allow). Methods that worked here: %s. Check that "
                  "you are calling the URL where the method is meant to be used.",
                  refused, nok ? ok : "none");
-    if (nun)
+    if (nun && run->nadvice < cap)
         snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
                  "501 (%s): no part of this server implements the method. Check the method "
                  "name and its case (methods are case-sensitive: \"get\" is not \"GET\"); if you "
                  "run the server, it needs a module or handler mapping that implements the "
                  "method (for verbd: a mapping with that module enabled).",
                  unimpl);
-    if (ncr)
+    if (ncr && run->nadvice < cap)
         snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
                  "401/403 (%s): the method may well work with credentials; probe again with "
                  "--header \"Authorization: ...\" (or a Cookie).",
                  creds);
+    if (nnt && !cfg->unsafe && run->nadvice < cap)
+        snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
+                 "Not tried (%s): these methods may change what is on the server, so the probe "
+                 "does not send them unless asked. The table shows what the server said about "
+                 "them anyway. To try them, run again with --unsafe: they then go to a resource "
+                 "the probe creates itself next to the URL (and deletes after), or to a "
+                 "resource you name with --scratch URL.",
+                 untried);
+    else if (nnt && run->nadvice < cap)
+        snprintf(run->advice[run->nadvice++], sizeof run->advice[0],
+                 "Not tried (%s): %s. The probe sends unsafe methods only to a resource whose "
+                 "content it wrote itself; name one that may be replaced and deleted with "
+                 "--scratch URL.",
+                 untried, run->scratch.why[0] ? run->scratch.why : "see the table");
 }

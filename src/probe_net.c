@@ -228,8 +228,7 @@ static int connect_any(struct probe_config *cfg, double deadline)
 static size_t build_request(const struct probe_config *cfg, const struct probe *p, char *out,
                             size_t cap)
 {
-    int n =
-        snprintf(out, cap, "%s %s HTTP/1.1\r\n", p->method, p->asterisk ? "*" : cfg->url.target);
+    int n = snprintf(out, cap, "%s %s HTTP/1.1\r\n", p->method, p->target);
     size_t len = n > 0 ? (size_t)n : 0;
 #define ADD(...)                                                                                   \
     do {                                                                                           \
@@ -241,16 +240,28 @@ static size_t build_request(const struct probe_config *cfg, const struct probe *
     if (!cfg->user_host)
         ADD("Host: %s\r\n", cfg->url.authority);
     ADD("User-Agent: verbd-probe/" VERBD_VERSION "\r\n");
-    /* No content, ever; said explicitly for methods that may carry some. */
-    if (strcmp(p->method, "GET") != 0 && strcmp(p->method, "HEAD") != 0 &&
-        strcmp(p->method, "OPTIONS") != 0 && strcmp(p->method, "TRACE") != 0)
+    const char *content = p->content ? probe_scratch_content() : "";
+    if (p->content) {
+        /* Only ever to the scratch resource (probe_plan.c). */
+        ADD("Content-Type: text/plain\r\n");
+        ADD("Content-Length: %zu\r\n", strlen(content));
+    } else if (strcmp(p->method, "GET") != 0 && strcmp(p->method, "HEAD") != 0 &&
+               strcmp(p->method, "OPTIONS") != 0 && strcmp(p->method, "TRACE") != 0) {
+        /* No content; said explicitly for methods that may carry some. */
         ADD("Content-Length: 0\r\n");
+    }
+    if (p->if_none_match)
+        ADD("If-None-Match: *\r\n"); /* create, never replace (RFC 9110 §13.1.2) */
     if (p->guarded) {
-        /* The guard: preconditions that cannot hold, so a server that
-         * would act answers 412 instead (RFC 9110 §13.1.1); the If header
-         * is the WebDAV form of the same (RFC 4918 §10.4). */
+        /* A method of unknown meaning, sent only to a path that does not
+         * exist, also carries preconditions that cannot hold (RFC 9110
+         * §13.1.1; the If header is the WebDAV form, RFC 4918 §10.4). */
         ADD("If-Match: \"%s\"\r\n", cfg->etag);
         ADD("If: ([\"%s\"])\r\n", cfg->etag);
+    }
+    if (p->destination[0]) {
+        ADD("Destination: http://%s%s\r\n", cfg->url.authority, p->destination);
+        ADD("Overwrite: F\r\n"); /* never replace what is there */
     }
     if (strcmp(p->method, "PROPFIND") == 0)
         ADD("Depth: 0\r\n");
@@ -259,6 +270,7 @@ static size_t build_request(const struct probe_config *cfg, const struct probe *
     for (size_t i = 0; i < cfg->nheaders; i++)
         ADD("%s\r\n", cfg->headers[i]);
     ADD("Connection: close\r\n\r\n");
+    ADD("%s", content);
 #undef ADD
     return len < cap ? len : 0;
 }
@@ -495,6 +507,8 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
     copy_value(&p->content_type, &r, "Content-Type");
     copy_value(&p->location, &r, "Location");
     copy_value(&p->server, &r, "Server");
+    copy_value(&p->dav, &r, "DAV");
+    copy_value(&p->accept_patch, &r, "Accept-Patch");
     p->te_and_cl = r.quirks & RESPONSE_TE_AND_CL;
 
     size_t rest = len - (size_t)rc;

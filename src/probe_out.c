@@ -8,6 +8,31 @@
 
 #define WIDTH 100 /* wrap prose at this column */
 
+/* What every row's detail needs to know about the run. */
+struct run_view {
+    const char *scratch;       /* the scratch resource's path */
+    const char *scratch_label; /* how rows sent there say so */
+};
+
+static struct run_view view(const struct probe_run *run)
+{
+    return (struct run_view){run->scratch.path, run->scratch.given
+                                                    ? "(on the --scratch resource)"
+                                                    : "(on the probe's own resource)"};
+}
+
+/* The URL's OPTIONS, if it answered 2xx: its DAV and Accept-Patch. */
+static const struct probe *url_options(const struct probe_run *run)
+{
+    for (size_t i = 0; i < run->nprobes; i++) {
+        const struct probe *p = &run->probes[i];
+        if (p->tried && p->answered && p->where == AT_RESOURCE && !p->asterisk &&
+            strcmp(p->method, "OPTIONS") == 0 && p->status >= 200 && p->status < 300)
+            return p;
+    }
+    return NULL;
+}
+
 void probe_copy_clean(char *out, size_t cap, const char *s, size_t n)
 {
     size_t k = 0;
@@ -30,6 +55,7 @@ static const char *class_name(enum probe_class c)
     case CLASS_OTHER: return "other";
     case CLASS_MALFORMED: return "malformed";
     case CLASS_NO_ANSWER: return "no answer";
+    case CLASS_NOT_TRIED: return "not tried (unsafe)";
     }
     return "?";
 }
@@ -44,6 +70,7 @@ static const char *class_id(enum probe_class c)
     case CLASS_OTHER: return "other";
     case CLASS_MALFORMED: return "malformed";
     case CLASS_NO_ANSWER: return "no_answer";
+    case CLASS_NOT_TRIED: return "not_tried";
     }
     return "?";
 }
@@ -58,20 +85,32 @@ static const char *class_color(enum probe_class c)
     case CLASS_OTHER: return "\033[35m";
     case CLASS_MALFORMED: return "\033[31m";
     case CLASS_NO_ANSWER: return "\033[31m";
+    case CLASS_NOT_TRIED: return "\033[2m";
     }
     return "";
 }
 
-/* The detail column: what the class alone does not say. */
-static void detail(const struct probe *p, char *out, size_t cap)
+static void append(char *out, size_t cap, const char *sep, const char *text)
 {
-    char v[PROBE_VALUE];
-    if (p->answered &&
-        (p->status == 405 || (p->method[0] == 'O' && strcmp(p->method, "OPTIONS") == 0 &&
-                              p->status >= 200 && p->status < 300))) {
+    size_t l = strlen(out);
+    if (l < cap)
+        snprintf(out + l, cap - l, "%s%s", l ? sep : "", text);
+}
+
+/* The detail column: what the class alone does not say. */
+static void detail(const struct run_view *v, const struct probe *p, char *out, size_t cap)
+{
+    char val[PROBE_VALUE];
+    out[0] = '\0';
+    if (!p->tried) {
+        probe_copy_clean(out, cap, p->known, strlen(p->known));
+        return;
+    }
+    if (p->answered && (p->status == 405 || (strcmp(p->method, "OPTIONS") == 0 &&
+                                             p->status >= 200 && p->status < 300))) {
         if (p->allow.present) {
-            probe_copy_clean(v, sizeof v, p->allow.v, strlen(p->allow.v));
-            snprintf(out, cap, "Allow: %s", v[0] ? v : "(empty)");
+            probe_copy_clean(val, sizeof val, p->allow.v, strlen(p->allow.v));
+            snprintf(out, cap, "Allow: %s", val[0] ? val : "(empty)");
         } else {
             snprintf(out, cap, "no Allow header");
         }
@@ -81,14 +120,16 @@ static void detail(const struct probe *p, char *out, size_t cap)
     } else {
         probe_copy_clean(out, cap, p->explain, strlen(p->explain));
     }
-    if (p->unknown) {
-        size_t l = strlen(out);
-        snprintf(out + l, cap - l, "%s(a made-up method)", l ? " " : "");
-    }
-    if (p->truncated) {
-        size_t l = strlen(out);
-        snprintf(out + l, cap - l, "%sbody cut short", l ? "; " : "");
-    }
+    if (p->unknown)
+        append(out, cap, " ", "(a made-up method, at a random missing path)");
+    else if (p->where == AT_MISSING)
+        append(out, cap, " ", "(at a random missing path)");
+    else if (p->where == AT_SCRATCH)
+        append(out, cap, " ",
+               strcmp(p->target, v->scratch) == 0 ? v->scratch_label
+                                                  : "(on a resource the probe created)");
+    if (p->truncated)
+        append(out, cap, "; ", "body cut short");
 }
 
 static void status_text(const struct probe *p, char *out, size_t cap)
@@ -138,11 +179,27 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
         if (run->probes[i].server.present)
             probe_copy_clean(server, sizeof server, run->probes[i].server.v,
                              strlen(run->probes[i].server.v));
-    printf("%sverbd probe %s%s%s%s%s\n\n", bold, cfg->url.text, off, server[0] ? "  (Server: " : "",
+    printf("%sverbd probe %s%s%s%s%s\n", bold, cfg->url.text, off, server[0] ? "  (Server: " : "",
            server, server[0] ? ")" : "");
+    const struct probe *o = url_options(run);
+    char v1[PROBE_VALUE], v2[PROBE_VALUE];
+    if (o && (o->dav.present || o->accept_patch.present)) {
+        probe_copy_clean(v1, sizeof v1, o->dav.v, strlen(o->dav.v));
+        probe_copy_clean(v2, sizeof v2, o->accept_patch.v, strlen(o->accept_patch.v));
+        printf("OPTIONS says:%s%s%s%s\n", o->dav.present ? "  DAV: " : "", o->dav.present ? v1 : "",
+               o->accept_patch.present ? "  Accept-Patch: " : "",
+               o->accept_patch.present ? v2 : "");
+    }
+    if (cfg->unsafe)
+        printf("Scratch resource: http://%s%s (%s)\n", cfg->url.authority, run->scratch.path,
+               run->scratch.given   ? "named with --scratch; the probe replaces its content"
+               : run->scratch.ready ? "created by the probe, deleted after"
+                                    : "the probe could not create it");
+    printf("\n");
 
     int wm = 6, ws = 6, wc = 6;
     char st[64];
+    const struct run_view rv = view(run);
     for (size_t i = 0; i < run->nprobes; i++) {
         const struct probe *p = &run->probes[i];
         int n = (int)strlen(p->method) + (p->asterisk ? 2 : 0);
@@ -159,7 +216,7 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
         char m[80], d[600];
         snprintf(m, sizeof m, "%s%s", p->method, p->asterisk ? " *" : "");
         status_text(p, st, sizeof st);
-        detail(p, d, sizeof d);
+        detail(&rv, p, d, sizeof d);
         printf("%-*s  %-*s  %s%-*s%s%s%s\n", wm, m, ws, st, cfg->color ? class_color(p->cls) : "",
                d[0] ? wc : 0, class_name(p->cls), off, d[0] ? "  " : "", d);
     }
@@ -202,6 +259,16 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
             wrap(3, run->advice[i], 4, WIDTH);
         }
     }
+}
+
+static const char *where_id(enum probe_where w)
+{
+    switch (w) {
+    case AT_RESOURCE: return "resource";
+    case AT_MISSING: return "missing";
+    case AT_SCRATCH: return "scratch";
+    }
+    return "?";
 }
 
 /* A JSON string; bytes >= 0x80 are taken as Latin-1 (obs-text). */
@@ -257,15 +324,56 @@ void probe_print_json(const struct probe_config *cfg, const struct probe_run *ru
         jval(server);
     else
         printf("null");
+    const struct probe *o = url_options(run);
+    printf(",\n  \"dav\": ");
+    if (o)
+        jval(&o->dav);
+    else
+        printf("null");
+    printf(",\n  \"accept_patch\": ");
+    if (o)
+        jval(&o->accept_patch);
+    else
+        printf("null");
+    printf(",\n  \"unsafe\": %s,\n  \"scratch\": ", cfg->unsafe ? "true" : "false");
+    if (cfg->unsafe) {
+        const struct probe_scratch *s = &run->scratch;
+        printf("{\"path\": ");
+        jstr(s->path);
+        printf(", \"given\": %s, \"ready\": %s, \"why\": ", s->given ? "true" : "false",
+               s->ready ? "true" : "false");
+        if (s->why[0])
+            jstr(s->why);
+        else
+            printf("null");
+        printf(", \"left_behind\": [");
+        for (size_t i = 0; i < s->nleft; i++) {
+            printf("%s", i ? ", " : "");
+            jstr(s->left[i]);
+        }
+        printf("]}");
+    } else {
+        printf("null");
+    }
     printf(",\n  \"consistent\": %s,\n  \"probes\": [", run->problems ? "false" : "true");
     for (size_t i = 0; i < run->nprobes; i++) {
         const struct probe *p = &run->probes[i];
         printf("%s\n    {\"method\": ", i ? "," : "");
         jstr(p->method);
         printf(", \"target\": ");
-        jstr(p->asterisk ? "*" : cfg->url.target);
+        if (p->tried)
+            jstr(p->target);
+        else
+            printf("null");
+        printf(", \"where\": \"%s\", \"tried\": %s", where_id(p->where),
+               p->tried ? "true" : "false");
         printf(", \"guarded\": %s, \"unknown\": %s, ", p->guarded ? "true" : "false",
                p->unknown ? "true" : "false");
+        if (p->destination[0]) {
+            printf("\"destination\": ");
+            jstr(p->destination);
+            printf(", ");
+        }
         if (p->answered) {
             printf("\"status\": %d, \"reason\": ", p->status);
             jstr(p->reason);
@@ -278,6 +386,15 @@ void probe_print_json(const struct probe_config *cfg, const struct probe_run *ru
         jval(&p->allow);
         printf(", \"retry_after\": ");
         jval(&p->retry_after);
+        printf(", \"dav\": ");
+        jval(&p->dav);
+        printf(", \"accept_patch\": ");
+        jval(&p->accept_patch);
+        printf(", \"known\": ");
+        if (p->known[0])
+            jstr(p->known);
+        else
+            printf("null");
         printf(", \"body_bytes\": %llu, \"truncated\": %s, \"error\": ",
                (unsigned long long)p->body_bytes, p->truncated ? "true" : "false");
         if (p->error[0])

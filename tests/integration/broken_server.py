@@ -19,8 +19,10 @@ Modes (the same behaviour for every path):
            POST         501 with Retry-After (and listed in Allow)
            DELETE       405 with an Allow that disagrees with OPTIONS and
                         does not list DELETE ... listed in OPTIONS' Allow
-           PUT          405 without Allow
-           PATCH        200 despite If-Match (guard ignored; not in Allow)
+           PUT          201 (so that --unsafe has its scratch resource; the
+                        server still writes nothing)
+           PROPPATCH    405 without Allow
+           PATCH        200 (not in Allow)
            PROPFIND     malformed head (obs-fold)
            MKCOL        Transfer-Encoding and Content-Length together
            COPY         malformed chunked body
@@ -30,8 +32,8 @@ Modes (the same behaviour for every path):
            QUERY        204 with content
   nohead   GET works, HEAD is 501 although listed in Allow; the made-up
            method gets 405 (a SHOULD, reported as a note)
-  good     consistent: GET/HEAD/OPTIONS, PUT guarded by If-Match (412),
-           everything else 501
+  good     consistent: GET/HEAD/OPTIONS, PUT answers 412 to an If-Match
+           and 500 otherwise (it never writes), everything else 501
   auth     like good, but 401 without "Authorization: Bearer s3cret"
   endless-header   a header section that never ends
   endless-body     a 200 whose body never ends (no Content-Length)
@@ -128,6 +130,8 @@ def handle_broken(req):
     if m == "DELETE":
         return resp(405, "Method Not Allowed", [("Allow", "GET, HEAD")], b"no\n")
     if m == "PUT":
+        return resp(201, "Created", body=b"created (not really)\n")
+    if m == "PROPPATCH":
         return resp(405, "Method Not Allowed", body=b"no\n")
     if m == "PATCH":
         return resp(200, "OK", body=b"patched (not really)\n")
