@@ -225,8 +225,10 @@ int probe_main(int argc, char **argv)
         struct probe *p = &run.probes[i];
         /* Where it may go depends on what the server answered so far. */
         probe_place(&cfg, &run, i);
-        if (!p->tried)
+        if (!p->tried) {
+            probe_classify(p);
             continue;
+        }
         probe_exchange(&cfg, p);
         if (p->connect_failed && !any) {
             /* Nothing reached the server so far: it is unreachable. */

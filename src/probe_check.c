@@ -192,6 +192,8 @@ static const char *clean(const char *s, char *buf, size_t cap)
 
 static const char *label(const struct probe *p)
 {
+    if (p->where == AT_SCRATCH && strcmp(p->method, "OPTIONS") == 0)
+        return "OPTIONS (scratch)"; /* not the URL's OPTIONS */
     return p->asterisk ? "OPTIONS *" : p->method;
 }
 
@@ -325,10 +327,10 @@ static void known_about(const struct probe_run *run, struct probe *p)
         SAY("listed in the Allow of %s%s", lister == options ? "OPTIONS" : lister->method,
             lister == options ? "" : "'s 405");
     else if (have_allow)
-        SAY("not in this resource's Allow: it would be refused here");
+        SAY("not in this resource's Allow");
     if (star && star->answered && star->allow.present && star->status >= 200 && star->status < 300)
-        SAY("%s%s OPTIONS *", l ? "; " : "",
-            http_allow_has(sv(&star->allow), p->method, n) ? "listed by" : "not listed by");
+        SAY("%sOPTIONS * %s", l ? "; " : "",
+            http_allow_has(sv(&star->allow), p->method, n) ? "lists it" : "does not list it");
     int id = method_lookup(p->method, n);
     const struct probe_value *dav = options && options_2xx(options) ? &options->dav : NULL;
     if (dav && dav->present) {
@@ -430,7 +432,8 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
 
     /* The verdict, in plain words. */
     char ok[512] = "", refused[512] = "", unimpl[512] = "", creds[512] = "", untried[512] = "";
-    size_t nok = 0, nref = 0, nun = 0, ncr = 0, nans = 0, nnt = 0, nscratch = 0;
+    char sok[512] = "", sref[512] = "";
+    size_t nok = 0, nref = 0, nun = 0, ncr = 0, nans = 0, nnt = 0, nsok = 0, nsref = 0;
 #define APPEND(buf, n, s)                                                                          \
     do {                                                                                           \
         size_t l_ = strlen(buf);                                                                   \
@@ -438,10 +441,19 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
     } while (0)
     for (size_t i = 0; i < run->nprobes; i++) {
         const struct probe *p = &run->probes[i];
-        if (p->asterisk || p->unknown || (p->where == AT_SCRATCH && options_2xx(p)))
+        if (p->asterisk || p->unknown ||
+            (p->where == AT_SCRATCH && strcmp(p->method, "OPTIONS") == 0))
             continue;
         nans += p->answered;
-        nscratch += p->tried && p->where == AT_SCRATCH;
+        /* What the probe's own resource allows is not what the URL does. */
+        if (p->where == AT_SCRATCH && p->cls == CLASS_ALLOWED) {
+            APPEND(sok, nsok, p->method);
+            continue;
+        }
+        if (p->where == AT_SCRATCH && p->cls == CLASS_NOT_ALLOWED) {
+            APPEND(sref, nsref, p->method);
+            continue;
+        }
         switch (p->cls) {
         case CLASS_ALLOWED: APPEND(ok, nok, p->method); break;
         case CLASS_NOT_ALLOWED: APPEND(refused, nref, p->method); break;
@@ -476,10 +488,11 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
         SAY(" Needs credentials: %s.", creds);
     if (nnt)
         SAY(" Not tried (unsafe): %s.", untried);
-    if (nscratch)
-        SAY(" Unsafe methods went to %s%s, not to the URL itself.",
+    if (nsok || nsref)
+        SAY(" On %s%s (not the URL itself):%s%s%s%s%s.",
             run->scratch.given ? "the --scratch resource " : "a resource the probe created, ",
-            run->scratch.path);
+            run->scratch.path, nsok ? " works: " : "", sok, nsok && nsref ? ";" : "",
+            nsref ? " not allowed (405): " : "", sref);
     if (!nans && run->problems)
         SAY(" No method got a valid answer.");
 #undef SAY
