@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import VerbdTestCase, IMF_FIXDATE_RE, get_request, webroot
+from harness import Server, VerbdTestCase, IMF_FIXDATE_RE, get_request, webroot
 
 
 class Files(VerbdTestCase):
@@ -477,6 +477,76 @@ class Mime(VerbdTestCase):
 
     def test_txt(self):
         self.check("/sub/file.txt", "text/plain")
+
+
+class Charset(VerbdTestCase):
+    """charset (DECISIONS.md): utf-8 by default on text/* and JavaScript,
+    not on JSON (RFC 8259 §11) nor binary types; per location, `off`
+    turns it off."""
+
+    def content_type(self, target, server=None):
+        c = self.connect(server)
+        r = c.request("GET", target)
+        self.assertEqual(r.status, 200, r)
+        return r.header("Content-Type")
+
+    def test_defaults(self):
+        self.assertEqual(self.content_type("/index.html"), "text/html; charset=utf-8")
+        self.assertEqual(self.content_type("/style.css"), "text/css; charset=utf-8")
+        self.assertEqual(self.content_type("/sub/file.txt"), "text/plain; charset=utf-8")
+        self.assertEqual(self.content_type("/data.json"), "application/json")
+        self.assertEqual(self.content_type("/image.png"), "image/png")
+        self.assertEqual(self.content_type("/big.bin"), "application/octet-stream")
+
+    def test_javascript(self):
+        root = tempfile.mkdtemp(prefix="verbd-charset-")
+        self.addCleanup(shutil.rmtree, root, True)
+        with open(os.path.join(root, "app.js"), "w") as f:
+            f.write("let x = 1;\n")
+        srv = self.start_server(root=root)
+        self.assertEqual(self.content_type("/app.js", srv), "text/javascript; charset=utf-8")
+
+    def test_ranges_carry_it_too(self):
+        c = self.connect()
+        r = c.request("GET", "/index.html", [("Range", "bytes=0-9")])
+        self.assertEqual(r.status, 206, r)
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+
+    def test_per_location(self):
+        base = tempfile.mkdtemp(prefix="verbd-charset-")
+        self.addCleanup(shutil.rmtree, base, True)
+        dav = os.path.join(base, "dav")
+        os.mkdir(dav)
+        with open(os.path.join(dav, "index.html"), "w") as f:
+            f.write("<p>dav</p>\n")
+        conf = os.path.join(base, "verbd.conf")
+        with open(conf, "w") as f:
+            f.write("location / { static %s; }\n"
+                    "location /plain/ { static %s; charset off; }\n"
+                    "location /latin/ { static %s; charset iso-8859-1; }\n"
+                    "location /dav/ { webdav %s; charset off; }\n"
+                    % (self.web.root, self.web.root, self.web.root, dav))
+        srv = Server(None, "-c", conf).start()
+        self.addCleanup(srv.cleanup)
+        self.assertEqual(self.content_type("/index.html", srv), "text/html; charset=utf-8")
+        self.assertEqual(self.content_type("/plain/index.html", srv), "text/html")
+        self.assertEqual(self.content_type("/latin/index.html", srv),
+                         "text/html; charset=iso-8859-1")
+        self.assertEqual(self.content_type("/latin/data.json", srv), "application/json")
+        self.assertEqual(self.content_type("/dav/index.html", srv), "text/html")
+
+    def test_bad_value_is_a_config_error(self):
+        base = tempfile.mkdtemp(prefix="verbd-charset-")
+        self.addCleanup(shutil.rmtree, base, True)
+        conf = os.path.join(base, "verbd.conf")
+        with open(conf, "w") as f:
+            f.write("location / {\n    static %s;\n    charset \"a;b\";\n}\n" % self.web.root)
+        from harness import run_verbd
+        r = run_verbd("-t", "-c", conf)
+        self.assertNotEqual(r.returncode, 0)
+        err = r.stderr.decode()
+        self.assertIn("verbd.conf:3:", err)
+        self.assertIn("charset", err)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,18 @@ class TestOptionsAllow(DavCase):
         # No locking here: class 1 only, so clients mount it read-only.
         self.assertEqual(self.req("OPTIONS", "/ro/a.txt").header("DAV"), "1")
 
+    def test_getcontenttype_matches_get(self):
+        # The charset GET adds (utf-8 on text, none on JSON) is in PROPFIND too.
+        for name, body in (("a.txt", b"a"), ("b.json", b"{}")):
+            with open(self.dav.path(name), "wb") as f:
+                f.write(body)
+            ct = self.req("GET", "/dav/" + name).header("Content-Type")
+            ms = multistatus(self.req("PROPFIND", "/dav/" + name, {"Depth": "0"}, PROPFIND_ALL))
+            self.assertEqual(ms["/dav/" + name][DAV + "getcontenttype"][1].text, ct)
+        self.assertEqual(ct, "application/json")
+        self.assertEqual(self.req("GET", "/dav/a.txt").header("Content-Type"),
+                         "text/plain; charset=utf-8")
+
     def test_supportedlock_follows_lock(self):
         # Where LOCK is refused (class 1), supportedlock lists no lock
         # kinds; where it is allowed, both scopes of write locks.
@@ -301,7 +313,7 @@ class TestPropfind(DavCase):
         self.assertEqual(set(ms), {"/dav/c/", "/dav/c/d/", "/dav/c/f.txt"})
         f = ms["/dav/c/f.txt"]
         self.assertEqual(f[DAV + "getcontentlength"][1].text, "5")
-        self.assertEqual(f[DAV + "getcontenttype"][1].text, "text/plain")
+        self.assertEqual(f[DAV + "getcontenttype"][1].text, "text/plain; charset=utf-8")
         self.assertIsNone(f[DAV + "resourcetype"][1].find(DAV + "collection"))
         self.assertIsNotNone(ms["/dav/c/d/"][DAV + "resourcetype"][1].find(DAV + "collection"))
         for p in ("creationdate", "displayname", "getetag", "getlastmodified", "supportedlock",

@@ -348,6 +348,26 @@ static void test_create_set(void)
     verbd_module_static.destroy(in);
 
     CHECK(verbd_module_static.methods == (METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD)));
+
+    /* charset: utf-8 by default on text and JavaScript, never on JSON;
+     * another name, or off. */
+    in = verbd_module_static.create(root, err, sizeof err);
+    CHECK_STR(((struct static_inst *)in)->charset, "utf-8");
+    CHECK_STR(mime_content_type("a.txt", "utf-8"), "text/plain; charset=utf-8");
+    CHECK_STR(mime_content_type("a.js", "utf-8"), "text/javascript; charset=utf-8");
+    CHECK_STR(mime_content_type("a.json", "utf-8"), "application/json");
+    CHECK_STR(mime_content_type("a.png", "utf-8"), "image/png");
+    CHECK_STR(mime_content_type("a.txt", NULL), "text/plain");
+    CHECK(mime_content_type("a.css", "utf-8") == mime_content_type("b.css", "utf-8"));
+    CHECK_INT(set(in, "charset", "iso-8859-1", err, sizeof err), 0);
+    CHECK_STR(((struct static_inst *)in)->charset, "iso-8859-1");
+    CHECK_INT(set(in, "charset", "utf 8", err, sizeof err), -1);
+    CHECK_INT(set(in, "charset", "a;b", err, sizeof err), -1);
+    CHECK_STR(err, "charset: \"a;b\" is not a charset name (or off)");
+    CHECK_STR(((struct static_inst *)in)->charset, "iso-8859-1");
+    CHECK_INT(set(in, "charset", "off", err, sizeof err), 0);
+    CHECK(((struct static_inst *)in)->charset == NULL);
+    verbd_module_static.destroy(in);
     CHECK_STR(verbd_module_static.name, "static");
 }
 
@@ -359,7 +379,7 @@ static void test_files(void *in)
     GET(in, "/hello.txt");
     CHECK_INT(res.status, 200);
     CHECK(body_is("Hello, world!\n"));
-    CHECK_STR(hdr("Content-Type"), "text/plain");
+    CHECK_STR(hdr("Content-Type"), "text/plain; charset=utf-8");
     CHECK_STR(hdr("ETag"), hello_etag);
     CHECK_STR(hdr("Last-Modified"), hello_lm);
     CHECK_STR(hdr("Accept-Ranges"), "bytes");
@@ -382,12 +402,12 @@ static void test_files(void *in)
     CHECK(hdr("ETag") != NULL);
 
     GET(in, "/style.CSS");
-    CHECK_STR(hdr("Content-Type"), "text/css");
+    CHECK_STR(hdr("Content-Type"), "text/css; charset=utf-8");
     GET(in, "/noext");
     CHECK_STR(hdr("Content-Type"), "application/octet-stream");
     GET(in, "/sub/inner.md");
     CHECK_INT(res.status, 200);
-    CHECK_STR(hdr("Content-Type"), "text/markdown");
+    CHECK_STR(hdr("Content-Type"), "text/markdown; charset=utf-8");
     CHECK(body_is("# hi"));
 
     /* the ETag changes with the content */
@@ -472,7 +492,7 @@ static void test_dirs(void *in)
     /* index file */
     GET(in, "/sub/");
     CHECK_INT(res.status, 200);
-    CHECK_STR(hdr("Content-Type"), "text/html");
+    CHECK_STR(hdr("Content-Type"), "text/html; charset=utf-8");
     CHECK(body_is("<p>sub</p>"));
     CHECK(hdr("ETag") != NULL);
     GET(in, "/link_dir/");
@@ -490,7 +510,7 @@ static void test_dirs(void *in)
     GET(in, "/idx/");
     CHECK_INT(res.status, 200);
     CHECK(body_is("default"));
-    CHECK_STR(hdr("Content-Type"), "text/html");
+    CHECK_STR(hdr("Content-Type"), "text/html; charset=utf-8");
     GET(in, "/sub/");  /* index.html is no longer an index name */
     CHECK_INT(res.status, 403);
     set(in, "index", "index.html", err, sizeof err);

@@ -19,6 +19,7 @@ struct static_inst {
     struct file_cache *cache;  /* this process's open files (cache.c) */
     char *root_real;   /* realpath of the root, for the no-openat2 fallback */
     bool listing;
+    char *charset;     /* added to text types' Content-Type; NULL: off */
     char **index;      /* index file names, tried in order */
     size_t nindex;
 };
@@ -154,6 +155,13 @@ void mime_release(void);
 /* The Content-Type for a file name (only its last segment's extension
  * counts, case-insensitively). */
 const char *mime_type(const char *name);
+/* The Content-Type field value for a file name: mime_type, with
+ * "; charset=CHARSET" for text and JavaScript types when charset is not
+ * NULL.  The string stays valid while the table is held. */
+const char *mime_content_type(const char *name, const char *charset);
+/* The `charset NAME|off` directive into *slot (malloc'd, NULL for off):
+ * 0, or -1 + err. */
+int mime_set_charset(char **slot, const char *value, char *err, size_t errlen);
 
 /* ---- listing.c ---- */
 

@@ -1,6 +1,8 @@
 /* Content types by file-name extension: /etc/mime.types when the system has
- * one, then a built-in table, then application/octet-stream.  Types are
- * sent as listed, without a charset parameter (as nginx does). */
+ * one, then a built-in table, then application/octet-stream.  Text and
+ * JavaScript get the location's charset parameter (`charset`, utf-8 by
+ * default); other types are sent as listed: JSON has no charset
+ * parameter (RFC 8259 §11), and binary types have no use for one. */
 #include "mod/static/internal.h"
 
 #include <pthread.h>
@@ -70,6 +72,14 @@ static unsigned mime_users;
 static char *sys_text;
 static struct mime_entry *sys;
 static size_t nsys;
+
+/* "type; charset=x" strings handed out by mime_content_type: few (one per
+ * text type and charset in use), kept until the last user lets go. */
+struct with_charset {
+    struct with_charset *next;
+    char text[];
+};
+static struct with_charset *interned;
 
 /* Not tolower(): the locale must not change which type a file gets. */
 static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
@@ -167,6 +177,11 @@ void mime_release(void)
         sys = NULL;
         sys_text = NULL;
         nsys = 0;
+        while (interned) {
+            struct with_charset *next = interned->next;
+            free(interned);
+            interned = next;
+        }
     }
     pthread_mutex_unlock(&mime_lock);
 }
@@ -211,4 +226,65 @@ const char *mime_type(const char *name)
     if (!e)
         e = bsearch(ext, builtin, sizeof builtin / sizeof builtin[0], sizeof builtin[0], key_cmp);
     return e ? e->type : MIME_DEFAULT;
+}
+
+/* Types whose text a charset parameter describes: text/ ones, and JavaScript
+ * under its historical names. */
+static bool takes_charset(const char *type)
+{
+    static const char *const js[] = {"application/javascript", "application/x-javascript",
+                                     "application/ecmascript"};
+    if (strncmp(type, "text/", 5) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof js / sizeof js[0]; i++)
+        if (strcmp(type, js[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *mime_content_type(const char *name, const char *charset)
+{
+    const char *type = mime_type(name);
+    if (!charset || !takes_charset(type) || strchr(type, ';'))
+        return type;
+    char want[160];
+    int n = snprintf(want, sizeof want, "%s; charset=%s", type, charset);
+    if (n < 0 || (size_t)n >= sizeof want)
+        return type;
+    pthread_mutex_lock(&mime_lock);
+    struct with_charset *w = interned;
+    while (w && strcmp(w->text, want) != 0)
+        w = w->next;
+    if (!w) {
+        w = malloc(sizeof *w + (size_t)n + 1);
+        if (!w)
+            abort();
+        memcpy(w->text, want, (size_t)n + 1);
+        w->next = interned;
+        interned = w;
+    }
+    pthread_mutex_unlock(&mime_lock);
+    return w->text;
+}
+
+int mime_set_charset(char **slot, const char *value, char *err, size_t errlen)
+{
+    char *v = NULL;
+    if (strcmp(value, "off") != 0) {
+        /* A token (RFC 9110 §5.6.2), as a charset parameter's value is. */
+        size_t n = strlen(value);
+        bool ok = n > 0 && n <= 40;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= 'A' && value[i] <= 'Z') ||
+                 (value[i] >= '0' && value[i] <= '9') || strchr("!#$%&'*+-.^_`|~", value[i]);
+        if (!ok) {
+            snprintf(err, errlen, "charset: \"%s\" is not a charset name (or off)", value);
+            return -1;
+        }
+        if (!(v = strdup(value)))
+            abort();
+    }
+    free(*slot);
+    *slot = v;
+    return 0;
 }

@@ -380,6 +380,7 @@ static void static_destroy(void *vinst)
     cache_free(in->cache);
     close(in->root_fd);
     free(in->root_real);
+    free(in->charset);
     free_index(in);
     free(in);
     mime_release();
@@ -419,9 +420,17 @@ static int set_listing(void *vinst, int argc, const char *const *argv, char *err
     return directive_on_off("listing", argv[0], &in->listing, err, errlen);
 }
 
+static int set_charset(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct static_inst *in = vinst;
+    return mime_set_charset(&in->charset, argv[0], err, errlen);
+}
+
 static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
+    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset},
     {.name = NULL},
 };
 
@@ -441,7 +450,7 @@ static void *static_create(const char *arg, char *err, size_t errlen)
     }
     struct static_inst *in = calloc(1, sizeof *in);
     char **index = malloc(sizeof *index);
-    if (!in || !index || !(index[0] = strdup("index.html")))
+    if (!in || !index || !(index[0] = strdup("index.html")) || !(in->charset = strdup("utf-8")))
         abort();
     in->root_fd = fd;
     in->root_real = real;

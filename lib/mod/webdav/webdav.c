@@ -331,7 +331,17 @@ static int set_fsync(void *vinst, int argc, const char *const *argv, char *err, 
     return directive_on_off("dav_fsync", argv[0], &in->fsync, err, errlen);
 }
 
+/* charset: the static module's, for GET and getcontenttype alike. */
+static int set_charset(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct dav_inst *in = vinst;
+    struct static_inst *sti = in->st;
+    return mime_set_charset(&sti->charset, argv[0], err, errlen);
+}
+
 static const struct verbd_directive dav_directives[] = {
+    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset},
     {.name = "dav_db", .min_args = 1, .max_args = 1, .set = set_db, .path_args = true},
     {.name = "dav_depth_infinity", .min_args = 1, .max_args = 1, .set = set_depth_infinity},
     {.name = "dav_fsync", .min_args = 1, .max_args = 1, .set = set_fsync},
