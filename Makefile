@@ -56,12 +56,14 @@ $(BUILD)/examples/%: examples/%.c $(LIBVERBD)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Ilib,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
 
-# Serve the current directory (or DIR=...) on 127.0.0.1:8080.
-DIR ?= .
+# Serve the welcome page in examples/www/ (or DIR=...) on 127.0.0.1:8080
+# (or PORT=...).  DIR may contain spaces: make run DIR="/srv/my site".
+DIR ?= examples/www
+PORT ?= 8080
 run:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory $(VERBD)
-	$(VERBD) $(DIR)
+	$(VERBD) "$(DIR)" --listen 127.0.0.1:$(PORT)
 
 # Seconds each fuzz harness runs inside `make test` (0: none).
 FUZZ_SECONDS_IN_TEST ?= 30

@@ -549,5 +549,93 @@ class Charset(VerbdTestCase):
         self.assertIn("charset", err)
 
 
+class HiddenFiles(unittest.TestCase):
+    """hidden_files (DECISIONS.md): off by default, so a path segment
+    starting with '.' is 404 except /.well-known/; `hidden_files on` serves
+    them; verbd's reserved names (.verbd-) are 404 whatever it says.  In
+    webdav, dotfiles are ordinary files."""
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="verbd-hidden-")
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.root = os.path.join(self.base, "root")
+        for d in (".git", ".well-known", "sub/.cache", "pub"):
+            os.makedirs(os.path.join(self.root, d))
+        files = {".env": b"SECRET=1\n", ".git/config": b"[core]\n",
+                 ".well-known/security.txt": b"Contact: x\n", "sub/.cache/x": b"x\n",
+                 "sub/ok.txt": b"ok\n", ".verbd-put-h-1-1-00000000": b"partial",
+                 "sub/.verbd-copy-h-1-1-00000000": b"partial", "sub/.hidden.txt": b"h\n",
+                 "pub/.well-known": b"not the origin's\n", "index.html": b"<p>hi</p>\n"}
+        for rel, data in files.items():
+            with open(os.path.join(self.root, rel), "wb") as f:
+                f.write(data)
+
+    def serve(self, body):
+        conf = os.path.join(self.base, "verbd.conf")
+        with open(conf, "w") as f:
+            f.write(body.replace("ROOT", self.root))
+        srv = Server(None, "-c", conf).start()
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def get(self, srv, target):
+        c = srv.connect()
+        try:
+            return c.request("GET", target)
+        finally:
+            c.close()
+
+    def test_default_off(self):
+        srv = self.serve("location / { static ROOT; listing on; }\n"
+                         "location /pub/ { static ROOT/pub; }\n")
+        for t in ("/.env", "/.git/config", "/.git/", "/sub/.cache/x", "/.verbd-put-h-1-1-00000000"):
+            self.assertEqual(self.get(srv, t).status, 404, t)
+        self.assertEqual(self.get(srv, "/.well-known/security.txt").status, 200)
+        self.assertEqual(self.get(srv, "/sub/ok.txt").status, 200)
+        self.assertEqual(self.get(srv, "/").body, b"<p>hi</p>\n")
+        self.assertEqual(self.get(srv, "/pub/").status, 403)  # the root, not hidden
+        # /.well-known/ is the origin's, not any location's.
+        self.assertEqual(self.get(srv, "/pub/.well-known").status, 404)
+        listing = self.get(srv, "/sub/").body
+        self.assertIn(b"ok.txt", listing)
+        self.assertNotIn(b".hidden.txt", listing)
+        self.assertNotIn(b".cache", listing)
+        self.assertNotIn(b".verbd-", listing)
+
+    def test_on(self):
+        srv = self.serve("location / { static ROOT; listing on; hidden_files on; }\n")
+        r = self.get(srv, "/.env")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"SECRET=1\n")
+        self.assertEqual(self.get(srv, "/sub/.cache/x").status, 200)
+        listing = self.get(srv, "/sub/").body
+        self.assertIn(b".hidden.txt", listing)
+        self.assertIn(b".cache", listing)
+        # Reserved names stay hidden.
+        self.assertEqual(self.get(srv, "/.verbd-put-h-1-1-00000000").status, 404)
+        self.assertEqual(self.get(srv, "/sub/.verbd-copy-h-1-1-00000000").status, 404)
+        self.assertNotIn(b".verbd-", listing)
+
+    def test_bad_value(self):
+        conf = os.path.join(self.base, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("location / { static %s; hidden_files allow; }\n" % self.root)
+        from harness import run_verbd
+        r = run_verbd("-t", "-c", conf)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("hidden_files", r.stderr.decode())
+
+    def test_webdav_dotfiles_are_ordinary(self):
+        srv = self.serve("location /dav/ { webdav ROOT; }\n")
+        r = self.get(srv, "/dav/.env")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"SECRET=1\n")
+        listing = self.get(srv, "/dav/sub/").body
+        self.assertIn(b".hidden.txt", listing)
+        self.assertIn(b"ok.txt", listing)
+        self.assertEqual(self.get(srv, "/dav/.verbd-put-h-1-1-00000000").status, 404)
+        self.assertNotIn(b".verbd-", listing)
+
+
 if __name__ == "__main__":
     unittest.main()

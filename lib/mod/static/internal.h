@@ -19,6 +19,7 @@ struct static_inst {
     struct file_cache *cache;  /* this process's open files (cache.c) */
     char *root_real;   /* realpath of the root, for the no-openat2 fallback */
     bool listing;
+    bool hidden_files; /* serve dot-names (hidden_files on); webdav: always */
     char *charset;     /* added to text types' Content-Type; NULL: off */
     char **index;      /* index file names, tried in order */
     size_t nindex;
@@ -46,6 +47,25 @@ char *static_join(const char *rel, const char *name);
 /* The strong ETag of a file (quotes included) into out (64 bytes do); the
  * webdav module reports the same one. */
 void static_etag(const struct stat *st, char *out, size_t len);
+
+/* ---- hidden.c: names never served ---- */
+
+/* verbd's own names (temporary files of uploads, copies, moves and
+ * deletes): hidden from every module and refused whatever hidden_files
+ * says. */
+#define VERBD_RESERVED ".verbd-"
+
+/* True if some segment of rel starts with the reserved prefix. */
+bool static_reserved(const char *rel);
+/* True if rel is not served here: a reserved segment, or (hidden_files
+ * off) a segment starting with '.', except a first segment ".well-known"
+ * when rel starts at the origin's root. */
+bool static_hidden(const struct static_inst *in, const char *rel, bool at_origin_root);
+/* The same for one directory entry's name (listings). */
+bool static_entry_hidden(const struct static_inst *in, const char *name);
+/* 404 if the request's rel is hidden (static_hidden), else 0. */
+int static_refuse_hidden(const struct static_inst *in, const struct verbd_request *req,
+                         const char *rel);
 
 /* ---- fserr.c: file-system errors as statuses (static and webdav) ---- */
 

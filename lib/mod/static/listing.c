@@ -70,9 +70,9 @@ void listing_respond(struct verbd_response *res, const struct static_inst *in, c
     struct entry *ents = NULL;
     size_t n = 0, cap = 0;
     for (struct dirent *de; (de = readdir(d));) {
-        /* Hidden names (and "." and "..") are not listed, as nginx does;
-         * they are still served when asked for by name. */
-        if (de->d_name[0] == '.')
+        /* "." and "..", and what is not served (hidden.c), are not
+         * listed. */
+        if (static_entry_hidden(in, de->d_name))
             continue;
         /* Only what could be served is listed: a broken symlink, one
          * leading out of the root, a FIFO or a device would only answer

@@ -330,6 +330,11 @@ static void static_handle(void *vinst, const struct verbd_request *req,
     const char *rel = sub[0] == '/' ? sub + 1 : sub;
     if (!*rel)
         rel = ".";
+    int hidden = static_refuse_hidden(in, req, rel);
+    if (hidden) {
+        verbd_response_error(res, hidden, NULL);
+        return;
+    }
     struct file_entry *cached = cache_get(in, rel);
     if (cached) {
         serve_file(req, res, cached);
@@ -420,6 +425,14 @@ static int set_listing(void *vinst, int argc, const char *const *argv, char *err
     return directive_on_off("listing", argv[0], &in->listing, err, errlen);
 }
 
+static int set_hidden_files(void *vinst, int argc, const char *const *argv, char *err,
+                            size_t errlen)
+{
+    (void)argc;
+    struct static_inst *in = vinst;
+    return directive_on_off("hidden_files", argv[0], &in->hidden_files, err, errlen);
+}
+
 static int set_charset(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
@@ -431,6 +444,7 @@ static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
     {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset},
+    {.name = "hidden_files", .min_args = 1, .max_args = 1, .set = set_hidden_files},
     {.name = NULL},
 };
 

@@ -19,16 +19,7 @@
 
 bool dav_reserved(const char *rel)
 {
-    size_t k = strlen(DAV_RESERVED);
-    for (const char *p = rel; *p;) {
-        if (strncmp(p, DAV_RESERVED, k) == 0)
-            return true;
-        const char *s = strchr(p, '/');
-        if (!s)
-            break;
-        p = s + 1;
-    }
-    return false;
+    return static_reserved(rel);
 }
 
 /* rel beneath the root with `flags`; rel "" is the root itself. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "mod/static/internal.h"
 #include "verbd.h"
 
 struct sqlite3;
@@ -19,7 +20,7 @@ struct sqlite3_stmt;
 struct static_inst;
 
 #define DAV_XML_MAX (1024 * 1024)   /* an XML request body larger than this: 413 */
-#define DAV_RESERVED ".verbd-"      /* names the module keeps for itself (temp files) */
+#define DAV_RESERVED VERBD_RESERVED /* names verbd keeps for itself (temp files) */
 #define DAV_LOCK_TIMEOUT_DEFAULT 3600
 #define DAV_LOCK_TIMEOUT_MAX (7 * 24 * 3600)
 #define DAV_DEPTH_INFINITY (-1)

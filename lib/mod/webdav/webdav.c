@@ -365,9 +365,11 @@ static void *dav_create(const char *arg, char *err, size_t errlen)
     struct static_inst *sti = st;
     in->sti = sti;
     in->root_fd = sti->root_fd;
-    /* GET of a collection lists it (dotfiles, and so temporary files,
-     * never appear); no index file stands in for it. */
+    /* GET of a collection lists it; no index file stands in for it.
+     * Dotfiles are ordinary files here (a synced tree has them); only
+     * verbd's reserved names stay hidden. */
     sti->listing = true;
+    sti->hidden_files = true;
     for (size_t i = 0; i < sti->nindex; i++)
         free(sti->index[i]);
     sti->nindex = 0;
