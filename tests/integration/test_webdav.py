@@ -7,8 +7,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -610,6 +612,75 @@ class TestPathErrors(DavCase):
         self.assertIn(b"read-only", r.body)
         # Deliberate answers: nothing for the error log.
         self.assertNotIn("[error]", self.dav.server.stderr_text())
+
+
+class TestTempFiles(unittest.TestCase):
+    """DECISIONS: temporary files sit in the target's directory under the
+    reserved prefix with the node's host name and pid; no module serves
+    them; a node removes its own whose pid is dead, and any older than a
+    day."""
+
+    def setUp(self):
+        self.dav = DavServer()
+        self.addCleanup(self.dav.cleanup)
+        # A static location over the same directory, showing dotfiles.
+        with open(self.dav.conf, "a") as f:
+            f.write("location /pub/ { static %s; hidden_files on; }\n" % self.dav.data)
+
+    def temp_names(self, rel=""):
+        return sorted(n for n in os.listdir(self.dav.path(rel)) if n.startswith(".verbd-"))
+
+    def test_upload_in_progress_is_served_by_no_location(self):
+        self.dav.start()
+        body = bytes(range(256)) * 512  # 128 KiB
+        c = self.dav.server.connect(timeout=20)
+        self.addCleanup(c.close)
+        c.send(build_request("PUT", "/dav/up.bin", [("Content-Length", str(len(body)))]))
+        c.send(body[:len(body) // 2])
+        deadline = time.time() + 10
+        while not self.temp_names() and time.time() < deadline:
+            time.sleep(0.05)
+        names = self.temp_names()
+        self.assertEqual(len(names), 1, names)
+        tmp = names[0]
+        self.assertTrue(tmp.startswith(".verbd-put-%s-" % socket.gethostname()), tmp)
+        self.assertGreater(os.path.getsize(self.dav.path(tmp)), 0)
+        for target in ("/pub/" + tmp, "/dav/" + tmp, "/ro/" + tmp):
+            r = self.dav.req("GET", target)
+            self.assertEqual(r.status, 404, (target, r))
+        self.assertNotIn(b".verbd-", self.dav.req("GET", "/pub/").body)
+        ms = multistatus(self.dav.req("PROPFIND", "/dav/", {"Depth": "1"}))
+        self.assertEqual(set(ms), {"/dav/"})
+        c.send(body[len(body) // 2:])
+        self.assertEqual(c.read_response("PUT").status, 201)
+        self.assertEqual(self.temp_names(), [])
+        with open(self.dav.path("up.bin"), "rb") as f:
+            self.assertEqual(f.read(), body)
+
+    def test_orphans_of_dead_processes_are_removed_at_start(self):
+        host = socket.gethostname()
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        os.mkdir(self.dav.path("sub"))
+        mine_dead = ".verbd-put-%s-%d-1-00000000" % (host, dead.pid)
+        trash_dead = ".verbd-trash-%s-%d-2-0000abcd" % (host, dead.pid)
+        mine_live = ".verbd-put-%s-%d-3-00000000" % (host, os.getpid())
+        other_node = ".verbd-put-other-%s-%d-4-00000000" % (host, dead.pid)
+        not_temp = ".verbd-put-garbage"
+        db_like = ".verbd-dav-data.sqlite"  # a database's name, not a temporary one
+        for rel in (mine_dead, "sub/" + mine_dead, mine_live, other_node, not_temp, db_like):
+            with open(self.dav.path(rel), "wb") as f:
+                f.write(b"half an upload")
+        os.makedirs(self.dav.path(trash_dead + "/inner"))
+        with open(self.dav.path(trash_dead + "/inner/f"), "wb") as f:
+            f.write(b"x")
+        with open(self.dav.path("keep.txt"), "wb") as f:
+            f.write(b"keep")
+        self.dav.start()
+        self.assertEqual(self.dav.req("OPTIONS", "/dav/").status, 204)
+        self.assertEqual(self.temp_names(), sorted([mine_live, other_node, not_temp, db_like]))
+        self.assertEqual(self.temp_names("sub"), [])
+        self.assertTrue(os.path.exists(self.dav.path("keep.txt")))
 
 
 if __name__ == "__main__":

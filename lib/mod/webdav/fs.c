@@ -115,15 +115,6 @@ int dav_open_parent(const struct dav_inst *in, const char *rel, const char **nam
     return fd;
 }
 
-void dav_tmp_name(struct dav_inst *in, const char *kind, char *out, size_t len)
-{
-    uint32_t rnd = 0;
-    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-        rnd = (uint32_t)time(NULL) ^ (uint32_t)clock();
-    snprintf(out, len, "%s%s-%ld-%u-%08" PRIx32, DAV_RESERVED, kind, (long)getpid(),
-             ++in->tmp_counter, rnd);
-}
-
 int dav_remove_tree(int dirfd, const char *name, const char *rel,
                     void (*failed)(void *ctx, const char *rel, int err), void *ctx)
 {

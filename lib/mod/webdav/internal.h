@@ -38,6 +38,7 @@ struct dav_inst {
     pid_t db_pid;
     struct sqlite3_stmt *stmts[DAV_STMT_MAX];
     unsigned tmp_counter;
+    pid_t swept_pid;           /* the process that swept orphans (tmp.c) */
     /* The mapping's method set as the router passes it to allow() before
      * any request is served; until then the module's own.  What the
      * module claims (DAV class 2, supportedlock) follows it. */
@@ -72,8 +73,21 @@ int dav_open_parent(const struct dav_inst *in, const char *rel, const char **nam
 char *dav_parent(const char *rel);
 /* rel joined with name, malloc'd. */
 char *dav_join(const char *rel, const char *name);
-/* A fresh reserved name with `kind` ("put", "copy", "trash"), in out. */
+/* ---- tmp.c: temporary names ------------------------------------------ */
+
+#define DAV_HOST_MAX 64   /* bytes of the host name in a temporary name */
+#define DAV_TMP_MAX 160   /* a temporary name fits in this */
+
+/* A fresh temporary name, .verbd-KIND-HOST-PID-COUNTER-RAND, with `kind`
+ * ("put", "copy", "move", "trash"), in out (DAV_TMP_MAX bytes). */
 void dav_tmp_name(struct dav_inst *in, const char *kind, char *out, size_t len);
+/* Parses a temporary name: its host and pid.  False if name is not one. */
+bool dav_tmp_parse(const char *name, char *host, size_t hostlen, pid_t *pid);
+/* True if the temporary name, last changed at `changed`, may be removed:
+ * older than 24 hours, or this node's and its process is gone. */
+bool dav_tmp_orphan(const char *name, time_t changed, time_t now);
+/* Once per process: removes the orphans under the root (tmp.c). */
+void dav_sweep_orphans(struct dav_inst *in);
 /* Removes name in dirfd, recursively, never following a symlink.  rel is
  * what it is called to clients: `failed` (may be NULL) hears of each
  * entry that could not go.  Returns how many could not (0: all gone). */
@@ -233,7 +247,7 @@ struct dav_body {
     bool is_file;
     int dirfd;           /* the parent directory of the PUT target, or -1 */
     int fd;              /* the temporary file, or -1 */
-    char tmp[64];
+    char tmp[DAV_TMP_MAX];
     int status;          /* an error to answer when the body is in, or 0 */
     const char *why;     /* its detail for the error body, or NULL */
     uint64_t len;

@@ -212,7 +212,7 @@ void dav_delete(struct dav_req *r)
             return;
         }
     } else {
-        char trash[96];
+        char trash[DAV_TMP_MAX];
         int e = set_aside(in, dirfd, name, trash, sizeof trash);
         if (e) {
             const char *why = NULL;
@@ -359,7 +359,7 @@ void dav_copymove(struct dav_req *r, bool move)
     const char *sname, *dname;
     int sdir = dav_open_parent(in, r->rel, &sname);
     int ddir = dav_open_parent(in, dst, &dname);
-    char tmp[96] = "", trash[96] = "";
+    char tmp[DAV_TMP_MAX] = "", trash[DAV_TMP_MAX] = "";
     int e = 0;
     if (sdir < 0 || ddir < 0)
         e = errno ? errno : ENOENT;

@@ -181,6 +181,10 @@ static method_set dav_allow(void *vinst, const struct verbd_request *req, method
 {
     struct dav_inst *in = vinst;
     in->mapping_methods = allowed;  /* the mapping's set: see dav_locking */
+    /* Before this process serves its first request here (allow() comes
+     * first), it clears what a crashed one left.  Not in create(), which
+     * `verbd -t` runs too, and which runs before workers exist. */
+    dav_sweep_orphans(in);
     bool slash;
     char *rel = request_rel(req, &slash);
     struct dav_stat st;
