@@ -16,6 +16,7 @@ struct verbd_server;
 struct verbd_mapping;
 struct verbd_request;
 struct verbd_response;
+struct verbd_exchange;
 
 /* ---- Server ---------------------------------------------------------- */
 
@@ -64,10 +65,23 @@ typedef void verbd_handler_fn(void *data, const struct verbd_request *req,
 /* Maps a location to a C handler implementing `methods` (space-separated
  * tokens, registered or not: "GET POST", "BREW"; HEAD comes with GET).
  * The request body, if any, is read before the handler runs (up to
- * max_body) and available through verbd_request_body(). */
+ * max_body) and available through verbd_request_body().  The response is
+ * sent when the handler returns.  This is the synchronous convenience
+ * built on the exchange calls below. */
 struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const char *location,
                                                const char *methods, verbd_handler_fn *fn,
                                                void *data, char *err, size_t errlen);
+
+/* A handler that starts an exchange and answers it now or later, from a
+ * timer, a descriptor watch or a body callback (see "Exchange" below). */
+typedef void verbd_start_fn(void *data, struct verbd_exchange *x);
+
+/* Maps a location to an asynchronous C handler implementing `methods`.
+ * Nothing of the request body is read until the handler asks for it with
+ * verbd_read(). */
+struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const char *location,
+                                             const char *methods, verbd_start_fn *fn,
+                                             void *data, char *err, size_t errlen);
 
 /*
  * Sets a mapping directive: one of the module's ("listing" "on"; "index"
@@ -125,10 +139,10 @@ int verbd_request_header_at(const struct verbd_request *req, size_t i, const cha
                             size_t *nlen, const char **value, size_t *vlen);
 /* 1 for HEAD (the response body is dropped after framing), else 0. */
 int verbd_request_is_head(const struct verbd_request *req);
-/* The request body read for a C handler (NULL and 0 if none). */
+/* The request body read for a synchronous C handler (NULL and 0 if none). */
 const void *verbd_request_body(const struct verbd_request *req, size_t *len);
-/* The state a streaming module's body callbacks built (NULL if none). */
-void *verbd_request_body_state(const struct verbd_request *req);
+/* 1 if the request carries a body (a Content-Length above 0, or chunked). */
+int verbd_request_has_body(const struct verbd_request *req);
 
 /* ---- Response --------------------------------------------------------- */
 
@@ -160,6 +174,85 @@ void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t off
 void verbd_response_error(struct verbd_response *res, int status, const char *detail);
 /* Closes the connection after this response. */
 void verbd_response_close(struct verbd_response *res);
+/* States the body's length: the server sends it as Content-Length (for
+ * HEAD too), passes on exactly that many bytes and closes the connection if
+ * the handler writes fewer.  Without it the length is counted when the
+ * whole body is known at the first verbd_send(); otherwise the body is
+ * chunked (HTTP/1.1) or ends with the connection (HTTP/1.0). */
+void verbd_response_length(struct verbd_response *res, uint64_t len);
+
+/* ---- Exchange: one request and its response, answered at any pace ------
+ *
+ * An exchange lives from the handler's start until its response is
+ * finished (or aborted) and its request body read or abandoned.  Then its
+ * cleanups run (newest first), every timer, watch and deferred call it
+ * registered is cancelled, and its memory is freed: no callback of an
+ * exchange ever runs after that.  All calls below are made on the worker's
+ * thread, from the start handler or from one of the exchange's callbacks.
+ */
+
+const struct verbd_request *verbd_exchange_request(struct verbd_exchange *x);
+struct verbd_response *verbd_exchange_response(struct verbd_exchange *x);
+
+/* Memory freed with the exchange (never NULL). */
+void *verbd_alloc(struct verbd_exchange *x, size_t n);
+/* fn(arg) runs when the exchange ends, finished or aborted. */
+void verbd_cleanup(struct verbd_exchange *x, void (*fn)(void *arg), void *arg);
+/* 1 once the client went away or the response was aborted (for cleanups). */
+int verbd_aborted(const struct verbd_exchange *x);
+
+/* Hands the status, header fields and body pieces built so far on the
+ * response to the client; the first call sends the head, and header fields
+ * added afterwards are ignored.  Returns 1 while the exchange's queued
+ * output is under its bound (64 KiB), 0 above it: then produce nothing
+ * more until verbd_on_writable's callback.  Body pieces may be added again
+ * after each call. */
+int verbd_send(struct verbd_exchange *x);
+/* Sends what is left and ends the response. */
+void verbd_finish(struct verbd_exchange *x);
+/* The response cannot be completed: the connection is closed after what
+ * was sent, so the client sees a truncated answer rather than a wrong one. */
+void verbd_abort(struct verbd_exchange *x);
+/* cb(x, arg) runs once, when queued output falls under the bound. */
+void verbd_on_writable(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
+                       void *arg);
+
+/* Reads the request body at the handler's pace: data(x, bytes, len, arg)
+ * for each piece (de-chunked; the bytes are valid during the call only),
+ * then done(x, status, arg): status 0 when the body is complete, or the
+ * status the failure calls for (400 malformed chunking, 408 too slow, 413
+ * over max_body).  Sends 100 Continue if the client waits for it and
+ * nothing sent it yet.  A request without a body gets done(x, 0) at once
+ * (from the loop, not from inside this call).  Finishing the response
+ * abandons what is left of the body. */
+void verbd_read(struct verbd_exchange *x,
+                void (*data)(struct verbd_exchange *x, const void *p, size_t len, void *arg),
+                void (*done)(struct verbd_exchange *x, int status, void *arg), void *arg);
+/* Stops reading the body (and the socket) until verbd_read_resume(). */
+void verbd_read_pause(struct verbd_exchange *x);
+void verbd_read_resume(struct verbd_exchange *x);
+/* Sends 100 Continue now (a gateway relays its upstream's). */
+void verbd_continue(struct verbd_exchange *x);
+
+struct verbd_timer;
+struct verbd_watch;
+/* cb(x, arg) after `ms` milliseconds, then every `every_ms` if that is
+ * not 0, until cancelled or the exchange ends. */
+struct verbd_timer *verbd_timer(struct verbd_exchange *x, uint64_t ms, uint64_t every_ms,
+                                void (*cb)(struct verbd_exchange *x, void *arg), void *arg);
+void verbd_timer_cancel(struct verbd_timer *t);
+/* cb(x, events, arg) while fd is readable (VERBD_READABLE) or writable
+ * (VERBD_WRITABLE), as asked in `events`, until cancelled or the exchange
+ * ends.  The descriptor stays the caller's. */
+#define VERBD_READABLE 1u
+#define VERBD_WRITABLE 2u
+struct verbd_watch *verbd_watch(struct verbd_exchange *x, int fd, unsigned events,
+                                void (*cb)(struct verbd_exchange *x, unsigned events, void *arg),
+                                void *arg);
+void verbd_watch_cancel(struct verbd_watch *w);
+/* cb(x, arg) once, on the loop, after the current call returns. */
+void verbd_defer(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
+                 void *arg);
 
 #ifdef __cplusplus
 }

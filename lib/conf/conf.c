@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "conf/read.h"
-#include "core/server.h"
+#include "engine/server.h"
 #include "core/settings.h"
 #include "route/module.h"
 #include "route/route.h"

@@ -1,206 +1,357 @@
-/* The request accessors and response builders of verbd.h. */
+/* The exchange's lifetime and the calls of verbd.h that a module answers,
+ * reads and waits with.  The session behind x->ops does the protocol. */
 #include "core/exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "http/method.h"
-#include "http/status.h"
+#include "core/clock.h"
 
-const char *verbd_request_method(const struct verbd_request *req, size_t *len)
+/* The first arena block: a common request head and its fields fit. */
+#define ARENA_FIRST 4096
+#define POOL_MAX 64
+
+/* Something an exchange registered on the loop, cancelled when it ends. */
+enum handle_kind { HANDLE_TIMER, HANDLE_WATCH, HANDLE_DEFER };
+
+struct vx_handle {
+    struct vx_handle *next;
+    enum handle_kind kind;
+    bool active;
+    struct verbd_exchange *x;
+    void *arg;
+};
+
+struct verbd_timer {
+    struct vx_handle h;
+    struct loop_timer t;
+    uint64_t every;
+    void (*cb)(struct verbd_exchange *x, void *arg);
+};
+
+struct verbd_watch {
+    struct vx_handle h;
+    struct loop_watch w;
+    void (*cb)(struct verbd_exchange *x, unsigned events, void *arg);
+};
+
+struct vx_defer {
+    struct vx_handle h;
+    struct loop_defer d;
+    void (*cb)(struct verbd_exchange *x, void *arg);
+};
+
+static struct verbd_exchange *pool;
+static size_t pooled;
+
+struct verbd_exchange *vx_new(struct loop *loop, const struct vx_session_ops *ops, void *sess)
 {
-    if (len)
-        *len = req->http.method.n;
-    return req->http.method.p;
-}
-
-const char *verbd_request_path(const struct verbd_request *req) { return req->path; }
-
-const char *verbd_request_subpath(const struct verbd_request *req) { return req->subpath; }
-
-const char *verbd_request_query(const struct verbd_request *req, size_t *len)
-{
-    if (len)
-        *len = req->http.query.n;
-    return req->http.query.p;
-}
-
-const char *verbd_request_header(const struct verbd_request *req, const char *name, size_t *len)
-{
-    struct span v = http_field_get(&req->http, name);
-    if (len)
-        *len = v.n;
-    return v.p;
-}
-
-size_t verbd_request_header_count(const struct verbd_request *req) { return req->http.nfields; }
-
-int verbd_request_header_at(const struct verbd_request *req, size_t i, const char **name,
-                            size_t *nlen, const char **value, size_t *vlen)
-{
-    if (i >= req->http.nfields)
-        return -1;
-    const struct http_field *f = &req->http.fields[i];
-    *name = f->name.p;
-    *nlen = f->name.n;
-    *value = f->value.p;
-    *vlen = f->value.n;
-    return 0;
-}
-
-int verbd_request_is_head(const struct verbd_request *req)
-{
-    return req->method_id == METHOD_HEAD;
-}
-
-const void *verbd_request_body(const struct verbd_request *req, size_t *len)
-{
-    if (len)
-        *len = req->body_len;
-    return req->body;
-}
-
-void *verbd_request_body_state(const struct verbd_request *req) { return req->body_state; }
-
-void response_init(struct verbd_response *res)
-{
-    memset(res, 0, sizeof *res);
-    res->status = 200;
-    res->file.fd = -1;
-}
-
-void file_hold_drop(struct file_hold *h)
-{
-    if (h->fd < 0)
-        return;
-    if (h->release)
-        h->release(h->ctx);
-    else
-        close(h->fd);
-    *h = (struct file_hold){-1, NULL, NULL};
-}
-
-static void drop_body(struct verbd_response *res)
-{
-    buf_reset(&res->body);
-    res->npieces = 0;
-    file_hold_drop(&res->file);
-}
-
-void response_reset(struct verbd_response *res)
-{
-    drop_body(res);
-    buf_reset(&res->head);
-    res->status = 200;
-    res->close = false;
-}
-
-void response_free(struct verbd_response *res)
-{
-    drop_body(res);
-    buf_free(&res->head);
-    buf_free(&res->body);
-    free(res->pieces);
-    res->pieces = NULL;
-    res->cap_pieces = 0;
-}
-
-uint64_t response_body_length(const struct verbd_response *res)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < res->npieces; i++)
-        total += res->pieces[i].len;
-    return total;
-}
-
-static void add_piece(struct verbd_response *res, bool is_file, uint64_t offset, uint64_t len)
-{
-    if (len == 0)
-        return;
-    struct body_piece *last = res->npieces ? &res->pieces[res->npieces - 1] : NULL;
-    if (last && last->is_file == is_file && last->offset + last->len == offset) {
-        last->len += len;
-        return;
-    }
-    if (res->npieces == res->cap_pieces) {
-        size_t cap = res->cap_pieces ? res->cap_pieces * 2 : 4;
-        struct body_piece *p = realloc(res->pieces, cap * sizeof *p);
-        if (!p)
+    struct verbd_exchange *x = pool;
+    if (x) {
+        pool = x->next_free;
+        pooled--;
+    } else {
+        x = calloc(1, sizeof *x);
+        if (!x)
             abort();
-        res->pieces = p;
-        res->cap_pieces = cap;
+        arena_init(&x->arena, ARENA_FIRST);
+        response_init(&x->res);
     }
-    res->pieces[res->npieces++] = (struct body_piece){is_file, offset, len};
+    struct arena arena = x->arena;
+    struct verbd_response res = x->res;
+    memset(x, 0, sizeof *x);
+    x->arena = arena;
+    x->res = res;
+    x->loop = loop;
+    x->ops = ops;
+    x->sess = sess;
+    return x;
 }
 
-void verbd_response_status(struct verbd_response *res, int status) { res->status = status; }
-
-void verbd_response_header_n(struct verbd_response *res, const char *name, const char *value,
-                             size_t len)
+static void cancel_handles(struct verbd_exchange *x)
 {
-    buf_puts(&res->head, name);
-    buf_append(&res->head, ": ", 2);
-    buf_append(&res->head, value, len);
-    buf_append(&res->head, "\r\n", 2);
+    for (struct vx_handle *h = x->handles; h; h = h->next) {
+        if (!h->active)
+            continue;
+        h->active = false;
+        switch (h->kind) {
+        case HANDLE_TIMER:
+            loop_timer_stop(x->loop, &((struct verbd_timer *)h)->t);
+            break;
+        case HANDLE_WATCH:
+            loop_watch_del(x->loop, &((struct verbd_watch *)h)->w, false);
+            break;
+        case HANDLE_DEFER:
+            loop_defer_cancel(x->loop, &((struct vx_defer *)h)->d);
+            break;
+        }
+    }
+    x->handles = NULL;
 }
 
-void verbd_response_header_lines(struct verbd_response *res, const char *lines, size_t len)
+void vx_end(struct verbd_exchange *x)
 {
-    buf_append(&res->head, lines, len);
-}
-
-void verbd_response_header(struct verbd_response *res, const char *name, const char *value)
-{
-    verbd_response_header_n(res, name, value, strlen(value));
-}
-
-void verbd_response_body(struct verbd_response *res, const void *data, size_t len)
-{
-    size_t at = res->body.len;
-    buf_append(&res->body, data, len);
-    add_piece(res, false, at, len);
-}
-
-static void attach_file(struct verbd_response *res, int fd, void (*release)(void *), void *ctx)
-{
-    if (res->file.fd == fd && res->file.release == release && res->file.ctx == ctx) {
-        if (release)
-            release(ctx);  /* the response holds the file already */
+    cancel_handles(x);
+    arena_reset(&x->arena);  /* the cleanups, newest first */
+    cancel_handles(x);       /* ...which may not register more, but be sure */
+    response_reset(&x->res);
+    if (x->res.head.cap > 16384 || x->res.body.cap > 65536 || pooled >= POOL_MAX) {
+        arena_free(&x->arena);
+        response_free(&x->res);
+        free(x);
         return;
     }
-    file_hold_drop(&res->file);
-    res->file = (struct file_hold){fd, release, ctx};
+    x->next_free = pool;
+    pool = x;
+    pooled++;
 }
 
-void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, uint64_t len)
+void vx_client_gone(struct verbd_exchange *x)
 {
-    attach_file(res, fd, NULL, NULL);
-    add_piece(res, true, offset, len);
+    x->aborted = true;
+    x->finished = true;
+    vx_end(x);
 }
 
-void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset,
-                                uint64_t len, void (*release)(void *ctx), void *ctx)
+void vx_pool_free(void)
 {
-    attach_file(res, fd, release, ctx);
-    add_piece(res, true, offset, len);
-}
-
-void verbd_response_error(struct verbd_response *res, int status, const char *detail)
-{
-    drop_body(res);
-    buf_reset(&res->head);
-    res->status = status;
-    verbd_response_header(res, "Content-Type", "text/plain; charset=utf-8");
-    buf_put_u64(&res->body, (uint64_t)status);
-    buf_append(&res->body, " ", 1);
-    buf_puts(&res->body, http_status_reason(status));
-    buf_append(&res->body, "\n", 1);
-    if (detail) {
-        buf_puts(&res->body, detail);
-        buf_append(&res->body, "\n", 1);
+    while (pool) {
+        struct verbd_exchange *x = pool;
+        pool = x->next_free;
+        arena_free(&x->arena);
+        response_free(&x->res);
+        free(x);
     }
-    add_piece(res, false, 0, res->body.len);
+    pooled = 0;
 }
 
-void verbd_response_close(struct verbd_response *res) { res->close = true; }
+static struct span rebase(struct span s, const char *from, const char *to)
+{
+    if (s.p)
+        s.p = to + (s.p - from);
+    return s;
+}
+
+void vx_take_request(struct verbd_exchange *x, const struct http_request *h, const char *head)
+{
+    char *copy = arena_dup(&x->arena, head, h->head_len);
+    struct http_request *r = &x->req.http;
+    *r = *h;
+    r->method = rebase(h->method, head, copy);
+    r->target = rebase(h->target, head, copy);
+    r->path = rebase(h->path, head, copy);
+    r->query = rebase(h->query, head, copy);
+    /* An HTTP/1.0 request without Host has an empty static span. */
+    if (h->host.p >= head && h->host.p < head + h->head_len)
+        r->host = rebase(h->host, head, copy);
+    r->fields = arena_alloc(&x->arena, h->nfields * sizeof *r->fields + 1);
+    for (size_t i = 0; i < h->nfields; i++) {
+        r->fields[i].name = rebase(h->fields[i].name, head, copy);
+        r->fields[i].value = rebase(h->fields[i].value, head, copy);
+    }
+}
+
+/* ---- answering ------------------------------------------------------------- */
+
+const struct verbd_request *verbd_exchange_request(struct verbd_exchange *x) { return &x->req; }
+
+struct verbd_response *verbd_exchange_response(struct verbd_exchange *x) { return &x->res; }
+
+void *verbd_alloc(struct verbd_exchange *x, size_t n) { return arena_alloc(&x->arena, n); }
+
+void verbd_cleanup(struct verbd_exchange *x, void (*fn)(void *arg), void *arg)
+{
+    arena_cleanup(&x->arena, fn, arg);
+}
+
+int verbd_aborted(const struct verbd_exchange *x) { return x->aborted; }
+
+int verbd_send(struct verbd_exchange *x)
+{
+    if (x->finished)
+        return 0;
+    return x->ops->send(x->sess, x, false);
+}
+
+void verbd_finish(struct verbd_exchange *x)
+{
+    if (x->finished)
+        return;
+    x->ops->send(x->sess, x, true);
+    x->finished = true;
+    x->on_writable = NULL;
+}
+
+void verbd_abort(struct verbd_exchange *x)
+{
+    if (x->finished)
+        return;
+    x->aborted = true;
+    x->finished = true;
+    x->on_writable = NULL;
+    x->ops->abort(x->sess, x);
+}
+
+void verbd_on_writable(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
+                       void *arg)
+{
+    x->on_writable = cb;
+    x->writable_arg = arg;
+}
+
+void vx_writable(struct verbd_exchange *x)
+{
+    void (*cb)(struct verbd_exchange *, void *) = x->on_writable;
+    x->on_writable = NULL;
+    if (cb && !x->finished)
+        cb(x, x->writable_arg);
+}
+
+/* ---- reading the body ---------------------------------------------------------- */
+
+void verbd_read(struct verbd_exchange *x,
+                void (*data)(struct verbd_exchange *x, const void *p, size_t len, void *arg),
+                void (*done)(struct verbd_exchange *x, int status, void *arg), void *arg)
+{
+    if (x->reading || x->body_done)
+        return;
+    x->on_data = data;
+    x->on_done = done;
+    x->read_arg = arg;
+    x->reading = true;
+    x->ops->read(x->sess, x);
+}
+
+void verbd_read_pause(struct verbd_exchange *x)
+{
+    if (x->reading && !x->paused) {
+        x->paused = true;
+        x->ops->pause(x->sess, x, true);
+    }
+}
+
+void verbd_read_resume(struct verbd_exchange *x)
+{
+    if (x->reading && x->paused) {
+        x->paused = false;
+        x->ops->pause(x->sess, x, false);
+    }
+}
+
+void verbd_continue(struct verbd_exchange *x)
+{
+    if (!x->continued && !x->head_sent) {
+        x->continued = true;
+        x->ops->send_continue(x->sess, x);
+    }
+}
+
+void vx_body_data(struct verbd_exchange *x, const void *p, size_t n)
+{
+    if (x->reading && n && x->on_data)
+        x->on_data(x, p, n, x->read_arg);
+}
+
+void vx_body_done(struct verbd_exchange *x, int status)
+{
+    if (x->body_done)
+        return;
+    x->body_done = true;
+    bool was_reading = x->reading;
+    x->reading = false;
+    if (was_reading && x->on_done)
+        x->on_done(x, status, x->read_arg);
+}
+
+/* ---- waiting --------------------------------------------------------------------- */
+
+static void *new_handle(struct verbd_exchange *x, size_t size, enum handle_kind kind, void *arg)
+{
+    struct vx_handle *h = arena_zalloc(&x->arena, size);
+    h->kind = kind;
+    h->active = true;
+    h->x = x;
+    h->arg = arg;
+    h->next = x->handles;
+    x->handles = h;
+    return h;
+}
+
+static void timer_fired(void *arg)
+{
+    struct verbd_timer *t = arg;
+    if (t->every)
+        loop_timer_at(t->h.x->loop, &t->t, t->t.at + t->every, timer_fired, t);
+    else
+        t->h.active = false;
+    t->cb(t->h.x, t->h.arg);
+}
+
+struct verbd_timer *verbd_timer(struct verbd_exchange *x, uint64_t ms, uint64_t every_ms,
+                                void (*cb)(struct verbd_exchange *x, void *arg), void *arg)
+{
+    struct verbd_timer *t = new_handle(x, sizeof *t, HANDLE_TIMER, arg);
+    t->cb = cb;
+    t->every = every_ms;
+    loop_timer_init(&t->t);
+    loop_timer_at(x->loop, &t->t, clock_ms() + ms, timer_fired, t);
+    return t;
+}
+
+void verbd_timer_cancel(struct verbd_timer *t)
+{
+    if (t && t->h.active) {
+        t->h.active = false;
+        loop_timer_stop(t->h.x->loop, &t->t);
+    }
+}
+
+static void watch_fired(void *arg, uint32_t events)
+{
+    struct verbd_watch *w = arg;
+    unsigned e = 0;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+        e |= VERBD_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        e |= VERBD_WRITABLE;
+    w->cb(w->h.x, e, w->h.arg);
+}
+
+struct verbd_watch *verbd_watch(struct verbd_exchange *x, int fd, unsigned events,
+                                void (*cb)(struct verbd_exchange *x, unsigned events, void *arg),
+                                void *arg)
+{
+    struct verbd_watch *w = new_handle(x, sizeof *w, HANDLE_WATCH, arg);
+    w->cb = cb;
+    uint32_t ev = (events & VERBD_READABLE ? EPOLLIN | EPOLLRDHUP : 0u) |
+                  (events & VERBD_WRITABLE ? EPOLLOUT : 0u);
+    if (loop_watch_add(x->loop, &w->w, fd, ev, watch_fired, w) < 0) {
+        w->h.active = false;
+        return NULL;
+    }
+    return w;
+}
+
+void verbd_watch_cancel(struct verbd_watch *w)
+{
+    if (w && w->h.active) {
+        w->h.active = false;
+        loop_watch_del(w->h.x->loop, &w->w, false);
+    }
+}
+
+static void defer_fired(void *arg)
+{
+    struct vx_defer *d = arg;
+    d->h.active = false;
+    d->cb(d->h.x, d->h.arg);
+}
+
+void verbd_defer(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
+                 void *arg)
+{
+    struct vx_defer *d = new_handle(x, sizeof *d, HANDLE_DEFER, arg);
+    d->cb = cb;
+    loop_defer_init(&d->d);
+    loop_defer(x->loop, &d->d, defer_fired, d);
+}

@@ -1,38 +1,34 @@
-/* One request and its response, as the core, the router and the modules
- * share them.  Modules use only the accessors in verbd.h. */
+/* The exchange: one request, its decision, its response and its arena, as
+ * the session, the router and the modules share it.  It knows no protocol:
+ * the session that owns it (HTTP/1 now) is reached through a table of
+ * operations.  Modules use only the calls of verbd.h. */
 #ifndef VERBD_CORE_EXCHANGE_H
 #define VERBD_CORE_EXCHANGE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
+#include "core/loop.h"
 #include "http/parse.h"
 #include "verbd.h"
 
 struct route_mapping;
 
 struct verbd_request {
-    struct http_request http;
-    int method_id;                       /* METHOD_* or an extension id */
-    const char *path;                    /* normalised, NUL-terminated */
-    const char *subpath;                 /* below the mapping prefix */
+    struct http_request http;  /* every span points into the arena */
+    int method_id;             /* METHOD_* or an extension id */
+    const char *path;          /* normalised, NUL-terminated */
+    const char *subpath;       /* below the mapping prefix */
     const struct route_mapping *mapping; /* set by the router */
-    int refusal;                         /* the router's error status */
-    const char *body;                    /* read for modules that want it */
+    int refusal;               /* the router's error status */
+    const char *body;          /* read for a synchronous handler */
     size_t body_len;
-    void *body_state;                    /* a streaming module's */
 };
 
-/* A piece of the response body: bytes in `body`, or a range of the file. */
-struct body_piece {
-    bool is_file;
-    uint64_t offset;  /* into body.p, or into the file */
-    uint64_t len;
-};
-
-/* An open file a response or an output segment holds: closed when done,
- * or handed back with release(ctx) if it is shared (verbd.h). */
+/* An open file a body piece (or an output segment) holds: closed when
+ * done, or handed back with release(ctx) if it is shared (verbd.h). */
 struct file_hold {
     int fd;                   /* -1: none */
     void (*release)(void *ctx);
@@ -41,21 +37,104 @@ struct file_hold {
 
 void file_hold_drop(struct file_hold *h);
 
+/* A piece of the response body: bytes of `body` (fd < 0), or a range of a
+ * file.  Each file has its own descriptor; the last piece of a file holds
+ * it, so it is released once that piece is sent. */
+struct body_piece {
+    int fd;
+    struct file_hold hold;
+    uint64_t offset;  /* into body.p, or into the file */
+    uint64_t len;
+};
+
+#define RESPONSE_NO_LENGTH UINT64_MAX
+
 struct verbd_response {
     int status;
-    struct buf head;          /* "Name: value\r\n" lines from the handler */
+    struct buf head;          /* the handler's fields, "Name: value\r\n" */
+    size_t nfields;
+    bool has_date;            /* the handler sent its own Date */
+    uint64_t length;          /* stated Content-Length, or RESPONSE_NO_LENGTH */
     struct buf body;          /* memory parts of the body */
     struct body_piece *pieces;
     size_t npieces, cap_pieces;
-    struct file_hold file;    /* the file the file pieces refer to */
     bool close;               /* close the connection after sending */
 };
 
 void response_init(struct verbd_response *res);
-/* Forgets status, headers and body (closing the file) but keeps memory. */
+/* Forgets everything (releasing files) but keeps memory. */
 void response_reset(struct verbd_response *res);
+/* Forgets the body pieces handed over, keeping status and fields. */
+void response_clear_body(struct verbd_response *res);
 void response_free(struct verbd_response *res);
-/* Total body length. */
+/* Total length of the pieces not yet handed over. */
 uint64_t response_body_length(const struct verbd_response *res);
+/* The handler's fields as name/value pairs, in order (for a session that
+ * does not send HTTP/1 lines).  0, or -1 past the end. */
+int response_field_at(const struct verbd_response *res, size_t *pos, struct span *name,
+                      struct span *value);
+
+/* What an exchange asks of the session that owns it. */
+struct vx_session_ops {
+    /* Takes the response's status, fields (first call) and body pieces;
+     * `last`: the response is complete.  Returns true while under the
+     * exchange's output bound. */
+    bool (*send)(void *sess, struct verbd_exchange *x, bool last);
+    void (*abort)(void *sess, struct verbd_exchange *x);
+    /* Starts, pauses or resumes delivering the body to x->on_data. */
+    void (*read)(void *sess, struct verbd_exchange *x);
+    void (*pause)(void *sess, struct verbd_exchange *x, bool paused);
+    void (*send_continue)(void *sess, struct verbd_exchange *x);
+};
+
+struct vx_handle;
+
+struct verbd_exchange {
+    struct arena arena;
+    struct verbd_request req;
+    struct verbd_response res;
+    struct loop *loop;
+    const struct vx_session_ops *ops;
+    void *sess;
+    const struct buf *extra_head; /* the mapping's `header` lines */
+
+    bool head_sent;     /* the session committed status and fields */
+    bool finished;      /* the response is complete (or aborted) */
+    bool aborted;
+    bool continued;     /* 100 Continue went out */
+    bool reading;       /* the module reads the body */
+    bool paused;
+    bool body_done;     /* the body was delivered to its end (or failed) */
+    uint64_t body_bytes;  /* response body bytes handed to the session */
+
+    void (*on_data)(struct verbd_exchange *x, const void *p, size_t n, void *arg);
+    void (*on_done)(struct verbd_exchange *x, int status, void *arg);
+    void *read_arg;
+    void (*on_writable)(struct verbd_exchange *x, void *arg);
+    void *writable_arg;
+
+    struct vx_handle *handles;  /* timers, watches, deferred calls */
+    struct verbd_exchange *next_free;
+};
+
+/* An exchange for a session, from a small per-process pool: the common
+ * request allocates nothing beyond it. */
+struct verbd_exchange *vx_new(struct loop *loop, const struct vx_session_ops *ops, void *sess);
+/* Ends it: cancels what it registered, runs its cleanups, frees its arena
+ * and returns it to the pool.  The session calls this once the response is
+ * finished or aborted and the body settled. */
+void vx_end(struct verbd_exchange *x);
+/* The client went away: the exchange ends without its response. */
+void vx_client_gone(struct verbd_exchange *x);
+/* Copies a parsed request head (and its field array) into the arena, so
+ * nothing points into the session's input buffer. */
+void vx_take_request(struct verbd_exchange *x, const struct http_request *h, const char *head);
+/* The session delivers body bytes and the end of the body. */
+void vx_body_data(struct verbd_exchange *x, const void *p, size_t n);
+void vx_body_done(struct verbd_exchange *x, int status);
+/* The session's output fell under the bound. */
+void vx_writable(struct verbd_exchange *x);
+/* Frees the pooled exchanges (at worker exit). */
+void vx_pool_free(void);
 
 #endif

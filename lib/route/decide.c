@@ -84,11 +84,6 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
 }
 
-bool route_wants_body(const struct verbd_request *req)
-{
-    return req->mapping && req->mapping->module->wants_body;
-}
-
 method_set route_allowed(const struct verbd_request *req)
 {
     const struct route_mapping *m = req->mapping;
@@ -219,13 +214,16 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
     }
 }
 
-void route_respond(const struct route_table *t, enum verdict v, struct verbd_request *req,
-                   struct verbd_response *res)
+void route_start(const struct route_table *t, enum verdict v, struct verbd_exchange *x)
 {
+    struct verbd_request *req = &x->req;
+    struct verbd_response *res = &x->res;
+    if (req->mapping && req->mapping->headers.len)
+        x->extra_head = &req->mapping->headers;
     switch (v) {
     case VERDICT_SERVE:
-        req->mapping->module->handle(req->mapping->inst, req, res);
-        break;
+        req->mapping->module->start(req->mapping->inst, x);
+        return;
     case VERDICT_ANSWER:
         if (req->method_id == METHOD_TRACE)
             answer_trace(req, res);
@@ -236,6 +234,5 @@ void route_respond(const struct route_table *t, enum verdict v, struct verbd_req
         refuse(t, req, res);
         break;
     }
-    if (req->mapping && req->mapping->headers.len)
-        buf_append(&res->head, req->mapping->headers.p, req->mapping->headers.len);
+    verbd_finish(x);
 }

@@ -25,19 +25,22 @@ struct verbd_module {
     method_set methods;  /* what the module implements (HEAD comes with GET,
                             OPTIONS is the router's) */
     const struct verbd_directive *directives;  /* ends with a NULL name */
-    bool wants_body;     /* read the request body before handle(): into
-                            memory (verbd_request_body), or through the
-                            streaming callbacks below if the module has them */
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */
     void *(*create)(const char *arg, char *err, size_t errlen);
     void (*destroy)(void *inst);
 
-    /* Answers a request the router decided this mapping serves.  The
-     * method is in the mapping's set.  HEAD arrives as HEAD: answer as for
-     * GET; the core drops the body. */
-    void (*handle)(void *inst, const struct verbd_request *req, struct verbd_response *res);
+    /* Optional: the methods this instance implements, decided at
+     * configuration time (replaces `methods` for it). */
+    method_set (*instance_methods)(void *inst);
+
+    /* Starts an exchange the router decided this mapping serves.  The
+     * method is in the mapping's set; HEAD arrives as HEAD (answer as for
+     * GET: the session drops the body).  The module answers through the
+     * exchange (verbd.h) at once or later, reads the body if it wants it,
+     * and must finish or abort the response eventually. */
+    void (*start)(void *inst, struct verbd_exchange *x);
 
     /* Optional: the subset of `allowed` that this resource allows (e.g. a
      * collection refuses PUT).  The router answers 405 outside it. */
@@ -47,19 +50,6 @@ struct verbd_module {
      * `allowed` is the Allow the router sends for this resource. */
     void (*options)(void *inst, const struct verbd_request *req, method_set allowed,
                     struct verbd_response *res);
-
-    /* Optional streaming of a request body, so that no upload is held in
-     * memory.  body_start runs once the head is decided, before any body
-     * byte (and before 100 Continue): it returns 0 and sets *state, or an
-     * error status to answer at once (the body is then not read: the
-     * connection closes).  body_data gets each piece; it returns 0, or an
-     * error status to answer (the connection closes).  When the body is
-     * complete, handle() runs and verbd_request_body_state() returns the
-     * state; handle() owns it from then on.  body_abort releases the state
-     * if the body never completes (timeout, reset, malformed chunking). */
-    int (*body_start)(void *inst, const struct verbd_request *req, void **state);
-    int (*body_data)(void *inst, void *state, const void *data, size_t len);
-    void (*body_abort)(void *inst, void *state);
 };
 
 /* The built-in modules, NULL-terminated (mod/modules.c). */

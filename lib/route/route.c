@@ -108,7 +108,7 @@ struct route_mapping *route_add(struct route_table *t, const char *location, con
         return NULL;
     }
     m->module = mod;
-    m->implements = mod->methods;
+    m->implements = mod->instance_methods ? mod->instance_methods(m->inst) : mod->methods;
     return m;
 }
 
@@ -140,8 +140,9 @@ static int parse_method_list(struct route_table *t, int argc, const char *const 
 }
 
 struct route_mapping *route_add_handler(struct route_table *t, const char *location,
-                                        const char *methods, verbd_handler_fn *fn, void *data,
-                                        char *err, size_t errlen)
+                                        const char *methods, verbd_handler_fn *fn,
+                                        verbd_start_fn *start, void *data, char *err,
+                                        size_t errlen)
 {
     method_set set;
     if (parse_method_list(t, 1, &methods, true, &set, err, errlen) < 0)
@@ -150,7 +151,7 @@ struct route_mapping *route_add_handler(struct route_table *t, const char *locat
     if (!m)
         return NULL;
     m->module = &route_handler_module;
-    m->inst = route_handler_new(fn, data);
+    m->inst = route_handler_new(fn, start, data);
     m->implements = set & ~METHOD_BIT(METHOD_OPTIONS);
     return m;
 }
@@ -294,6 +295,9 @@ void route_finish(struct route_table *t)
     t->implemented = METHOD_BIT(METHOD_OPTIONS);
     for (size_t i = 0; i < t->n; i++) {
         struct route_mapping *m = t->maps[i];
+        /* An instance's own set may depend on its directives. */
+        if (m->module->instance_methods)
+            m->implements = m->module->instance_methods(m->inst);
         method_set allowed = (m->implements & m->narrow) | METHOD_BIT(METHOD_OPTIONS);
         if (allowed & METHOD_BIT(METHOD_GET))
             allowed |= METHOD_BIT(METHOD_HEAD);

@@ -44,10 +44,12 @@ struct route_table {
  * malformed or taken, the module unknown, or its argument refused. */
 struct route_mapping *route_add(struct route_table *t, const char *location, const char *module,
                                 const char *arg, char *err, size_t errlen);
-/* Adds a mapping to a C handler implementing `methods`. */
+/* Adds a mapping to a C handler implementing `methods`: a synchronous
+ * one (fn) or one that answers at its own pace (start). */
 struct route_mapping *route_add_handler(struct route_table *t, const char *location,
-                                        const char *methods, verbd_handler_fn *fn, void *data,
-                                        char *err, size_t errlen);
+                                        const char *methods, verbd_handler_fn *fn,
+                                        verbd_start_fn *start, void *data, char *err,
+                                        size_t errlen);
 /* A mapping directive: the router's (methods, trace, header) or the
  * module's. */
 int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
@@ -78,16 +80,13 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
  * by the module). */
 method_set route_allowed(const struct verbd_request *req);
 
-/* True if the mapping's module reads request bodies before answering. */
-bool route_wants_body(const struct verbd_request *req);
-
-/* Steps 5-6: fills res, calling the module for VERDICT_SERVE. */
-void route_respond(const struct route_table *t, enum verdict v, struct verbd_request *req,
-                   struct verbd_response *res);
+/* Steps 5-6: starts the module's exchange for VERDICT_SERVE; otherwise
+ * answers (OPTIONS, TRACE, the refusals) and finishes the exchange. */
+void route_start(const struct route_table *t, enum verdict v, struct verbd_exchange *x);
 
 /* The module behind C handler mappings (not a built-in: no name to map). */
 extern const struct verbd_module route_handler_module;
-void *route_handler_new(verbd_handler_fn *fn, void *data);
+void *route_handler_new(verbd_handler_fn *fn, verbd_start_fn *start, void *data);
 
 /* Writes the modules, their methods and the mappings enabling them. */
 void route_describe(const struct route_table *t, FILE *out);

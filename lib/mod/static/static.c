@@ -322,8 +322,7 @@ static void serve_dir(const struct static_inst *in, const struct verbd_request *
     listing_respond(res, in, rel, path, fd, strcmp(sub, "/") == 0);
 }
 
-static void static_handle(void *vinst, const struct verbd_request *req,
-                          struct verbd_response *res)
+void static_serve(void *vinst, const struct verbd_request *req, struct verbd_response *res)
 {
     const struct static_inst *in = vinst;
     const char *sub = verbd_request_subpath(req);
@@ -364,6 +363,13 @@ static void static_handle(void *vinst, const struct verbd_request *req,
         serve_opened(in, req, res, rel, fd, &st);
     else
         fail(res, fd, 403, "not a regular file or directory");
+}
+
+/* Static files are answered at once: the whole response, then finish. */
+static void static_start(void *vinst, struct verbd_exchange *x)
+{
+    static_serve(vinst, verbd_exchange_request(x), verbd_exchange_response(x));
+    verbd_finish(x);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -490,5 +496,5 @@ const struct verbd_module verbd_module_static = {
     .directives = static_directives,
     .create = static_create,
     .destroy = static_destroy,
-    .handle = static_handle,
+    .start = static_start,
 };

@@ -8,4 +8,8 @@
 
 extern const struct verbd_module verbd_module_static;
 
+/* The answer for a GET or HEAD of the instance's file at the request's
+ * subpath, built on res (for a module that serves files too). */
+void static_serve(void *inst, const struct verbd_request *req, struct verbd_response *res);
+
 #endif

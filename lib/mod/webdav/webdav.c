@@ -121,9 +121,10 @@ void dav_body_free(struct dav_inst *in, struct dav_body *b, bool unlink_tmp)
         free(b);
 }
 
-static int dav_body_start(void *vinst, const struct verbd_request *req, void **state)
+/* The body of a request, as it is read: a PUT's into a temporary file
+ * beside its target, an XML body into memory (bounded). */
+static struct dav_body *body_new(struct dav_inst *in, const struct verbd_request *req)
 {
-    struct dav_inst *in = vinst;
     struct dav_body *b = calloc(1, sizeof *b);
     if (!b)
         abort();
@@ -136,25 +137,21 @@ static int dav_body_start(void *vinst, const struct verbd_request *req, void **s
         if (dav_reserved(rel))
             b->status = 404;
         else
-            dav_body_open(in, rel, b);  /* a failure is answered once the body is in */
+            dav_body_open(in, rel, b);
         free(rel);
     }
-    *state = b;
-    return 0;
+    return b;
 }
 
-static int dav_body_data(void *vinst, void *state, const void *data, size_t len)
+/* 0, or the status that ends the upload. */
+static int body_data(struct dav_body *b, const void *data, size_t len)
 {
-    (void)vinst;
-    struct dav_body *b = state;
     if (!b->is_file) {
         if (b->mem.len + len > DAV_XML_MAX)
             return 413;
         buf_append(&b->mem, data, len);
         return 0;
     }
-    if (b->status || b->fd < 0)
-        return 0;  /* refused already: read and dropped, answered at the end */
     const char *p = data;
     while (len) {
         ssize_t w = write(b->fd, p, len);
@@ -168,11 +165,6 @@ static int dav_body_data(void *vinst, void *state, const void *data, size_t len)
         b->len += (uint64_t)w;
     }
     return 0;
-}
-
-static void dav_body_abort(void *vinst, void *state)
-{
-    dav_body_free(vinst, state, true);
 }
 
 /* ---- Allow and OPTIONS ------------------------------------------------------- */
@@ -221,13 +213,13 @@ static void dav_options(void *vinst, const struct verbd_request *req, method_set
  * ranges, listings). */
 static void serve_static(struct dav_inst *in, struct dav_req *r)
 {
-    verbd_module_static.handle(in->st, r->req, r->res);
+    static_serve(in->st, r->req, r->res);
 }
 
-static void dav_handle(void *vinst, const struct verbd_request *req, struct verbd_response *res)
+/* Answers a request whose body (if any) is in `body`, which it takes. */
+static void dav_handle(struct dav_inst *in, const struct verbd_request *req,
+                       struct verbd_response *res, struct dav_body *body)
 {
-    struct dav_inst *in = vinst;
-    struct dav_body *body = verbd_request_body_state(req);
     struct dav_req r = {.in = in, .req = req, .res = res, .method = request_method(req)};
     r.rel_buf = request_rel(req, &r.slash);
     r.rel = r.rel_buf;
@@ -279,6 +271,67 @@ static void dav_handle(void *vinst, const struct verbd_request *req, struct verb
     dav_locks_free(&r.locks);
     free(r.rel_buf);
     free(r.prefix);
+}
+
+/* A request's body being read, and whose it is. */
+struct upload {
+    struct dav_inst *in;
+    struct dav_body *body;  /* NULL once dav_handle took it */
+};
+
+static void upload_free(void *arg)
+{
+    struct upload *u = arg;
+    dav_body_free(u->in, u->body, true);  /* an upload never completed */
+}
+
+static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
+{
+    struct upload *u = arg;
+    int status = body_data(u->body, p, n);
+    if (status) {
+        struct verbd_response *res = verbd_exchange_response(x);
+        verbd_response_error(res, status, NULL);
+        verbd_response_close(res);  /* the rest of the body is not read */
+        verbd_finish(x);
+    }
+}
+
+static void upload_done(struct verbd_exchange *x, int status, void *arg)
+{
+    struct upload *u = arg;
+    struct verbd_response *res = verbd_exchange_response(x);
+    if (status) {
+        verbd_response_error(res, status, NULL);
+    } else {
+        struct dav_body *b = u->body;
+        u->body = NULL;
+        dav_handle(u->in, verbd_exchange_request(x), res, b);
+    }
+    verbd_finish(x);
+}
+
+static void dav_start(void *vinst, struct verbd_exchange *x)
+{
+    struct dav_inst *in = vinst;
+    const struct verbd_request *req = verbd_exchange_request(x);
+    struct verbd_response *res = verbd_exchange_response(x);
+    if (!verbd_request_has_body(req)) {
+        dav_handle(in, req, res, NULL);
+        verbd_finish(x);
+        return;
+    }
+    struct upload *u = verbd_alloc(x, sizeof *u);
+    *u = (struct upload){in, body_new(in, req)};
+    verbd_cleanup(x, upload_free, u);
+    if (u->body->status) {
+        /* Known from the head (a missing parent, a reserved name): answered
+         * before the client sends the body, or before 100 Continue. */
+        verbd_response_error(res, u->body->status, NULL);
+        verbd_finish(x);
+        return;
+    }
+    verbd_read(x, upload_data, upload_done, u);
 }
 
 /* ---- lifecycle and directives ---------------------------------------------------- */
@@ -401,13 +454,9 @@ const struct verbd_module verbd_module_webdav = {
     .methods = M(GET) | M(HEAD) | M(PUT) | M(DELETE) | M(MKCOL) | M(COPY) | M(MOVE) |
                M(PROPFIND) | M(PROPPATCH) | M(LOCK) | M(UNLOCK),
     .directives = dav_directives,
-    .wants_body = true,
     .create = dav_create,
     .destroy = dav_destroy,
-    .handle = dav_handle,
+    .start = dav_start,
     .allow = dav_allow,
     .options = dav_options,
-    .body_start = dav_body_start,
-    .body_data = dav_body_data,
-    .body_abort = dav_body_abort,
 };

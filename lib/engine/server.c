@@ -1,6 +1,6 @@
 /* The server object of verbd.h: listeners, settings, mappings, and the
  * supervisor that runs one worker per core. */
-#include "core/server.h"
+#include "engine/server.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -164,8 +164,16 @@ struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const c
                                                const char *methods, verbd_handler_fn *fn,
                                                void *data, char *err, size_t errlen)
 {
-    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, fn, data,
-                                                     err, errlen);
+    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, fn, NULL,
+                                                     data, err, errlen);
+}
+
+struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const char *location,
+                                             const char *methods, verbd_start_fn *fn,
+                                             void *data, char *err, size_t errlen)
+{
+    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, NULL, fn,
+                                                     data, err, errlen);
 }
 
 int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,

@@ -1,6 +1,6 @@
 /* The server object behind verbd.h, and what its workers share. */
-#ifndef VERBD_CORE_SERVER_H
-#define VERBD_CORE_SERVER_H
+#ifndef VERBD_ENGINE_SERVER_H
+#define VERBD_ENGINE_SERVER_H
 
 #include <netdb.h>
 #include <signal.h>

@@ -1,0 +1,58 @@
+/* The HTTP/1 session: reads request heads from a transport, turns each
+ * into an exchange, frames the exchange's response (Content-Length,
+ * chunked, or the end of the connection) and keeps pipelined requests in
+ * order: the next one starts when the one before has ended. */
+#ifndef VERBD_ENGINE_HTTP1_H
+#define VERBD_ENGINE_HTTP1_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/exchange.h"
+#include "core/loop.h"
+#include "core/settings.h"
+#include "engine/transport.h"
+#include "http/chunked.h"
+
+struct route_table;
+struct http1;
+
+/* What the sessions of one worker share. */
+struct http1_host {
+    struct loop *loop;
+    const struct settings *settings;
+    const struct route_table *routes;
+    struct http_limits limits;
+    struct http_field *fields;   /* parser scratch, settings->max_fields */
+    size_t buf_size;             /* every input and output buffer */
+    char **spare;                /* buffers to reuse */
+    size_t nspare;
+    struct http1 **conns;
+    size_t nconns, cap_conns;
+    struct verbd_response scratch;  /* answers with no exchange (a bad head) */
+    bool stopping;
+};
+
+/* Sets a host up for sessions on `loop`; -1 if out of memory. */
+int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s,
+                    const struct route_table *routes);
+/* Closes every session and frees the host's memory. */
+void http1_host_free(struct http1_host *h);
+
+/* A session over transport t (taken over); it closes itself when done.
+ * With watch, the loop watches t->fd; without (a test's in-memory
+ * transport), the caller calls http1_ready() when bytes can move. */
+struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
+                         const struct sockaddr *peer, socklen_t peer_len);
+/* The transport may be readable and writable again. */
+void http1_ready(struct http1 *c);
+/* Closes at once if nothing is in flight (graceful stop). */
+void http1_stop_if_idle(struct http1 *c);
+/* True while an exchange of this session is unfinished. */
+bool http1_busy(const struct http1 *c);
+void http1_close(struct http1 *c);
+
+#endif

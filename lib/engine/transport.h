@@ -1,0 +1,36 @@
+/* A transport: the bytes of one connection, as the session reads and
+ * writes them.  Plain TCP now (tcp.c); TLS is a second table.  The session
+ * never calls recv or send itself.  Each call behaves like its system call:
+ * a count, 0 at the end of input, or -1 with errno (EAGAIN: try again once
+ * the loop says the descriptor is ready). */
+#ifndef VERBD_ENGINE_TRANSPORT_H
+#define VERBD_ENGINE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct transport;
+
+struct transport_ops {
+    ssize_t (*read)(struct transport *t, void *buf, size_t n);
+    /* `more`: further output follows at once (a file body after a head),
+     * so the bytes may wait to leave with it. */
+    ssize_t (*writev)(struct transport *t, const struct iovec *iov, int iovcnt, bool more);
+    /* n bytes of file fd from *off, advancing it.  NULL: the session copies
+     * file ranges through memory instead. */
+    ssize_t (*sendfile)(struct transport *t, int fd, off_t *off, size_t n);
+    void (*shutdown)(struct transport *t);  /* no more output */
+    void (*close)(struct transport *t);
+};
+
+struct transport {
+    const struct transport_ops *ops;
+    int fd;  /* what the loop watches; -1 for one without a descriptor */
+};
+
+/* Plain TCP on a connected, non-blocking socket. */
+void tcp_transport_init(struct transport *t, int fd);
+
+#endif
