@@ -1,0 +1,485 @@
+/* Unit tests for the HTTP/1 session (lib/engine/http1.c) driven over an
+ * in-memory transport: no socket.  Handlers written here answer at once,
+ * from timers, while the body arrives, or too short; the tests read the
+ * bytes the session wrote. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "engine/http1.h"
+#include "route/route.h"
+#include "unit.h"
+
+/* ---- an in-memory transport ------------------------------------------------- */
+
+struct mem_transport {
+    struct transport t;       /* first: the session's pointer is ours */
+    struct buf in;            /* what the client sent, not yet read */
+    size_t in_at;
+    bool in_eof;              /* the client closed its side */
+    bool in_reset;            /* reading fails (the client vanished) */
+    struct buf out;           /* what the session wrote */
+    size_t out_room;          /* bytes the "socket" takes before EAGAIN */
+    bool shut, closed;
+};
+
+static struct mem_transport mt;
+
+static ssize_t mem_read(struct transport *t, void *buf, size_t n)
+{
+    (void)t;
+    if (mt.in_reset) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    size_t left = mt.in.len - mt.in_at;
+    if (!left) {
+        if (mt.in_eof)
+            return 0;
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t k = left < n ? left : n;
+    memcpy(buf, mt.in.p + mt.in_at, k);
+    mt.in_at += k;
+    return (ssize_t)k;
+}
+
+static ssize_t mem_writev(struct transport *t, const struct iovec *iov, int cnt, bool more)
+{
+    (void)t, (void)more;
+    size_t total = 0;
+    for (int i = 0; i < cnt && mt.out_room; i++) {
+        size_t k = iov[i].iov_len < mt.out_room ? iov[i].iov_len : mt.out_room;
+        buf_append(&mt.out, iov[i].iov_base, k);
+        mt.out_room -= k;
+        total += k;
+    }
+    if (!total && cnt) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return (ssize_t)total;
+}
+
+static void mem_shutdown(struct transport *t) { (void)t, mt.shut = true; }
+static void mem_close(struct transport *t) { (void)t, mt.closed = true; }
+
+/* No sendfile: file pieces are copied, as a TLS transport will. */
+static const struct transport_ops mem_ops = {
+    .read = mem_read, .writev = mem_writev, .shutdown = mem_shutdown, .close = mem_close,
+};
+
+/* ---- the server side ---------------------------------------------------------- */
+
+static struct loop *loop;
+static struct settings settings;
+static struct route_table routes;
+static struct http1_host host;
+static struct http1 *conn;
+
+static int cleanups_run;
+static int late_callbacks;
+
+static void note_cleanup(void *arg)
+{
+    (void)arg;
+    cleanups_run++;
+}
+
+/* GET /now: "now\n" at once. */
+static void start_now(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    verbd_response_body(verbd_exchange_response(x), "now\n", 4);
+    verbd_finish(x);
+}
+
+/* GET /chunks: three pieces of unknown total length. */
+static void start_chunks(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    struct verbd_response *res = verbd_exchange_response(x);
+    verbd_response_body(res, "one ", 4);
+    verbd_send(x);
+    verbd_response_body(res, "two ", 4);
+    verbd_send(x);
+    verbd_response_body(res, "three", 5);
+    verbd_finish(x);
+}
+
+/* GET /short: states 10 bytes, writes 4.  GET /long: states 3, writes 8. */
+static void start_short(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    struct verbd_response *res = verbd_exchange_response(x);
+    verbd_response_length(res, 10);
+    verbd_response_body(res, "abcd", 4);
+    verbd_send(x);
+    verbd_finish(x);
+}
+
+static void start_long(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    struct verbd_response *res = verbd_exchange_response(x);
+    verbd_response_length(res, 3);
+    verbd_response_body(res, "abcdefgh", 8);
+    verbd_finish(x);
+}
+
+/* GET /later: "later\n" from a 30 ms timer; a cleanup counts its end. */
+static void later_fired(struct verbd_exchange *x, void *arg)
+{
+    (void)arg;
+    if (verbd_aborted(x))
+        late_callbacks++;
+    verbd_response_body(verbd_exchange_response(x), "later\n", 6);
+    verbd_finish(x);
+}
+
+static void start_later(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    verbd_cleanup(x, note_cleanup, NULL);
+    verbd_timer(x, 30, 0, later_fired, NULL);
+}
+
+/* POST /early: "started\n" before reading, then the count; /paused reads
+ * one piece, pauses, and is resumed by the test. */
+static uint64_t received;
+static int data_calls;
+static struct verbd_exchange *paused_x;
+
+static void count_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
+{
+    (void)p;
+    received += n;
+    data_calls++;
+    if (arg) {
+        verbd_read_pause(x);
+        paused_x = x;
+    }
+}
+
+static void count_done(struct verbd_exchange *x, int status, void *arg)
+{
+    (void)arg;
+    char text[64];
+    int n = snprintf(text, sizeof text, "got %llu status %d\n", (unsigned long long)received,
+                     status);
+    verbd_response_body(verbd_exchange_response(x), text, (size_t)n);
+    verbd_finish(x);
+}
+
+static void start_early(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    verbd_response_body(verbd_exchange_response(x), "started\n", 8);
+    verbd_send(x);
+    verbd_read(x, count_data, count_done, NULL);
+}
+
+static void start_paused(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    verbd_read(x, count_data, count_done, x);
+}
+
+/* GET /flood: 1 MiB in 16 KiB pieces, only while verbd_send says so. */
+static uint64_t produced;
+static uint64_t max_ahead;
+
+static void flood_more(struct verbd_exchange *x, void *arg)
+{
+    (void)arg;
+    static char piece[16384];
+    struct verbd_response *res = verbd_exchange_response(x);
+    for (;;) {
+        if (produced == 1 << 20) {
+            verbd_finish(x);
+            return;
+        }
+        verbd_response_body(res, piece, sizeof piece);
+        produced += sizeof piece;
+        uint64_t ahead = produced - (mt.out.len > produced ? produced : mt.out.len);
+        if (ahead > max_ahead)
+            max_ahead = ahead;
+        if (!verbd_send(x)) {
+            verbd_on_writable(x, flood_more, NULL);
+            return;
+        }
+    }
+}
+
+static void start_flood(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    flood_more(x, NULL);
+}
+
+static void setup(void)
+{
+    clock_update();
+    loop = loop_new();
+    settings_defaults(&settings);
+    memset(&routes, 0, sizeof routes);
+    char err[256];
+    struct {
+        const char *loc, *methods;
+        verbd_start_fn *fn;
+    } maps[] = {
+        {"= /now", "GET", start_now},       {"= /chunks", "GET", start_chunks},
+        {"= /short", "GET", start_short},   {"= /long", "GET", start_long},
+        {"= /later", "GET", start_later},   {"= /early", "POST", start_early},
+        {"= /paused", "POST", start_paused}, {"= /flood", "GET", start_flood},
+    };
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
+        if (!route_add_handler(&routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
+                               err, sizeof err))
+            printf("setup: %s\n", err);
+    route_finish(&routes);
+    if (http1_host_init(&host, loop, &settings, &routes) < 0)
+        abort();
+}
+
+/* A fresh connection whose client sends `input` (more may follow). */
+static void open_conn(const char *input, size_t room)
+{
+    buf_free(&mt.in);
+    buf_free(&mt.out);
+    memset(&mt, 0, sizeof mt);
+    mt.t.ops = &mem_ops;
+    mt.t.fd = -1;
+    mt.out_room = room;
+    buf_append(&mt.in, input, strlen(input));
+    conn = http1_open(&host, &mt.t, false, NULL, 0);
+}
+
+static void client_sends(const char *more, size_t n)
+{
+    buf_append(&mt.in, more, n);
+    http1_ready(conn);
+}
+
+/* Runs the loop for about `ms` milliseconds (timers, deferred calls). */
+static void spin(int ms)
+{
+    clock_update();
+    uint64_t until = clock_ms() + (uint64_t)ms;
+    do
+        loop_run_once(loop, 5);
+    while (clock_ms() < until);
+}
+
+static const char *output(void)
+{
+    buf_append(&mt.out, "", 1);
+    mt.out.len--;
+    return mt.out.p ? mt.out.p : "";
+}
+
+static bool has(const char *needle)
+{
+    return memmem(output(), mt.out.len, needle, strlen(needle)) != NULL;
+}
+
+static void close_conn(void)
+{
+    if (!mt.closed)
+        http1_close(conn);
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_length_when_known(void)
+{
+    open_conn("GET /now HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("HTTP/1.1 200 OK\r\n"));
+    CHECK(has("Content-Length: 4\r\n"));
+    CHECK(!has("Transfer-Encoding"));
+    CHECK(has("\r\n\r\nnow\n"));
+    CHECK(!mt.closed);
+    close_conn();
+}
+
+static void test_chunked_when_unknown(void)
+{
+    open_conn("GET /chunks HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("Transfer-Encoding: chunked\r\n"));
+    CHECK(!has("Content-Length"));
+    CHECK(has("\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"));
+    CHECK(!mt.closed);
+    close_conn();
+
+    /* HEAD: the same framing announced, no body, no last chunk. */
+    open_conn("HEAD /chunks HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("Transfer-Encoding: chunked\r\n"));
+    const char *end = strstr(output(), "\r\n\r\n");
+    CHECK(end && end[4] == '\0');
+    close_conn();
+
+    /* HTTP/1.0: the body ends with the connection. */
+    open_conn("GET /chunks HTTP/1.0\r\n\r\n", SIZE_MAX);
+    CHECK(!has("Transfer-Encoding"));
+    CHECK(has("Connection: close\r\n"));
+    CHECK(has("\r\n\r\none two three"));
+    CHECK(mt.closed);
+    close_conn();
+}
+
+static void test_stated_length_kept(void)
+{
+    open_conn("GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+              SIZE_MAX);
+    CHECK(has("Content-Length: 10\r\n"));
+    CHECK(has("\r\n\r\nabcd"));
+    CHECK(!has("now\n"));  /* the connection ended: nothing after it */
+    CHECK(mt.closed || mt.shut);
+    close_conn();
+
+    open_conn("GET /long HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("Content-Length: 3\r\n"));
+    const char *body = strstr(output(), "\r\n\r\n");
+    CHECK_STR(body ? body + 4 : NULL, "abc");
+    CHECK(mt.closed || mt.shut);
+    close_conn();
+
+    /* HEAD keeps a stated length and sends no body. */
+    open_conn("HEAD /short HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("Content-Length: 10\r\n"));
+    body = strstr(output(), "\r\n\r\n");
+    CHECK(body && body[4] == '\0');
+    CHECK(!mt.closed);
+    close_conn();
+}
+
+static void test_answer_from_timer_in_order(void)
+{
+    cleanups_run = 0;
+    open_conn("GET /later HTTP/1.1\r\nHost: a\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+              SIZE_MAX);
+    CHECK_INT(mt.out.len, 0);  /* nothing yet: the first answer waits */
+    spin(60);
+    const char *later = strstr(output(), "later\n"), *now = strstr(output(), "now\n");
+    CHECK(later && now && later < now);  /* pipelined answers in order */
+    CHECK_INT(cleanups_run, 1);
+    CHECK(!mt.closed);
+    close_conn();
+}
+
+static void test_client_vanishes(void)
+{
+    cleanups_run = 0;
+    late_callbacks = 0;
+    open_conn("GET /later HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    mt.in_reset = true;
+    http1_ready(conn);
+    CHECK(mt.closed);
+    CHECK_INT(cleanups_run, 1);
+    spin(60);  /* the timer was cancelled with its exchange */
+    CHECK_INT(late_callbacks, 0);
+    CHECK_INT(mt.out.len, 0);
+}
+
+static void test_answer_before_body(void)
+{
+    received = 0;
+    data_calls = 0;
+    open_conn("POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345", SIZE_MAX);
+    CHECK(has("Transfer-Encoding: chunked\r\n"));
+    CHECK(has("8\r\nstarted\n\r\n"));
+    CHECK(!has("got"));
+    client_sends("67890", 5);
+    spin(5);
+    CHECK(has("got 10 status 0\n"));
+    CHECK(has("0\r\n\r\n"));
+    close_conn();
+
+    /* 100 Continue goes out before the head of a response that will read
+     * the body. */
+    received = 0;
+    open_conn("POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+              "Expect: 100-continue\r\n\r\n", SIZE_MAX);
+    CHECK(strncmp(output(), "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42) == 0);
+    client_sends("abc", 3);
+    spin(5);
+    CHECK(has("got 3 status 0\n"));
+    close_conn();
+
+    /* A handler that reads at once: 100 Continue before anything else. */
+    received = 0;
+    open_conn("POST /paused HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+              "Expect: 100-continue\r\n\r\n", SIZE_MAX);
+    CHECK(strncmp(output(), "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+    close_conn();
+}
+
+static void test_pause_and_resume(void)
+{
+    received = 0;
+    data_calls = 0;
+    paused_x = NULL;
+    open_conn("POST /paused HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "3\r\nabc\r\n", SIZE_MAX);
+    spin(5);
+    CHECK_INT(data_calls, 1);
+    client_sends("4\r\ndefg\r\n0\r\n\r\n", 15);
+    spin(5);
+    CHECK_INT(data_calls, 1);  /* paused: nothing more delivered */
+    CHECK(!has("got"));
+    if (paused_x)
+        verbd_read_resume(paused_x);
+    spin(5);
+    CHECK_INT(data_calls, 2);
+    CHECK(paused_x != NULL);
+    if (paused_x)
+        verbd_read_resume(paused_x);  /* paused again after the second piece */
+    spin(5);
+    CHECK(has("got 7 status 0\n"));
+    close_conn();
+}
+
+static void test_backpressure(void)
+{
+    produced = 0;
+    max_ahead = 0;
+    open_conn("GET /flood HTTP/1.1\r\nHost: a\r\n\r\n", 4096);
+    spin(5);
+    /* The client took 4 KiB: the handler stopped at the bound. */
+    CHECK(produced < 128 * 1024);
+    for (int i = 0; i < 2000 && !has("\r\n0\r\n\r\n"); i++) {
+        mt.out_room = 8192;
+        http1_ready(conn);
+        spin(1);
+    }
+    CHECK_INT(produced, 1 << 20);
+    CHECK(has("\r\n0\r\n\r\n"));
+    CHECK(max_ahead <= 96 * 1024);
+    close_conn();
+}
+
+int main(void)
+{
+    log_open("off", "off", LOG_ERROR, NULL, 0);
+    setup();
+    test_length_when_known();
+    test_chunked_when_unknown();
+    test_stated_length_kept();
+    test_answer_from_timer_in_order();
+    test_client_vanishes();
+    test_answer_before_body();
+    test_pause_and_resume();
+    test_backpressure();
+    http1_host_free(&host);
+    route_free(&routes);
+    settings_free(&settings);
+    loop_free(loop);
+    buf_free(&mt.in);
+    buf_free(&mt.out);
+    return unit_report();
+}
