@@ -8,6 +8,8 @@
  *   POST /early           answers "started" before reading the body, then
  *                         reports its length: a response while the body
  *                         still arrives
+ *   GET /bytes?n=N        N bytes of 'x' in 16 KiB pieces, produced only
+ *                         as fast as the client takes them
  * Usage: stream [ADDR:PORT]   (default 127.0.0.1:8080; port 0 picks one) */
 #include <inttypes.h>
 #include <signal.h>
@@ -74,6 +76,49 @@ static void start_tick(void *data, struct verbd_exchange *x)
     struct ticker *t = verbd_alloc(x, sizeof *t);
     *t = (struct ticker){n, 0, NULL};
     t->timer = verbd_timer(x, (uint64_t)ms, (uint64_t)(ms ? ms : 1), tick, t);
+}
+
+/* ---- /bytes: as fast as the client reads, and no faster ---------------------- */
+
+struct bytes {
+    uint64_t left;
+};
+
+static void more_bytes(struct verbd_exchange *x, void *arg)
+{
+    static char piece[16384];
+    if (!piece[0])
+        memset(piece, 'x', sizeof piece);
+    struct bytes *b = arg;
+    struct verbd_response *res = verbd_exchange_response(x);
+    while (b->left) {
+        size_t n = b->left < sizeof piece ? (size_t)b->left : sizeof piece;
+        verbd_response_body(res, piece, n);
+        b->left -= n;
+        if (!verbd_send(x)) {
+            /* Over the exchange's bound: wait until the client took it. */
+            verbd_on_writable(x, more_bytes, b);
+            return;
+        }
+    }
+    verbd_finish(x);
+}
+
+static void start_bytes(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    long n = query_number(verbd_exchange_request(x), "n", 1 << 20);
+    struct verbd_response *res = verbd_exchange_response(x);
+    if (n < 0) {
+        verbd_response_error(res, 400, "n is a byte count.");
+        verbd_finish(x);
+        return;
+    }
+    verbd_response_header(res, "Content-Type", "application/octet-stream");
+    verbd_response_length(res, (uint64_t)n);
+    struct bytes *b = verbd_alloc(x, sizeof *b);
+    b->left = verbd_request_is_head(verbd_exchange_request(x)) ? 0 : (uint64_t)n;
+    more_bytes(x, b);
 }
 
 /* ---- /upload: the body at the handler's pace ---------------------------------- */
@@ -168,7 +213,8 @@ int main(int argc, char **argv)
         verbd_server_set(srv, "max_body", "1g", err, sizeof err) < 0 ||
         !verbd_server_map_async(srv, "= /tick", "GET", start_tick, NULL, err, sizeof err) ||
         !verbd_server_map_async(srv, "= /upload", "PUT", start_upload, NULL, err, sizeof err) ||
-        !verbd_server_map_async(srv, "= /early", "POST", start_early, NULL, err, sizeof err)) {
+        !verbd_server_map_async(srv, "= /early", "POST", start_early, NULL, err, sizeof err) ||
+        !verbd_server_map_async(srv, "= /bytes", "GET", start_bytes, NULL, err, sizeof err)) {
         fprintf(stderr, "stream: %s\n", srv ? err : "out of memory");
         verbd_server_free(srv);
         return 1;
