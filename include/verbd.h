@@ -104,6 +104,16 @@ int verbd_server_load_config(struct verbd_server *srv, const char *path, FILE *e
  * file's (verbd -c FILE --listen ADDR). */
 int verbd_server_check_config(struct verbd_server *srv, const char *path, FILE *errors);
 
+/* What SIGHUP does: load(ctx) returns a new server read from the
+ * configuration's source (not bound: the running listeners stay), or NULL
+ * after logging why, and the running server takes over its settings and
+ * mappings; settings made with verbd_server_set after this call are
+ * applied again on top.  free_ctx(ctx) runs when the server is freed.
+ * verbd_server_load_config sets this for its file; without it, SIGHUP
+ * re-opens the log files. */
+void verbd_server_on_reload(struct verbd_server *srv, struct verbd_server *(*load)(void *ctx),
+                            void *ctx, void (*free_ctx)(void *ctx));
+
 /* Describes the built-in modules and the methods each implements and, if
  * the server has mappings, which locations enable them with which methods
  * (verbd -M). */

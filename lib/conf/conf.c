@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "conf/read.h"
+#include "core/log.h"
 #include "engine/server.h"
 #include "core/settings.h"
 #include "route/module.h"
@@ -364,6 +365,30 @@ static char *absolute_path(const struct conf_reader *r, const char *path)
     return conf_resolve(f->dir, base);
 }
 
+static void report_to_log(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_msg(LOG_ERROR, "%s", msg);
+}
+
+/* The reload source of a server read from a file: the file again,
+ * checked and applied to a new server, not bound. */
+static struct verbd_server *reload_file(void *ctx)
+{
+    const char *path = ctx;
+    struct verbd_server *next = verbd_server_new();
+    if (!next)
+        return NULL;
+    int errors = conf_load(next, path, true, report_to_log, NULL);
+    if (errors) {
+        log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
+                path, errors, errors == 1 ? "" : "s");
+        verbd_server_free(next);
+        return NULL;
+    }
+    return next;
+}
+
 int conf_load(struct verbd_server *srv, const char *path, bool reload,
               void (*report)(void *ctx, const char *msg), void *ctx)
 {
@@ -371,14 +396,13 @@ int conf_load(struct verbd_server *srv, const char *path, bool reload,
     struct conf_reader r = {.errs = &errs, .known = conf_known};
     struct conf_list top = {0};
     if (conf_read_file(&r, path, path, NULL, &top) == 0) {
-        free(srv->config_path);
-        srv->config_path = absolute_path(&r, path);
         struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
-        srv->loading_config = true;  /* settings from here are the file's */
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i]);
-        srv->loading_config = false;
         free(a.locs);
+        /* SIGHUP reads the same file again; settings made from here on
+         * (the command line's) are kept over it. */
+        verbd_server_on_reload(srv, reload_file, absolute_path(&r, path), free);
     }
     conf_errors_flush(&errs);
     conf_list_free(&top);

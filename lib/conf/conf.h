@@ -12,8 +12,8 @@ struct verbd_server;
  * error is passed to report as "FILE:LINE:COL: message"; loading goes on
  * after an error to find the next.  With reload, `listen` directives are
  * checked but not bound (SIGHUP keeps the listeners; verbd -t binds
- * nothing).  Sets srv->config_path to the file's absolute path once the
- * file could be read.  Returns the number of errors.
+ * nothing).  Once the file could be read, it becomes the server's reload
+ * source (verbd_server_on_reload).  Returns the number of errors.
  */
 int conf_load(struct verbd_server *srv, const char *path, bool reload,
               void (*report)(void *ctx, const char *msg), void *ctx);

@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "conf/conf.h"
 #include "core/log.h"
 
 #define LISTEN_BACKLOG 4096
@@ -39,7 +38,8 @@ void verbd_server_free(struct verbd_server *srv)
     route_free(&srv->routes);
     settings_free(&srv->settings);
     buf_free(&srv->overrides);
-    free(srv->config_path);
+    if (srv->reload_ctx_free)
+        srv->reload_ctx_free(srv->reload_ctx);
     free(srv);
 }
 
@@ -146,7 +146,7 @@ int verbd_server_set(struct verbd_server *srv, const char *name, const char *val
 {
     if (settings_set(&srv->settings, name, value, err, errlen) < 0)
         return -1;
-    if (srv->config_path && !srv->loading_config) {
+    if (srv->reload) {
         buf_append(&srv->overrides, name, strlen(name) + 1);
         buf_append(&srv->overrides, value, strlen(value) + 1);
     }
@@ -190,10 +190,15 @@ static void settle_routes(struct verbd_server *srv)
     route_finish(&srv->routes);
 }
 
-static void report_to_log(void *ctx, const char *msg)
+void verbd_server_on_reload(struct verbd_server *srv, struct verbd_server *(*load)(void *ctx),
+                            void *ctx, void (*free_ctx)(void *ctx))
 {
-    (void)ctx;
-    log_msg(LOG_ERROR, "%s", msg);
+    if (srv->reload_ctx_free)
+        srv->reload_ctx_free(srv->reload_ctx);
+    srv->reload = load;
+    srv->reload_ctx = ctx;
+    srv->reload_ctx_free = free_ctx;
+    buf_reset(&srv->overrides);
 }
 
 /* Settings that size per-worker buffers keep their values until a restart. */
@@ -201,22 +206,15 @@ static const char *const restart_only[] = {"max_target", "max_header", "max_fiel
 
 struct verbd_server *server_reload_prepare(struct verbd_server *srv)
 {
-    struct verbd_server *next = verbd_server_new();
+    struct verbd_server *next = srv->reload ? srv->reload(srv->reload_ctx) : NULL;
     if (!next)
         return NULL;
-    int errors = conf_load(next, srv->config_path, true, report_to_log, NULL);
     char err[256];
-    for (size_t at = 0; !errors && at < srv->overrides.len;) {
+    for (size_t at = 0; at < srv->overrides.len;) {
         const char *name = srv->overrides.p + at;
         const char *value = name + strlen(name) + 1;
         at = (size_t)(value + strlen(value) + 1 - srv->overrides.p);
         settings_set(&next->settings, name, value, err, sizeof err);  /* it took before */
-    }
-    if (errors) {
-        log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
-                srv->config_path, errors, errors == 1 ? "" : "s");
-        verbd_server_free(next);
-        return NULL;
     }
     return next;
 }
@@ -248,7 +246,7 @@ void server_reload_apply(struct verbd_server *srv, struct verbd_server *next)
     char err[256];
     if (log_open(now->access_log, now->error_log, now->log_level, err, sizeof err) < 0)
         log_msg(LOG_ERROR, "reload: %s", err);
-    log_msg(LOG_INFO, "reloaded %s", srv->config_path);
+    log_msg(LOG_INFO, "reloaded the configuration");
 }
 
 void verbd_server_describe(const struct verbd_server *srv, FILE *out)
@@ -301,7 +299,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
                 if (pids[i] > 0)
                     kill(pids[i], SIGTERM);
         } else if (sig == SIGHUP) {
-            struct verbd_server *next = srv->config_path ? server_reload_prepare(srv) : NULL;
+            struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
             if (next)
                 server_reload_apply(srv, next);  /* for workers started from now on */
             else

@@ -20,17 +20,19 @@ struct verbd_server {
     struct listener *listeners;
     size_t nlisteners;
     struct route_table routes;
-    char *config_path;  /* absolute; SIGHUP reloads it */
-    bool loading_config;
-    struct buf overrides;  /* settings made after the config file, as
+    /* SIGHUP's source of a new configuration (verbd_server_on_reload). */
+    struct verbd_server *(*reload)(void *ctx);
+    void *reload_ctx;
+    void (*reload_ctx_free)(void *ctx);
+    struct buf overrides;  /* settings made after on_reload, as
                               "name\0value\0" pairs: a reload keeps them */
 };
 
-/* Reloading the config file (SIGHUP), in two steps so that a worker can
- * act in between: prepare reads the file into a new server (NULL, with
- * every error logged, if it has errors); apply moves its mappings and
- * settings into the running server (listeners and buffer sizes stay) and
- * frees it.  Between two requests, so no request sees a mix. */
+/* Reloading (SIGHUP), in two steps so that a worker can act in between:
+ * prepare asks the reload source for a new server (NULL, with every error
+ * logged, if it has errors); apply moves its mappings and settings into
+ * the running server (listeners and buffer sizes stay) and frees it.
+ * Between two requests, so no request sees a mix. */
 struct verbd_server *server_reload_prepare(struct verbd_server *srv);
 void server_reload_apply(struct verbd_server *srv, struct verbd_server *next);
 

@@ -127,7 +127,7 @@ static void after_turn(struct worker *w)
 {
     if (w->hangup) {
         w->hangup = false;
-        if (w->srv->config_path)
+        if (w->srv->reload)
             reload(w);
         else
             log_reopen();
