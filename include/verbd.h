@@ -36,9 +36,11 @@ const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
  * Sets a server-wide setting by name; values are strings as in the config
  * file.  Names: workers (N or "auto"), max_connections, header_timeout,
  * idle_timeout, body_timeout, send_timeout, shutdown_timeout (durations:
- * "10s", "500ms", "2m"), max_target, max_header, max_fields, max_body
- * (sizes: "8k", "1m"), access_log (path, "stdout" or "off"), error_log
- * (path, "stderr" or "off"), log_level (error, warn, info, debug),
+ * "10s", "500ms", "2m"), max_target, max_header, max_fields (sizes: "8k",
+ * "1m"), max_body (a size or "off": the default for mappings without their
+ * own; unset, 1m for static and C handlers, none for webdav), access_log
+ * (path, "stdout" or "off"), error_log (path, "stderr" or "off"),
+ * log_level (error, warn, info, debug),
  * unknown_method (501, the default, or 405: methods nothing implements
  * get 405 with the resource's Allow), refusal_cache ("max-age=N" adds
  * Cache-Control to 405 and 501; "off").

@@ -18,6 +18,7 @@ enum setting_kind {
     KIND_LEVEL,
     KIND_UNKNOWN_METHOD,
     KIND_MAX_AGE,
+    KIND_BODY_LIMIT,
 };
 
 struct setting {
@@ -40,7 +41,7 @@ static const struct setting table[] = {
     {"max_target", KIND_SIZE, FIELD(max_target), 64, 1 << 20},
     {"max_header", KIND_SIZE, FIELD(max_header), 256, 1 << 20},
     {"max_fields", KIND_COUNT, FIELD(max_fields), 1, 1000},
-    {"max_body", KIND_SIZE, FIELD(max_body), 0, UINT64_C(1) << 50},
+    {"max_body", KIND_BODY_LIMIT, FIELD(max_body), 0, 0},
     {"access_log", KIND_PATH, FIELD(access_log), 0, 0},
     {"error_log", KIND_PATH, FIELD(error_log), 0, 0},
     {"log_level", KIND_LEVEL, FIELD(log_level), 0, 0},
@@ -61,7 +62,7 @@ void settings_defaults(struct settings *s)
         .max_target = 8192,
         .max_header = 16384,
         .max_fields = 100,
-        .max_body = 1 << 20,
+        .max_body = BODY_LIMIT_UNSET,
         .access_log = strdup("stdout"),
         .error_log = strdup("stderr"),
         .log_level = LOG_INFO,
@@ -79,7 +80,9 @@ void settings_free(struct settings *s)
 
 struct http_limits settings_limits(const struct settings *s)
 {
-    return (struct http_limits){s->max_target, s->max_header, s->max_fields, s->max_body};
+    /* Bodies are limited per location, after the method decision: the
+     * parser refuses only a length past 64 bits. */
+    return (struct http_limits){s->max_target, s->max_header, s->max_fields, BODY_UNLIMITED};
 }
 
 /* Digits followed by a unit from `units`; the value times the unit's factor. */
@@ -116,6 +119,15 @@ int parse_size(const char *s, uint64_t *bytes)
     static const char *const units[] = {"", "k", "K", "m", "M", "g", "G", NULL};
     static const uint64_t factors[] = {1, 1024, 1024, 1 << 20, 1 << 20, 1 << 30, 1 << 30};
     return parse_scaled(s, units, factors, bytes);
+}
+
+int parse_body_limit(const char *s, uint64_t *bytes)
+{
+    if (s && strcmp(s, "off") == 0) {
+        *bytes = BODY_UNLIMITED;
+        return 0;
+    }
+    return parse_size(s, bytes) < 0 || *bytes > (UINT64_C(1) << 50) ? -1 : 0;
 }
 
 static const struct setting *find_setting(const char *name)
@@ -170,6 +182,11 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
         if (strcmp(value, "501") && strcmp(value, "405"))
             break;
         *(int *)field = atoi(value);
+        return 0;
+    case KIND_BODY_LIMIT:
+        if (parse_body_limit(value, &v) < 0)
+            break;
+        *(uint64_t *)field = v;
         return 0;
     case KIND_MAX_AGE:
         if (strcmp(value, "off") == 0) {

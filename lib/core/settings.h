@@ -18,13 +18,26 @@ struct settings {
     uint64_t body_timeout_ms;       /* between two reads of a body */
     uint64_t send_timeout_ms;       /* between two writes of a response */
     uint64_t shutdown_timeout_ms;   /* graceful stop: in-flight bound */
-    uint64_t max_target, max_header, max_fields, max_body;
+    uint64_t max_target, max_header, max_fields;
+    uint64_t max_body;              /* the default for locations without
+                                       their own, or BODY_LIMIT_UNSET */
     char *access_log;               /* path, "stdout" or "off" */
     char *error_log;                /* path, "stderr" or "off" */
     int log_level;                  /* enum log_level */
     int unknown_method;             /* 501 (RFC 9110) or 405 */
     long refusal_max_age;           /* Cache-Control max-age on 405/501, or -1 */
 };
+
+/* A body limit not set: the module's default applies (1m, or none for a
+ * module that streams bodies to disk).  `off`: no limit. */
+#define BODY_LIMIT_UNSET UINT64_MAX
+#define BODY_UNLIMITED (UINT64_MAX - 1)
+/* The bound on a refused request's body that is read and dropped to keep
+ * the connection in step; past it the connection closes. */
+#define BODY_DISCARD_MAX (UINT64_C(1) << 20)
+
+/* "SIZE" or "off" (BODY_UNLIMITED); -1 if invalid. */
+int parse_body_limit(const char *s, uint64_t *bytes);
 
 void settings_defaults(struct settings *s);
 void settings_free(struct settings *s);

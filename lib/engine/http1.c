@@ -70,6 +70,7 @@ struct http1 {
     bool has_body;
     bool body_chunked;
     uint64_t body_left; /* Content-Length bytes still to come */
+    uint64_t body_limit;  /* what is read of it at most */
     struct chunked chunked;
 
     /* The response of the exchange in flight. */
@@ -433,6 +434,10 @@ static void commit_head(struct http1 *c, struct verbd_exchange *x, bool last)
      * a success it is invited to send it (and it is dropped), so the
      * connection stays in step; after a refusal it may or may not send it,
      * so the connection ends. */
+    /* A body nobody reads is dropped within a bound, or the connection
+     * ends. */
+    if (c->has_body && !x->reading && !c->body_chunked && c->body_left > c->body_limit)
+        c->keep_alive = false;
     if (c->has_body && h->expect_continue && !x->continued && !x->reading) {
         if (res->status < 300) {
             x->continued = true;
@@ -581,6 +586,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     c->read_deadline = 0;  /* the module's pace now, until it reads a body */
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     enum verdict v = route_decide(c->host->routes, &x->req, path_buf);
+    c->body_limit = x->req.max_body;
     route_start(c->host->routes, v, x);
 }
 
@@ -648,8 +654,8 @@ static bool take_body(struct http1 *c, bool deliver)
             body_failed(c, 400, why);
             return false;
         }
-        if (c->chunked.total > settings_of(c)->max_body) {
-            body_failed(c, 413, "request body too large");
+        if (c->chunked.total > c->body_limit) {
+            body_failed(c, 413, "request body over max_body");
             return false;
         }
         if (deliver && data.n)

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/settings.h"
 #include "http/path.h"
 #include "route/route.h"
 
@@ -44,12 +45,22 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
     return NULL;
 }
 
+uint64_t route_body_limit(const struct route_table *t, const struct route_mapping *m)
+{
+    if (m->max_body != BODY_LIMIT_UNSET)
+        return m->max_body;
+    if (t->max_body != BODY_LIMIT_UNSET)
+        return t->max_body;
+    return m->module->streams_bodies ? BODY_UNLIMITED : UINT64_C(1) << 20;
+}
+
 enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf)
 {
     const struct http_request *h = &req->http;
     req->mapping = NULL;
     req->path = req->subpath = NULL;
     req->refusal = 0;
+    req->max_body = BODY_DISCARD_MAX;  /* a refused request's, dropped */
     req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
     bool implemented = id != METHOD_UNKNOWN && (t->implemented & METHOD_BIT(id));
@@ -81,6 +92,15 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = 405;
         return VERDICT_REFUSE;
     }
+    /* The body limit is the location's: checked only for a method the
+     * location allows, so a refused method never hears of it. */
+    uint64_t limit = route_body_limit(t, req->mapping);
+    if (h->framing == BODY_LENGTH && h->content_length > limit) {
+        req->refusal = 413;
+        req->max_body = limit;
+        return VERDICT_REFUSE;
+    }
+    req->max_body = limit;
     return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
 }
 
@@ -202,6 +222,14 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
         break;
     case 404:
         verbd_response_error(res, 404, "Nothing is served at this path.");
+        break;
+    case 413:
+        verbd_response_error(res, 413, "The request body is larger than this location accepts.");
+        verbd_response_close(res);  /* the body is not read */
+        log_msg(LOG_INFO, "413 for %.*s %s: Content-Length %llu over max_body %llu at location %s",
+                (int)method->n, method->p, req->path,
+                (unsigned long long)req->http.content_length,
+                (unsigned long long)req->max_body, req->mapping->location);
         break;
     default:
         verbd_response_error(res, req->refusal, "The request target is not a valid path.");

@@ -25,6 +25,8 @@ struct verbd_module {
     method_set methods;  /* what the module implements (HEAD comes with GET,
                             OPTIONS is the router's) */
     const struct verbd_directive *directives;  /* ends with a NULL name */
+    bool streams_bodies; /* stores request bodies as they arrive (to disk),
+                            so it needs no default max_body */
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */

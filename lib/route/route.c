@@ -2,6 +2,8 @@
  * directives every mapping has. */
 #include "route/route.h"
 
+#include "core/settings.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,7 @@ static struct route_mapping *add_mapping(struct route_table *t, const char *loca
     m->prefix_len = strlen(path);
     m->exact = exact;
     m->narrow = ~(method_set)0;
+    m->max_body = BODY_LIMIT_UNSET;
     return m;
 }
 
@@ -225,11 +228,12 @@ int directive_check_arity(const struct verbd_directive *d, int argc, char *err, 
 }
 
 /* The router's own directives: every mapping has them. */
-enum { DIR_METHODS, DIR_TRACE, DIR_HEADER };
+enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY };
 static const struct verbd_directive router_directives[] = {
     [DIR_METHODS] = {.name = "methods", .min_args = 1, .max_args = -1},
     [DIR_TRACE] = {.name = "trace", .min_args = 1, .max_args = 1},
     [DIR_HEADER] = {.name = "header", .min_args = 2, .max_args = 2},
+    [DIR_MAX_BODY] = {.name = "max_body", .min_args = 1, .max_args = 1},
     {.name = NULL},
 };
 
@@ -267,6 +271,11 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
         switch (d - router_directives) {
         case DIR_METHODS: return set_methods(m->table, m, argc, argv, err, errlen);
         case DIR_TRACE: return directive_on_off(name, argv[0], &m->trace, err, errlen);
+        case DIR_MAX_BODY:
+            if (parse_body_limit(argv[0], &m->max_body) == 0)
+                return 0;
+            snprintf(err, errlen, "max_body: \"%s\" is not a size (8k, 1m, 1g) or off", argv[0]);
+            return -1;
         default: return set_header(m, argv, err, errlen);
         }
     }

@@ -25,6 +25,7 @@ struct route_mapping {
     method_set allowed;      /* implements & narrow, + OPTIONS, + HEAD with
                                 GET, + TRACE if enabled here (route_finish) */
     bool trace;
+    uint64_t max_body;       /* `max_body`, or BODY_LIMIT_UNSET */
     struct buf headers;      /* `header` lines, "Name: value\r\n" each */
     char allowed_text[512];  /* `allowed` as an Allow value (route_finish) */
 };
@@ -38,6 +39,7 @@ struct route_table {
     int next_ext;                 /* next free extension id */
     bool unknown_405;             /* unknown_method 405 */
     long refusal_max_age;         /* refusal_cache max-age, or -1 */
+    uint64_t max_body;            /* the server's default, or BODY_LIMIT_UNSET */
 };
 
 /* Adds a mapping to a built-in module; NULL + err if the location is
@@ -75,6 +77,11 @@ enum verdict {
  * encoded path + 1 bytes), mapping.  Sets req->method_id, path, subpath,
  * mapping, refusal. */
 enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf);
+
+/* The request body limit of a mapping: its own `max_body`, else the
+ * server's, else the module's default (1m; none for a module that streams
+ * bodies to disk). */
+uint64_t route_body_limit(const struct route_table *t, const struct route_mapping *m);
 
 /* The methods this mapping allows for this resource (mapping set, refined
  * by the module). */

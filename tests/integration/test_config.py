@@ -210,7 +210,7 @@ class PlacementErrors(ConfigCase):
                             "static is only allowed inside location")
 
     def test_server_directive_in_location(self):
-        for name, arg in [("listen", "127.0.0.1:0"), ("workers", "2"), ("max_body", "1m"),
+        for name, arg in [("listen", "127.0.0.1:0"), ("workers", "2"),
                           ("access_log", "off"), ("error_log", "stderr"),
                           ("unknown_method", "405")]:
             with self.subTest(name=name):

@@ -276,7 +276,7 @@ class HugeBodies(VerbdTestCase):
     def test_declared_body_over_max_body_is_413_unread(self):
         before = self.baseline()
         c = self.connect()
-        c.send(b"POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n"
+        c.send(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n"
                + b"x" * 65536)
         r = c.read_response()
         self.assertStatus(r, 413)

@@ -154,7 +154,8 @@ CASES = [
     # 2^64 + 5 and 2^32 + 5: a reader that wraps would read 5 bytes and
     # answer what follows.
     ("cl_wraps_64", head(fields=b"Content-Length: 18446744073709551621\r\n") + b"hello" + SMUG, [413]),
-    ("cl_wraps_32", head(fields=b"Content-Length: 4294967301\r\n") + b"hello" + SMUG, [413]),
+    # A refused method's body past the discard bound: 501, then the close.
+    ("cl_wraps_32", head(fields=b"Content-Length: 4294967301\r\n") + b"hello" + SMUG, [501]),
     ("cl_huge", head(fields=b"Content-Length: 99999999999999999999999999\r\n") + b"hello" + SMUG, [413]),
     # Leading zeros are decimal: 0100 is 100, not 64 (octal) -- read as 64
     # the smuggled request would follow the body.
@@ -211,7 +212,8 @@ CASES = [
     ("http10_post_body", head(version=b"HTTP/1.0", fields=cl(len(SMUG))) + SMUG, [501]),
     ("connection_close_then_request", head(b"GET", fields=b"Connection: close\r\n") + SMUG, [200]),
     ("http10_get_then_request", head(b"GET", version=b"HTTP/1.0") + SMUG, [200]),
-    ("declared_body_over_max_body", head(fields=cl(2 << 20)) + SMUG, [413]),
+    ("declared_body_over_max_body", head(b"GET", fields=cl(2 << 20)) + SMUG, [413]),
+    ("refused_body_over_discard_bound", head(fields=cl(2 << 20)) + SMUG, [501]),
     # A rejected head, then a request: never answered.
     ("bad_header_then_request", head(b"GET", fields=b"X Y: z\r\n") + SMUG, [400]),
     ("bare_lf_request_line", b"GET /index.html HTTP/1.1\nHost: localhost\r\n\r\n" + SMUG, [400]),

@@ -454,6 +454,7 @@ const struct verbd_module verbd_module_webdav = {
     .methods = M(GET) | M(HEAD) | M(PUT) | M(DELETE) | M(MKCOL) | M(COPY) | M(MOVE) |
                M(PROPFIND) | M(PROPPATCH) | M(LOCK) | M(UNLOCK),
     .directives = dav_directives,
+    .streams_bodies = true,
     .create = dav_create,
     .destroy = dav_destroy,
     .start = dav_start,
