@@ -581,8 +581,6 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     c->body_left = h->framing == BODY_LENGTH ? h->content_length : 0;
     if (c->body_chunked)
         chunked_init(&c->chunked);
-    if (!c->has_body)
-        x->body_done = true;
     c->read_deadline = 0;  /* the module's pace now, until it reads a body */
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     enum verdict v = route_decide(c->host->routes, &x->req, path_buf);

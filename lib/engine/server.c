@@ -188,6 +188,7 @@ static void settle_routes(struct verbd_server *srv)
     srv->routes.unknown_405 = srv->settings.unknown_method == 405;
     srv->routes.refusal_max_age = srv->settings.refusal_max_age;
     srv->routes.max_body = srv->settings.max_body;
+    srv->routes.has_max_body = srv->settings.max_body != BODY_LIMIT_UNSET;
     route_finish(&srv->routes);
 }
 

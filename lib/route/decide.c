@@ -49,7 +49,7 @@ uint64_t route_body_limit(const struct route_table *t, const struct route_mappin
 {
     if (m->max_body != BODY_LIMIT_UNSET)
         return m->max_body;
-    if (t->max_body != BODY_LIMIT_UNSET)
+    if (t->has_max_body)
         return t->max_body;
     return m->module->streams_bodies ? BODY_UNLIMITED : UINT64_C(1) << 20;
 }

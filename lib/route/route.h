@@ -39,7 +39,8 @@ struct route_table {
     int next_ext;                 /* next free extension id */
     bool unknown_405;             /* unknown_method 405 */
     long refusal_max_age;         /* refusal_cache max-age, or -1 */
-    uint64_t max_body;            /* the server's default, or BODY_LIMIT_UNSET */
+    uint64_t max_body;            /* the server's default, if has_max_body */
+    bool has_max_body;
 };
 
 /* Adds a mapping to a built-in module; NULL + err if the location is

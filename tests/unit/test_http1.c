@@ -419,6 +419,16 @@ static void test_answer_before_body(void)
     close_conn();
 }
 
+static void test_read_without_body(void)
+{
+    /* verbd_read on a request with no body: done(0), from the loop. */
+    received = 0;
+    open_conn("POST /paused HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", SIZE_MAX);
+    spin(5);
+    CHECK(has("got 0 status 0\n"));
+    close_conn();
+}
+
 static void test_pause_and_resume(void)
 {
     received = 0;
@@ -473,6 +483,7 @@ int main(void)
     test_answer_from_timer_in_order();
     test_client_vanishes();
     test_answer_before_body();
+    test_read_without_body();
     test_pause_and_resume();
     test_backpressure();
     http1_host_free(&host);

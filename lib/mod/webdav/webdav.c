@@ -327,7 +327,7 @@ static void dav_start(void *vinst, struct verbd_exchange *x)
     if (u->body->status) {
         /* Known from the head (a missing parent, a reserved name): answered
          * before the client sends the body, or before 100 Continue. */
-        verbd_response_error(res, u->body->status, NULL);
+        verbd_response_error(res, u->body->status, u->body->why);
         verbd_finish(x);
         return;
     }
