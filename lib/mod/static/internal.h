@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "http/date.h"
+#include "mod/static/static.h"
 #include "verbd.h"
 
 struct file_cache;
@@ -27,11 +28,6 @@ struct static_inst {
 
 /* ---- static.c: resolution under the root ---- */
 
-/* Opens rel (relative to the root, no leading '/', "." for the root itself)
- * for reading, following symlinks only while they stay beneath the root.
- * Returns the fd, or -1 with *status (403, 404, 500, 503) and *why, a short
- * static detail for the error body (may be NULL). */
-int static_open(const struct static_inst *in, const char *rel, int *status, const char **why);
 /* The same without openat2 (kernels before 5.6): realpath, a check against
  * the root's realpath, then a component walk with O_NOFOLLOW so that a
  * symlink swapped in meanwhile fails instead of escaping. */
@@ -44,19 +40,9 @@ int static_stat(const struct static_inst *in, const char *rel, struct stat *st);
 /* rel joined with a file name: "name" for ".", else "rel/name" (malloc'd). */
 char *static_join(const char *rel, const char *name);
 
-/* The strong ETag of a file (quotes included) into out (64 bytes do); the
- * webdav module reports the same one. */
-void static_etag(const struct stat *st, char *out, size_t len);
 
 /* ---- hidden.c: names never served ---- */
 
-/* verbd's own names (temporary files of uploads, copies, moves and
- * deletes): hidden from every module and refused whatever hidden_files
- * says. */
-#define VERBD_RESERVED ".verbd-"
-
-/* True if some segment of rel starts with the reserved prefix. */
-bool static_reserved(const char *rel);
 /* True if rel is not served here: a reserved segment, or (hidden_files
  * off) a segment starting with '.', except a first segment ".well-known"
  * when rel starts at the origin's root. */
@@ -69,19 +55,7 @@ int static_refuse_hidden(const struct static_inst *in, const struct verbd_reques
 
 /* ---- fserr.c: file-system errors as statuses (static and webdav) ---- */
 
-enum fs_op { FS_READ, FS_WRITE };
-
-/* The status for errno e, met while reading or writing rel (relative to
- * the root) with `what` (a short name of the call, for the log): 404 or,
- * writing, 409 for a missing parent; 400 for a name too long; 403 for
- * permissions, a read-only file system or a path leaving the root; 507
- * for no space or quota; 503 for exhausted descriptors or memory; any
- * other errno is 500 and logged.  *why (may be NULL) gets a short static
- * detail for the error body, or NULL. */
-int fs_status(int e, enum fs_op op, const char *what, const char *rel, const char **why);
-/* True if a segment of rel is longer than NAME_MAX: no file system here
- * can hold such a name, so the request is refused before touching one. */
-bool fs_name_too_long(const char *rel);
+/* fs_status and fs_name_too_long are in static.h. */
 
 /* ---- cache.c: open files with their validators ---- */
 
@@ -139,11 +113,6 @@ enum cond_result cond_evaluate(const struct verbd_request *req, const struct val
 /* Step 5: true if a Range may be honoured (no If-Range, or one that matches
  * strongly: the same strong ETag, or exactly the Last-Modified date). */
 bool cond_if_range(const struct verbd_request *req, const struct validators *v);
-/* True if the field value [p, p+n) ("*" or 1#entity-tag) matches etag (may
- * be NULL: then only "*" matches) by strong or weak comparison (RFC 9110
- * §8.8.3.2).  A value that does not parse matches nothing and sets
- * *malformed (may be NULL). */
-bool etag_list_match(const char *p, size_t n, const char *etag, bool strong, bool *malformed);
 
 /* ---- range.c: RFC 9110 §14 ---- */
 

@@ -490,6 +490,35 @@ static void *static_create(const char *arg, char *err, size_t errlen)
     return in;
 }
 
+/* ---- the share API of static.h ------------------------------------------ */
+
+struct static_inst *static_share_new(const char *root, char *err, size_t errlen)
+{
+    struct static_inst *in = static_create(root, err, errlen);
+    if (!in)
+        return NULL;
+    in->listing = true;
+    in->hidden_files = true;
+    free_index(in);
+    return in;
+}
+
+void static_share_free(struct static_inst *in) { static_destroy(in); }
+
+int static_root_fd(const struct static_inst *in) { return in->root_fd; }
+
+const char *static_root_real(const struct static_inst *in) { return in->root_real; }
+
+const char *static_content_type(const struct static_inst *in, const char *name)
+{
+    return mime_content_type(name, in->charset);
+}
+
+int static_set_charset(struct static_inst *in, const char *value, char *err, size_t errlen)
+{
+    return mime_set_charset(&in->charset, value, err, errlen);
+}
+
 const struct verbd_module verbd_module_static = {
     .name = "static",
     .methods = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD),

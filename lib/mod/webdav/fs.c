@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mod/static/internal.h"
 #include "mod/webdav/internal.h"
 
 bool dav_reserved(const char *rel)
@@ -41,7 +40,7 @@ static int beneath(const struct dav_inst *in, const char *rel, int flags)
     /* Kernels before 5.6: the static module's checked walk. */
     int status;
     const char *why;
-    int fd = static_open(in->sti, rel, &status, &why);
+    int fd = static_open(in->st, rel, &status, &why);
     if (fd < 0)
         errno = status == 404 ? ENOENT : EACCES;
     return fd;

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "core/buf.h"
-#include "mod/static/internal.h"
+#include "mod/static/static.h"
 #include "verbd.h"
 
 struct sqlite3;
@@ -28,8 +28,7 @@ struct static_inst;
 enum { DAV_STMT_MAX = 16 };
 
 struct dav_inst {
-    void *st;                  /* the static module's instance: GET/HEAD */
-    const struct static_inst *sti;
+    struct static_inst *st;    /* the served tree (static.h): GET, HEAD, names */
     int root_fd;               /* O_PATH|O_DIRECTORY of the served directory */
     char *db_path;
     bool depth_infinity;       /* dav_depth_infinity: PROPFIND Depth: infinity */

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "http/status.h"
-#include "mod/static/internal.h"
 #include "mod/webdav/internal.h"
 
 /* Every file-system error goes through the modules' one mapping

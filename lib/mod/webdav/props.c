@@ -11,7 +11,6 @@
 
 #include "http/date.h"
 #include "http/method.h"
-#include "mod/static/internal.h"
 #include "mod/webdav/internal.h"
 
 enum live {
@@ -76,7 +75,7 @@ static bool live_value(struct dav_req *r, struct buf *b, int i, const char *rel,
         if (st->is_dir)
             return false;
         buf_puts(b, "<D:getcontenttype>");
-        const char *t = mime_content_type(rel, r->in->sti->charset);  /* as GET says */
+        const char *t = static_content_type(r->in->st, rel);  /* as GET says */
         dav_xml_escape(b, t, strlen(t));
         buf_puts(b, "</D:getcontenttype>");
         return true;

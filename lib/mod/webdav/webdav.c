@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "http/method.h"
-#include "mod/static/internal.h"
 #include "mod/static/static.h"
 #include "mod/webdav/internal.h"
 
@@ -343,7 +342,7 @@ static void dav_destroy(void *vinst)
         return;
     if (in->db && in->db_pid == getpid())
         dav_db_close(in);
-    verbd_module_static.destroy(in->st);
+    static_share_free(in->st);
     free(in->db_path);
     free(in);
 }
@@ -393,8 +392,7 @@ static int set_charset(void *vinst, int argc, const char *const *argv, char *err
 {
     (void)argc;
     struct dav_inst *in = vinst;
-    struct static_inst *sti = in->st;
-    return mime_set_charset(&sti->charset, argv[0], err, errlen);
+    return static_set_charset(in->st, argv[0], err, errlen);
 }
 
 static const struct verbd_directive dav_directives[] = {
@@ -411,7 +409,10 @@ static void *dav_create(const char *arg, char *err, size_t errlen)
         snprintf(err, errlen, "webdav: a directory is required");
         return NULL;
     }
-    void *st = verbd_module_static.create(arg, err, errlen);
+    /* GET of a collection lists it; no index file stands in for it.
+     * Dotfiles are ordinary files here (a synced tree has them); only
+     * verbd's reserved names stay hidden. */
+    struct static_inst *st = static_share_new(arg, err, errlen);
     if (!st)
         return NULL;
     struct dav_inst *in = calloc(1, sizeof *in);
@@ -419,21 +420,12 @@ static void *dav_create(const char *arg, char *err, size_t errlen)
         abort();
     in->st = st;
     in->mapping_methods = verbd_module_webdav.methods;
-    struct static_inst *sti = st;
-    in->sti = sti;
-    in->root_fd = sti->root_fd;
-    /* GET of a collection lists it; no index file stands in for it.
-     * Dotfiles are ordinary files here (a synced tree has them); only
-     * verbd's reserved names stay hidden. */
-    sti->listing = true;
-    sti->hidden_files = true;
-    for (size_t i = 0; i < sti->nindex; i++)
-        free(sti->index[i]);
-    sti->nindex = 0;
+    in->root_fd = static_root_fd(st);
     /* The database lives beside the directory, never inside it, where a
      * client could read or overwrite it: DIR/../.verbd-dav-NAME.sqlite. */
-    if (strcmp(sti->root_real, "/") != 0) {
-        char *copy1 = strdup(sti->root_real), *copy2 = strdup(sti->root_real);
+    const char *root_real = static_root_real(st);
+    if (strcmp(root_real, "/") != 0) {
+        char *copy1 = strdup(root_real), *copy2 = strdup(root_real);
         if (!copy1 || !copy2)
             abort();
         const char *dir = dirname(copy1), *base = basename(copy2);
