@@ -94,19 +94,29 @@ test-asan:
 # Benchmark against nginx (and h2o, lighttpd when installed), side by side:
 # see docs/performance.md.  BENCH_ARGS passes options to bench/run.
 # bench/ceiling.c is the benchmark's constant-answer reference, not a server.
+# bench/stream_server.c embeds libverbd (include/ only) for the `stream`
+# scenario: a C handler streaming 1 MiB to slow readers.
 BENCH_ARGS ?=
 CEILING  := $(BUILD)/bench-ceiling
-bench: $(VERBD) $(CEILING)
-	bench/run --verbd $(VERBD) --ceiling $(CEILING) --docs docs/performance.md $(BENCH_ARGS)
+STREAM   := $(BUILD)/bench-stream
+bench: $(VERBD) $(CEILING) $(STREAM)
+	bench/run --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
+	    --docs docs/performance.md $(BENCH_ARGS)
 
-# Every scenario for one second and 500 idle connections: checks that the
-# benchmark works, not how fast verbd is.  Results go to build/bench-smoke/.
-bench-smoke: $(VERBD) $(CEILING)
-	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) $(BENCH_ARGS)
+# Every scenario for one second, 500 idle connections, 200 slow readers:
+# checks that the benchmark works, not how fast verbd is.  Results go to
+# build/bench-smoke/.
+bench-smoke: $(VERBD) $(CEILING) $(STREAM)
+	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
+	    $(BENCH_ARGS)
 
 $(CEILING): bench/ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(STREAM): bench/stream_server.c include/verbd.h $(LIBVERBD)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Ilib -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
 
 $(BUILD)/verbd.pc: Makefile
 	@mkdir -p $(dir $@)
