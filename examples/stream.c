@@ -24,7 +24,9 @@ static long query_number(const struct verbd_request *req, const char *name, long
 {
     size_t len, n = strlen(name);
     const char *q = verbd_request_query(req, &len);
-    for (const char *p = q, *end = q + len; q && p < end;) {
+    if (!q)
+        return dflt;
+    for (const char *p = q, *end = q + len; p < end;) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         if ((size_t)(stop - p) > n && memcmp(p, name, n) == 0 && p[n] == '=')

@@ -14,6 +14,7 @@ struct loop {
     size_t nheap, cap_heap;
     struct loop_defer deferred;  /* list head */
     struct loop_defer mark;      /* where the calls of this pass end */
+    struct loop_defer timers_mark; /* where the calls the timers queue begin */
     struct epoll_event events[MAX_EVENTS];
     int nevents, next_event;     /* the batch being delivered */
 };
@@ -179,13 +180,14 @@ void loop_defer_cancel(struct loop *l, struct loop_defer *d)
 
 static bool have_deferred(const struct loop *l) { return l->deferred.next != &l->deferred; }
 
-/* Runs the calls queued so far; ones they queue wait for the next turn, so
- * a call that keeps re-queueing itself cannot starve the loop. */
-static void run_deferred(struct loop *l)
+/* Runs the calls queued after `from` so far; ones they queue wait for the
+ * next turn, so a call that keeps re-queueing itself cannot starve the
+ * loop. */
+static void run_deferred(struct loop *l, struct loop_defer *from)
 {
     loop_defer(l, &l->mark, NULL, NULL);
-    while (l->deferred.next != &l->mark) {
-        struct loop_defer *d = l->deferred.next;
+    while (from->next != &l->mark) {
+        struct loop_defer *d = from->next;
         loop_defer_cancel(l, d);
         d->cb(d->arg);
     }
@@ -220,8 +222,12 @@ int loop_run_once(struct loop *l, int max_wait_ms)
             w->cb(w->arg, ev->events);
     }
     l->nevents = l->next_event = 0;
-    run_deferred(l);
+    run_deferred(l, &l->deferred);
+    /* The calls the timers queue run in this turn too; those the first
+     * pass queued wait before the mark for the next one. */
+    loop_defer(l, &l->timers_mark, NULL, NULL);
     run_timers(l);
-    run_deferred(l);
+    run_deferred(l, &l->timers_mark);
+    loop_defer_cancel(l, &l->timers_mark);
     return n;
 }

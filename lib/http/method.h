@@ -52,6 +52,11 @@ bool method_is_safe(int id);
 /* Token of a registered method id; NULL for any other id. */
 const char *method_name(int id);
 
+/* The longest method name a server takes, and room for any set as an
+ * Allow value: every id, each with ", ", and the NUL. */
+#define METHOD_NAME_MAX 64
+#define METHOD_SET_TEXT_MAX (METHOD_MAX_ID * (METHOD_NAME_MAX + 2) + 1)
+
 /* Writes the set as an Allow value ("GET, HEAD, OPTIONS") in list order,
  * NUL-terminated.  `names` resolves ids beyond the registered ones (may be
  * NULL).  Returns the length, truncating at cap - 1. */

@@ -14,6 +14,9 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
                                                 const char **subpath)
 {
     size_t len = strlen(path);
+    /* "/files" under "/files/" (the module redirects it to "/files/"),
+     * unless a location of its own matches as long a prefix. */
+    const struct route_mapping *unslashed = NULL;
     for (size_t i = 0; i < t->n; i++) {
         const struct route_mapping *m = t->maps[i];
         size_t n = m->prefix_len;
@@ -25,10 +28,13 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
             }
             continue;
         }
+        if (unslashed && n < unslashed->prefix_len - 1)
+            break;
         bool dir_prefix = m->prefix[n - 1] == '/';
         if (dir_prefix && len == n - 1 && memcmp(path, m->prefix, n - 1) == 0) {
-            *subpath = "/";  /* "/files" under "/files/": the module redirects */
-            return m;
+            if (!unslashed)
+                unslashed = m;
+            continue;
         }
         if (len < n || memcmp(path, m->prefix, n) != 0)
             continue;
@@ -42,7 +48,9 @@ static const struct route_mapping *find_mapping(const struct route_table *t, con
             continue;
         return m;
     }
-    return NULL;
+    if (unslashed)
+        *subpath = "/";
+    return unslashed;
 }
 
 uint64_t route_body_limit(const struct route_table *t, const struct route_mapping *m)
@@ -158,7 +166,7 @@ static void answer_trace(const struct verbd_request *req, struct verbd_response 
 static void answer_options(const struct route_table *t, const struct verbd_request *req,
                            struct verbd_response *res)
 {
-    char allow[512];
+    char allow[METHOD_SET_TEXT_MAX];
     bool whole_server = req->http.form == TARGET_ASTERISK;
     method_set set = whole_server ? t->implemented : route_allowed(req);
     verbd_response_status(res, 204);
@@ -186,7 +194,7 @@ static void say(struct verbd_response *res, const char *s) { verbd_response_body
 static void refuse(const struct route_table *t, const struct verbd_request *req,
                    struct verbd_response *res)
 {
-    char allow[512];
+    char allow[METHOD_SET_TEXT_MAX];
     const char *allow_list;
     const struct span *method = &req->http.method;
     const struct verbd_module *dormant;

@@ -33,7 +33,7 @@ int route_method_id(const struct route_table *t, const char *token, size_t len)
 static int method_id_for_list(struct route_table *t, const char *token, size_t len, bool add,
                               char *err, size_t errlen)
 {
-    if (!http_is_token(token, len) || len > 64) {
+    if (!http_is_token(token, len) || len > METHOD_NAME_MAX) {
         snprintf(err, errlen, "\"%.*s\" is not a method name", (int)len, token);
         return -1;
     }
@@ -346,7 +346,7 @@ void route_free(struct route_table *t)
 
 void route_describe(const struct route_table *t, FILE *out)
 {
-    char methods[512];
+    char methods[METHOD_SET_TEXT_MAX];
     for (size_t i = 0; verbd_builtin_modules[i]; i++) {
         const struct verbd_module *mod = verbd_builtin_modules[i];
         method_set own = mod->methods | METHOD_BIT(METHOD_OPTIONS);

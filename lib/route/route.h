@@ -27,14 +27,14 @@ struct route_mapping {
     bool trace;
     uint64_t max_body;       /* `max_body`, or BODY_LIMIT_UNSET */
     struct buf headers;      /* `header` lines, "Name: value\r\n" each */
-    char allowed_text[512];  /* `allowed` as an Allow value (route_finish) */
+    char allowed_text[METHOD_SET_TEXT_MAX];  /* `allowed` as an Allow value */
 };
 
 struct route_table {
     struct route_mapping **maps;  /* longest prefix first after route_finish */
     size_t n;
     method_set implemented;       /* server-wide (route_finish) */
-    char implemented_text[512];   /* the same as an Allow value */
+    char implemented_text[METHOD_SET_TEXT_MAX];  /* the same as an Allow value */
     const char *ext_names[METHOD_MAX_ID];  /* extension methods by id */
     int next_ext;                 /* next free extension id */
     bool unknown_405;             /* unknown_method 405 */

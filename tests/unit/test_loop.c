@@ -4,9 +4,8 @@
  * turn, cancelled ones never), and watches (one deleted during a batch gets
  * no event of that batch, nor later).
  *
- * One check fails today and runs only with VERBD_KNOWN_BUGS=1: a call that
- * re-queues itself from its callback runs twice per loop_run_once (see
- * test_defer_requeue_next_turn). */
+ * test_defer_requeue_next_turn is the regression of a call that re-queued
+ * itself running twice per turn. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -430,13 +429,7 @@ static void test_defer_after_batch(void)
 
 /* A call that queues another (or itself) from its callback: the new one
  * waits for the next turn, so a call that keeps re-queueing itself runs
- * once per turn and cannot starve the events.
- *
- * KNOWN BUG (checked with `strict`, VERBD_KNOWN_BUGS=1): loop_run_once runs
- * the deferred calls twice, before and after the timers, and the second
- * pass takes the calls re-queued by the first, so such a call runs twice
- * per turn ("w s o s l" on the first turn, not "w s o").  Only the
- * bounded, non-starving part is checked otherwise. */
+ * once per turn and cannot starve the events. */
 static void test_defer_requeue_next_turn(bool strict)
 {
     struct dcall self, other, late;
@@ -570,7 +563,7 @@ int main(void)
     test_timer_changes_in_callback();
     test_timer_wakes_the_loop();
     test_defer_after_batch();
-    test_defer_requeue_next_turn(getenv("VERBD_KNOWN_BUGS") != NULL);
+    test_defer_requeue_next_turn(true);
     test_watch_deleted_in_batch();
     test_watch_deleted_many();
     test_watch_mod();
