@@ -637,8 +637,13 @@ class TestTempFiles(unittest.TestCase):
         self.addCleanup(c.close)
         c.send(build_request("PUT", "/dav/up.bin", [("Content-Length", str(len(body)))]))
         c.send(body[:len(body) // 2])
+        # The temporary file appears with the head, and fills as the body
+        # arrives: wait for both.
         deadline = time.time() + 10
-        while not self.temp_names() and time.time() < deadline:
+        while time.time() < deadline:
+            names = self.temp_names()
+            if names and os.path.getsize(self.dav.path(names[0])) > 0:
+                break
             time.sleep(0.05)
         names = self.temp_names()
         self.assertEqual(len(names), 1, names)

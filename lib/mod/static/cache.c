@@ -116,10 +116,7 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
         abort();
     e->fd = fd;
     e->st = *st;
-    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
-    snprintf(e->etag, sizeof e->etag, "\"%" PRIx64 "-%lx-%" PRIx64 "\"",
-             (uint64_t)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
-             (uint64_t)st->st_size);
+    static_etag(st, e->etag, sizeof e->etag);
     http_date_format(st->st_mtim.tv_sec, e->last_modified);
     const char *slash = strrchr(rel, '/');
     e->type = mime_content_type(slash ? slash + 1 : rel, in->charset);

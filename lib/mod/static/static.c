@@ -170,9 +170,13 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
 
 void static_etag(const struct stat *st, char *out, size_t len)
 {
-    /* Strong: it changes with the mtime (to the nanosecond) or the size. */
-    snprintf(out, len, "\"%" PRIx64 "-%lx-%" PRIx64 "\"", (uint64_t)st->st_mtim.tv_sec,
-             (unsigned long)st->st_mtim.tv_nsec, (uint64_t)st->st_size);
+    /* Strong: it changes with the file (a WebDAV PUT renames a new one
+     * into place), its mtime or its size.  The mtime alone is not enough:
+     * file systems keep it to a clock tick, and two writes of one size
+     * within a tick would share it.  At most 61 bytes with the NUL. */
+    snprintf(out, len, "\"%" PRIx64 "-%" PRIx64 "-%lx-%" PRIx64 "\"", (uint64_t)st->st_ino,
+             (uint64_t)st->st_mtim.tv_sec, (unsigned long)st->st_mtim.tv_nsec,
+             (uint64_t)st->st_size);
 }
 
 static void fail(struct verbd_response *res, int fd, int status, const char *why)

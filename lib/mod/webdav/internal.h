@@ -235,6 +235,10 @@ void dav_mkcol(struct dav_req *r);
 void dav_copymove(struct dav_req *r, bool move);
 /* PUT: `state` is the streamed body (NULL for an empty one). */
 void dav_put(struct dav_req *r, void *state);
+/* What the head of a PUT decides before its body: a collection (405),
+ * Content-Range (400), a failed precondition (412), a lock (423).  0, or
+ * the status, with the answer built on r->res. */
+int dav_put_refusal(struct dav_req *r);
 
 /* lockdiscovery content for rel (activelock elements). */
 void dav_lockdiscovery(struct dav_req *r, struct buf *b, const char *rel);

@@ -56,6 +56,28 @@ static bool put_preconditions(struct dav_req *r)
     return true;
 }
 
+int dav_put_refusal(struct dav_req *r)
+{
+    int status = 0;
+    const char *why = NULL;
+    size_t crn;
+    if (r->slash || r->st.is_dir) {
+        status = 405;  /* a collection is not PUT */
+    } else if (verbd_request_header(r->req, "Content-Range", &crn)) {
+        status = 400;  /* a partial PUT would be taken for the whole (RFC 9110 §14.5) */
+        why = "PUT with Content-Range is not supported.";
+    } else if (!put_preconditions(r)) {
+        status = 412;
+    } else {
+        status = dav_check_locks(r, r->rel, false, !r->st.exists);
+    }
+    if (status == 423 || status == 412)
+        lock_refusal(r, status);
+    else if (status)
+        verbd_response_error(r->res, status, why);
+    return status;
+}
+
 void dav_put(struct dav_req *r, void *state)
 {
     struct dav_inst *in = r->in;
@@ -73,17 +95,11 @@ void dav_put(struct dav_req *r, void *state)
         status = b->status;
         why = b->why;
     }
-    if (!status && (r->slash || r->st.is_dir))
-        status = 405;  /* a collection is not PUT */
-    size_t crn;
-    if (!status && verbd_request_header(r->req, "Content-Range", &crn)) {
-        status = 400;  /* a partial PUT would be taken for the whole (RFC 9110 §14.5) */
-        why = "PUT with Content-Range is not supported.";
+    /* Checked again now the body is in: a lock may have come meanwhile. */
+    if (!status && dav_put_refusal(r)) {
+        dav_body_free(in, b, true);
+        return;
     }
-    if (!status && !put_preconditions(r))
-        status = 412;
-    if (!status)
-        status = dav_check_locks(r, r->rel, false, !r->st.exists);
     const char *name = strrchr(r->rel, '/');
     name = name ? name + 1 : r->rel;
     if (!status) {

@@ -215,34 +215,53 @@ static void serve_static(struct dav_inst *in, struct dav_req *r)
     static_serve(in->st, r->req, r->res);
 }
 
+/* The request as the method handlers see it: its resource, looked at,
+ * and its If header evaluated.  0, or a status with its answer on res. */
+static int dav_prepare(struct dav_req *r, struct dav_inst *in, const struct verbd_request *req,
+                       struct verbd_response *res)
+{
+    *r = (struct dav_req){.in = in, .req = req, .res = res, .method = request_method(req)};
+    r->rel_buf = request_rel(req, &r->slash);
+    r->rel = r->rel_buf;
+    r->prefix = request_prefix(req);
+    int status = 0;
+    const char *why = NULL;
+    if (dav_reserved(r->rel))
+        status = 404;  /* temporary files are nobody's business */
+    else if (dav_stat(in, r->rel, &r->st) != 0)
+        status = fs_status(errno, FS_READ, "webdav: stat", r->rel, &why);
+    else if (r->method != METHOD_GET && r->method != METHOD_HEAD)
+        status = dav_if_eval(r);
+    if (status == 412)
+        dav_error(res, 412, NULL);
+    else if (status)
+        verbd_response_error(res, status, why);
+    return status;
+}
+
+static void dav_req_free(struct dav_req *r)
+{
+    dav_if_free(r->ifh);
+    dav_locks_free(&r->locks);
+    free(r->rel_buf);
+    free(r->prefix);
+}
+
 /* Answers a request whose body (if any) is in `body`, which it takes. */
 static void dav_handle(struct dav_inst *in, const struct verbd_request *req,
                        struct verbd_response *res, struct dav_body *body)
 {
-    struct dav_req r = {.in = in, .req = req, .res = res, .method = request_method(req)};
-    r.rel_buf = request_rel(req, &r.slash);
-    r.rel = r.rel_buf;
-    r.prefix = request_prefix(req);
+    struct dav_req r;
+    int status = dav_prepare(&r, in, req, res);
     if (body && !body->is_file) {
         r.body = body->mem.p;
         r.body_len = body->mem.len;
     }
-    int status = 0;
-    const char *why = NULL;
-    if (dav_reserved(r.rel))
-        status = 404;  /* temporary files are nobody's business */
-    else if (dav_stat(in, r.rel, &r.st) != 0)
-        status = fs_status(errno, FS_READ, "webdav: stat", r.rel, &why);
-    else if (r.method == METHOD_GET || r.method == METHOD_HEAD)
-        serve_static(in, &r);
-    else
-        status = dav_if_eval(&r);
     if (status) {
-        if (status == 412)
-            dav_error(res, 412, NULL);
-        else
-            verbd_response_error(res, status, why);
-    } else if (r.method != METHOD_GET && r.method != METHOD_HEAD) {
+        /* answered */
+    } else if (r.method == METHOD_GET || r.method == METHOD_HEAD) {
+        serve_static(in, &r);
+    } else {
         bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL &&
                      r.method != METHOD_LOCK;
         if (needs && !r.st.exists) {
@@ -266,10 +285,20 @@ static void dav_handle(struct dav_inst *in, const struct verbd_request *req,
         }
     }
     dav_body_free(in, body, true);
-    dav_if_free(r.ifh);
-    dav_locks_free(&r.locks);
-    free(r.rel_buf);
-    free(r.prefix);
+    dav_req_free(&r);
+}
+
+/* True if the head alone refuses a PUT (its answer built on res): then
+ * the body is never asked for, and 100 Continue never sent. */
+static bool put_refused_by_head(struct dav_inst *in, const struct verbd_request *req,
+                                struct verbd_response *res)
+{
+    struct dav_req r;
+    int status = dav_prepare(&r, in, req, res);
+    if (!status)
+        status = dav_put_refusal(&r);
+    dav_req_free(&r);
+    return status != 0;
 }
 
 /* A request's body being read, and whose it is. */
@@ -323,10 +352,15 @@ static void dav_start(void *vinst, struct verbd_exchange *x)
     struct upload *u = verbd_alloc(x, sizeof *u);
     *u = (struct upload){in, body_new(in, req)};
     verbd_cleanup(x, upload_free, u);
+    /* What the head decides (a missing parent, a reserved name, a lock, a
+     * failed precondition) is answered before the client sends the body,
+     * and before 100 Continue. */
     if (u->body->status) {
-        /* Known from the head (a missing parent, a reserved name): answered
-         * before the client sends the body, or before 100 Continue. */
         verbd_response_error(res, u->body->status, u->body->why);
+        verbd_finish(x);
+        return;
+    }
+    if (u->body->is_file && put_refused_by_head(in, req, res)) {
         verbd_finish(x);
         return;
     }
