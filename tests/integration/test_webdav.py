@@ -536,6 +536,48 @@ def _can_mount_tmpfs():
         os.rmdir(d)
 
 
+class TestExpectContinue(DavCase):
+    """What the head of a PUT decides is answered before the body: a
+    client waiting for 100 Continue gets the final status instead, and
+    never sends its body."""
+
+    def put_expecting(self, target, headers=()):
+        c = self.dav.server.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("PUT", target, [("Content-Length", "5"),
+                                             ("Expect", "100-continue")] + list(headers)))
+        return c, c.read_response("PUT")
+
+    def test_missing_parent_is_409_without_100(self):
+        c, r = self.put_expecting("/dav/no/such/x.txt")
+        self.assertEqual(r.status, 409, r)
+        self.assertFalse(os.path.exists(self.dav.path("no")))
+
+    def test_locked_resource_is_423_without_100(self):
+        self.assertIn(self.put("/dav/f", b"v1").status, (201, 204))
+        r = self.req("LOCK", "/dav/f", {"Timeout": "Second-600", "Depth": "0"},
+                     LOCKINFO % "exclusive")
+        self.assertEqual(r.status, 200, r)
+        c, r = self.put_expecting("/dav/f")
+        self.assertEqual(r.status, 423, r)
+
+    def test_failed_precondition_is_412_without_100(self):
+        self.assertIn(self.put("/dav/f", b"v1").status, (201, 204))
+        c, r = self.put_expecting("/dav/f", [("If-None-Match", "*")])
+        self.assertEqual(r.status, 412, r)
+
+    def test_collection_is_405_without_100(self):
+        os.mkdir(self.dav.path("c"))
+        c, r = self.put_expecting("/dav/c/")
+        self.assertEqual(r.status, 405, r)
+
+    def test_acceptable_put_gets_100(self):
+        c, r = self.put_expecting("/dav/new.txt")
+        self.assertEqual(r.status, 100, r)
+        c.send(b"hello")
+        self.assertEqual(c.read_response("PUT").status, 201)
+
+
 class TestPathErrors(DavCase):
     """DECISIONS, path errors: a segment longer than NAME_MAX is 400 naming
     the limit; no space is 507; a read-only file system 403; a missing
