@@ -126,7 +126,10 @@ void verbd_server_describe(const struct verbd_server *srv, FILE *out);
  * stop, -1 on a fatal error (logged). */
 int verbd_server_run(struct verbd_server *srv);
 
-/* Asks a running server to stop gracefully (async-signal-safe). */
+/* Asks a running server to stop gracefully: the process that called
+ * verbd_server_run(), and with it every worker.  Callable from any thread
+ * (that does not itself take SIGTERM), any worker, or a signal handler
+ * (async-signal-safe). */
 void verbd_server_stop(struct verbd_server *srv);
 
 /* ---- Request (read-only, valid during the handler call) -------------- */

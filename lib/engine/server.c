@@ -23,8 +23,10 @@
 struct verbd_server *verbd_server_new(void)
 {
     struct verbd_server *srv = calloc(1, sizeof *srv);
-    if (srv)
+    if (srv) {
         settings_defaults(&srv->settings);
+        srv->main_pid = getpid();
+    }
     return srv;
 }
 
@@ -260,8 +262,9 @@ void verbd_server_describe(const struct verbd_server *srv, FILE *out)
 
 void verbd_server_stop(struct verbd_server *srv)
 {
-    (void)srv;
-    kill(getpid(), SIGTERM);
+    /* The process that runs the server: with several workers their
+     * supervisor, which stops them all. */
+    kill(srv->main_pid, SIGTERM);
 }
 
 static pid_t spawn_worker(struct verbd_server *srv)
@@ -354,6 +357,7 @@ int verbd_server_run(struct verbd_server *srv)
         return -1;
     }
     settle_routes(srv);
+    srv->main_pid = getpid();  /* workers forked from here inherit it */
     signal(SIGPIPE, SIG_IGN);
 
     sigset_t signals, old;

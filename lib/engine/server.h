@@ -17,6 +17,7 @@ struct listener {
 
 struct verbd_server {
     struct settings settings;
+    pid_t main_pid;     /* the process running it (the workers' supervisor) */
     struct listener *listeners;
     size_t nlisteners;
     struct route_table routes;

@@ -3,6 +3,7 @@
  * from timers, while the body arrives, or too short; the tests read the
  * bytes the session wrote. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,40 @@ static void start_flood(void *data, struct verbd_exchange *x)
     flood_more(x, NULL);
 }
 
+/* GET /files: three files appended, each with its own descriptor (the
+ * last one larger than what is copied with the head). */
+static char file_dir[64];
+
+static int open_file(const char *name)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", file_dir, name);
+    return open(p, O_RDONLY | O_CLOEXEC);
+}
+
+static void start_files(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    struct verbd_response *res = verbd_exchange_response(x);
+    verbd_response_file(res, open_file("a"), 0, 5);
+    verbd_response_body(res, "|", 1);
+    verbd_response_file(res, open_file("b"), 1, 3);
+    int c = open_file("c");
+    verbd_response_file(res, c, 0, 4);
+    verbd_response_file(res, c, 20000, 10);  /* a second range of the same fd */
+    verbd_finish(x);
+}
+
+static void write_file(const char *name, char fill, size_t n)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", file_dir, name);
+    FILE *f = fopen(p, "w");
+    for (size_t i = 0; i < n; i++)
+        fputc(i % 1000 == 999 ? '#' : fill, f);
+    fclose(f);
+}
+
 static void setup(void)
 {
     clock_update();
@@ -237,6 +272,7 @@ static void setup(void)
         {"= /short", "GET", start_short},   {"= /long", "GET", start_long},
         {"= /later", "GET", start_later},   {"= /early", "POST", start_early},
         {"= /paused", "POST", start_paused}, {"= /flood", "GET", start_flood},
+        {"= /files", "GET", start_files},
     };
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         if (!route_add_handler(&routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
@@ -429,6 +465,24 @@ static void test_read_without_body(void)
     close_conn();
 }
 
+static void test_three_files(void)
+{
+    snprintf(file_dir, sizeof file_dir, "/tmp/verbd-http1-XXXXXX");
+    if (!mkdtemp(file_dir))
+        abort();
+    write_file("a", 'A', 5);
+    write_file("b", 'B', 5);
+    write_file("c", 'C', 30000);
+    open_conn("GET /files HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("Content-Length: 23\r\n"));
+    const char *body = strstr(output(), "\r\n\r\n");
+    CHECK_STR(body ? body + 4 : NULL, "AAAAA|BBBCCCCCCCCCCCCCC");
+    close_conn();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", file_dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 static void test_pause_and_resume(void)
 {
     received = 0;
@@ -484,6 +538,7 @@ int main(void)
     test_client_vanishes();
     test_answer_before_body();
     test_read_without_body();
+    test_three_files();
     test_pause_and_resume();
     test_backpressure();
     http1_host_free(&host);
