@@ -4,15 +4,18 @@
 #include "conf/conf.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conf/hint.h"
 #include "conf/read.h"
 #include "core/log.h"
 #include "engine/server.h"
 #include "core/settings.h"
+#include "http/path.h"
 #include "route/module.h"
 #include "route/route.h"
 #include "verbd.h"
@@ -61,7 +64,13 @@ static void builtin_names(char *out, size_t len)
 
 struct seen_location {
     bool exact;
-    const char *path;
+    char *path; /* decoded */
+    struct conf_pos pos;
+};
+
+struct seen_listen {
+    struct sockaddr_storage addr;
+    const char *text;
     struct conf_pos pos;
 };
 
@@ -71,6 +80,8 @@ struct apply {
     bool bind; /* bind listen addresses, or only check them */
     struct seen_location *locs;
     size_t nlocs;
+    struct seen_listen *listens;
+    size_t nlistens;
 };
 
 /* A path argument as written in the file at `at`: relative to its
@@ -86,27 +97,80 @@ static char *file_relative(const struct conf_pos *at, const char *arg)
     return conf_resolve(at->file->dir, arg);
 }
 
-/* The syntax verbd_server_listen accepts, without binding: ADDR:PORT,
- * [V6]:PORT, :PORT; ADDR must resolve. */
-static int check_listen(const char *addr, char *err, size_t errlen)
+static bool is_wildcard(const struct sockaddr_storage *s)
 {
-    struct addrinfo *ai = listen_resolve(addr, err, errlen);
-    if (!ai)
-        return -1;
-    freeaddrinfo(ai);
-    return 0;
+    if (s->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)s)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)s)->sin6_addr);
+}
+
+/* Whether binding b after a fails: the same port (not 0, which picks a free
+ * one each time) on the same address, or on any address of a family whose
+ * wildcard is bound too.  IPv6 sockets are IPv6-only. */
+static bool listens_clash(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family || (a->ss_family != AF_INET && a->ss_family != AF_INET6))
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        if (x->sin_port != y->sin_port || x->sin_port == 0)
+            return false;
+        return x->sin_addr.s_addr == y->sin_addr.s_addr || is_wildcard(a) || is_wildcard(b);
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    if (x->sin6_port != y->sin6_port || x->sin6_port == 0)
+        return false;
+    return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 || is_wildcard(a) ||
+           is_wildcard(b);
+}
+
+/* An address that an earlier listen already takes: checked, like the rest
+ * of listen, whether or not this load binds, so `verbd -t` finds what a
+ * start would fail on. */
+static bool listen_taken(struct apply *a, const struct conf_dir *d, const struct addrinfo *ai)
+{
+    struct sockaddr_storage addr = {0};
+    memcpy(&addr, ai->ai_addr, ai->ai_addrlen < sizeof addr ? ai->ai_addrlen : sizeof addr);
+    for (size_t i = 0; i < a->nlistens; i++) {
+        const struct seen_listen *s = &a->listens[i];
+        if (!listens_clash(&s->addr, &addr))
+            continue;
+        if (is_wildcard(&s->addr) == is_wildcard(&addr))
+            conf_error(a->errs, &d->pos[1], "duplicate listen %s (first at %s:%d)", d->argv[1],
+                       s->pos.file->name, s->pos.line);
+        else
+            conf_error(a->errs, &d->pos[1],
+                       "listen %s overlaps listen %s (at %s:%d): an address and its family's "
+                       "wildcard cannot both be bound",
+                       d->argv[1], s->text, s->pos.file->name, s->pos.line);
+        return true;
+    }
+    struct seen_listen *v = realloc(a->listens, (a->nlistens + 1) * sizeof *v);
+    if (!v)
+        abort();
+    a->listens = v;
+    a->listens[a->nlistens++] = (struct seen_listen){addr, d->argv[1], d->pos[1]};
+    return false;
 }
 
 static void apply_listen(struct apply *a, const struct conf_dir *d)
 {
     if (d->argc != 2) {
-        conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)");
+        if (d->argc > 2 && (strcmp(d->argv[2], "ssl") == 0 || strcmp(d->argv[2], "tls") == 0))
+            conf_error(a->errs, &d->pos[2], "listen: verbd has no TLS yet");
+        else
+            conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)");
         return;
     }
     char err[256];
-    int rc = a->bind ? verbd_server_listen(a->srv, d->argv[1], err, sizeof err)
-                     : check_listen(d->argv[1], err, sizeof err);
-    if (rc < 0)
+    struct addrinfo *ai = listen_resolve(d->argv[1], err, sizeof err);
+    if (!ai) {
+        conf_error(a->errs, &d->pos[1], "%s", err);
+        return;
+    }
+    bool taken = listen_taken(a, d, ai);
+    freeaddrinfo(ai);
+    if (!taken && a->bind && verbd_server_listen(a->srv, d->argv[1], err, sizeof err) < 0)
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
@@ -135,11 +199,8 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
         return;
     }
     if (!conf_known(name)) {
-        const char *hint = strcmp(name, "server") == 0 ? " (verbd serves one site: put listen "
-                                                         "and location at the top level)"
-                           : strcmp(name, "root") == 0 ? " (inside a location, static PATH; "
-                                                         "serves the directory PATH)"
-                                                       : "";
+        char hint[256];
+        conf_hint(name, false, hint, sizeof hint);
         conf_error(a->errs, &d->pos[0], "unknown directive \"%s\"%s", name, hint);
         return;
     }
@@ -174,12 +235,13 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
 
 /* Checks a location block's directive names and finds its module
  * directive; NULL if it has none (reported) or the one it names is not
- * built in. */
+ * built in.  An unknown name may be the module misspelt: then that is the
+ * error, not a missing module. */
 static const struct conf_dir *location_module(struct apply *a, const struct conf_dir *loc,
                                               const char *shown)
 {
     const struct conf_dir *mod = NULL;
-    bool missing = true;
+    bool missing = true, unknown = false;
     char builtin[256];
     builtin_names(builtin, sizeof builtin);
     for (size_t i = 0; i < loc->children.n; i++) {
@@ -208,13 +270,16 @@ static const struct conf_dir *location_module(struct apply *a, const struct conf
             conf_error(a->errs, &c->pos[0], "%s is not allowed inside location", name);
             known = false;
         } else {
-            conf_error(a->errs, &c->pos[0], "unknown directive \"%s\"", name);
+            char hint[256];
+            conf_hint(name, true, hint, sizeof hint);
+            conf_error(a->errs, &c->pos[0], "unknown directive \"%s\"%s", name, hint);
             known = false;
+            unknown = true;
         }
         if (known && c->block)
             conf_error(a->errs, &c->open, "%s does not take a block", name);
     }
-    if (missing)
+    if (missing && !unknown)
         conf_error(a->errs, &loc->pos[0],
                    "location %s has no module directive (built in: %s; for example: static "
                    "PATH;)",
@@ -229,22 +294,27 @@ static bool is_word_char(char c)
 
 /* Which token a setter's message is about: the first argument it quotes,
  * or else names as a whole word ("methods: PUT is not implemented"), or
- * the directive (wrong argument count). */
-static int blamed_arg(const struct conf_dir *d, const char *err)
+ * the directive (wrong argument count).  argv[i] is argument i + 1 as the
+ * setter got it (a path resolved), or NULL. */
+static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *err)
 {
-    for (int i = 1; i < d->argc; i++) {
-        size_t n = strlen(d->argv[i]);
-        for (const char *p = strchr(err, '"'); p; p = strchr(p + 1, '"'))
-            if (strncmp(p + 1, d->argv[i], n) == 0 && p[1 + n] == '"')
-                return i;
-    }
-    for (int i = 1; i < d->argc; i++) {
-        size_t n = strlen(d->argv[i]);
-        if (!n)
-            continue;
-        for (const char *p = strstr(err, d->argv[i]); p; p = strstr(p + 1, d->argv[i]))
-            if ((p == err || !is_word_char(p[-1])) && !is_word_char(p[n]))
-                return i;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 1; i < d->argc; i++) {
+            const char *arg = pass ? argv[i - 1] : d->argv[i];
+            size_t n = strlen(arg);
+            for (const char *p = strchr(err, '"'); p; p = strchr(p + 1, '"'))
+                if (strncmp(p + 1, arg, n) == 0 && p[1 + n] == '"')
+                    return i;
+        }
+        for (int i = 1; i < d->argc; i++) {
+            const char *arg = pass ? argv[i - 1] : d->argv[i];
+            size_t n = strlen(arg);
+            if (!n)
+                continue;
+            for (const char *p = strstr(err, arg); p; p = strstr(p + 1, arg))
+                if ((p == err || !is_word_char(p[-1])) && !is_word_char(p[n]))
+                    return i;
+        }
     }
     return 0;
 }
@@ -267,10 +337,64 @@ static void set_directive(struct apply *a, struct verbd_mapping *map,
     }
     char err[256];
     if (verbd_mapping_set(map, c->argv[0], argc, (const char *const *)argv, err, sizeof err) < 0)
-        conf_error(a->errs, &c->pos[blamed_arg(c, err)], "%s", err);
+        conf_error(a->errs, &c->pos[blamed_arg(c, argv, err)], "%s", err);
     for (int i = 0; i < argc; i++)
         free(argv[i]);
     free(argv);
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* A location path as request paths are matched: percent-decoded and
+ * normalised, as every request path is before routing (so "/a%20b/"
+ * serves "/a%20b/x" and "/a b/x").  A path no request could match, even
+ * once decoded ("/a//b/", "/a/../b", an encoded slash), is an error rather
+ * than a location that silently never serves.  NULL if reported. */
+static char *location_path(struct apply *a, const char *path, const struct conf_pos *at)
+{
+    size_t n = strlen(path);
+    char *norm = malloc(n + 1), *plain = malloc(n + 1);
+    if (!norm || !plain)
+        abort();
+    long r = path_normalise(path, n, norm);
+    if (r == -404) {
+        conf_error(a->errs, at,
+                   "location path \"%s\" has an encoded slash (%%2F): no request path matches it",
+                   path);
+    } else if (r < 0) {
+        conf_error(a->errs, at,
+                   "location path \"%s\" is not a valid path (a bad %%-escape, a control "
+                   "character or \"..\" above the root)",
+                   path);
+    } else {
+        size_t k = 0;
+        for (const char *p = path; *p; p++) {
+            if (*p == '%' && hex_value(p[1]) >= 0 && hex_value(p[2]) >= 0) {
+                plain[k++] = (char)(hex_value(p[1]) * 16 + hex_value(p[2]));
+                p += 2;
+            } else {
+                plain[k++] = *p;
+            }
+        }
+        plain[k] = '\0';
+        if (strcmp(plain, norm) == 0) {
+            free(plain);
+            return norm;
+        }
+        conf_error(a->errs, at,
+                   "location path \"%s\" never matches: request paths are normalised first "
+                   "(write \"%s\")",
+                   path, norm);
+    }
+    free(norm);
+    free(plain);
+    return NULL;
 }
 
 static void apply_location(struct apply *a, const struct conf_dir *d)
@@ -299,13 +423,20 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "location takes a path: location [=] PATH { ... }");
         ok = false;
     }
+    char *decoded = NULL;
     if (path && ok && path[0] != '/') {
         conf_error(a->errs, path_pos, "location path \"%s\" must start with \"/\"", path);
         ok = false;
+    } else if (path && ok) {
+        decoded = location_path(a, path, path_pos);
+        ok = decoded != NULL;
+        if (ok)
+            path = decoded;
     }
     if (!d->block) {
         conf_error(a->errs, &d->pos[0], "location needs a block: location %s%s { ... }",
                    exact ? "= " : "", path ? path : "PATH");
+        free(decoded);
         return;
     }
     char shown[4200];
@@ -326,8 +457,10 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         if (!locs)
             abort();
         a->locs = locs;
-        a->locs[a->nlocs++] = (struct seen_location){exact, path, d->pos[0]};
+        a->locs[a->nlocs++] = (struct seen_location){exact, decoded, d->pos[0]};
+        decoded = NULL; /* a->locs owns it */
     }
+    free(decoded);
     const struct conf_dir *mod = location_module(a, d, shown);
     if (!mod || mod->bad || !ok)
         return;
@@ -353,13 +486,19 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
     }
 }
 
-/* The absolute path of the top file: its directory (made absolute when it
- * was read) and its name. */
-static char *absolute_path(const struct conf_reader *r, const char *path)
+static const struct conf_file *top_file(const struct conf_reader *r)
 {
     const struct conf_file *f = r->files;
     while (f && f->next)
         f = f->next; /* the first file read is last in the list */
+    return f;
+}
+
+/* The absolute path of the top file: its directory (made absolute when it
+ * was read) and its name. */
+static char *absolute_path(const struct conf_reader *r, const char *path)
+{
+    const struct conf_file *f = top_file(r);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     return conf_resolve(f->dir, base);
@@ -371,6 +510,12 @@ static void report_to_log(void *ctx, const char *msg)
     log_msg(LOG_ERROR, "%s", msg);
 }
 
+static void warn_to_log(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_msg(LOG_WARN, "%s", msg);
+}
+
 /* The reload source of a server read from a file: the file again,
  * checked and applied to a new server, not bound. */
 static struct verbd_server *reload_file(void *ctx)
@@ -379,7 +524,7 @@ static struct verbd_server *reload_file(void *ctx)
     struct verbd_server *next = verbd_server_new();
     if (!next)
         return NULL;
-    int errors = conf_load(next, path, true, report_to_log, NULL);
+    int errors = conf_load_warn(next, path, true, report_to_log, warn_to_log, NULL);
     if (errors) {
         log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
                 path, errors, errors == 1 ? "" : "s");
@@ -389,17 +534,25 @@ static struct verbd_server *reload_file(void *ctx)
     return next;
 }
 
-int conf_load(struct verbd_server *srv, const char *path, bool reload,
-              void (*report)(void *ctx, const char *msg), void *ctx)
+int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
+                   void (*report)(void *ctx, const char *msg),
+                   void (*warn)(void *ctx, const char *msg), void *ctx)
 {
-    struct conf_errors errs = {.report = report, .ctx = ctx};
+    struct conf_errors errs = {.report = report, .warn = warn, .ctx = ctx};
     struct conf_reader r = {.errs = &errs, .known = conf_known};
     struct conf_list top = {0};
     if (conf_read_file(&r, path, path, NULL, &top) == 0) {
         struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i]);
+        for (size_t i = 0; i < a.nlocs; i++)
+            free(a.locs[i].path);
         free(a.locs);
+        free(a.listens);
+        if (!errs.count && srv->routes.n == 0)
+            conf_warning(&errs, &(struct conf_pos){top_file(&r), 1, 1},
+                         "no location: every request but OPTIONS will get 501 (add one, "
+                         "for example: location / { static DIR; })");
         /* SIGHUP reads the same file again; settings made from here on
          * (the command line's) are kept over it. */
         verbd_server_on_reload(srv, reload_file, absolute_path(&r, path), free);
@@ -408,6 +561,12 @@ int conf_load(struct verbd_server *srv, const char *path, bool reload,
     conf_list_free(&top);
     conf_reader_free(&r);
     return errs.count;
+}
+
+int conf_load(struct verbd_server *srv, const char *path, bool reload,
+              void (*report)(void *ctx, const char *msg), void *ctx)
+{
+    return conf_load_warn(srv, path, reload, report, NULL, ctx);
 }
 
 static void print_line(void *ctx, const char *msg)
@@ -420,10 +579,10 @@ static void print_line(void *ctx, const char *msg)
 
 int verbd_server_load_config(struct verbd_server *srv, const char *path, FILE *errors)
 {
-    return conf_load(srv, path, false, print_line, errors);
+    return conf_load_warn(srv, path, false, print_line, print_line, errors);
 }
 
 int verbd_server_check_config(struct verbd_server *srv, const char *path, FILE *errors)
 {
-    return conf_load(srv, path, true, print_line, errors);
+    return conf_load_warn(srv, path, true, print_line, print_line, errors);
 }

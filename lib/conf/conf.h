@@ -18,4 +18,11 @@ struct verbd_server;
 int conf_load(struct verbd_server *srv, const char *path, bool reload,
               void (*report)(void *ctx, const char *msg), void *ctx);
 
+/* As conf_load, and warnings (a file that loads but will not serve as
+ * meant, such as one with no location) go to warn as "FILE:LINE:COL:
+ * warning: message"; they are not errors. */
+int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
+                   void (*report)(void *ctx, const char *msg),
+                   void (*warn)(void *ctx, const char *msg), void *ctx);
+
 #endif

@@ -17,12 +17,14 @@
 struct conf_error_entry {
     struct conf_pos at;
     size_t seq; /* order found: ties keep it */
+    bool warning;
     char *msg;
 };
 
-void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fmt, ...)
+__attribute__((format(printf, 4, 0))) static void
+hold(struct conf_errors *e, const struct conf_pos *at, bool warning, const char *fmt,
+     va_list ap)
 {
-    e->count++;
     if (e->n == CONF_MAX_HELD)
         return;
     if (e->n == e->cap) {
@@ -33,13 +35,11 @@ void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fm
         e->v = v;
     }
     char msg[1024];
-    int n = snprintf(msg, sizeof msg, "%s:%d:%d: ", at->file->name, at->line, at->col);
+    int n = snprintf(msg, sizeof msg, "%s:%d:%d: %s", at->file->name, at->line, at->col,
+                     warning ? "warning: " : "");
     if (n < 0 || (size_t)n >= sizeof msg)
         n = 0;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    va_end(ap);
     /* One line each, whatever the tokens quoted in it hold. */
     char *copy = malloc(strlen(msg) * 4 + 1), *o = copy;
     if (!copy)
@@ -55,8 +55,26 @@ void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fm
             *o++ = (char)*p;
     }
     *o = '\0';
-    e->v[e->n] = (struct conf_error_entry){*at, e->n, copy};
+    e->v[e->n] = (struct conf_error_entry){*at, e->n, warning, copy};
     e->n++;
+}
+
+void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fmt, ...)
+{
+    e->count++;
+    va_list ap;
+    va_start(ap, fmt);
+    hold(e, at, false, fmt, ap);
+    va_end(ap);
+}
+
+void conf_warning(struct conf_errors *e, const struct conf_pos *at, const char *fmt, ...)
+{
+    e->warnings++;
+    va_list ap;
+    va_start(ap, fmt);
+    hold(e, at, true, fmt, ap);
+    va_end(ap);
 }
 
 /* The chain of positions from the top file down to `p`. */
@@ -98,13 +116,19 @@ void conf_errors_flush(struct conf_errors *e)
 {
     if (e->n)
         qsort(e->v, e->n, sizeof *e->v, by_place);
+    int reported = 0; /* errors */
     for (size_t i = 0; i < e->n; i++) {
-        if (e->report && i < CONF_MAX_REPORTED) {
+        if (e->v[i].warning) {
+            if (e->warn)
+                e->warn(e->ctx, e->v[i].msg);
+        } else if (e->report && reported < CONF_MAX_REPORTED) {
             e->report(e->ctx, e->v[i].msg);
-        } else if (e->report && i == CONF_MAX_REPORTED) {
+            reported++;
+        } else if (e->report && reported == CONF_MAX_REPORTED) {
             char msg[64];
             snprintf(msg, sizeof msg, "... and %d more errors", e->count - CONF_MAX_REPORTED);
             e->report(e->ctx, msg);
+            reported++;
         }
         free(e->v[i].msg);
     }

@@ -28,8 +28,10 @@ struct conf_error_entry;
 
 struct conf_errors {
     void (*report)(void *ctx, const char *msg);
+    void (*warn)(void *ctx, const char *msg); /* NULL: warnings are dropped */
     void *ctx;
-    int count;
+    int count;    /* errors: any means the file is not used */
+    int warnings; /* the file is used all the same */
     struct conf_error_entry *v; /* held until conf_errors_flush */
     size_t n, cap;
 };
@@ -39,6 +41,11 @@ struct conf_errors {
 #define CONF_MAX_REPORTED 100
 
 void conf_error(struct conf_errors *e, const struct conf_pos *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A warning: "FILE:LINE:COL: warning: message", passed to warn in text
+ * order with the errors, not counted as one. */
+void conf_warning(struct conf_errors *e, const struct conf_pos *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Reports the errors held, in text order, and frees them. */

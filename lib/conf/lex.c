@@ -13,6 +13,10 @@ void lex_init(struct lexer *lx, const char *buf, size_t len, const struct conf_f
         .at = {file, 1, 1},
         .errs = errs,
     };
+    /* A UTF-8 byte order mark, which some editors write, is not text:
+     * skipped, and the next byte is column 1 as the editor shows it. */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        lx->off = 3;
 }
 
 static void advance(struct lexer *lx)

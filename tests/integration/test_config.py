@@ -940,5 +940,169 @@ class LocationDirectives(ConfigCase):
         self.assertNotIn(R.encode(), r.body)
 
 
+# --------------------------------------------------------------------------
+# Configs that checked OK and then did not work (issue 11, items 3 and 14)
+# --------------------------------------------------------------------------
+
+class ListenTwice(ConfigCase):
+    def test_same_address_twice_is_an_error_at_check_and_start(self):
+        port = free_port()
+        for first, second in (("127.0.0.1", "127.0.0.1"), ("127.0.0.1", "localhost")):
+            with self.subTest(second=second):
+                text = ("listen %s:%d;\nlisten %s:%d;\nlocation / { static %s; }\n"
+                        % (first, port, second, port, self.web.root))
+                self.assertOneError(text, 2, 8, "duplicate listen %s:%d (first at %s:1)"
+                                    % (second, port, os.path.join(self.dir, "verbd.conf")))
+                p = run_verbd("-c", os.path.join(self.dir, "verbd.conf"))
+                self.assertEqual(p.returncode, 1)
+                self.assertIn("verbd.conf:2:8: duplicate listen", p.stderr.decode())
+
+    def test_address_and_its_wildcard_clash(self):
+        port = free_port()
+        text = "listen 0.0.0.0:%d;\nlisten 127.0.0.1:%d;\nlocation / { static %s; }\n" % (
+            port, port, self.web.root)
+        self.assertOneError(text, 2, 8, "listen 127.0.0.1:%d overlaps listen 0.0.0.0:%d" %
+                            (port, port), exact=False)
+
+    def test_port_zero_twice_is_two_ports(self):
+        srv = self.serve("listen 127.0.0.1:0;\nlisten 127.0.0.1:0;\naccess_log off;\n"
+                         "workers 1;\nlocation / { static %s; }\n" % self.web.root)
+        self.assertEqual(len([l for l in srv.stdout_lines if "listening on" in l]), 2,
+                         srv.stdout_lines)
+
+
+class NoLocation(ConfigCase):
+    WARNING = ("warning: no location: every request but OPTIONS will get 501 (add one, for "
+               "example: location / { static DIR; })")
+
+    def test_warned_at_check(self):
+        for text in ("", self.HEAD, "# nothing\n"):
+            with self.subTest(text=text):
+                rc, out, err = self.check(text)
+                self.assertEqual(rc, 0, err)
+                path = os.path.join(self.dir, "verbd.conf")
+                self.assertEqual(out, "%s: ok\n" % path)
+                self.assertEqual(err, "%s:1:1: %s\n" % (path, self.WARNING))
+
+    def test_warned_at_start(self):
+        srv = self.serve(self.HEAD)
+        self.assertTrue(wait_for(lambda: self.WARNING in srv.stderr_text()), srv.stderr_text())
+        self.assertStatus(self.fetch("/"), 501)
+
+    def test_not_warned_with_a_location(self):
+        rc, out, err = self.check(self.HEAD + "location / { static %s; }\n" % self.web.root)
+        self.assertEqual((rc, err), (0, ""))
+
+
+class EncodedLocation(ConfigCase):
+    def test_percent_encoded_location_matches_as_request_paths_do(self):
+        os.makedirs(os.path.join(self.dir, "sp"))
+        self.write("sp/x.txt", "spaced\n")
+        self.serve(self.HEAD + "location / { static %s; }\n"
+                   "location /a%%20b/ { static sp; }\n"
+                   "location /caf%%C3%%A9/ { static sp; }\n" % self.web.root)
+        for target in ("/a%20b/x.txt", "/caf%c3%a9/x.txt", "/caf%C3%A9/x.txt"):
+            with self.subTest(target=target):
+                r = self.fetch(target)
+                self.assertStatus(r, 200)
+                self.assertEqual(r.body, b"spaced\n")
+
+    def test_written_decoded_or_encoded_is_one_location(self):
+        self.assertOneError('location /a%%20b/ { static %s; }\nlocation "/a b/" { static %s; }\n'
+                            % (self.web.root, self.web.root), 2, 1,
+                            "duplicate location /a b/ (first at %s:1)"
+                            % os.path.join(self.dir, "verbd.conf"))
+
+    def test_location_no_request_can_match(self):
+        R = self.web.root
+        cases = [("/a//b/", 'location path "/a//b/" never matches: request paths are '
+                            'normalised first (write "/a/b/")'),
+                 ("/a/../b/", 'location path "/a/../b/" never matches: request paths are '
+                              'normalised first (write "/b/")'),
+                 ("/x%2Fy", 'location path "/x%2Fy" has an encoded slash (%2F): no request '
+                            'path matches it'),
+                 ("/x%zz", 'location path "/x%zz" is not a valid path (a bad %-escape, a '
+                           'control character or ".." above the root)')]
+        for path, msg in cases:
+            with self.subTest(path=path):
+                self.assertOneError("location %s { static %s; }\n" % (path, R), 1, 10, msg)
+
+
+class DidYouMean(ConfigCase):
+    def test_misspelt_module_is_the_error(self):
+        # Not "location / has no module directive": the misspelt name is.
+        self.assertOneError("location / {\n    statc %s;\n}\n" % self.web.root, 2, 5,
+                            'unknown directive "statc" (did you mean static?)')
+
+    def test_hints(self):
+        R = self.web.root
+        top = [("listn 127.0.0.1:0;", 'unknown directive "listn" (did you mean listen?)'),
+               ("wokers 2;", 'unknown directive "wokers" (did you mean workers?)'),
+               ("root /srv;", 'unknown directive "root" (did you mean static? inside a '
+                              'location, static DIR; serves DIR)'),
+               ("autoindex on;", 'unknown directive "autoindex" (did you mean listing? it '
+                                 'belongs inside a location)'),
+               ("client_max_body_size 8m;",
+                'unknown directive "client_max_body_size" (did you mean max_body?)'),
+               ("add_header X-A b;", 'unknown directive "add_header" (did you mean header? '
+                                     'it belongs inside a location)'),
+               ("ssl_certificate a.pem;", 'unknown directive "ssl_certificate" (verbd has no '
+                                          'TLS yet)'),
+               ("proxy_pass http://b;", 'unknown directive "proxy_pass" (verbd has no reverse '
+                                        'proxy yet)'),
+               ("proxy_cache_path /c;", 'unknown directive "proxy_cache_path" (verbd has no '
+                                        'cache yet)'),
+               ("proxy_cache z;", 'unknown directive "proxy_cache" (verbd has no cache yet)'),
+               ("gzip_static on;", 'unknown directive "gzip_static" (verbd does not serve '
+                                   'precompressed files yet)')]
+        for line, msg in top:
+            with self.subTest(line=line):
+                self.assertOneError("%s\nlocation / { static %s; }\n" % (line, R), 1, 1, msg)
+        inside = [("autoindex on;", 'unknown directive "autoindex" (did you mean listing?)'),
+                  ("add_header X-A b;", 'unknown directive "add_header" (did you mean header?)'),
+                  ("methds GET;", 'unknown directive "methds" (did you mean methods?)'),
+                  ("tarce on;", 'unknown directive "tarce" (did you mean trace?)'),
+                  ("client_max_body_size 8m;", 'unknown directive "client_max_body_size" (did '
+                                               'you mean max_body?)')]
+        for line, msg in inside:
+            with self.subTest(line=line):
+                self.assertOneError("location / {\n    static %s;\n    %s\n}\n" % (R, line),
+                                    3, 5, msg)
+
+    def test_listen_ssl(self):
+        self.assertOneError("listen 127.0.0.1:8443 ssl;\nlocation / { static %s; }\n"
+                            % self.web.root, 1, 23, "listen: verbd has no TLS yet")
+
+    def test_types_block_is_one_error(self):
+        # Its lines are content types, not directives: no error for each.
+        self.assertOneError("types {\n    text/html html;\n    image/png png;\n}\n"
+                            "location / { static %s; }\n" % self.web.root, 1, 1,
+                            'unknown directive "types" (verbd takes content types from '
+                            '/etc/mime.types)')
+
+    def test_nothing_close_no_hint(self):
+        self.assertOneError("location / { static %s; frobnicate 1; }\n" % self.web.root, 1,
+                            23 + len(self.web.root), 'unknown directive "frobnicate"')
+
+
+class ByteOrderMark(ConfigCase):
+    BOM = b"\xef\xbb\xbf"
+
+    def test_skipped(self):
+        path = self.write("verbd.conf", self.BOM + ("listen 127.0.0.1:0;\nlocation / { static "
+                                                    "%s; }\n" % self.web.root).encode())
+        p = run_verbd("-t", "-c", path)
+        self.assertEqual((p.returncode, p.stderr.decode()), (0, ""))
+
+    def test_not_part_of_a_name(self):
+        self.assertOneError(self.BOM + b"bogus 1;\n", 1, 1, 'unknown directive "bogus"')
+
+    def test_included_file(self):
+        self.write("inc.conf", self.BOM + b"header_timeout 5s;\n")
+        rc, out, err = self.check("include inc.conf;\nlocation / { static %s; }\n"
+                                  % self.web.root)
+        self.assertEqual((rc, err), (0, ""))
+
+
 if __name__ == "__main__":
     unittest.main()

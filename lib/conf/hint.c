@@ -1,0 +1,196 @@
+/* Suggestions for unknown directive names.  Candidates are verbd's own
+ * names (only those this build has) and nginx's spellings of the same
+ * things, since most operators arrive knowing nginx.  An nginx name whose
+ * verbd counterpart this build lacks gets an honest note, never a
+ * suggestion that would be rejected in turn. */
+#include "conf/hint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/settings.h"
+#include "route/module.h"
+#include "route/route.h"
+
+enum where { TOP, LOC, ANY };
+
+/* Directives conf.c handles itself; then server settings and the router's
+ * own directives by name (settings.h and route.c offer no list; a name
+ * this build lacks is filtered out by verbd_has()).  Modules and their
+ * directives are found in the modules' tables. */
+static const char *const top_names[] = {"listen", "location", "include", NULL};
+static const char *const more_names[] = {
+    "workers",      "access_log",     "error_log",     "log_level",        "max_connections",
+    "header_timeout", "idle_timeout", "body_timeout",  "send_timeout",     "shutdown_timeout",
+    "max_target",   "max_header",     "max_fields",    "max_body",         "unknown_method",
+    "refusal_cache", "methods",       "trace",         "header",           NULL,
+};
+
+/* nginx's names.  `verbd` is the counterpart; when this build has it the
+ * hint suggests it (with `usage` if set), otherwise it says `missing`. */
+static const struct {
+    const char *nginx, *verbd, *usage, *missing;
+} nginx_names[] = {
+    {"root", "static", "inside a location, static DIR; serves DIR", NULL},
+    {"alias", "static", "inside a location, static DIR; serves DIR", NULL},
+    {"autoindex", "listing", NULL, NULL},
+    {"dav_methods", "webdav", "inside a location, webdav DIR; serves DIR read and written", NULL},
+    {"limit_except", "methods", NULL, NULL},
+    {"client_max_body_size", "max_body", NULL, NULL},
+    {"client_header_timeout", "header_timeout", NULL, NULL},
+    {"client_body_timeout", "body_timeout", NULL, NULL},
+    {"keepalive_timeout", "idle_timeout", NULL, NULL},
+    {"large_client_header_buffers", "max_header", NULL, NULL},
+    {"worker_processes", "workers", NULL, NULL},
+    {"worker_connections", "max_connections", NULL, NULL},
+    {"add_header", "header", NULL, NULL},
+    {"proxy_pass", "proxy", NULL, "verbd has no reverse proxy yet"},
+    {"proxy_cache_path", "cache_zone", NULL, "verbd has no cache yet"},
+    {"proxy_cache", "cache", NULL, "verbd has no cache yet"},
+    {"gzip_static", "precompressed", NULL, "verbd does not serve precompressed files yet"},
+    {"ssl_certificate", "tls_certificate", NULL, "verbd has no TLS yet"},
+    {"ssl_certificate_key", "tls_certificate_key", NULL, "verbd has no TLS yet"},
+    {"ssl_protocols", NULL, NULL, "verbd has no TLS yet"},
+    {"ssl_ciphers", NULL, NULL, "verbd has no TLS yet"},
+    {"server", NULL, NULL, "verbd serves one site: put listen and location at the top level"},
+    {"server_name", NULL, NULL, "verbd serves one site, whatever the Host"},
+    {"types", NULL, NULL, "verbd takes content types from /etc/mime.types"},
+};
+
+unsigned conf_edit_distance(const char *a, const char *b, unsigned limit)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return limit + 1;
+    if ((la > lb ? la - lb : lb - la) > limit)
+        return limit + 1;
+    /* Three rows of the optimal-string-alignment table. */
+    unsigned rows[3][65], *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (unsigned)i;
+        unsigned best = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < v)
+                v = prev[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
+            if (v < best)
+                best = v;
+        }
+        if (best > limit)
+            return limit + 1;
+        unsigned *t = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[lb] <= limit ? prev[lb] : limit + 1;
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+/* Where a verbd name is accepted, if this build has it at all. */
+static bool verbd_has(const char *name, enum where *where)
+{
+    bool top = in_list(top_names, name) || settings_known(name);
+    bool loc = strcmp(name, "include") == 0 || module_find(name) || route_directive_known(name);
+    *where = top && loc ? ANY : top ? TOP : LOC;
+    return top || loc;
+}
+
+/* The best candidate so far: lower distance wins, then one that belongs
+ * where the name was written, then the first found. */
+struct best {
+    unsigned dist;
+    bool fits;
+    const char *verbd; /* NULL: an nginx name whose counterpart is missing */
+    int nginx;         /* index in nginx_names, or -1 */
+};
+
+static void consider(struct best *b, unsigned dist, bool fits, const char *verbd, int nginx)
+{
+    if (dist < b->dist || (dist == b->dist && fits && !b->fits))
+        *b = (struct best){dist, fits, verbd, nginx};
+}
+
+/* Edits allowed for a name of this length: none for very short names,
+ * where any two are close. */
+static unsigned edit_limit(size_t len)
+{
+    return len <= 3 ? 0 : len <= 4 ? 1 : len <= 8 ? 2 : 3;
+}
+
+static void each_module_directive(struct best *b, const char *name, unsigned limit,
+                                  bool in_location)
+{
+    for (size_t i = 0; verbd_builtin_modules[i]; i++) {
+        const struct verbd_module *m = verbd_builtin_modules[i];
+        unsigned d = conf_edit_distance(name, m->name, limit);
+        if (d <= limit)
+            consider(b, d, in_location, m->name, -1);
+        for (const struct verbd_directive *dir = m->directives; dir && dir->name; dir++) {
+            d = conf_edit_distance(name, dir->name, limit);
+            if (d <= limit)
+                consider(b, d, in_location, dir->name, -1);
+        }
+    }
+}
+
+void conf_hint(const char *name, bool in_location, char *out, size_t len)
+{
+    out[0] = '\0';
+    unsigned limit = edit_limit(strlen(name));
+    struct best b = {.dist = limit + 1, .nginx = -1};
+    enum where w;
+    for (const char *const *lists[] = {top_names, more_names, NULL}, *const **l = lists; *l;
+         l++) {
+        for (const char *const *v = *l; *v; v++) {
+            unsigned d = conf_edit_distance(name, *v, limit);
+            if (d <= limit && verbd_has(*v, &w))
+                consider(&b, d, w == ANY || (w == LOC) == in_location, *v, -1);
+        }
+    }
+    each_module_directive(&b, name, limit, in_location);
+    /* An nginx name matches exactly (distance 0 beats any typo of a verbd
+     * name) or, misspelt, only where no verbd name is as close. */
+    for (size_t i = 0; i < sizeof nginx_names / sizeof nginx_names[0]; i++) {
+        unsigned d = conf_edit_distance(name, nginx_names[i].nginx, limit);
+        if (d > limit || d >= b.dist)
+            continue;
+        const char *v = nginx_names[i].verbd;
+        bool has = v && verbd_has(v, &w);
+        b = (struct best){d, has && (w == ANY || (w == LOC) == in_location), has ? v : NULL,
+                          (int)i};
+    }
+    if (b.dist > limit)
+        return;
+    /* Named exactly, an nginx name needs no echo; misspelt, it does. */
+    const char *echo = b.nginx >= 0 && b.dist ? nginx_names[b.nginx].nginx : NULL;
+    if (!b.verbd && b.nginx >= 0) {
+        snprintf(out, len, " (%s%s%s%s)", echo ? "nginx's " : "", echo ? echo : "",
+                 echo ? "? " : "", nginx_names[b.nginx].missing);
+        return;
+    }
+    const char *usage = b.nginx >= 0 ? nginx_names[b.nginx].usage : NULL;
+    verbd_has(b.verbd, &w);
+    const char *place = usage    ? usage
+                        : b.fits ? NULL
+                        : w == LOC ? "it belongs inside a location"
+                                   : "it belongs at the top level";
+    snprintf(out, len, " (%s%s%sdid you mean %s?%s%s)", echo ? "nginx's " : "", echo ? echo : "",
+             echo ? "? " : "", b.verbd, place ? " " : "", place ? place : "");
+}
