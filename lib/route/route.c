@@ -183,6 +183,15 @@ static int set_methods(struct route_table *t, struct route_mapping *m, int argc,
                  m->module->name);
         return -1;
     }
+    /* HEAD is GET without the body: allowing it where GET is refused would
+     * answer HEAD with header fields that GET never sends.  GET alone keeps
+     * bringing HEAD (route_finish). */
+    if ((set & METHOD_BIT(METHOD_HEAD)) && !(set & METHOD_BIT(METHOD_GET)) &&
+        (m->implements & METHOD_BIT(METHOD_GET))) {
+        snprintf(err, errlen, "methods: HEAD without GET (HEAD answers as GET does; allow "
+                              "GET, which brings HEAD, or neither)");
+        return -1;
+    }
     m->narrow = set;
     return 0;
 }

@@ -797,15 +797,32 @@ class LocationDirectives(ConfigCase):
         r = self.fetch("/index.html", method="OPTIONS")
         self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS, TRACE")
 
-    def test_methods_narrowed_to_head_only(self):
+    def test_methods_head_without_get_is_an_error(self):
+        # HEAD is GET without the body: HEAD allowed where GET is refused
+        # would answer with header fields GET never sends (issue 11, item 7).
+        R = self.web.root
+        msg = ("methods: HEAD without GET (HEAD answers as GET does; allow GET, which brings "
+               "HEAD, or neither)")
+        for methods in ("HEAD", "HEAD OPTIONS", "OPTIONS HEAD"):
+            with self.subTest(methods=methods):
+                text = "location / {\n    static %s;\n    methods %s;\n}\n" % (R, methods)
+                self.assertOneError(text, 3, 13 + methods.split().index("HEAD") * 8, msg)
+                # The same error stops a start, not only -t.
+                p = run_verbd("-c", os.path.join(self.dir, "verbd.conf"))
+                self.assertEqual(p.returncode, 1)
+                self.assertIn(":3:", p.stderr.decode())
+        if "webdav" in builtin_modules():
+            os.makedirs(os.path.join(self.dir, "dav"))
+            self.assertOneError("location / { webdav dav; methods PROPFIND HEAD; }\n", 1, 43, msg)
+
+    def test_methods_get_brings_head(self):
         R = self.web.root
         self.serve(self.HEAD + "location / { static %s; }\n"
-                   "location /h/ { static %s; methods HEAD; }\n" % (R, R))
-        r = self.fetch("/h/index.html")
-        self.assertStatus(r, 405)
-        self.assertEqual(r.header("Allow"), "HEAD, OPTIONS")
-        r = self.fetch("/h/index.html", method="HEAD")
+                   "location /g/ { static %s; methods GET; }\n" % (R, R))
+        r = self.fetch("/g/index.html", method="HEAD")
         self.assertStatus(r, 200, method="HEAD")
+        r = self.fetch("/g/index.html", method="OPTIONS")
+        self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS")
 
     def test_trace_off_everywhere_is_501(self):
         self.serve(self.HEAD + "location / { static %s; trace off; }\n" % self.web.root)
