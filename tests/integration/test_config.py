@@ -1121,5 +1121,85 @@ class ByteOrderMark(ConfigCase):
         self.assertEqual((rc, err), (0, ""))
 
 
+class DavDatabase(ConfigCase):
+    """dav_db must lie outside the share and be an SQLite database."""
+
+    def setUp(self):
+        super().setUp()
+        if "webdav" not in builtin_modules():
+            self.skipTest("webdav is not built in")
+        os.makedirs(os.path.join(self.dir, "share", "sub"))
+        os.makedirs(os.path.join(self.dir, "db"))
+
+    def conf(self, db):
+        return "location /dav/ {\n    webdav share;\n    dav_db %s;\n}\n" % db
+
+    def assertRefused(self, db, msg):
+        """-t and a start both refuse it, at the dav_db argument."""
+        text = self.HEAD + self.conf(db)
+        self.assertOneError(text, 6, 12, msg, exact=False)
+        p = run_verbd("-c", os.path.join(self.dir, "verbd.conf"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("verbd.conf:6:12: ", p.stderr.decode())
+        self.assertIn(msg, p.stderr.decode())
+        self.assertNotIn("listening", p.stdout.decode())
+
+    def test_inside_the_share(self):
+        os.symlink("share", os.path.join(self.dir, "sharelink"))
+        for db in ("share/props.sqlite", "./share/sub/../props.sqlite", "share/sub/p.db",
+                   "%s/share/props.sqlite" % self.dir, "sharelink/props.sqlite", "db/../share/x"):
+            with self.subTest(db=db):
+                self.assertRefused(db, "is inside the shared directory")
+                self.assertFalse(os.path.exists(os.path.join(self.dir, "share", "props.sqlite")))
+
+    def test_symlink_into_the_share(self):
+        self.write("share/real.sqlite", b"")
+        os.symlink("../share/real.sqlite", os.path.join(self.dir, "db", "props.sqlite"))
+        self.assertRefused("db/props.sqlite", "is inside the shared directory")
+
+    def test_wal_or_shm_sibling_into_the_share(self):
+        self.write("share/taken", b"")
+        for suffix in ("-wal", "-shm"):
+            with self.subTest(suffix=suffix):
+                link = os.path.join(self.dir, "db", "props.sqlite" + suffix)
+                os.symlink("../share/taken", link)
+                self.assertRefused("db/props.sqlite", "its %s/db/props.sqlite%s leads into the "
+                                   "shared directory" % (self.dir, suffix))
+                os.unlink(link)
+
+    def test_not_an_sqlite_database(self):
+        self.write("db/w.db", b"garbage\n")
+        self.assertRefused("db/w.db", "dav_db: %s/db/w.db exists and is not an SQLite "
+                           "database" % self.dir)
+
+    def test_someone_elses_database(self):
+        import sqlite3
+        c = sqlite3.connect(os.path.join(self.dir, "db", "app.db"))
+        c.execute("CREATE TABLE users(name TEXT)")
+        c.commit()
+        c.close()
+        self.assertRefused("db/app.db", 'is an SQLite database of something else (it has a '
+                                        'table "users")')
+
+    def test_check_creates_nothing(self):
+        rc, out, err = self.check(self.HEAD + self.conf("db/props.sqlite"))
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(os.listdir(os.path.join(self.dir, "db")), [])
+
+    def test_its_own_database_checks_while_served(self):
+        srv = self.serve(self.HEAD + self.conf("db/props.sqlite"))
+        c = self.connect()
+        body = (b'<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop>'
+                b'<x:color xmlns:x="urn:t">red</x:color></prop></set></propertyupdate>')
+        r = c.request("PUT", "/dav/f.txt", [("Content-Length", "2")], b"hi")
+        self.assertIn(r.status, (201, 204), r)
+        r = c.request("PROPPATCH", "/dav/f.txt", [("Content-Length", str(len(body))),
+                                                  ("Content-Type", "application/xml")], body)
+        self.assertEqual(r.status, 207, r)
+        rc, out, err = self.check(self.HEAD + self.conf("db/props.sqlite"))
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(srv.proc.poll(), None)
+
+
 if __name__ == "__main__":
     unittest.main()

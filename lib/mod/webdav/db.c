@@ -3,13 +3,19 @@
  * timeout let them share it.  Paths are rel strings compared bytewise; a
  * subtree is rel itself plus the range (rel + "/", rel + "0"), since '0'
  * follows '/'. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "mod/static/static.h"
 #include "mod/webdav/internal.h"
 
 enum {
@@ -60,6 +66,217 @@ void dav_db_close(struct dav_inst *in)
         sqlite3_close(in->db);
     in->db = NULL;
 }
+
+/* ---- checking a database path at configuration time ------------------ */
+
+/* Whether the existing path `real` (symlinks resolved) is the share's
+ * directory or lies below it, compared by device and inode so that bind
+ * mounts and other spellings of the same directory count. */
+static bool under_root(const struct stat *root, const char *real)
+{
+    char *p = strdup(real);
+    if (!p)
+        abort();
+    bool inside = false;
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0 && st.st_dev == root->st_dev && st.st_ino == root->st_ino) {
+            inside = true;
+            break;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) {
+            inside = stat("/", &st) == 0 && st.st_dev == root->st_dev && st.st_ino == root->st_ino;
+            break;
+        }
+        *slash = '\0';
+    }
+    free(p);
+    return inside;
+}
+
+/* Where SQLite will really write for `path`: the file itself, symlinks
+ * followed (SQLite follows them too); for a file not there yet, its real
+ * directory and its name.  NULL + err if the directory is missing. */
+static char *real_target(const char *path, char *err, size_t errlen)
+{
+    char *real = realpath(path, NULL);
+    if (real)
+        return real;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        snprintf(err, errlen, "dav_db: %s is a symbolic link to a file that does not exist",
+                 path);
+        return NULL;
+    }
+    char *d = strdup(path), *b = strdup(path);
+    if (!d || !b)
+        abort();
+    char *dir = realpath(dirname(d), NULL);
+    const char *base = basename(b);
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "dav_db: %s cannot be an SQLite database file (its directory "
+                              "must exist)", path);
+    } else {
+        size_t n = strlen(dir) + strlen(base) + 2;
+        real = malloc(n);
+        if (!real)
+            abort();
+        snprintf(real, n, "%s/%s", strcmp(dir, "/") ? dir : "", base);
+    }
+    free(dir);
+    free(d);
+    free(b);
+    return real;
+}
+
+/* The database and the files SQLite keeps beside it, wherever symlinks
+ * take them, must all lie outside the share: clients could read,
+ * overwrite or delete any of them there. */
+static int check_outside(const struct dav_inst *in, const char *path, const char *real,
+                         char *err, size_t errlen)
+{
+    struct stat root;
+    if (fstat(in->root_fd, &root) != 0) {
+        snprintf(err, errlen, "dav_db: the shared directory: %s", strerror(errno));
+        return -1;
+    }
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    size_t n = strlen(real) + 16;
+    char *sibling = malloc(n);
+    if (!sibling)
+        abort();
+    int rc = 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && rc == 0; i++) {
+        snprintf(sibling, n, "%s%s", real, suffixes[i]);
+        char *target = i ? realpath(sibling, NULL) : NULL; /* an existing sibling */
+        const char *where = target ? target : i ? NULL : real;
+        if (!where) {
+            /* Not there: SQLite creates it beside the file, checked as
+             * i == 0.  A dangling symlink would be created where it
+             * points, which may be anywhere. */
+            struct stat st;
+            if (lstat(sibling, &st) == 0) {
+                snprintf(err, errlen, "dav_db: %s: its %s is a symbolic link to a file that "
+                                      "does not exist", path, sibling);
+                rc = -1;
+            }
+            continue;
+        }
+        /* A file not created yet: its directory decides. */
+        char *dir = strdup(where);
+        if (!dir)
+            abort();
+        struct stat st;
+        bool exists = stat(where, &st) == 0;
+        if (!exists)
+            *strrchr(dir, '/') = '\0';
+        if (under_root(&root, *dir ? dir : "/")) {
+            if (i == 0)
+                snprintf(err, errlen, "dav_db: %s is inside the shared directory %s, where "
+                                      "clients could read, overwrite or delete it; put it "
+                                      "beside that directory",
+                         path, static_root_real(in->st));
+            else
+                snprintf(err, errlen, "dav_db: %s: its %s leads into the shared directory "
+                                      "%s, where clients could read, overwrite or delete it",
+                         path, sibling, static_root_real(in->st));
+            rc = -1;
+        }
+        free(dir);
+        free(target);
+    }
+    free(sibling);
+    return rc;
+}
+
+/* "file:" URI of a path, opened immutable: SQLite then reads only the
+ * database file itself, takes no lock and creates no -wal or -shm. */
+static char *immutable_uri(const char *path)
+{
+    char *uri = malloc(strlen(path) * 3 + 32), *o = uri;
+    if (!uri)
+        abort();
+    o += sprintf(o, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p <= 0x20 || *p >= 0x7f)
+            o += sprintf(o, "%%%02X", *p);
+        else
+            *o++ = (char)*p;
+    }
+    strcpy(o, "?immutable=1");
+    return uri;
+}
+
+/* An existing file: an SQLite database (or empty, which SQLite makes one)
+ * holding no tables but this module's. */
+static int check_content(const char *path, const char *real, char *err, size_t errlen)
+{
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "dav_db: %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "dav_db: %s is not a regular file", path);
+        return -1;
+    }
+    char head[16];
+    ssize_t got = st.st_size ? pread(fd, head, sizeof head, 0) : 0;
+    close(fd);
+    if (st.st_size == 0)
+        return 0;
+    if (got != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
+        snprintf(err, errlen, "dav_db: %s exists and is not an SQLite database; name another "
+                              "file (verbd creates it) or move this one away", path);
+        return -1;
+    }
+    char *uri = immutable_uri(real);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                "NOT IN ('props', 'locks') LIMIT 1",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(err, errlen, "dav_db: %s is an SQLite database of something else (it has a "
+                              "table \"%s\"); name a file of its own",
+                 path, (const char *)sqlite3_column_text(q, 0));
+    else if (rc != SQLITE_DONE)
+        snprintf(err, errlen, "dav_db: %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int dav_db_check(const struct dav_inst *in, const char *path, char *err, size_t errlen)
+{
+    if (!*path) {
+        snprintf(err, errlen, "dav_db: an empty path");
+        return -1;
+    }
+    char *real = real_target(path, err, errlen);
+    if (!real)
+        return -1;
+    struct stat st;
+    int rc = check_outside(in, path, real, err, errlen);
+    if (rc == 0 && stat(real, &st) == 0)
+        rc = check_content(path, real, err, errlen);
+    free(real);
+    return rc;
+}
+
+/* ---- the connection of one process --------------------------------- */
 
 int dav_db_open(struct dav_inst *in)
 {

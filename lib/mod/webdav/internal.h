@@ -145,6 +145,12 @@ struct dav_locks {
     size_t n;
 };
 
+/* Checks that `path` can be the database of this share, reading what is
+ * there and creating nothing (verbd -t runs it): outside the share, its
+ * -wal, -shm and -journal siblings too, whatever the symlinks say; and if
+ * the file exists, an SQLite database that holds only this module's
+ * tables.  0, or -1 + err. */
+int dav_db_check(const struct dav_inst *in, const char *path, char *err, size_t errlen);
 /* Opens the database for this process (creating it) if needed: 0, or -1
  * (logged). */
 int dav_db_open(struct dav_inst *in);

@@ -387,17 +387,8 @@ static int set_db(void *vinst, int argc, const char *const *argv, char *err, siz
     struct dav_inst *in = vinst;
     /* Checked, not created: `verbd -t` must not leave files behind.  Each
      * worker opens (and if need be creates) it on first use. */
-    char *copy = strdup(argv[0]);
-    if (!copy)
-        abort();
-    struct stat st;
-    bool dir_ok = stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode);
-    free(copy);
-    if (!*argv[0] || !dir_ok || (stat(argv[0], &st) == 0 && !S_ISREG(st.st_mode))) {
-        snprintf(err, errlen, "dav_db: %s cannot be an SQLite database file (its directory "
-                              "must exist)", argv[0]);
+    if (dav_db_check(in, argv[0], err, errlen) < 0)
         return -1;
-    }
     char *p = strdup(argv[0]);
     if (!p)
         abort();
