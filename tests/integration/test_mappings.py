@@ -342,12 +342,12 @@ class Selection(MappingTestCase):
         self.assertEqual(self.body_of("/exact/").body, b"ROOT-EXACT-DIR\n")
 
     def test_exact_location_serves_its_path(self):
-        # Whatever the static module serves at an exact location (the root's
-        # index or the file of that name), it answers here and does not send
-        # the client to a path this location does not serve.
+        # "= /exact" serves the file of that name in its root (as "=
+        # /robots.txt" serves robots.txt), not the root's index, and does not
+        # send the client to a path this location does not serve.
         r = self.body_of("/exact")
         self.assertStatus(r, 200)
-        self.assertIn(r.body, (b"EXACT-INDEX\n", b"EXACT-FILE\n"))
+        self.assertEqual(r.body, b"EXACT-FILE\n")
 
 
 # --------------------------------------------------------------------------

@@ -168,9 +168,6 @@ class ReloadSeveralWorkers(Reload):
     WORKERS = 3
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CommandLineOverrides(ReloadBase):
     def test_command_line_settings_survive_a_reload(self):
@@ -196,3 +193,7 @@ class CommandLineOverrides(ReloadBase):
         self.reload(self.config(2))
         self.assertTrue(self.gen_served(2), self.error_log())
         self.assertEqual(status(), 413)
+
+
+if __name__ == "__main__":
+    unittest.main()
