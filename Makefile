@@ -14,7 +14,9 @@ LDLIBS  ?=
 # WebDAV: XML bodies with libxml2, dead properties and locks in SQLite.
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
 override CFLAGS += $(XML_CFLAGS)
-override LDLIBS += -lxml2 -lsqlite3
+# What libverbd.a needs at link time: in every link here and in verbd.pc.
+LIB_DEPS := -lxml2 -lsqlite3
+override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build
 LIB_SRC := $(wildcard lib/*/*.c lib/mod/*/*.c)
@@ -118,12 +120,19 @@ $(STREAM): bench/stream_server.c include/verbd.h $(LIBVERBD)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Ilib -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(LIBVERBD) $(LDLIBS)
 
-$(BUILD)/verbd.pc: Makefile
+# Only the static library is installed, so its own dependencies belong in
+# Libs: `cc prog.c $(pkg-config --cflags --libs verbd)` links as it is.
+# Rewritten whenever its text changes (another PREFIX), never stale.
+$(BUILD)/verbd.pc: FORCE
 	@mkdir -p $(dir $@)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: verbd' 'Description: HTTP/1.1 server library that knows its methods' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
-	    'Libs: -L$${libdir} -lverbd' 'Libs.private: -lxml2 -lsqlite3' > $@
+	    'Libs: -L$${libdir} -lverbd $(LIB_DEPS)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+.PHONY: FORCE
+FORCE:
 
 install: $(VERBD) $(LIBVERBD) $(BUILD)/verbd.pc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
