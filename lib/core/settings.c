@@ -19,6 +19,7 @@ enum setting_kind {
     KIND_UNKNOWN_METHOD,
     KIND_MAX_AGE,
     KIND_BODY_LIMIT,
+    KIND_RATE,
 };
 
 struct setting {
@@ -47,6 +48,7 @@ static const struct setting table[] = {
     {"log_level", KIND_LEVEL, FIELD(log_level), 0, 0},
     {"unknown_method", KIND_UNKNOWN_METHOD, FIELD(unknown_method), 0, 0},
     {"refusal_cache", KIND_MAX_AGE, FIELD(refusal_max_age), 0, 0},
+    {"min_rate", KIND_RATE, FIELD(min_rate), 0, 0},
 };
 
 void settings_defaults(struct settings *s)
@@ -68,6 +70,8 @@ void settings_defaults(struct settings *s)
         .log_level = LOG_INFO,
         .unknown_method = 501,
         .refusal_max_age = -1,
+        .min_rate = 1024,
+        .min_rate_window_ms = 30000,
     };
 }
 
@@ -188,6 +192,28 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
             break;
         *(uint64_t *)field = v;
         return 0;
+    case KIND_RATE: {
+        /* "SIZE TIME": SIZE bytes per second averaged over TIME; "off". */
+        if (strcmp(value, "off") == 0) {
+            s->min_rate = 0;
+            s->min_rate_window_ms = 0;
+            return 0;
+        }
+        char size[32];
+        const char *sp = strchr(value, ' ');
+        uint64_t window;
+        if (!sp || (size_t)(sp - value) >= sizeof size)
+            break;
+        memcpy(size, value, (size_t)(sp - value));
+        size[sp - value] = '\0';
+        if (parse_size(size, &v) < 0 || v == 0 || v > (UINT64_C(1) << 40) ||
+            parse_duration_ms(sp + strspn(sp, " "), &window) < 0 || window < 1000 ||
+            window > 3600000)
+            break;
+        s->min_rate = v;
+        s->min_rate_window_ms = window;
+        return 0;
+    }
     case KIND_MAX_AGE:
         if (strcmp(value, "off") == 0) {
             *(long *)field = -1;

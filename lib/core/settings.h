@@ -25,6 +25,9 @@ struct settings {
     char *error_log;                /* path, "stderr" or "off" */
     int log_level;                  /* enum log_level */
     int unknown_method;             /* 501 (RFC 9110) or 405 */
+    uint64_t min_rate;              /* bytes per second a body or a response
+                                       must move at, averaged over ... */
+    uint64_t min_rate_window_ms;    /* ... this window; 0: no minimum */
     long refusal_max_age;           /* Cache-Control max-age on 405/501, or -1 */
 };
 

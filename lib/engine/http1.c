@@ -65,6 +65,7 @@ struct http1 {
     bool read_failed;   /* the transport reported an error on reading */
     bool close_after;   /* close once the output is flushed */
     bool linger;        /* ... after draining what the client still sends */
+    bool reset;         /* close with a reset (close_stalled) */
 
     /* The request body of the exchange in flight (or being discarded). */
     bool has_body;
@@ -86,6 +87,10 @@ struct http1 {
     struct out_seg *segs;
     size_t seg_head, nsegs, cap_segs;
     uint64_t read_deadline, write_deadline;
+    /* min_rate: a window opens when a module starts (or resumes) reading
+     * a body, and when output backs up; bytes moved in it are counted. */
+    uint64_t in_window_at, in_window_bytes;    /* 0: no window */
+    uint64_t out_window_at, out_window_bytes;
     uint32_t lingered;
     union {
         struct sockaddr sa;
@@ -221,6 +226,14 @@ static void release_output(struct http1 *c)
     c->seg_head = c->nsegs = c->cap_segs = 0;
 }
 
+/* Closes a session whose client stopped taking its output: the bytes
+ * queued in the kernel are dropped too. */
+static void close_stalled(struct http1 *c)
+{
+    c->reset = true;
+    http1_close(c);
+}
+
 void http1_close(struct http1 *c)
 {
     struct http1_host *h = c->host;
@@ -239,7 +252,10 @@ void http1_close(struct http1 *c)
     loop_defer_cancel(h->loop, &c->run);
     if (c->watched)
         loop_watch_del(h->loop, &c->watch, true);
-    c->tr.ops->close(&c->tr);
+    if (c->reset && c->tr.ops->abort)
+        c->tr.ops->abort(&c->tr);
+    else
+        c->tr.ops->close(&c->tr);
     struct http1 *last = h->conns[--h->nconns];
     h->conns[c->index] = last;
     last->index = c->index;
@@ -523,6 +539,8 @@ static void session_read(void *sess, struct verbd_exchange *x)
         send_continue(c);
     }
     c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
+    c->in_window_at = clock_ms();
+    c->in_window_bytes = 0;
     wake(c);
 }
 
@@ -532,6 +550,8 @@ static void session_pause(void *sess, struct verbd_exchange *x, bool paused)
     (void)x;
     if (!paused) {
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
+        c->in_window_at = clock_ms();  /* a paused body owes no rate */
+        c->in_window_bytes = 0;
         wake(c);
     }
 }
@@ -636,8 +656,10 @@ static bool take_body(struct http1 *c, bool deliver)
         const char *p = c->in + c->in_start;
         c->in_start += n;
         c->body_left -= n;
-        if (deliver)
+        if (deliver) {
+            c->in_window_bytes += n;
             vx_body_data(x, p, n);
+        }
         return c->body_left == 0;
     }
     while (avail) {
@@ -656,8 +678,10 @@ static bool take_body(struct http1 *c, bool deliver)
             body_failed(c, 413, "request body over max_body");
             return false;
         }
-        if (deliver && data.n)
+        if (deliver && data.n) {
+            c->in_window_bytes += data.n;
             vx_body_data(x, data.p, data.n);
+        }
         if (r == CHUNKED_DONE)
             return true;
         if (used == 0 || (deliver && (x->paused || x->finished)))
@@ -833,15 +857,21 @@ static int flush(struct http1 *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
+                if (!c->out_window_at) {  /* the client is not keeping up */
+                    c->out_window_at = clock_ms();
+                    c->out_window_bytes = 0;
+                }
                 return 0;
             }
             return -1;
         }
+        c->out_window_bytes += (uint64_t)n;
         c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
     }
     c->seg_head = c->nsegs = 0;
     buf_reset(&c->out);
     c->write_deadline = 0;
+    c->out_window_at = 0;
     return 1;
 }
 
@@ -889,15 +919,42 @@ static void release_buffers_if_idle(struct http1 *c)
 /* The deadline that applies now: output that does not leave, a head or a
  * body that does not come, an idle keep-alive, a linger.  0: none (a
  * module is thinking). */
+static bool reading_body(const struct http1 *c)
+{
+    const struct verbd_exchange *x = c->x;
+    return c->state == CONN_EXCHANGE && x->reading && !x->paused && !x->body_done;
+}
+
+/* The end of a min_rate window, or 0 if none is open (or none is set). */
+static uint64_t window_end(const struct http1 *c, uint64_t at)
+{
+    uint64_t window = settings_of(c)->min_rate_window_ms;
+    return at && window ? at + window : 0;
+}
+
+static uint64_t earlier(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
 static uint64_t current_deadline(const struct http1 *c)
 {
     if (has_output(c))
-        return c->write_deadline;
-    if (c->state == CONN_EXCHANGE) {
-        const struct verbd_exchange *x = c->x;
-        return x->reading && !x->paused && !x->body_done ? c->read_deadline : 0;
-    }
+        return earlier(c->write_deadline, window_end(c, c->out_window_at));
+    if (c->state == CONN_EXCHANGE)
+        return reading_body(c) ? earlier(c->read_deadline, window_end(c, c->in_window_at)) : 0;
     return c->read_deadline;
+}
+
+/* A min_rate window that ended: true if the bytes moved kept the rate (a
+ * new window opens), false if they did not. */
+static bool kept_rate(const struct http1 *c, uint64_t *at, uint64_t *bytes)
+{
+    uint64_t end = window_end(c, *at);
+    if (!end || clock_ms() < end)
+        return true;
+    const struct settings *s = settings_of(c);
+    bool kept = *bytes * 1000 >= s->min_rate * s->min_rate_window_ms;
+    *at = clock_ms();
+    *bytes = 0;
+    return kept;
 }
 
 /* Deadlines move often and mostly later: the timer is moved only when one
@@ -915,13 +972,26 @@ static void on_timer(void *arg)
     uint64_t due = current_deadline(c);
     if (!due)
         return;
-    if (clock_ms() < due) {
+    if (has_output(c) && !kept_rate(c, &c->out_window_at, &c->out_window_bytes)) {
+        log_msg(LOG_INFO, "closing connection: the client reads slower than min_rate");
+        close_stalled(c);
+        return;
+    }
+    if (reading_body(c) && !kept_rate(c, &c->in_window_at, &c->in_window_bytes)) {
+        body_failed(c, 408, "request body slower than min_rate");
+        http1_run(c);
+        return;
+    }
+    due = current_deadline(c);
+    if (due && clock_ms() < due) {
         loop_timer_at(c->host->loop, &c->timer, due, on_timer, c);
         return;
     }
+    if (!due)
+        return;
     if (has_output(c)) {
         log_msg(LOG_DEBUG, "send timeout");
-        http1_close(c);
+        close_stalled(c);
         return;
     }
     if (c->state == CONN_HEAD && !c->idle && c->in && c->in_len > c->in_start) {

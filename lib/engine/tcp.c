@@ -30,12 +30,20 @@ static void tcp_close(struct transport *t)
     t->fd = -1;
 }
 
+static void tcp_abort(struct transport *t)
+{
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    tcp_close(t);
+}
+
 static const struct transport_ops tcp_ops = {
     .read = tcp_read,
     .writev = tcp_writev,
     .sendfile = tcp_sendfile,
     .shutdown = tcp_shutdown,
     .close = tcp_close,
+    .abort = tcp_abort,
 };
 
 void tcp_transport_init(struct transport *t, int fd)

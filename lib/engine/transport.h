@@ -23,6 +23,10 @@ struct transport_ops {
     ssize_t (*sendfile)(struct transport *t, int fd, off_t *off, size_t n);
     void (*shutdown)(struct transport *t);  /* no more output */
     void (*close)(struct transport *t);
+    /* Closes dropping what is still queued for the peer (a TCP reset): for
+     * a client that stopped reading, whose queued bytes would otherwise
+     * keep trickling out of the kernel.  NULL: close. */
+    void (*abort)(struct transport *t);
 };
 
 struct transport {
