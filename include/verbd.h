@@ -196,6 +196,10 @@ void verbd_response_close(struct verbd_response *res);
  * chunked (HTTP/1.1) or ends with the connection (HTTP/1.0). */
 void verbd_response_length(struct verbd_response *res, uint64_t len);
 
+/* Adds a trailer field, sent after a chunked body (announce it with a
+ * Trailer header field); a response sent with a length drops it. */
+void verbd_response_trailer(struct verbd_response *res, const char *name, const char *value);
+
 /* ---- Exchange: one request and its response, answered at any pace ------
  *
  * An exchange lives from the handler's start until its response is

@@ -56,6 +56,7 @@ struct verbd_response {
     size_t nfields;
     bool has_date;            /* the handler sent its own Date */
     uint64_t length;          /* stated Content-Length, or RESPONSE_NO_LENGTH */
+    struct buf trailers;      /* trailer fields, "Name: value\r\n" */
     struct buf body;          /* memory parts of the body */
     struct body_piece *pieces;
     size_t npieces, cap_pieces;

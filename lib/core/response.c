@@ -37,6 +37,7 @@ void response_clear_body(struct verbd_response *res)
 static void clear_head(struct verbd_response *res)
 {
     buf_reset(&res->head);
+    buf_reset(&res->trailers);
     res->nfields = 0;
     res->has_date = false;
 }
@@ -54,6 +55,7 @@ void response_free(struct verbd_response *res)
 {
     response_clear_body(res);
     buf_free(&res->head);
+    buf_free(&res->trailers);
     buf_free(&res->body);
     free(res->pieces);
     res->pieces = NULL;
@@ -211,3 +213,11 @@ void verbd_response_error(struct verbd_response *res, int status, const char *de
 void verbd_response_close(struct verbd_response *res) { res->close = true; }
 
 void verbd_response_length(struct verbd_response *res, uint64_t len) { res->length = len; }
+
+void verbd_response_trailer(struct verbd_response *res, const char *name, const char *value)
+{
+    buf_puts(&res->trailers, name);
+    buf_append(&res->trailers, ": ", 2);
+    buf_puts(&res->trailers, value);
+    buf_append(&res->trailers, "\r\n", 2);
+}

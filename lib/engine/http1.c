@@ -496,8 +496,12 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
     }
     response_clear_body(res);
     if (last) {
-        if (c->send_body && c->framing == FRAME_CHUNKED)
-            out_bytes(c, "0\r\n\r\n", 5);
+        if (c->send_body && c->framing == FRAME_CHUNKED) {
+            out_bytes(c, "0\r\n", 3);
+            if (res->trailers.len)
+                out_bytes(c, res->trailers.p, res->trailers.len);
+            out_bytes(c, "\r\n", 2);
+        }
         if (c->send_body && c->framing == FRAME_LENGTH && c->length_left) {
             log_msg(LOG_ERROR, "%.*s %s: the handler wrote %" PRIu64 " bytes less than the "
                                "length it stated; closing the connection",

@@ -110,6 +110,7 @@ static void start_chunks(void *data, struct verbd_exchange *x)
     verbd_response_body(res, "two ", 4);
     verbd_send(x);
     verbd_response_body(res, "three", 5);
+    verbd_response_trailer(res, "X-Checksum", "42");
     verbd_finish(x);
 }
 
@@ -348,7 +349,7 @@ static void test_chunked_when_unknown(void)
     open_conn("GET /chunks HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
     CHECK(has("Transfer-Encoding: chunked\r\n"));
     CHECK(!has("Content-Length"));
-    CHECK(has("\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"));
+    CHECK(has("\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\nX-Checksum: 42\r\n\r\n"));
     CHECK(!mt.closed);
     close_conn();
 
