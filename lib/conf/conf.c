@@ -189,6 +189,21 @@ static void set_value(struct apply *a, const struct conf_dir *d, const char *nam
     free(resolved);
 }
 
+/* min_rate SIZE TIME | off: the setting's value is the two joined. */
+static void apply_min_rate(struct apply *a, const struct conf_dir *d)
+{
+    bool off = d->argc == 2 && strcmp(d->argv[1], "off") == 0;
+    if (!off && d->argc != 3) {
+        conf_error(a->errs, &d->pos[0], "min_rate takes SIZE TIME (bytes per second, averaged "
+                                        "over TIME: min_rate 1k 30s;) or off");
+        return;
+    }
+    char value[128], err[256];
+    snprintf(value, sizeof value, "%s%s%s", d->argv[1], off ? "" : " ", off ? "" : d->argv[2]);
+    if (verbd_server_set(a->srv, "min_rate", value, err, sizeof err) < 0)
+        conf_error(a->errs, &d->pos[1], "%s", err);
+}
+
 static void apply_location(struct apply *a, const struct conf_dir *d);
 
 static void apply_top(struct apply *a, const struct conf_dir *d)
@@ -226,6 +241,8 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
         set_value(a, d, "error_log", 1, true);
         if (d->argc == 3)
             set_value(a, d, "log_level", 2, false);
+    } else if (strcmp(name, "min_rate") == 0) {
+        apply_min_rate(a, d);
     } else if (d->argc != 2) {
         conf_error(a->errs, &d->pos[0], "%s takes one value", name);
     } else {

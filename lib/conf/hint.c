@@ -14,17 +14,10 @@
 
 enum where { TOP, LOC, ANY };
 
-/* Directives conf.c handles itself; then server settings and the router's
- * own directives by name (settings.h and route.c offer no list; a name
- * this build lacks is filtered out by verbd_has()).  Modules and their
- * directives are found in the modules' tables. */
+/* Directives conf.c handles itself; the settings (settings.c), the
+ * router's own directives (route.c), modules and their directives are
+ * found in their tables. */
 static const char *const top_names[] = {"listen", "location", "include", NULL};
-static const char *const more_names[] = {
-    "workers",      "access_log",     "error_log",     "log_level",        "max_connections",
-    "header_timeout", "idle_timeout", "body_timeout",  "send_timeout",     "shutdown_timeout",
-    "max_target",   "max_header",     "max_fields",    "max_body",         "unknown_method",
-    "refusal_cache", "methods",       "trace",         "header",           NULL,
-};
 
 /* nginx's names.  `verbd` is the counterpart; when this build has it the
  * hint suggests it (with `usage` if set), otherwise it says `missing`. */
@@ -150,20 +143,29 @@ static void each_module_directive(struct best *b, const char *name, unsigned lim
     }
 }
 
+/* A verbd name `v` this build has, as a candidate for `name`. */
+static void consider_name(struct best *b, const char *name, const char *v, unsigned limit,
+                          bool in_location)
+{
+    enum where w;
+    unsigned d = conf_edit_distance(name, v, limit);
+    if (d <= limit && verbd_has(v, &w))
+        consider(b, d, w == ANY || (w == LOC) == in_location, v, -1);
+}
+
 void conf_hint(const char *name, bool in_location, char *out, size_t len)
 {
     out[0] = '\0';
     unsigned limit = edit_limit(strlen(name));
     struct best b = {.dist = limit + 1, .nginx = -1};
     enum where w;
-    for (const char *const *lists[] = {top_names, more_names, NULL}, *const **l = lists; *l;
-         l++) {
-        for (const char *const *v = *l; *v; v++) {
-            unsigned d = conf_edit_distance(name, *v, limit);
-            if (d <= limit && verbd_has(*v, &w))
-                consider(&b, d, w == ANY || (w == LOC) == in_location, *v, -1);
-        }
-    }
+    const char *v;
+    for (size_t i = 0; (v = top_names[i]); i++)
+        consider_name(&b, name, v, limit, in_location);
+    for (size_t i = 0; (v = settings_name(i)); i++)
+        consider_name(&b, name, v, limit, in_location);
+    for (size_t i = 0; (v = route_directive_name(i)); i++)
+        consider_name(&b, name, v, limit, in_location);
     each_module_directive(&b, name, limit, in_location);
     /* An nginx name matches exactly (distance 0 beats any typo of a verbd
      * name) or, misspelt, only where no verbd name is as close. */

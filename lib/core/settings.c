@@ -144,6 +144,11 @@ static const struct setting *find_setting(const char *name)
 
 bool settings_known(const char *name) { return find_setting(name) != NULL; }
 
+const char *settings_name(size_t i)
+{
+    return i < sizeof table / sizeof table[0] ? table[i].name : NULL;
+}
+
 int settings_set(struct settings *s, const char *name, const char *value, char *err,
                  size_t errlen)
 {

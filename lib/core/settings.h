@@ -48,6 +48,8 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
                  size_t errlen);
 /* True if `name` is a server-wide setting. */
 bool settings_known(const char *name);
+/* The name of setting i, or NULL past the last (for "did you mean"). */
+const char *settings_name(size_t i);
 struct http_limits settings_limits(const struct settings *s);
 
 /* "10s", "500ms", "2m", "1h", plain seconds.  -1 if invalid. */

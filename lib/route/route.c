@@ -260,6 +260,12 @@ const struct verbd_directive *module_directive(const struct verbd_module *m, con
     return find_directive(m->directives, name);
 }
 
+const char *route_directive_name(size_t i)
+{
+    return i < sizeof router_directives / sizeof router_directives[0] ? router_directives[i].name
+                                                                       : NULL;
+}
+
 bool route_directive_known(const char *name)
 {
     if (find_directive(router_directives, name))

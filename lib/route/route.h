@@ -60,6 +60,9 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
 /* True if `name` is a location directive of the router or of any built-in
  * module. */
 bool route_directive_known(const char *name);
+/* The name of the router's own directive i (every location has them), or
+ * NULL past the last. */
+const char *route_directive_name(size_t i);
 /* Computes the sets once all mappings are added. */
 void route_finish(struct route_table *t);
 void route_free(struct route_table *t);

@@ -11,11 +11,11 @@ import tempfile
 import time
 import unittest
 
-from harness import Server, build_request
+from harness import Server, build_request, run_verbd
 
 
 class MinRate(unittest.TestCase):
-    def serve(self, rate):
+    def serve(self, rate, in_file=False):
         self.base = tempfile.mkdtemp(prefix="verbd-rate-")
         self.addCleanup(shutil.rmtree, self.base, True)
         os.makedirs(os.path.join(self.base, "dav"))
@@ -25,11 +25,14 @@ class MinRate(unittest.TestCase):
         with open(conf, "w") as f:
             f.write("workers 1;\nlocation / { static %s; }\nlocation /dav/ { webdav %s/dav; }\n"
                     % (self.base, self.base))
-        self.server = Server(None, "-c", conf, "--set", "min_rate=" + rate).start()
+            if in_file:
+                f.write("min_rate %s;\n" % rate)
+        args = [] if in_file else ["--set", "min_rate=" + rate]
+        self.server = Server(None, "-c", conf, *args).start()
         self.addCleanup(self.server.cleanup)
 
     def test_trickled_body_is_cut(self):
-        self.serve("1k 1s")
+        self.serve("1k 1s", in_file=True)
         c = self.server.connect(timeout=10)
         self.addCleanup(c.close)
         c.send(build_request("PUT", "/dav/slow.bin", [("Content-Length", "100000")]))
@@ -106,6 +109,27 @@ class MinRate(unittest.TestCase):
             c.sock.sendall(b"x" * 10)
             time.sleep(0.6)
         self.assertEqual(c.read_response("PUT").status, 201)
+
+
+class MinRateConfig(unittest.TestCase):
+    def check(self, line):
+        base = tempfile.mkdtemp(prefix="verbd-rate-")
+        self.addCleanup(shutil.rmtree, base, True)
+        conf = os.path.join(base, "verbd.conf")
+        with open(conf, "w") as f:
+            f.write("%s\nlocation / { static %s; }\n" % (line, base))
+        return run_verbd("-t", "-c", conf)
+
+    def test_accepted(self):
+        for line in ("min_rate 1k 30s;", "min_rate 100 1m;", "min_rate off;"):
+            self.assertEqual(self.check(line).returncode, 0, line)
+
+    def test_refused_with_position(self):
+        for line in ("min_rate 1k;", "min_rate banana 1s;", "min_rate 1k 10ms;",
+                     "min_rate 1k 30s 2;"):
+            p = self.check(line)
+            self.assertNotEqual(p.returncode, 0, line)
+            self.assertRegex(p.stderr.decode(), r"verbd\.conf:1:\d+: .*min_rate", line)
 
 
 if __name__ == "__main__":
