@@ -82,6 +82,10 @@ struct apply {
     size_t nlocs;
     struct seen_listen *listens;
     size_t nlistens;
+    /* Top-level module directives: the defaults of every location whose
+     * module has them (collected before any location is applied). */
+    const struct conf_dir **inherited;
+    size_t ninherited;
 };
 
 /* A path argument as written in the file at `at`: relative to its
@@ -204,6 +208,47 @@ static void apply_min_rate(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
+static void set_directive(struct apply *a, struct verbd_mapping *map,
+                          const struct verbd_module *module, const struct conf_dir *c);
+
+/* Collects the top-level defaults for locations; a malformed one is
+ * reported once, by apply_top's checks, and not applied. */
+static void collect_inherited(struct apply *a, const struct conf_list *top)
+{
+    for (size_t i = 0; i < top->n; i++) {
+        const struct conf_dir *d = &top->v[i];
+        if (d->bad || d->block || !route_directive_inherited(d->argv[0]))
+            continue;
+        const struct conf_dir **v = realloc(a->inherited, (a->ninherited + 1) * sizeof *v);
+        if (!v)
+            abort();
+        a->inherited = v;
+        a->inherited[a->ninherited++] = d;
+    }
+}
+
+/* The top-level defaults the location's module has and the location does
+ * not set itself.  A value its module refuses is reported once, at the
+ * top-level line. */
+static void apply_inherited(struct apply *a, struct verbd_mapping *map,
+                            const struct verbd_module *module, const struct conf_dir *loc)
+{
+    for (size_t i = 0; i < a->ninherited; i++) {
+        const struct conf_dir *d = a->inherited[i];
+        if (!d || !module_directive(module, d->argv[0]))
+            continue;
+        bool own = false;
+        for (size_t j = 0; j < loc->children.n && !own; j++)
+            own = strcmp(loc->children.v[j].argv[0], d->argv[0]) == 0;
+        if (own)
+            continue;
+        int before = a->errs->count;
+        set_directive(a, map, module, d);
+        if (a->errs->count != before)
+            a->inherited[i] = NULL;
+    }
+}
+
 static void apply_location(struct apply *a, const struct conf_dir *d);
 
 static void apply_top(struct apply *a, const struct conf_dir *d)
@@ -219,6 +264,8 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "unknown directive \"%s\"%s", name, hint);
         return;
     }
+    if (route_directive_inherited(name))
+        return;  /* a default for the locations (apply_location) */
     if (!in_list(top_directives, name) && !settings_known(name)) {
         conf_error(a->errs, &d->pos[0], "%s is only allowed inside location", name);
         return;
@@ -495,6 +542,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         return;
     }
     const struct verbd_module *module = module_find(mod->argv[0]);
+    apply_inherited(a, map, module, d);
     for (size_t i = 0; i < d->children.n; i++) {
         const struct conf_dir *c = &d->children.v[i];
         if (c->bad || c->block || !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
@@ -560,13 +608,15 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
     struct conf_list top = {0};
     if (conf_read_file(&r, path, path, NULL, &top) == 0) {
         struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
+        collect_inherited(&a, &top);
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i]);
         for (size_t i = 0; i < a.nlocs; i++)
             free(a.locs[i].path);
         free(a.locs);
         free(a.listens);
-        if (!errs.count && srv->routes.n == 0)
+        free(a.inherited);
+        if (!errs.count && a.nlocs == 0)
             conf_warning(&errs, &(struct conf_pos){top_file(&r), 1, 1},
                          "no location: every request but OPTIONS will get 501 (add one, "
                          "for example: location / { static DIR; })");

@@ -18,6 +18,8 @@ struct verbd_directive {
     int (*set)(void *inst, int argc, const char *const *argv, char *err, size_t errlen);
     bool path_args;          /* its arguments are file paths: a config file
                                 gives them relative to its own directory */
+    bool inherit;            /* also allowed at top level: the default of
+                                every location whose module has it */
 };
 
 struct verbd_module {

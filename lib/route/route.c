@@ -266,6 +266,16 @@ const char *route_directive_name(size_t i)
                                                                        : NULL;
 }
 
+bool route_directive_inherited(const char *name)
+{
+    for (size_t i = 0; verbd_builtin_modules[i]; i++) {
+        const struct verbd_directive *d = find_directive(verbd_builtin_modules[i]->directives, name);
+        if (d && d->inherit)
+            return true;
+    }
+    return false;
+}
+
 bool route_directive_known(const char *name)
 {
     if (find_directive(router_directives, name))

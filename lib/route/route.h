@@ -60,6 +60,10 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
 /* True if `name` is a location directive of the router or of any built-in
  * module. */
 bool route_directive_known(const char *name);
+/* True if `name` is a module directive that may be given at top level as
+ * the default of every location whose module has it. */
+bool route_directive_inherited(const char *name);
+
 /* The name of the router's own directive i (every location has them), or
  * NULL past the last. */
 const char *route_directive_name(size_t i);

@@ -453,8 +453,9 @@ static int set_charset(void *vinst, int argc, const char *const *argv, char *err
 static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
-    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset},
-    {.name = "hidden_files", .min_args = 1, .max_args = 1, .set = set_hidden_files},
+    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
+    {.name = "hidden_files", .min_args = 1, .max_args = 1, .set = set_hidden_files,
+     .inherit = true},
     {.name = NULL},
 };
 

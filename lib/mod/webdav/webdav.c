@@ -421,7 +421,7 @@ static int set_charset(void *vinst, int argc, const char *const *argv, char *err
 }
 
 static const struct verbd_directive dav_directives[] = {
-    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset},
+    {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
     {.name = "dav_db", .min_args = 1, .max_args = 1, .set = set_db, .path_args = true},
     {.name = "dav_depth_infinity", .min_args = 1, .max_args = 1, .set = set_depth_infinity},
     {.name = "dav_fsync", .min_args = 1, .max_args = 1, .set = set_fsync},
