@@ -173,6 +173,12 @@ void verbd_response_header_n(struct verbd_response *res, const char *name, const
 void verbd_response_header_lines(struct verbd_response *res, const char *lines, size_t len);
 /* Appends bytes to the body (copied). */
 void verbd_response_body(struct verbd_response *res, const void *data, size_t len);
+/* Appends len bytes at data without copying them: the caller keeps them
+ * unchanged until verbd calls release(ctx) (once, when it copied them out
+ * or dropped the response); release may be NULL for bytes that live
+ * forever. */
+void verbd_response_body_shared(struct verbd_response *res, const void *data, size_t len,
+                                void (*release)(void *ctx), void *ctx);
 /* Appends len bytes of the file fd from offset to the body.  The response
  * owns fd from the first call and closes it once when done; several ranges
  * of the same fd may be appended. */

@@ -5,19 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct arena_block {
-    struct arena_block *next;
-    size_t size;
-    alignas(max_align_t) char data[];
-};
-
 struct arena_cleanup {
     struct arena_cleanup *next;
     void (*fn)(void *arg);
     void *arg;
 };
 
-#define ALIGN (alignof(max_align_t))
 #define EXTRA_BLOCK 8192
 
 static struct arena_block *block_new(size_t size)
@@ -58,7 +51,7 @@ static void free_extra(struct arena *a)
     }
 }
 
-void arena_reset(struct arena *a)
+void arena_reset_slow(struct arena *a)
 {
     run_cleanups(a);
     free_extra(a);
@@ -75,14 +68,8 @@ void arena_free(struct arena *a)
     a->p = a->end = NULL;
 }
 
-void *arena_alloc(struct arena *a, size_t n)
+void *arena_alloc_slow(struct arena *a, size_t n)
 {
-    size_t pad = (size_t)(-(uintptr_t)a->p & (ALIGN - 1));
-    if (n <= (size_t)(a->end - a->p) && pad <= (size_t)(a->end - a->p) - n) {
-        char *p = a->p + pad;
-        a->p = p + n;
-        return p;
-    }
     /* A large request gets a block of its own; the current block keeps
      * serving small ones. */
     if (n > EXTRA_BLOCK / 2) {

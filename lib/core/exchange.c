@@ -2,6 +2,7 @@
  * reads and waits with.  The session behind x->ops does the protocol. */
 #include "core/exchange.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,11 +58,7 @@ struct verbd_exchange *vx_new(struct loop *loop, const struct vx_session_ops *op
         arena_init(&x->arena, ARENA_FIRST);
         response_init(&x->res);
     }
-    struct arena arena = x->arena;
-    struct verbd_response res = x->res;
-    memset(x, 0, sizeof *x);
-    x->arena = arena;
-    x->res = res;
+    memset(&x->req, 0, sizeof *x - offsetof(struct verbd_exchange, req));
     x->loop = loop;
     x->ops = ops;
     x->sess = sess;
@@ -91,9 +88,11 @@ static void cancel_handles(struct verbd_exchange *x)
 
 void vx_end(struct verbd_exchange *x)
 {
-    cancel_handles(x);
+    if (x->handles)
+        cancel_handles(x);
     arena_reset(&x->arena);  /* the cleanups, newest first */
-    cancel_handles(x);       /* ...which may not register more, but be sure */
+    if (x->handles)
+        cancel_handles(x);   /* ...which may not register more, but be sure */
     response_reset(&x->res);
     if (x->res.head.cap > 16384 || x->res.body.cap > 65536 || pooled >= POOL_MAX) {
         arena_free(&x->arena);

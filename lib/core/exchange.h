@@ -38,22 +38,29 @@ struct file_hold {
 
 void file_hold_drop(struct file_hold *h);
 
-/* A piece of the response body: bytes of `body` (fd < 0), or a range of a
- * file.  Each file has its own descriptor; the last piece of a file holds
- * it, so it is released once that piece is sent. */
+/* A piece of the response body: bytes of `body` (fd < 0, ptr NULL), bytes
+ * the handler lends (ptr, given back with release(ctx) once copied out or
+ * dropped), or a range of a file.  Each file has its own descriptor; the
+ * last piece of a file holds it, so it is released once that piece is
+ * sent. */
 struct body_piece {
     int fd;
     struct file_hold hold;
     uint64_t offset;  /* into body.p, or into the file */
     uint64_t len;
+    const char *ptr;
+    void (*release)(void *ctx);
+    void *ctx;
 };
+
+/* Gives back what a piece holds (its file, or its lent bytes). */
+void body_piece_drop(struct body_piece *p);
 
 #define RESPONSE_NO_LENGTH UINT64_MAX
 
 struct verbd_response {
     int status;
     struct buf head;          /* the handler's fields, "Name: value\r\n" */
-    size_t nfields;
     bool has_date;            /* the handler sent its own Date */
     uint64_t length;          /* stated Content-Length, or RESPONSE_NO_LENGTH */
     struct buf trailers;      /* trailer fields, "Name: value\r\n" */
@@ -92,9 +99,13 @@ struct vx_session_ops {
 struct vx_handle;
 
 struct verbd_exchange {
+    /* Kept from one use to the next (the pool): memory, not state. */
     struct arena arena;
-    struct verbd_request req;
     struct verbd_response res;
+    struct verbd_exchange *next_free;
+
+    /* Everything from here is zeroed for each exchange. */
+    struct verbd_request req;
     struct loop *loop;
     const struct vx_session_ops *ops;
     void *sess;
@@ -116,7 +127,6 @@ struct verbd_exchange {
     void *writable_arg;
 
     struct vx_handle *handles;  /* timers, watches, deferred calls */
-    struct verbd_exchange *next_free;
 };
 
 /* An exchange for a session, from a small per-process pool: the common

@@ -26,10 +26,20 @@ void file_hold_drop(struct file_hold *h)
     *h = (struct file_hold){-1, NULL, NULL};
 }
 
+void body_piece_drop(struct body_piece *p)
+{
+    if (p->hold.fd >= 0)
+        file_hold_drop(&p->hold);
+    if (p->release) {
+        p->release(p->ctx);
+        p->release = NULL;
+    }
+}
+
 void response_clear_body(struct verbd_response *res)
 {
     for (size_t i = 0; i < res->npieces; i++)
-        file_hold_drop(&res->pieces[i].hold);
+        body_piece_drop(&res->pieces[i]);
     res->npieces = 0;
     buf_reset(&res->body);
 }
@@ -38,7 +48,6 @@ static void clear_head(struct verbd_response *res)
 {
     buf_reset(&res->head);
     buf_reset(&res->trailers);
-    res->nfields = 0;
     res->has_date = false;
 }
 
@@ -107,11 +116,11 @@ static void add_bytes(struct verbd_response *res, uint64_t offset, uint64_t len)
     if (len == 0)
         return;
     struct body_piece *last = res->npieces ? &res->pieces[res->npieces - 1] : NULL;
-    if (last && last->fd < 0 && last->offset + last->len == offset) {
+    if (last && last->fd < 0 && !last->ptr && last->offset + last->len == offset) {
         last->len += len;
         return;
     }
-    *new_piece(res) = (struct body_piece){-1, {-1, NULL, NULL}, offset, len};
+    *new_piece(res) = (struct body_piece){-1, {-1, NULL, NULL}, offset, len, NULL, NULL, NULL};
 }
 
 /* A file range.  `hold` is one hold on its fd that the response takes
@@ -143,7 +152,7 @@ static void add_file(struct verbd_response *res, struct file_hold hold, uint64_t
         last->hold = hold;
         return;
     }
-    *new_piece(res) = (struct body_piece){hold.fd, hold, offset, len};
+    *new_piece(res) = (struct body_piece){hold.fd, hold, offset, len, NULL, NULL, NULL};
 }
 
 void verbd_response_status(struct verbd_response *res, int status) { res->status = status; }
@@ -158,15 +167,11 @@ void verbd_response_header_n(struct verbd_response *res, const char *name, const
     buf_append(&res->head, ": ", 2);
     buf_append(&res->head, value, len);
     buf_append(&res->head, "\r\n", 2);
-    res->nfields++;
 }
 
 void verbd_response_header_lines(struct verbd_response *res, const char *lines, size_t len)
 {
     buf_append(&res->head, lines, len);
-    for (size_t i = 0; i + 1 < len; i++)
-        if (lines[i] == '\r' && lines[i + 1] == '\n')
-            res->nfields++;
 }
 
 void verbd_response_header(struct verbd_response *res, const char *name, const char *value)
@@ -179,6 +184,17 @@ void verbd_response_body(struct verbd_response *res, const void *data, size_t le
     size_t at = res->body.len;
     buf_append(&res->body, data, len);
     add_bytes(res, at, len);
+}
+
+void verbd_response_body_shared(struct verbd_response *res, const void *data, size_t len,
+                                void (*release)(void *ctx), void *ctx)
+{
+    if (len == 0) {
+        if (release)
+            release(ctx);
+        return;
+    }
+    *new_piece(res) = (struct body_piece){-1, {-1, NULL, NULL}, 0, len, data, release, ctx};
 }
 
 void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, uint64_t len)

@@ -362,7 +362,8 @@ static uint64_t queue_pieces(struct http1 *c, struct verbd_response *res, uint64
         struct body_piece *bp = &res->pieces[i];
         uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
         if (bp->fd < 0) {
-            out_bytes(c, res->body.p + bp->offset, (size_t)len);
+            out_bytes(c, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
+            body_piece_drop(bp);  /* lent bytes are given back once copied */
         } else if (len <= INLINE_FILE_MAX || !c->tr.ops->sendfile) {
             buf_reserve(o, (size_t)len);
             ssize_t got = pread(bp->fd, o->p + o->len, (size_t)len, (off_t)bp->offset);
@@ -420,12 +421,12 @@ static void send_continue(struct http1 *c)
 
 /* Chooses the framing and queues the head.  `last`: the whole body is
  * among the pieces, so its length is known. */
-static void commit_head(struct http1 *c, struct verbd_exchange *x, bool last)
+static void commit_head(struct http1 *c, struct verbd_exchange *x, bool last, uint64_t body)
 {
     struct verbd_response *res = &x->res;
     const struct http_request *h = &x->req.http;
     bool stated = res->length != RESPONSE_NO_LENGTH;
-    uint64_t length = stated ? res->length : response_body_length(res);
+    uint64_t length = stated ? res->length : body;
     c->send_body = status_has_body(res->status) && x->req.method_id != METHOD_HEAD;
     if (stated || last)
         c->framing = FRAME_LENGTH;
@@ -470,9 +471,9 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
 {
     struct http1 *c = sess;
     struct verbd_response *res = &x->res;
-    if (!x->head_sent)
-        commit_head(c, x, last);
     uint64_t body = response_body_length(res);
+    if (!x->head_sent)
+        commit_head(c, x, last, body);
     if (c->send_body && body) {
         if (c->framing == FRAME_LENGTH) {
             uint64_t n = queue_pieces(c, res, c->length_left);

@@ -237,7 +237,7 @@ static char *body(size_t *len)
             if (pread(pc->fd, w, pc->len, (off_t)pc->offset) != (ssize_t)pc->len)
                 printf("short pread\n");
         } else {
-            memcpy(w, res.body.p + pc->offset, pc->len);
+            memcpy(w, pc->ptr ? pc->ptr : res.body.p + pc->offset, pc->len);
         }
         w += pc->len;
     }

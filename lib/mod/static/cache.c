@@ -182,7 +182,10 @@ void cache_respond_range(struct verbd_response *res, struct file_entry *e, uint6
                          uint64_t len)
 {
     e->holds++;
-    verbd_response_file_shared(res, e->fd, offset, len, release_hold, e);
+    if (e->content)  /* copied once, into the output */
+        verbd_response_body_shared(res, e->content + offset, len, release_hold, e);
+    else
+        verbd_response_file_shared(res, e->fd, offset, len, release_hold, e);
 }
 
 struct file_cache *cache_new(void)

@@ -232,10 +232,7 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
     }
     verbd_response_status(res, 200);
     verbd_response_header_lines(res, e->fields, e->fields_len);
-    if (e->content)
-        verbd_response_body(res, e->content, size);
-    else
-        cache_respond_range(res, e, 0, size);
+    cache_respond_range(res, e, 0, size);
 }
 
 /* A regular file at rel, open as fd (taken over) with its stat. */
