@@ -34,28 +34,40 @@ enum { INBUF = 16384 };
 
 struct conn {
     int fd;
-    int readable;             /* data may be waiting: no short read since the last EPOLLIN */
-    int closing;              /* close once the output is out */
-    size_t inlen, skip;       /* bytes in in[]; request body bytes still to drop */
-    char *out;                /* answers not yet sent: out[outoff..outlen) */
+    int readable;       /* data may be waiting: no short read since the last EPOLLIN */
+    int closing;        /* close once the output is out */
+    size_t inlen, skip; /* bytes in in[]; request body bytes still to drop */
+    char *out;          /* answers not yet sent: out[outoff..outlen) */
     size_t outoff, outlen, outcap;
-    off_t fileoff, fileleft;  /* then big.bin from fileoff, fileleft bytes */
+    off_t fileoff, fileleft; /* then big.bin from fileoff, fileleft bytes */
     char in[INBUF];
 };
 
-struct answer { char *head; size_t headlen; const char *body; size_t bodylen; };
+struct answer {
+    char *head;
+    size_t headlen;
+    const char *body;
+    size_t bodylen;
+};
 
 static struct answer a_index, a_big, a_404, a_405, a_501;
 static int bigfd;
 static off_t bigsize;
 
-static void die(const char *what) { perror(what); exit(1); }
+static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
 
-static char *slurp(const char *path, size_t *len) {
+static char *slurp(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
-    if (!f) die(path);
+    if (!f)
+        die(path);
     char *buf = malloc(1 << 20);
-    if (!buf) die("malloc");
+    if (!buf)
+        die("malloc");
     *len = fread(buf, 1, 1 << 20, f);
     fclose(f);
     return buf;
@@ -63,48 +75,58 @@ static char *slurp(const char *path, size_t *len) {
 
 /* The head without its final CRLF, so that "Connection: close" can follow. */
 static void build(struct answer *a, const char *status, const char *extra, const char *type,
-                  const char *date, const char *body, size_t bodylen) {
+                  const char *date, const char *body, size_t bodylen)
+{
     char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nServer: ceiling\r\nDate: %s\r\n%s"
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %s\r\nServer: ceiling\r\nDate: %s\r\n%s"
                      "Content-Type: %s\r\nContent-Length: %zu\r\n",
                      status, date, extra, type, bodylen);
     a->head = strdup(head);
-    if (!a->head) die("strdup");
+    if (!a->head)
+        die("strdup");
     a->headlen = (size_t)n;
     a->body = body;
     a->bodylen = bodylen;
 }
 
-static void put(struct conn *c, const void *p, size_t n) {
+static void put(struct conn *c, const void *p, size_t n)
+{
     if (c->outlen + n > c->outcap) {
         c->outcap = (c->outlen + n) * 2;
         c->out = realloc(c->out, c->outcap);
-        if (!c->out) die("realloc");
+        if (!c->out)
+            die("realloc");
     }
     memcpy(c->out + c->outlen, p, n);
     c->outlen += n;
 }
 
-static const char *find_ci(const char *s, size_t n, const char *needle) {
+static const char *find_ci(const char *s, size_t n, const char *needle)
+{
     size_t k = strlen(needle);
     for (size_t i = 0; i + k <= n; i++)
-        if (strncasecmp(s + i, needle, k) == 0) return s + i;
+        if (strncasecmp(s + i, needle, k) == 0)
+            return s + i;
     return NULL;
 }
 
 /* Answer the complete requests in c->in; stop after one that must be
  * followed by big.bin or by closing the connection. */
-static void answer_all(struct conn *c) {
+static void answer_all(struct conn *c)
+{
     size_t pos = 0;
     while (!c->closing && c->fileleft == 0) {
         if (c->skip) {
             size_t n = c->inlen - pos < c->skip ? c->inlen - pos : c->skip;
             pos += n;
             c->skip -= n;
-            if (c->skip) break;
+            if (c->skip)
+                break;
         }
         char *req = c->in + pos, *end = memmem(req, c->inlen - pos, "\r\n\r\n", 4);
-        if (!end) break;
+        if (!end)
+            break;
         size_t headlen = (size_t)(end - req) + 4;
         pos += headlen;
         const char *sp = memchr(req, ' ', headlen), *path = sp ? sp + 1 : req;
@@ -114,9 +136,12 @@ static void answer_all(struct conn *c) {
         int head_only = mlen == 4 && memcmp(req, "HEAD", 4) == 0;
         struct answer *a = &a_501;
         if (head_only || (mlen == 3 && memcmp(req, "GET", 3) == 0)) {
-            if (plen == 11 && memcmp(path, "/index.html", 11) == 0) a = &a_index;
-            else if (plen == 8 && memcmp(path, "/big.bin", 8) == 0) a = &a_big;
-            else a = &a_404;
+            if (plen == 11 && memcmp(path, "/index.html", 11) == 0)
+                a = &a_index;
+            else if (plen == 8 && memcmp(path, "/big.bin", 8) == 0)
+                a = &a_big;
+            else
+                a = &a_404;
         } else if ((mlen == 3 && memcmp(req, "PUT", 3) == 0) ||
                    (mlen == 4 && memcmp(req, "POST", 4) == 0) ||
                    (mlen == 5 && memcmp(req, "PATCH", 5) == 0) ||
@@ -128,71 +153,93 @@ static void answer_all(struct conn *c) {
         for (const char *l = memchr(req, '\n', headlen); l && l + 1 < end;
              l = memchr(l + 1, '\n', (size_t)(end - l))) {
             const char *h = l + 1, *eol = memchr(h, '\r', (size_t)(end + 1 - h));
-            if ((*h | 0x20) != 'c') continue;
+            if ((*h | 0x20) != 'c')
+                continue;
             if (strncasecmp(h, "content-length:", 15) == 0)
                 c->skip = strtoull(h + 15, NULL, 10);
             else if (strncasecmp(h, "connection:", 11) == 0)
                 c->closing = find_ci(h + 11, (size_t)(eol - h - 11), "close") != NULL;
         }
         put(c, a->head, a->headlen);
-        if (c->closing) put(c, "Connection: close\r\n", 19);
+        if (c->closing)
+            put(c, "Connection: close\r\n", 19);
         put(c, "\r\n", 2);
-        if (!head_only && a == &a_big) c->fileleft = bigsize, c->fileoff = 0;
-        else if (!head_only) put(c, a->body, a->bodylen);
+        if (!head_only && a == &a_big)
+            c->fileleft = bigsize, c->fileoff = 0;
+        else if (!head_only)
+            put(c, a->body, a->bodylen);
     }
     c->inlen -= pos;
     memmove(c->in, c->in + pos, c->inlen);
 }
 
 /* 1: all sent; 0: the socket is full, wait for EPOLLOUT; -1: error. */
-static int flush(struct conn *c) {
+static int flush(struct conn *c)
+{
     while (c->outoff < c->outlen) {
         ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
                          MSG_NOSIGNAL | (c->fileleft ? MSG_MORE : 0));
-        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
         c->outoff += (size_t)n;
     }
     c->outoff = c->outlen = 0;
     while (c->fileleft > 0) {
         ssize_t n = sendfile(c->fd, bigfd, &c->fileoff, (size_t)c->fileleft);
-        if (n < 0) return errno == EAGAIN ? 0 : -1;
-        if (n == 0) return -1;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        if (n == 0)
+            return -1;
         c->fileleft -= n;
     }
     return 1;
 }
 
-static void drop(struct conn *c) {
+static void drop(struct conn *c)
+{
     close(c->fd);
     free(c->out);
     free(c);
 }
 
 /* Returns 0 when it has closed the connection. */
-static int serve(struct conn *c, unsigned events) {
+static int serve(struct conn *c, unsigned events)
+{
     /* A FIN that came with this edge's data gets no edge of its own. */
     int shut = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-    if (shut || (events & EPOLLIN)) c->readable = 1;
+    if (shut || (events & EPOLLIN))
+        c->readable = 1;
     for (;;) {
         int r = flush(c);
-        if (r == 0) return 1;
-        if (r < 0 || c->closing) break;
-        answer_all(c);                          /* what is left after big.bin, or just read */
-        if (c->outlen || c->fileleft || c->closing) continue;
-        if (!c->readable) return 1;
+        if (r == 0)
+            return 1;
+        if (r < 0 || c->closing)
+            break;
+        answer_all(c); /* what is left after big.bin, or just read */
+        if (c->outlen || c->fileleft || c->closing)
+            continue;
+        if (!c->readable)
+            return 1;
         size_t room = INBUF - c->inlen;
-        if (room == 0) break;                   /* a head longer than the buffer */
+        if (room == 0)
+            break; /* a head longer than the buffer */
         ssize_t n = recv(c->fd, c->in + c->inlen, room, 0);
-        if (n < 0 && errno == EAGAIN) { c->readable = 0; return 1; }
-        if (n <= 0) break;
-        if ((size_t)n < room && !shut) c->readable = 0;  /* drained until the next edge */
+        if (n < 0 && errno == EAGAIN) {
+            c->readable = 0;
+            return 1;
+        }
+        if (n <= 0)
+            break;
+        if ((size_t)n < room && !shut)
+            c->readable = 0; /* drained until the next edge */
         c->inlen += (size_t)n;
     }
     drop(c);
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc != 2) {
         fprintf(stderr, "usage: %s ROOT\n(bench/run's ceiling reference; not a server to use)\n",
                 argv[0]);
@@ -208,7 +255,8 @@ int main(int argc, char **argv) {
     char *index = slurp(path, &ilen);
     snprintf(path, sizeof path, "%s/big.bin", argv[1]);
     struct stat st;
-    if ((bigfd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(bigfd, &st) < 0) die(path);
+    if ((bigfd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(bigfd, &st) < 0)
+        die(path);
     bigsize = st.st_size;
 
     static const char b404[] = "<p>404 Not Found</p>\n", b405[] = "<p>405 Method Not Allowed</p>\n",
@@ -233,14 +281,16 @@ int main(int argc, char **argv) {
         die("listen");
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
-    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev) < 0) die("epoll");
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev) < 0)
+        die("epoll");
     printf("listening on http://127.0.0.1:%u/\n", ntohs(sa.sin_port));
     fflush(stdout);
 
     struct epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(ep, evs, 256, -1);
-        if (n < 0 && errno != EINTR) die("epoll_wait");
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr) {
                 serve(evs[i].data.ptr, evs[i].events);
@@ -248,17 +298,21 @@ int main(int argc, char **argv) {
             }
             for (;;) {
                 int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) break;              /* EAGAIN (or out of fds: the next edge) */
+                if (fd < 0)
+                    break; /* EAGAIN (or out of fds: the next edge) */
                 struct conn *c = malloc(sizeof *c);
-                if (!c) die("malloc");
+                if (!c)
+                    die("malloc");
                 memset(c, 0, offsetof(struct conn, in));
                 c->fd = fd;
                 /* Answer what is already there before registering: what
                  * comes later, or room to write, the registration reports. */
-                if (!serve(c, EPOLLIN)) continue;
+                if (!serve(c, EPOLLIN))
+                    continue;
                 ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
                 ev.data.ptr = c;
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) drop(c);
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+                    drop(c);
             }
         }
     }

@@ -40,8 +40,8 @@ enum { TOTAL = 1 << 20, PIECE = 16 << 10, PERIOD = 251 };
 static unsigned char pattern[PIECE + PERIOD];
 
 struct stream {
-    size_t sent;   /* body bytes handed to the response so far */
-    bool waiting;  /* verbd_send() said wait; produce() not called again yet */
+    size_t sent;  /* body bytes handed to the response so far */
+    bool waiting; /* verbd_send() said wait; produce() not called again yet */
 };
 
 /* One worker, one thread: plain counters. */

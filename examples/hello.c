@@ -33,8 +33,8 @@ static int parse_delta(const char *body, size_t len, int64_t count, long long *d
     *delta = strtoll(text, &end, 10);
     if (*end == '\n')
         end++;
-    if (errno || *end || end == text + 1 ||
-        (*delta > 0 && count > INT64_MAX - *delta) || (*delta < 0 && count < INT64_MIN - *delta))
+    if (errno || *end || end == text + 1 || (*delta > 0 && count > INT64_MAX - *delta) ||
+        (*delta < 0 && count < INT64_MIN - *delta))
         return -1;
     return 0;
 }

@@ -158,8 +158,8 @@ static void upload_done(struct verbd_exchange *x, int status, void *arg)
         verbd_response_error(res, status, "The body did not arrive whole.");
     } else {
         char text[64];
-        int n = snprintf(text, sizeof text, "%" PRIu64 " bytes, fnv1a %016" PRIx64 "\n",
-                         u->length, u->hash);
+        int n = snprintf(text, sizeof text, "%" PRIu64 " bytes, fnv1a %016" PRIx64 "\n", u->length,
+                         u->hash);
         verbd_response_header(res, "Content-Type", "text/plain; charset=utf-8");
         verbd_response_body(res, text, (size_t)n);
     }
@@ -170,8 +170,8 @@ static void start_upload(void *data, struct verbd_exchange *x)
 {
     (void)data;
     struct upload *u = verbd_alloc(x, sizeof *u);
-    *u = (struct upload){0, 0xcbf29ce484222325ull,
-                         query_number(verbd_exchange_request(x), "ms", 0)};
+    *u =
+        (struct upload){0, 0xcbf29ce484222325ull, query_number(verbd_exchange_request(x), "ms", 0)};
     verbd_read(x, upload_data, upload_done, u);
 }
 
@@ -187,8 +187,7 @@ static void early_done(struct verbd_exchange *x, int status, void *arg)
 {
     char text[64];
     int n = status ? snprintf(text, sizeof text, "failed: %d\n", status)
-                   : snprintf(text, sizeof text, "received %" PRIu64 " bytes\n",
-                              *(uint64_t *)arg);
+                   : snprintf(text, sizeof text, "received %" PRIu64 " bytes\n", *(uint64_t *)arg);
     verbd_response_body(verbd_exchange_response(x), text, (size_t)n);
     verbd_finish(x);
 }

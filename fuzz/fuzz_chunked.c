@@ -4,7 +4,8 @@
  * that data slices lie inside the input.
  *
  *   clang -std=c17 -D_GNU_SOURCE -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
- *       fuzz/fuzz_chunked.c lib/http/chunked.c lib/http/parse.c -o /tmp/fzc && /tmp/fzc fuzz/corpus/chunked
+ *       fuzz/fuzz_chunked.c lib/http/chunked.c lib/http/parse.c -o /tmp/fzc && /tmp/fzc
+ * fuzz/corpus/chunked
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,12 +15,12 @@
 
 #include "http/chunked.h"
 
-#define REQUIRE(cond)                                                              \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "fuzz_chunked: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                               \
-        }                                                                          \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_chunked: %s:%d: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 struct outcome {

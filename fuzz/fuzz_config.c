@@ -40,12 +40,12 @@
 #include "conf/errors.h"
 #include "verbd.h"
 
-#define REQUIRE(cond)                                                               \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "fuzz_config: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                \
-        }                                                                           \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_config: %s:%d: %s\n", __FILE__, __LINE__, #cond);                \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static char dir[64];
@@ -59,7 +59,8 @@ int glob(const char *pattern, int flags, int (*errfunc)(const char *, int), glob
 {
     static int (*real)(const char *, int, int (*)(const char *, int), glob_t *);
     if (!real)
-        real = (int (*)(const char *, int, int (*)(const char *, int), glob_t *))dlsym(RTLD_NEXT, "glob");
+        real = (int (*)(const char *, int, int (*)(const char *, int), glob_t *))dlsym(RTLD_NEXT,
+                                                                                       "glob");
     REQUIRE(real);
     if (strncmp(pattern, dir, dir_len) != 0 || pattern[dir_len] != '/' || strstr(pattern, "/..")) {
         /* GLOB_NOMATCH leaves pglob untouched, as glob() does. */
@@ -73,8 +74,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 {
     static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
     if (!real)
-        real = (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
-            RTLD_NEXT, "getaddrinfo");
+        real = (int (*)(const char *, const char *, const struct addrinfo *,
+                        struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
     REQUIRE(real);
     struct addrinfo h = {0};
     if (hints)
@@ -154,7 +155,7 @@ static void report(void *ctx, const char *msg)
 {
     struct reports *r = ctx;
     REQUIRE(msg && *msg);
-    REQUIRE(!r->too_many);  /* the "... and N more" line is the last */
+    REQUIRE(!r->too_many); /* the "... and N more" line is the last */
     r->n++;
     REQUIRE(strlen(msg) < 64 * 1024);
     if (strncmp(msg, "... and ", 8) == 0 && strstr(msg, " more errors")) {
@@ -190,7 +191,7 @@ static int load(const uint8_t *data, size_t size, struct reports *r)
     REQUIRE(r->n <= CONF_MAX_REPORTED + 1);
     REQUIRE(r->too_many ? errors > CONF_MAX_REPORTED : r->n == errors);
     if (errors == 0)
-        verbd_server_describe(srv, devnull);  /* route_finish over the mappings read */
+        verbd_server_describe(srv, devnull); /* route_finish over the mappings read */
     verbd_server_free(srv);
     return errors;
 }
@@ -198,7 +199,7 @@ static int load(const uint8_t *data, size_t size, struct reports *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > (1 << 20) + 16)
-        return 0;  /* past CONF_MAX_FILE: one error, nothing more to learn */
+        return 0; /* past CONF_MAX_FILE: one error, nothing more to learn */
     struct reports a, b;
     int e1 = load(data, size, &a);
     if (e1 == 0) {

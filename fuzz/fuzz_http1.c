@@ -29,18 +29,18 @@
 #include "engine/http1.h"
 #include "route/route.h"
 
-#define REQUIRE(cond)                                                              \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "fuzz_http1: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                               \
-        }                                                                          \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_http1: %s:%d: %s\n", __FILE__, __LINE__, #cond);                 \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- the client side ---------------------------------------------------- */
 
 static const uint8_t *in_p;
-static size_t in_len, in_at, in_avail;  /* bytes released to the reader */
+static size_t in_len, in_at, in_avail; /* bytes released to the reader */
 static bool in_eof, in_reset;
 static size_t out_room_per_turn, out_room, out_total;
 static bool closed;
@@ -86,11 +86,20 @@ static ssize_t mem_writev(struct transport *t, const struct iovec *iov, int cnt,
     return (ssize_t)total;
 }
 
-static void mem_shutdown(struct transport *t) { (void)t; }
-static void mem_close(struct transport *t) { (void)t, closed = true; }
+static void mem_shutdown(struct transport *t)
+{
+    (void)t;
+}
+static void mem_close(struct transport *t)
+{
+    (void)t, closed = true;
+}
 
 static const struct transport_ops mem_ops = {
-    .read = mem_read, .writev = mem_writev, .shutdown = mem_shutdown, .close = mem_close,
+    .read = mem_read,
+    .writev = mem_writev,
+    .shutdown = mem_shutdown,
+    .close = mem_close,
 };
 
 /* ---- the server side ------------------------------------------------------ */
@@ -220,13 +229,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct route_mapping *m = route_add(&routes, "/list/", "static", dir, err, sizeof err);
     REQUIRE(m && route_set(m, "listing", 1, (const char *[]){"on"}, err, sizeof err) == 0);
     REQUIRE(route_set(m, "trace", 1, (const char *[]){"on"}, err, sizeof err) == 0);
-    REQUIRE(route_add_handler(&routes, "= /later", "GET", NULL, start_later, NULL, err, sizeof err));
-    REQUIRE(route_add_handler(&routes, "= /stream", "GET", NULL, start_stream, NULL, err,
-                              sizeof err));
-    REQUIRE(route_add_handler(&routes, "= /short", "GET", NULL, start_short, NULL, err,
-                              sizeof err));
-    REQUIRE(route_add_handler(&routes, "/read", "PUT POST", NULL, start_read, NULL, err,
-                              sizeof err));
+    REQUIRE(
+        route_add_handler(&routes, "= /later", "GET", NULL, start_later, NULL, err, sizeof err));
+    REQUIRE(
+        route_add_handler(&routes, "= /stream", "GET", NULL, start_stream, NULL, err, sizeof err));
+    REQUIRE(
+        route_add_handler(&routes, "= /short", "GET", NULL, start_short, NULL, err, sizeof err));
+    REQUIRE(
+        route_add_handler(&routes, "/read", "PUT POST", NULL, start_read, NULL, err, sizeof err));
     REQUIRE(route_add_handler(&routes, "/sync", "POST BREW", sync_handler, NULL, NULL, err,
                               sizeof err));
     routes.max_body = settings.max_body;

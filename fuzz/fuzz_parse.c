@@ -34,12 +34,12 @@ struct result {
     size_t head_len;
 };
 
-#define REQUIRE(cond)                                                              \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "fuzz_parse: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                               \
-        }                                                                          \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_parse: %s:%d: %s\n", __FILE__, __LINE__, #cond);                 \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void off(long out[2], const char *base, size_t len, struct span s, bool may_be_null)
@@ -55,7 +55,10 @@ static void off(long out[2], const char *base, size_t len, struct span s, bool m
     out[1] = (long)s.n;
 }
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Parses base[0, len) and checks what the contract promises. */
 static void parse(const char *base, size_t len, const struct http_limits *lim, struct result *r)
@@ -94,9 +97,7 @@ static void parse(const char *base, size_t len, const struct http_limits *lim, s
     case TARGET_ORIGIN:
         REQUIRE(req.path.n >= 1 && req.path.p[0] == '/' && req.path.p == req.target.p);
         break;
-    case TARGET_ABSOLUTE:
-        REQUIRE(req.path.n >= 1 && req.path.p[0] == '/' && req.host.n > 0);
-        break;
+    case TARGET_ABSOLUTE: REQUIRE(req.path.n >= 1 && req.path.p[0] == '/' && req.host.n > 0); break;
     case TARGET_AUTHORITY:
         REQUIRE(req.method.n == 7 && memcmp(req.method.p, "CONNECT", 7) == 0 && req.path.n == 0);
         break;
@@ -104,8 +105,7 @@ static void parse(const char *base, size_t len, const struct http_limits *lim, s
         REQUIRE(req.method.n == 7 && memcmp(req.method.p, "OPTIONS", 7) == 0);
         REQUIRE(req.path.n == 1 && req.path.p[0] == '*');
         break;
-    default:
-        REQUIRE(0);
+    default: REQUIRE(0);
     }
     r->form = (int)req.form;
     r->minor = req.minor;
@@ -136,7 +136,8 @@ static void parse(const char *base, size_t len, const struct http_limits *lim, s
 }
 
 /* Parses a heap copy of exactly n bytes, so that ASan sees over-reads. */
-static void parse_copy(const uint8_t *data, size_t n, const struct http_limits *lim, struct result *r)
+static void parse_copy(const uint8_t *data, size_t n, const struct http_limits *lim,
+                       struct result *r)
 {
     char *copy = malloc(n ? n : 1);
     memcpy(copy, data, n);
@@ -162,7 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             REQUIRE(part.rc == 0 || same(&part, &whole));
         }
         if (whole.rc > 0) {
-            for (size_t k = whole.head_len > 8 ? whole.head_len - 8 : 0; k < size && k <= whole.head_len + 8; k++) {
+            for (size_t k = whole.head_len > 8 ? whole.head_len - 8 : 0;
+                 k < size && k <= whole.head_len + 8; k++) {
                 parse_copy(data, k, &limits[l], &part);
                 REQUIRE(part.rc == 0 || same(&part, &whole));
                 REQUIRE(k < whole.head_len ? part.rc == 0 : same(&part, &whole));

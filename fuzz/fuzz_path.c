@@ -16,10 +16,10 @@ static void check_normal(const char *out, size_t len)
 {
     if (len == 0 || out[0] != '/')
         abort();
-    if (strlen(out) != len)  /* an embedded NUL, or a wrong length */
+    if (strlen(out) != len) /* an embedded NUL, or a wrong length */
         abort();
     /* Every segment between slashes: none empty (no "//"), none a dot. */
-    for (size_t i = 1; i <= len; ) {
+    for (size_t i = 1; i <= len;) {
         size_t j = i;
         while (j < len && out[j] != '/')
             j++;

@@ -46,8 +46,8 @@ const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
  * Cache-Control to 405 and 501; "off").
  * Returns 0, or -1 with a message in err.
  */
-int verbd_server_set(struct verbd_server *srv, const char *name, const char *value,
-                     char *err, size_t errlen);
+int verbd_server_set(struct verbd_server *srv, const char *name, const char *value, char *err,
+                     size_t errlen);
 
 /*
  * Maps a location to a built-in module ("static") whose argument is `arg`
@@ -82,8 +82,8 @@ typedef void verbd_start_fn(void *data, struct verbd_exchange *x);
  * Nothing of the request body is read until the handler asks for it with
  * verbd_read(). */
 struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const char *location,
-                                             const char *methods, verbd_start_fn *fn,
-                                             void *data, char *err, size_t errlen);
+                                             const char *methods, verbd_start_fn *fn, void *data,
+                                             char *err, size_t errlen);
 
 /*
  * Sets a mapping directive: one of the module's ("listing" "on"; "index"
@@ -187,8 +187,8 @@ void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, ui
  * verbd never closes it.  Each call hands verbd one hold on it, which
  * verbd gives back with release(ctx) once it no longer needs the fd (sent,
  * or the response dropped); several ranges of the same fd may be appended. */
-void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset,
-                                uint64_t len, void (*release)(void *ctx), void *ctx);
+void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset, uint64_t len,
+                                void (*release)(void *ctx), void *ctx);
 /* A complete error response: status, a short text/plain body naming the
  * status and `detail` (may be NULL).  Clears any header fields and body
  * added before; add fields such as Allow after it. */

@@ -198,8 +198,9 @@ static void apply_min_rate(struct apply *a, const struct conf_dir *d)
 {
     bool off = d->argc == 2 && strcmp(d->argv[1], "off") == 0;
     if (!off && d->argc != 3) {
-        conf_error(a->errs, &d->pos[0], "min_rate takes SIZE TIME (bytes per second, averaged "
-                                        "over TIME: min_rate 1k 30s;) or off");
+        conf_error(a->errs, &d->pos[0],
+                   "min_rate takes SIZE TIME (bytes per second, averaged "
+                   "over TIME: min_rate 1k 30s;) or off");
         return;
     }
     char value[128], err[256];
@@ -265,7 +266,7 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
         return;
     }
     if (route_directive_inherited(name))
-        return;  /* a default for the locations (apply_location) */
+        return; /* a default for the locations (apply_location) */
     if (!in_list(top_directives, name) && !settings_known(name)) {
         conf_error(a->errs, &d->pos[0], "%s is only allowed inside location", name);
         return;

@@ -22,8 +22,7 @@ struct conf_error_entry {
 };
 
 __attribute__((format(printf, 4, 0))) static void
-hold(struct conf_errors *e, const struct conf_pos *at, bool warning, const char *fmt,
-     va_list ap)
+hold(struct conf_errors *e, const struct conf_pos *at, bool warning, const char *fmt, va_list ap)
 {
     if (e->n == CONF_MAX_HELD)
         return;

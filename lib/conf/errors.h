@@ -30,8 +30,8 @@ struct conf_errors {
     void (*report)(void *ctx, const char *msg);
     void (*warn)(void *ctx, const char *msg); /* NULL: warnings are dropped */
     void *ctx;
-    int count;    /* errors: any means the file is not used */
-    int warnings; /* the file is used all the same */
+    int count;                  /* errors: any means the file is not used */
+    int warnings;               /* the file is used all the same */
     struct conf_error_entry *v; /* held until conf_errors_flush */
     size_t n, cap;
 };

@@ -189,8 +189,8 @@ void conf_hint(const char *name, bool in_location, char *out, size_t len)
     }
     const char *usage = b.nginx >= 0 ? nginx_names[b.nginx].usage : NULL;
     verbd_has(b.verbd, &w);
-    const char *place = usage    ? usage
-                        : b.fits ? NULL
+    const char *place = usage      ? usage
+                        : b.fits   ? NULL
                         : w == LOC ? "it belongs inside a location"
                                    : "it belongs at the top level";
     snprintf(out, len, " (%s%s%sdid you mean %s?%s%s)", echo ? "nginx's " : "", echo ? echo : "",

@@ -23,6 +23,9 @@ void buf_put_u64(struct buf *b, uint64_t v);
 char *put_decimal(char *p, uint64_t v);
 void buf_free(struct buf *b);
 
-static inline void buf_reset(struct buf *b) { b->len = 0; }
+static inline void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
 
 #endif

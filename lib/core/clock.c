@@ -24,10 +24,22 @@ void clock_update(void)
     }
 }
 
-uint64_t clock_ms(void) { return now_ms; }
+uint64_t clock_ms(void)
+{
+    return now_ms;
+}
 
-uint64_t clock_epoch(void) { return epoch; }
+uint64_t clock_epoch(void)
+{
+    return epoch;
+}
 
-void clock_new_epoch(void) { epoch++; }
+void clock_new_epoch(void)
+{
+    epoch++;
+}
 
-const char *clock_date_field(void) { return date_field; }
+const char *clock_date_field(void)
+{
+    return date_field;
+}

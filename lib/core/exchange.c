@@ -72,15 +72,9 @@ static void cancel_handles(struct verbd_exchange *x)
             continue;
         h->active = false;
         switch (h->kind) {
-        case HANDLE_TIMER:
-            loop_timer_stop(x->loop, &((struct verbd_timer *)h)->t);
-            break;
-        case HANDLE_WATCH:
-            loop_watch_del(x->loop, &((struct verbd_watch *)h)->w, false);
-            break;
-        case HANDLE_DEFER:
-            loop_defer_cancel(x->loop, &((struct vx_defer *)h)->d);
-            break;
+        case HANDLE_TIMER: loop_timer_stop(x->loop, &((struct verbd_timer *)h)->t); break;
+        case HANDLE_WATCH: loop_watch_del(x->loop, &((struct verbd_watch *)h)->w, false); break;
+        case HANDLE_DEFER: loop_defer_cancel(x->loop, &((struct vx_defer *)h)->d); break;
         }
     }
     x->handles = NULL;
@@ -90,9 +84,9 @@ void vx_end(struct verbd_exchange *x)
 {
     if (x->handles)
         cancel_handles(x);
-    arena_reset(&x->arena);  /* the cleanups, newest first */
+    arena_reset(&x->arena); /* the cleanups, newest first */
     if (x->handles)
-        cancel_handles(x);   /* ...which may not register more, but be sure */
+        cancel_handles(x); /* ...which may not register more, but be sure */
     response_reset(&x->res);
     if (x->res.head.cap > 16384 || x->res.body.cap > 65536 || pooled >= POOL_MAX) {
         arena_free(&x->arena);
@@ -152,18 +146,30 @@ void vx_take_request(struct verbd_exchange *x, const struct http_request *h, con
 
 /* ---- answering ------------------------------------------------------------- */
 
-const struct verbd_request *verbd_exchange_request(struct verbd_exchange *x) { return &x->req; }
+const struct verbd_request *verbd_exchange_request(struct verbd_exchange *x)
+{
+    return &x->req;
+}
 
-struct verbd_response *verbd_exchange_response(struct verbd_exchange *x) { return &x->res; }
+struct verbd_response *verbd_exchange_response(struct verbd_exchange *x)
+{
+    return &x->res;
+}
 
-void *verbd_alloc(struct verbd_exchange *x, size_t n) { return arena_alloc(&x->arena, n); }
+void *verbd_alloc(struct verbd_exchange *x, size_t n)
+{
+    return arena_alloc(&x->arena, n);
+}
 
 void verbd_cleanup(struct verbd_exchange *x, void (*fn)(void *arg), void *arg)
 {
     arena_cleanup(&x->arena, fn, arg);
 }
 
-int verbd_aborted(const struct verbd_exchange *x) { return x->aborted; }
+int verbd_aborted(const struct verbd_exchange *x)
+{
+    return x->aborted;
+}
 
 int verbd_send(struct verbd_exchange *x)
 {

@@ -17,21 +17,21 @@
 struct route_mapping;
 
 struct verbd_request {
-    struct http_request http;  /* every span points into the arena */
-    int method_id;             /* METHOD_* or an extension id */
-    const char *path;          /* normalised, NUL-terminated */
-    const char *subpath;       /* below the mapping prefix */
+    struct http_request http;            /* every span points into the arena */
+    int method_id;                       /* METHOD_* or an extension id */
+    const char *path;                    /* normalised, NUL-terminated */
+    const char *subpath;                 /* below the mapping prefix */
     const struct route_mapping *mapping; /* set by the router */
-    int refusal;               /* the router's error status */
-    const char *body;          /* read for a synchronous handler */
+    int refusal;                         /* the router's error status */
+    const char *body;                    /* read for a synchronous handler */
     size_t body_len;
-    uint64_t max_body;         /* what the session reads of the body at most */
+    uint64_t max_body; /* what the session reads of the body at most */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when
  * done, or handed back with release(ctx) if it is shared (verbd.h). */
 struct file_hold {
-    int fd;                   /* -1: none */
+    int fd; /* -1: none */
     void (*release)(void *ctx);
     void *ctx;
 };
@@ -46,7 +46,7 @@ void file_hold_drop(struct file_hold *h);
 struct body_piece {
     int fd;
     struct file_hold hold;
-    uint64_t offset;  /* into body.p, or into the file */
+    uint64_t offset; /* into body.p, or into the file */
     uint64_t len;
     const char *ptr;
     void (*release)(void *ctx);
@@ -60,14 +60,14 @@ void body_piece_drop(struct body_piece *p);
 
 struct verbd_response {
     int status;
-    struct buf head;          /* the handler's fields, "Name: value\r\n" */
-    bool has_date;            /* the handler sent its own Date */
-    uint64_t length;          /* stated Content-Length, or RESPONSE_NO_LENGTH */
-    struct buf trailers;      /* trailer fields, "Name: value\r\n" */
-    struct buf body;          /* memory parts of the body */
+    struct buf head;     /* the handler's fields, "Name: value\r\n" */
+    bool has_date;       /* the handler sent its own Date */
+    uint64_t length;     /* stated Content-Length, or RESPONSE_NO_LENGTH */
+    struct buf trailers; /* trailer fields, "Name: value\r\n" */
+    struct buf body;     /* memory parts of the body */
     struct body_piece *pieces;
     size_t npieces, cap_pieces;
-    bool close;               /* close the connection after sending */
+    bool close; /* close the connection after sending */
 };
 
 void response_init(struct verbd_response *res);
@@ -111,14 +111,14 @@ struct verbd_exchange {
     void *sess;
     const struct buf *extra_head; /* the mapping's `header` lines */
 
-    bool head_sent;     /* the session committed status and fields */
-    bool finished;      /* the response is complete (or aborted) */
+    bool head_sent; /* the session committed status and fields */
+    bool finished;  /* the response is complete (or aborted) */
     bool aborted;
-    bool continued;     /* 100 Continue went out */
-    bool reading;       /* the module reads the body */
+    bool continued; /* 100 Continue went out */
+    bool reading;   /* the module reads the body */
     bool paused;
-    bool body_done;     /* the body was delivered to its end (or failed) */
-    uint64_t body_bytes;  /* response body bytes handed to the session */
+    bool body_done;      /* the body was delivered to its end (or failed) */
+    uint64_t body_bytes; /* response body bytes handed to the session */
 
     void (*on_data)(struct verbd_exchange *x, const void *p, size_t n, void *arg);
     void (*on_done)(struct verbd_exchange *x, int status, void *arg);
@@ -126,7 +126,7 @@ struct verbd_exchange {
     void (*on_writable)(struct verbd_exchange *x, void *arg);
     void *writable_arg;
 
-    struct vx_handle *handles;  /* timers, watches, deferred calls */
+    struct vx_handle *handles; /* timers, watches, deferred calls */
 };
 
 /* An exchange for a session, from a small per-process pool: the common

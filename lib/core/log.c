@@ -23,8 +23,8 @@ static struct {
     struct buf pending;
 } lg = {NULL, NULL, -1, 2, LOG_INFO, {0}};
 
-#define ACCESS_FLUSH_AT 16384  /* flush early past this many pending bytes */
-#define ACCESS_MAX_PENDING (1 << 20)  /* drop lines past this: never grow unbounded */
+#define ACCESS_FLUSH_AT 16384        /* flush early past this many pending bytes */
+#define ACCESS_MAX_PENDING (1 << 20) /* drop lines past this: never grow unbounded */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -199,7 +199,7 @@ void log_flush(void)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            break;  /* EAGAIN on a full pipe: keep the rest for the next turn */
+            break; /* EAGAIN on a full pipe: keep the rest for the next turn */
         done += (size_t)w;
     }
     if (done == b->len || lg.access_fd < 0) {

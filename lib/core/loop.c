@@ -12,11 +12,11 @@ struct loop {
     int epfd;
     struct loop_timer **heap;
     size_t nheap, cap_heap;
-    struct loop_defer deferred;  /* list head */
-    struct loop_defer mark;      /* where the calls of this pass end */
+    struct loop_defer deferred;    /* list head */
+    struct loop_defer mark;        /* where the calls of this pass end */
     struct loop_defer timers_mark; /* where the calls the timers queue begin */
     struct epoll_event events[MAX_EVENTS];
-    int nevents, next_event;     /* the batch being delivered */
+    int nevents, next_event; /* the batch being delivered */
 };
 
 struct loop *loop_new(void)
@@ -44,8 +44,8 @@ void loop_free(struct loop *l)
 
 /* ---- watches ------------------------------------------------------------ */
 
-int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events,
-                   loop_io_fn *cb, void *arg)
+int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_io_fn *cb,
+                   void *arg)
 {
     w->fd = fd;
     w->cb = cb;
@@ -178,7 +178,10 @@ void loop_defer_cancel(struct loop *l, struct loop_defer *d)
     d->queued = false;
 }
 
-static bool have_deferred(const struct loop *l) { return l->deferred.next != &l->deferred; }
+static bool have_deferred(const struct loop *l)
+{
+    return l->deferred.next != &l->deferred;
+}
 
 /* Runs the calls queued after `from` so far; ones they queue wait for the
  * next turn, so a call that keeps re-queueing itself cannot starve the

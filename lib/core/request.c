@@ -9,9 +9,15 @@ const char *verbd_request_method(const struct verbd_request *req, size_t *len)
     return req->http.method.p;
 }
 
-const char *verbd_request_path(const struct verbd_request *req) { return req->path; }
+const char *verbd_request_path(const struct verbd_request *req)
+{
+    return req->path;
+}
 
-const char *verbd_request_subpath(const struct verbd_request *req) { return req->subpath; }
+const char *verbd_request_subpath(const struct verbd_request *req)
+{
+    return req->subpath;
+}
 
 const char *verbd_request_query(const struct verbd_request *req, size_t *len)
 {
@@ -28,7 +34,10 @@ const char *verbd_request_header(const struct verbd_request *req, const char *na
     return v.p;
 }
 
-size_t verbd_request_header_count(const struct verbd_request *req) { return req->http.nfields; }
+size_t verbd_request_header_count(const struct verbd_request *req)
+{
+    return req->http.nfields;
+}
 
 int verbd_request_header_at(const struct verbd_request *req, size_t i, const char **name,
                             size_t *nlen, const char **value, size_t *vlen)

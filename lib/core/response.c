@@ -136,7 +136,7 @@ static void add_file(struct verbd_response *res, struct file_hold hold, uint64_t
             held = &res->pieces[i];
     }
     if (held && hold.release)
-        hold.release(hold.ctx);  /* an owned fd is simply held once */
+        hold.release(hold.ctx); /* an owned fd is simply held once */
     if (len == 0) {
         if (!held)
             file_hold_drop(&hold);
@@ -155,7 +155,10 @@ static void add_file(struct verbd_response *res, struct file_hold hold, uint64_t
     *new_piece(res) = (struct body_piece){hold.fd, hold, offset, len, NULL, NULL, NULL};
 }
 
-void verbd_response_status(struct verbd_response *res, int status) { res->status = status; }
+void verbd_response_status(struct verbd_response *res, int status)
+{
+    res->status = status;
+}
 
 void verbd_response_header_n(struct verbd_response *res, const char *name, const char *value,
                              size_t len)
@@ -202,8 +205,8 @@ void verbd_response_file(struct verbd_response *res, int fd, uint64_t offset, ui
     add_file(res, (struct file_hold){fd, NULL, NULL}, offset, len);
 }
 
-void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset,
-                                uint64_t len, void (*release)(void *ctx), void *ctx)
+void verbd_response_file_shared(struct verbd_response *res, int fd, uint64_t offset, uint64_t len,
+                                void (*release)(void *ctx), void *ctx)
 {
     add_file(res, (struct file_hold){fd, release, ctx}, offset, len);
 }
@@ -226,9 +229,15 @@ void verbd_response_error(struct verbd_response *res, int status, const char *de
     add_bytes(res, 0, res->body.len);
 }
 
-void verbd_response_close(struct verbd_response *res) { res->close = true; }
+void verbd_response_close(struct verbd_response *res)
+{
+    res->close = true;
+}
 
-void verbd_response_length(struct verbd_response *res, uint64_t len) { res->length = len; }
+void verbd_response_length(struct verbd_response *res, uint64_t len)
+{
+    res->length = len;
+}
 
 void verbd_response_trailer(struct verbd_response *res, const char *name, const char *value)
 {

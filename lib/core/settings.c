@@ -142,15 +142,17 @@ static const struct setting *find_setting(const char *name)
     return NULL;
 }
 
-bool settings_known(const char *name) { return find_setting(name) != NULL; }
+bool settings_known(const char *name)
+{
+    return find_setting(name) != NULL;
+}
 
 const char *settings_name(size_t i)
 {
     return i < sizeof table / sizeof table[0] ? table[i].name : NULL;
 }
 
-int settings_set(struct settings *s, const char *name, const char *value, char *err,
-                 size_t errlen)
+int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen)
 {
     const struct setting *st = find_setting(name);
     if (!st) {
@@ -163,8 +165,8 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
     switch (st->kind) {
     case KIND_DURATION: rc = parse_duration_ms(value, &v); break;
     case KIND_SIZE: rc = parse_size(value, &v); break;
-    case KIND_COUNT: rc = parse_scaled(value, (const char *const[]){"", NULL},
-                                       (const uint64_t[]){1}, &v);
+    case KIND_COUNT:
+        rc = parse_scaled(value, (const char *const[]){"", NULL}, (const uint64_t[]){1}, &v);
         break;
     case KIND_WORKERS:
         if (strcmp(value, "auto") == 0) {
@@ -224,8 +226,9 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
             *(long *)field = -1;
             return 0;
         }
-        if (strncmp(value, "max-age=", 8) || parse_scaled(value + 8, (const char *const[]){"", NULL},
-                                                          (const uint64_t[]){1}, &v) < 0 ||
+        if (strncmp(value, "max-age=", 8) ||
+            parse_scaled(value + 8, (const char *const[]){"", NULL}, (const uint64_t[]){1}, &v) <
+                0 ||
             v > 315360000)
             break;
         *(long *)field = (long)v;

@@ -11,24 +11,24 @@
 #include "http/parse.h"
 
 struct settings {
-    int workers;                    /* 0 = one per core */
-    uint64_t max_connections;       /* per worker */
-    uint64_t header_timeout_ms;     /* first byte of a head to its end */
-    uint64_t idle_timeout_ms;       /* keep-alive wait for the next request */
-    uint64_t body_timeout_ms;       /* between two reads of a body */
-    uint64_t send_timeout_ms;       /* between two writes of a response */
-    uint64_t shutdown_timeout_ms;   /* graceful stop: in-flight bound */
+    int workers;                  /* 0 = one per core */
+    uint64_t max_connections;     /* per worker */
+    uint64_t header_timeout_ms;   /* first byte of a head to its end */
+    uint64_t idle_timeout_ms;     /* keep-alive wait for the next request */
+    uint64_t body_timeout_ms;     /* between two reads of a body */
+    uint64_t send_timeout_ms;     /* between two writes of a response */
+    uint64_t shutdown_timeout_ms; /* graceful stop: in-flight bound */
     uint64_t max_target, max_header, max_fields;
-    uint64_t max_body;              /* the default for locations without
-                                       their own, or BODY_LIMIT_UNSET */
-    char *access_log;               /* path, "stdout" or "off" */
-    char *error_log;                /* path, "stderr" or "off" */
-    int log_level;                  /* enum log_level */
-    int unknown_method;             /* 501 (RFC 9110) or 405 */
-    uint64_t min_rate;              /* bytes per second a body or a response
-                                       must move at, averaged over ... */
-    uint64_t min_rate_window_ms;    /* ... this window; 0: no minimum */
-    long refusal_max_age;           /* Cache-Control max-age on 405/501, or -1 */
+    uint64_t max_body;           /* the default for locations without
+                                    their own, or BODY_LIMIT_UNSET */
+    char *access_log;            /* path, "stdout" or "off" */
+    char *error_log;             /* path, "stderr" or "off" */
+    int log_level;               /* enum log_level */
+    int unknown_method;          /* 501 (RFC 9110) or 405 */
+    uint64_t min_rate;           /* bytes per second a body or a response
+                                    must move at, averaged over ... */
+    uint64_t min_rate_window_ms; /* ... this window; 0: no minimum */
+    long refusal_max_age;        /* Cache-Control max-age on 405/501, or -1 */
 };
 
 /* A body limit not set: the module's default applies (1m, or none for a
@@ -44,8 +44,7 @@ int parse_body_limit(const char *s, uint64_t *bytes);
 
 void settings_defaults(struct settings *s);
 void settings_free(struct settings *s);
-int settings_set(struct settings *s, const char *name, const char *value, char *err,
-                 size_t errlen);
+int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen);
 /* True if `name` is a server-wide setting. */
 bool settings_known(const char *name);
 /* The name of setting i, or NULL past the last (for "did you mean"). */

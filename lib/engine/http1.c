@@ -33,7 +33,7 @@
 /* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
 struct out_seg {
     int fd;
-    struct file_hold hold;  /* on a file's last segment: dropped once sent */
+    struct file_hold hold; /* on a file's last segment: dropped once sent */
     uint64_t off, len;
 };
 
@@ -53,35 +53,35 @@ struct http1 {
     struct loop_watch watch;
     struct loop_defer run;
     struct loop_timer timer;
-    uint32_t index;     /* in host->conns */
+    uint32_t index; /* in host->conns */
     enum conn_state state;
     bool watched;
-    bool in_run;        /* http1_run is on the stack */
-    bool *closed;       /* set when the session is freed during a run */
-    bool idle;          /* between requests, nothing received yet */
-    bool eof;           /* the client will send nothing more */
-    bool drained;       /* the transport had no more input at the last read */
-    bool peer_shut;     /* the client closed its side: read to the end */
-    bool read_failed;   /* the transport reported an error on reading */
-    bool close_after;   /* close once the output is flushed */
-    bool linger;        /* ... after draining what the client still sends */
-    bool reset;         /* close with a reset (close_stalled) */
+    bool in_run;      /* http1_run is on the stack */
+    bool *closed;     /* set when the session is freed during a run */
+    bool idle;        /* between requests, nothing received yet */
+    bool eof;         /* the client will send nothing more */
+    bool drained;     /* the transport had no more input at the last read */
+    bool peer_shut;   /* the client closed its side: read to the end */
+    bool read_failed; /* the transport reported an error on reading */
+    bool close_after; /* close once the output is flushed */
+    bool linger;      /* ... after draining what the client still sends */
+    bool reset;       /* close with a reset (close_stalled) */
 
     /* The request body of the exchange in flight (or being discarded). */
     bool has_body;
     bool body_chunked;
-    uint64_t body_left; /* Content-Length bytes still to come */
-    uint64_t body_limit;  /* what is read of it at most */
+    uint64_t body_left;  /* Content-Length bytes still to come */
+    uint64_t body_limit; /* what is read of it at most */
     struct chunked chunked;
 
     /* The response of the exchange in flight. */
     struct verbd_exchange *x;
     enum framing framing;
-    bool send_body;     /* not HEAD, not 1xx/204/304 */
+    bool send_body; /* not HEAD, not 1xx/204/304 */
     bool keep_alive;
-    uint64_t length_left;  /* FRAME_LENGTH: body bytes still owed */
+    uint64_t length_left; /* FRAME_LENGTH: body bytes still owed */
 
-    char *in;           /* input buffer, or NULL when empty */
+    char *in; /* input buffer, or NULL when empty */
     size_t in_start, in_len;
     struct buf out;
     struct out_seg *segs;
@@ -89,7 +89,7 @@ struct http1 {
     uint64_t read_deadline, write_deadline;
     /* min_rate: a window opens when a module starts (or resumes) reading
      * a body, and when output backs up; bytes moved in it are counted. */
-    uint64_t in_window_at, in_window_bytes;    /* 0: no window */
+    uint64_t in_window_at, in_window_bytes; /* 0: no window */
     uint64_t out_window_at, out_window_bytes;
     uint32_t lingered;
     union {
@@ -152,13 +152,19 @@ void http1_host_free(struct http1_host *h)
     vx_pool_free();
 }
 
-static const struct settings *settings_of(const struct http1 *c) { return c->host->settings; }
+static const struct settings *settings_of(const struct http1 *c)
+{
+    return c->host->settings;
+}
 
 /* ---- opening and closing ------------------------------------------------------ */
 
 static void on_io(void *arg, uint32_t events);
 static void on_timer(void *arg);
-static void run_deferred(void *arg) { http1_run(arg); }
+static void run_deferred(void *arg)
+{
+    http1_run(arg);
+}
 
 struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
                          const struct sockaddr *peer, socklen_t peer_len)
@@ -191,8 +197,8 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     h->conns[h->nconns++] = c;
 
     if (watch) {
-        if (loop_watch_add(h->loop, &c->watch, c->tr.fd,
-                           EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_io, c) < 0) {
+        if (loop_watch_add(h->loop, &c->watch, c->tr.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                           on_io, c) < 0) {
             http1_close(c);
             return NULL;
         }
@@ -202,7 +208,10 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     return c;
 }
 
-static bool has_output(const struct http1 *c) { return c->seg_head < c->nsegs; }
+static bool has_output(const struct http1 *c)
+{
+    return c->seg_head < c->nsegs;
+}
 
 static void drop_output(struct http1 *c)
 {
@@ -311,9 +320,8 @@ static bool status_has_body(int status)
  * framing and Connection. */
 enum announce { ANNOUNCE_NONE, ANNOUNCE_LENGTH, ANNOUNCE_CHUNKED };
 
-static void queue_head(struct http1 *c, const struct verbd_response *res,
-                       const struct buf *extra, int minor, enum announce announce,
-                       uint64_t length)
+static void queue_head(struct http1 *c, const struct verbd_response *res, const struct buf *extra,
+                       int minor, enum announce announce, uint64_t length)
 {
     struct buf *o = &c->out;
     size_t start = o->len;
@@ -363,7 +371,7 @@ static uint64_t queue_pieces(struct http1 *c, struct verbd_response *res, uint64
         uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
         if (bp->fd < 0) {
             out_bytes(c, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
-            body_piece_drop(bp);  /* lent bytes are given back once copied */
+            body_piece_drop(bp); /* lent bytes are given back once copied */
         } else if (len <= INLINE_FILE_MAX || !c->tr.ops->sendfile) {
             buf_reserve(o, (size_t)len);
             ssize_t got = pread(bp->fd, o->p + o->len, (size_t)len, (off_t)bp->offset);
@@ -392,7 +400,7 @@ static uint64_t queue_pieces(struct http1 *c, struct verbd_response *res, uint64
 static void answer_error(struct http1 *c, int status, const char *why)
 {
     struct verbd_response *res = &c->host->scratch;
-    c->linger = true;  /* framing is lost: the client may still be sending */
+    c->linger = true; /* framing is lost: the client may still be sending */
     response_reset(res);
     verbd_response_error(res, status, why);
     take_output_buffer(c);
@@ -479,8 +487,9 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
             uint64_t n = queue_pieces(c, res, c->length_left);
             c->length_left -= n;
             if (n < body) {
-                log_msg(LOG_ERROR, "%.*s %s: the handler wrote more than the length it "
-                                   "stated; closing the connection",
+                log_msg(LOG_ERROR,
+                        "%.*s %s: the handler wrote more than the length it "
+                        "stated; closing the connection",
                         (int)x->req.http.method.n, x->req.http.method.p, x->req.path);
                 c->close_after = true;
             }
@@ -504,10 +513,10 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
             out_bytes(c, "\r\n", 2);
         }
         if (c->send_body && c->framing == FRAME_LENGTH && c->length_left) {
-            log_msg(LOG_ERROR, "%.*s %s: the handler wrote %" PRIu64 " bytes less than the "
-                               "length it stated; closing the connection",
-                    (int)x->req.http.method.n, x->req.http.method.p, x->req.path,
-                    c->length_left);
+            log_msg(LOG_ERROR,
+                    "%.*s %s: the handler wrote %" PRIu64 " bytes less than the "
+                    "length it stated; closing the connection",
+                    (int)x->req.http.method.n, x->req.http.method.p, x->req.path, c->length_left);
             c->close_after = true;
         }
         if (!c->keep_alive || c->framing == FRAME_CLOSE)
@@ -555,7 +564,7 @@ static void session_pause(void *sess, struct verbd_exchange *x, bool paused)
     (void)x;
     if (!paused) {
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
-        c->in_window_at = clock_ms();  /* a paused body owes no rate */
+        c->in_window_at = clock_ms(); /* a paused body owes no rate */
         c->in_window_bytes = 0;
         wake(c);
     }
@@ -606,7 +615,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     c->body_left = h->framing == BODY_LENGTH ? h->content_length : 0;
     if (c->body_chunked)
         chunked_init(&c->chunked);
-    c->read_deadline = 0;  /* the module's pace now, until it reads a body */
+    c->read_deadline = 0; /* the module's pace now, until it reads a body */
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     enum verdict v = route_decide(c->host->routes, &x->req, path_buf);
     c->body_limit = x->req.max_body;
@@ -625,7 +634,7 @@ static void end_exchange(struct http1 *c)
     if (body_unread && x->req.http.expect_continue && !x->continued)
         c->close_after = true;
     if (!method_is_safe(x->req.method_id))
-        clock_new_epoch();  /* it may have changed what later answers see */
+        clock_new_epoch(); /* it may have changed what later answers see */
     vx_end(x);
     if (body_unread && !c->close_after) {
         c->state = CONN_DISCARD;
@@ -645,7 +654,7 @@ static void body_failed(struct http1 *c, int status, const char *why)
     log_msg(LOG_INFO, "closing connection: %s", why);
     c->close_after = true;
     c->linger = true;
-    c->has_body = false;  /* nothing more of it is read */
+    c->has_body = false; /* nothing more of it is read */
     if (c->x)
         vx_body_done(c->x, status);
 }
@@ -748,8 +757,8 @@ static bool process(struct http1 *c)
             break;
         const char *why = NULL;
         struct http_request h;
-        int r = http_parse_request(c->in + c->in_start, c->in_len - c->in_start,
-                                   &c->host->limits, c->host->fields, &h, &why);
+        int r = http_parse_request(c->in + c->in_start, c->in_len - c->in_start, &c->host->limits,
+                                   c->host->fields, &h, &why);
         if (r == 0)
             break;
         produced = true;
@@ -847,7 +856,7 @@ static int flush(struct http1 *c)
             size_t want = s->len < (1u << 30) ? (size_t)s->len : (1u << 30);
             n = c->tr.ops->sendfile(&c->tr, s->fd, &off, want);
             if (n == 0)
-                return -1;  /* the file shrank: the promised length is unkeepable */
+                return -1; /* the file shrank: the promised length is unkeepable */
             if (n > 0) {
                 s->off += (uint64_t)n;
                 s->len -= (uint64_t)n;
@@ -862,7 +871,7 @@ static int flush(struct http1 *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
-                if (!c->out_window_at) {  /* the client is not keeping up */
+                if (!c->out_window_at) { /* the client is not keeping up */
                     c->out_window_at = clock_ms();
                     c->out_window_bytes = 0;
                 }
@@ -937,7 +946,10 @@ static uint64_t window_end(const struct http1 *c, uint64_t at)
     return at && window ? at + window : 0;
 }
 
-static uint64_t earlier(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
 
 static uint64_t current_deadline(const struct http1 *c)
 {
@@ -1031,7 +1043,7 @@ static void run_once(struct http1 *c)
             }
             if (r == 0) {
                 arm_timer(c);
-                return;  /* EPOLLOUT resumes */
+                return; /* EPOLLOUT resumes */
             }
             if (c->idle && !c->close_after)
                 c->read_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
@@ -1059,7 +1071,7 @@ static void run_once(struct http1 *c)
         if (c->eof) {
             if (c->x && !c->x->reading) {
                 arm_timer(c);
-                return;  /* the client half-closed: the answer may still come */
+                return; /* the client half-closed: the answer may still come */
             }
             http1_close(c);
             return;
@@ -1110,7 +1122,7 @@ static void take_input(struct http1 *c, uint32_t events)
         return;
     c->drained = false;
     if (c->state == CONN_LINGER || c->close_after || c->eof || has_output(c) || c->x)
-        return;  /* http1_run reads once it gets there */
+        return; /* http1_run reads once it gets there */
     /* Reading ahead holds a buffer per connection of the batch: only from
      * the pool, so a large batch costs no more memory than before. */
     if (!c->in && c->host->nspare == 0)
@@ -1136,7 +1148,10 @@ void http1_ready(struct http1 *c)
     http1_run(c);
 }
 
-bool http1_busy(const struct http1 *c) { return c->x && !c->x->finished; }
+bool http1_busy(const struct http1 *c)
+{
+    return c->x && !c->x->finished;
+}
 
 void http1_stop_if_idle(struct http1 *c)
 {

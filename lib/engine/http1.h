@@ -26,13 +26,13 @@ struct http1_host {
     const struct settings *settings;
     const struct route_table *routes;
     struct http_limits limits;
-    struct http_field *fields;   /* parser scratch, settings->max_fields */
-    size_t buf_size;             /* every input and output buffer */
-    char **spare;                /* buffers to reuse */
+    struct http_field *fields; /* parser scratch, settings->max_fields */
+    size_t buf_size;           /* every input and output buffer */
+    char **spare;              /* buffers to reuse */
     size_t nspare;
     struct http1 **conns;
     size_t nconns, cap_conns;
-    struct verbd_response scratch;  /* answers with no exchange (a bad head) */
+    struct verbd_response scratch; /* answers with no exchange (a bad head) */
     bool stopping;
 };
 

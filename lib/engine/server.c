@@ -58,7 +58,8 @@ static int split_address(const char *addr, char *host, size_t hostlen, char *por
         colon = close + 1;
     } else {
         colon = strrchr(addr, ':');
-        if (!colon || (size_t)(colon - addr) >= hostlen || memchr(addr, ':', (size_t)(colon - addr)))
+        if (!colon || (size_t)(colon - addr) >= hostlen ||
+            memchr(addr, ':', (size_t)(colon - addr)))
             return -1;
         memcpy(host, addr, (size_t)(colon - addr));
         host[colon - addr] = '\0';
@@ -73,8 +74,8 @@ static int split_address(const char *addr, char *host, size_t hostlen, char *por
 static void name_address(const struct sockaddr *sa, char *out, size_t len)
 {
     char host[NI_MAXHOST], port[NI_MAXSERV];
-    socklen_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t salen =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (getnameinfo(sa, salen, host, sizeof host, port, sizeof port,
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         snprintf(out, len, "?");
@@ -171,8 +172,8 @@ struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const c
 }
 
 struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const char *location,
-                                             const char *methods, verbd_start_fn *fn,
-                                             void *data, char *err, size_t errlen)
+                                             const char *methods, verbd_start_fn *fn, void *data,
+                                             char *err, size_t errlen)
 {
     return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, NULL, fn,
                                                      data, err, errlen);
@@ -218,7 +219,7 @@ struct verbd_server *server_reload_prepare(struct verbd_server *srv)
         const char *name = srv->overrides.p + at;
         const char *value = name + strlen(name) + 1;
         at = (size_t)(value + strlen(value) + 1 - srv->overrides.p);
-        settings_set(&next->settings, name, value, err, sizeof err);  /* it took before */
+        settings_set(&next->settings, name, value, err, sizeof err); /* it took before */
     }
     return next;
 }
@@ -237,7 +238,7 @@ void server_reload_apply(struct verbd_server *srv, struct verbd_server *next)
     }
     struct settings old = *now;
     *now = *new;
-    *new = old;  /* freed with `next` */
+    *new = old; /* freed with `next` */
 
     route_free(&srv->routes);
     srv->routes = next->routes;
@@ -306,7 +307,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
         } else if (sig == SIGHUP) {
             struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
             if (next)
-                server_reload_apply(srv, next);  /* for workers started from now on */
+                server_reload_apply(srv, next); /* for workers started from now on */
             else
                 log_reopen();
             for (int i = 0; i < n; i++)
@@ -357,7 +358,7 @@ int verbd_server_run(struct verbd_server *srv)
         return -1;
     }
     settle_routes(srv);
-    srv->main_pid = getpid();  /* workers forked from here inherit it */
+    srv->main_pid = getpid(); /* workers forked from here inherit it */
     signal(SIGPIPE, SIG_IGN);
 
     sigset_t signals, old;

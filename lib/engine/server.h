@@ -12,12 +12,12 @@
 
 struct listener {
     int fd;
-    char name[64];  /* "127.0.0.1:8080", "[::1]:8080" */
+    char name[64]; /* "127.0.0.1:8080", "[::1]:8080" */
 };
 
 struct verbd_server {
     struct settings settings;
-    pid_t main_pid;     /* the process running it (the workers' supervisor) */
+    pid_t main_pid; /* the process running it (the workers' supervisor) */
     struct listener *listeners;
     size_t nlisteners;
     struct route_table routes;
@@ -25,8 +25,8 @@ struct verbd_server {
     struct verbd_server *(*reload)(void *ctx);
     void *reload_ctx;
     void (*reload_ctx_free)(void *ctx);
-    struct buf overrides;  /* settings made after on_reload, as
-                              "name\0value\0" pairs: a reload keeps them */
+    struct buf overrides; /* settings made after on_reload, as
+                             "name\0value\0" pairs: a reload keeps them */
 };
 
 /* Reloading (SIGHUP), in two steps so that a worker can act in between:

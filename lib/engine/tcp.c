@@ -22,7 +22,10 @@ static ssize_t tcp_sendfile(struct transport *t, int fd, off_t *off, size_t n)
     return sendfile(t->fd, fd, off, n);
 }
 
-static void tcp_shutdown(struct transport *t) { shutdown(t->fd, SHUT_WR); }
+static void tcp_shutdown(struct transport *t)
+{
+    shutdown(t->fd, SHUT_WR);
+}
 
 static void tcp_close(struct transport *t)
 {

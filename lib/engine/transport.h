@@ -21,7 +21,7 @@ struct transport_ops {
     /* n bytes of file fd from *off, advancing it.  NULL: the session copies
      * file ranges through memory instead. */
     ssize_t (*sendfile)(struct transport *t, int fd, off_t *off, size_t n);
-    void (*shutdown)(struct transport *t);  /* no more output */
+    void (*shutdown)(struct transport *t); /* no more output */
     void (*close)(struct transport *t);
     /* Closes dropping what is still queued for the peer (a TCP reset): for
      * a client that stopped reading, whose queued bytes would otherwise
@@ -31,7 +31,7 @@ struct transport_ops {
 
 struct transport {
     const struct transport_ops *ops;
-    int fd;  /* what the loop watches; -1 for one without a descriptor */
+    int fd; /* what the loop watches; -1 for one without a descriptor */
 };
 
 /* Plain TCP on a connected, non-blocking socket. */

@@ -36,8 +36,8 @@ _Static_assert(sizeof BUSY_BODY - 1 == BUSY_BODY_LEN, "BUSY_BODY_LEN");
 static void refuse_busy(int fd)
 {
     static const char head[] = "HTTP/1.1 503 Service Unavailable\r\nServer: verbd\r\n";
-    static const char rest[] = "Content-Type: text/plain\r\nContent-Length: " DIGITS(BUSY_BODY_LEN)
-                               "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" BUSY_BODY;
+    static const char rest[] = "Content-Type: text/plain\r\nContent-Length: " DIGITS(
+        BUSY_BODY_LEN) "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" BUSY_BODY;
     const char *date = clock_date_field();
     struct iovec iov[] = {{(void *)head, sizeof head - 1},
                           {(void *)date, CLOCK_DATE_FIELD_LEN},

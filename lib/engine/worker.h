@@ -19,7 +19,7 @@ struct worker {
     struct loop_watch signal_watch;
     int signal_fd;
     struct listen_watch *listen_watches;
-    bool hangup;             /* SIGHUP seen: reload or re-open the logs */
+    bool hangup; /* SIGHUP seen: reload or re-open the logs */
     uint64_t stop_deadline;
 };
 

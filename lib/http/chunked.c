@@ -13,26 +13,26 @@
 #include "http/method.h"
 
 enum {
-    S_SIZE,       /* chunk-size digits */
-    S_SIZE_WS,    /* BWS after the size: only ";" may follow */
-    S_EXT_NAME0,  /* after ";": BWS, then an ext-name */
-    S_EXT_NAME,   /* in an ext-name */
+    S_SIZE,        /* chunk-size digits */
+    S_SIZE_WS,     /* BWS after the size: only ";" may follow */
+    S_EXT_NAME0,   /* after ";": BWS, then an ext-name */
+    S_EXT_NAME,    /* in an ext-name */
     S_EXT_NAME_WS, /* BWS after an ext-name: "=" or ";" */
-    S_EXT_VAL0,   /* after "=": BWS, then a token or quoted-string */
-    S_EXT_TOKEN,  /* in a token ext-val */
-    S_EXT_QUOTED, /* in a quoted-string ext-val */
-    S_EXT_QPAIR,  /* after a backslash in a quoted-string */
-    S_EXT_QEND,   /* just after the closing quote */
-    S_EXT_VAL_WS, /* BWS after an ext-val: only ";" may follow */
-    S_SIZE_LF,    /* the LF of the size line */
-    S_DATA,       /* chunk-data */
-    S_DATA_CR,    /* the CRLF after chunk-data */
+    S_EXT_VAL0,    /* after "=": BWS, then a token or quoted-string */
+    S_EXT_TOKEN,   /* in a token ext-val */
+    S_EXT_QUOTED,  /* in a quoted-string ext-val */
+    S_EXT_QPAIR,   /* after a backslash in a quoted-string */
+    S_EXT_QEND,    /* just after the closing quote */
+    S_EXT_VAL_WS,  /* BWS after an ext-val: only ";" may follow */
+    S_SIZE_LF,     /* the LF of the size line */
+    S_DATA,        /* chunk-data */
+    S_DATA_CR,     /* the CRLF after chunk-data */
     S_DATA_LF,
-    S_TRAILER,    /* the start of a trailer line, or the final CRLF */
-    S_TNAME,      /* a trailer field name */
-    S_TVALUE,     /* a trailer field value */
-    S_TLF,        /* the LF of a trailer line */
-    S_FINAL_LF,   /* the LF of the final CRLF */
+    S_TRAILER,  /* the start of a trailer line, or the final CRLF */
+    S_TNAME,    /* a trailer field name */
+    S_TVALUE,   /* a trailer field value */
+    S_TLF,      /* the LF of a trailer line */
+    S_FINAL_LF, /* the LF of the final CRLF */
     S_DONE,
     S_ERROR,
 };
@@ -48,10 +48,16 @@ static bool is_tchar(unsigned char ch)
     return http_is_token(&b, 1);
 }
 
-static bool is_ws(unsigned char ch) { return ch == ' ' || ch == '\t'; }
+static bool is_ws(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
 
 /* VCHAR / obs-text */
-static bool is_visible(unsigned char ch) { return ch > 0x20 && ch != 0x7f; }
+static bool is_visible(unsigned char ch)
+{
+    return ch > 0x20 && ch != 0x7f;
+}
 
 static int hex_value(unsigned char ch)
 {
@@ -75,8 +81,8 @@ static const char *bad_in_line(unsigned char ch)
                      : "invalid character in chunk-size line";
 }
 
-enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len,
-                                   size_t *consumed, struct span *data, const char **why)
+enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len, size_t *consumed,
+                                   struct span *data, const char **why)
 {
     const char *ignored;
     const char *msg = NULL;
@@ -249,10 +255,10 @@ enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len
             else if (is_tchar(ch))
                 c->state = S_TNAME;
             else {
-                msg = ch == '\n'    ? "bare LF in chunked body"
-                      : is_ws(ch)   ? "obsolete line folding in trailer"
-                      : ch == ':'   ? "empty trailer field name"
-                                    : "invalid character in trailer field name";
+                msg = ch == '\n'  ? "bare LF in chunked body"
+                      : is_ws(ch) ? "obsolete line folding in trailer"
+                      : ch == ':' ? "empty trailer field name"
+                                  : "invalid character in trailer field name";
                 goto error;
             }
             break;
@@ -260,7 +266,7 @@ enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len
             if (ch == ':')
                 c->state = S_TVALUE;
             else if (!is_tchar(ch)) {
-                msg = is_ws(ch)                 ? "whitespace between trailer field name and colon"
+                msg = is_ws(ch)                  ? "whitespace between trailer field name and colon"
                       : ch == '\r' || ch == '\n' ? "trailer field line without colon"
                                                  : "invalid character in trailer field name";
                 goto error;

@@ -12,16 +12,16 @@ enum chunked_result { CHUNKED_MORE, CHUNKED_DONE, CHUNKED_ERROR };
 
 struct chunked {
     int state;
-    uint64_t remaining;  /* data bytes left in the current chunk */
-    uint64_t total;      /* data bytes decoded so far */
-    size_t line;         /* bytes seen in the current size/extension/trailer line */
-    size_t trailer;      /* bytes seen in the trailer section */
-    int digits;          /* hex digits in the current chunk-size */
+    uint64_t remaining; /* data bytes left in the current chunk */
+    uint64_t total;     /* data bytes decoded so far */
+    size_t line;        /* bytes seen in the current size/extension/trailer line */
+    size_t trailer;     /* bytes seen in the trailer section */
+    int digits;         /* hex digits in the current chunk-size */
 };
 
 /* Limits on what a client controls inside the coding. */
-#define CHUNKED_MAX_LINE 4096     /* a chunk-size line with its extensions */
-#define CHUNKED_MAX_TRAILER 8192  /* the whole trailer section */
+#define CHUNKED_MAX_LINE 4096    /* a chunk-size line with its extensions */
+#define CHUNKED_MAX_TRAILER 8192 /* the whole trailer section */
 
 void chunked_init(struct chunked *c);
 
@@ -37,7 +37,7 @@ void chunked_init(struct chunked *c);
  * hex digits, bare LF, missing CRLF after data, line or trailer over the
  * limits, invalid trailer field): answer 400 and close.  *why says what.
  */
-enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len,
-                                   size_t *consumed, struct span *data, const char **why);
+enum chunked_result chunked_decode(struct chunked *c, const char *in, size_t len, size_t *consumed,
+                                   struct span *data, const char **why);
 
 #endif

@@ -183,8 +183,8 @@ int http_date_parse(const char *p, size_t n, time_t *t)
 
     /* asctime: "Sun Nov  6 08:49:37 1994" (day is 2DIGIT or SP 1DIGIT) */
     q = p;
-    if (n == 24 && get_day_short(&q, end) && get_lit(&q, end, " ") &&
-        get_month(&q, end, &mon) && get_lit(&q, end, " ")) {
+    if (n == 24 && get_day_short(&q, end) && get_lit(&q, end, " ") && get_month(&q, end, &mon) &&
+        get_lit(&q, end, " ")) {
         bool ok;
         if (*q == ' ') {
             q++;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#define HTTP_DATE_LEN 29  /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+#define HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
 /* Writes t as IMF-fixdate plus a NUL into out (HTTP_DATE_LEN + 1 bytes). */
 void http_date_format(time_t t, char *out);

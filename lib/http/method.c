@@ -20,12 +20,11 @@ enum {
 
 /* Inside `case N:` of the switch below: compare with one registered method
  * of length N. */
-#define TRY(id, n)                                                                 \
-    do {                                                                           \
-        _Static_assert(METHOD_LEN_##id == (n), #id " has another length");         \
-        if (token[0] == tokens[METHOD_##id][0] &&                                  \
-            memcmp(token, tokens[METHOD_##id], (n)) == 0)                          \
-            return METHOD_##id;                                                    \
+#define TRY(id, n)                                                                                 \
+    do {                                                                                           \
+        _Static_assert(METHOD_LEN_##id == (n), #id " has another length");                         \
+        if (token[0] == tokens[METHOD_##id][0] && memcmp(token, tokens[METHOD_##id], (n)) == 0)    \
+            return METHOD_##id;                                                                    \
     } while (0)
 
 int method_lookup(const char *token, size_t len)
@@ -75,30 +74,18 @@ int method_lookup(const char *token, size_t len)
         TRY(CHECKOUT, 8);
         TRY(PROPFIND, 8);
         break;
-    case 9:
-        TRY(PROPPATCH, 9);
-        break;
+    case 9: TRY(PROPPATCH, 9); break;
     case 10:
         TRY(MKACTIVITY, 10);
         TRY(MKCALENDAR, 10);
         TRY(ORDERPATCH, 10);
         TRY(UNCHECKOUT, 10);
         break;
-    case 11:
-        TRY(MKWORKSPACE, 11);
-        break;
-    case 13:
-        TRY(MKREDIRECTREF, 13);
-        break;
-    case 15:
-        TRY(VERSION_CONTROL, 15);
-        break;
-    case 16:
-        TRY(BASELINE_CONTROL, 16);
-        break;
-    case 17:
-        TRY(UPDATEREDIRECTREF, 17);
-        break;
+    case 11: TRY(MKWORKSPACE, 11); break;
+    case 13: TRY(MKREDIRECTREF, 13); break;
+    case 15: TRY(VERSION_CONTROL, 15); break;
+    case 16: TRY(BASELINE_CONTROL, 16); break;
+    case 17: TRY(UPDATEREDIRECTREF, 17); break;
     }
     return METHOD_UNKNOWN;
 }
@@ -130,9 +117,9 @@ size_t method_set_format(method_set set, const char *const *names, char *out, si
 
 bool method_is_safe(int id)
 {
-    static const method_set safe =
-        METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) | METHOD_BIT(METHOD_OPTIONS) |
-        METHOD_BIT(METHOD_TRACE) | METHOD_BIT(METHOD_PROPFIND) | METHOD_BIT(METHOD_QUERY) |
-        METHOD_BIT(METHOD_REPORT) | METHOD_BIT(METHOD_SEARCH);
+    static const method_set safe = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) |
+                                   METHOD_BIT(METHOD_OPTIONS) | METHOD_BIT(METHOD_TRACE) |
+                                   METHOD_BIT(METHOD_PROPFIND) | METHOD_BIT(METHOD_QUERY) |
+                                   METHOD_BIT(METHOD_REPORT) | METHOD_BIT(METHOD_SEARCH);
     return id >= 0 && id < METHOD_MAX_ID && (safe & METHOD_BIT(id));
 }

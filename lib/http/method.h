@@ -11,6 +11,7 @@
 
 /* One source for the list.  Order is the order Allow headers list them:
  * the common methods first, then the rest alphabetically. */
+/* clang-format off */
 #define METHOD_LIST(X)                                                        \
     X(GET, "GET") X(HEAD, "HEAD") X(POST, "POST") X(PUT, "PUT")               \
     X(DELETE, "DELETE") X(CONNECT, "CONNECT") X(OPTIONS, "OPTIONS")           \
@@ -27,12 +28,13 @@
     X(UNLINK, "UNLINK") X(UNLOCK, "UNLOCK") X(UPDATE, "UPDATE")               \
     X(UPDATEREDIRECTREF, "UPDATEREDIRECTREF")                                 \
     X(VERSION_CONTROL, "VERSION-CONTROL")
+/* clang-format on */
 
 enum method_id {
 #define METHOD_ENUM(id, token) METHOD_##id,
     METHOD_LIST(METHOD_ENUM)
 #undef METHOD_ENUM
-    METHOD_REGISTERED_COUNT,
+        METHOD_REGISTERED_COUNT,
     /* Ids from METHOD_REGISTERED_COUNT up to METHOD_MAX_ID - 1 are free for
      * extension methods a server registers. */
     METHOD_MAX_ID = 63,
@@ -60,8 +62,7 @@ const char *method_name(int id);
 /* Writes the set as an Allow value ("GET, HEAD, OPTIONS") in list order,
  * NUL-terminated.  `names` resolves ids beyond the registered ones (may be
  * NULL).  Returns the length, truncating at cap - 1. */
-size_t method_set_format(method_set set, const char *const *names, char *out,
-                         size_t cap);
+size_t method_set_format(method_set set, const char *const *names, char *out, size_t cap);
 
 /* True if [p, p+n) is a non-empty RFC 9110 token. */
 bool http_is_token(const char *p, size_t n);

@@ -33,16 +33,16 @@
 #define C_HEX(c) (C_DIGIT(c) || ((c) >= 'A' && (c) <= 'F') || ((c) >= 'a' && (c) <= 'f'))
 #define C_VCHAR(c) ((c) >= 0x21 && (c) <= 0x7e)
 /* RFC 9110 §5.6.2 tchar */
-#define C_TCHAR(c)                                                                 \
-    (C_ALPHA(c) || C_DIGIT(c) || (c) == '!' || (c) == '#' || (c) == '$' ||          \
-     (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' ||         \
-     (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' ||          \
-     (c) == '|' || (c) == '~')
+#define C_TCHAR(c)                                                                                 \
+    (C_ALPHA(c) || C_DIGIT(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' ||           \
+     (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' ||          \
+     (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
 /* RFC 3986 unreserved and sub-delims: what a reg-name is made of. */
-#define C_UNRESERVED(c) (C_ALPHA(c) || C_DIGIT(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
-#define C_SUBDELIM(c)                                                              \
-    ((c) == '!' || (c) == '$' || (c) == '&' || (c) == '\'' || (c) == '(' ||         \
-     (c) == ')' || (c) == '*' || (c) == '+' || (c) == ',' || (c) == ';' || (c) == '=')
+#define C_UNRESERVED(c)                                                                            \
+    (C_ALPHA(c) || C_DIGIT(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
+#define C_SUBDELIM(c)                                                                              \
+    ((c) == '!' || (c) == '$' || (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' ||          \
+     (c) == '*' || (c) == '+' || (c) == ',' || (c) == ';' || (c) == '=')
 
 enum {
     CT_TCHAR = 1,  /* token */
@@ -53,10 +53,10 @@ enum {
     CT_HEX = 32,
 };
 
-#define CT(c)                                                                      \
-    ((C_TCHAR(c) ? CT_TCHAR : 0) | (C_VCHAR(c) && (c) != '#' ? CT_TARGET : 0) |   \
-     (C_VCHAR(c) || (c) >= 0x80 || (c) == ' ' || (c) == '\t' ? CT_VALUE : 0) |     \
-     (C_UNRESERVED(c) || C_SUBDELIM(c) ? CT_HOST : 0) | (C_DIGIT(c) ? CT_DIGIT : 0) | \
+#define CT(c)                                                                                      \
+    ((C_TCHAR(c) ? CT_TCHAR : 0) | (C_VCHAR(c) && (c) != '#' ? CT_TARGET : 0) |                    \
+     (C_VCHAR(c) || (c) >= 0x80 || (c) == ' ' || (c) == '\t' ? CT_VALUE : 0) |                     \
+     (C_UNRESERVED(c) || C_SUBDELIM(c) ? CT_HOST : 0) | (C_DIGIT(c) ? CT_DIGIT : 0) |              \
      (C_HEX(c) ? CT_HEX : 0))
 #define CT4(b) CT(b), CT((b) + 1), CT((b) + 2), CT((b) + 3)
 #define CT16(b) CT4(b), CT4((b) + 4), CT4((b) + 8), CT4((b) + 12)
@@ -64,8 +64,14 @@ enum {
 
 static const unsigned char ctype[256] = {CT64(0), CT64(64), CT64(128), CT64(192)};
 
-static inline bool is(char c, int cls) { return ctype[(unsigned char)c] & cls; }
-static inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static inline bool is(char c, int cls)
+{
+    return ctype[(unsigned char)c] & cls;
+}
+static inline bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Word-at-a-time scanning for the two long runs, target and field values
  * (the classic "has a byte less than / more than / equal to" bit tricks:
@@ -73,7 +79,7 @@ static inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
  * alignment does not matter. */
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
-#define HAS_LESS(w, b) (((w) - ONES * (b)) & ~(w) & HIGHS)
+#define HAS_LESS(w, b) (((w)-ONES * (b)) & ~(w)&HIGHS)
 #define HAS_MORE(w, b) ((((w) + ONES * (127 - (b))) | (w)) & HIGHS)
 #define HAS_BYTE(w, b) HAS_LESS((w) ^ (ONES * (b)), 1)
 
@@ -116,7 +122,10 @@ static int fail(const char **why, int status, const char *msg)
     return -status;
 }
 
-static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c; }
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
 
 /* ASCII case-insensitive comparison, independent of the locale. */
 static bool eq_nocase(const char *a, const char *b, size_t n)
@@ -296,9 +305,9 @@ static int parse_length(struct span v, bool *seen, uint64_t *out, const char **w
 }
 
 struct te_state {
-    bool present;  /* a Transfer-Encoding field was seen */
-    bool chunked;  /* "chunked" was seen */
-    bool unknown;  /* a coding we do not implement was seen */
+    bool present; /* a Transfer-Encoding field was seen */
+    bool chunked; /* "chunked" was seen */
+    bool unknown; /* a coding we do not implement was seen */
 };
 
 /* Skips a token; false if there is none. */
@@ -390,8 +399,7 @@ static int parse_te(struct span v, struct te_state *te, const char **why)
 
 /* The checks that need the whole head: Host, framing, Connection, Expect.
  * Field order decides between two 400s; then 400 before 501, 413, 417. */
-static int check_fields(struct http_request *req, const struct http_limits *lim,
-                        const char **why)
+static int check_fields(struct http_request *req, const struct http_limits *lim, const char **why)
 {
     struct te_state te = {false, false, false};
     bool have_length = false, close = false, keep_alive = false;
@@ -512,8 +520,9 @@ long http_parse_fields(const char *buf, size_t i, size_t n, struct http_field *f
         c = buf[i];
         if (c != ':')
             return field_error(why, is_ows(c) ? "whitespace between header field name and colon"
-                                    : c == '\r' || c == '\n' ? "header field line without colon"
-                                                             : "invalid character in header field name");
+                                    : c == '\r' || c == '\n'
+                                        ? "header field line without colon"
+                                        : "invalid character in header field name");
         if (i == name)
             return field_error(why, "empty header field name");
         size_t name_end = i++;
@@ -591,8 +600,9 @@ static int parse_head(const char *buf, size_t n, const struct http_limits *lim,
         return fail(why, 400, "fragment in request-target");
     if (buf[i] != ' ' || i == t)
         return fail(why, 400,
-                    i == t || buf[i] == '\r' || buf[i] == '\n' ? "malformed request line"
-                                                               : "invalid character in request-target");
+                    i == t || buf[i] == '\r' || buf[i] == '\n'
+                        ? "malformed request line"
+                        : "invalid character in request-target");
     req->target = (struct span){buf + t, i - t};
 
     /* "HTTP/" DIGIT "." DIGIT CRLF */
@@ -609,7 +619,7 @@ static int parse_head(const char *buf, size_t n, const struct http_limits *lim,
                            : is(c, CT_DIGIT);
         if (!ok)
             return fail(why, 400,
-                        k == 9 ? "bare CR in request line"
+                        k == 9                ? "bare CR in request line"
                         : k == 8 && c == '\n' ? "bare LF in request line"
                                               : "malformed HTTP version");
     }
@@ -633,7 +643,10 @@ static int parse_head(const char *buf, size_t n, const struct http_limits *lim,
     return rc < 0 ? rc : (int)i;
 }
 
-static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
 
 /* Whether a full parse of the incomplete head buf[0, n) may give anything
  * but 0.  Each test is monotonic: once true for some bytes it stays true
@@ -670,8 +683,7 @@ static bool worth_parsing(const char *buf, size_t n, const struct http_limits *l
 }
 
 int http_parse_request(const char *buf, size_t len, const struct http_limits *limits,
-                       struct http_field *fields, struct http_request *req,
-                       const char **why)
+                       struct http_field *fields, struct http_request *req, const char **why)
 {
     const char *ignored;
     if (!why)

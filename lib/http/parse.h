@@ -17,20 +17,20 @@ enum target_form { TARGET_ORIGIN, TARGET_ABSOLUTE, TARGET_AUTHORITY, TARGET_ASTE
 enum body_framing { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
 
 struct http_field {
-    struct span name;   /* as sent (case preserved) */
-    struct span value;  /* leading/trailing whitespace removed */
+    struct span name;  /* as sent (case preserved) */
+    struct span value; /* leading/trailing whitespace removed */
 };
 
 struct http_limits {
-    size_t max_target;   /* request-target bytes; beyond: 414 */
-    size_t max_header;   /* request line + field lines + CRLFs; beyond: 431 */
-    size_t max_fields;   /* field lines; beyond: 431 (<= the fields array) */
-    uint64_t max_body;   /* declared Content-Length beyond this: 413 */
+    size_t max_target; /* request-target bytes; beyond: 414 */
+    size_t max_header; /* request line + field lines + CRLFs; beyond: 431 */
+    size_t max_fields; /* field lines; beyond: 431 (<= the fields array) */
+    uint64_t max_body; /* declared Content-Length beyond this: 413 */
 };
 
 struct http_request {
-    struct span method;        /* a valid token, case-sensitive */
-    struct span target;        /* the request-target as sent */
+    struct span method; /* a valid token, case-sensitive */
+    struct span target; /* the request-target as sent */
     enum target_form form;
     struct span path;          /* origin/absolute form: the still-encoded
                                   absolute path ("/" if absolute-form has
@@ -44,10 +44,10 @@ struct http_request {
     struct http_field *fields; /* the caller's array */
     size_t nfields;
     enum body_framing framing;
-    uint64_t content_length;   /* BODY_LENGTH only */
-    bool keep_alive;           /* from version and Connection */
-    bool expect_continue;      /* Expect: 100-continue on HTTP/1.1 */
-    size_t head_len;           /* bytes of the head, final CRLF included */
+    uint64_t content_length; /* BODY_LENGTH only */
+    bool keep_alive;         /* from version and Connection */
+    bool expect_continue;    /* Expect: 100-continue on HTTP/1.1 */
+    size_t head_len;         /* bytes of the head, final CRLF included */
 };
 
 /*
@@ -75,8 +75,7 @@ struct http_request {
  * result does not depend on how the bytes were split.
  */
 int http_parse_request(const char *buf, size_t len, const struct http_limits *limits,
-                       struct http_field *fields, struct http_request *req,
-                       const char **why);
+                       struct http_field *fields, struct http_request *req, const char **why);
 
 /* The field section at buf[i, n): field lines up to and including the
  * empty line, validated as http_parse_request describes, into fields[]

@@ -26,7 +26,7 @@ long path_normalise(const char *in, size_t n, char *out)
     size_t o = 1, i = 1;
     out[0] = '/';
     while (i < n) {
-        if (in[i] == '/') {  /* a run of slashes counts as one */
+        if (in[i] == '/') { /* a run of slashes counts as one */
             i++;
             continue;
         }
@@ -54,8 +54,8 @@ long path_normalise(const char *in, size_t n, char *out)
             o = start;
         } else if (seg == 2 && out[start] == '.' && out[start + 1] == '.') {
             if (start == 1)
-                return -400;  /* climbing above the root */
-            o = start - 1;    /* the '/' ending the previous segment */
+                return -400; /* climbing above the root */
+            o = start - 1;   /* the '/' ending the previous segment */
             while (out[o - 1] != '/')
                 o--;
         } else if (i < n) {

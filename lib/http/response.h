@@ -72,8 +72,6 @@ int http_parse_response(const char *buf, size_t len, const struct response_limit
  * with p == NULL. */
 struct span http_response_field(const struct http_response *resp, const char *name);
 
-
-
 /* Parses an Allow value (RFC 9110 §10.2.1, #method) into the set of
  * registered methods it lists (exact, case-sensitive).  *others counts the
  * elements that are valid tokens but not registered methods.  Returns

@@ -68,7 +68,7 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     req->mapping = NULL;
     req->path = req->subpath = NULL;
     req->refusal = 0;
-    req->max_body = BODY_DISCARD_MAX;  /* a refused request's, dropped */
+    req->max_body = BODY_DISCARD_MAX; /* a refused request's, dropped */
     req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
     bool implemented = id != METHOD_UNKNOWN && (t->implemented & METHOD_BIT(id));
@@ -77,12 +77,12 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     int refusal = implemented || t->unknown_405 ? 0 : 501;
     if (h->form == TARGET_ASTERISK) {
         if (implemented)
-            return VERDICT_ANSWER;  /* OPTIONS *: the parser allows nothing else */
-        req->refusal = 501;         /* no resource to refuse it on */
+            return VERDICT_ANSWER; /* OPTIONS *: the parser allows nothing else */
+        req->refusal = 501;        /* no resource to refuse it on */
         return VERDICT_REFUSE;
     }
     if (h->form == TARGET_AUTHORITY) {
-        req->refusal = refusal ? refusal : 400;  /* CONNECT, were it implemented */
+        req->refusal = refusal ? refusal : 400; /* CONNECT, were it implemented */
         return VERDICT_REFUSE;
     }
     long n = path_normalise(h->path.p, h->path.n, path_buf);
@@ -189,7 +189,10 @@ static const struct verbd_module *dormant_module(int id)
 
 /* Appends the pieces of a refusal's explanation to the body: this is the
  * hot path of every 501 and 405, so no printf. */
-static void say(struct verbd_response *res, const char *s) { verbd_response_body(res, s, strlen(s)); }
+static void say(struct verbd_response *res, const char *s)
+{
+    verbd_response_body(res, s, strlen(s));
+}
 
 static void refuse(const struct route_table *t, const struct verbd_request *req,
                    struct verbd_response *res)
@@ -228,15 +231,12 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
         say(res, ".\n");
         verbd_response_header(res, "Allow", allow_list);
         break;
-    case 404:
-        verbd_response_error(res, 404, "Nothing is served at this path.");
-        break;
+    case 404: verbd_response_error(res, 404, "Nothing is served at this path."); break;
     case 413:
         verbd_response_error(res, 413, "The request body is larger than this location accepts.");
-        verbd_response_close(res);  /* the body is not read */
+        verbd_response_close(res); /* the body is not read */
         log_msg(LOG_INFO, "413 for %.*s %s: Content-Length %llu over max_body %llu at location %s",
-                (int)method->n, method->p, req->path,
-                (unsigned long long)req->http.content_length,
+                (int)method->n, method->p, req->path, (unsigned long long)req->http.content_length,
                 (unsigned long long)req->max_body, req->mapping->location);
         break;
     default:
@@ -257,18 +257,14 @@ void route_start(const struct route_table *t, enum verdict v, struct verbd_excha
     if (req->mapping && req->mapping->headers.len)
         x->extra_head = &req->mapping->headers;
     switch (v) {
-    case VERDICT_SERVE:
-        req->mapping->module->start(req->mapping->inst, x);
-        return;
+    case VERDICT_SERVE: req->mapping->module->start(req->mapping->inst, x); return;
     case VERDICT_ANSWER:
         if (req->method_id == METHOD_TRACE)
             answer_trace(req, res);
         else
             answer_options(t, req, res);
         break;
-    case VERDICT_REFUSE:
-        refuse(t, req, res);
-        break;
+    case VERDICT_REFUSE: refuse(t, req, res); break;
     }
     verbd_finish(x);
 }

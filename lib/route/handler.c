@@ -23,7 +23,10 @@ void *route_handler_new(verbd_handler_fn *fn, verbd_start_fn *start, void *data)
     return h;
 }
 
-static void handler_destroy(void *inst) { free(inst); }
+static void handler_destroy(void *inst)
+{
+    free(inst);
+}
 
 /* The body of a synchronous handler's request, gathered in memory. */
 struct gathered {

@@ -14,21 +14,21 @@
 /* A directive a module accepts inside its location block. */
 struct verbd_directive {
     const char *name;
-    int min_args, max_args;  /* max_args < 0: no upper bound */
+    int min_args, max_args; /* max_args < 0: no upper bound */
     int (*set)(void *inst, int argc, const char *const *argv, char *err, size_t errlen);
-    bool path_args;          /* its arguments are file paths: a config file
-                                gives them relative to its own directory */
-    bool inherit;            /* also allowed at top level: the default of
-                                every location whose module has it */
+    bool path_args; /* its arguments are file paths: a config file
+                       gives them relative to its own directory */
+    bool inherit;   /* also allowed at top level: the default of
+                       every location whose module has it */
 };
 
 struct verbd_module {
     const char *name;
-    method_set methods;  /* what the module implements (HEAD comes with GET,
-                            OPTIONS is the router's) */
-    const struct verbd_directive *directives;  /* ends with a NULL name */
-    bool streams_bodies; /* stores request bodies as they arrive (to disk),
-                            so it needs no default max_body */
+    method_set methods;                       /* what the module implements (HEAD comes with GET,
+                                                 OPTIONS is the router's) */
+    const struct verbd_directive *directives; /* ends with a NULL name */
+    bool streams_bodies;                      /* stores request bodies as they arrive (to disk),
+                                                 so it needs no default max_body */
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */

@@ -144,8 +144,7 @@ static int parse_method_list(struct route_table *t, int argc, const char *const 
 
 struct route_mapping *route_add_handler(struct route_table *t, const char *location,
                                         const char *methods, verbd_handler_fn *fn,
-                                        verbd_start_fn *start, void *data, char *err,
-                                        size_t errlen)
+                                        verbd_start_fn *start, void *data, char *err, size_t errlen)
 {
     method_set set;
     if (parse_method_list(t, 1, &methods, true, &set, err, errlen) < 0)
@@ -188,16 +187,16 @@ static int set_methods(struct route_table *t, struct route_mapping *m, int argc,
      * bringing HEAD (route_finish). */
     if ((set & METHOD_BIT(METHOD_HEAD)) && !(set & METHOD_BIT(METHOD_GET)) &&
         (m->implements & METHOD_BIT(METHOD_GET))) {
-        snprintf(err, errlen, "methods: HEAD without GET (HEAD answers as GET does; allow "
-                              "GET, which brings HEAD, or neither)");
+        snprintf(err, errlen,
+                 "methods: HEAD without GET (HEAD answers as GET does; allow "
+                 "GET, which brings HEAD, or neither)");
         return -1;
     }
     m->narrow = set;
     return 0;
 }
 
-static int set_header(struct route_mapping *m, const char *const *argv, char *err,
-                      size_t errlen)
+static int set_header(struct route_mapping *m, const char *const *argv, char *err, size_t errlen)
 {
     if (!http_is_token(argv[0], strlen(argv[0]))) {
         snprintf(err, errlen, "header: \"%s\" is not a field name", argv[0]);
@@ -263,13 +262,14 @@ const struct verbd_directive *module_directive(const struct verbd_module *m, con
 const char *route_directive_name(size_t i)
 {
     return i < sizeof router_directives / sizeof router_directives[0] ? router_directives[i].name
-                                                                       : NULL;
+                                                                      : NULL;
 }
 
 bool route_directive_inherited(const char *name)
 {
     for (size_t i = 0; verbd_builtin_modules[i]; i++) {
-        const struct verbd_directive *d = find_directive(verbd_builtin_modules[i]->directives, name);
+        const struct verbd_directive *d =
+            find_directive(verbd_builtin_modules[i]->directives, name);
         if (d && d->inherit)
             return true;
     }

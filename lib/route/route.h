@@ -14,32 +14,32 @@
 
 struct route_mapping {
     struct route_table *table;
-    char *location;          /* as configured: "/files/", "= /robots.txt" */
-    char *prefix;            /* the path part */
+    char *location; /* as configured: "/files/", "= /robots.txt" */
+    char *prefix;   /* the path part */
     size_t prefix_len;
     bool exact;
     const struct verbd_module *module;
     void *inst;
-    method_set implements;   /* the module's methods (a C handler's own) */
-    method_set narrow;       /* the operator's `methods`, or all */
-    method_set allowed;      /* implements & narrow, + OPTIONS, + HEAD with
-                                GET, + TRACE if enabled here (route_finish) */
+    method_set implements; /* the module's methods (a C handler's own) */
+    method_set narrow;     /* the operator's `methods`, or all */
+    method_set allowed;    /* implements & narrow, + OPTIONS, + HEAD with
+                              GET, + TRACE if enabled here (route_finish) */
     bool trace;
-    uint64_t max_body;       /* `max_body`, or BODY_LIMIT_UNSET */
-    struct buf headers;      /* `header` lines, "Name: value\r\n" each */
-    char allowed_text[METHOD_SET_TEXT_MAX];  /* `allowed` as an Allow value */
+    uint64_t max_body;                      /* `max_body`, or BODY_LIMIT_UNSET */
+    struct buf headers;                     /* `header` lines, "Name: value\r\n" each */
+    char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
 struct route_table {
-    struct route_mapping **maps;  /* longest prefix first after route_finish */
+    struct route_mapping **maps; /* longest prefix first after route_finish */
     size_t n;
-    method_set implemented;       /* server-wide (route_finish) */
-    char implemented_text[METHOD_SET_TEXT_MAX];  /* the same as an Allow value */
-    const char *ext_names[METHOD_MAX_ID];  /* extension methods by id */
-    int next_ext;                 /* next free extension id */
-    bool unknown_405;             /* unknown_method 405 */
-    long refusal_max_age;         /* refusal_cache max-age, or -1 */
-    uint64_t max_body;            /* the server's default, if has_max_body */
+    method_set implemented;                     /* server-wide (route_finish) */
+    char implemented_text[METHOD_SET_TEXT_MAX]; /* the same as an Allow value */
+    const char *ext_names[METHOD_MAX_ID];       /* extension methods by id */
+    int next_ext;                               /* next free extension id */
+    bool unknown_405;                           /* unknown_method 405 */
+    long refusal_max_age;                       /* refusal_cache max-age, or -1 */
+    uint64_t max_body;                          /* the server's default, if has_max_body */
     bool has_max_body;
 };
 
@@ -76,9 +76,9 @@ void route_free(struct route_table *t);
 int route_method_id(const struct route_table *t, const char *token, size_t len);
 
 enum verdict {
-    VERDICT_SERVE,   /* the module will answer (send 100 Continue if asked) */
-    VERDICT_ANSWER,  /* the router answers (OPTIONS, TRACE: a success) */
-    VERDICT_REFUSE,  /* the router answers with an error (400, 404, 405, 501) */
+    VERDICT_SERVE,  /* the module will answer (send 100 Continue if asked) */
+    VERDICT_ANSWER, /* the router answers (OPTIONS, TRACE: a success) */
+    VERDICT_REFUSE, /* the router answers with an error (400, 404, 405, 501) */
 };
 
 /* Steps 2-4: method id, path normalisation into path_buf (room for the

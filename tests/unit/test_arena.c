@@ -14,7 +14,10 @@
 
 #define ALIGN alignof(max_align_t)
 
-static bool aligned(const void *p) { return ((uintptr_t)p & (ALIGN - 1)) == 0; }
+static bool aligned(const void *p)
+{
+    return ((uintptr_t)p & (ALIGN - 1)) == 0;
+}
 
 /* Many odd sizes: every pointer aligned, every range usable and disjoint
  * from the others (each is filled, then all are checked). */
@@ -27,7 +30,7 @@ static void test_alignment_and_disjoint(void)
     static size_t len[N];
     int misaligned = 0;
     for (int i = 0; i < N; i++) {
-        len[i] = (size_t)(i * 37 % 301);  /* 0..300, crossing many blocks */
+        len[i] = (size_t)(i * 37 % 301); /* 0..300, crossing many blocks */
         ptr[i] = arena_alloc(&a, len[i]);
         misaligned += !aligned(ptr[i]);
         memset(ptr[i], i & 0xff, len[i]);
@@ -75,11 +78,11 @@ static void test_large(void)
     char *before = a.p;
     char *big = arena_alloc(&a, 1 << 20);
     CHECK(aligned(big));
-    memset(big, 0xab, 1 << 20);  /* all of it is ours (ASan) */
-    CHECK(a.p == before);        /* the first block was not given up */
+    memset(big, 0xab, 1 << 20); /* all of it is ours (ASan) */
+    CHECK(a.p == before);       /* the first block was not given up */
     CHECK(a.extra != NULL);
     char *small2 = arena_alloc(&a, 16);
-    CHECK(small2 == small1 + 16);  /* right after the first: 16 is aligned */
+    CHECK(small2 == small1 + 16); /* right after the first: 16 is aligned */
     /* One larger than what is left of a small first block, below the
      * large threshold: a fresh block, and it is served from. */
     struct arena b;
@@ -90,7 +93,7 @@ static void test_large(void)
     CHECK(y < x || y >= x + 32);
     memset(y, 1, 100);
     char *y2 = arena_alloc(&b, 8);
-    CHECK(y2 == y + ((100 + ALIGN - 1) & ~(ALIGN - 1)));  /* 100, aligned up */
+    CHECK(y2 == y + ((100 + ALIGN - 1) & ~(ALIGN - 1))); /* 100, aligned up */
     /* An arena whose first block is empty still allocates. */
     struct arena c;
     arena_init(&c, 0);
@@ -127,14 +130,14 @@ static void test_cleanups(void)
     arena_init(&a, 128);
     order[0] = '\0';
     arena_cleanup(&a, clean, "1");
-    arena_alloc(&a, 5000);  /* cleanups registered across blocks */
+    arena_alloc(&a, 5000); /* cleanups registered across blocks */
     arena_cleanup(&a, clean, "2");
     for (int i = 0; i < 50; i++)
         arena_alloc(&a, 100);
     arena_cleanup(&a, clean, "3");
     arena_reset(&a);
     CHECK_STR(order, "321");
-    arena_reset(&a);  /* nothing left to run */
+    arena_reset(&a); /* nothing left to run */
     CHECK_STR(order, "321");
     CHECK_INT(runs, 3);
 

@@ -9,10 +9,10 @@
 
 struct outcome {
     enum chunked_result r;
-    size_t consumed;     /* bytes used in all */
-    char data[16384];    /* decoded bytes, concatenated */
+    size_t consumed;  /* bytes used in all */
+    char data[16384]; /* decoded bytes, concatenated */
     size_t ndata;
-    uint64_t total;      /* the decoder's own count */
+    uint64_t total; /* the decoder's own count */
     const char *why;
     bool stuck;          /* MORE with nothing consumed from non-empty input */
     bool done_with_data; /* a DONE that also returned data */
@@ -42,7 +42,8 @@ static void run(const char *in, size_t n, size_t split, size_t step, struct outc
             const char *why = NULL;
             o->r = chunked_decode(&c, piece + off, plen - off, &used, &d, &why);
             if (d.n) {
-                if (d.p < piece + off || d.p + d.n > piece + plen || o->ndata + d.n > sizeof o->data)
+                if (d.p < piece + off || d.p + d.n > piece + plen ||
+                    o->ndata + d.n > sizeof o->data)
                     o->stuck = true;
                 else
                     memcpy(o->data + o->ndata, d.p, d.n);
@@ -100,30 +101,33 @@ static void decode_n(const char *s, size_t n)
     CHECK(ok);
 }
 
-static void decode(const char *s) { decode_n(s, strlen(s)); }
+static void decode(const char *s)
+{
+    decode_n(s, strlen(s));
+}
 
-#define ACCEPT(s, body)                                                            \
-    do {                                                                           \
-        const char *s_ = (s), *b_ = (body);                                        \
-        decode(s_);                                                                \
-        CHECK_INT(whole.r, CHUNKED_DONE);                                          \
-        CHECK_INT(whole.consumed, strlen(s_));                                     \
-        CHECK(whole.ndata == strlen(b_) && memcmp(whole.data, b_, whole.ndata) == 0); \
-        CHECK_INT(whole.total, strlen(b_));                                        \
+#define ACCEPT(s, body)                                                                            \
+    do {                                                                                           \
+        const char *s_ = (s), *b_ = (body);                                                        \
+        decode(s_);                                                                                \
+        CHECK_INT(whole.r, CHUNKED_DONE);                                                          \
+        CHECK_INT(whole.consumed, strlen(s_));                                                     \
+        CHECK(whole.ndata == strlen(b_) && memcmp(whole.data, b_, whole.ndata) == 0);              \
+        CHECK_INT(whole.total, strlen(b_));                                                        \
     } while (0)
 
-#define REJECT(s)                                                                  \
-    do {                                                                           \
-        decode(s);                                                                 \
-        CHECK_INT(whole.r, CHUNKED_ERROR);                                         \
-        CHECK(whole.why && *whole.why);                                            \
+#define REJECT(s)                                                                                  \
+    do {                                                                                           \
+        decode(s);                                                                                 \
+        CHECK_INT(whole.r, CHUNKED_ERROR);                                                         \
+        CHECK(whole.why &&*whole.why);                                                             \
     } while (0)
 
-#define REJECT_WHY(s, reason)                                                      \
-    do {                                                                           \
-        decode(s);                                                                 \
-        CHECK_INT(whole.r, CHUNKED_ERROR);                                         \
-        CHECK_STR(whole.why, reason);                                              \
+#define REJECT_WHY(s, reason)                                                                      \
+    do {                                                                                           \
+        decode(s);                                                                                 \
+        CHECK_INT(whole.r, CHUNKED_ERROR);                                                         \
+        CHECK_STR(whole.why, reason);                                                              \
     } while (0)
 
 static void test_valid(void)
@@ -181,7 +185,7 @@ static void test_incomplete(void)
     CHECK_INT(whole.total, 3);
     decode("5;a=\"b");
     CHECK_INT(whole.r, CHUNKED_MORE);
-    decode("00000000000000000");  /* 17 digits are wrong however it ends */
+    decode("00000000000000000"); /* 17 digits are wrong however it ends */
     CHECK_INT(whole.r, CHUNKED_ERROR);
 }
 

@@ -46,7 +46,7 @@ int main(void)
     CHECK_INT(parse("Sun Nov 06 08:49:37 1994"), 784111777);
     CHECK_INT(parse("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
     CHECK_INT(parse("Tue, 29 Feb 2000 00:00:00 GMT"), 951782400);
-    CHECK_INT(parse("Wed, 31 Dec 1969 23:59:59 GMT"), -1);  /* before the epoch */
+    CHECK_INT(parse("Wed, 31 Dec 1969 23:59:59 GMT"), -1); /* before the epoch */
     CHECK_INT(parse("Tue, 14 Nov 2023 22:13:20 GMT"), 1700000000);
     CHECK_INT(parse("Tuesday, 14-Nov-23 22:13:20 GMT"), 1700000000);
     CHECK_INT(parse("Tue Nov 14 22:13:20 2023"), 1700000000);

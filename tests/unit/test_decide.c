@@ -87,7 +87,10 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-static void rm_tree(void) { nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_tree(void)
+{
+    nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* ---- building tables ------------------------------------------------------------ */
 
@@ -158,7 +161,7 @@ static void finish_body(struct route_table *t, int unknown_method, long refusal_
     t->unknown_405 = unknown_method == 405;
     t->refusal_max_age = refusal_max_age;
     t->max_body = max_body;
-    t->has_max_body = max_body != BODY_LIMIT_UNSET;  /* as the server sets it */
+    t->has_max_body = max_body != BODY_LIMIT_UNSET; /* as the server sets it */
     route_finish(t);
 }
 
@@ -172,9 +175,9 @@ static void finish(struct route_table *t, int unknown_method, long refusal_max_a
 struct captured {
     int sends, lasts, aborts;
     int status;
-    bool close;        /* the response asked to close the connection */
-    char head[2048];   /* the response's fields, "Name: value\r\n" each */
-    char body[2048];   /* memory pieces only */
+    bool close;      /* the response asked to close the connection */
+    char head[2048]; /* the response's fields, "Name: value\r\n" each */
+    char body[2048]; /* memory pieces only */
     size_t body_len;
     size_t file_bytes; /* bytes of file pieces */
     char extra[512];   /* the mapping's `header` lines, if any */
@@ -220,7 +223,10 @@ static void fake_abort(void *sess, struct verbd_exchange *x)
     cap.aborts++;
 }
 
-static void fake_nothing(void *sess, struct verbd_exchange *x) { (void)sess, (void)x; }
+static void fake_nothing(void *sess, struct verbd_exchange *x)
+{
+    (void)sess, (void)x;
+}
 
 static void fake_pause(void *sess, struct verbd_exchange *x, bool paused)
 {
@@ -266,11 +272,14 @@ static const char *field(const char *name)
 /* As settings_limits: the parser refuses no body length; the location's
  * max_body is the router's, after the method decision. */
 static const struct http_limits limits = {
-    .max_target = 8192, .max_header = 16384, .max_fields = 32, .max_body = BODY_UNLIMITED,
+    .max_target = 8192,
+    .max_header = 16384,
+    .max_fields = 32,
+    .max_body = BODY_UNLIMITED,
 };
 
 /* What a row expects. */
-enum { PARSE = -1 };  /* the parser refuses it: no decision */
+enum { PARSE = -1 }; /* the parser refuses it: no decision */
 #define SERVE VERDICT_SERVE
 #define ANSWER VERDICT_ANSWER
 #define REFUSE VERDICT_REFUSE
@@ -278,23 +287,26 @@ enum { PARSE = -1 };  /* the parser refuses it: no decision */
 struct row {
     int line;
     const char *method, *target;
-    int verdict;        /* SERVE, ANSWER, REFUSE or PARSE */
-    int status;         /* the refusal or answer; for SERVE the module's
-                           status (0: do not start the module) */
-    const char *loc;    /* the mapping's location; NULL: none */
-    const char *allow;  /* the exact Allow; NULL: no Allow field */
+    int verdict;       /* SERVE, ANSWER, REFUSE or PARSE */
+    int status;        /* the refusal or answer; for SERVE the module's
+                          status (0: do not start the module) */
+    const char *loc;   /* the mapping's location; NULL: none */
+    const char *allow; /* the exact Allow; NULL: no Allow field */
 };
-#define ROW(...) {__LINE__, __VA_ARGS__}
+#define ROW(...)                                                                                   \
+    {                                                                                              \
+        __LINE__, __VA_ARGS__                                                                      \
+    }
 
 struct outcome {
-    int parse;             /* http_parse_request's result */
+    int parse; /* http_parse_request's result */
     enum verdict v;
     int refusal;
-    const char *loc;       /* req->mapping's location, or NULL */
+    const char *loc; /* req->mapping's location, or NULL */
     char subpath[256];
     char path[256];
     int method_id;
-    uint64_t max_body;     /* req->max_body: what the session would read */
+    uint64_t max_body; /* req->max_body: what the session would read */
 };
 
 static struct outcome last;
@@ -335,27 +347,26 @@ static bool run(const struct route_table *t, const char *method, const char *tar
     return run_raw(t, raw, start);
 }
 
-#define ROW_FAIL(r, fmt, ...)                                                              \
-    do {                                                                                   \
-        unit_failed++;                                                                     \
-        printf("FAIL %s:%d: %s %s: " fmt "\n", __FILE__, (r)->line, (r)->method, (r)->target, \
-               __VA_ARGS__);                                                               \
+#define ROW_FAIL(r, fmt, ...)                                                                      \
+    do {                                                                                           \
+        unit_failed++;                                                                             \
+        printf("FAIL %s:%d: %s %s: " fmt "\n", __FILE__, (r)->line, (r)->method, (r)->target,      \
+               __VA_ARGS__);                                                                       \
     } while (0)
-#define ROW_INT(r, what, got, want)                                                        \
-    do {                                                                                   \
-        if ((got) == (want))                                                               \
-            unit_passed++;                                                                 \
-        else                                                                               \
-            ROW_FAIL(r, "%s %d, want %d", what, (int)(got), (int)(want));                  \
+#define ROW_INT(r, what, got, want)                                                                \
+    do {                                                                                           \
+        if ((got) == (want))                                                                       \
+            unit_passed++;                                                                         \
+        else                                                                                       \
+            ROW_FAIL(r, "%s %d, want %d", what, (int)(got), (int)(want));                          \
     } while (0)
-#define ROW_STR(r, what, got, want)                                                        \
-    do {                                                                                   \
-        const char *g_ = (got), *w_ = (want);                                              \
-        if ((!g_ && !w_) || (g_ && w_ && strcmp(g_, w_) == 0))                             \
-            unit_passed++;                                                                 \
-        else                                                                               \
-            ROW_FAIL(r, "%s \"%s\", want \"%s\"", what, g_ ? g_ : "(none)",                 \
-                     w_ ? w_ : "(none)");                                                  \
+#define ROW_STR(r, what, got, want)                                                                \
+    do {                                                                                           \
+        const char *g_ = (got), *w_ = (want);                                                      \
+        if ((!g_ && !w_) || (g_ && w_ && strcmp(g_, w_) == 0))                                     \
+            unit_passed++;                                                                         \
+        else                                                                                       \
+            ROW_FAIL(r, "%s \"%s\", want \"%s\"", what, g_ ? g_ : "(none)", w_ ? w_ : "(none)");   \
     } while (0)
 
 static const char *verdict_name(int v)
@@ -390,8 +401,7 @@ static void check_row(const struct route_table *t, const struct row *r, long max
     char cc[32];
     snprintf(cc, sizeof cc, "max-age=%ld", max_age);
     bool refused_method = r->verdict == REFUSE && (r->status == 405 || r->status == 501);
-    ROW_STR(r, "Cache-Control", field("Cache-Control"),
-            refused_method && max_age >= 0 ? cc : NULL);
+    ROW_STR(r, "Cache-Control", field("Cache-Control"), refused_method && max_age >= 0 ? cc : NULL);
     /* A refusal's body names the method and, for 405, lists the Allow. */
     if (refused_method) {
         char want[640];
@@ -411,8 +421,7 @@ static void check_row(const struct route_table *t, const struct row *r, long max
     }
 }
 
-static void check_rows(const struct route_table *t, const struct row *rows, size_t n,
-                       long max_age)
+static void check_rows(const struct route_table *t, const struct row *rows, size_t n, long max_age)
 {
     for (size_t i = 0; i < n; i++)
         check_row(t, &rows[i], max_age);
@@ -422,18 +431,19 @@ static void check_rows(const struct route_table *t, const struct row *rows, size
 /* ---- the main table ---------------------------------------------------------------- */
 
 /* Allow values, in the registry's order (http/method.h). */
-#define A_WWW "GET, HEAD, OPTIONS, TRACE"  /* "/": static, trace on */
-#define A_GET "GET, HEAD, OPTIONS"         /* static narrowed to GET (or GET HEAD) */
-#define A_DAV                                                                        \
+#define A_WWW "GET, HEAD, OPTIONS, TRACE" /* "/": static, trace on */
+#define A_GET "GET, HEAD, OPTIONS"        /* static narrowed to GET (or GET HEAD) */
+#define A_DAV                                                                                      \
     "GET, HEAD, PUT, DELETE, OPTIONS, COPY, LOCK, MKCOL, MOVE, PROPFIND, PROPPATCH, UNLOCK"
 #define A_DAV_FILE "GET, HEAD, PUT, DELETE, OPTIONS, COPY, LOCK, MOVE, PROPFIND, PROPPATCH, UNLOCK"
 #define A_DAV_COLL "GET, HEAD, DELETE, OPTIONS, COPY, LOCK, MOVE, PROPFIND, PROPPATCH, UNLOCK"
 #define A_DAV_MISSING "PUT, OPTIONS, LOCK, MKCOL"
-#define A_RO "GET, HEAD, OPTIONS, PROPFIND"  /* webdav narrowed */
+#define A_RO "GET, HEAD, OPTIONS, PROPFIND" /* webdav narrowed */
 #define A_API "GET, HEAD, POST, OPTIONS, BREW"
 #define A_TEA "OPTIONS, STEEP"
-#define A_ALL "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, COPY, LOCK, MKCOL, MOVE, " \
-              "PROPFIND, PROPPATCH, UNLOCK, BREW, STEEP"
+#define A_ALL                                                                                      \
+    "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, COPY, LOCK, MKCOL, MOVE, "                      \
+    "PROPFIND, PROPPATCH, UNLOCK, BREW, STEEP"
 
 /*
  * location /           { static www; trace on; header X-Loc root; }
@@ -466,9 +476,9 @@ static void build_main(struct route_table *t)
 static const struct row main_rows[] = {
     /* Step 1: the parser's refusals come first. */
     ROW("GE(T", "/", PARSE, 400, NULL, NULL),
-    ROW("BREW", "*", PARSE, 400, NULL, NULL),         /* "*" is for OPTIONS only */
+    ROW("BREW", "*", PARSE, 400, NULL, NULL), /* "*" is for OPTIONS only */
     ROW("GET", "*", PARSE, 400, NULL, NULL),
-    ROW("CONNECT", "/", PARSE, 400, NULL, NULL),      /* CONNECT needs host:port */
+    ROW("CONNECT", "/", PARSE, 400, NULL, NULL), /* CONNECT needs host:port */
     /* Step 2: unknown tokens are 501 on every target, existing or not. */
     ROW("WHEN", "/", REFUSE, 501, "/", NULL),
     ROW("WHEN", "/hello.txt", REFUSE, 501, "/", NULL),
@@ -524,16 +534,16 @@ static const struct row main_rows[] = {
     ROW("PUT", "/api", REFUSE, 405, "/api", A_API),
     ROW("DELETE", "/api/x", REFUSE, 405, "/api", A_API),
     ROW("TRACE", "/api", REFUSE, 405, "/api", A_API),
-    ROW("BREW", "/tea/pot", REFUSE, 405, "/tea/", A_TEA),  /* narrowed away */
+    ROW("BREW", "/tea/pot", REFUSE, 405, "/tea/", A_TEA), /* narrowed away */
     ROW("GET", "/tea/pot", REFUSE, 405, "/tea/", A_TEA),
     ROW("HEAD", "/tea/pot", REFUSE, 405, "/tea/", A_TEA),
     ROW("POST", "/tea/", REFUSE, 405, "/tea/", A_TEA),
     ROW("PUT", "/robots.txt", REFUSE, 405, "= /robots.txt", A_GET),
-    ROW("TRACE", "/robots.txt", REFUSE, 405, "= /robots.txt", A_GET),  /* trace is per mapping */
+    ROW("TRACE", "/robots.txt", REFUSE, 405, "= /robots.txt", A_GET), /* trace is per mapping */
     ROW("PUT", "/pub/hello.txt", REFUSE, 405, "/pub", A_GET),
     ROW("PUT", "/pub", REFUSE, 405, "/pub", A_GET),
     ROW("TRACE", "/pub/", REFUSE, 405, "/pub", A_GET),
-    ROW("PUT", "/pubx", REFUSE, 405, "/", A_WWW),  /* "/pub" is no prefix of "/pubx" */
+    ROW("PUT", "/pubx", REFUSE, 405, "/", A_WWW), /* "/pub" is no prefix of "/pubx" */
     /* WebDAV: the resource's state refines the Allow. */
     ROW("MKCOL", "/files/file.txt", REFUSE, 405, "/files/", A_DAV_FILE),
     ROW("PUT", "/files/coll/", REFUSE, 405, "/files/", A_DAV_COLL),
@@ -571,11 +581,11 @@ static const struct row main_rows[] = {
     ROW("HEAD", "/pub/hello.txt", SERVE, 200, "/pub", NULL),
     ROW("GET", "/files/file.txt", SERVE, 200, "/files/", NULL),
     ROW("HEAD", "/files/file.txt", SERVE, 200, "/files/", NULL),
-    ROW("GET", "/files/missing", SERVE, 404, "/files/", NULL),  /* an honest 404 */
+    ROW("GET", "/files/missing", SERVE, 404, "/files/", NULL), /* an honest 404 */
     ROW("HEAD", "/files/missing", SERVE, 404, "/files/", NULL),
-    ROW("GET", "/files", SERVE, 301, "/files/", NULL),  /* the module redirects */
+    ROW("GET", "/files", SERVE, 301, "/files/", NULL), /* the module redirects */
     ROW("PUT", "/files/new.txt", SERVE, 0, "/files/", NULL),
-    ROW("PUT", "/files/rox", SERVE, 0, "/files/", NULL),  /* not under /files/ro/ */
+    ROW("PUT", "/files/rox", SERVE, 0, "/files/", NULL), /* not under /files/ro/ */
     ROW("PUT", "/fil%65s/file.txt", SERVE, 0, "/files/", NULL),
     ROW("PUT", "/files/ro/../file.txt", SERVE, 0, "/files/", NULL),
     ROW("DELETE", "/files/missing", SERVE, 0, "/files/", NULL),
@@ -619,7 +629,10 @@ struct map_row {
     int line;
     const char *target, *loc, *subpath;
 };
-#define MAP(...) {__LINE__, __VA_ARGS__}
+#define MAP(...)                                                                                   \
+    {                                                                                              \
+        __LINE__, __VA_ARGS__                                                                      \
+    }
 
 static const struct map_row map_rows[] = {
     MAP("/", "/", "/"),
@@ -671,7 +684,7 @@ static void test_main_details(const struct route_table *t)
     CHECK_STR(field("DAV"), "1, 2");
     run(t, "OPTIONS", "/files/ro/doc.txt", true);
     CHECK_STR(field("DAV"), "1");
-    run(t, "OPTIONS", "*", true);  /* the server's, with no module's fields */
+    run(t, "OPTIONS", "*", true); /* the server's, with no module's fields */
     CHECK(field("DAV") == NULL);
     CHECK_INT((int)cap.body_len, 0);
     run(t, "OPTIONS", "/api", true);
@@ -749,14 +762,14 @@ static void test_main_details(const struct route_table *t)
 
 /* TRACE off everywhere, refusal_cache 600: a static-only server. */
 static const struct row static_rows[] = {
-    ROW("TRACE", "/", REFUSE, 501, "/", NULL),  /* off: not implemented at all */
+    ROW("TRACE", "/", REFUSE, 501, "/", NULL), /* off: not implemented at all */
     ROW("TRACE", "/hello.txt", REFUSE, 501, "= /hello.txt", NULL),
     ROW("WHEN", "/", REFUSE, 501, "/", NULL),
-    ROW("PROPFIND", "/", REFUSE, 501, "/", NULL),  /* no webdav mapping */
+    ROW("PROPFIND", "/", REFUSE, 501, "/", NULL), /* no webdav mapping */
     ROW("PUT", "/hello.txt", REFUSE, 501, "= /hello.txt", NULL),
     ROW("DELETE", "/hello.txt", REFUSE, 501, "= /hello.txt", NULL),
     ROW("POST", "/", REFUSE, 501, "/", NULL),
-    ROW("BREW", "/", REFUSE, 501, "/", NULL),  /* an extension elsewhere, not here */
+    ROW("BREW", "/", REFUSE, 501, "/", NULL), /* an extension elsewhere, not here */
     ROW("CONNECT", "example.test:443", REFUSE, 501, NULL, NULL),
     ROW("GET", "/../x", REFUSE, 400, NULL, NULL),
     ROW("TRACE", "/../x", REFUSE, 501, NULL, NULL),
@@ -800,12 +813,9 @@ static void test_static_server(void)
 
 /* No mapping at all: only OPTIONS is implemented, and only "*" maps. */
 static const struct row empty_rows[] = {
-    ROW("OPTIONS", "*", ANSWER, 204, NULL, "OPTIONS"),
-    ROW("OPTIONS", "/", REFUSE, 404, NULL, NULL),
-    ROW("GET", "/", REFUSE, 501, NULL, NULL),
-    ROW("HEAD", "/", REFUSE, 501, NULL, NULL),
-    ROW("WHEN", "/", REFUSE, 501, NULL, NULL),
-    ROW("TRACE", "/", REFUSE, 501, NULL, NULL),
+    ROW("OPTIONS", "*", ANSWER, 204, NULL, "OPTIONS"), ROW("OPTIONS", "/", REFUSE, 404, NULL, NULL),
+    ROW("GET", "/", REFUSE, 501, NULL, NULL),          ROW("HEAD", "/", REFUSE, 501, NULL, NULL),
+    ROW("WHEN", "/", REFUSE, 501, NULL, NULL),         ROW("TRACE", "/", REFUSE, 501, NULL, NULL),
 };
 
 static void test_empty_server(void)
@@ -828,18 +838,19 @@ static const struct row u405_rows[] = {
     ROW("TRACE", "/site/x", REFUSE, 405, "/site/", A_SITE),
     ROW("PATCH", "/h", REFUSE, 405, "/h", A_HANDLER),
     ROW("WHEN", "/h/x", REFUSE, 405, "/h", A_HANDLER),
-    ROW("PUT", "/h", REFUSE, 405, "/h", A_HANDLER),  /* implemented (webdav), not here */
+    ROW("PUT", "/h", REFUSE, 405, "/h", A_HANDLER), /* implemented (webdav), not here */
     ROW("WHEN", "/dav/missing", REFUSE, 405, "/dav/", A_DAV_MISSING),
     ROW("WHEN", "/dav/file.txt", REFUSE, 405, "/dav/", A_DAV_FILE),
     ROW("WHEN", "/dav/coll/", REFUSE, 405, "/dav/", A_DAV_COLL),
-    ROW("WHEN", "/elsewhere", REFUSE, 404, NULL, NULL),  /* no mapping: no Allow to give */
+    ROW("WHEN", "/elsewhere", REFUSE, 404, NULL, NULL), /* no mapping: no Allow to give */
     ROW("WHEN", "/../x", REFUSE, 400, NULL, NULL),
     ROW("BREW", "/site/x", REFUSE, 405, "/site/", A_SITE),
     ROW("BREW", "/h", SERVE, 200, "/h", NULL),
     ROW("GET", "/site/hello.txt", SERVE, 200, "/site/", NULL),
     ROW("OPTIONS", "/site/", ANSWER, 204, "/site/", A_SITE),
-    ROW("OPTIONS", "*", ANSWER, 204, NULL, "GET, HEAD, PUT, DELETE, OPTIONS, COPY, LOCK, MKCOL, "
-                                           "MOVE, PROPFIND, PROPPATCH, UNLOCK, BREW"),
+    ROW("OPTIONS", "*", ANSWER, 204, NULL,
+        "GET, HEAD, PUT, DELETE, OPTIONS, COPY, LOCK, MKCOL, "
+        "MOVE, PROPFIND, PROPPATCH, UNLOCK, BREW"),
 };
 
 static void test_unknown_405(void)
@@ -880,7 +891,7 @@ static void test_narrowed_share(void)
 {
     struct route_table t = {0};
     struct route_mapping *m = add(&t, "/share/", "webdav", "davro");
-    set(m, "methods", "GET PROPFIND");  /* HEAD comes with GET, OPTIONS always */
+    set(m, "methods", "GET PROPFIND"); /* HEAD comes with GET, OPTIONS always */
     finish(&t, 501, -1);
     CHECK_ROWS(&t, ro_rows, -1);
     route_free(&t);
@@ -892,11 +903,14 @@ static void test_narrowed_share(void)
 struct body_row {
     int line;
     const char *method, *target;
-    uint64_t length;      /* Content-Length */
-    int verdict, status;  /* status: the refusal, or 0 */
-    uint64_t max_body;    /* req->max_body after the decision */
+    uint64_t length;     /* Content-Length */
+    int verdict, status; /* status: the refusal, or 0 */
+    uint64_t max_body;   /* req->max_body after the decision */
 };
-#define BODY(...) {__LINE__, __VA_ARGS__}
+#define BODY(...)                                                                                  \
+    {                                                                                              \
+        __LINE__, __VA_ARGS__                                                                      \
+    }
 #define DISCARD BODY_DISCARD_MAX
 #define MIB (UINT64_C(1) << 20)
 
@@ -907,7 +921,7 @@ static const struct body_row body_rows[] = {
     BODY("PUT", "/api", 100, REFUSE, 405, DISCARD),
     BODY("PUT", "/", 5 * MIB, REFUSE, 405, DISCARD),
     BODY("POST", "/", 11, REFUSE, 405, DISCARD),
-    BODY("PUT", "/up/coll/", 5000, REFUSE, 405, DISCARD),  /* the resource's 405 first */
+    BODY("PUT", "/up/coll/", 5000, REFUSE, 405, DISCARD), /* the resource's 405 first */
     BODY("GET", "/../x", 5 * MIB, REFUSE, 400, DISCARD),
     BODY("POST", "/api", 11, REFUSE, 413, 10),
     BODY("BREW", "/api/x", 1000, REFUSE, 413, 10),
@@ -917,9 +931,9 @@ static const struct body_row body_rows[] = {
     BODY("PUT", "/up/new.txt", 1025, REFUSE, 413, 1024),
     BODY("PUT", "/up/new.txt", 1024, SERVE, 0, 1024),
     BODY("POST", "/big", 1 << 30, SERVE, 0, BODY_UNLIMITED),
-    BODY("GET", "/hello.txt", MIB + 1, REFUSE, 413, MIB),  /* a default for static */
+    BODY("GET", "/hello.txt", MIB + 1, REFUSE, 413, MIB), /* a default for static */
     BODY("GET", "/hello.txt", MIB, SERVE, 0, MIB),
-    BODY("PUT", "/dav/new.txt", 1 << 30, SERVE, 0, BODY_UNLIMITED),  /* webdav streams */
+    BODY("PUT", "/dav/new.txt", 1 << 30, SERVE, 0, BODY_UNLIMITED), /* webdav streams */
 };
 
 static void test_body_limits(void)
@@ -938,9 +952,10 @@ static void test_body_limits(void)
         const struct body_row *b = &body_rows[i];
         struct row r = {b->line, b->method, b->target, b->verdict, b->status, NULL, NULL};
         char raw[512];
-        snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: example.test\r\n"
-                 "Content-Length: %llu\r\n\r\n", b->method, b->target,
-                 (unsigned long long)b->length);
+        snprintf(raw, sizeof raw,
+                 "%s %s HTTP/1.1\r\nHost: example.test\r\n"
+                 "Content-Length: %llu\r\n\r\n",
+                 b->method, b->target, (unsigned long long)b->length);
         bool start = b->verdict != SERVE;
         if (!run_raw(&t, raw, start)) {
             ROW_FAIL(&r, "parse %d", last.parse);
@@ -983,8 +998,7 @@ static void test_body_limits(void)
     CHECK_INT(last.v, VERDICT_SERVE);
     CHECK_INT(last.max_body, 100);
     /* A chunked body has no length to check now: the session enforces it. */
-    run_raw(&u, "PUT /dav/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
-            false);
+    run_raw(&u, "PUT /dav/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", false);
     CHECK_INT(last.v, VERDICT_SERVE);
     CHECK_INT(last.max_body, 100);
     route_free(&u);
@@ -1006,7 +1020,7 @@ static void test_directive_errors(void)
     CHECK_INT(route_set(m, "methods", 1, bad, err, sizeof err), -1);
     const char *trace[] = {"maybe"};
     CHECK_INT(route_set(m, "trace", 1, trace, err, sizeof err), -1);
-    const char *head[] = {"HEAD"};  /* HEAD without GET: GET's fields, GET refused */
+    const char *head[] = {"HEAD"}; /* HEAD without GET: GET's fields, GET refused */
     CHECK_INT(route_set(m, "methods", 1, head, err, sizeof err), -1);
     CHECK_STR(err, "methods: HEAD without GET (HEAD answers as GET does; allow GET, which "
                    "brings HEAD, or neither)");

@@ -47,7 +47,7 @@ int main(void)
     snprintf(rel, sizeof rel, "dir/%s", name);
     CHECK(fs_name_too_long(rel));
     CHECK(fs_name_too_long(name));
-    CHECK(!fs_name_too_long(name + 1));  /* exactly NAME_MAX bytes */
+    CHECK(!fs_name_too_long(name + 1)); /* exactly NAME_MAX bytes */
     CHECK(!fs_name_too_long(""));
     CHECK(!fs_name_too_long("a/b/c"));
     CHECK_INT(fs_status(ENAMETOOLONG, FS_WRITE, "t", rel, &why), 400);

@@ -18,13 +18,13 @@
 /* ---- an in-memory transport ------------------------------------------------- */
 
 struct mem_transport {
-    struct transport t;       /* first: the session's pointer is ours */
-    struct buf in;            /* what the client sent, not yet read */
+    struct transport t; /* first: the session's pointer is ours */
+    struct buf in;      /* what the client sent, not yet read */
     size_t in_at;
-    bool in_eof;              /* the client closed its side */
-    bool in_reset;            /* reading fails (the client vanished) */
-    struct buf out;           /* what the session wrote */
-    size_t out_room;          /* bytes the "socket" takes before EAGAIN */
+    bool in_eof;     /* the client closed its side */
+    bool in_reset;   /* reading fails (the client vanished) */
+    struct buf out;  /* what the session wrote */
+    size_t out_room; /* bytes the "socket" takes before EAGAIN */
     bool shut, closed;
 };
 
@@ -67,12 +67,21 @@ static ssize_t mem_writev(struct transport *t, const struct iovec *iov, int cnt,
     return (ssize_t)total;
 }
 
-static void mem_shutdown(struct transport *t) { (void)t, mt.shut = true; }
-static void mem_close(struct transport *t) { (void)t, mt.closed = true; }
+static void mem_shutdown(struct transport *t)
+{
+    (void)t, mt.shut = true;
+}
+static void mem_close(struct transport *t)
+{
+    (void)t, mt.closed = true;
+}
 
 /* No sendfile: file pieces are copied, as a TLS transport will. */
 static const struct transport_ops mem_ops = {
-    .read = mem_read, .writev = mem_writev, .shutdown = mem_shutdown, .close = mem_close,
+    .read = mem_read,
+    .writev = mem_writev,
+    .shutdown = mem_shutdown,
+    .close = mem_close,
 };
 
 /* ---- the server side ---------------------------------------------------------- */
@@ -172,8 +181,8 @@ static void count_done(struct verbd_exchange *x, int status, void *arg)
 {
     (void)arg;
     char text[64];
-    int n = snprintf(text, sizeof text, "got %llu status %d\n", (unsigned long long)received,
-                     status);
+    int n =
+        snprintf(text, sizeof text, "got %llu status %d\n", (unsigned long long)received, status);
     verbd_response_body(verbd_exchange_response(x), text, (size_t)n);
     verbd_finish(x);
 }
@@ -244,7 +253,7 @@ static void start_files(void *data, struct verbd_exchange *x)
     verbd_response_file(res, open_file("b"), 1, 3);
     int c = open_file("c");
     verbd_response_file(res, c, 0, 4);
-    verbd_response_file(res, c, 20000, 10);  /* a second range of the same fd */
+    verbd_response_file(res, c, 20000, 10); /* a second range of the same fd */
     verbd_finish(x);
 }
 
@@ -269,15 +278,15 @@ static void setup(void)
         const char *loc, *methods;
         verbd_start_fn *fn;
     } maps[] = {
-        {"= /now", "GET", start_now},       {"= /chunks", "GET", start_chunks},
-        {"= /short", "GET", start_short},   {"= /long", "GET", start_long},
-        {"= /later", "GET", start_later},   {"= /early", "POST", start_early},
+        {"= /now", "GET", start_now},        {"= /chunks", "GET", start_chunks},
+        {"= /short", "GET", start_short},    {"= /long", "GET", start_long},
+        {"= /later", "GET", start_later},    {"= /early", "POST", start_early},
         {"= /paused", "POST", start_paused}, {"= /flood", "GET", start_flood},
         {"= /files", "GET", start_files},
     };
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
-        if (!route_add_handler(&routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
-                               err, sizeof err))
+        if (!route_add_handler(&routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL, err,
+                               sizeof err))
             printf("setup: %s\n", err);
     route_finish(&routes);
     if (http1_host_init(&host, loop, &settings, &routes) < 0)
@@ -375,7 +384,7 @@ static void test_stated_length_kept(void)
               SIZE_MAX);
     CHECK(has("Content-Length: 10\r\n"));
     CHECK(has("\r\n\r\nabcd"));
-    CHECK(!has("now\n"));  /* the connection ended: nothing after it */
+    CHECK(!has("now\n")); /* the connection ended: nothing after it */
     CHECK(mt.closed || mt.shut);
     close_conn();
 
@@ -400,10 +409,10 @@ static void test_answer_from_timer_in_order(void)
     cleanups_run = 0;
     open_conn("GET /later HTTP/1.1\r\nHost: a\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
               SIZE_MAX);
-    CHECK_INT(mt.out.len, 0);  /* nothing yet: the first answer waits */
+    CHECK_INT(mt.out.len, 0); /* nothing yet: the first answer waits */
     spin(60);
     const char *later = strstr(output(), "later\n"), *now = strstr(output(), "now\n");
-    CHECK(later && now && later < now);  /* pipelined answers in order */
+    CHECK(later && now && later < now); /* pipelined answers in order */
     CHECK_INT(cleanups_run, 1);
     CHECK(!mt.closed);
     close_conn();
@@ -418,7 +427,7 @@ static void test_client_vanishes(void)
     http1_ready(conn);
     CHECK(mt.closed);
     CHECK_INT(cleanups_run, 1);
-    spin(60);  /* the timer was cancelled with its exchange */
+    spin(60); /* the timer was cancelled with its exchange */
     CHECK_INT(late_callbacks, 0);
     CHECK_INT(mt.out.len, 0);
 }
@@ -441,7 +450,8 @@ static void test_answer_before_body(void)
      * the body. */
     received = 0;
     open_conn("POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-              "Expect: 100-continue\r\n\r\n", SIZE_MAX);
+              "Expect: 100-continue\r\n\r\n",
+              SIZE_MAX);
     CHECK(strncmp(output(), "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42) == 0);
     client_sends("abc", 3);
     spin(5);
@@ -451,7 +461,8 @@ static void test_answer_before_body(void)
     /* A handler that reads at once: 100 Continue before anything else. */
     received = 0;
     open_conn("POST /paused HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-              "Expect: 100-continue\r\n\r\n", SIZE_MAX);
+              "Expect: 100-continue\r\n\r\n",
+              SIZE_MAX);
     CHECK(strncmp(output(), "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
     close_conn();
 }
@@ -490,12 +501,13 @@ static void test_pause_and_resume(void)
     data_calls = 0;
     paused_x = NULL;
     open_conn("POST /paused HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "3\r\nabc\r\n", SIZE_MAX);
+              "3\r\nabc\r\n",
+              SIZE_MAX);
     spin(5);
     CHECK_INT(data_calls, 1);
     client_sends("4\r\ndefg\r\n0\r\n\r\n", 15);
     spin(5);
-    CHECK_INT(data_calls, 1);  /* paused: nothing more delivered */
+    CHECK_INT(data_calls, 1); /* paused: nothing more delivered */
     CHECK(!has("got"));
     if (paused_x)
         verbd_read_resume(paused_x);
@@ -503,7 +515,7 @@ static void test_pause_and_resume(void)
     CHECK_INT(data_calls, 2);
     CHECK(paused_x != NULL);
     if (paused_x)
-        verbd_read_resume(paused_x);  /* paused again after the second piece */
+        verbd_read_resume(paused_x); /* paused again after the second piece */
     spin(5);
     CHECK(has("got 7 status 0\n"));
     close_conn();

@@ -42,7 +42,7 @@ static uint64_t mono_ms(void)
 struct tm_ {
     struct loop_timer t;
     int id;
-    bool want;        /* armed and due: must fire */
+    bool want; /* armed and due: must fire */
     uint64_t want_at;
     int fired;
 };
@@ -131,7 +131,7 @@ static void test_timer_heap_random(void)
         for (int i = 0; i < NT; i++) {
             uint64_t at = rnd() % 4 ? lo + rnd() % (now - lo + 1) : now + 3600000 + rnd() % 1000;
             if (round % 2 && i % 3 == 0)
-                at = lo + (uint64_t)(i % 17);  /* many equal deadlines */
+                at = lo + (uint64_t)(i % 17); /* many equal deadlines */
             arm(i, at, now);
         }
         CHECK(loop_timer_armed(&timers[0].t));
@@ -143,21 +143,17 @@ static void test_timer_heap_random(void)
                 stop(i);
                 CHECK(!loop_timer_armed(&timers[i].t));
                 break;
-            case 1:  /* earlier */
+            case 1: /* earlier */
                 if (loop_timer_armed(&timers[i].t) && timers[i].t.at > lo)
                     arm(i, lo + rnd() % (timers[i].t.at - lo), now);
                 break;
-            case 2:  /* later, maybe past now */
+            case 2: /* later, maybe past now */
                 if (loop_timer_armed(&timers[i].t))
                     arm(i, timers[i].t.at + rnd() % 100000, now);
                 break;
-            case 3:  /* into the future */
-                arm(i, now + 1 + rnd() % 100000, now);
-                break;
-            case 4:  /* out of the future */
-                arm(i, lo + rnd() % (now - lo + 1), now);
-                break;
-            default:  /* stopped twice: a no-op */
+            case 3: /* into the future */ arm(i, now + 1 + rnd() % 100000, now); break;
+            case 4: /* out of the future */ arm(i, lo + rnd() % (now - lo + 1), now); break;
+            default: /* stopped twice: a no-op */
                 stop(i);
                 stop(i);
                 break;
@@ -240,7 +236,7 @@ static void test_timer_wakes_the_loop(void)
     CHECK(turns <= 3);
     CHECK(took >= 49);
     CHECK(took < 10000);
-    CHECK(clock_ms() >= timers[0].t.at);  /* the loop updated the clock */
+    CHECK(clock_ms() >= timers[0].t.at); /* the loop updated the clock */
     loop_timer_stop(L, &timers[1].t);
 
     /* With nothing armed, max_wait bounds the wait. */
@@ -299,7 +295,7 @@ struct w_ {
     const char *name;
     int events;
     struct dcall *defer;
-    struct w_ *del;     /* deletes this watch when it fires */
+    struct w_ *del; /* deletes this watch when it fires */
     bool del_closing;
 };
 
@@ -361,7 +357,7 @@ static void test_defer_after_batch(void)
     watch(&a, "w", efd(true));
     watch(&b, "w", efd(true));
     dcall_new(&d, "d");
-    a.defer = b.defer = &d;  /* the second loop_defer is a no-op */
+    a.defer = b.defer = &d; /* the second loop_defer is a no-op */
     trail[0] = '\0';
     CHECK_INT(loop_run_once(L, 1000), 2);
     CHECK_STR(trail, "w w d");
@@ -392,7 +388,7 @@ static void test_defer_after_batch(void)
     loop_defer(L, &c3.d, dcall_run, &c3);
     loop_defer(L, &c4.d, dcall_run, &c4);
     loop_defer_cancel(L, &c4.d);
-    loop_defer_cancel(L, &c4.d);  /* twice: a no-op */
+    loop_defer_cancel(L, &c4.d); /* twice: a no-op */
     trail[0] = '\0';
     CHECK(loop_run_once(L, 0) >= 0);
     CHECK_STR(trail, "1 2");
@@ -441,7 +437,7 @@ static void test_defer_requeue_next_turn(bool strict)
     loop_defer(L, &self.d, dcall_run, &self);
     loop_defer(L, &other.d, dcall_run, &other);
     struct w_ w;
-    watch(&w, "w", efd(true));  /* an event every turn (level-triggered) */
+    watch(&w, "w", efd(true)); /* an event every turn (level-triggered) */
     for (int turn = 1; turn <= 5; turn++) {
         trail[0] = '\0';
         CHECK(loop_run_once(L, 0) >= 0);
@@ -450,10 +446,10 @@ static void test_defer_requeue_next_turn(bool strict)
             CHECK_INT(self.runs, turn);
             CHECK_STR(trail, turn == 1 ? "w s o" : turn == 2 ? "w s l" : "w s");
         } else {
-            CHECK(self.runs <= 2 * turn);  /* bounded, whatever the pass */
+            CHECK(self.runs <= 2 * turn); /* bounded, whatever the pass */
             CHECK(strncmp(trail, "w ", 2) == 0);
         }
-        CHECK_INT(w.events, turn);  /* the events are never starved */
+        CHECK_INT(w.events, turn); /* the events are never starved */
     }
     loop_watch_del(L, &w.w, true);
     close(w.fd);
@@ -476,7 +472,7 @@ static void test_watch_deleted_in_batch(void)
         a.del = &b;
         b.del = &a;
         a.del_closing = b.del_closing = closing;
-        CHECK_INT(loop_run_once(L, 1000), 2);  /* both in one batch */
+        CHECK_INT(loop_run_once(L, 1000), 2); /* both in one batch */
         CHECK_INT(a.events + b.events, 1);
         struct w_ *live = a.events ? &a : &b, *dead = a.events ? &b : &a;
         CHECK_INT(dead->w.fd, -1);
@@ -520,10 +516,10 @@ static void test_watch_deleted_many(void)
         set_w[i] = &ws[i];
         CHECK_INT(loop_watch_add(L, &ws[i], fds[i], EPOLLIN, delete_others, &ws[i]), 0);
     }
-    CHECK_INT(loop_run_once(L, 1000), set_n);  /* all ready in one batch */
+    CHECK_INT(loop_run_once(L, 1000), set_n); /* all ready in one batch */
     CHECK_INT(set_events, 1);
     CHECK(loop_run_once(L, 0) >= 0);
-    CHECK_INT(set_events, 2);  /* the survivor, still readable */
+    CHECK_INT(set_events, 2); /* the survivor, still readable */
     for (int i = 0; i < set_n; i++) {
         if (set_w[i])
             loop_watch_del(L, set_w[i], true);
@@ -539,7 +535,7 @@ static void test_watch_mod(void)
     watch(&w, "w", efd(false));
     CHECK_INT(loop_run_once(L, 0), 0);
     CHECK_INT(w.events, 0);
-    CHECK_INT(loop_watch_mod(L, &w.w, EPOLLOUT), 0);  /* an eventfd is writable */
+    CHECK_INT(loop_watch_mod(L, &w.w, EPOLLOUT), 0); /* an eventfd is writable */
     CHECK_INT(loop_run_once(L, 1000), 1);
     CHECK_INT(w.events, 1);
     CHECK_INT(loop_watch_mod(L, &w.w, EPOLLIN), 0);

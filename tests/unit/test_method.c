@@ -85,7 +85,8 @@ static void test_format(void)
         all |= METHOD_BIT(id);
     size_t n = method_set_format(all, NULL, out, sizeof out);
     CHECK_INT(n, strlen(out));
-    CHECK(strncmp(out, "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, QUERY, ACL, ", 74) == 0);
+    CHECK(strncmp(out, "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, QUERY, ACL, ",
+                  74) == 0);
     CHECK(strcmp(out + n - strlen(", VERSION-CONTROL"), ", VERSION-CONTROL") == 0);
 
     /* Extension ids after the registered ones, in id order; unnamed ids
@@ -95,7 +96,8 @@ static void test_format(void)
     names[METHOD_REGISTERED_COUNT + 2] = "X-TWIDDLE";
     names[METHOD_UNKNOWN] = "NEVER";
     s = METHOD_BIT(METHOD_REGISTERED_COUNT + 2) | METHOD_BIT(METHOD_REGISTERED_COUNT) |
-        METHOD_BIT(METHOD_REGISTERED_COUNT + 1) | METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_UNKNOWN);
+        METHOD_BIT(METHOD_REGISTERED_COUNT + 1) | METHOD_BIT(METHOD_GET) |
+        METHOD_BIT(METHOD_UNKNOWN);
     method_set_format(s, names, out, sizeof out);
     CHECK_STR(out, "GET, FROB, X-TWIDDLE");
     method_set_format(s, NULL, out, sizeof out);

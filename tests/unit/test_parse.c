@@ -29,7 +29,10 @@ static int parse_n(const char *s, size_t n)
     return http_parse_request(buf, n, &lim, fields, &req, &why);
 }
 
-static int parse(const char *s) { return parse_n(s, strlen(s)); }
+static int parse(const char *s)
+{
+    return parse_n(s, strlen(s));
+}
 
 /* A span as a string, for CHECK_STR; "(null)" for p == NULL. */
 static const char *str(struct span s)
@@ -45,7 +48,10 @@ static const char *str(struct span s)
     return out;
 }
 
-static bool in_buf(struct span s) { return s.p >= buf && s.p + s.n <= buf + buf_len; }
+static bool in_buf(struct span s)
+{
+    return s.p >= buf && s.p + s.n <= buf + buf_len;
+}
 
 /* Everything a complete parse produces, with spans as offsets, so that
  * results over different copies compare. */
@@ -122,28 +128,28 @@ static void check_prefixes(const char *s, size_t n)
 #define PREFIXES(s) check_prefixes((s), strlen(s))
 
 /* Rejected with `status`, a reason, and consistently over every prefix. */
-#define REJECT(s, status)                                                          \
-    do {                                                                           \
-        const char *s_ = (s);                                                      \
-        CHECK_INT(parse(s_), -(status));                                           \
-        CHECK(why && *why);                                                        \
-        check_prefixes(s_, strlen(s_));                                            \
+#define REJECT(s, status)                                                                          \
+    do {                                                                                           \
+        const char *s_ = (s);                                                                      \
+        CHECK_INT(parse(s_), -(status));                                                           \
+        CHECK(why &&*why);                                                                         \
+        check_prefixes(s_, strlen(s_));                                                            \
     } while (0)
 
-#define REJECT_WHY(s, status, reason)                                              \
-    do {                                                                           \
-        CHECK_INT(parse(s), -(status));                                            \
-        CHECK_STR(why, reason);                                                    \
+#define REJECT_WHY(s, status, reason)                                                              \
+    do {                                                                                           \
+        CHECK_INT(parse(s), -(status));                                                            \
+        CHECK_STR(why, reason);                                                                    \
     } while (0)
 
 /* Accepted as a head of exactly strlen(s) bytes. */
-#define ACCEPT(s)                                                                  \
-    do {                                                                           \
-        const char *s_ = (s);                                                      \
-        int rc_ = parse(s_);                                                       \
-        CHECK_INT(rc_, (int)strlen(s_));                                           \
-        if (rc_ < 0)                                                               \
-            printf("  why: %s\n", why ? why : "(null)");                           \
+#define ACCEPT(s)                                                                                  \
+    do {                                                                                           \
+        const char *s_ = (s);                                                                      \
+        int rc_ = parse(s_);                                                                       \
+        CHECK_INT(rc_, (int)strlen(s_));                                                           \
+        if (rc_ < 0)                                                                               \
+            printf("  why: %s\n", why ? why : "(null)");                                           \
     } while (0)
 
 #define H11 " HTTP/1.1\r\nHost: h\r\n"
@@ -173,7 +179,8 @@ static void test_simple(void)
     PREFIXES(s);
 
     /* Bytes after the head (a body, a pipelined request) are not read. */
-    const char *b = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n";
+    const char *b =
+        "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n";
     size_t head = strlen("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
     CHECK_INT(parse(b), (int)head);
     CHECK_INT(req.head_len, head);
@@ -186,7 +193,8 @@ static void test_simple(void)
     CHECK_STR(str(req.fields[1].value), "5");
     PREFIXES(b);
     /* Bytes after the head do not matter even when they are garbage. */
-    CHECK_INT(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n\n\r\x01"), (int)strlen("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    CHECK_INT(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n\n\r\x01"),
+              (int)strlen("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
 }
 
 static void test_target_forms(void)
@@ -267,7 +275,8 @@ static void test_target_forms(void)
     CHECK_STR(str(req.path), "*");
     CHECK_STR(str(req.host), "h");
     CHECK(req.query.p == NULL);
-    REJECT_WHY("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, "request-target \"*\" is only for OPTIONS");
+    REJECT_WHY("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400,
+               "request-target \"*\" is only for OPTIONS");
     REJECT("PRI * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
     REJECT("OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n", 400);
     REJECT("OPTIONS ** HTTP/1.1\r\nHost: h\r\n\r\n", 400);
@@ -388,9 +397,10 @@ static void test_line_endings(void)
 
 static void test_fields(void)
 {
-    const char *s = "GET / HTTP/1.1\r\nHost:   h  \t\r\nX-Empty:\r\nX-Blank:  \t \r\n"
-                    "X-Inner: a  b\tc\r\nX-Obs: caf\xc3\xa9\x80\xff\r\nX-Vis: !\"#(),/:;<=>?@[\\]{}~\r\n"
-                    "x-lower:1\r\n\r\n";
+    const char *s =
+        "GET / HTTP/1.1\r\nHost:   h  \t\r\nX-Empty:\r\nX-Blank:  \t \r\n"
+        "X-Inner: a  b\tc\r\nX-Obs: caf\xc3\xa9\x80\xff\r\nX-Vis: !\"#(),/:;<=>?@[\\]{}~\r\n"
+        "x-lower:1\r\n\r\n";
     ACCEPT(s);
     CHECK_INT(req.nfields, 7);
     CHECK_STR(str(req.fields[0].value), "h");
@@ -417,15 +427,20 @@ static void test_fields(void)
                "whitespace between header field name and colon");
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX\t: y\r\n\r\n", 400);
     REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\n: y\r\n\r\n", 400, "empty header field name");
-    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400, "header field line without colon");
+    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400,
+               "header field line without colon");
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nNo Colon\r\n\r\n", 400);
-    REJECT_WHY("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400, "whitespace before the first header field");
-    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, "obsolete line folding in header");
+    REJECT_WHY("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400,
+               "whitespace before the first header field");
+    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400,
+               "obsolete line folding in header");
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\tb\r\n\r\n", 400);
-    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX(y): z\r\n\r\n", 400, "invalid character in header field name");
+    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX(y): z\r\n\r\n", 400,
+               "invalid character in header field name");
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX\x80: z\r\n\r\n", 400);
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX\x01: z\r\n\r\n", 400);
-    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n", 400, "invalid character in header field value");
+    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n", 400,
+               "invalid character in header field value");
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n", 400);
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX: \x1f\r\n\r\n", 400);
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nX: a\x0b b\r\n\r\n", 400);
@@ -453,8 +468,7 @@ static void test_host(void)
     REJECT("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400);
     REJECT_WHY("GET / HTTP/1.1\r\nHost:   \t \r\n\r\n", 400, "empty Host");
     REJECT_WHY("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", 400, "empty Host");
-    REJECT_WHY("POST /up HTTP/1.1\r\nHost:\r\nContent-Length: 3\r\n\r\nabc", 400,
-               "empty Host");
+    REJECT_WHY("POST /up HTTP/1.1\r\nHost:\r\nContent-Length: 3\r\n\r\nabc", 400, "empty Host");
     /* The absolute form carries its own authority; Host is then ignored. */
     ACCEPT("GET http://h/x HTTP/1.1\r\nHost:\r\n\r\n");
     ACCEPT("CONNECT h:443 HTTP/1.1\r\nHost:\r\n\r\n");
@@ -523,7 +537,8 @@ static void test_content_length(void)
     CHECK_INT(req.content_length, 1);
     lim = default_limits;
 
-    REJECT_WHY("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", 400, "invalid Content-Length");
+    REJECT_WHY("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", 400,
+               "invalid Content-Length");
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n", 400);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n", 400);
@@ -544,7 +559,8 @@ static void test_content_length(void)
     ACCEPT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 000000000000000000000007\r\n\r\n");
     CHECK_INT(req.content_length, 7);
     /* A 400 outranks the 413 of an earlier field. */
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\nContent-Length: x\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\nContent-Length: x\r\n\r\n",
+           400);
 }
 
 static void test_transfer_encoding(void)
@@ -566,10 +582,14 @@ static void test_transfer_encoding(void)
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip,,chunked\r\n\r\n", 400);
     REJECT_WHY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400,
                "chunked applied more than once");
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n",
+           400);
     REJECT_WHY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400,
                "chunked is not the last transfer coding");
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+           "gzip\r\n\r\n",
+           400);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked x\r\n\r\n", 400);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;\r\n\r\n", 400);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;a\r\n\r\n", 400);
@@ -587,17 +607,23 @@ static void test_transfer_encoding(void)
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", 501);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked ; a = \"b ,c\"\r\n\r\n", 501);
     REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip;level=9, chunked\r\n\r\n", 501);
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n",
+           501);
 
     REJECT_WHY("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
                "Transfer-Encoding in an HTTP/1.0 request");
-    REJECT_WHY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400,
-               "both Transfer-Encoding and Content-Length");
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n", 400);
+    REJECT_WHY(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        400, "both Transfer-Encoding and Content-Length");
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+           400);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n",
+           400);
     /* 400 before 501 */
     REJECT("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400);
-    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nContent-Length: x\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nContent-Length: x\r\n\r\n",
+           400);
 }
 
 static void test_connection_expect(void)
@@ -682,7 +708,8 @@ static void test_limits(void)
     lim.max_fields = 3;
     ACCEPT("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n");
     CHECK_INT(req.nfields, 3);
-    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431, "too many header fields");
+    REJECT_WHY("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431,
+               "too many header fields");
     lim.max_fields = 0;
     ACCEPT("GET / HTTP/1.0\r\n\r\n");
     REJECT("GET / HTTP/1.0\r\nA: 1\r\n\r\n", 431);
@@ -731,8 +758,10 @@ static void test_splits(void)
 {
     static const char *const valid[] = {
         "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
-        "\r\nPOST /form?x=1 HTTP/1.1\r\nHost: h:80\r\nContent-Length: 3, 3\r\nConnection: close\r\n\r\nabc",
-        "PUT http://h/p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+        "\r\nPOST /form?x=1 HTTP/1.1\r\nHost: h:80\r\nContent-Length: 3, 3\r\nConnection: "
+        "close\r\n\r\nabc",
+        "PUT http://h/p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: "
+        "100-continue\r\n\r\n",
         "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
         "OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX:\r\nY:  a b  \r\n\r\nGET / HTTP/1.1\r\n",

@@ -10,7 +10,7 @@ static const char *norm(const char *in)
 {
     static char out[512];
     size_t n = strlen(in);
-    char *buf = malloc(n + 1);  /* exactly the room the contract promises */
+    char *buf = malloc(n + 1); /* exactly the room the contract promises */
     long r = path_normalise(in, n, buf);
     if (r < 0)
         snprintf(out, sizeof out, "%ld", r);
@@ -66,9 +66,9 @@ int main(void)
     CHECK_STR(norm("/%41%62c"), "/Abc");
     CHECK_STR(norm("/a%20b"), "/a b");
     CHECK_STR(norm("/%25"), "/%");
-    CHECK_STR(norm("/%2541"), "/%41");  /* decoded once only */
+    CHECK_STR(norm("/%2541"), "/%41"); /* decoded once only */
     CHECK_STR(norm("/%C3%A9"), "/\xc3\xa9");
-    CHECK_STR(norm("/%ff%80"), "/\xff\x80");  /* bytes >= 0x80 kept as they are */
+    CHECK_STR(norm("/%ff%80"), "/\xff\x80"); /* bytes >= 0x80 kept as they are */
     CHECK_STR(norm("/\xc3\xa9"), "/\xc3\xa9");
 
     /* bad escapes */

@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "unit.h"
 
-static char tmp[256];   /* holds root/ and outside.txt */
+static char tmp[256]; /* holds root/ and outside.txt */
 static char root[300];
 
 /* ---- fixture ---------------------------------------------------------- */
@@ -35,7 +35,10 @@ static void put(const char *rel, const void *data, size_t n)
     close(fd);
 }
 
-static void putstr(const char *rel, const char *s) { put(rel, s, strlen(s)); }
+static void putstr(const char *rel, const char *s)
+{
+    put(rel, s, strlen(s));
+}
 
 static void dir(const char *rel)
 {
@@ -95,7 +98,7 @@ static void build_tree(void)
     dir("d \xc3\xa9%");
     dir("idx");
     putstr("idx/default.htm", "default");
-    dir("idx/nope.html");  /* a directory named like an index is skipped */
+    dir("idx/nope.html"); /* a directory named like an index is skipped */
     symlink_at("hello.txt", "link_in");
     symlink_at("sub", "link_dir");
     symlink_at("/etc/passwd", "link_abs");
@@ -154,8 +157,7 @@ static struct http_field fields[16];
 static struct verbd_request req;
 
 /* Runs one request.  hdrs: name, value pairs, NULL-terminated. */
-static void run_q(void *inst, int method, const char *path, const char *sub, const char *query,
-                  ...)
+static void run_q(void *inst, int method, const char *path, const char *sub, const char *query, ...)
 {
     response_free(&res);
     response_init(&res);
@@ -210,9 +212,8 @@ static int hdr_count(const char *name)
     int c = 0;
     char pat[128];
     snprintf(pat, sizeof pat, "%s: ", name);
-    for (const char *p = res.head.p; p && (p = memmem(p, res.head.len - (size_t)(p - res.head.p),
-                                                    pat, strlen(pat)));
-         p++)
+    for (const char *p = res.head.p;
+         p && (p = memmem(p, res.head.len - (size_t)(p - res.head.p), pat, strlen(pat))); p++)
         c++;
     return c;
 }
@@ -279,7 +280,8 @@ static int set(void *in, const char *name, const char *value, char *err, size_t 
     const char *argv[16];
     int argc = 0;
     snprintf(copy, sizeof copy, "%s", value);
-    for (char *save, *w = strtok_r(copy, " ", &save); w && argc < 16; w = strtok_r(NULL, " ", &save))
+    for (char *save, *w = strtok_r(copy, " ", &save); w && argc < 16;
+         w = strtok_r(NULL, " ", &save))
         argv[argc++] = w;
     for (const struct verbd_directive *d = verbd_module_static.directives; d->name; d++) {
         if (strcmp(d->name, name) == 0)
@@ -288,8 +290,8 @@ static int set(void *in, const char *name, const char *value, char *err, size_t 
                        : d->set(in, argc, argv, err, errlen);
     }
     unit_failed++;
-    printf("FAIL %s:%d: the test sets \"%s\", which the static module does not declare\n",
-           __FILE__, __LINE__, name);
+    printf("FAIL %s:%d: the test sets \"%s\", which the static module does not declare\n", __FILE__,
+           __LINE__, name);
     snprintf(err, errlen, "(no directive %s)", name);
     return -2;
 }
@@ -304,23 +306,23 @@ static void test_mime(void)
           f);
     fclose(f);
     mime_acquire_from(p);
-    CHECK_STR(mime_type("a.foo"), "text/x-first");  /* the earlier line wins */
+    CHECK_STR(mime_type("a.foo"), "text/x-first"); /* the earlier line wins */
     CHECK_STR(mime_type("dir/a.FOO"), "text/x-first");
     CHECK_STR(mime_type("a.bar"), "text/x-first");
     CHECK_STR(mime_type("a.upper"), "application/x-up");
     CHECK_STR(mime_type("a.baz"), "application/octet-stream");
-    CHECK_STR(mime_type("a.html"), "text/html");  /* built-in fallback */
+    CHECK_STR(mime_type("a.html"), "text/html"); /* built-in fallback */
     CHECK_STR(mime_type("a.md"), "text/markdown");
     CHECK_STR(mime_type("a.woff2"), "font/woff2");
     CHECK_STR(mime_type("a.tar.gz"), "application/gzip");
-    CHECK_STR(mime_type(".foo"), "application/octet-stream");  /* a hidden file */
+    CHECK_STR(mime_type(".foo"), "application/octet-stream"); /* a hidden file */
     CHECK_STR(mime_type("foo."), "application/octet-stream");
     CHECK_STR(mime_type("a.foo/b"), "application/octet-stream");
     CHECK_STR(mime_type("noext"), "application/octet-stream");
     CHECK_STR(mime_type("a.averyveryverylongextension"), "application/octet-stream");
     mime_release();
 
-    mime_acquire_from(NULL);  /* built-in table only */
+    mime_acquire_from(NULL); /* built-in table only */
     CHECK_STR(mime_type("a.foo"), "application/octet-stream");
     CHECK_STR(mime_type("A.JPG"), "image/jpeg");
     CHECK_STR(mime_type("x.js"), "text/javascript");
@@ -357,7 +359,7 @@ static void test_create_set(void)
     CHECK_INT(set(in, "index", "   ", err, sizeof err), -1);
     CHECK_INT(set(in, "index", "a/b.html", err, sizeof err), -1);
     CHECK_INT(set(in, "index", "..", err, sizeof err), -1);
-    CHECK_INT(((struct static_inst *)in)->nindex, 2);  /* a refused value changes nothing */
+    CHECK_INT(((struct static_inst *)in)->nindex, 2); /* a refused value changes nothing */
     verbd_module_static.destroy(in);
 
     /* A directive static does not have, set on a real mapping: the router's
@@ -369,8 +371,7 @@ static void test_create_set(void)
     if (map) {
         CHECK_INT(verbd_mapping_set(map, "bogus", 1, one, err, sizeof err), -1);
         CHECK_STR(err, "unknown directive \"bogus\" for module static");
-        CHECK_INT(verbd_mapping_set(map, "listing", 1, (const char *[]){"on"}, err, sizeof err),
-                  0);
+        CHECK_INT(verbd_mapping_set(map, "listing", 1, (const char *[]){"on"}, err, sizeof err), 0);
     }
     verbd_server_free(srv);
 
@@ -400,8 +401,8 @@ static void test_create_set(void)
 
 /* hello.txt's ETag: its inode, then the mtime set in make_tree and its
  * size (set_hello_etag fills in the inode once the file exists). */
-static char hello_core[64], hello_etag[80], hello_weak[80], hello_unquoted[64],
-    hello_in_list[160], hello_x_list[120], hello_unterminated[80];
+static char hello_core[64], hello_etag[80], hello_weak[80], hello_unquoted[64], hello_in_list[160],
+    hello_x_list[120], hello_unterminated[80];
 
 static void set_hello_etag(void)
 {
@@ -430,8 +431,8 @@ static void test_files(void *in)
     CHECK_STR(hdr("ETag"), hello_etag);
     CHECK_STR(hdr("Last-Modified"), hello_lm);
     CHECK_STR(hdr("Accept-Ranges"), "bytes");
-    CHECK(hdr("Content-Length") == NULL);  /* the core's */
-    CHECK_INT(res.npieces, 1);  /* small: from the cache's memory */
+    CHECK(hdr("Content-Length") == NULL); /* the core's */
+    CHECK_INT(res.npieces, 1);            /* small: from the cache's memory */
     CHECK(res.pieces[0].fd < 0);
 
     /* HEAD builds the very same response; the core drops the body */
@@ -462,10 +463,10 @@ static void test_files(void *in)
     GET(in, "/noext");
     snprintf(before, sizeof before, "%s", hdr("ETag"));
     putstr("noext", "xy");
-    clock_new_epoch();  /* the cache checks the path again */
+    clock_new_epoch(); /* the cache checks the path again */
     GET(in, "/noext");
     CHECK(strcmp(before, hdr("ETag")) != 0);
-    CHECK(hdr("ETag")[0] == '"');  /* strong */
+    CHECK(hdr("ETag")[0] == '"'); /* strong */
 }
 
 static void test_errors(void *in)
@@ -503,7 +504,7 @@ static void test_errors(void *in)
     CHECK(!holds_file());
     CHECK_STR(hdr("Content-Type"), "text/plain; charset=utf-8");
 
-    if (geteuid() != 0) {  /* root reads anything */
+    if (geteuid() != 0) { /* root reads anything */
         putstr("secret.txt", "s");
         char p[512];
         snprintf(p, sizeof p, "%s/secret.txt", root);
@@ -558,7 +559,7 @@ static void test_dirs(void *in)
     CHECK_INT(res.status, 200);
     CHECK(body_is("default"));
     CHECK_STR(hdr("Content-Type"), "text/html; charset=utf-8");
-    GET(in, "/sub/");  /* index.html is no longer an index name */
+    GET(in, "/sub/"); /* index.html is no longer an index name */
     CHECK_INT(res.status, 403);
     set(in, "index", "index.html", err, sizeof err);
 
@@ -590,14 +591,14 @@ static void test_dirs(void *in)
     CHECK(!body_has(">fifo<"));
     CHECK(body_has(">link_in<"));
     CHECK(body_has(">link_dir/<"));
-    CHECK(!body_has("link_abs"));  /* symlinks leading out are not listed */
+    CHECK(!body_has("link_abs")); /* symlinks leading out are not listed */
     CHECK(!body_has("link_up"));
     CHECK(!body_has("link_proc"));
 
     GET(in, "/emptydir/");
     CHECK_INT(res.status, 200);
     CHECK(body_has("Index of /emptydir/"));
-    GET(in, "/sub/");  /* an index still wins over a listing */
+    GET(in, "/sub/"); /* an index still wins over a listing */
     CHECK(body_is("<p>sub</p>"));
     GET(in, "/list/", "If-None-Match", "*");
     CHECK_INT(res.status, 304);
@@ -629,7 +630,7 @@ static void test_conditional(void *in)
     CHECK_INT(res.status, 304);
     GET(in, "/hello.txt", "If-None-Match", "\"other\"");
     CHECK_INT(res.status, 200);
-    GET(in, "/hello.txt", "If-None-Match", hello_unquoted);  /* unquoted: malformed */
+    GET(in, "/hello.txt", "If-None-Match", hello_unquoted); /* unquoted: malformed */
     CHECK_INT(res.status, 200);
     GET(in, "/missing", "If-None-Match", "*");
     CHECK_INT(res.status, 404);
@@ -644,7 +645,7 @@ static void test_conditional(void *in)
     GET(in, "/hello.txt", "If-Modified-Since", "yesterday");
     CHECK_INT(res.status, 200);
     GET(in, "/hello.txt", "If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT");
-    CHECK_INT(res.status, 304);  /* a future date is a date (RFC 9110) */
+    CHECK_INT(res.status, 304); /* a future date is a date (RFC 9110) */
     /* If-None-Match present: If-Modified-Since is not consulted */
     GET(in, "/hello.txt", "If-None-Match", "\"x\"", "If-Modified-Since", hello_lm);
     CHECK_INT(res.status, 200);
@@ -672,8 +673,7 @@ static void test_conditional(void *in)
     CHECK_INT(res.status, 200);
     GET(in, "/hello.txt", "If-Unmodified-Since", "garbage");
     CHECK_INT(res.status, 200);
-    GET(in, "/hello.txt", "If-Match", "*", "If-Unmodified-Since",
-        "Tue, 14 Nov 2023 22:13:19 GMT");
+    GET(in, "/hello.txt", "If-Match", "*", "If-Unmodified-Since", "Tue, 14 Nov 2023 22:13:19 GMT");
     CHECK_INT(res.status, 200);
 
     /* order: 412 before 304 */
@@ -745,9 +745,21 @@ static void test_ranges(void *in)
 
     /* ignored: 200 with everything */
     static const char *const ignored[] = {
-        "bytes=5-1", "bites=0-1", "bytes=abc", "bytes=", "bytes = 0-1", "bytes=0-1;", "bytes=--1",
-        "bytes=1", "bytes=0 -1", "bytes=-", "items=0-1", "bytes=0-1,5-3", "bytes=-1-2", "",
-        "bytes=0-999,0-999,0-999",  /* overlapping beyond twice the size */
+        "bytes=5-1",
+        "bites=0-1",
+        "bytes=abc",
+        "bytes=",
+        "bytes = 0-1",
+        "bytes=0-1;",
+        "bytes=--1",
+        "bytes=1",
+        "bytes=0 -1",
+        "bytes=-",
+        "items=0-1",
+        "bytes=0-1,5-3",
+        "bytes=-1-2",
+        "",
+        "bytes=0-999,0-999,0-999", /* overlapping beyond twice the size */
         /* more than 16 ranges */
         ("bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-10,11-11,12-12,13-13,14-14,15-15,"
          "16-16"),
@@ -843,7 +855,7 @@ static void test_ranges(void *in)
     CHECK_INT(res.status, 200);
     GET(in, "/hello.txt", "Range", "bytes=0-4", "If-Range", "nonsense");
     CHECK_INT(res.status, 200);
-    GET(in, "/hello.txt", "If-Range", "\"stale\"");  /* no Range: nothing to do */
+    GET(in, "/hello.txt", "If-Range", "\"stale\""); /* no Range: nothing to do */
     CHECK_INT(res.status, 200);
 
     /* the parser directly */
@@ -869,10 +881,19 @@ static void test_fallback(void *vin)
         const char *rel;
         int status;
     } cases[] = {
-        {"hello.txt", 0}, {".", 0},          {"sub", 0},          {"sub/index.html", 0},
-        {"link_in", 0},   {"link_dir/inner.md", 0},
-        {"missing", 404}, {"sub/missing", 404}, {"hello.txt/x", 404},
-        {"link_abs", 403}, {"link_up", 403},    {"link_up2", 403},   {"link_dangling", 404},
+        {"hello.txt", 0},
+        {".", 0},
+        {"sub", 0},
+        {"sub/index.html", 0},
+        {"link_in", 0},
+        {"link_dir/inner.md", 0},
+        {"missing", 404},
+        {"sub/missing", 404},
+        {"hello.txt/x", 404},
+        {"link_abs", 403},
+        {"link_up", 403},
+        {"link_up2", 403},
+        {"link_dangling", 404},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         status = 0;
@@ -916,23 +937,23 @@ static void test_shared_file(void)
     response_init(&r);
     verbd_response_file_shared(&r, fd, 0, 10, count_release, &releases);
     verbd_response_file_shared(&r, fd, 20, 10, count_release, &releases);
-    CHECK_INT(releases, 1);  /* the response holds the file once */
+    CHECK_INT(releases, 1); /* the response holds the file once */
     CHECK_INT((int)r.npieces, 2);
     CHECK_INT((int)response_body_length(&r), 20);
     response_reset(&r);
     CHECK_INT(releases, 2);
     verbd_response_file_shared(&r, fd, 0, 1, count_release, &releases);
-    verbd_response_error(&r, 500, NULL);  /* drops the body, and the file */
+    verbd_response_error(&r, 500, NULL); /* drops the body, and the file */
     CHECK_INT(releases, 3);
     response_free(&r);
     CHECK_INT(releases, 3);
-    CHECK(fcntl(fd, F_GETFD) >= 0);  /* never closed by verbd */
+    CHECK(fcntl(fd, F_GETFD) >= 0); /* never closed by verbd */
     close(fd);
 }
 
 int main(void)
 {
-    response_init(&res);  /* a zeroed response would own fd 0 */
+    response_init(&res); /* a zeroed response would own fd 0 */
     build_tree();
     set_hello_etag();
     int fds = count_fds();
@@ -953,7 +974,7 @@ int main(void)
     test_fallback(in);
     response_free(&res);
     verbd_module_static.destroy(in);
-    CHECK_INT(count_fds(), fds);  /* nothing leaked */
+    CHECK_INT(count_fds(), fds); /* nothing leaked */
     rm_tree(tmp);
     return unit_report();
 }

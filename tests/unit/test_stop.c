@@ -22,7 +22,10 @@ static void stop_handler(void *data, const struct verbd_request *req, struct ver
 }
 
 /* The port of "127.0.0.1:PORT". */
-static int port_of(const char *name) { return atoi(strrchr(name, ':') + 1); }
+static int port_of(const char *name)
+{
+    return atoi(strrchr(name, ':') + 1);
+}
 
 static int get_stop(int port)
 {
@@ -60,7 +63,7 @@ int main(void)
     pid_t child = fork();
     if (child == 0)
         _exit(verbd_server_run(srv) == 0 ? 0 : 1);
-    verbd_server_free(srv);  /* the parent's copy: closes its listener */
+    verbd_server_free(srv); /* the parent's copy: closes its listener */
 
     CHECK_INT(get_stop(port), 0);
     int status = -1;
@@ -70,7 +73,7 @@ int main(void)
         if (done == 0)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
-    CHECK(done == child);  /* the server stopped within 5 s */
+    CHECK(done == child); /* the server stopped within 5 s */
     if (done != child) {
         kill(child, SIGKILL);
         waitpid(child, &status, 0);

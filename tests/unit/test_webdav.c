@@ -39,7 +39,10 @@ static void test_reserved(void)
     CHECK(!dav_reserved(""));
 }
 
-static xmlDoc *parse(const char *s) { return dav_xml_parse(s, strlen(s)); }
+static xmlDoc *parse(const char *s)
+{
+    return dav_xml_parse(s, strlen(s));
+}
 
 static void test_parse(void)
 {
@@ -64,8 +67,8 @@ static void test_parse(void)
     CHECK(parse("<a>") == NULL);
     CHECK(parse("") == NULL);
     CHECK(parse("text") == NULL);
-    CHECK(parse("<a xmlns:p=\"\"><p:b/></a>") == NULL);   /* empty prefixed namespace */
-    CHECK(parse("<p:a/>") == NULL);                        /* undeclared prefix */
+    CHECK(parse("<a xmlns:p=\"\"><p:b/></a>") == NULL); /* empty prefixed namespace */
+    CHECK(parse("<p:a/>") == NULL);                     /* undeclared prefix */
     CHECK(parse("<!DOCTYPE a [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><a>&e;</a>") == NULL);
     CHECK(parse("<!DOCTYPE a SYSTEM \"http://127.0.0.1:1/x.dtd\"><a/>") == NULL);
     CHECK(parse("<a>&undefined;</a>") == NULL);

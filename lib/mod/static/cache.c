@@ -18,7 +18,7 @@
 
 #define CACHE_BUCKETS 256
 #define CACHE_MAX_ENTRIES 512
-#define CACHE_INLINE_MAX (16 * 1024)  /* bytes kept in memory per file */
+#define CACHE_INLINE_MAX (16 * 1024) /* bytes kept in memory per file */
 
 /* A path found missing, remembered for the rest of its epoch only. */
 struct missing_path {
@@ -31,7 +31,7 @@ struct missing_path {
 struct file_cache {
     struct file_entry *buckets[CACHE_BUCKETS];
     size_t count;
-    uint64_t clock;  /* use counter, for eviction */
+    uint64_t clock; /* use counter, for eviction */
     struct missing_path missing[MISSING_SLOTS];
 };
 
@@ -53,7 +53,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 static void entry_free(struct file_entry *e)
 {
     if (e->holds) {
-        e->dropped = true;  /* the last response to let go frees it */
+        e->dropped = true; /* the last response to let go frees it */
         return;
     }
     close(e->fd);
@@ -130,10 +130,9 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     e->fields_len = (size_t)n;
     if (st->st_size > 0 && st->st_size <= CACHE_INLINE_MAX) {
         e->content = malloc((size_t)st->st_size);
-        if (!e->content ||
-            pread(fd, e->content, (size_t)st->st_size, 0) != (ssize_t)st->st_size) {
+        if (!e->content || pread(fd, e->content, (size_t)st->st_size, 0) != (ssize_t)st->st_size) {
             free(e->content);
-            e->content = NULL;  /* served from the fd instead */
+            e->content = NULL; /* served from the fd instead */
         }
     }
     if (c->count >= CACHE_MAX_ENTRIES)
@@ -182,7 +181,7 @@ void cache_respond_range(struct verbd_response *res, struct file_entry *e, uint6
                          uint64_t len)
 {
     e->holds++;
-    if (e->content)  /* copied once, into the output */
+    if (e->content) /* copied once, into the output */
         verbd_response_body_shared(res, e->content + offset, len, release_hold, e);
     else
         verbd_response_file_shared(res, e->fd, offset, len, release_hold, e);

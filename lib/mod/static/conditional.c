@@ -3,7 +3,10 @@
 
 #include <string.h>
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 bool etag_list_match(const char *p, size_t n, const char *etag, bool strong, bool *malformed)
 {
@@ -34,7 +37,7 @@ bool etag_list_match(const char *p, size_t n, const char *etag, bool strong, boo
         size_t start = i++;
         while (i < n && p[i] != '"') {
             unsigned char c = (unsigned char)p[i];
-            if (c < 0x21 || c == 0x7f)  /* etagc: %x21 / %x23-7E / obs-text */
+            if (c < 0x21 || c == 0x7f) /* etagc: %x21 / %x23-7E / obs-text */
                 goto bad;
             i++;
         }

@@ -45,8 +45,8 @@ int fs_status(int e, enum fs_op op, const char *what, const char *rel, const cha
                      ? "A path segment is longer than NAME_MAX (" TOSTR(NAME_MAX) " bytes)."
                      : "The path is longer than PATH_MAX (" TOSTR(PATH_MAX) " bytes).";
         break;
-    case EXDEV:  /* RESOLVE_BENEATH: a ".." or an absolute symlink escapes */
-    case ELOOP:  /* a symlink loop, or a magic link */
+    case EXDEV: /* RESOLVE_BENEATH: a ".." or an absolute symlink escapes */
+    case ELOOP: /* a symlink loop, or a magic link */
         status = 403;
         detail = "outside the root";
         break;
@@ -59,8 +59,8 @@ int fs_status(int e, enum fs_op op, const char *what, const char *rel, const cha
         status = 403;
         detail = "read-only file system";
         break;
-    case ENXIO:   /* a socket */
-    case ENODEV:  /* a device without a driver */
+    case ENXIO:  /* a socket */
+    case ENODEV: /* a device without a driver */
         status = 403;
         detail = "not a regular file or directory";
         break;

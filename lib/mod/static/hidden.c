@@ -27,14 +27,15 @@ bool static_reserved(const char *rel)
 bool static_hidden(const struct static_inst *in, const char *rel, bool at_origin_root)
 {
     if (strcmp(rel, ".") == 0)
-        return false;  /* the root itself */
+        return false; /* the root itself */
     for (const char *p = rel; *p;) {
         if (starts_reserved(p))
             return true;
         const char *s = strchr(p, '/');
         size_t n = s ? (size_t)(s - p) : strlen(p);
         /* "." and ".." never reach here: the path is normalised. */
-        bool well_known = at_origin_root && p == rel && n == 11 && memcmp(p, ".well-known", 11) == 0;
+        bool well_known =
+            at_origin_root && p == rel && n == 11 && memcmp(p, ".well-known", 11) == 0;
         if (p[0] == '.' && !in->hidden_files && !well_known)
             return true;
         if (!s)

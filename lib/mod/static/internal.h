@@ -16,9 +16,9 @@
 struct file_cache;
 
 struct static_inst {
-    int root_fd;       /* O_PATH|O_DIRECTORY */
-    struct file_cache *cache;  /* this process's open files (cache.c) */
-    char *root_real;   /* realpath of the root, for the no-openat2 fallback */
+    int root_fd;              /* O_PATH|O_DIRECTORY */
+    struct file_cache *cache; /* this process's open files (cache.c) */
+    char *root_real;          /* realpath of the root, for the no-openat2 fallback */
     bool listing;
     bool hidden_files; /* serve dot-names (hidden_files on); webdav: always */
     char *charset;     /* added to text types' Content-Type; NULL: off */
@@ -39,7 +39,6 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
 int static_stat(const struct static_inst *in, const char *rel, struct stat *st);
 /* rel joined with a file name: "name" for ".", else "rel/name" (malloc'd). */
 char *static_join(const char *rel, const char *name);
-
 
 /* ---- hidden.c: names never served ---- */
 
@@ -62,14 +61,14 @@ int static_refuse_hidden(const struct static_inst *in, const struct verbd_reques
 struct file_entry {
     struct file_entry *next;
     char *rel;
-    int fd;                 /* responses share it: see cache_hold */
+    int fd; /* responses share it: see cache_hold */
     struct stat st;
     char etag[64];
     char last_modified[HTTP_DATE_LEN + 1];
     const char *type;
-    char *content;          /* the whole file, if small; else NULL */
-    char *fields;           /* ETag, Last-Modified, Accept-Ranges and
-                               Content-Type lines of a 200 */
+    char *content; /* the whole file, if small; else NULL */
+    char *fields;  /* ETag, Last-Modified, Accept-Ranges and
+                      Content-Type lines of a 200 */
     size_t fields_len;
     uint64_t last_used;
     uint64_t checked_epoch; /* the epoch the path was last stat'ed in */
@@ -102,7 +101,7 @@ enum cond_result { COND_PROCEED, COND_NOT_MODIFIED /* 304 */, COND_FAILED /* 412
 /* The validators of the selected representation; etag NULL or has_mtime
  * false when it has none (a listing). */
 struct validators {
-    const char *etag;   /* "\"...\"", strong */
+    const char *etag; /* "\"...\"", strong */
     bool has_mtime;
     time_t mtime;
 };
@@ -117,22 +116,22 @@ bool cond_if_range(const struct verbd_request *req, const struct validators *v);
 /* ---- range.c: RFC 9110 §14 ---- */
 
 struct byte_range {
-    uint64_t first, last;  /* inclusive */
+    uint64_t first, last; /* inclusive */
 };
 
-#define RANGE_MAX 16  /* more range-specs than this: the Range is ignored */
+#define RANGE_MAX 16 /* more range-specs than this: the Range is ignored */
 
 enum range_result {
-    RANGE_IGNORE,         /* not a valid bytes range set, or refused: send 200 */
-    RANGE_SATISFIABLE,    /* out[0..*count) to send */
-    RANGE_UNSATISFIABLE,  /* 416 */
+    RANGE_IGNORE,        /* not a valid bytes range set, or refused: send 200 */
+    RANGE_SATISFIABLE,   /* out[0..*count) to send */
+    RANGE_UNSATISFIABLE, /* 416 */
 };
 
 enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
                               size_t *count);
 /* Fills a 206 for the ranges of the cached file e. */
-void range_respond(struct verbd_response *res, struct file_entry *e,
-                   const struct byte_range *r, size_t count);
+void range_respond(struct verbd_response *res, struct file_entry *e, const struct byte_range *r,
+                   size_t count);
 
 /* ---- mime.c ---- */
 

@@ -94,8 +94,8 @@ void listing_respond(struct verbd_response *res, const struct static_inst *in, c
         char *name = strdup(de->d_name);
         if (!name)
             abort();
-        ents[n++] = (struct entry){name, S_ISDIR(st.st_mode), (uint64_t)st.st_size,
-                                   st.st_mtim.tv_sec};
+        ents[n++] =
+            (struct entry){name, S_ISDIR(st.st_mode), (uint64_t)st.st_size, st.st_mtim.tv_sec};
     }
     closedir(d);
     if (n)

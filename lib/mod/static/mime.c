@@ -14,7 +14,7 @@
 #define MIME_EXT_MAX 16
 
 struct mime_entry {
-    const char *ext;   /* lowercase */
+    const char *ext; /* lowercase */
     const char *type;
 };
 
@@ -82,7 +82,10 @@ struct with_charset {
 static struct with_charset *interned;
 
 /* Not tolower(): the locale must not change which type a file gets. */
-static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -166,7 +169,10 @@ void mime_acquire_from(const char *file)
     pthread_mutex_unlock(&mime_lock);
 }
 
-void mime_acquire(void) { mime_acquire_from("/etc/mime.types"); }
+void mime_acquire(void)
+{
+    mime_acquire_from("/etc/mime.types");
+}
 
 void mime_release(void)
 {
@@ -192,8 +198,7 @@ static int key_cmp(const void *key, const void *entry)
 }
 
 /* The first of equal keys, so that the earliest line of the file wins. */
-static const struct mime_entry *find_first(const char *ext, const struct mime_entry *tab,
-                                           size_t n)
+static const struct mime_entry *find_first(const char *ext, const struct mime_entry *tab, size_t n)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {

@@ -7,9 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* 1*DIGIT, saturating at UINT64_MAX: a huge position is merely past the
  * end, not an error. */
@@ -39,7 +45,7 @@ enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byt
     *count = 0;
     if (n < 6)
         return RANGE_IGNORE;
-    for (size_t k = 0; k < 6; k++) {  /* the unit is case-insensitive */
+    for (size_t k = 0; k < 6; k++) { /* the unit is case-insensitive */
         char c = p[k] >= 'A' && p[k] <= 'Z' ? (char)(p[k] + 32) : p[k];
         if (c != unit[k])
             return RANGE_IGNORE;
@@ -47,7 +53,7 @@ enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byt
     size_t i = 6, specs = 0, nsat = 0;
     uint64_t total = 0;
     while (i < n) {
-        if (is_ows(p[i]) || p[i] == ',') {  /* empty list elements are allowed */
+        if (is_ows(p[i]) || p[i] == ',') { /* empty list elements are allowed */
             i++;
             continue;
         }
@@ -55,7 +61,7 @@ enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byt
             return RANGE_IGNORE;
         uint64_t first, last;
         bool sat;
-        if (p[i] == '-') {  /* suffix-range: the last N bytes */
+        if (p[i] == '-') { /* suffix-range: the last N bytes */
             i++;
             uint64_t len;
             if (!get_pos(p, n, &i, &len))
@@ -70,7 +76,7 @@ enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byt
             last = UINT64_MAX;
             if (i < n && is_digit(p[i])) {
                 get_pos(p, n, &i, &last);
-                if (last < first)  /* an invalid int-range invalidates all */
+                if (last < first) /* an invalid int-range invalidates all */
                     return RANGE_IGNORE;
             }
             sat = first < size;
@@ -113,8 +119,8 @@ static void make_boundary(char out[32])
     snprintf(out, 32, "verbd%016" PRIx64, x);
 }
 
-void range_respond(struct verbd_response *res, struct file_entry *e,
-                   const struct byte_range *r, size_t count)
+void range_respond(struct verbd_response *res, struct file_entry *e, const struct byte_range *r,
+                   size_t count)
 {
     uint64_t size = (uint64_t)e->st.st_size;
     const char *type = e->type;

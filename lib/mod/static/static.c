@@ -130,7 +130,7 @@ int static_open_fallback(const struct static_inst *in, const char *rel, int *sta
             *status = errno_status(errno, rel, why);
         return fd;
     }
-    if (rl == 1)  /* the root is "/" */
+    if (rl == 1) /* the root is "/" */
         sub = real + 1;
     else if (strncmp(real, in->root_real, rl) == 0 && real[rl] == '/')
         sub = real + rl + 1;
@@ -194,16 +194,13 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
     uint64_t size = (uint64_t)e->st.st_size;
 
     switch (cond_evaluate(req, &v)) {
-    case COND_FAILED:
-        verbd_response_error(res, 412, NULL);
-        return;
+    case COND_FAILED: verbd_response_error(res, 412, NULL); return;
     case COND_NOT_MODIFIED:
         verbd_response_status(res, 304);
         verbd_response_header(res, "ETag", e->etag);
         verbd_response_header(res, "Last-Modified", e->last_modified);
         return;
-    case COND_PROCEED:
-        break;
+    case COND_PROCEED: break;
     }
 
     struct byte_range r[RANGE_MAX];
@@ -237,8 +234,7 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
 
 /* A regular file at rel, open as fd (taken over) with its stat. */
 static void serve_opened(const struct static_inst *in, const struct verbd_request *req,
-                         struct verbd_response *res, const char *rel, int fd,
-                         const struct stat *st)
+                         struct verbd_response *res, const char *rel, int fd, const struct stat *st)
 {
     serve_file(req, res, cache_put(in, rel, fd, st));
 }
@@ -300,7 +296,7 @@ static void serve_dir(const struct static_inst *in, const struct verbd_request *
             free(index_rel);
             return;
         }
-        close(ifd);  /* a directory or a FIFO named like an index: next */
+        close(ifd); /* a directory or a FIFO named like an index: next */
     }
     if (!in->listing) {
         fail(res, fd, 403, "directory listing is off");
@@ -309,15 +305,12 @@ static void serve_dir(const struct static_inst *in, const struct verbd_request *
     /* A listing has no validators, but "*" conditions still apply. */
     struct validators none = {NULL, false, 0};
     switch (cond_evaluate(req, &none)) {
-    case COND_FAILED:
-        fail(res, fd, 412, NULL);
-        return;
+    case COND_FAILED: fail(res, fd, 412, NULL); return;
     case COND_NOT_MODIFIED:
         close(fd);
         verbd_response_status(res, 304);
         return;
-    case COND_PROCEED:
-        break;
+    case COND_PROCEED: break;
     }
     const char *sub = verbd_request_subpath(req);
     listing_respond(res, in, rel, path, fd, strcmp(sub, "/") == 0);
@@ -451,7 +444,10 @@ static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
     {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
-    {.name = "hidden_files", .min_args = 1, .max_args = 1, .set = set_hidden_files,
+    {.name = "hidden_files",
+     .min_args = 1,
+     .max_args = 1,
+     .set = set_hidden_files,
      .inherit = true},
     {.name = NULL},
 };
@@ -505,11 +501,20 @@ struct static_inst *static_share_new(const char *root, char *err, size_t errlen)
     return in;
 }
 
-void static_share_free(struct static_inst *in) { static_destroy(in); }
+void static_share_free(struct static_inst *in)
+{
+    static_destroy(in);
+}
 
-int static_root_fd(const struct static_inst *in) { return in->root_fd; }
+int static_root_fd(const struct static_inst *in)
+{
+    return in->root_fd;
+}
 
-const char *static_root_real(const struct static_inst *in) { return in->root_real; }
+const char *static_root_real(const struct static_inst *in)
+{
+    return in->root_real;
+}
 
 const char *static_content_type(const struct static_inst *in, const char *name)
 {

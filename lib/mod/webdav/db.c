@@ -19,9 +19,22 @@
 #include "mod/webdav/internal.h"
 
 enum {
-    S_PROPS_OF, S_PROP_GET, S_PROP_SET, S_PROP_DEL, S_PROPS_DROP, S_PROPS_TREE, S_PROPS_DROP_ALL,
-    S_LOCKS_ALL, S_LOCKS_PURGE, S_LOCK_INS, S_LOCK_REFRESH, S_LOCK_DEL, S_LOCKS_DROP,
-    S_LOCKS_DROP_ALL, S_BEGIN, S_COMMIT,
+    S_PROPS_OF,
+    S_PROP_GET,
+    S_PROP_SET,
+    S_PROP_DEL,
+    S_PROPS_DROP,
+    S_PROPS_TREE,
+    S_PROPS_DROP_ALL,
+    S_LOCKS_ALL,
+    S_LOCKS_PURGE,
+    S_LOCK_INS,
+    S_LOCK_REFRESH,
+    S_LOCK_DEL,
+    S_LOCKS_DROP,
+    S_LOCKS_DROP_ALL,
+    S_BEGIN,
+    S_COMMIT,
 };
 
 static const char *const sql_text[] = {
@@ -29,7 +42,8 @@ static const char *const sql_text[] = {
     [S_PROP_GET] = "SELECT xml FROM props WHERE path = ?1 AND ns = ?2 AND name = ?3",
     [S_PROP_SET] = "INSERT OR REPLACE INTO props(path, ns, name, xml) VALUES (?1, ?2, ?3, ?4)",
     [S_PROP_DEL] = "DELETE FROM props WHERE path = ?1 AND ns = ?2 AND name = ?3",
-    [S_PROPS_DROP] = "DELETE FROM props WHERE path = ?1 OR (path >= ?1 || '/' AND path < ?1 || '0')",
+    [S_PROPS_DROP] =
+        "DELETE FROM props WHERE path = ?1 OR (path >= ?1 || '/' AND path < ?1 || '0')",
     [S_PROPS_TREE] = "SELECT path, ns, name, xml FROM props WHERE path = ?1 OR "
                      "(?2 AND path >= ?1 || '/' AND path < ?1 || '0')",
     [S_PROPS_DROP_ALL] = "DELETE FROM props",
@@ -39,7 +53,8 @@ static const char *const sql_text[] = {
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_LOCK_REFRESH] = "UPDATE locks SET timeout = ?2, expires = ?3 WHERE token = ?1",
     [S_LOCK_DEL] = "DELETE FROM locks WHERE token = ?1",
-    [S_LOCKS_DROP] = "DELETE FROM locks WHERE root = ?1 OR (root >= ?1 || '/' AND root < ?1 || '0')",
+    [S_LOCKS_DROP] =
+        "DELETE FROM locks WHERE root = ?1 OR (root >= ?1 || '/' AND root < ?1 || '0')",
     [S_LOCKS_DROP_ALL] = "DELETE FROM locks",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -105,8 +120,7 @@ static char *real_target(const char *path, char *err, size_t errlen)
         return real;
     struct stat st;
     if (lstat(path, &st) == 0) {
-        snprintf(err, errlen, "dav_db: %s is a symbolic link to a file that does not exist",
-                 path);
+        snprintf(err, errlen, "dav_db: %s is a symbolic link to a file that does not exist", path);
         return NULL;
     }
     char *d = strdup(path), *b = strdup(path);
@@ -115,8 +129,10 @@ static char *real_target(const char *path, char *err, size_t errlen)
     char *dir = realpath(dirname(d), NULL);
     const char *base = basename(b);
     if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "dav_db: %s cannot be an SQLite database file (its directory "
-                              "must exist)", path);
+        snprintf(err, errlen,
+                 "dav_db: %s cannot be an SQLite database file (its directory "
+                 "must exist)",
+                 path);
     } else {
         size_t n = strlen(dir) + strlen(base) + 2;
         real = malloc(n);
@@ -133,8 +149,8 @@ static char *real_target(const char *path, char *err, size_t errlen)
 /* The database and the files SQLite keeps beside it, wherever symlinks
  * take them, must all lie outside the share: clients could read,
  * overwrite or delete any of them there. */
-static int check_outside(const struct dav_inst *in, const char *path, const char *real,
-                         char *err, size_t errlen)
+static int check_outside(const struct dav_inst *in, const char *path, const char *real, char *err,
+                         size_t errlen)
 {
     struct stat root;
     if (fstat(in->root_fd, &root) != 0) {
@@ -157,8 +173,10 @@ static int check_outside(const struct dav_inst *in, const char *path, const char
              * points, which may be anywhere. */
             struct stat st;
             if (lstat(sibling, &st) == 0) {
-                snprintf(err, errlen, "dav_db: %s: its %s is a symbolic link to a file that "
-                                      "does not exist", path, sibling);
+                snprintf(err, errlen,
+                         "dav_db: %s: its %s is a symbolic link to a file that "
+                         "does not exist",
+                         path, sibling);
                 rc = -1;
             }
             continue;
@@ -173,13 +191,15 @@ static int check_outside(const struct dav_inst *in, const char *path, const char
             *strrchr(dir, '/') = '\0';
         if (under_root(&root, *dir ? dir : "/")) {
             if (i == 0)
-                snprintf(err, errlen, "dav_db: %s is inside the shared directory %s, where "
-                                      "clients could read, overwrite or delete it; put it "
-                                      "beside that directory",
+                snprintf(err, errlen,
+                         "dav_db: %s is inside the shared directory %s, where "
+                         "clients could read, overwrite or delete it; put it "
+                         "beside that directory",
                          path, static_root_real(in->st));
             else
-                snprintf(err, errlen, "dav_db: %s: its %s leads into the shared directory "
-                                      "%s, where clients could read, overwrite or delete it",
+                snprintf(err, errlen,
+                         "dav_db: %s: its %s leads into the shared directory "
+                         "%s, where clients could read, overwrite or delete it",
                          path, sibling, static_root_real(in->st));
             rc = -1;
         }
@@ -231,8 +251,10 @@ static int check_content(const char *path, const char *real, char *err, size_t e
     if (st.st_size == 0)
         return 0;
     if (got != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
-        snprintf(err, errlen, "dav_db: %s exists and is not an SQLite database; name another "
-                              "file (verbd creates it) or move this one away", path);
+        snprintf(err, errlen,
+                 "dav_db: %s exists and is not an SQLite database; name another "
+                 "file (verbd creates it) or move this one away",
+                 path);
         return -1;
     }
     char *uri = immutable_uri(real);
@@ -248,12 +270,12 @@ static int check_content(const char *path, const char *real, char *err, size_t e
     if (rc == SQLITE_OK)
         rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
-        snprintf(err, errlen, "dav_db: %s is an SQLite database of something else (it has a "
-                              "table \"%s\"); name a file of its own",
+        snprintf(err, errlen,
+                 "dav_db: %s is an SQLite database of something else (it has a "
+                 "table \"%s\"); name a file of its own",
                  path, (const char *)sqlite3_column_text(q, 0));
     else if (rc != SQLITE_DONE)
-        snprintf(err, errlen, "dav_db: %s: %s", path,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        snprintf(err, errlen, "dav_db: %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_finalize(q);
     sqlite3_close(db);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -293,9 +315,8 @@ int dav_db_open(struct dav_inst *in)
         return -1;
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(in->db_path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        in->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(db, 10000);
         rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
@@ -315,9 +336,8 @@ static sqlite3_stmt *stmt(struct dav_inst *in, int id)
 {
     if (dav_db_open(in) != 0)
         return NULL;
-    if (!in->stmts[id] &&
-        sqlite3_prepare_v3(in->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &in->stmts[id],
-                           NULL) != SQLITE_OK) {
+    if (!in->stmts[id] && sqlite3_prepare_v3(in->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                             &in->stmts[id], NULL) != SQLITE_OK) {
         log_msg(LOG_ERROR, "webdav: database: %s", sqlite3_errmsg(in->db));
         return NULL;
     }
@@ -448,8 +468,7 @@ struct prop_row {
     char *path, *ns, *name, *xml;
 };
 
-int dav_props_copy(struct dav_inst *in, const char *src, const char *dst, bool recursive,
-                   bool move)
+int dav_props_copy(struct dav_inst *in, const char *src, const char *dst, bool recursive, bool move)
 {
     /* Read first, then write: the rows are few, and rewriting the path
      * prefix in C keeps any byte in a name intact. */

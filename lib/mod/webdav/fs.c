@@ -58,7 +58,7 @@ int dav_stat(const struct dav_inst *in, const char *rel, struct dav_stat *st)
     int fd = beneath(in, rel, O_PATH | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
-            return 0;  /* missing, or outside the root: nothing here */
+            return 0; /* missing, or outside the root: nothing here */
         return -1;
     }
     struct statx sx;
@@ -69,7 +69,7 @@ int dav_stat(const struct dav_inst *in, const char *rel, struct dav_stat *st)
     if (r != 0)
         return -1;
     if (!S_ISREG(st->st.st_mode) && !S_ISDIR(st->st.st_mode))
-        return 0;  /* FIFOs, sockets, devices: not resources */
+        return 0; /* FIFOs, sockets, devices: not resources */
     st->exists = true;
     st->is_dir = S_ISDIR(st->st.st_mode);
     st->btime = (sx.stx_mask & STATX_BTIME) ? (time_t)sx.stx_btime.tv_sec : st->st.st_mtime;
@@ -148,7 +148,7 @@ int dav_remove_tree(int dirfd, const char *name, const char *rel,
     if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
         return n;
     if (n)
-        return n;  /* not empty because of the failures already told */
+        return n; /* not empty because of the failures already told */
 fail:
     if (failed)
         failed(ctx, rel, errno);
@@ -229,7 +229,7 @@ int dav_copy_tree(int sdir, const char *sname, int ddir, const char *dname, bool
     if (S_ISREG(st.st_mode))
         return copy_file(sdir, sname, ddir, dname, &st, do_fsync);
     if (!S_ISDIR(st.st_mode))
-        return 0;  /* FIFOs and the like are not resources: not copied */
+        return 0; /* FIFOs and the like are not resources: not copied */
     if (mkdirat(ddir, dname, (st.st_mode & 07777) | 0700) != 0)
         return -1;
     if (!recursive)

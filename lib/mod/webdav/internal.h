@@ -28,16 +28,16 @@ struct static_inst;
 enum { DAV_STMT_MAX = 16 };
 
 struct dav_inst {
-    struct static_inst *st;    /* the served tree (static.h): GET, HEAD, names */
-    int root_fd;               /* O_PATH|O_DIRECTORY of the served directory */
+    struct static_inst *st; /* the served tree (static.h): GET, HEAD, names */
+    int root_fd;            /* O_PATH|O_DIRECTORY of the served directory */
     char *db_path;
-    bool depth_infinity;       /* dav_depth_infinity: PROPFIND Depth: infinity */
-    bool fsync;                /* dav_fsync: fsync uploads before renaming */
-    struct sqlite3 *db;        /* opened lazily, per process (never across fork) */
+    bool depth_infinity; /* dav_depth_infinity: PROPFIND Depth: infinity */
+    bool fsync;          /* dav_fsync: fsync uploads before renaming */
+    struct sqlite3 *db;  /* opened lazily, per process (never across fork) */
     pid_t db_pid;
     struct sqlite3_stmt *stmts[DAV_STMT_MAX];
     unsigned tmp_counter;
-    pid_t swept_pid;           /* the process that swept orphans (tmp.c) */
+    pid_t swept_pid; /* the process that swept orphans (tmp.c) */
     /* The mapping's method set as the router passes it to allow() before
      * any request is served; until then the module's own.  What the
      * module claims (DAV class 2, supportedlock) follows it. */
@@ -54,7 +54,7 @@ bool dav_locking(const struct dav_inst *in);
 struct dav_stat {
     bool exists, is_dir;
     struct stat st;
-    time_t btime;   /* creation time where the file system knows it, else mtime */
+    time_t btime; /* creation time where the file system knows it, else mtime */
 };
 
 /* True if some segment of rel is a name the module reserves. */
@@ -74,8 +74,8 @@ char *dav_parent(const char *rel);
 char *dav_join(const char *rel, const char *name);
 /* ---- tmp.c: temporary names ------------------------------------------ */
 
-#define DAV_HOST_MAX 64   /* bytes of the host name in a temporary name */
-#define DAV_TMP_MAX 160   /* a temporary name fits in this */
+#define DAV_HOST_MAX 64 /* bytes of the host name in a temporary name */
+#define DAV_TMP_MAX 160 /* a temporary name fits in this */
 
 /* A fresh temporary name, .verbd-KIND-HOST-PID-COUNTER-RAND, with `kind`
  * ("put", "copy", "move", "trash"), in out (DAV_TMP_MAX bytes). */
@@ -131,12 +131,12 @@ void dav_error(struct verbd_response *res, int status, const char *cond);
 /* ---- db.c: dead properties and locks ------------------------------------ */
 
 struct dav_lock {
-    char token[64];     /* "opaquelocktoken:<uuid>" */
-    char *root;         /* rel of the lock root */
-    int depth;          /* 0 or DAV_DEPTH_INFINITY */
+    char token[64]; /* "opaquelocktoken:<uuid>" */
+    char *root;     /* rel of the lock root */
+    int depth;      /* 0 or DAV_DEPTH_INFINITY */
     bool exclusive;
-    char *owner;        /* serialised DAV:owner content, or NULL */
-    long timeout;       /* seconds, as granted */
+    char *owner;  /* serialised DAV:owner content, or NULL */
+    long timeout; /* seconds, as granted */
     time_t expires;
 };
 
@@ -155,7 +155,7 @@ int dav_db_check(const struct dav_inst *in, const char *path, char *err, size_t 
  * (logged). */
 int dav_db_open(struct dav_inst *in);
 void dav_db_close(struct dav_inst *in);
-int dav_db_begin(struct dav_inst *in);   /* BEGIN IMMEDIATE */
+int dav_db_begin(struct dav_inst *in); /* BEGIN IMMEDIATE */
 int dav_db_commit(struct dav_inst *in);
 void dav_db_rollback(struct dav_inst *in);
 
@@ -197,16 +197,16 @@ struct dav_req {
     const struct verbd_request *req;
     struct verbd_response *res;
     int method;
-    const char *rel;        /* "" for the root */
+    const char *rel; /* "" for the root */
     char *rel_buf;
-    bool slash;             /* the request path ended with '/' */
-    char *prefix;           /* the mapping prefix without trailing '/': "/dav" */
+    bool slash;   /* the request path ended with '/' */
+    char *prefix; /* the mapping prefix without trailing '/': "/dav" */
     struct dav_stat st;
     struct dav_locks locks; /* loaded by dav_check_write and lock handlers */
     bool locks_loaded;
-    const char *body;       /* XML body, if any */
+    const char *body; /* XML body, if any */
     size_t body_len;
-    struct dav_if *ifh;     /* the parsed If header, or NULL */
+    struct dav_if *ifh; /* the parsed If header, or NULL */
 };
 
 /* Parses the If header into r->ifh and evaluates it (RFC 4918 §10.4).
@@ -254,14 +254,14 @@ void dav_activelock(struct dav_req *r, struct buf *b, const struct dav_lock *l);
 
 struct dav_body {
     bool is_file;
-    int dirfd;           /* the parent directory of the PUT target, or -1 */
-    int fd;              /* the temporary file, or -1 */
+    int dirfd; /* the parent directory of the PUT target, or -1 */
+    int fd;    /* the temporary file, or -1 */
     char tmp[DAV_TMP_MAX];
-    int status;          /* an error to answer when the body is in, or 0 */
-    const char *why;     /* its detail for the error body, or NULL */
+    int status;      /* an error to answer when the body is in, or 0 */
+    const char *why; /* its detail for the error body, or NULL */
     uint64_t len;
-    struct buf mem;      /* an XML body */
-    bool heap;           /* malloc'd (dav_body_free frees it) */
+    struct buf mem; /* an XML body */
+    bool heap;      /* malloc'd (dav_body_free frees it) */
 };
 /* Creates the temporary file for a PUT of rel: 0, or the status to answer
  * (b->status is set too). */

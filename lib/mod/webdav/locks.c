@@ -61,7 +61,7 @@ int dav_uri_to_rel(const struct dav_req *r, const char *p, size_t n, char **rel,
         size_t hn;
         const char *host = verbd_request_header(r->req, "Host", &hn);
         if (host && (hn != an || strncasecmp(host, auth, an) != 0))
-            return 502;  /* another server: not ours to copy to */
+            return 502; /* another server: not ours to copy to */
         path = s ? s : "/";
         pn = s ? (size_t)(end - s) : 1;
     } else if (n == 0 || p[0] != '/') {
@@ -83,7 +83,7 @@ int dav_uri_to_rel(const struct dav_req *r, const char *p, size_t n, char **rel,
     size_t pl = strlen(r->prefix);
     if (strncmp(norm, r->prefix, pl) != 0 || (norm[pl] != '/' && norm[pl] != '\0')) {
         free(norm);
-        return 502;  /* outside this mapping */
+        return 502; /* outside this mapping */
     }
     const char *sub = norm + pl;
     while (*sub == '/')
@@ -103,11 +103,11 @@ int dav_uri_to_rel(const struct dav_req *r, const char *p, size_t n, char **rel,
 
 struct dav_cond {
     bool not, is_etag;
-    char *val;  /* the state token without <>, or the entity-tag */
+    char *val; /* the state token without <>, or the entity-tag */
 };
 
 struct dav_list {
-    char *tag;        /* the resource tag, or NULL (the request URI) */
+    char *tag; /* the resource tag, or NULL (the request URI) */
     struct dav_cond *c;
     size_t n;
 };
@@ -167,7 +167,7 @@ static struct dav_if *if_parse(const char *p, size_t n)
     if (p == end)
         goto bad;
     while (p < end) {
-        if (*p == '<') {  /* a resource tag for the lists that follow */
+        if (*p == '<') { /* a resource tag for the lists that follow */
             p++;
             free(tag);
             if (!(tag = read_until(&p, end, '>')))
@@ -237,7 +237,7 @@ bool dav_if_has_token(const struct dav_if *h, const char *token)
     for (size_t i = 0; i < h->n; i++)
         for (size_t j = 0; j < h->l[i].n; j++) {
             const struct dav_cond *c = &h->l[i].c[j];
-            if (!c->not && !c->is_etag && strcmp(c->val, token) == 0)
+            if (!c->not &&!c->is_etag && strcmp(c->val, token) == 0)
                 return true;
         }
     return false;
@@ -261,7 +261,7 @@ static bool list_true(struct dav_req *r, const struct dav_list *l)
     if (l->tag) {
         bool slash;
         if (dav_uri_to_rel(r, l->tag, strlen(l->tag), &tag_rel, &slash) != 0)
-            return false;  /* not a resource of ours: its state is unknown */
+            return false; /* not a resource of ours: its state is unknown */
         rel = tag_rel;
         if (dav_stat(r->in, rel, &st_buf) != 0)
             st_buf.exists = false;
@@ -281,7 +281,7 @@ static bool list_true(struct dav_req *r, const struct dav_list *l)
                 match = strcmp(r->locks.v[k].token, c->val) == 0 &&
                         dav_lock_covers(&r->locks.v[k], rel);
         }
-        ok = match != c->not;
+        ok = match != c->not ;
     }
     free(tag_rel);
     return ok;
@@ -398,14 +398,14 @@ static void new_token(char *out, size_t len)
 {
     unsigned char u[16];
     if (getrandom(u, sizeof u, 0) != (ssize_t)sizeof u)
-        abort();  /* no randomness: a guessable token would be worse */
+        abort(); /* no randomness: a guessable token would be worse */
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
     snprintf(out, len,
              "opaquelocktoken:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
              "%02x%02x%02x%02x%02x%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-             u[13], u[14], u[15]);
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
 }
 
 static void lock_answer(struct dav_req *r, int status, const struct dav_lock *l, bool token_hdr)
@@ -482,8 +482,9 @@ void dav_lock(struct dav_req *r)
     int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
     if (scope < 0 || !write || (depth != 0 && depth != DAV_DEPTH_INFINITY)) {
         free(owner);
-        verbd_response_error(r->res, 400, "A lock is a write lock, exclusive or shared, of "
-                                          "depth 0 or infinity.");
+        verbd_response_error(r->res, 400,
+                             "A lock is a write lock, exclusive or shared, of "
+                             "depth 0 or infinity.");
         return;
     }
     if (!r->st.exists) {
@@ -504,8 +505,8 @@ void dav_lock(struct dav_req *r)
             return;
         }
     }
-    struct dav_lock l = {.root = (char *)r->rel, .depth = depth, .exclusive = scope == 1,
-                         .owner = owner};
+    struct dav_lock l = {
+        .root = (char *)r->rel, .depth = depth, .exclusive = scope == 1, .owner = owner};
     l.timeout = parse_timeout(r->req);
     l.expires = time(NULL) + l.timeout;
     new_token(l.token, sizeof l.token);
@@ -544,8 +545,8 @@ void dav_lock(struct dav_req *r)
             /* A lock on an unmapped URL makes an empty resource (§7.3). */
             const char *name;
             int dfd = dav_open_parent(r->in, r->rel, &name);
-            int fd = dfd >= 0 ? openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)
-                              : -1;
+            int fd =
+                dfd >= 0 ? openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666) : -1;
             created = fd >= 0;
             if (fd >= 0)
                 close(fd);

@@ -49,7 +49,7 @@ static bool put_preconditions(struct dav_req *r)
     size_t n;
     const char *v = verbd_request_header(r->req, "If-Match", &n);
     if (v && (!cur || !etag_list_match(v, n, cur, true, NULL)))
-        return false;  /* "*" too needs a current representation */
+        return false; /* "*" too needs a current representation */
     v = verbd_request_header(r->req, "If-None-Match", &n);
     if (v && cur && etag_list_match(v, n, cur, false, NULL))
         return false;
@@ -62,9 +62,9 @@ int dav_put_refusal(struct dav_req *r)
     const char *why = NULL;
     size_t crn;
     if (r->slash || r->st.is_dir) {
-        status = 405;  /* a collection is not PUT */
+        status = 405; /* a collection is not PUT */
     } else if (verbd_request_header(r->req, "Content-Range", &crn)) {
-        status = 400;  /* a partial PUT would be taken for the whole (RFC 9110 §14.5) */
+        status = 400; /* a partial PUT would be taken for the whole (RFC 9110 §14.5) */
         why = "PUT with Content-Range is not supported.";
     } else if (!put_preconditions(r)) {
         status = 412;
@@ -90,7 +90,7 @@ void dav_put(struct dav_req *r, void *state)
         status = dav_body_open(in, r->rel, b);
         why = b->why;
     } else if (!b->is_file) {
-        status = 500;  /* a PUT body always goes to a file */
+        status = 500; /* a PUT body always goes to a file */
     } else {
         status = b->status;
         why = b->why;
@@ -121,10 +121,10 @@ void dav_put(struct dav_req *r, void *state)
         dav_body_free(in, b, true);
         return;
     }
-    b->tmp[0] = '\0';  /* renamed: nothing to remove */
+    b->tmp[0] = '\0'; /* renamed: nothing to remove */
     fsync_dir(in, b->dirfd);
     if (!r->st.exists)
-        dav_props_drop(in, r->rel);  /* whatever an outside delete left behind */
+        dav_props_drop(in, r->rel); /* whatever an outside delete left behind */
     struct stat st;
     if (fstat(b->fd, &st) == 0) {
         char etag[64];
@@ -140,7 +140,7 @@ void dav_put(struct dav_req *r, void *state)
 struct failures {
     struct dav_req *r;
     struct buf xml;
-    const char *trash_rel;  /* failed paths are reported under the original name */
+    const char *trash_rel; /* failed paths are reported under the original name */
 };
 
 static void record_failure(void *ctx, const char *rel, int err)
@@ -153,7 +153,7 @@ static void record_failure(void *ctx, const char *rel, int err)
     sprintf(orig, "%s%s", f->r->rel, rest);
     int status = write_status(err, "webdav: delete", orig, NULL);
     if (status == 409 || status == 404)
-        status = 500;  /* a member, not the parent, could not go */
+        status = 500; /* a member, not the parent, could not go */
     buf_puts(&f->xml, "<D:response>");
     dav_xml_href(&f->xml, f->r->prefix, orig, false);
     buf_printf(&f->xml, "<D:status>HTTP/1.1 %d %s</D:status></D:response>", status,
@@ -179,7 +179,7 @@ static bool remove_set_aside(struct dav_req *r, int dirfd, const char *trash, co
     struct failures f = {.r = r, .trash_rel = trash_rel};
     int n = dav_remove_tree(dirfd, trash, trash_rel, record_failure, &f);
     if (n && answer) {
-        renameat(dirfd, trash, dirfd, name);  /* what is left is visible again */
+        renameat(dirfd, trash, dirfd, name); /* what is left is visible again */
         struct buf b = {0};
         buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                      "<D:multistatus xmlns:D=\"DAV:\">");
@@ -220,8 +220,8 @@ void dav_delete(struct dav_req *r)
     if (!r->st.is_dir) {
         if (unlinkat(dirfd, name, 0) != 0) {
             const char *why = NULL;
-            int status = errno == ENOENT ? 404
-                                         : write_status(errno, "webdav: unlink", r->rel, &why);
+            int status =
+                errno == ENOENT ? 404 : write_status(errno, "webdav: unlink", r->rel, &why);
             verbd_response_error(r->res, status, why);
             close(dirfd);
             return;

@@ -14,13 +14,21 @@
 #include "mod/webdav/internal.h"
 
 enum live {
-    L_CREATIONDATE, L_DISPLAYNAME, L_GETCONTENTLENGTH, L_GETCONTENTTYPE, L_GETETAG,
-    L_GETLASTMODIFIED, L_RESOURCETYPE, L_SUPPORTEDLOCK, L_LOCKDISCOVERY, L_COUNT
+    L_CREATIONDATE,
+    L_DISPLAYNAME,
+    L_GETCONTENTLENGTH,
+    L_GETCONTENTTYPE,
+    L_GETETAG,
+    L_GETLASTMODIFIED,
+    L_RESOURCETYPE,
+    L_SUPPORTEDLOCK,
+    L_LOCKDISCOVERY,
+    L_COUNT
 };
 
 static const char *const live_names[L_COUNT] = {
-    "creationdate", "displayname", "getcontentlength", "getcontenttype", "getetag",
-    "getlastmodified", "resourcetype", "supportedlock", "lockdiscovery",
+    "creationdate",    "displayname",  "getcontentlength", "getcontenttype", "getetag",
+    "getlastmodified", "resourcetype", "supportedlock",    "lockdiscovery",
 };
 
 static int live_index(const char *ns, const char *name)
@@ -39,7 +47,7 @@ static void prop_name(struct buf *b, const char *ns, const char *name)
     if (strcmp(ns, "DAV:") == 0) {
         buf_printf(b, "<D:%s/>", name);
     } else if (!*ns) {
-        buf_printf(b, "<%s/>", name);  /* no default namespace is in scope */
+        buf_printf(b, "<%s/>", name); /* no default namespace is in scope */
     } else {
         buf_printf(b, "<P:%s xmlns:P=\"", name);
         dav_xml_escape(b, ns, strlen(ns));
@@ -75,7 +83,7 @@ static bool live_value(struct dav_req *r, struct buf *b, int i, const char *rel,
         if (st->is_dir)
             return false;
         buf_puts(b, "<D:getcontenttype>");
-        const char *t = static_content_type(r->in->st, rel);  /* as GET says */
+        const char *t = static_content_type(r->in->st, rel); /* as GET says */
         dav_xml_escape(b, t, strlen(t));
         buf_puts(b, "</D:getcontenttype>");
         return true;
@@ -304,8 +312,7 @@ struct pp_op {
     int status;
 };
 
-static void pp_group(struct buf *b, const struct pp_op *ops, size_t n, int status,
-                     const char *text)
+static void pp_group(struct buf *b, const struct pp_op *ops, size_t n, int status, const char *text)
 {
     struct buf names = {0};
     for (size_t i = 0; i < n; i++)
@@ -342,7 +349,7 @@ void dav_proppatch(struct dav_req *r)
     for (xmlNode *c = dav_xml_first(root); c && !bad; c = dav_xml_next(c)) {
         bool set = dav_xml_is(c, "set");
         if (!set && !dav_xml_is(c, "remove"))
-            continue;  /* unknown elements are ignored (§17) */
+            continue; /* unknown elements are ignored (§17) */
         xmlNode *prop = dav_xml_first(c);
         if (!dav_xml_is(prop, "prop")) {
             bad = true;

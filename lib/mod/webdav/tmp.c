@@ -106,7 +106,7 @@ bool dav_tmp_orphan(const char *name, time_t changed, time_t now)
     char host[DAV_HOST_MAX + 1], self[DAV_HOST_MAX + 1];
     pid_t pid;
     if (!dav_tmp_parse(name, host, sizeof host, &pid))
-        return false;  /* not a temporary name (the database beside a share, say) */
+        return false; /* not a temporary name (the database beside a share, say) */
     if (now - changed > ORPHAN_AGE)
         return true;
     node_name(self, sizeof self);
@@ -141,7 +141,7 @@ static void sweep_dir(int dirfd, const char *rel, time_t now, int depth, unsigne
                     log_msg(LOG_WARN, "webdav: cannot remove the leftover /%s", r);
                 free(r);
             }
-            continue;  /* a live one is its owner's business */
+            continue; /* a live one is its owner's business */
         }
         if (!S_ISDIR(st.st_mode) || depth >= SWEEP_DEPTH_MAX)
             continue;

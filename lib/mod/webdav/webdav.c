@@ -81,7 +81,7 @@ int dav_body_open(struct dav_inst *in, const char *rel, struct dav_body *b)
 {
     const char *name;
     b->why = NULL;
-    if (fs_name_too_long(rel)) {  /* no temporary file for a name that cannot be */
+    if (fs_name_too_long(rel)) { /* no temporary file for a name that cannot be */
         b->status = fs_status(ENAMETOOLONG, FS_WRITE, "webdav: PUT", rel, &b->why);
         return b->status;
     }
@@ -171,7 +171,7 @@ static int body_data(struct dav_body *b, const void *data, size_t len)
 static method_set dav_allow(void *vinst, const struct verbd_request *req, method_set allowed)
 {
     struct dav_inst *in = vinst;
-    in->mapping_methods = allowed;  /* the mapping's set: see dav_locking */
+    in->mapping_methods = allowed; /* the mapping's set: see dav_locking */
     /* Before this process serves its first request here (allow() comes
      * first), it clears what a crashed one left.  Not in create(), which
      * `verbd -t` runs too, and which runs before workers exist. */
@@ -227,7 +227,7 @@ static int dav_prepare(struct dav_req *r, struct dav_inst *in, const struct verb
     int status = 0;
     const char *why = NULL;
     if (dav_reserved(r->rel))
-        status = 404;  /* temporary files are nobody's business */
+        status = 404; /* temporary files are nobody's business */
     else if (dav_stat(in, r->rel, &r->st) != 0)
         status = fs_status(errno, FS_READ, "webdav: stat", r->rel, &why);
     else if (r->method != METHOD_GET && r->method != METHOD_HEAD)
@@ -262,15 +262,14 @@ static void dav_handle(struct dav_inst *in, const struct verbd_request *req,
     } else if (r.method == METHOD_GET || r.method == METHOD_HEAD) {
         serve_static(in, &r);
     } else {
-        bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL &&
-                     r.method != METHOD_LOCK;
+        bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL && r.method != METHOD_LOCK;
         if (needs && !r.st.exists) {
             verbd_response_error(res, 404, NULL);
         } else {
             switch (r.method) {
             case METHOD_PUT:
                 dav_put(&r, body);
-                body = NULL;  /* dav_put owns it */
+                body = NULL; /* dav_put owns it */
                 break;
             case METHOD_DELETE: dav_delete(&r); break;
             case METHOD_MKCOL: dav_mkcol(&r); break;
@@ -304,13 +303,13 @@ static bool put_refused_by_head(struct dav_inst *in, const struct verbd_request 
 /* A request's body being read, and whose it is. */
 struct upload {
     struct dav_inst *in;
-    struct dav_body *body;  /* NULL once dav_handle took it */
+    struct dav_body *body; /* NULL once dav_handle took it */
 };
 
 static void upload_free(void *arg)
 {
     struct upload *u = arg;
-    dav_body_free(u->in, u->body, true);  /* an upload never completed */
+    dav_body_free(u->in, u->body, true); /* an upload never completed */
 }
 
 static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
@@ -320,7 +319,7 @@ static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void 
     if (status) {
         struct verbd_response *res = verbd_exchange_response(x);
         verbd_response_error(res, status, NULL);
-        verbd_response_close(res);  /* the rest of the body is not read */
+        verbd_response_close(res); /* the rest of the body is not read */
         verbd_finish(x);
     }
 }
@@ -468,8 +467,8 @@ static void *dav_create(const char *arg, char *err, size_t errlen)
 
 const struct verbd_module verbd_module_webdav = {
     .name = "webdav",
-    .methods = M(GET) | M(HEAD) | M(PUT) | M(DELETE) | M(MKCOL) | M(COPY) | M(MOVE) |
-               M(PROPFIND) | M(PROPPATCH) | M(LOCK) | M(UNLOCK),
+    .methods = M(GET) | M(HEAD) | M(PUT) | M(DELETE) | M(MKCOL) | M(COPY) | M(MOVE) | M(PROPFIND) |
+               M(PROPPATCH) | M(LOCK) | M(UNLOCK),
     .directives = dav_directives,
     .streams_bodies = true,
     .create = dav_create,

@@ -59,8 +59,14 @@ static xmlNode *elem_from(xmlNode *n)
     return n;
 }
 
-xmlNode *dav_xml_first(const xmlNode *node) { return node ? elem_from(node->children) : NULL; }
-xmlNode *dav_xml_next(const xmlNode *node) { return node ? elem_from(node->next) : NULL; }
+xmlNode *dav_xml_first(const xmlNode *node)
+{
+    return node ? elem_from(node->children) : NULL;
+}
+xmlNode *dav_xml_next(const xmlNode *node)
+{
+    return node ? elem_from(node->next) : NULL;
+}
 
 char *dav_xml_dump(const xmlNode *node, bool children_only)
 {
