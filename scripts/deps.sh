@@ -16,6 +16,7 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"
+    command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
     # Peers that the probe's tests run on loopback with their own configs.
     [ -x /usr/sbin/nginx ] || need="$need nginx"
     [ -x /usr/sbin/apache2 ] || need="$need apache2"

@@ -235,6 +235,18 @@ def run_fuzz(seconds):
     return passed, failed
 
 
+def run_format():
+    """scripts/format.sh: the C sources as .clang-format says; one test."""
+    script = os.path.join(os.path.dirname(INTEGRATION_DIR), os.pardir, "scripts", "format.sh")
+    proc = subprocess.run(["sh", os.path.normpath(script)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    ok = proc.returncode == 0
+    print("format: %d passed, %d failed" % (ok, not ok))
+    if not ok:
+        print("  " + proc.stdout.rstrip().replace("\n", "\n  "))
+    return int(ok), int(not ok)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="Run verbd's unit and integration tests.")
     ap.add_argument("--build", default="build", help="build directory (holds verbd and tests/)")
@@ -294,6 +306,11 @@ def main(argv):
                     os.path.basename(path), p, f, ", %d skipped" % s if s else ""))
                 for l in lines:
                     print("  " + l.replace("\n", "\n  "))
+
+    if not args.keyword and not args.unit_only and not args.integration_only:
+        p, f = run_format()
+        total_pass += p
+        total_fail += f
 
     if args.fuzz_seconds > 0 and not args.keyword:
         p, f = run_fuzz(args.fuzz_seconds)
