@@ -104,7 +104,9 @@ static void reload(struct worker *w)
     for (size_t i = w->host.nconns; i-- > 0;)
         if (http1_busy(w->host.conns[i]))
             http1_close(w->host.conns[i]);
+    route_worker_exit(&w->srv->routes);
     server_reload_apply(w->srv, next);
+    route_worker_init(&w->srv->routes, w->loop);
     w->host.limits = settings_limits(&w->srv->settings);
 }
 
@@ -169,7 +171,7 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
 
 static void worker_free(struct worker *w)
 {
-    if (w->loop)
+    if (w->loop && w->host.loop)
         http1_host_free(&w->host);
     free(w->listen_watches);
     if (w->signal_fd >= 0)
@@ -186,6 +188,7 @@ int worker_run(struct verbd_server *srv)
         worker_free(&w);
         return -1;
     }
+    route_worker_init(&srv->routes, w.loop);
     while (!w.host.stopping || (w.host.nconns && clock_ms() < w.stop_deadline)) {
         if (loop_run_once(w.loop, MAX_WAIT_MS) < 0) {
             log_msg(LOG_ERROR, "epoll_wait: %s", strerror(errno));
@@ -194,6 +197,11 @@ int worker_run(struct verbd_server *srv)
         after_turn(&w);
         log_flush();
     }
+    /* The sessions end (and with them their exchanges) before the module
+     * instances' per-worker state. */
+    http1_host_free(&w.host);
+    w.host = (struct http1_host){0};
+    route_worker_exit(&srv->routes);
     worker_free(&w);
     log_flush();
     return 0;

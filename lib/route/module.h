@@ -11,6 +11,8 @@
 #include "http/method.h"
 #include "verbd.h"
 
+struct loop;
+
 /* A directive a module accepts inside its location block. */
 struct verbd_directive {
     const char *name;
@@ -38,6 +40,15 @@ struct verbd_module {
     /* Optional: the methods this instance implements, decided at
      * configuration time (replaces `methods` for it). */
     method_set (*instance_methods)(void *inst);
+
+    /* Optional, in each worker process before it serves (and after a
+     * reload, for the new instances): `allowed` is the mapping's finished
+     * method set; `loop` the worker's, for state that outlives an exchange
+     * (connection pools, a database connection) with the loop's own calls.
+     * worker_exit undoes it before the instance goes.  Never run by
+     * `verbd -t`. */
+    void (*worker_init)(void *inst, struct loop *loop, method_set allowed);
+    void (*worker_exit)(void *inst);
 
     /* Starts an exchange the router decided this mapping serves.  The
      * method is in the mapping's set; HEAD arrives as HEAD (answer as for

@@ -353,6 +353,24 @@ void route_finish(struct route_table *t)
         qsort(t->maps, t->n, sizeof *t->maps, match_order);
 }
 
+void route_worker_init(struct route_table *t, struct loop *loop)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct route_mapping *m = t->maps[i];
+        if (m->module->worker_init)
+            m->module->worker_init(m->inst, loop, m->allowed);
+    }
+}
+
+void route_worker_exit(struct route_table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct route_mapping *m = t->maps[i];
+        if (m->module->worker_exit)
+            m->module->worker_exit(m->inst);
+    }
+}
+
 void route_free(struct route_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {

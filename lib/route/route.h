@@ -69,6 +69,9 @@ bool route_directive_inherited(const char *name);
 const char *route_directive_name(size_t i);
 /* Computes the sets once all mappings are added. */
 void route_finish(struct route_table *t);
+/* Each module instance's worker_init (worker_exit), in a worker process. */
+void route_worker_init(struct route_table *t, struct loop *loop);
+void route_worker_exit(struct route_table *t);
 void route_free(struct route_table *t);
 
 /* Id of a method token: registered, an extension of this table, or

@@ -166,16 +166,23 @@ static int body_data(struct dav_body *b, const void *data, size_t len)
     return 0;
 }
 
+/* ---- per worker ------------------------------------------------------------------ */
+
+/* Before this process serves, it clears what a crashed one left; not in
+ * create(), which `verbd -t` runs too, before workers exist. */
+static void dav_worker_init(void *vinst, struct loop *loop, method_set allowed)
+{
+    (void)loop;
+    struct dav_inst *in = vinst;
+    in->mapping_methods = allowed; /* the mapping's set: see dav_locking */
+    dav_sweep_orphans(in);
+}
+
 /* ---- Allow and OPTIONS ------------------------------------------------------- */
 
 static method_set dav_allow(void *vinst, const struct verbd_request *req, method_set allowed)
 {
     struct dav_inst *in = vinst;
-    in->mapping_methods = allowed; /* the mapping's set: see dav_locking */
-    /* Before this process serves its first request here (allow() comes
-     * first), it clears what a crashed one left.  Not in create(), which
-     * `verbd -t` runs too, and which runs before workers exist. */
-    dav_sweep_orphans(in);
     bool slash;
     char *rel = request_rel(req, &slash);
     struct dav_stat st;
@@ -474,6 +481,7 @@ const struct verbd_module verbd_module_webdav = {
     .create = dav_create,
     .destroy = dav_destroy,
     .start = dav_start,
+    .worker_init = dav_worker_init,
     .allow = dav_allow,
     .options = dav_options,
 };
