@@ -76,6 +76,7 @@ struct http1 {
 
     /* The response of the exchange in flight. */
     struct verbd_exchange *x;
+    const struct route_mapping *held; /* its mapping, kept over a reload */
     enum framing framing;
     bool send_body; /* not HEAD, not 1xx/204/304 */
     bool keep_alive;
@@ -125,7 +126,7 @@ static void give_buf(struct http1_host *h, char *buf)
 }
 
 int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s,
-                    const struct route_table *routes)
+                    struct route_table *routes)
 {
     memset(h, 0, sizeof *h);
     h->loop = loop;
@@ -243,6 +244,15 @@ static void close_stalled(struct http1 *c)
     http1_close(c);
 }
 
+/* After its exchange ended (cleanups run): the mapping may go now. */
+static void release_mapping(struct http1 *c)
+{
+    if (c->held) {
+        route_release(c->held);
+        c->held = NULL;
+    }
+}
+
 void http1_close(struct http1 *c)
 {
     struct http1_host *h = c->host;
@@ -252,6 +262,7 @@ void http1_close(struct http1 *c)
         struct verbd_exchange *x = c->x;
         c->x = NULL;
         vx_client_gone(x);
+        release_mapping(c);
     }
     drop_output(c);
     release_output(c);
@@ -619,6 +630,10 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     enum verdict v = route_decide(c->host->routes, &x->req, path_buf);
     c->body_limit = x->req.max_body;
+    if (v == VERDICT_SERVE) {
+        c->held = x->req.mapping;
+        route_hold(c->held);
+    }
     route_start(c->host->routes, v, x);
 }
 
@@ -636,6 +651,7 @@ static void end_exchange(struct http1 *c)
     if (!method_is_safe(x->req.method_id))
         clock_new_epoch(); /* it may have changed what later answers see */
     vx_end(x);
+    release_mapping(c);
     if (body_unread && !c->close_after) {
         c->state = CONN_DISCARD;
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
@@ -1146,11 +1162,6 @@ void http1_ready(struct http1 *c)
 {
     c->drained = false;
     http1_run(c);
-}
-
-bool http1_busy(const struct http1 *c)
-{
-    return c->x && !c->x->finished;
 }
 
 void http1_stop_if_idle(struct http1 *c)

@@ -24,7 +24,7 @@ struct http1;
 struct http1_host {
     struct loop *loop;
     const struct settings *settings;
-    const struct route_table *routes;
+    struct route_table *routes;
     struct http_limits limits;
     struct http_field *fields; /* parser scratch, settings->max_fields */
     size_t buf_size;           /* every input and output buffer */
@@ -38,7 +38,7 @@ struct http1_host {
 
 /* Sets a host up for sessions on `loop`; -1 if out of memory. */
 int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s,
-                    const struct route_table *routes);
+                    struct route_table *routes);
 /* Closes every session and frees the host's memory. */
 void http1_host_free(struct http1_host *h);
 
@@ -51,8 +51,6 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
 void http1_ready(struct http1 *c);
 /* Closes at once if nothing is in flight (graceful stop). */
 void http1_stop_if_idle(struct http1 *c);
-/* True while an exchange of this session is unfinished. */
-bool http1_busy(const struct http1 *c);
 void http1_close(struct http1 *c);
 
 #endif

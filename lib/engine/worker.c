@@ -100,11 +100,8 @@ static void reload(struct worker *w)
     struct verbd_server *next = server_reload_prepare(w->srv);
     if (!next)
         return;
-    /* An exchange in flight cannot outlive its module instance. */
-    for (size_t i = w->host.nconns; i-- > 0;)
-        if (http1_busy(w->host.conns[i]))
-            http1_close(w->host.conns[i]);
-    route_worker_exit(&w->srv->routes);
+    /* Exchanges in flight finish on the mappings they started on. */
+    route_retire(&w->srv->routes);
     server_reload_apply(w->srv, next);
     route_worker_init(&w->srv->routes, w->loop);
     w->host.limits = settings_limits(&w->srv->settings);

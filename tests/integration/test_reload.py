@@ -164,6 +164,38 @@ class Reload(ReloadBase):
         self.assertEqual(self.fetch("/index.html").header("X-Gen"), "1")
 
 
+class ReloadKeepsExchanges(ReloadBase):
+    """An exchange in flight at a reload finishes on the mapping it started
+    on (its module instance stays until then); new requests get the new
+    configuration."""
+
+    def test_upload_in_flight_finishes(self):
+        dav = os.path.join(self.dir, "share")
+        os.makedirs(dav, exist_ok=True)
+        share = "location /dav/ { webdav %s; %s}\n"
+        self.start(self.config(1, share % (dav, "")))
+        body = bytes(range(256)) * 800  # 200 KiB
+        c = self.connect(timeout=10)
+        c.send(b"PUT /dav/up.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+               % len(body) + body[:len(body) // 2])
+        def half_written():
+            names = [n for n in os.listdir(dav) if n.startswith(".verbd-put-")]
+            return names and os.path.getsize(os.path.join(dav, names[0])) > 0
+        self.assertTrue(wait_for(half_written, 10))
+        # The share becomes read-only: a new PUT is refused, the one in
+        # flight is not.
+        self.reload(self.config(2, share % (dav, "methods GET HEAD OPTIONS PROPFIND; ")))
+        self.assertTrue(self.gen_served(2), self.error_log())
+        c.send(body[len(body) // 2:])
+        r = c.read_response("PUT")
+        self.assertEqual(r.status, 201, r)
+        with open(os.path.join(dav, "up.bin"), "rb") as f:
+            self.assertEqual(f.read(), body)
+        c2 = self.connect()
+        c2.send(b"PUT /dav/new.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n\r\nx")
+        self.assertEqual(c2.read_response("PUT").status, 405)
+
+
 class ReloadSeveralWorkers(Reload):
     WORKERS = 3
 
