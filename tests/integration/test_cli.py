@@ -254,8 +254,14 @@ class Signals(VerbdTestCase):
     def test_workers_stop_when_the_supervisor_is_killed(self):
         srv = self.start_server("--workers", "2")
         self.assertUsable(self.connect(server=srv))
-        children = [int(d) for d in os.listdir("/proc") if d.isdigit() and
-                    _ppid(int(d)) == srv.pid]
+        # One worker may answer before the supervisor has forked the other.
+        deadline = time.monotonic() + 5
+        while True:
+            children = [int(d) for d in os.listdir("/proc") if d.isdigit() and
+                        _ppid(int(d)) == srv.pid]
+            if len(children) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(len(children), 2, "expected two worker processes")
         srv.signal(signal.SIGKILL)
         srv.wait_exit(10)
