@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "engine/http1.h"
+#include "engine/site.h"
 #include "route/route.h"
 
 #define REQUIRE(cond)                                                                              \
@@ -106,7 +107,8 @@ static const struct transport_ops mem_ops = {
 
 static struct loop *loop;
 static struct settings settings;
-static struct route_table routes;
+static struct site *site;
+static struct listener lis;
 static struct http1_host host;
 
 /* /later: answers from a deferred call. */
@@ -206,7 +208,7 @@ static void sync_handler(void *data, const struct verbd_request *req, struct ver
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    log_open("off", "off", LOG_ERROR, NULL, 0);
+    log_open("off", LOG_ERROR, NULL, 0);
     clock_update();
     char dir[] = "/tmp/verbd-fuzz-http1-XXXXXX";
     REQUIRE(mkdtemp(dir));
@@ -224,25 +226,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     REQUIRE(loop);
     settings_defaults(&settings);
     settings.max_body = 64 * 1024;
+    site = site_new(NULL);
     char err[256];
-    REQUIRE(route_add(&routes, "/", "static", dir, err, sizeof err));
-    struct route_mapping *m = route_add(&routes, "/list/", "static", dir, err, sizeof err);
+    REQUIRE(route_add(&site->routes, "/", "static", dir, err, sizeof err));
+    struct route_mapping *m = route_add(&site->routes, "/list/", "static", dir, err, sizeof err);
     REQUIRE(m && route_set(m, "listing", 1, (const char *[]){"on"}, err, sizeof err) == 0);
     REQUIRE(route_set(m, "trace", 1, (const char *[]){"on"}, err, sizeof err) == 0);
-    REQUIRE(
-        route_add_handler(&routes, "= /later", "GET", NULL, start_later, NULL, err, sizeof err));
-    REQUIRE(
-        route_add_handler(&routes, "= /stream", "GET", NULL, start_stream, NULL, err, sizeof err));
-    REQUIRE(
-        route_add_handler(&routes, "= /short", "GET", NULL, start_short, NULL, err, sizeof err));
-    REQUIRE(
-        route_add_handler(&routes, "/read", "PUT POST", NULL, start_read, NULL, err, sizeof err));
-    REQUIRE(route_add_handler(&routes, "/sync", "POST BREW", sync_handler, NULL, NULL, err,
+    REQUIRE(route_add_handler(&site->routes, "= /later", "GET", NULL, start_later, NULL, err,
                               sizeof err));
-    routes.max_body = settings.max_body;
-    routes.has_max_body = true;
-    route_finish(&routes);
-    REQUIRE(http1_host_init(&host, loop, &settings, &routes) == 0);
+    REQUIRE(route_add_handler(&site->routes, "= /stream", "GET", NULL, start_stream, NULL, err,
+                              sizeof err));
+    REQUIRE(route_add_handler(&site->routes, "= /short", "GET", NULL, start_short, NULL, err,
+                              sizeof err));
+    REQUIRE(route_add_handler(&site->routes, "/read", "PUT POST", NULL, start_read, NULL, err,
+                              sizeof err));
+    REQUIRE(route_add_handler(&site->routes, "/sync", "POST BREW", sync_handler, NULL, NULL, err,
+                              sizeof err));
+    free(settings.access_log);
+    settings.access_log = strdup("off");
+    REQUIRE(site_settle(site, &settings, err, sizeof err) == 0);
+    lis = (struct listener){.fd = -1, .sites = &site, .nsites = 1};
+    REQUIRE(http1_host_init(&host, loop, &settings) == 0);
     return 0;
 }
 
@@ -261,7 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     out_room = out_room_per_turn;
 
     struct transport t = {&mem_ops, -1};
-    struct http1 *c = http1_open(&host, &t, false, NULL, 0);
+    struct http1 *c = http1_open(&host, &t, false, &lis, NULL, 0);
     REQUIRE(c);
     /* Release the input piece by piece (at each 0xFF), letting the loop
      * turn in between; the socket takes little at first, then all. */

@@ -13,6 +13,7 @@ extern "C" {
 #endif
 
 struct verbd_server;
+struct verbd_site;
 struct verbd_mapping;
 struct verbd_request;
 struct verbd_response;
@@ -95,6 +96,49 @@ struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const cha
 int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
                       const char *const *argv, char *err, size_t errlen);
 
+/* ---- Origin servers (virtual hosts) ---------------------------------- */
+
+/*
+ * A server without sites is one origin server: the calls above map and
+ * set for it.  A site is an origin server of its own, chosen by the
+ * request's Host among the sites sharing an address (a `server` block):
+ * its own host names, mappings and method decision (a method is 501 only
+ * if none of *its* mappings implements it), and settings.  The first site
+ * replaces the implicit origin server; NULL + err if mappings were made
+ * on the server itself.
+ */
+struct verbd_site *verbd_server_add_site(struct verbd_server *srv, char *err, size_t errlen);
+
+/* Adds a listening address to the site and binds it, or shares it with
+ * sites added to it before.  `flags`: NULL or "default_server" (the
+ * address's default: the site for a Host no site names; otherwise the
+ * first site listing the address is). */
+int verbd_site_listen(struct verbd_site *site, const char *addr, const char *flags, char *err,
+                      size_t errlen);
+
+/* Adds a host name: "example.org", "*.example.org" (any subdomain; the
+ * longest such match wins), "www.example.*", ".example.org" (both), or
+ * "_" (matches nothing). */
+int verbd_site_name(struct verbd_site *site, const char *name, char *err, size_t errlen);
+
+/* A setting of the site's own, overriding the server's: access_log,
+ * max_body, unknown_method, refusal_cache, body_timeout, send_timeout,
+ * min_rate, and (for the address's default site) header_timeout and
+ * idle_timeout. */
+int verbd_site_set(struct verbd_site *site, const char *name, const char *value, char *err,
+                   size_t errlen);
+
+/* As verbd_server_map, verbd_server_map_handler and verbd_server_map_async,
+ * for a site. */
+struct verbd_mapping *verbd_site_map(struct verbd_site *site, const char *location,
+                                     const char *module, const char *arg, char *err, size_t errlen);
+struct verbd_mapping *verbd_site_map_handler(struct verbd_site *site, const char *location,
+                                             const char *methods, verbd_handler_fn *fn, void *data,
+                                             char *err, size_t errlen);
+struct verbd_mapping *verbd_site_map_async(struct verbd_site *site, const char *location,
+                                           const char *methods, verbd_start_fn *fn, void *data,
+                                           char *err, size_t errlen);
+
 /* Reads a config file (docs/config.md) into the server: listeners,
  * settings, mappings.  Writes each error as "FILE:LINE:COL: message" to
  * `errors` (may be NULL) and returns how many there were.  The server
@@ -118,7 +162,7 @@ void verbd_server_on_reload(struct verbd_server *srv, struct verbd_server *(*loa
 
 /* Describes the built-in modules and the methods each implements and, if
  * the server has mappings, which locations enable them with which methods
- * (verbd -M). */
+ * (verbd -M); with sites, each site's. */
 void verbd_server_describe(const struct verbd_server *srv, FILE *out);
 
 /* Serves until SIGTERM or SIGINT (graceful stop) or verbd_server_stop().

@@ -22,8 +22,9 @@
 
 /* Top-level directives with their own syntax; every other top-level
  * directive is a server setting with one value. */
-static const char *const top_directives[] = {"listen",     "location",  "include", "workers",
-                                             "access_log", "error_log", NULL};
+static const char *const top_directives[] = {"listen",  "location",    "include",
+                                             "workers", "access_log",  "error_log",
+                                             "server",  "server_name", NULL};
 
 /* Modules verbd has or will have, which a build may lack: naming one is
  * "not built in", not "unknown directive". */
@@ -72,18 +73,22 @@ struct seen_listen {
     struct sockaddr_storage addr;
     const char *text;
     struct conf_pos pos;
+    const struct site *site; /* the server block it is in, or NULL */
 };
 
 struct apply {
     struct verbd_server *srv;
     struct conf_errors *errs;
-    bool bind; /* bind listen addresses, or only check them */
-    struct seen_location *locs;
+    bool bind;                  /* bind listen addresses, or only check them */
+    struct site *site;          /* the server block being applied, or NULL */
+    struct seen_location *locs; /* of the server (block) being applied */
     size_t nlocs;
     struct seen_listen *listens;
     size_t nlistens;
-    /* Top-level module directives: the defaults of every location whose
-     * module has them (collected before any location is applied). */
+    /* Module directives at top level and in the server block: the
+     * defaults of every location whose module has them (collected before
+     * any location is applied; the server's after the top level's, so
+     * they win). */
     const struct conf_dir **inherited;
     size_t ninherited;
 };
@@ -106,6 +111,18 @@ static bool is_wildcard(const struct sockaddr_storage *s)
     if (s->ss_family == AF_INET)
         return ((const struct sockaddr_in *)s)->sin_addr.s_addr == htonl(INADDR_ANY);
     return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)s)->sin6_addr);
+}
+
+/* The same IP address (the ports are compared apart). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
 /* Whether binding b after a fails: the same port (not 0, which picks a free
@@ -139,6 +156,8 @@ static bool listen_taken(struct apply *a, const struct conf_dir *d, const struct
         const struct seen_listen *s = &a->listens[i];
         if (!listens_clash(&s->addr, &addr))
             continue;
+        if (a->site && s->site != a->site && same_host(&s->addr, &addr))
+            continue; /* virtual hosts share an address */
         if (is_wildcard(&s->addr) == is_wildcard(&addr))
             conf_error(a->errs, &d->pos[1], "duplicate listen %s (first at %s:%d)", d->argv[1],
                        s->pos.file->name, s->pos.line);
@@ -153,17 +172,28 @@ static bool listen_taken(struct apply *a, const struct conf_dir *d, const struct
     if (!v)
         abort();
     a->listens = v;
-    a->listens[a->nlistens++] = (struct seen_listen){addr, d->argv[1], d->pos[1]};
+    a->listens[a->nlistens++] = (struct seen_listen){addr, d->argv[1], d->pos[1], a->site};
     return false;
 }
 
 static void apply_listen(struct apply *a, const struct conf_dir *d)
 {
-    if (d->argc != 2) {
-        if (d->argc > 2 && (strcmp(d->argv[2], "ssl") == 0 || strcmp(d->argv[2], "tls") == 0))
-            conf_error(a->errs, &d->pos[2], "listen: verbd has no TLS yet");
-        else
-            conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)");
+    char flags[64] = "";
+    for (int i = 2; i < d->argc; i++) {
+        if (strcmp(d->argv[i], "ssl") == 0 || strcmp(d->argv[i], "tls") == 0) {
+            conf_error(a->errs, &d->pos[i], "listen: verbd has no TLS yet");
+            return;
+        }
+        if (strcmp(d->argv[i], "default_server") == 0 && !a->site) {
+            conf_error(a->errs, &d->pos[i], "listen: default_server belongs in a server block");
+            return;
+        }
+        if (strcmp(d->argv[i], "default_server") == 0 && i == 2)
+            snprintf(flags, sizeof flags, "%s", d->argv[i]);
+    }
+    if (d->argc != 2 + (flags[0] != '\0')) {
+        conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)%s",
+                   a->site ? " and optionally default_server" : "");
         return;
     }
     char err[256];
@@ -174,8 +204,23 @@ static void apply_listen(struct apply *a, const struct conf_dir *d)
     }
     bool taken = listen_taken(a, d, ai);
     freeaddrinfo(ai);
-    if (!taken && a->bind && verbd_server_listen(a->srv, d->argv[1], err, sizeof err) < 0)
+    if (taken)
+        return;
+    if (a->site) {
+        if (server_site_listen(a->site, d->argv[1], flags, a->bind, err, sizeof err) < 0)
+            conf_error(a->errs, &d->pos[1], "%s", err);
+    } else if (a->bind && verbd_server_listen(a->srv, d->argv[1], err, sizeof err) < 0) {
         conf_error(a->errs, &d->pos[1], "%s", err);
+    }
+}
+
+/* A setting of the server block being applied, or of the whole server. */
+static int set_setting(struct apply *a, const char *name, const char *value, char *err,
+                       size_t errlen)
+{
+    if (a->site)
+        return verbd_site_set((struct verbd_site *)a->site, name, value, err, errlen);
+    return verbd_server_set(a->srv, name, value, err, errlen);
 }
 
 /* A setting whose value is argument i (a path, resolved, if is_path). */
@@ -188,7 +233,7 @@ static void set_value(struct apply *a, const struct conf_dir *d, const char *nam
         strcmp(value, "off") != 0)
         value = resolved = file_relative(&d->pos[i], value);
     char err[256];
-    if (verbd_server_set(a->srv, name, value, err, sizeof err) < 0)
+    if (set_setting(a, name, value, err, sizeof err) < 0)
         conf_error(a->errs, &d->pos[i], "%s", err);
     free(resolved);
 }
@@ -205,7 +250,7 @@ static void apply_min_rate(struct apply *a, const struct conf_dir *d)
     }
     char value[128], err[256];
     snprintf(value, sizeof value, "%s%s%s", d->argv[1], off ? "" : " ", off ? "" : d->argv[2]);
-    if (verbd_server_set(a->srv, "min_rate", value, err, sizeof err) < 0)
+    if (set_setting(a, "min_rate", value, err, sizeof err) < 0)
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
@@ -252,9 +297,33 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
 
 static void apply_location(struct apply *a, const struct conf_dir *d);
 
-static void apply_top(struct apply *a, const struct conf_dir *d)
+/* server_name NAME...: the names of the server block being applied. */
+static void apply_server_name(struct apply *a, const struct conf_dir *d)
+{
+    if (d->argc < 2)
+        conf_error(a->errs, &d->pos[0], "server_name takes one or more names");
+    char err[256];
+    for (int i = 1; i < d->argc; i++)
+        if (verbd_site_name((struct verbd_site *)a->site, d->argv[i], err, sizeof err) < 0)
+            conf_error(a->errs, &d->pos[i], "%s", err);
+}
+
+/* A directive at top level (a->site NULL) or in a server block. */
+static void apply_top(struct apply *a, const struct conf_dir *d, bool has_servers)
 {
     const char *name = d->argv[0];
+    if (strcmp(name, "server") == 0) {
+        if (a->site)
+            conf_error(a->errs, &d->pos[0], "server is not allowed inside server");
+        return; /* applied after the top level */
+    }
+    if (has_servers && !a->site && (strcmp(name, "location") == 0 || strcmp(name, "listen") == 0)) {
+        conf_error(a->errs, &d->pos[0],
+                   "%s is not allowed at the top level of a file with server blocks: put it "
+                   "in a server { }",
+                   name);
+        return;
+    }
     if (strcmp(name, "location") == 0) {
         apply_location(a, d);
         return;
@@ -271,13 +340,25 @@ static void apply_top(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "%s is only allowed inside location", name);
         return;
     }
+    if (!a->site && strcmp(name, "server_name") == 0) {
+        conf_error(a->errs, &d->pos[0], "server_name belongs in a server { } block");
+        return;
+    }
+    if (a->site && strcmp(name, "listen") != 0 && strcmp(name, "server_name") != 0 &&
+        !site_setting_allowed(name)) {
+        conf_error(a->errs, &d->pos[0],
+                   "%s is server-wide: set it at the top level, not in a server", name);
+        return;
+    }
     if (d->block) {
         conf_error(a->errs, &d->open, "%s does not take a block", name);
         return;
     }
     if (d->bad)
         return;
-    if (strcmp(name, "listen") == 0) {
+    if (strcmp(name, "server_name") == 0) {
+        apply_server_name(a, d);
+    } else if (strcmp(name, "listen") == 0) {
         apply_listen(a, d);
     } else if (strcmp(name, "error_log") == 0) {
         if (d->argc < 2 || d->argc > 3) {
@@ -536,7 +617,10 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
     }
     char err[256];
     char *arg = file_relative(&mod->pos[1], mod->argv[1]);
-    struct verbd_mapping *map = verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
+    struct verbd_mapping *map =
+        a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
+                                 sizeof err)
+                : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
     free(arg);
     if (!map) {
         conf_error(a->errs, &mod->pos[1], "%s", err);
@@ -550,6 +634,54 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
             continue;
         set_directive(a, map, module, c);
     }
+}
+
+static void forget_locations(struct apply *a)
+{
+    for (size_t i = 0; i < a->nlocs; i++)
+        free(a->locs[i].path);
+    free(a->locs);
+    a->locs = NULL;
+    a->nlocs = 0;
+}
+
+static void warn_no_location(struct apply *a, const struct conf_pos *at)
+{
+    conf_warning(a->errs, at,
+                 "no location: every request but OPTIONS will get 501 (add one, for example: "
+                 "location / { static DIR; })");
+}
+
+/* A server { } block: an origin server of its own, with the top level's
+ * settings and location defaults unless it sets its own. */
+static void apply_server(struct apply *a, const struct conf_dir *d)
+{
+    if (!d->block) {
+        conf_error(a->errs, &d->pos[0], "server needs a block: server { listen ADDR:PORT; ... }");
+        return;
+    }
+    if (d->argc > 1) {
+        conf_error(a->errs, &d->pos[1], "server takes no arguments");
+        return;
+    }
+    char err[256];
+    struct verbd_site *site = verbd_server_add_site(a->srv, err, sizeof err);
+    if (!site) {
+        conf_error(a->errs, &d->pos[0], "%s", err);
+        return;
+    }
+    a->site = (struct site *)site;
+    size_t top_inherited = a->ninherited;
+    collect_inherited(a, &d->children);
+    forget_locations(a);
+    for (size_t i = 0; i < d->children.n; i++)
+        apply_top(a, &d->children.v[i], true);
+    if (!a->site->nlistens && !a->errs->count)
+        conf_error(a->errs, &d->pos[0], "server has no listen address (add: listen ADDR:PORT;)");
+    else if (!a->errs->count && a->nlocs == 0)
+        warn_no_location(a, &d->pos[0]);
+    a->ninherited = top_inherited;
+    a->site = NULL;
 }
 
 static const struct conf_file *top_file(const struct conf_reader *r)
@@ -609,18 +741,21 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
     struct conf_list top = {0};
     if (conf_read_file(&r, path, path, NULL, &top) == 0) {
         struct apply a = {.srv = srv, .errs = &errs, .bind = !reload};
-        collect_inherited(&a, &top);
+        bool has_servers = false;
         for (size_t i = 0; i < top.n; i++)
-            apply_top(&a, &top.v[i]);
-        for (size_t i = 0; i < a.nlocs; i++)
-            free(a.locs[i].path);
-        free(a.locs);
+            has_servers = has_servers || strcmp(top.v[i].argv[0], "server") == 0;
+        collect_inherited(&a, &top);
+        /* The top level first: a server inherits it wherever it is written. */
+        for (size_t i = 0; i < top.n; i++)
+            apply_top(&a, &top.v[i], has_servers);
+        if (!has_servers && !errs.count && a.nlocs == 0)
+            warn_no_location(&a, &(struct conf_pos){top_file(&r), 1, 1});
+        for (size_t i = 0; i < top.n; i++)
+            if (strcmp(top.v[i].argv[0], "server") == 0 && !top.v[i].bad)
+                apply_server(&a, &top.v[i]);
+        forget_locations(&a);
         free(a.listens);
         free(a.inherited);
-        if (!errs.count && a.nlocs == 0)
-            conf_warning(&errs, &(struct conf_pos){top_file(&r), 1, 1},
-                         "no location: every request but OPTIONS will get 501 (add one, "
-                         "for example: location / { static DIR; })");
         /* SIGHUP reads the same file again; settings made from here on
          * (the command line's) are kept over it. */
         verbd_server_on_reload(srv, reload_file, absolute_path(&r, path), free);

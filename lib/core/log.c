@@ -15,13 +15,23 @@
 #include "core/buf.h"
 #include "core/exchange.h"
 
-/* One logger per process: workers are processes. */
+/* One error log per process (workers are processes); access logs are
+ * sinks, each buffered and written once per loop turn. */
 static struct {
-    char *access_path, *error_path;
-    int access_fd, error_fd;
+    char *error_path;
+    int error_fd;
     int level;
+} lg = {NULL, 2, LOG_INFO};
+
+struct log_sink {
+    struct log_sink *next;
+    char *path;
+    int fd;
+    unsigned refs;
     struct buf pending;
-} lg = {NULL, NULL, -1, 2, LOG_INFO, {0}};
+};
+
+static struct log_sink *sinks;
 
 #define ACCESS_FLUSH_AT 16384        /* flush early past this many pending bytes */
 #define ACCESS_MAX_PENDING (1 << 20) /* drop lines past this: never grow unbounded */
@@ -51,11 +61,10 @@ static void close_one(int fd)
         close(fd);
 }
 
-int log_open(const char *access, const char *error, int level, char *err, size_t errlen)
+int log_open(const char *error, int level, char *err, size_t errlen)
 {
     log_close();
     lg.level = level;
-    lg.access_path = access ? strdup(access) : NULL;
     lg.error_path = error ? strdup(error) : NULL;
     lg.error_fd = open_one(error, 2, "stderr");
     if (lg.error_fd < 0 && error && strcmp(error, "off") != 0) {
@@ -63,23 +72,67 @@ int log_open(const char *access, const char *error, int level, char *err, size_t
         lg.error_fd = 2;
         return -1;
     }
-    lg.access_fd = open_one(access, 1, "stdout");
-    if (lg.access_fd < 0 && access && strcmp(access, "off") != 0) {
-        snprintf(err, errlen, "access log %s: %s", access, strerror(errno));
+    return 0;
+}
+
+int log_sink_open(const char *path, struct log_sink **sink, char *err, size_t errlen)
+{
+    *sink = NULL;
+    if (!path || strcmp(path, "off") == 0)
+        return 0;
+    for (struct log_sink *s = sinks; s; s = s->next) {
+        if (strcmp(s->path, path) == 0) {
+            s->refs++;
+            *sink = s;
+            return 0;
+        }
+    }
+    int fd = open_one(path, 1, "stdout");
+    if (fd < 0) {
+        snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
         return -1;
     }
+    struct log_sink *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path)))
+        abort();
+    s->fd = fd;
+    s->refs = 1;
+    s->next = sinks;
+    sinks = s;
+    *sink = s;
     return 0;
+}
+
+static void sink_flush(struct log_sink *s);
+
+void log_sink_release(struct log_sink *sink)
+{
+    if (!sink || --sink->refs)
+        return;
+    sink_flush(sink);
+    for (struct log_sink **p = &sinks; *p; p = &(*p)->next) {
+        if (*p == sink) {
+            *p = sink->next;
+            break;
+        }
+    }
+    close_one(sink->fd);
+    free(sink->path);
+    buf_free(&sink->pending);
+    free(sink);
 }
 
 void log_reopen(void)
 {
     log_flush();
-    int fd = open_one(lg.access_path, 1, "stdout");
-    if (fd >= 0 || !lg.access_path) {
-        close_one(lg.access_fd);
-        lg.access_fd = fd;
+    for (struct log_sink *s = sinks; s; s = s->next) {
+        int fd = open_one(s->path, 1, "stdout");
+        if (fd >= 0) {
+            close_one(s->fd);
+            s->fd = fd;
+        }
     }
-    fd = open_one(lg.error_path, 2, "stderr");
+    int fd = open_one(lg.error_path, 2, "stderr");
     if (fd >= 0) {
         close_one(lg.error_fd);
         lg.error_fd = fd;
@@ -89,13 +142,9 @@ void log_reopen(void)
 void log_close(void)
 {
     log_flush();
-    close_one(lg.access_fd);
     close_one(lg.error_fd);
-    free(lg.access_path);
     free(lg.error_path);
-    buf_free(&lg.pending);
-    lg.access_path = lg.error_path = NULL;
-    lg.access_fd = -1;
+    lg.error_path = NULL;
     lg.error_fd = 2;
 }
 
@@ -150,12 +199,12 @@ static void append_peer(struct buf *b, const struct sockaddr *peer)
     buf_puts(b, host);
 }
 
-void log_access(const struct sockaddr *peer, const struct verbd_request *req, int status,
-                uint64_t body_bytes)
+void log_access(struct log_sink *sink, const struct sockaddr *peer, const struct verbd_request *req,
+                int status, uint64_t body_bytes)
 {
-    if (lg.access_fd < 0 || lg.pending.len > ACCESS_MAX_PENDING)
+    if (!sink || sink->pending.len > ACCESS_MAX_PENDING)
         return;
-    struct buf *b = &lg.pending;
+    struct buf *b = &sink->pending;
     static time_t last;
     static char stamp[32];
     time_t now = time(NULL);
@@ -187,25 +236,32 @@ void log_access(const struct sockaddr *peer, const struct verbd_request *req, in
     append_escaped(b, v.p, v.n);
     buf_append(b, "\"\n", 2);
     if (b->len >= ACCESS_FLUSH_AT)
-        log_flush();
+        sink_flush(sink);
 }
 
-void log_flush(void)
+static void sink_flush(struct log_sink *s)
 {
-    struct buf *b = &lg.pending;
+    struct buf *b = &s->pending;
     size_t done = 0;
-    while (done < b->len && lg.access_fd >= 0) {
-        ssize_t w = write(lg.access_fd, b->p + done, b->len - done);
+    while (done < b->len) {
+        ssize_t w = write(s->fd, b->p + done, b->len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             break; /* EAGAIN on a full pipe: keep the rest for the next turn */
         done += (size_t)w;
     }
-    if (done == b->len || lg.access_fd < 0) {
+    if (done == b->len) {
         buf_reset(b);
     } else if (done) {
         memmove(b->p, b->p + done, b->len - done);
         b->len -= done;
     }
+}
+
+void log_flush(void)
+{
+    for (struct log_sink *s = sinks; s; s = s->next)
+        if (s->pending.len)
+            sink_flush(s);
 }

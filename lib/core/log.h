@@ -13,18 +13,28 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 int log_level_parse(const char *name);
 
-/* Opens both logs per the settings' paths; -1 + err on failure. */
-int log_open(const char *access, const char *error, int level, char *err, size_t errlen);
-/* Re-opens log files (SIGHUP), e.g. after rotation. */
+/* Opens the error log (a path, "stderr" or "off"); -1 + err on failure. */
+int log_open(const char *error, int level, char *err, size_t errlen);
+/* Re-opens log files, the access logs too (SIGHUP), e.g. after rotation. */
 void log_reopen(void);
 void log_close(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Queues one access-log line. */
-void log_access(const struct sockaddr *peer, const struct verbd_request *req, int status,
-                uint64_t body_bytes);
-/* Writes queued access-log lines. */
+/* An access log: one per destination, shared by every origin server
+ * that names it. */
+struct log_sink;
+
+/* The access log at `path` ("stdout" or a file; "off": *sink = NULL),
+ * opened or shared; -1 + err if it cannot be opened. */
+int log_sink_open(const char *path, struct log_sink **sink, char *err, size_t errlen);
+/* Drops a reference; the last one flushes and closes it.  NULL is fine. */
+void log_sink_release(struct log_sink *sink);
+
+/* Queues one access-log line (nothing if sink is NULL). */
+void log_access(struct log_sink *sink, const struct sockaddr *peer, const struct verbd_request *req,
+                int status, uint64_t body_bytes);
+/* Writes the queued access-log lines of every sink. */
 void log_flush(void);
 
 #endif

@@ -75,6 +75,15 @@ void settings_defaults(struct settings *s)
     };
 }
 
+void settings_copy(struct settings *dst, const struct settings *src)
+{
+    *dst = *src;
+    dst->access_log = src->access_log ? strdup(src->access_log) : NULL;
+    dst->error_log = src->error_log ? strdup(src->error_log) : NULL;
+    if ((src->access_log && !dst->access_log) || (src->error_log && !dst->error_log))
+        abort();
+}
+
 void settings_free(struct settings *s)
 {
     free(s->access_log);

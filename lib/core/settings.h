@@ -44,6 +44,8 @@ int parse_body_limit(const char *s, uint64_t *bytes);
 
 void settings_defaults(struct settings *s);
 void settings_free(struct settings *s);
+/* A copy with strings of its own (free with settings_free). */
+void settings_copy(struct settings *dst, const struct settings *src);
 int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen);
 /* True if `name` is a server-wide setting. */
 bool settings_known(const char *name);

@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/site.h"
 #include "http/method.h"
 #include "http/status.h"
 #include "route/route.h"
@@ -49,6 +50,7 @@ enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
 
 struct http1 {
     struct http1_host *host;
+    const struct listener *lis;
     struct transport tr;
     struct loop_watch watch;
     struct loop_defer run;
@@ -76,7 +78,7 @@ struct http1 {
 
     /* The response of the exchange in flight. */
     struct verbd_exchange *x;
-    const struct route_mapping *held; /* its mapping, kept over a reload */
+    struct site *site; /* the exchange's origin server, kept over a reload */
     enum framing framing;
     bool send_body; /* not HEAD, not 1xx/204/304 */
     bool keep_alive;
@@ -125,13 +127,10 @@ static void give_buf(struct http1_host *h, char *buf)
         free(buf);
 }
 
-int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s,
-                    struct route_table *routes)
+int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s)
 {
     memset(h, 0, sizeof *h);
     h->loop = loop;
-    h->settings = s;
-    h->routes = routes;
     h->limits = settings_limits(s);
     h->buf_size = s->max_header + 4096;
     h->fields = calloc(s->max_fields ? s->max_fields : 1, sizeof *h->fields);
@@ -153,9 +152,11 @@ void http1_host_free(struct http1_host *h)
     vx_pool_free();
 }
 
+/* The limits in force: the site of the exchange in flight, else the
+ * address's default site. */
 static const struct settings *settings_of(const struct http1 *c)
 {
-    return c->host->settings;
+    return c->site ? &c->site->settings : &c->lis->sites[0]->settings;
 }
 
 /* ---- opening and closing ------------------------------------------------------ */
@@ -168,7 +169,8 @@ static void run_deferred(void *arg)
 }
 
 struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
-                         const struct sockaddr *peer, socklen_t peer_len)
+                         const struct listener *lis, const struct sockaddr *peer,
+                         socklen_t peer_len)
 {
     struct http1 *c = calloc(1, sizeof *c);
     if (!c) {
@@ -176,6 +178,7 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
         return NULL;
     }
     c->host = h;
+    c->lis = lis;
     c->tr = *t;
     loop_defer_init(&c->run);
     loop_timer_init(&c->timer);
@@ -244,12 +247,12 @@ static void close_stalled(struct http1 *c)
     http1_close(c);
 }
 
-/* After its exchange ended (cleanups run): the mapping may go now. */
-static void release_mapping(struct http1 *c)
+/* After its exchange ended (cleanups run): the site may go now. */
+static void release_site(struct http1 *c)
 {
-    if (c->held) {
-        route_release(c->held);
-        c->held = NULL;
+    if (c->site) {
+        site_release(c->site);
+        c->site = NULL;
     }
 }
 
@@ -262,7 +265,7 @@ void http1_close(struct http1 *c)
         struct verbd_exchange *x = c->x;
         c->x = NULL;
         vx_client_gone(x);
-        release_mapping(c);
+        release_site(c);
     }
     drop_output(c);
     release_output(c);
@@ -421,7 +424,7 @@ static void answer_error(struct http1 *c, int status, const char *why)
     queue_head(c, res, NULL, 1, ANNOUNCE_LENGTH, c->length_left);
     queue_pieces(c, res, UINT64_MAX);
     c->close_after = true;
-    log_access(&c->peer.sa, NULL, status, response_body_length(res));
+    log_access(c->lis->sites[0]->access_log, &c->peer.sa, NULL, status, response_body_length(res));
     response_reset(res);
 }
 
@@ -532,7 +535,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         }
         if (!c->keep_alive || c->framing == FRAME_CLOSE)
             c->close_after = true;
-        log_access(&c->peer.sa, &x->req, res->status, x->body_bytes);
+        log_access(c->site->access_log, &c->peer.sa, &x->req, res->status, x->body_bytes);
     }
     wake(c);
     return c->out.len < OUT_HIGH_WATER;
@@ -628,13 +631,12 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
         chunked_init(&c->chunked);
     c->read_deadline = 0; /* the module's pace now, until it reads a body */
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
-    enum verdict v = route_decide(c->host->routes, &x->req, path_buf);
+    c->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
+    site_hold(c->site);
+    const struct route_table *routes = &c->site->routes;
+    enum verdict v = route_decide(routes, &x->req, path_buf);
     c->body_limit = x->req.max_body;
-    if (v == VERDICT_SERVE) {
-        c->held = x->req.mapping;
-        route_hold(c->held);
-    }
-    route_start(c->host->routes, v, x);
+    route_start(routes, v, x);
 }
 
 /* The exchange's response is finished (or aborted): it ends, and a body
@@ -651,7 +653,7 @@ static void end_exchange(struct http1 *c)
     if (!method_is_safe(x->req.method_id))
         clock_new_epoch(); /* it may have changed what later answers see */
     vx_end(x);
-    release_mapping(c);
+    release_site(c);
     if (body_unread && !c->close_after) {
         c->state = CONN_DISCARD;
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;

@@ -17,14 +17,12 @@
 #include "engine/transport.h"
 #include "http/chunked.h"
 
-struct route_table;
 struct http1;
+struct listener;
 
 /* What the sessions of one worker share. */
 struct http1_host {
     struct loop *loop;
-    const struct settings *settings;
-    struct route_table *routes;
     struct http_limits limits;
     struct http_field *fields; /* parser scratch, settings->max_fields */
     size_t buf_size;           /* every input and output buffer */
@@ -37,16 +35,17 @@ struct http1_host {
 };
 
 /* Sets a host up for sessions on `loop`; -1 if out of memory. */
-int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s,
-                    struct route_table *routes);
+int http1_host_init(struct http1_host *h, struct loop *loop, const struct settings *s);
 /* Closes every session and frees the host's memory. */
 void http1_host_free(struct http1_host *h);
 
-/* A session over transport t (taken over); it closes itself when done.
- * With watch, the loop watches t->fd; without (a test's in-memory
- * transport), the caller calls http1_ready() when bytes can move. */
+/* A session over transport t (taken over), for the sites of listener
+ * lis; it closes itself when done.  With watch, the loop watches t->fd;
+ * without (a test's in-memory transport), the caller calls http1_ready()
+ * when bytes can move. */
 struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
-                         const struct sockaddr *peer, socklen_t peer_len);
+                         const struct listener *lis, const struct sockaddr *peer,
+                         socklen_t peer_len);
 /* The transport may be readable and writable again. */
 void http1_ready(struct http1 *c);
 /* Closes at once if nothing is in flight (graceful stop). */

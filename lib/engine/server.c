@@ -20,24 +20,45 @@
 
 #define LISTEN_BACKLOG 4096
 
+static void add_site(struct verbd_server *srv, struct site *s)
+{
+    struct site **v = realloc(srv->sites, (srv->nsites + 1) * sizeof *v);
+    if (!v)
+        abort();
+    srv->sites = v;
+    srv->sites[srv->nsites++] = s;
+}
+
 struct verbd_server *verbd_server_new(void)
 {
     struct verbd_server *srv = calloc(1, sizeof *srv);
     if (srv) {
         settings_defaults(&srv->settings);
         srv->main_pid = getpid();
+        add_site(srv, site_new(srv));
     }
     return srv;
+}
+
+static void free_sites(struct verbd_server *srv)
+{
+    for (size_t i = 0; i < srv->nsites; i++)
+        site_free(srv->sites[i]);
+    free(srv->sites);
+    srv->sites = NULL;
+    srv->nsites = 0;
 }
 
 void verbd_server_free(struct verbd_server *srv)
 {
     if (!srv)
         return;
-    for (size_t i = 0; i < srv->nlisteners; i++)
+    for (size_t i = 0; i < srv->nlisteners; i++) {
         close(srv->listeners[i].fd);
+        free(srv->listeners[i].sites);
+    }
     free(srv->listeners);
-    route_free(&srv->routes);
+    free_sites(srv);
     settings_free(&srv->settings);
     buf_free(&srv->overrides);
     if (srv->reload_ctx_free)
@@ -100,11 +121,31 @@ struct addrinfo *listen_resolve(const char *addr, char *err, size_t errlen)
     return ai;
 }
 
-int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen)
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    struct addrinfo *ai = listen_resolve(addr, err, errlen);
-    if (!ai)
-        return -1;
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+static struct listener *find_listener(struct verbd_server *srv, const struct sockaddr_storage *a)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (same_address(&srv->listeners[i].addr, a))
+            return &srv->listeners[i];
+    return NULL;
+}
+
+/* Binds the resolved address ai as a new listener. */
+static struct listener *bind_listener(struct verbd_server *srv, const char *addr,
+                                      const struct addrinfo *ai, char *err, size_t errlen)
+{
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
@@ -119,24 +160,146 @@ int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, s
         snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);
-        freeaddrinfo(ai);
-        return -1;
+        return NULL;
     }
-    freeaddrinfo(ai);
     struct listener *l = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *l);
-    if (!l) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!l)
+        abort();
     srv->listeners = l;
     l = &srv->listeners[srv->nlisteners++];
-    l->fd = fd;
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof bound;
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
-    name_address((struct sockaddr *)&bound, l->name, sizeof l->name);
+    *l = (struct listener){.fd = fd};
+    socklen_t blen = sizeof l->addr;
+    getsockname(fd, (struct sockaddr *)&l->addr, &blen);
+    name_address((struct sockaddr *)&l->addr, l->name, sizeof l->name);
+    return l;
+}
+
+int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, size_t errlen)
+{
+    if (srv->explicit_sites) {
+        snprintf(err, errlen,
+                 "listen %s: the server has server blocks (sites): each lists its own "
+                 "addresses",
+                 addr);
+        return -1;
+    }
+    struct addrinfo *ai = listen_resolve(addr, err, errlen);
+    if (!ai)
+        return -1;
+    struct listener *l = bind_listener(srv, addr, ai, err, errlen);
+    freeaddrinfo(ai);
+    return l ? 0 : -1;
+}
+
+int server_site_listen(struct site *s, const char *addr, const char *flags, bool bind, char *err,
+                       size_t errlen)
+{
+    struct site_listen sl = {0};
+    for (const char *p = flags ? flags : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n == 14 && strncmp(p, "default_server", n) == 0) {
+            sl.default_server = true;
+        } else if (n) {
+            snprintf(err, errlen, "listen: unknown flag \"%.*s\" (want default_server)", (int)n, p);
+            return -1;
+        }
+        p += n + strspn(p + n, " ");
+    }
+    struct addrinfo *ai = listen_resolve(addr, err, errlen);
+    if (!ai)
+        return -1;
+    memcpy(&sl.addr, ai->ai_addr,
+           ai->ai_addrlen < sizeof sl.addr ? ai->ai_addrlen : sizeof sl.addr);
+    snprintf(sl.text, sizeof sl.text, "%s", addr);
+    for (size_t i = 0; i < s->nlistens; i++) {
+        if (same_address(&s->listens[i].addr, &sl.addr)) {
+            snprintf(err, errlen, "listen %s twice in one server", addr);
+            freeaddrinfo(ai);
+            return -1;
+        }
+    }
+    if (bind) {
+        struct listener *l = find_listener(s->srv, &sl.addr);
+        if (!l && !(l = bind_listener(s->srv, addr, ai, err, errlen))) {
+            freeaddrinfo(ai);
+            return -1;
+        }
+        sl.addr = l->addr; /* port 0: the one bound */
+    }
+    freeaddrinfo(ai);
+    struct site_listen *v = realloc(s->listens, (s->nlistens + 1) * sizeof *v);
+    if (!v)
+        abort();
+    s->listens = v;
+    s->listens[s->nlistens++] = sl;
     return 0;
+}
+
+struct verbd_site *verbd_server_add_site(struct verbd_server *srv, char *err, size_t errlen)
+{
+    if (!srv->explicit_sites) {
+        if (srv->sites[0]->routes.n) {
+            snprintf(err, errlen,
+                     "the server has mappings of its own: with sites, every mapping is a "
+                     "site's");
+            return NULL;
+        }
+        free_sites(srv);
+        srv->explicit_sites = true;
+    }
+    struct site *s = site_new(srv);
+    add_site(srv, s);
+    return (struct verbd_site *)s;
+}
+
+int verbd_site_listen(struct verbd_site *site, const char *addr, const char *flags, char *err,
+                      size_t errlen)
+{
+    return server_site_listen((struct site *)site, addr, flags, true, err, errlen);
+}
+
+int verbd_site_name(struct verbd_site *site, const char *name, char *err, size_t errlen)
+{
+    return site_add_name((struct site *)site, name, err, errlen);
+}
+
+int verbd_site_set(struct verbd_site *site, const char *name, const char *value, char *err,
+                   size_t errlen)
+{
+    return site_set((struct site *)site, name, value, err, errlen);
+}
+
+struct verbd_mapping *verbd_site_map(struct verbd_site *site, const char *location,
+                                     const char *module, const char *arg, char *err, size_t errlen)
+{
+    return (struct verbd_mapping *)route_add(&((struct site *)site)->routes, location, module, arg,
+                                             err, errlen);
+}
+
+struct verbd_mapping *verbd_site_map_handler(struct verbd_site *site, const char *location,
+                                             const char *methods, verbd_handler_fn *fn, void *data,
+                                             char *err, size_t errlen)
+{
+    return (struct verbd_mapping *)route_add_handler(&((struct site *)site)->routes, location,
+                                                     methods, fn, NULL, data, err, errlen);
+}
+
+struct verbd_mapping *verbd_site_map_async(struct verbd_site *site, const char *location,
+                                           const char *methods, verbd_start_fn *fn, void *data,
+                                           char *err, size_t errlen)
+{
+    return (struct verbd_mapping *)route_add_handler(&((struct site *)site)->routes, location,
+                                                     methods, NULL, fn, data, err, errlen);
+}
+
+/* The server's own mappings: its implicit site's. */
+static struct verbd_site *implicit_site(struct verbd_server *srv, char *err, size_t errlen)
+{
+    if (srv->explicit_sites) {
+        snprintf(err, errlen, "the server has sites: map into one of them");
+        return NULL;
+    }
+    return (struct verbd_site *)srv->sites[0];
 }
 
 const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
@@ -160,23 +323,24 @@ struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *loc
                                        const char *module, const char *arg, char *err,
                                        size_t errlen)
 {
-    return (struct verbd_mapping *)route_add(&srv->routes, location, module, arg, err, errlen);
+    struct verbd_site *s = implicit_site(srv, err, errlen);
+    return s ? verbd_site_map(s, location, module, arg, err, errlen) : NULL;
 }
 
 struct verbd_mapping *verbd_server_map_handler(struct verbd_server *srv, const char *location,
                                                const char *methods, verbd_handler_fn *fn,
                                                void *data, char *err, size_t errlen)
 {
-    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, fn, NULL,
-                                                     data, err, errlen);
+    struct verbd_site *s = implicit_site(srv, err, errlen);
+    return s ? verbd_site_map_handler(s, location, methods, fn, data, err, errlen) : NULL;
 }
 
 struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const char *location,
                                              const char *methods, verbd_start_fn *fn, void *data,
                                              char *err, size_t errlen)
 {
-    return (struct verbd_mapping *)route_add_handler(&srv->routes, location, methods, NULL, fn,
-                                                     data, err, errlen);
+    struct verbd_site *s = implicit_site(srv, err, errlen);
+    return s ? verbd_site_map_async(s, location, methods, fn, data, err, errlen) : NULL;
 }
 
 int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
@@ -185,14 +349,56 @@ int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
     return route_set((struct route_mapping *)map, name, argc, argv, err, errlen);
 }
 
-/* Settings the router applies in its decision. */
-static void settle_routes(struct verbd_server *srv)
+/* The sites reachable on listener l: the implicit site everywhere, or
+ * those listing its address, the address's default first. */
+static void reach_sites(struct verbd_server *srv, struct listener *l)
 {
-    srv->routes.unknown_405 = srv->settings.unknown_method == 405;
-    srv->routes.refusal_max_age = srv->settings.refusal_max_age;
-    srv->routes.max_body = srv->settings.max_body;
-    srv->routes.has_max_body = srv->settings.max_body != BODY_LIMIT_UNSET;
-    route_finish(&srv->routes);
+    free(l->sites);
+    l->sites = calloc(srv->nsites, sizeof *l->sites);
+    if (!l->sites)
+        abort();
+    l->nsites = 0;
+    if (!srv->explicit_sites) {
+        l->sites[l->nsites++] = srv->sites[0];
+        return;
+    }
+    for (size_t i = 0; i < srv->nsites; i++) {
+        struct site *s = srv->sites[i];
+        for (size_t j = 0; j < s->nlistens; j++) {
+            if (!same_address(&s->listens[j].addr, &l->addr))
+                continue;
+            if (s->listens[j].default_server && l->nsites) {
+                memmove(l->sites + 1, l->sites, l->nsites * sizeof *l->sites);
+                l->sites[0] = s;
+            } else {
+                l->sites[l->nsites] = s;
+            }
+            l->nsites++;
+        }
+    }
+}
+
+/* Makes every site's settings and method sets final and tells each
+ * listener which sites it reaches.  -1 (logged) if a listener reaches
+ * none. */
+static int settle_sites(struct verbd_server *srv)
+{
+    char err[256];
+    int rc = 0;
+    for (size_t i = 0; i < srv->nsites; i++) {
+        if (site_settle(srv->sites[i], &srv->settings, err, sizeof err) < 0) {
+            log_msg(LOG_ERROR, "%s", err);
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        reach_sites(srv, &srv->listeners[i]);
+        if (!srv->listeners[i].nsites) {
+            log_msg(LOG_ERROR, "no server listens on %s", srv->listeners[i].name);
+            rc = -1;
+        }
+    }
+    return rc;
 }
 
 void verbd_server_on_reload(struct verbd_server *srv, struct verbd_server *(*load)(void *ctx),
@@ -224,7 +430,7 @@ struct verbd_server *server_reload_prepare(struct verbd_server *srv)
     return next;
 }
 
-void server_reload_apply(struct verbd_server *srv, struct verbd_server *next)
+void server_reload_apply(struct verbd_server *srv, struct verbd_server *next, bool in_worker)
 {
     struct settings *now = &srv->settings, *new = &next->settings;
     if (now->max_target != new->max_target || now->max_header != new->max_header ||
@@ -240,25 +446,50 @@ void server_reload_apply(struct verbd_server *srv, struct verbd_server *next)
     *now = *new;
     *new = old; /* freed with `next` */
 
-    route_free(&srv->routes);
-    srv->routes = next->routes;
-    next->routes = (struct route_table){0};
-    for (size_t i = 0; i < srv->routes.n; i++)
-        srv->routes.maps[i]->table = &srv->routes;
-    settle_routes(srv);
-    verbd_server_free(next);
-
     char err[256];
-    if (log_open(now->access_log, now->error_log, now->log_level, err, sizeof err) < 0)
+    if (log_open(now->error_log, now->log_level, err, sizeof err) < 0)
         log_msg(LOG_ERROR, "reload: %s", err);
+    for (size_t i = 0; i < srv->nsites; i++)
+        site_retire(srv->sites[i], in_worker);
+    free(srv->sites);
+    srv->sites = next->sites;
+    srv->nsites = next->nsites;
+    srv->explicit_sites = next->explicit_sites;
+    next->sites = NULL;
+    next->nsites = 0;
+    for (size_t i = 0; i < srv->nsites; i++) {
+        struct site *s = srv->sites[i];
+        s->srv = srv;
+        for (size_t j = 0; j < s->nlistens; j++)
+            if (!find_listener(srv, &s->listens[j].addr))
+                log_msg(LOG_WARN, "reload: listen %s takes effect only after a restart",
+                        s->listens[j].text);
+    }
+    if (settle_sites(srv) < 0) /* a listener no new site names keeps the first */
+        for (size_t i = 0; i < srv->nlisteners; i++)
+            if (!srv->listeners[i].nsites)
+                srv->listeners[i].sites[srv->listeners[i].nsites++] = srv->sites[0];
+    verbd_server_free(next);
     log_msg(LOG_INFO, "reloaded the configuration");
 }
 
 void verbd_server_describe(const struct verbd_server *srv, FILE *out)
 {
-    struct route_table *t = (struct route_table *)&srv->routes;
-    route_finish(t);
-    route_describe(t, out);
+    for (size_t i = 0; i < srv->nsites; i++) {
+        struct site *s = srv->sites[i];
+        if (srv->explicit_sites) {
+            fprintf(out, "%sserver", i ? "\n" : "");
+            for (size_t j = 0; j < s->nnames; j++)
+                fprintf(out, " %s", s->names[j]);
+            for (size_t j = 0; j < s->nlistens; j++)
+                fprintf(out, "%s%s%s", j ? ", " : " on ", s->listens[j].text,
+                        s->listens[j].default_server ? " (default_server)" : "");
+            route_finish(&s->routes);
+            fprintf(out, ":\nimplements: %s\n", s->routes.implemented_text);
+        }
+        route_finish(&s->routes);
+        route_describe(&s->routes, out);
+    }
 }
 
 void verbd_server_stop(struct verbd_server *srv)
@@ -307,7 +538,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
         } else if (sig == SIGHUP) {
             struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
             if (next)
-                server_reload_apply(srv, next); /* for workers started from now on */
+                server_reload_apply(srv, next, false); /* for workers started from now on */
             else
                 log_reopen();
             for (int i = 0; i < n; i++)
@@ -349,7 +580,7 @@ int verbd_server_run(struct verbd_server *srv)
 {
     char err[256];
     const struct settings *s = &srv->settings;
-    if (log_open(s->access_log, s->error_log, s->log_level, err, sizeof err) < 0) {
+    if (log_open(s->error_log, s->log_level, err, sizeof err) < 0) {
         fprintf(stderr, "verbd: %s\n", err);
         return -1;
     }
@@ -357,7 +588,8 @@ int verbd_server_run(struct verbd_server *srv)
         log_msg(LOG_ERROR, "no listening address");
         return -1;
     }
-    settle_routes(srv);
+    if (settle_sites(srv) < 0)
+        return -1;
     srv->main_pid = getpid(); /* workers forked from here inherit it */
     signal(SIGPIPE, SIG_IGN);
 

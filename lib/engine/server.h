@@ -8,19 +8,19 @@
 
 #include "core/buf.h"
 #include "core/settings.h"
+#include "engine/site.h"
 #include "route/route.h"
 
-struct listener {
-    int fd;
-    char name[64]; /* "127.0.0.1:8080", "[::1]:8080" */
-};
-
 struct verbd_server {
-    struct settings settings;
-    pid_t main_pid; /* the process running it (the workers' supervisor) */
+    struct settings settings; /* server-wide, and the sites' defaults */
+    pid_t main_pid;           /* the process running it (the workers' supervisor) */
     struct listener *listeners;
     size_t nlisteners;
-    struct route_table routes;
+    /* The origin servers: one implicit site until the first `server`
+     * block (verbd_server_add_site) replaces it. */
+    struct site **sites;
+    size_t nsites;
+    bool explicit_sites;
     /* SIGHUP's source of a new configuration (verbd_server_on_reload). */
     struct verbd_server *(*reload)(void *ctx);
     void *reload_ctx;
@@ -31,11 +31,18 @@ struct verbd_server {
 
 /* Reloading (SIGHUP), in two steps so that a worker can act in between:
  * prepare asks the reload source for a new server (NULL, with every error
- * logged, if it has errors); apply moves its mappings and settings into
- * the running server (listeners and buffer sizes stay) and frees it.
- * Between two requests, so no request sees a mix. */
+ * logged, if it has errors); apply moves its sites and settings into the
+ * running server (listeners and buffer sizes stay) and frees it; the old
+ * sites retire (in_worker: once their exchanges end).  Between two
+ * requests, so no request sees a mix. */
 struct verbd_server *server_reload_prepare(struct verbd_server *srv);
-void server_reload_apply(struct verbd_server *srv, struct verbd_server *next);
+void server_reload_apply(struct verbd_server *srv, struct verbd_server *next, bool in_worker);
+
+/* Adds an address to site s: bound (or shared with a site bound to it
+ * before) if `bind`, otherwise only checked.  `flags`: "default_server"
+ * (and, later, "tls"), space-separated, or NULL.  -1 + err. */
+int server_site_listen(struct site *s, const char *addr, const char *flags, bool bind, char *err,
+                       size_t errlen);
 
 /* Checks and resolves a listen address ("ADDR:PORT", "[V6]:PORT"): the
  * result for bind, or NULL with a message in err. */

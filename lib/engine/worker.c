@@ -24,6 +24,7 @@
 struct listen_watch {
     struct loop_watch watch;
     struct worker *w;
+    const struct listener *l;
 };
 
 #define BUSY_BODY "503 Service Unavailable\nToo many open connections.\n"
@@ -54,8 +55,9 @@ static void refuse_busy(int fd)
     close(fd);
 }
 
-static void accept_some(struct worker *w, int lfd)
+static void accept_some(struct worker *w, const struct listener *l)
 {
+    int lfd = l->fd;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
@@ -73,7 +75,7 @@ static void accept_some(struct worker *w, int lfd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct transport t;
         tcp_transport_init(&t, fd);
-        http1_open(&w->host, &t, true, (struct sockaddr *)&peer, len);
+        http1_open(&w->host, &t, true, l, (struct sockaddr *)&peer, len);
     }
 }
 
@@ -82,7 +84,7 @@ static void on_listener(void *arg, uint32_t events)
     (void)events;
     struct listen_watch *lw = arg;
     if (!lw->w->host.stopping)
-        accept_some(lw->w, lw->watch.fd);
+        accept_some(lw->w, lw->l);
 }
 
 static void begin_stop(struct worker *w)
@@ -100,10 +102,10 @@ static void reload(struct worker *w)
     struct verbd_server *next = server_reload_prepare(w->srv);
     if (!next)
         return;
-    /* Exchanges in flight finish on the mappings they started on. */
-    route_retire(&w->srv->routes);
-    server_reload_apply(w->srv, next);
-    route_worker_init(&w->srv->routes, w->loop);
+    /* Exchanges in flight finish on the sites they started on. */
+    server_reload_apply(w->srv, next, true);
+    for (size_t i = 0; i < w->srv->nsites; i++)
+        route_worker_init(&w->srv->sites[i]->routes, w->loop);
     w->host.limits = settings_limits(&w->srv->settings);
 }
 
@@ -142,7 +144,7 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
     w->srv = srv;
     w->signal_fd = -1;
     w->loop = loop_new();
-    if (!w->loop || http1_host_init(&w->host, w->loop, &srv->settings, &srv->routes) < 0)
+    if (!w->loop || http1_host_init(&w->host, w->loop, &srv->settings) < 0)
         return -1;
     w->listen_watches = calloc(srv->nlisteners ? srv->nlisteners : 1, sizeof *w->listen_watches);
     sigset_t set;
@@ -158,6 +160,7 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++) {
         struct listen_watch *lw = &w->listen_watches[i];
         lw->w = w;
+        lw->l = &srv->listeners[i];
         /* Workers share each listening socket; EPOLLEXCLUSIVE wakes one. */
         if (loop_watch_add(w->loop, &lw->watch, srv->listeners[i].fd, EPOLLIN | EPOLLEXCLUSIVE,
                            on_listener, lw) < 0)
@@ -185,7 +188,8 @@ int worker_run(struct verbd_server *srv)
         worker_free(&w);
         return -1;
     }
-    route_worker_init(&srv->routes, w.loop);
+    for (size_t i = 0; i < srv->nsites; i++)
+        route_worker_init(&srv->sites[i]->routes, w.loop);
     while (!w.host.stopping || (w.host.nconns && clock_ms() < w.stop_deadline)) {
         if (loop_run_once(w.loop, MAX_WAIT_MS) < 0) {
             log_msg(LOG_ERROR, "epoll_wait: %s", strerror(errno));
@@ -198,7 +202,8 @@ int worker_run(struct verbd_server *srv)
      * instances' per-worker state. */
     http1_host_free(&w.host);
     w.host = (struct http1_host){0};
-    route_worker_exit(&srv->routes);
+    for (size_t i = 0; i < srv->nsites; i++)
+        route_worker_exit(&srv->sites[i]->routes);
     worker_free(&w);
     log_flush();
     return 0;

@@ -371,41 +371,6 @@ void route_worker_exit(struct route_table *t)
     }
 }
 
-static void free_if_unused(struct route_table *t)
-{
-    if (!t->retired || t->in_flight)
-        return;
-    route_worker_exit(t);
-    route_free(t);
-    free(t);
-}
-
-struct route_table *route_retire(struct route_table *t)
-{
-    struct route_table *old = malloc(sizeof *old);
-    if (!old)
-        abort();
-    *old = *t;
-    for (size_t i = 0; i < old->n; i++)
-        old->maps[i]->table = old;
-    old->retired = true;
-    *t = (struct route_table){0};
-    free_if_unused(old);
-    return old;
-}
-
-void route_hold(const struct route_mapping *m)
-{
-    m->table->in_flight++;
-}
-
-void route_release(const struct route_mapping *m)
-{
-    struct route_table *t = m->table;
-    t->in_flight--;
-    free_if_unused(t);
-}
-
 void route_free(struct route_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {

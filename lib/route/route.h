@@ -41,8 +41,6 @@ struct route_table {
     long refusal_max_age;                       /* refusal_cache max-age, or -1 */
     uint64_t max_body;                          /* the server's default, if has_max_body */
     bool has_max_body;
-    unsigned in_flight; /* exchanges started on its mappings */
-    bool retired;       /* replaced by a reload: freed when unused */
 };
 
 /* Adds a mapping to a built-in module; NULL + err if the location is
@@ -75,14 +73,6 @@ void route_finish(struct route_table *t);
 void route_worker_init(struct route_table *t, struct loop *loop);
 void route_worker_exit(struct route_table *t);
 void route_free(struct route_table *t);
-
-/* A reload keeps the exchanges in flight: the table's mappings move to a
- * table of their own on the heap, which goes (worker_exit, then freed) once
- * the last exchange on it ends; t is left empty for the new mappings. */
-struct route_table *route_retire(struct route_table *t);
-/* An exchange starts or ends on mapping m. */
-void route_hold(const struct route_mapping *m);
-void route_release(const struct route_mapping *m);
 
 /* Id of a method token: registered, an extension of this table, or
  * METHOD_UNKNOWN. */

@@ -28,7 +28,7 @@ int main(void)
 {
     snprintf(logpath, sizeof logpath, "/tmp/verbd-fserr-%d.log", (int)getpid());
     char err[256];
-    CHECK_INT(log_open("off", logpath, LOG_INFO, err, sizeof err), 0);
+    CHECK_INT(log_open(logpath, LOG_INFO, err, sizeof err), 0);
 
     const char *why = "unset";
     /* Missing: nothing to read; writing, the parent is missing. */

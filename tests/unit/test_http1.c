@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "engine/http1.h"
+#include "engine/site.h"
 #include "route/route.h"
 #include "unit.h"
 
@@ -88,7 +89,8 @@ static const struct transport_ops mem_ops = {
 
 static struct loop *loop;
 static struct settings settings;
-static struct route_table routes;
+static struct site *site;
+static struct listener lis;
 static struct http1_host host;
 static struct http1 *conn;
 
@@ -272,7 +274,7 @@ static void setup(void)
     clock_update();
     loop = loop_new();
     settings_defaults(&settings);
-    memset(&routes, 0, sizeof routes);
+    site = site_new(NULL);
     char err[256];
     struct {
         const char *loc, *methods;
@@ -285,11 +287,15 @@ static void setup(void)
         {"= /files", "GET", start_files},
     };
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
-        if (!route_add_handler(&routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL, err,
-                               sizeof err))
+        if (!route_add_handler(&site->routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
+                               err, sizeof err))
             printf("setup: %s\n", err);
-    route_finish(&routes);
-    if (http1_host_init(&host, loop, &settings, &routes) < 0)
+    free(settings.access_log);
+    settings.access_log = strdup("off");
+    if (site_settle(site, &settings, err, sizeof err) < 0)
+        abort();
+    lis = (struct listener){.fd = -1, .sites = &site, .nsites = 1};
+    if (http1_host_init(&host, loop, &settings) < 0)
         abort();
 }
 
@@ -303,7 +309,7 @@ static void open_conn(const char *input, size_t room)
     mt.t.fd = -1;
     mt.out_room = room;
     buf_append(&mt.in, input, strlen(input));
-    conn = http1_open(&host, &mt.t, false, NULL, 0);
+    conn = http1_open(&host, &mt.t, false, &lis, NULL, 0);
 }
 
 static void client_sends(const char *more, size_t n)
@@ -542,7 +548,7 @@ static void test_backpressure(void)
 
 int main(void)
 {
-    log_open("off", "off", LOG_ERROR, NULL, 0);
+    log_open("off", LOG_ERROR, NULL, 0);
     setup();
     test_length_when_known();
     test_chunked_when_unknown();
@@ -555,7 +561,7 @@ int main(void)
     test_pause_and_resume();
     test_backpressure();
     http1_host_free(&host);
-    route_free(&routes);
+    site_free(site);
     settings_free(&settings);
     loop_free(loop);
     buf_free(&mt.in);
