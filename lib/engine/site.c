@@ -11,8 +11,8 @@
 /* What an origin server may set for itself; everything else is
  * server-wide (workers, buffer sizes, the error log). */
 static const char *const site_settings[] = {
-    "access_log",     "max_body",     "unknown_method", "refusal_cache", "body_timeout",
-    "send_timeout",   "min_rate",     "header_timeout", "idle_timeout",  NULL,
+    "access_log",   "max_body", "unknown_method", "refusal_cache", "body_timeout",
+    "send_timeout", "min_rate", "header_timeout", "idle_timeout",  NULL,
 };
 
 struct site *site_new(struct verbd_server *srv)
@@ -62,7 +62,8 @@ int site_add_name(struct site *s, const char *name, char *err, size_t errlen)
     bool ok = n > 0 && n < 256 && core_len > 0;
     bool literal = ok && name[0] == '[' && name[n - 1] == ']'; /* an IPv6 address */
     for (size_t i = 0; ok && i < core_len; i++)
-        ok = name_char(core[i]) || (literal && (core[i] == ':' || core[i] == '[' || core[i] == ']'));
+        ok =
+            name_char(core[i]) || (literal && (core[i] == ':' || core[i] == '[' || core[i] == ']'));
     if (!ok) {
         snprintf(err, errlen,
                  "server_name \"%s\" is not a host name (want example.org, *.example.org, "
@@ -92,8 +93,7 @@ bool site_setting_allowed(const char *name)
 int site_set(struct site *s, const char *name, const char *value, char *err, size_t errlen)
 {
     if (!site_setting_allowed(name)) {
-        snprintf(err, errlen, "%s is server-wide: set it at the top level, not in a server",
-                 name);
+        snprintf(err, errlen, "%s is server-wide: set it at the top level, not in a server", name);
         return -1;
     }
     if (settings_set(&s->settings, name, value, err, errlen) < 0)
