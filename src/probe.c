@@ -16,7 +16,7 @@
 #include "http/method.h"
 
 static const char usage[] =
-    "usage: verbd probe [options] http://HOST[:PORT]/PATH\n"
+    "usage: verbd probe [options] http[s]://HOST[:PORT]/PATH\n"
     "\n"
     "Asks an HTTP/1.1 server which methods it implements, which it allows on\n"
     "this resource, and whether its answers agree with each other and with\n"
@@ -38,6 +38,9 @@ static const char usage[] =
     "  -H, --header 'N: V'   add a header field to every request, e.g. for\n"
     "                        authentication (repeatable)\n"
     "  -t, --timeout SECS    time limit for each exchange (default 5)\n"
+    "  -k, --insecure        https: do not verify the server's certificate\n"
+    "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
+    "                        instead of the system's trusted ones\n"
     "      --unsafe          also send the unsafe methods, but only to a resource\n"
     "                        the probe creates itself: PUT to a new random name\n"
     "                        beside the URL, with If-None-Match: * (201 Created\n"
@@ -52,16 +55,21 @@ static const char usage[] =
     "      --json            machine-readable output\n"
     "  -h, --help            this help\n"
     "\n"
+    "For https URLs the certificate is verified (its chain against the system's\n"
+    "trusted CAs or --cacert, its name against the URL's host); the report says\n"
+    "which TLS version, cipher and ALPN protocol the server chose.\n"
+    "\n"
     "Output is coloured on a terminal unless NO_COLOR is set.\n"
     "Exit status: 0 consistent, 1 inconsistencies found, 2 bad usage, invalid\n"
-    "URL, or the server could not be reached.  https is not supported yet.\n";
+    "URL, or the server could not be reached (or its certificate not verified).\n";
 
-enum { OPT_JSON = 256, OPT_UNSAFE, OPT_SCRATCH };
+enum { OPT_JSON = 256, OPT_UNSAFE, OPT_SCRATCH, OPT_CACERT };
 
 static const struct option options[] = {
     {"method", required_argument, NULL, 'm'},  {"header", required_argument, NULL, 'H'},
     {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, OPT_JSON},
     {"unsafe", no_argument, NULL, OPT_UNSAFE}, {"scratch", required_argument, NULL, OPT_SCRATCH},
+    {"insecure", no_argument, NULL, 'k'},      {"cacert", required_argument, NULL, OPT_CACERT},
     {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 };
 
@@ -151,7 +159,7 @@ int probe_main(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int opt, rc;
-    while ((opt = getopt_long(argc, argv, ":m:H:t:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:H:t:kh", options, NULL)) != -1) {
         switch (opt) {
         case 'm':
             if (!http_is_token(optarg, strlen(optarg)) || strlen(optarg) > 64)
@@ -177,6 +185,8 @@ int probe_main(int argc, char **argv)
         case OPT_JSON: cfg.json = true; break;
         case OPT_UNSAFE: cfg.unsafe = true; break;
         case OPT_SCRATCH: scratch = optarg; break;
+        case 'k': cfg.insecure = true; break;
+        case OPT_CACERT: cfg.cacert = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option %s", argv[optind - 1]);
@@ -202,13 +212,18 @@ int probe_main(int argc, char **argv)
             return 2;
         }
         /* The same origin: the scratch resource is on the server probed. */
-        if (strcasecmp(cfg.scratch.host, cfg.url.host) != 0 ||
+        if (cfg.scratch.tls != cfg.url.tls || strcasecmp(cfg.scratch.host, cfg.url.host) != 0 ||
             strcmp(cfg.scratch.port, cfg.url.port) != 0)
             return usage_error("--scratch must be on the server probed (%s)", cfg.url.authority);
         cfg.has_scratch = true;
     }
     if (probe_resolve(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "verbd probe: %s\n", err);
+        return 2;
+    }
+    if (cfg.url.tls && probe_tls_init(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "verbd probe: %s\n", err);
+        freeaddrinfo(cfg.addrs);
         return 2;
     }
     const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
@@ -233,6 +248,7 @@ int probe_main(int argc, char **argv)
         if (p->connect_failed && !any) {
             /* Nothing reached the server so far: it is unreachable. */
             fprintf(stderr, "verbd probe: %s\n", p->error);
+            probe_tls_free(&cfg);
             freeaddrinfo(cfg.addrs);
             return 2;
         }
@@ -247,6 +263,7 @@ int probe_main(int argc, char **argv)
     else
         probe_print_table(&cfg, &run);
     fflush(stdout);
+    probe_tls_free(&cfg);
     freeaddrinfo(cfg.addrs);
     bool answered = false;
     for (size_t i = 0; i < run.nprobes; i++)

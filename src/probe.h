@@ -4,6 +4,7 @@
  *   probe.c        command line, the list of probes, the run
  *   probe_plan.c   which method may go where: safety, random paths, scratch
  *   probe_net.c    URL, connection, one bounded request/response exchange
+ *   probe_tls.c    the TLS layer of an https connection (OpenSSL)
  *   probe_check.c  classification, inconsistencies, verdict
  *   probe_out.c    table and JSON output
  */
@@ -33,12 +34,26 @@ int probe_main(int argc, char **argv);
 struct addrinfo;
 
 struct probe_url {
+    bool tls;       /* https */
     char host[256]; /* for getaddrinfo: no brackets, zone unescaped */
     char port[8];
     char authority[300]; /* for Host: as in the URL, default port dropped */
+    const char *scheme;  /* "http" or "https" */
     char target[4096];   /* origin-form: path and query */
     char text[4500];     /* the URL as shown */
 };
+
+/* What the TLS handshakes of a run agreed on, from the first one that
+ * completed. */
+struct probe_tls_info {
+    bool done;
+    char version[16]; /* "TLSv1.3" */
+    char cipher[64];  /* "TLS_AES_256_GCM_SHA384" */
+    char alpn[32];    /* the protocol the server selected, or "none" */
+};
+
+struct probe_tls_conn;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 struct probe_config {
     struct probe_url url;
@@ -56,6 +71,11 @@ struct probe_config {
     struct probe_url scratch; /* --scratch URL */
     struct addrinfo *addrs;
     const struct addrinfo *good; /* the address that last connected */
+    /* https */
+    bool insecure;              /* --insecure: no certificate verification */
+    const char *cacert;         /* --cacert FILE: trust this instead of the system store */
+    struct ssl_ctx_st *tls_ctx; /* what every connection shares (probe_tls.c) */
+    struct probe_tls_info tls;  /* for the report */
 };
 
 /* One copied response field. */
@@ -157,13 +177,35 @@ struct probe_run {
 };
 
 /* probe_net.c */
-/* Parses http://HOST[:PORT][/PATH][?QUERY]; on error returns -1 with a
- * message in err.  https and other schemes are errors too. */
+/* Parses http[s]://HOST[:PORT][/PATH][?QUERY]; on error returns -1 with a
+ * message in err.  Other schemes are errors too. */
 int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t cap);
 /* Resolves the URL's host into cfg->addrs; -1 with a message on failure. */
 int probe_resolve(struct probe_config *cfg, char *err, size_t cap);
 /* Sends one request and reads its response, bounded in size and time. */
 void probe_exchange(struct probe_config *cfg, struct probe *p);
+/* CLOCK_MONOTONIC in seconds: what deadlines are measured in. */
+double probe_now(void);
+
+/* probe_tls.c: all the probe knows of OpenSSL.  The plain path connects
+ * the socket; an https exchange then runs its handshake, its request and
+ * its response through these, each bounded by the exchange's deadline (a
+ * CLOCK_MONOTONIC time in seconds). */
+/* Sets up what every connection of the run shares (trust store or
+ * --cacert, ALPN); -1 with a message on failure. */
+int probe_tls_init(struct probe_config *cfg, char *err, size_t cap);
+void probe_tls_free(struct probe_config *cfg);
+/* TLS over the connected socket fd, with SNI and host name verification
+ * for cfg->url.host; notes the result in cfg->tls.  NULL with a message on
+ * failure (the caller still owns and closes fd). */
+struct probe_tls_conn *probe_tls_connect(struct probe_config *cfg, int fd, double deadline,
+                                         char *err, size_t cap);
+/* Like send and recv: the count, 0 at the end of the stream (recv), or -1
+ * with errno (ETIMEDOUT past the deadline, EPROTO for a TLS error). */
+long probe_tls_send(struct probe_tls_conn *c, const char *buf, size_t n, double deadline);
+long probe_tls_recv(struct probe_tls_conn *c, char *buf, size_t cap, double deadline);
+/* Sends close_notify if it can without waiting, and frees c (not the fd). */
+void probe_tls_close(struct probe_tls_conn *c);
 
 /* probe_plan.c */
 /* Adds the default probes, or those --method asked for, in the order they

@@ -4,7 +4,8 @@
  * before each send and recv the socket timeout is set to what is left of
  * it, so a server that trickles bytes cannot stretch an exchange.  The
  * head is bounded by PROBE_MAX_HEAD, the body by PROBE_MAX_BODY; past
- * either the probe stops reading and says so. */
+ * either the probe stops reading and says so.  For https the connected
+ * socket is handed to probe_tls.c, which keeps the same deadline. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -52,17 +53,20 @@ static int url_error(char *err, size_t cap, const char *msg, const char *text)
 int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t cap)
 {
     memset(url, 0, sizeof *url);
-    if (strncasecmp(text, "https://", 8) == 0) {
-        snprintf(err, cap,
-                 "https URLs are not supported yet (verbd has no TLS); "
-                 "use an http:// URL");
-        return -1;
+    size_t skip;
+    if (strncasecmp(text, "http://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(text, "https://", 8) == 0) {
+        skip = 8;
+        url->tls = true;
+    } else {
+        return url_error(err, cap, "it must start with http:// or https://", text);
     }
-    if (strncasecmp(text, "http://", 7) != 0)
-        return url_error(err, cap, "it must start with http://", text);
+    url->scheme = url->tls ? "https" : "http";
+    const char *default_port = url->tls ? "443" : "80";
     if (strlen(text) >= sizeof url->text)
         return url_error(err, cap, "too long", text);
-    const char *a = text + 7, *end = a + strcspn(a, "#"), *e = a;
+    const char *a = text + skip, *end = a + strcspn(a, "#"), *e = a;
     for (const char *p = text; p < end; p++)
         if (!url_char((unsigned char)*p))
             return url_error(err, cap, "a space or control character (percent-encode it)", text);
@@ -109,7 +113,7 @@ int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t c
     }
 
     /* port */
-    strcpy(url->port, "80");
+    strcpy(url->port, default_port);
     const char *auth_end = e;
     if (p < e) {
         if (*p != ':')
@@ -127,7 +131,7 @@ int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t c
             return url_error(err, cap, "port out of range", text);
         } else {
             snprintf(url->port, sizeof url->port, "%lu", port);
-            if (port == 80)
+            if (strcmp(url->port, default_port) == 0)
                 auth_end = d - 1;
         }
     }
@@ -140,7 +144,7 @@ int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t c
         snprintf(url->target, sizeof url->target, "%.*s", (int)(end - e), e);
     else
         return url_error(err, cap, "path too long", text);
-    snprintf(url->text, sizeof url->text, "http://%s%s", url->authority, url->target);
+    snprintf(url->text, sizeof url->text, "%s://%s%s", url->scheme, url->authority, url->target);
     return 0;
 }
 
@@ -162,7 +166,7 @@ int probe_resolve(struct probe_config *cfg, char *err, size_t cap)
     return 0;
 }
 
-static double now(void)
+double probe_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -173,7 +177,7 @@ static double now(void)
  * nothing is left. */
 static bool arm(int fd, double deadline)
 {
-    double left = deadline - now();
+    double left = deadline - probe_now();
     if (left <= 0)
         return false;
     struct timeval tv = {.tv_sec = (time_t)left,
@@ -260,7 +264,7 @@ static size_t build_request(const struct probe_config *cfg, const struct probe *
         ADD("If: ([\"%s\"])\r\n", cfg->etag);
     }
     if (p->destination[0]) {
-        ADD("Destination: http://%s%s\r\n", cfg->url.authority, p->destination);
+        ADD("Destination: %s://%s%s\r\n", cfg->url.scheme, cfg->url.authority, p->destination);
         ADD("Overwrite: F\r\n"); /* never replace what is there */
     }
     if (strcmp(p->method, "PROPFIND") == 0)
@@ -310,6 +314,7 @@ static void copy_allow(struct probe_value *dst, const struct http_response *r)
 
 struct reader {
     int fd;
+    struct probe_tls_conn *tls; /* https, else NULL */
     double deadline;
     bool eof;
     int err; /* errno of a failed recv, 0 */
@@ -320,6 +325,16 @@ static size_t read_some(struct reader *rd, char *buf, size_t cap)
 {
     if (rd->eof || rd->err || cap == 0)
         return 0;
+    if (rd->tls) {
+        long n = probe_tls_recv(rd->tls, buf, cap, rd->deadline);
+        if (n > 0)
+            return (size_t)n;
+        if (n == 0)
+            rd->eof = true;
+        else
+            rd->err = errno;
+        return 0;
+    }
     if (!arm(rd->fd, rd->deadline)) {
         rd->err = ETIMEDOUT;
         return 0;
@@ -426,7 +441,7 @@ static void read_body(struct reader *rd, const struct http_response *r, struct p
 
 void probe_exchange(struct probe_config *cfg, struct probe *p)
 {
-    double deadline = now() + cfg->timeout;
+    double deadline = probe_now() + cfg->timeout;
     char req[16384];
     size_t reqlen = build_request(cfg, p, req, sizeof req);
     if (reqlen == 0) {
@@ -442,7 +457,23 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         return;
     }
     struct reader rd = {.fd = fd, .deadline = deadline};
+    if (cfg->url.tls) {
+        char why[sizeof p->error];
+        if (!(rd.tls = probe_tls_connect(cfg, fd, deadline, why, sizeof why))) {
+            p->connect_failed = true;
+            snprintf(p->error, sizeof p->error, "%s", why);
+            close(fd);
+            return;
+        }
+    }
     for (size_t off = 0; off < reqlen;) {
+        if (rd.tls) {
+            long k = probe_tls_send(rd.tls, req + off, reqlen - off, deadline);
+            if (k < 0)
+                goto send_failed;
+            off += (size_t)k;
+            continue;
+        }
         if (!arm(fd, deadline)) {
             errno = ETIMEDOUT;
             goto send_failed;
@@ -516,7 +547,7 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         /* Whatever follows belongs to no message: a body sent where none
          * may be.  Wait briefly for it. */
         p->unexpected_body = rest;
-        double grace = now() + NO_BODY_GRACE;
+        double grace = probe_now() + NO_BODY_GRACE;
         rd.deadline = grace < deadline ? grace : deadline;
         size_t got;
         while ((got = read_some(&rd, io_buf, sizeof io_buf)) > 0 &&
@@ -530,6 +561,8 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         p->cookie_echoed = memmem(body_buf, kept, cfg->cookie, strlen(cfg->cookie)) != NULL;
     }
 done:
+    if (rd.tls)
+        probe_tls_close(rd.tls);
     close(fd);
     return;
 

@@ -181,6 +181,10 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
                              strlen(run->probes[i].server.v));
     printf("%sverbd probe %s%s%s%s%s\n", bold, cfg->url.text, off, server[0] ? "  (Server: " : "",
            server, server[0] ? ")" : "");
+    if (cfg->tls.done)
+        printf("TLS: %s, cipher %s, ALPN %s, %s\n", cfg->tls.version, cfg->tls.cipher,
+               cfg->tls.alpn,
+               cfg->insecure ? "certificate not verified (--insecure)" : "certificate verified");
     const struct probe *o = url_options(run);
     char v1[PROBE_VALUE], v2[PROBE_VALUE];
     if (o && (o->dav.present || o->accept_patch.present)) {
@@ -191,7 +195,8 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
                o->accept_patch.present ? v2 : "");
     }
     if (cfg->unsafe)
-        printf("Scratch resource: http://%s%s (%s)\n", cfg->url.authority, run->scratch.path,
+        printf("Scratch resource: %s://%s%s (%s)\n", cfg->url.scheme, cfg->url.authority,
+               run->scratch.path,
                run->scratch.given   ? "named with --scratch; the probe replaces its content"
                : run->scratch.ready ? "created by the probe, deleted after"
                                     : "the probe could not create it");
@@ -315,6 +320,18 @@ void probe_print_json(const struct probe_config *cfg, const struct probe_run *ru
 {
     printf("{\n  \"url\": ");
     jstr(cfg->url.text);
+    printf(",\n  \"tls\": ");
+    if (cfg->tls.done) {
+        printf("{\"version\": ");
+        jstr(cfg->tls.version);
+        printf(", \"cipher\": ");
+        jstr(cfg->tls.cipher);
+        printf(", \"alpn\": ");
+        jstr(cfg->tls.alpn);
+        printf(", \"verified\": %s}", cfg->insecure ? "false" : "true");
+    } else {
+        printf("null");
+    }
     printf(",\n  \"server\": ");
     const struct probe_value *server = NULL;
     for (size_t i = 0; i < run->nprobes && !server; i++)

@@ -219,14 +219,15 @@ class CommandLine(ProbeTestCase):
     def test_invalid_urls_exit_2_with_one_line(self):
         for url in ["localhost:8080/", "ftp://example.com/", "http://", "http:///x",
                     "http://[::1/", "http://host:99999/", "http://host:0/", "http://a b/",
-                    "http://user:pw@host/", "http://ho^st/"]:
+                    "http://user:pw@host/", "http://ho^st/", "https://", "https://[::1/",
+                    "https://host:0/", "httpx://host/"]:
             with self.subTest(url=url):
                 rc, out, err, _ = probe(url)
                 self.assertOneLineError(rc, out, err, "invalid URL")
 
-    def test_https_is_not_supported_yet(self):
-        rc, out, err, _ = probe("https://127.0.0.1/")
-        self.assertOneLineError(rc, out, err, "not supported yet")
+    def test_https_to_a_closed_port_exits_2(self):
+        rc, out, err, _ = probe("--timeout", "2", "https://127.0.0.1:%d/" % free_port())
+        self.assertOneLineError(rc, out, err, "cannot connect")
 
     def test_unreachable_server_exits_2(self):
         rc, out, err, secs = probe("--timeout", "2", "http://127.0.0.1:%d/" % free_port())
