@@ -15,7 +15,8 @@ LDLIBS  ?=
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
 override CFLAGS += $(XML_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
-LIB_DEPS := -lxml2 -lsqlite3
+# TLS: OpenSSL 3.
+LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build
