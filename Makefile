@@ -15,7 +15,7 @@ LDLIBS  ?=
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
 override CFLAGS += $(XML_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
-# OpenSSL: TLS (verbd probe's https).
+# OpenSSL 3: TLS for the server and verbd probe's https.
 LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto
 override LDLIBS += $(LIB_DEPS)
 

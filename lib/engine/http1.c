@@ -1135,8 +1135,10 @@ static void take_input(struct http1 *c, uint32_t events)
      * later edge will report it, so a short read must not end reading. */
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->peer_shut = true;
-    /* Without EPOLLIN in the mask there is nothing new to read. */
-    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+    /* Without EPOLLIN in the mask there is nothing new to read, unless the
+     * transport's last read waited to write (TLS). */
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+        !((events & EPOLLOUT) && c->tr.read_wants_write))
         return;
     c->drained = false;
     if (c->state == CONN_LINGER || c->close_after || c->eof || has_output(c) || c->x)

@@ -51,6 +51,5 @@ static const struct transport_ops tcp_ops = {
 
 void tcp_transport_init(struct transport *t, int fd)
 {
-    t->ops = &tcp_ops;
-    t->fd = fd;
+    *t = (struct transport){.ops = &tcp_ops, .fd = fd};
 }

@@ -1,5 +1,5 @@
 /* A transport: the bytes of one connection, as the session reads and
- * writes them.  Plain TCP now (tcp.c); TLS is a second table.  The session
+ * writes them: plain TCP (tcp.c) or TLS (tls_transport.c).  The session
  * never calls recv or send itself.  Each call behaves like its system call:
  * a count, 0 at the end of input, or -1 with errno (EAGAIN: try again once
  * the loop says the descriptor is ready). */
@@ -31,7 +31,11 @@ struct transport_ops {
 
 struct transport {
     const struct transport_ops *ops;
-    int fd; /* what the loop watches; -1 for one without a descriptor */
+    int fd;     /* what the loop watches; -1 for one without a descriptor */
+    void *impl; /* the connection's state behind ops (TLS); NULL for TCP */
+    /* The last read stopped because the transport must write first (TLS):
+     * a writable edge, not only a readable one, lets reading go on. */
+    bool read_wants_write;
 };
 
 /* Plain TCP on a connected, non-blocking socket. */
