@@ -265,7 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     out_room = out_room_per_turn;
 
     struct transport t = {&mem_ops, -1};
-    struct http1 *c = http1_open(&host, &t, false, &lis, NULL, 0);
+    struct http1 *c = http1_open(&host, &t, false, &lis, NULL, NULL, 0);
     REQUIRE(c);
     /* Release the input piece by piece (at each 0xFF), letting the loop
      * turn in between; the socket takes little at first, then all. */

@@ -110,11 +110,21 @@ int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
 struct verbd_site *verbd_server_add_site(struct verbd_server *srv, char *err, size_t errlen);
 
 /* Adds a listening address to the site and binds it, or shares it with
- * sites added to it before.  `flags`: NULL or "default_server" (the
- * address's default: the site for a Host no site names; otherwise the
- * first site listing the address is). */
+ * sites added to it before.  `flags`: NULL, or space-separated "tls" (the
+ * address speaks TLS: every site on it needs verbd_site_tls; the client's
+ * SNI picks the certificate) and "default_server" (the address's default:
+ * the site for a Host no site names; otherwise the first site listing the
+ * address is). */
 int verbd_site_listen(struct verbd_site *site, const char *addr, const char *flags, char *err,
                       size_t errlen);
+
+/* The site's certificate (a PEM chain: the leaf, then intermediates) and
+ * private key, for its addresses with the "tls" flag; protocols ("TLSv1.2
+ * TLSv1.3") and ciphers (an OpenSSL list for TLS 1.2) NULL for modern
+ * defaults.  The files are read at once: -1 + err if they cannot be, or
+ * do not match. */
+int verbd_site_tls(struct verbd_site *site, const char *certificate, const char *key,
+                   const char *protocols, const char *ciphers, char *err, size_t errlen);
 
 /* Adds a host name: "example.org", "*.example.org" (any subdomain; the
  * longest such match wins), "www.example.*", ".example.org" (both), or

@@ -14,6 +14,8 @@
 #include "conf/read.h"
 #include "core/log.h"
 #include "engine/server.h"
+#include "engine/tls.h"
+
 #include "core/settings.h"
 #include "http/path.h"
 #include "route/module.h"
@@ -22,9 +24,25 @@
 
 /* Top-level directives with their own syntax; every other top-level
  * directive is a server setting with one value. */
-static const char *const top_directives[] = {"listen",  "location",    "include",
-                                             "workers", "access_log",  "error_log",
-                                             "server",  "server_name", NULL};
+static const char *const top_directives[] = {"listen",
+                                             "location",
+                                             "include",
+                                             "workers",
+                                             "access_log",
+                                             "error_log",
+                                             "server",
+                                             "server_name",
+                                             "tls_certificate",
+                                             "tls_certificate_key",
+                                             "tls_protocols",
+                                             "tls_ciphers",
+                                             "redirect_to_https",
+                                             NULL};
+
+/* The directives of one origin server's TLS, applied together at the end
+ * of its block (or of the file): the certificate with its options. */
+static const char *const tls_directives[] = {"tls_certificate", "tls_certificate_key",
+                                             "tls_protocols", "tls_ciphers", NULL};
 
 /* Modules verbd has or will have, which a build may lack: naming one is
  * "not built in", not "unknown directive". */
@@ -79,9 +97,11 @@ struct seen_listen {
 struct apply {
     struct verbd_server *srv;
     struct conf_errors *errs;
-    bool bind;                  /* bind listen addresses, or only check them */
-    struct site *site;          /* the server block being applied, or NULL */
-    struct seen_location *locs; /* of the server (block) being applied */
+    bool bind;                         /* bind listen addresses, or only check them */
+    struct site *site;                 /* the server block being applied, or NULL */
+    const struct conf_dir *tls[4];     /* its tls_* directives, as tls_directives */
+    const struct conf_dir *tls_listen; /* its first listen ... tls */
+    struct seen_location *locs;        /* of the server (block) being applied */
     size_t nlocs;
     struct seen_listen *listens;
     size_t nlistens;
@@ -179,23 +199,34 @@ static bool listen_taken(struct apply *a, const struct conf_dir *d, const struct
 static void apply_listen(struct apply *a, const struct conf_dir *d)
 {
     char flags[64] = "";
+    bool tls = false, dflt = false;
     for (int i = 2; i < d->argc; i++) {
-        if (strcmp(d->argv[i], "ssl") == 0 || strcmp(d->argv[i], "tls") == 0) {
-            conf_error(a->errs, &d->pos[i], "listen: verbd has no TLS yet");
+        const char *f = d->argv[i];
+        if (strcmp(f, "ssl") == 0) {
+            conf_error(a->errs, &d->pos[i], "listen: unknown flag \"ssl\" (did you mean tls?)");
             return;
         }
-        if (strcmp(d->argv[i], "default_server") == 0 && !a->site) {
+        if (strcmp(f, "default_server") == 0 && !a->site) {
             conf_error(a->errs, &d->pos[i], "listen: default_server belongs in a server block");
             return;
         }
-        if (strcmp(d->argv[i], "default_server") == 0 && i == 2)
-            snprintf(flags, sizeof flags, "%s", d->argv[i]);
+        bool *seen = strcmp(f, "tls") == 0 ? &tls : strcmp(f, "default_server") == 0 ? &dflt : NULL;
+        if (!seen || *seen) {
+            conf_error(a->errs, &d->pos[i], "listen: unexpected \"%s\" (want tls%s)", f,
+                       a->site ? " or default_server" : "");
+            return;
+        }
+        *seen = true;
+        size_t k = strlen(flags);
+        snprintf(flags + k, sizeof flags - k, "%s%s", k ? " " : "", f);
     }
-    if (d->argc != 2 + (flags[0] != '\0')) {
+    if (d->argc < 2) {
         conf_error(a->errs, &d->pos[0], "listen takes one address (ADDR:PORT)%s",
-                   a->site ? " and optionally default_server" : "");
+                   a->site ? " and optionally tls and default_server" : " and optionally tls");
         return;
     }
+    if (tls && !a->tls_listen)
+        a->tls_listen = d;
     char err[256];
     struct addrinfo *ai = listen_resolve(d->argv[1], err, sizeof err);
     if (!ai) {
@@ -206,12 +237,10 @@ static void apply_listen(struct apply *a, const struct conf_dir *d)
     freeaddrinfo(ai);
     if (taken)
         return;
-    if (a->site) {
-        if (server_site_listen(a->site, d->argv[1], flags, a->bind, err, sizeof err) < 0)
-            conf_error(a->errs, &d->pos[1], "%s", err);
-    } else if (a->bind && verbd_server_listen(a->srv, d->argv[1], err, sizeof err) < 0) {
+    /* Without server blocks the addresses are the implicit server's. */
+    struct site *s = a->site ? a->site : a->srv->sites[0];
+    if (server_site_listen(s, d->argv[1], flags, a->bind, err, sizeof err) < 0)
         conf_error(a->errs, &d->pos[1], "%s", err);
-    }
 }
 
 /* A setting of the server block being applied, or of the whole server. */
@@ -308,6 +337,71 @@ static void apply_server_name(struct apply *a, const struct conf_dir *d)
             conf_error(a->errs, &d->pos[i], "%s", err);
 }
 
+/* A tls_* directive: kept until the end of its server, where the
+ * certificate is read with its options (apply_tls). */
+static void note_tls(struct apply *a, const struct conf_dir *d)
+{
+    size_t i = 0;
+    while (strcmp(tls_directives[i], d->argv[0]) != 0)
+        i++;
+    int want = i == 0 || i == 1 ? 2 : -1; /* a file; protocols and ciphers: a list */
+    if ((want > 0 && d->argc != want) || d->argc < 2) {
+        conf_error(a->errs, &d->pos[0], "%s takes %s", d->argv[0],
+                   want > 0 ? "one file" : "one or more values");
+        return;
+    }
+    if (a->tls[i]) {
+        conf_error(a->errs, &d->pos[0], "duplicate %s (first at line %d)", d->argv[0],
+                   a->tls[i]->pos[0].line);
+        return;
+    }
+    a->tls[i] = d;
+}
+
+static void warn_at_certificate(void *ctx, const char *msg)
+{
+    const struct apply *a = ctx;
+    conf_warning(a->errs, &a->tls[0]->pos[1], "%s", msg);
+}
+
+/* The server's certificate, key and TLS options, once its block (or the
+ * file, without server blocks) is read. */
+static void apply_tls(struct apply *a, struct site *s)
+{
+    const struct conf_dir *cert = a->tls[0], *key = a->tls[1];
+    if (!cert && !key && a->tls_listen) {
+        conf_error(a->errs, &a->tls_listen->pos[0],
+                   "listen %s tls needs tls_certificate and tls_certificate_key in this server",
+                   a->tls_listen->argv[1]);
+    } else if (cert && !key) {
+        conf_error(a->errs, &cert->pos[0], "tls_certificate needs tls_certificate_key");
+    } else if (key && !cert) {
+        conf_error(a->errs, &key->pos[0], "tls_certificate_key needs tls_certificate");
+    } else if (cert) {
+        char values[2][512] = {"", ""};
+        for (int k = 0; k < 2; k++) {
+            const struct conf_dir *d = a->tls[2 + k];
+            for (int i = 1; d && i < d->argc; i++) {
+                size_t n = strlen(values[k]);
+                snprintf(values[k] + n, sizeof values[k] - n, "%s%s", n ? " " : "", d->argv[i]);
+            }
+        }
+        char *cert_path = file_relative(&cert->pos[1], cert->argv[1]);
+        char *key_path = file_relative(&key->pos[1], key->argv[1]);
+        char err[512];
+        if (verbd_site_tls((struct verbd_site *)s, cert_path, key_path,
+                           a->tls[2] ? values[0] : NULL, a->tls[3] ? values[1] : NULL, err,
+                           sizeof err) < 0)
+            conf_error(a->errs, &cert->pos[1], "%s", err);
+        else
+            tls_config_check(s->tls, warn_at_certificate, a);
+        free(cert_path);
+        free(key_path);
+    }
+        memset(a->tls, 0, sizeof a->tls);
+    a->tls_listen = NULL;
+}
+
 /* A directive at top level (a->site NULL) or in a server block. */
 static void apply_top(struct apply *a, const struct conf_dir *d, bool has_servers)
 {
@@ -317,7 +411,9 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
             conf_error(a->errs, &d->pos[0], "server is not allowed inside server");
         return; /* applied after the top level */
     }
-    if (has_servers && !a->site && (strcmp(name, "location") == 0 || strcmp(name, "listen") == 0)) {
+    bool per_server = strcmp(name, "location") == 0 || strcmp(name, "listen") == 0 ||
+                      in_list(tls_directives, name) || strcmp(name, "redirect_to_https") == 0;
+    if (has_servers && !a->site && per_server) {
         conf_error(a->errs, &d->pos[0],
                    "%s is not allowed at the top level of a file with server blocks: put it "
                    "in a server { }",
@@ -344,8 +440,7 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
         conf_error(a->errs, &d->pos[0], "server_name belongs in a server { } block");
         return;
     }
-    if (a->site && strcmp(name, "listen") != 0 && strcmp(name, "server_name") != 0 &&
-        !site_setting_allowed(name)) {
+    if (a->site && !per_server && strcmp(name, "server_name") != 0 && !site_setting_allowed(name)) {
         conf_error(a->errs, &d->pos[0],
                    "%s is server-wide: set it at the top level, not in a server", name);
         return;
@@ -358,6 +453,13 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
         return;
     if (strcmp(name, "server_name") == 0) {
         apply_server_name(a, d);
+    } else if (in_list(tls_directives, name)) {
+        note_tls(a, d);
+    } else if (strcmp(name, "redirect_to_https") == 0) {
+        if (d->argc != 1)
+            conf_error(a->errs, &d->pos[1], "redirect_to_https takes no arguments");
+        else
+            (a->site ? a->site : a->srv->sites[0])->redirect_to_https = true;
     } else if (strcmp(name, "listen") == 0) {
         apply_listen(a, d);
     } else if (strcmp(name, "error_log") == 0) {
@@ -676,9 +778,10 @@ static void apply_server(struct apply *a, const struct conf_dir *d)
     forget_locations(a);
     for (size_t i = 0; i < d->children.n; i++)
         apply_top(a, &d->children.v[i], true);
+    apply_tls(a, a->site);
     if (!a->site->nlistens && !a->errs->count)
         conf_error(a->errs, &d->pos[0], "server has no listen address (add: listen ADDR:PORT;)");
-    else if (!a->errs->count && a->nlocs == 0)
+        else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https)
         warn_no_location(a, &d->pos[0]);
     a->ninherited = top_inherited;
     a->site = NULL;
@@ -748,6 +851,8 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         /* The top level first: a server inherits it wherever it is written. */
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i], has_servers);
+        if (!has_servers)
+            apply_tls(&a, srv->sites[0]);
         if (!has_servers && !errs.count && a.nlocs == 0)
             warn_no_location(&a, &(struct conf_pos){top_file(&r), 1, 1});
         for (size_t i = 0; i < top.n; i++)

@@ -41,12 +41,10 @@ static const struct {
     {"proxy_cache_path", "cache_zone", NULL, "verbd has no cache yet"},
     {"proxy_cache", "cache", NULL, "verbd has no cache yet"},
     {"gzip_static", "precompressed", NULL, "verbd does not serve precompressed files yet"},
-    {"ssl_certificate", "tls_certificate", NULL, "verbd has no TLS yet"},
-    {"ssl_certificate_key", "tls_certificate_key", NULL, "verbd has no TLS yet"},
-    {"ssl_protocols", NULL, NULL, "verbd has no TLS yet"},
-    {"ssl_ciphers", NULL, NULL, "verbd has no TLS yet"},
-    {"server", NULL, NULL, "verbd serves one site: put listen and location at the top level"},
-    {"server_name", NULL, NULL, "verbd serves one site, whatever the Host"},
+    {"ssl_certificate", "tls_certificate", NULL, NULL},
+    {"ssl_certificate_key", "tls_certificate_key", NULL, NULL},
+    {"ssl_protocols", "tls_protocols", NULL, NULL},
+    {"ssl_ciphers", "tls_ciphers", NULL, NULL},
     {"types", NULL, NULL, "verbd takes content types from /etc/mime.types"},
 };
 

@@ -51,6 +51,7 @@ enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
 struct http1 {
     struct http1_host *host;
     const struct listener *lis;
+    char *sni; /* the TLS server name, where several sites share lis */
     struct transport tr;
     struct loop_watch watch;
     struct loop_defer run;
@@ -169,7 +170,7 @@ static void run_deferred(void *arg)
 }
 
 struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
-                         const struct listener *lis, const struct sockaddr *peer,
+                         const struct listener *lis, const char *sni, const struct sockaddr *peer,
                          socklen_t peer_len)
 {
     struct http1 *c = calloc(1, sizeof *c);
@@ -180,6 +181,11 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     c->host = h;
     c->lis = lis;
     c->tr = *t;
+    if (sni && lis->nsites > 1 && !(c->sni = strdup(sni))) {
+        c->tr.ops->close(&c->tr);
+        free(c);
+        return NULL;
+    }
     loop_defer_init(&c->run);
     loop_timer_init(&c->timer);
     if (peer)
@@ -282,6 +288,7 @@ void http1_close(struct http1 *c)
     struct http1 *last = h->conns[--h->nconns];
     h->conns[c->index] = last;
     last->index = c->index;
+    free(c->sni);
     free(c);
 }
 
@@ -633,9 +640,19 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     c->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
     site_hold(c->site);
+    if (c->sni && site_misdirected(c->lis, c->sni, c->site)) {
+        c->body_limit = x->req.max_body = BODY_DISCARD_MAX;
+        verbd_response_error(&x->res, 421,
+                             "This connection was set up for another host name (TLS SNI).");
+        verbd_finish(x);
+        return;
+    }
     const struct route_table *routes = &c->site->routes;
     enum verdict v = route_decide(routes, &x->req, path_buf);
     c->body_limit = x->req.max_body;
+    if (v == VERDICT_REFUSE && !x->req.mapping && c->site->redirect_to_https &&
+        site_redirect_to_https(c->host->listeners, c->host->nlisteners, x))
+        return;
     route_start(routes, v, x);
 }
 

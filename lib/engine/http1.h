@@ -24,6 +24,8 @@ struct listener;
 struct http1_host {
     struct loop *loop;
     struct http_limits limits;
+    const struct listener *listeners; /* all of them (redirect_to_https) */
+    size_t nlisteners;
     struct http_field *fields; /* parser scratch, settings->max_fields */
     size_t buf_size;           /* every input and output buffer */
     char **spare;              /* buffers to reuse */
@@ -40,11 +42,13 @@ int http1_host_init(struct http1_host *h, struct loop *loop, const struct settin
 void http1_host_free(struct http1_host *h);
 
 /* A session over transport t (taken over), for the sites of listener
- * lis; it closes itself when done.  With watch, the loop watches t->fd;
+ * lis; sni: the host name its TLS client named, or NULL (a request whose
+ * Host reaches another site is misdirected: 421).  It closes itself when
+ * done.  With watch, the loop watches t->fd;
  * without (a test's in-memory transport), the caller calls http1_ready()
  * when bytes can move. */
 struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool watch,
-                         const struct listener *lis, const struct sockaddr *peer,
+                         const struct listener *lis, const char *sni, const struct sockaddr *peer,
                          socklen_t peer_len);
 /* The transport may be readable and writable again. */
 void http1_ready(struct http1 *c);

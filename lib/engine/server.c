@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "engine/tls.h"
 
 #define LISTEN_BACKLOG 4096
 
@@ -199,8 +200,11 @@ int server_site_listen(struct site *s, const char *addr, const char *flags, bool
         size_t n = strcspn(p, " ");
         if (n == 14 && strncmp(p, "default_server", n) == 0) {
             sl.default_server = true;
+        } else if (n == 3 && strncmp(p, "tls", n) == 0) {
+            sl.tls = true;
         } else if (n) {
-            snprintf(err, errlen, "listen: unknown flag \"%.*s\" (want default_server)", (int)n, p);
+            snprintf(err, errlen, "listen: unknown flag \"%.*s\" (want tls, default_server)",
+                     (int)n, p);
             return -1;
         }
         p += n + strspn(p + n, " ");
@@ -220,10 +224,17 @@ int server_site_listen(struct site *s, const char *addr, const char *flags, bool
     }
     if (bind) {
         struct listener *l = find_listener(s->srv, &sl.addr);
+        if (l && l->tls != sl.tls) {
+            snprintf(err, errlen, "listen %s: %s here, %s in another server", addr,
+                     sl.tls ? "tls" : "plain", l->tls ? "tls" : "plain");
+            freeaddrinfo(ai);
+            return -1;
+        }
         if (!l && !(l = bind_listener(s->srv, addr, ai, err, errlen))) {
             freeaddrinfo(ai);
             return -1;
         }
+        l->tls = sl.tls;
         sl.addr = l->addr; /* port 0: the one bound */
     }
     freeaddrinfo(ai);
@@ -256,6 +267,19 @@ int verbd_site_listen(struct verbd_site *site, const char *addr, const char *fla
                       size_t errlen)
 {
     return server_site_listen((struct site *)site, addr, flags, true, err, errlen);
+}
+
+int verbd_site_tls(struct verbd_site *site, const char *certificate, const char *key,
+                   const char *protocols, const char *ciphers, char *err, size_t errlen)
+{
+    struct site *s = (struct site *)site;
+    struct tls_config *c = tls_config_new(certificate, key, protocols, ciphers, err, errlen);
+    if (!c)
+        return -1;
+    tls_config_free(s->tls);
+    s->tls = c;
+    tls_config_set_owner(c, s);
+    return 0;
 }
 
 int verbd_site_name(struct verbd_site *site, const char *name, char *err, size_t errlen)
@@ -392,10 +416,18 @@ static int settle_sites(struct verbd_server *srv)
         }
     }
     for (size_t i = 0; i < srv->nlisteners; i++) {
-        reach_sites(srv, &srv->listeners[i]);
-        if (!srv->listeners[i].nsites) {
-            log_msg(LOG_ERROR, "no server listens on %s", srv->listeners[i].name);
+        struct listener *l = &srv->listeners[i];
+        reach_sites(srv, l);
+        if (!l->nsites) {
+            log_msg(LOG_ERROR, "no server listens on %s", l->name);
             rc = -1;
+        }
+        for (size_t j = 0; l->tls && j < l->nsites; j++) {
+            if (!l->sites[j]->tls) {
+                log_msg(LOG_ERROR, "listen %s tls: a server there has no tls_certificate", l->name);
+                rc = -1;
+                break;
+            }
         }
     }
     return rc;
@@ -590,6 +622,12 @@ int verbd_server_run(struct verbd_server *srv)
     }
     if (settle_sites(srv) < 0)
         return -1;
+    /* Before the workers fork: all of them, and those forked later, share
+     * the secret session tickets are protected with. */
+    if (tls_tickets_init() < 0) {
+        log_msg(LOG_ERROR, "TLS: no random bytes for the session ticket keys");
+        return -1;
+    }
     srv->main_pid = getpid(); /* workers forked from here inherit it */
     signal(SIGPIPE, SIG_IGN);
 

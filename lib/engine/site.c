@@ -2,11 +2,14 @@
  * by Host. */
 #include "engine/site.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "engine/tls.h"
 
 /* What an origin server may set for itself; everything else is
  * server-wide (workers, buffer sizes, the error log). */
@@ -37,6 +40,7 @@ void site_free(struct site *s)
     settings_free(&s->settings);
     buf_free(&s->overrides);
     log_sink_release(s->access_log);
+    tls_config_free(s->tls);
     free(s);
 }
 
@@ -185,6 +189,53 @@ struct site *site_select(const struct listener *l, const char *host, size_t len)
         }
     }
     return best;
+}
+
+bool site_misdirected(const struct listener *l, const char *sni, const struct site *chosen)
+{
+    return l->nsites > 1 && site_select(l, sni, strlen(sni)) != chosen;
+}
+
+/* The port of a listener's address. */
+static int listener_port(const struct listener *l)
+{
+    if (l->addr.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+}
+
+bool site_redirect_to_https(const struct listener *ls, size_t nls, struct verbd_exchange *x)
+{
+    const struct http_request *h = &x->req.http;
+    for (size_t i = 0; i < nls; i++) {
+        if (!ls[i].tls || !ls[i].nsites)
+            continue;
+        const struct site *twin = site_select(&ls[i], h->host.p, h->host.n);
+        const struct route_table *t = &twin->routes;
+        int id = route_method_id(t, h->method.p, h->method.n);
+        if (id == METHOD_UNKNOWN || !(t->implemented & METHOD_BIT(id)))
+            return false;
+        size_t n = host_part(h->host.p, h->host.n);
+        int port = listener_port(&ls[i]);
+        struct buf loc = {0};
+        buf_printf(&loc, "https://%.*s", (int)n, h->host.p);
+        if (port != 443)
+            buf_printf(&loc, ":%d", port);
+        buf_append(&loc, h->path.p, h->path.n);
+        if (h->query.p) {
+            buf_append(&loc, "?", 1);
+            buf_append(&loc, h->query.p, h->query.n);
+        }
+        buf_append(&loc, "", 1);
+        bool safe = id == METHOD_GET || id == METHOD_HEAD;
+        struct verbd_response *res = &x->res;
+        verbd_response_error(res, safe ? 301 : 308, "This server is reached over https.");
+        verbd_response_header(res, "Location", loc.p);
+        buf_free(&loc);
+        verbd_finish(x);
+        return true;
+    }
+    return false;
 }
 
 static void free_if_unused(struct site *s)

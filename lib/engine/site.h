@@ -15,6 +15,8 @@
 #include "core/settings.h"
 #include "route/route.h"
 
+struct tls_config;
+
 /* An address a site listens on, as configured. */
 struct site_listen {
     struct sockaddr_storage addr;
@@ -34,14 +36,17 @@ struct site {
     struct settings settings;
     struct buf overrides; /* its own, as "name\0value\0" pairs */
     struct log_sink *access_log;
-    unsigned in_flight; /* exchanges started on it */
-    bool retired;       /* replaced by a reload: freed when unused */
+    struct tls_config *tls; /* its certificate, for TLS addresses, or NULL */
+    bool redirect_to_https; /* plain requests go to the TLS site of the name */
+    unsigned in_flight;     /* exchanges started on it */
+    bool retired;           /* replaced by a reload: freed when unused */
 };
 
 struct listener {
     int fd;
     char name[64]; /* "127.0.0.1:8080", "[::1]:8080" */
     struct sockaddr_storage addr;
+    bool tls;
     /* The sites reachable here, the address's default first. */
     struct site **sites;
     size_t nsites;
@@ -68,6 +73,17 @@ int site_settle(struct site *s, const struct settings *server, char *err, size_t
  * then the longest "*.suffix", then the longest "prefix.*", else the
  * address's default. */
 struct site *site_select(const struct listener *l, const char *host, size_t len);
+
+/* Whether the host name a TLS client sent (SNI) and the request's Host
+ * reach different sites on l: then the request is misdirected (421). */
+bool site_misdirected(const struct listener *l, const char *sni, const struct site *chosen);
+
+/* redirect_to_https: answers x, a plain request that no location of its
+ * site maps, with a redirect to the TLS site of the same name (the first
+ * of the listeners ls that has TLS): 301 for GET and HEAD, 308 for other
+ * methods that site implements.  False (nothing answered) if there is no
+ * such site or it does not implement the method. */
+bool site_redirect_to_https(const struct listener *ls, size_t nls, struct verbd_exchange *x);
 
 /* An exchange starts or ends on s; a retired site goes with its last. */
 void site_hold(struct site *s);

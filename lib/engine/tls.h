@@ -113,6 +113,8 @@ void tls_refuse_plain_http(int fd);
 /* The configuration a TLS transport's handshake chose (SNI), or NULL for
  * another transport. */
 const struct tls_config *tls_transport_config(const struct transport *t);
+/* The host name the client sent by SNI, or NULL (none, or not TLS). */
+const char *tls_transport_server_name(const struct transport *t);
 /* Whether t sends file ranges through kernel TLS (else through a bounded
  * buffer). */
 bool tls_transport_ktls(const struct transport *t);

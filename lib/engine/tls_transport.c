@@ -223,6 +223,13 @@ const struct tls_config *tls_transport_config(const struct transport *t)
     return tls_config_of(SSL_get_SSL_CTX(c->ssl));
 }
 
+const char *tls_transport_server_name(const struct transport *t)
+{
+    if (t->ops != &tls_ops)
+        return NULL;
+    return SSL_get_servername(((const struct tls_conn *)t->impl)->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
 bool tls_transport_ktls(const struct transport *t)
 {
     return t->ops == &tls_ops && ((const struct tls_conn *)t->impl)->ktls_send;

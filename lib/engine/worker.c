@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/tls.h"
 #include "engine/transport.h"
 
 #define ACCEPT_BATCH 64
@@ -25,6 +26,7 @@ struct listen_watch {
     struct loop_watch watch;
     struct worker *w;
     const struct listener *l;
+    struct tls_acceptor *tls; /* handshakes, on a TLS address */
 };
 
 #define BUSY_BODY "503 Service Unavailable\nToo many open connections.\n"
@@ -55,8 +57,44 @@ static void refuse_busy(int fd)
     close(fd);
 }
 
-static void accept_some(struct worker *w, const struct listener *l)
+/* The handshake is done: an HTTP session over TLS. */
+static void tls_done(void *arg, struct transport *t, const struct tls_config *chosen,
+                     const char *alpn, const struct sockaddr *peer, socklen_t peer_len)
 {
+    (void)chosen, (void)alpn;
+    struct listen_watch *lw = arg;
+    http1_open(&lw->w->host, t, true, lw->l, tls_transport_server_name(t), peer, peer_len);
+}
+
+static const struct tls_acceptor_ops tls_ops = {.done = tls_done};
+
+/* SNI: the certificate of the site the name reaches. */
+static struct tls_config *select_by_name(void *arg, const char *name)
+{
+    const struct listener *l = arg;
+    return name ? site_select(l, name, strlen(name))->tls : NULL;
+}
+
+/* The acceptor of a TLS address follows its sites (at start, on reload);
+ * the handshake may take as long as a request head. */
+static int configure_tls(struct worker *w, struct listen_watch *lw)
+{
+    const struct listener *l = lw->l;
+    if (!l->tls)
+        return 0;
+    struct tls_config *dflt = l->sites[0]->tls;
+    if (lw->tls) {
+        tls_acceptor_configure(lw->tls, dflt, select_by_name, (void *)l);
+        return 0;
+    }
+    lw->tls = tls_acceptor_new(w->loop, dflt, select_by_name, (void *)l, &tls_ops, lw,
+                               (uint32_t)l->sites[0]->settings.header_timeout_ms);
+    return lw->tls ? 0 : -1;
+}
+
+static void accept_some(struct worker *w, struct listen_watch *lw)
+{
+    const struct listener *l = lw->l;
     int lfd = l->fd;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
@@ -67,15 +105,23 @@ static void accept_some(struct worker *w, const struct listener *l)
                 log_msg(LOG_ERROR, "accept: %s", strerror(errno));
             return;
         }
-        if (w->host.nconns >= w->srv->settings.max_connections) {
-            refuse_busy(fd);
+        size_t handshakes = lw->tls ? tls_acceptor_pending(lw->tls) : 0;
+        if (w->host.nconns + handshakes >= w->srv->settings.max_connections) {
+            if (l->tls)
+                close(fd); /* no 503 a client could read */
+            else
+                refuse_busy(fd);
             continue;
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (lw->tls) {
+            tls_accept(lw->tls, fd, (struct sockaddr *)&peer, len);
+            continue;
+        }
         struct transport t;
         tcp_transport_init(&t, fd);
-        http1_open(&w->host, &t, true, l, (struct sockaddr *)&peer, len);
+        http1_open(&w->host, &t, true, l, NULL, (struct sockaddr *)&peer, len);
     }
 }
 
@@ -84,7 +130,7 @@ static void on_listener(void *arg, uint32_t events)
     (void)events;
     struct listen_watch *lw = arg;
     if (!lw->w->host.stopping)
-        accept_some(lw->w, lw->l);
+        accept_some(lw->w, lw);
 }
 
 static void begin_stop(struct worker *w)
@@ -93,8 +139,11 @@ static void begin_stop(struct worker *w)
         return;
     w->host.stopping = true;
     w->stop_deadline = clock_ms() + w->srv->settings.shutdown_timeout_ms;
-    for (size_t i = 0; i < w->srv->nlisteners; i++)
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
         loop_watch_del(w->loop, &w->listen_watches[i].watch, false);
+        tls_acceptor_free(w->listen_watches[i].tls); /* unfinished handshakes end */
+        w->listen_watches[i].tls = NULL;
+    }
 }
 
 static void reload(struct worker *w)
@@ -106,6 +155,9 @@ static void reload(struct worker *w)
     server_reload_apply(w->srv, next, true);
     for (size_t i = 0; i < w->srv->nsites; i++)
         route_worker_init(&w->srv->sites[i]->routes, w->loop);
+    for (size_t i = 0; i < w->srv->nlisteners; i++)
+        if (configure_tls(w, &w->listen_watches[i]) < 0)
+            log_msg(LOG_ERROR, "reload: TLS on %s: out of memory", w->srv->listeners[i].name);
     w->host.limits = settings_limits(&w->srv->settings);
 }
 
@@ -146,6 +198,8 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
     w->loop = loop_new();
     if (!w->loop || http1_host_init(&w->host, w->loop, &srv->settings) < 0)
         return -1;
+    w->host.listeners = srv->listeners;
+    w->host.nlisteners = srv->nlisteners;
     w->listen_watches = calloc(srv->nlisteners ? srv->nlisteners : 1, sizeof *w->listen_watches);
     sigset_t set;
     sigemptyset(&set);
@@ -163,7 +217,8 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
         lw->l = &srv->listeners[i];
         /* Workers share each listening socket; EPOLLEXCLUSIVE wakes one. */
         if (loop_watch_add(w->loop, &lw->watch, srv->listeners[i].fd, EPOLLIN | EPOLLEXCLUSIVE,
-                           on_listener, lw) < 0)
+                           on_listener, lw) < 0 ||
+            configure_tls(w, lw) < 0)
             return -1;
     }
     return 0;
@@ -171,6 +226,8 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
 
 static void worker_free(struct worker *w)
 {
+    for (size_t i = 0; w->listen_watches && i < w->srv->nlisteners; i++)
+        tls_acceptor_free(w->listen_watches[i].tls);
     if (w->loop && w->host.loop)
         http1_host_free(&w->host);
     free(w->listen_watches);

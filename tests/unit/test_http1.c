@@ -309,7 +309,7 @@ static void open_conn(const char *input, size_t room)
     mt.t.fd = -1;
     mt.out_room = room;
     buf_append(&mt.in, input, strlen(input));
-    conn = http1_open(&host, &mt.t, false, &lis, NULL, 0);
+    conn = http1_open(&host, &mt.t, false, &lis, NULL, NULL, 0);
 }
 
 static void client_sends(const char *more, size_t n)
