@@ -32,6 +32,8 @@ int verbd_server_listen(struct verbd_server *srv, const char *addr, char *err, s
 
 /* The bound address of listener i ("127.0.0.1:41234"), or NULL. */
 const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i);
+/* Whether listener i speaks TLS. */
+int verbd_server_listener_tls(const struct verbd_server *srv, size_t i);
 
 /*
  * Sets a server-wide setting by name; values are strings as in the config

@@ -35,6 +35,8 @@ static const char usage[] =
     "  -w, --workers N|auto     worker processes (default: one per core)\n"
     "      --trace              enable TRACE (off by default, so it answers 501)\n"
     "      --listing            list directories that have no index.html\n"
+    "      --tls-certificate FILE  with --tls-certificate-key: serve over TLS\n"
+    "      --tls-certificate-key FILE  on every --listen address (docs/tls.md)\n"
     "      --access-log PATH    combined-format access log: a file, stdout or off\n"
     "                           (default stdout)\n"
     "      --error-log PATH     error log: a file, stderr or off (default stderr)\n"
@@ -47,7 +49,15 @@ static const char usage[] =
     "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-opens the logs and,\n"
     "with -c, reloads the config file (a broken one leaves the old serving).\n";
 
-enum { OPT_TRACE = 256, OPT_LISTING, OPT_ACCESS_LOG, OPT_ERROR_LOG, OPT_LOG_LEVEL };
+enum {
+    OPT_TRACE = 256,
+    OPT_LISTING,
+    OPT_ACCESS_LOG,
+    OPT_ERROR_LOG,
+    OPT_LOG_LEVEL,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY
+};
 
 static const struct option options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -57,6 +67,8 @@ static const struct option options[] = {
     {"workers", required_argument, NULL, 'w'},
     {"trace", no_argument, NULL, OPT_TRACE},
     {"listing", no_argument, NULL, OPT_LISTING},
+    {"tls-certificate", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-certificate-key", required_argument, NULL, OPT_TLS_KEY},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"error-log", required_argument, NULL, OPT_ERROR_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -120,8 +132,8 @@ int main(int argc, char **argv)
     const char *listens[64];
     size_t nlisten = 0;
     int trace = 0, listing = 0, test = 0, modules = 0;
-    const char *config = NULL;
-    char err[256];
+    const char *config = NULL, *tls_cert = NULL, *tls_key = NULL;
+    char err[512];
 
     opterr = 0;
     int opt;
@@ -142,6 +154,8 @@ int main(int argc, char **argv)
         case 'w': set_or_fail("workers", optarg); break;
         case OPT_TRACE: trace = 1; break;
         case OPT_LISTING: listing = 1; break;
+        case OPT_TLS_CERT: tls_cert = optarg; break;
+        case OPT_TLS_KEY: tls_key = optarg; break;
         case OPT_ACCESS_LOG: set_or_fail("access_log", optarg); break;
         case OPT_ERROR_LOG: set_or_fail("error_log", optarg); break;
         case OPT_LOG_LEVEL: set_or_fail("log_level", optarg); break;
@@ -181,6 +195,11 @@ int main(int argc, char **argv)
         fail("%s", "--trace does not combine with -c: write \"trace on;\" in a location");
     if (config && listing)
         fail("%s", "--listing does not combine with -c: write \"listing on;\" in a location");
+    if (config && (tls_cert || tls_key))
+        fail("%s", "--tls-certificate does not combine with -c: write \"listen ADDR tls;\" and "
+                   "tls_certificate in the file");
+    if (!tls_cert != !tls_key)
+        fail("%s", "--tls-certificate and --tls-certificate-key go together");
 
     if (modules) {
         if (config && load_config(config, 0)) {
@@ -205,13 +224,27 @@ int main(int argc, char **argv)
             return 0;
         }
     } else {
-        struct verbd_mapping *root = verbd_server_map(srv, "/", "static", dir, err, sizeof err);
+        /* Over TLS the directory is served by a site of its own: the one
+         * way to give addresses a certificate. */
+        struct verbd_site *site = tls_cert ? verbd_server_add_site(srv, err, sizeof err) : NULL;
+        if (tls_cert &&
+            (!site || verbd_site_tls(site, tls_cert, tls_key, NULL, NULL, err, sizeof err) < 0))
+            fail("%s", err);
+        struct verbd_mapping *root =
+            site ? verbd_site_map(site, "/", "static", dir, err, sizeof err)
+                 : verbd_server_map(srv, "/", "static", dir, err, sizeof err);
         if (!root)
             fail("%s", err);
         const char *on[] = {"on"};
         if ((trace && verbd_mapping_set(root, "trace", 1, on, err, sizeof err) < 0) ||
             (listing && verbd_mapping_set(root, "listing", 1, on, err, sizeof err) < 0))
             fail("%s", err);
+        for (size_t i = 0; site && i < (nlisten ? nlisten : 1); i++)
+            if (verbd_site_listen(site, nlisten ? listens[i] : DEFAULT_LISTEN, "tls", err,
+                                  sizeof err) < 0)
+                fail("%s", err);
+        if (site)
+            nlisten = 0; /* bound */
     }
 
     if (nlisten == 0 && !verbd_server_listener_name(srv, 0))
@@ -235,7 +268,9 @@ int main(int argc, char **argv)
     else
         printf("verbd: serving %s\n", realpath(dir, real) ? real : dir);
     for (size_t i = 0; verbd_server_listener_name(srv, i); i++)
-        printf("verbd: listening on http://%s/\n", verbd_server_listener_name(srv, i));
+        printf("verbd: listening on %s://%s/\n",
+               verbd_server_listener_tls(srv, i) ? "https" : "http",
+               verbd_server_listener_name(srv, i));
     fflush(stdout);
 
     int rc = verbd_server_run(srv);

@@ -398,7 +398,7 @@ static void apply_tls(struct apply *a, struct site *s)
         free(cert_path);
         free(key_path);
     }
-        memset(a->tls, 0, sizeof a->tls);
+    memset(a->tls, 0, sizeof a->tls);
     a->tls_listen = NULL;
 }
 
@@ -781,7 +781,7 @@ static void apply_server(struct apply *a, const struct conf_dir *d)
     apply_tls(a, a->site);
     if (!a->site->nlistens && !a->errs->count)
         conf_error(a->errs, &d->pos[0], "server has no listen address (add: listen ADDR:PORT;)");
-        else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https)
+    else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https)
         warn_no_location(a, &d->pos[0]);
     a->ninherited = top_inherited;
     a->site = NULL;

@@ -19,6 +19,8 @@
 #include "core/log.h"
 #include "engine/tls.h"
 
+#include <openssl/crypto.h>
+
 #define LISTEN_BACKLOG 4096
 
 static void add_site(struct verbd_server *srv, struct site *s)
@@ -331,6 +333,11 @@ const char *verbd_server_listener_name(const struct verbd_server *srv, size_t i)
     return i < srv->nlisteners ? srv->listeners[i].name : NULL;
 }
 
+int verbd_server_listener_tls(const struct verbd_server *srv, size_t i)
+{
+    return i < srv->nlisteners && srv->listeners[i].tls;
+}
+
 int verbd_server_set(struct verbd_server *srv, const char *name, const char *value, char *err,
                      size_t errlen)
 {
@@ -627,6 +634,14 @@ int verbd_server_run(struct verbd_server *srv)
     if (tls_tickets_init() < 0) {
         log_msg(LOG_ERROR, "TLS: no random bytes for the session ticket keys");
         return -1;
+    }
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (srv->listeners[i].tls) {
+            log_msg(LOG_INFO, "TLS with %s; files sent %s", OpenSSL_version(OPENSSL_VERSION),
+                    tls_ktls_available() ? "by kernel TLS where a connection allows it"
+                                         : "through a 16 KiB buffer (no kernel TLS here)");
+            break;
+        }
     }
     srv->main_pid = getpid(); /* workers forked from here inherit it */
     signal(SIGPIPE, SIG_IGN);
