@@ -34,6 +34,9 @@ INTEGRATION_DIR = os.path.join(HERE, "integration")
 UNIT_TIMEOUT = 120
 FILE_TIMEOUT = 240
 SUMMARY_RE = re.compile(r"^\s*(\d+) passed, (\d+) failed\s*$")
+# Files run a second time with every server and connection over TLS: the
+# method decision and the hostile-input corpora hold over both transports.
+OVER_TLS = ["test_methods.py", "test_smuggling.py", "test_traversal.py"]
 
 
 # --------------------------------------------------------------------------
@@ -162,12 +165,15 @@ def worker(path, keyword, result_file):
         json.dump(data, f)
 
 
-def run_file(path, build, keyword, verbose):
-    """Runs one integration file in a child; returns (passed, failed, skipped, lines)."""
+def run_file(path, build, keyword, verbose, tls=False):
+    """Runs one integration file in a child; returns (passed, failed, skipped, lines).
+    With tls, its servers and connections use TLS (harness.TEST_TLS)."""
     name = os.path.relpath(path, HERE)
     env = dict(os.environ)
     env["VERBD_BIN"] = os.path.abspath(os.path.join(build, "verbd"))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if tls:
+        env["VERBD_TEST_TLS"] = "1"
     fd, result_file = tempfile.mkstemp(prefix="verbd-result-", suffix=".json")
     os.close(fd)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", path, "--result-file", result_file]
@@ -289,10 +295,13 @@ def main(argv):
         if not os.access(binary, os.X_OK):
             print("integration: warning: %s is not an executable; tests will fail" % binary)
         files = sorted(glob.glob(os.path.join(INTEGRATION_DIR, "test_*.py")))
+        runs = [(f, False) for f in files] + [
+            (os.path.join(INTEGRATION_DIR, f), True) for f in OVER_TLS]
         jobs = args.jobs or min(8, 2 * (os.cpu_count() or 1))
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
-            futs = [ex.submit(run_file, f, args.build, args.keyword, args.verbose) for f in files]
-            for path, fut in zip(files, futs):
+            futs = [ex.submit(run_file, f, args.build, args.keyword, args.verbose, tls)
+                    for f, tls in runs]
+            for (path, tls), fut in zip(runs, futs):
                 try:
                     p, f, s, lines = fut.result()
                 except Exception:
@@ -302,8 +311,9 @@ def main(argv):
                 total_skip += s
                 if args.keyword and p + f + s == 0:
                     continue
-                print("integration %s: %d passed, %d failed%s" % (
-                    os.path.basename(path), p, f, ", %d skipped" % s if s else ""))
+                print("integration %s%s: %d passed, %d failed%s" % (
+                    os.path.basename(path), " over TLS" if tls else "", p, f,
+                    ", %d skipped" % s if s else ""))
                 for l in lines:
                     print("  " + l.replace("\n", "\n  "))
 

@@ -17,7 +17,17 @@ enum where { TOP, LOC, ANY };
 /* Directives conf.c handles itself; the settings (settings.c), the
  * router's own directives (route.c), modules and their directives are
  * found in their tables. */
-static const char *const top_names[] = {"listen", "location", "include", NULL};
+static const char *const top_names[] = {"listen",
+                                        "location",
+                                        "include",
+                                        "server",
+                                        "server_name",
+                                        "tls_certificate",
+                                        "tls_certificate_key",
+                                        "tls_protocols",
+                                        "tls_ciphers",
+                                        "redirect_to_https",
+                                        NULL};
 
 /* nginx's names.  `verbd` is the counterpart; when this build has it the
  * hint suggests it (with `usage` if set), otherwise it says `missing`. */

@@ -25,6 +25,7 @@ struct tls_conn {
     SSL *ssl;
     size_t pending; /* the size of a record whose write must be retried */
     bool ktls_send; /* file ranges go by SSL_sendfile */
+    bool shut;      /* our close_notify is sent: input is only drained */
 };
 
 static const struct transport_ops tls_ops;
@@ -42,6 +43,10 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t n)
     struct tls_conn *c = t->impl;
     size_t got = 0;
     t->read_wants_write = false;
+    /* After our close_notify the session only drains what the client
+     * still sends before it closes (as on TCP): the bytes, not records. */
+    if (c->shut)
+        return recv(t->fd, buf, n, 0);
     while (got < n) {
         size_t r = 0;
         ERR_clear_error();
@@ -175,10 +180,11 @@ static void tls_shutdown(struct transport *t)
         SSL_shutdown(c->ssl);
         ERR_clear_error();
     }
+    c->shut = true;
     shutdown(t->fd, SHUT_WR);
 }
 
-static void tls_close(struct transport *t)
+static void release(struct transport *t)
 {
     struct tls_conn *c = t->impl;
     SSL_free(c->ssl);
@@ -188,11 +194,27 @@ static void tls_close(struct transport *t)
     t->impl = NULL;
 }
 
+/* A close is a TLS closure: close_notify first, so that a client reading a
+ * body delimited by the close can tell it is whole.  What the client sent
+ * meanwhile (its own close_notify, say) is read and dropped, as far as it
+ * has arrived: unread input would make the close a reset, which can
+ * destroy our last bytes before the client reads them. */
+static void tls_close(struct transport *t)
+{
+    struct tls_conn *c = t->impl;
+    if (!c->shut)
+        tls_shutdown(t);
+    char scratch[4096];
+    for (int i = 0; i < 16 && recv(t->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
+        ;
+    release(t);
+}
+
 static void tls_abort(struct transport *t)
 {
     struct linger now = {.l_onoff = 1, .l_linger = 0};
     setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
-    tls_close(t);
+    release(t);
 }
 
 static const struct transport_ops tls_ops = {

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import signal as _signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -34,7 +35,124 @@ def verbd_bin():
     return os.environ.get("VERBD_BIN") or DEFAULT_BIN
 
 
-LISTEN_RE = re.compile(r"listening on http://(\[[^\]]+\]|[^:/\s]+):(\d+)/")
+LISTEN_RE = re.compile(r"listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)/")
+
+# VERBD_TEST_TLS=1 runs every server started on a directory over TLS (a
+# certificate made for the test run) and every connection through TLS: the
+# same tests then check the TLS transport.
+TEST_TLS = os.environ.get("VERBD_TEST_TLS") == "1"
+_test_cert = None
+
+
+def test_certificate():
+    """(certificate, key) for "localhost" and 127.0.0.1, ECDSA P-256, made
+    once per test process with the openssl command and removed at exit."""
+    global _test_cert
+    if _test_cert is None:
+        d = tempfile.mkdtemp(prefix="verbd-tls-")
+        atexit.register(shutil.rmtree, d, True)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _test_cert = (cert, key)
+    return _test_cert
+
+
+def tls_client_context(cafile=None):
+    """A client context: TLS 1.2 or 1.3; verifying against cafile if given."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class TLSSocket:
+    """The client side of a TLS connection with the socket calls the tests
+    use.  Built on memory BIOs so that shutdown(SHUT_WR) can do what it
+    does on TCP: send close_notify and the FIN, and go on reading."""
+
+    def __init__(self, raw, server_hostname="localhost", context=None):
+        self.raw = raw
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        ctx = context or tls_client_context()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_side=False,
+                                server_hostname=server_hostname)
+        while True:
+            try:
+                self.obj.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._pull():
+                    raise ConnectionResetError("connection closed during the TLS handshake")
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _pull(self):
+        data = self.raw.recv(65536)
+        if not data:
+            self.inc.write_eof()
+            return False
+        self.inc.write(data)
+        return True
+
+    def sendall(self, data):
+        view = memoryview(bytes(data))
+        while view:
+            n = self.obj.write(view)
+            self._flush()
+            view = view[n:]
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._pull()
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    def shutdown(self, how):
+        if how in (socket.SHUT_WR, socket.SHUT_RDWR):
+            try:
+                self.obj.unwrap()  # sends close_notify
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass
+            try:
+                self._flush()
+            except OSError:
+                pass  # the server closed first: the close_notify met a closed socket
+        try:
+            self.raw.shutdown(how)
+        except OSError:
+            pass  # ... and was answered with a reset, which ends the connection
+
+    def version(self):
+        return self.obj.version()
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def setsockopt(self, *a):
+        self.raw.setsockopt(*a)
+
+    def fileno(self):
+        return self.raw.fileno()
+
+    def close(self):
+        self.raw.close()
 IMF_FIXDATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -81,6 +199,7 @@ class Server:
         self.proc = None
         self.host = None
         self.port = None
+        self.tls = False             # its first address speaks TLS
         self.addresses = []          # every (host, port) announced
         self.stdout_lines = []       # every stdout line (str, no newline)
         self._stdout_lock = threading.Lock()
@@ -98,6 +217,9 @@ class Server:
             cmd += ["--listen", "127.0.0.1:0"]
         if "--access-log" not in self.args:
             cmd += ["--access-log", "off"]
+        if TEST_TLS and self.root is not None and "--tls-certificate" not in self.args:
+            cert, key = test_certificate()
+            cmd += ["--tls-certificate", cert, "--tls-certificate-key", key]
         return cmd + self.args
 
     @property
@@ -150,10 +272,12 @@ class Server:
                 self.stdout_lines.append(text)
                 m = LISTEN_RE.search(text)
                 if m:
-                    host = m.group(1)
+                    host = m.group(2)
                     if host.startswith("["):
                         host = host[1:-1]
-                    self.addresses.append((host, int(m.group(2))))
+                    if not self.addresses:
+                        self.tls = m.group(1) == "https"
+                    self.addresses.append((host, int(m.group(3))))
                     found = True
         if not found:
             rc = self.proc.wait(timeout=5)
@@ -192,10 +316,10 @@ class Server:
                     self.stdout_lines.append(text)
                     m = LISTEN_RE.search(text)
                     if m:
-                        host = m.group(1)
+                        host = m.group(2)
                         if host.startswith("["):
                             host = host[1:-1]
-                        self.addresses.append((host, int(m.group(2))))
+                        self.addresses.append((host, int(m.group(3))))
         if pending:
             with self._stdout_lock:
                 self.stdout_lines.append(pending.decode("utf-8", "replace"))
@@ -288,6 +412,7 @@ class Server:
                 pass
 
     def connect(self, **kw):
+        kw.setdefault("tls", self.tls)
         return Conn(self.host, self.port, **kw)
 
 
@@ -373,7 +498,8 @@ def no_body_status(status):
 class Conn:
     """A raw client connection with a strict HTTP/1.1 response parser."""
 
-    def __init__(self, host, port, timeout=5.0, rcvbuf=None):
+    def __init__(self, host, port, timeout=5.0, rcvbuf=None, tls=False, server_hostname="localhost",
+                 context=None):
         self.host, self.port = host, port
         self.timeout = timeout
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -382,6 +508,8 @@ class Conn:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        if tls:
+            self.sock = TLSSocket(self.sock, server_hostname, context)
         self.buf = b""
         self.eof = False
         self.reset = False

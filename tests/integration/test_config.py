@@ -299,8 +299,9 @@ class ValueErrors(ConfigCase):
     def test_wrong_argument_counts(self):
         R = self.web.root
         cases = [
-            ("listen;\n", 1, 1, "listen takes one address (ADDR:PORT)"),
-            ("listen 127.0.0.1:0 127.0.0.1:0;\n", 1, 1, "listen takes one address (ADDR:PORT)"),
+            ("listen;\n", 1, 1, "listen takes one address (ADDR:PORT) and optionally tls"),
+            ("listen 127.0.0.1:0 127.0.0.1:0;\n", 1, 20,
+             'listen: unexpected "127.0.0.1:0" (want tls)'),
             ("workers;\n", 1, 1, "workers takes one value"),
             ("max_body 1m 2m;\n", 1, 1, "max_body takes one value"),
             ("error_log;\n", 1, 1, "error_log takes a destination (PATH, stderr or off) and an "
@@ -1063,8 +1064,8 @@ class DidYouMean(ConfigCase):
                 'unknown directive "client_max_body_size" (did you mean max_body?)'),
                ("add_header X-A b;", 'unknown directive "add_header" (did you mean header? '
                                      'it belongs inside a location)'),
-               ("ssl_certificate a.pem;", 'unknown directive "ssl_certificate" (verbd has no '
-                                          'TLS yet)'),
+               ("ssl_certificate a.pem;",
+                'unknown directive "ssl_certificate" (did you mean tls_certificate?)'),
                ("proxy_pass http://b;", 'unknown directive "proxy_pass" (verbd has no reverse '
                                         'proxy yet)'),
                ("proxy_cache_path /c;", 'unknown directive "proxy_cache_path" (verbd has no '
@@ -1088,7 +1089,8 @@ class DidYouMean(ConfigCase):
 
     def test_listen_ssl(self):
         self.assertOneError("listen 127.0.0.1:8443 ssl;\nlocation / { static %s; }\n"
-                            % self.web.root, 1, 23, "listen: verbd has no TLS yet")
+                            % self.web.root, 1, 23,
+                            'listen: unknown flag "ssl" (did you mean tls?)')
 
     def test_types_block_is_one_error(self):
         # Its lines are content types, not directives: no error for each.
