@@ -2,11 +2,14 @@
  * reads and waits with.  The session behind x->ops does the protocol. */
 #include "core/exchange.h"
 
+#include "core/log.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 
 /* The first arena block: a common request head and its fields fit. */
 #define ARENA_FIRST 4096
@@ -208,8 +211,11 @@ void vx_writable(struct verbd_exchange *x)
 {
     void (*cb)(struct verbd_exchange *, void *) = x->on_writable;
     x->on_writable = NULL;
-    if (cb && !x->finished)
+    if (cb && !x->finished) {
+        struct log_target *before = log_use(x->log);
         cb(x, x->writable_arg);
+        log_use(before);
+    }
 }
 
 /* ---- reading the body ---------------------------------------------------------- */
@@ -253,8 +259,11 @@ void verbd_continue(struct verbd_exchange *x)
 
 void vx_body_data(struct verbd_exchange *x, const void *p, size_t n)
 {
-    if (x->reading && n && x->on_data)
+    if (x->reading && n && x->on_data) {
+        struct log_target *before = log_use(x->log);
         x->on_data(x, p, n, x->read_arg);
+        log_use(before);
+    }
 }
 
 void vx_body_done(struct verbd_exchange *x, int status)
@@ -264,8 +273,11 @@ void vx_body_done(struct verbd_exchange *x, int status)
     x->body_done = true;
     bool was_reading = x->reading;
     x->reading = false;
-    if (was_reading && x->on_done)
+    if (was_reading && x->on_done) {
+        struct log_target *before = log_use(x->log);
         x->on_done(x, status, x->read_arg);
+        log_use(before);
+    }
 }
 
 /* ---- waiting --------------------------------------------------------------------- */
@@ -289,7 +301,9 @@ static void timer_fired(void *arg)
         loop_timer_at(t->h.x->loop, &t->t, t->t.at + t->every, timer_fired, t);
     else
         t->h.active = false;
+    struct log_target *before = log_use(t->h.x->log);
     t->cb(t->h.x, t->h.arg);
+    log_use(before);
 }
 
 struct verbd_timer *verbd_timer(struct verbd_exchange *x, uint64_t ms, uint64_t every_ms,
@@ -319,7 +333,9 @@ static void watch_fired(void *arg, uint32_t events)
         e |= VERBD_READABLE;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         e |= VERBD_WRITABLE;
+    struct log_target *before = log_use(w->h.x->log);
     w->cb(w->h.x, e, w->h.arg);
+    log_use(before);
 }
 
 struct verbd_watch *verbd_watch(struct verbd_exchange *x, int fd, unsigned events,
@@ -349,7 +365,9 @@ static void defer_fired(void *arg)
 {
     struct vx_defer *d = arg;
     d->h.active = false;
+    struct log_target *before = log_use(d->h.x->log);
     d->cb(d->h.x, d->h.arg);
+    log_use(before);
 }
 
 void verbd_defer(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),

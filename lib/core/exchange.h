@@ -110,6 +110,7 @@ struct verbd_exchange {
     const struct vx_session_ops *ops;
     void *sess;
     const struct buf *extra_head; /* the mapping's `header` lines */
+    struct log_target *log;       /* its server's error log, or NULL */
 
     bool head_sent; /* the session committed status and fields */
     bool finished;  /* the response is complete (or aborted) */

@@ -33,6 +33,16 @@ struct log_sink {
 
 static struct log_sink *sinks;
 
+struct log_target {
+    struct log_target *next;
+    char *path;
+    int fd; /* -1: off */
+    int level;
+    unsigned refs;
+};
+
+static struct log_target *targets, *current;
+
 #define ACCESS_FLUSH_AT 16384        /* flush early past this many pending bytes */
 #define ACCESS_MAX_PENDING (1 << 20) /* drop lines past this: never grow unbounded */
 
@@ -122,9 +132,67 @@ void log_sink_release(struct log_sink *sink)
     free(sink);
 }
 
+int log_target_open(const char *path, int level, struct log_target **target, char *err,
+                    size_t errlen)
+{
+    for (struct log_target *t = targets; t; t = t->next) {
+        if (strcmp(t->path, path) == 0 && t->level == level) {
+            t->refs++;
+            *target = t;
+            return 0;
+        }
+    }
+    int fd = open_one(path, 2, "stderr");
+    if (fd < 0 && strcmp(path, "off") != 0) {
+        snprintf(err, errlen, "error log %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct log_target *t = calloc(1, sizeof *t);
+    if (!t || !(t->path = strdup(path)))
+        abort();
+    t->fd = fd;
+    t->level = level;
+    t->refs = 1;
+    t->next = targets;
+    targets = t;
+    *target = t;
+    return 0;
+}
+
+void log_target_release(struct log_target *target)
+{
+    if (!target || --target->refs)
+        return;
+    if (current == target)
+        current = NULL;
+    for (struct log_target **p = &targets; *p; p = &(*p)->next) {
+        if (*p == target) {
+            *p = target->next;
+            break;
+        }
+    }
+    close_one(target->fd);
+    free(target->path);
+    free(target);
+}
+
+struct log_target *log_use(struct log_target *t)
+{
+    struct log_target *before = current;
+    current = t;
+    return before;
+}
+
 void log_reopen(void)
 {
     log_flush();
+    for (struct log_target *t = targets; t; t = t->next) {
+        int fd = open_one(t->path, 2, "stderr");
+        if (fd >= 0) {
+            close_one(t->fd);
+            t->fd = fd;
+        }
+    }
     for (struct log_sink *s = sinks; s; s = s->next) {
         int fd = open_one(s->path, 1, "stdout");
         if (fd >= 0) {
@@ -150,7 +218,8 @@ void log_close(void)
 
 void log_msg(int level, const char *fmt, ...)
 {
-    if (level > lg.level || lg.error_fd < 0)
+    int fd = current ? current->fd : lg.error_fd;
+    if (level > (current ? current->level : lg.level) || fd < 0)
         return;
     char line[1024];
     time_t now = time(NULL);
@@ -164,7 +233,7 @@ void log_msg(int level, const char *fmt, ...)
     va_end(ap);
     n = (m < 0 || (size_t)(n + m) >= sizeof line - 1) ? (int)sizeof line - 2 : n + m;
     line[n++] = '\n';
-    ssize_t w = write(lg.error_fd, line, (size_t)n);
+    ssize_t w = write(fd, line, (size_t)n);
     (void)w;
 }
 

@@ -21,6 +21,21 @@ void log_close(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* An origin server's own error log: a destination and a level, shared by
+ * every server that names the same destination. */
+struct log_target;
+
+/* The error log at `path` ("stderr", a file; "off": logs nothing) with
+ * `level`, opened or shared; -1 + err if it cannot be opened. */
+int log_target_open(const char *path, int level, struct log_target **target, char *err,
+                    size_t errlen);
+/* Drops a reference; the last one closes it.  NULL is fine. */
+void log_target_release(struct log_target *target);
+/* Messages go to t (NULL: the server's error log) until the next call:
+ * the session sets the exchange's before running a module for it.
+ * Returns the one in use before. */
+struct log_target *log_use(struct log_target *t);
+
 /* An access log: one per destination, shared by every origin server
  * that names it. */
 struct log_sink;

@@ -622,6 +622,8 @@ static void next_request(struct http1 *c)
     }
 }
 
+static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *path_buf);
+
 /* A parsed head at the input's start: an exchange, decided and started. */
 static void begin_exchange(struct http1 *c, const struct http_request *h)
 {
@@ -640,6 +642,16 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     c->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
     site_hold(c->site);
+    x->log = c->site->error_log;
+    struct log_target *before = log_use(x->log);
+    decide_and_start(c, x, path_buf);
+    log_use(before);
+}
+
+/* The site's answer to x: its method decision and module (or a 421, or a
+ * redirect to https). */
+static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *path_buf)
+{
     if (c->sni && site_misdirected(c->lis, c->sni, c->site)) {
         c->body_limit = x->req.max_body = BODY_DISCARD_MAX;
         verbd_response_error(&x->res, 421,

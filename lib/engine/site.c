@@ -14,8 +14,9 @@
 /* What an origin server may set for itself; everything else is
  * server-wide (workers, buffer sizes, the error log). */
 static const char *const site_settings[] = {
-    "access_log",   "max_body", "unknown_method", "refusal_cache", "body_timeout",
-    "send_timeout", "min_rate", "header_timeout", "idle_timeout",  NULL,
+    "error_log",      "log_level",      "access_log",   "max_body",
+    "unknown_method", "refusal_cache",  "body_timeout", "send_timeout",
+    "min_rate",       "header_timeout", "idle_timeout", NULL,
 };
 
 struct site *site_new(struct verbd_server *srv)
@@ -40,6 +41,7 @@ void site_free(struct site *s)
     settings_free(&s->settings);
     buf_free(&s->overrides);
     log_sink_release(s->access_log);
+    log_target_release(s->error_log);
     tls_config_free(s->tls);
     free(s);
 }
@@ -126,6 +128,14 @@ int site_settle(struct site *s, const struct settings *server, char *err, size_t
     struct log_sink *old = s->access_log;
     int rc = log_sink_open(s->settings.access_log, &s->access_log, err, errlen);
     log_sink_release(old);
+    /* An error log of its own only where it differs from the server's. */
+    struct log_target *old_target = s->error_log;
+    s->error_log = NULL;
+    if (rc == 0 && (strcmp(s->settings.error_log, server->error_log) != 0 ||
+                    s->settings.log_level != server->log_level))
+        rc = log_target_open(s->settings.error_log, s->settings.log_level, &s->error_log, err,
+                             errlen);
+    log_target_release(old_target);
     return rc;
 }
 

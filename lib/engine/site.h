@@ -36,10 +36,11 @@ struct site {
     struct settings settings;
     struct buf overrides; /* its own, as "name\0value\0" pairs */
     struct log_sink *access_log;
-    struct tls_config *tls; /* its certificate, for TLS addresses, or NULL */
-    bool redirect_to_https; /* plain requests go to the TLS site of the name */
-    unsigned in_flight;     /* exchanges started on it */
-    bool retired;           /* replaced by a reload: freed when unused */
+    struct log_target *error_log; /* its own, or NULL: the server's */
+    struct tls_config *tls;       /* its certificate, for TLS addresses, or NULL */
+    bool redirect_to_https;       /* plain requests go to the TLS site of the name */
+    unsigned in_flight;           /* exchanges started on it */
+    bool retired;                 /* replaced by a reload: freed when unused */
 };
 
 struct listener {

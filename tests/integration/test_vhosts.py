@@ -138,6 +138,27 @@ class VirtualHosts(ConfigCase):
         self.assertIn("GET /b-site ", toplog)  # inherited from the top level
         self.assertNotIn("/a-site", toplog)
 
+    def test_error_log_per_site(self):
+        a = os.path.join(self.dir, "a-error.log")
+        top = os.path.join(self.dir, "top-error.log")
+        head = "access_log off;\nworkers 1;\nerror_log %s info;\n" % top
+        srv = self.start(sites_config(free_port(), extra_a="error_log %s info;" % a, head=head))
+        # A 501 for a method a built-in module has but no location enables
+        # is logged at info, in the error log of the server that answered.
+        self.assertEqual(self.ask(srv, "PROPFIND", "/", host="static.example").status, 501)
+        self.assertEqual(self.ask(srv, "LOCK", "/", host="deep.example.org").status, 501)
+        self.assertEqual(self.ask(srv, "MKCOL", "/", host="static.example").status, 501)
+        srv.stop()
+        with open(a) as f:
+            alog = f.read()
+        with open(top) as f:
+            toplog = f.read()
+        self.assertIn("501 for PROPFIND", alog)
+        self.assertIn("501 for MKCOL", alog)
+        self.assertNotIn("501 for PROPFIND", toplog)
+        self.assertIn("501 for LOCK", toplog)  # the other server's: the top level's
+        self.assertNotIn("501 for LOCK", alog)
+
     def test_describe_per_site(self):
         path = self.write("verbd.conf", sites_config(free_port()))
         p = run_verbd("-M", "-c", path)
