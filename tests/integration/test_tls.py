@@ -176,47 +176,76 @@ def server_pid_of(port, client_port, pids):
     return None
 
 
+def resumed_tls(raw, ctx, name, session):
+    """A TLSSocket over raw offering `session` for resumption."""
+    s = TLSSocket.__new__(TLSSocket)
+    s.raw, s.inc, s.out = raw, ssl.MemoryBIO(), ssl.MemoryBIO()
+    s.obj = ctx.wrap_bio(s.inc, s.out, server_hostname=name, session=session)
+    while True:
+        try:
+            s.obj.do_handshake()
+            s._flush()
+            return s
+        except ssl.SSLWantReadError:
+            s._flush()
+            s._pull()
+
+
 class Resumption(TLSCase):
-    def test_resumption_across_two_workers(self):
-        srv = self.start(self.config(head="access_log off;\nworkers 2;\n"))
+    def workers(self, srv, n):
         deadline = time.monotonic() + 10
-        workers = []
-        while len(workers) < 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             out = subprocess.run(["pgrep", "-P", str(srv.pid)], stdout=subprocess.PIPE).stdout
-            workers = [int(p) for p in out.split()]
+            pids = [int(p) for p in out.split()]
+            if len(pids) == n:
+                return pids
             time.sleep(0.05)
-        self.assertEqual(len(workers), 2)
+        self.fail("%d workers did not start" % n)
+
+    def test_resumption_across_workers(self):
+        """A session from one worker resumes on another: the issuing worker
+        is killed (its supervisor starts a new one), so whichever takes the
+        next connection is not the one that issued the session."""
+        srv = self.start(self.config(head="access_log off;\nworkers 2;\n"))
         for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            workers = self.workers(srv, 2)
             ctx = tls_client_context()
             ctx.maximum_version = version
             first = self.tls_conn("a.example", context=ctx)
             self.get(first, host="a.example")  # TLS 1.3 tickets arrive after the handshake
             session = first.sock.obj.session
+            issuer = server_pid_of(self.port, first.sock.raw.getsockname()[1], workers)
+            self.assertIn(issuer, workers)
             first.close()
-            seen = set()
-            for _ in range(40):
-                raw = socket.create_connection(("127.0.0.1", self.port))
-                obj_ctx = ctx
-                inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-                obj = obj_ctx.wrap_bio(inc, out, server_hostname="a.example", session=session)
-                s = TLSSocket.__new__(TLSSocket)
-                s.raw, s.inc, s.out, s.obj = raw, inc, out, obj
-                while True:
-                    try:
-                        obj.do_handshake()
-                        s._flush()
-                        break
-                    except ssl.SSLWantReadError:
-                        s._flush()
-                        s._pull()
-                self.assertTrue(obj.session_reused, version)
-                s.sendall(build_request("GET", "/", host="a.example"))
-                self.assertIn(b"200 OK", s.recv(4096))
-                seen.add(server_pid_of(self.port, raw.getsockname()[1], workers))
-                raw.close()
-                if len(seen & set(workers)) == 2:
-                    break
-            self.assertEqual(seen & set(workers), set(workers), version)
+            os.kill(issuer, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while issuer in self.workers(srv, 2) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            now = self.workers(srv, 2)
+            self.assertNotIn(issuer, now)
+            raw = socket.create_connection(("127.0.0.1", self.port))
+            self.addCleanup(raw.close)
+            s = resumed_tls(raw, ctx, "a.example", session)
+            self.assertTrue(s.obj.session_reused, version)
+            s.sendall(build_request("GET", "/", host="a.example"))
+            self.assertIn(b"200 OK", s.recv(4096))
+            self.assertIn(server_pid_of(self.port, raw.getsockname()[1], now), now)
+
+    def test_other_secret_does_not_resume(self):
+        """Tickets are bound to this server's secret: another verbd (another
+        secret) with the same certificate makes a full handshake."""
+        srv = self.start(self.config())
+        ctx = tls_client_context()
+        first = self.tls_conn("a.example", context=ctx)
+        self.get(first, host="a.example")
+        session = first.sock.obj.session
+        first.close()
+        srv.stop()
+        srv = self.start(self.config())
+        raw = socket.create_connection(("127.0.0.1", self.port))
+        self.addCleanup(raw.close)
+        s = resumed_tls(raw, ctx, "a.example", session)
+        self.assertFalse(s.obj.session_reused)
 
 
 class Reload(TLSCase):
