@@ -33,7 +33,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan fuzz valgrind examples bench bench-smoke install clean
+.PHONY: all run test test-asan test-tls-audit fuzz valgrind examples bench bench-smoke install clean
 
 all: $(VERBD)
 
@@ -75,6 +75,15 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN) $(EXAMPLES)
 	@python3 tests/run.py --build $(BUILD) --fuzz-seconds $(FUZZ_SECONDS_IN_TEST)
+
+# testssl.sh's full run against verbd over TLS, with an ECDSA P-256 and an
+# RSA certificate; fails on any vulnerability or weak protocol or cipher
+# (scripts/tls-audit.sh says what is allowed and why).  `make test` runs
+# the short version.
+test-tls-audit:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(VERBD)
+	@scripts/tls-audit.sh --verbd $(VERBD)
 
 # Every fuzz harness for FUZZ_SECONDS each; fails on any crash, leak or
 # timeout (scripts/fuzz.sh).

@@ -20,6 +20,9 @@ if [ "$purpose" != run ]; then
     command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
     # Test certificates for https are made with the openssl command.
     command -v openssl >/dev/null 2>&1 || need="$need openssl"
+    # The TLS audit (scripts/tls-audit.sh) runs testssl against verbd.
+    command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1 ||
+        need="$need testssl.sh"
     # Peers that the probe's tests run on loopback with their own configs.
     [ -x /usr/sbin/nginx ] || need="$need nginx"
     [ -x /usr/sbin/apache2 ] || need="$need apache2"

@@ -13,6 +13,10 @@ discovery, run with VERBD_BIN=DIR/verbd.  Files run in parallel (one child
 process per file); results are printed in file order.  Each test method is
 one pass or fail (errors are failures).
 
+Then scripts/format.sh and a short TLS audit (scripts/tls-audit.sh
+--short, testssl against verbd) count as one test each, and the fuzz
+harnesses, with --fuzz-seconds, one each.
+
 The last line is always "total: N passed, N failed"; the exit status is 1 if
 anything failed or nothing ran.
 """
@@ -253,6 +257,25 @@ def run_format():
     return int(ok), int(not ok)
 
 
+def run_tls_audit(build):
+    """scripts/tls-audit.sh --short: testssl against verbd over TLS; one
+    test.  Skipped, with a line saying so, if testssl is not installed."""
+    script = os.path.join(os.path.dirname(INTEGRATION_DIR), os.pardir, "scripts", "tls-audit.sh")
+    proc = subprocess.run(["sh", os.path.normpath(script), "--short", "--verbd",
+                           os.path.join(build, "verbd")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode == 77:
+        msg = proc.stdout.strip()
+        print("tls-audit: skipped: " + (msg[len("tls-audit: "):] if msg.startswith("tls-audit: ") else msg))
+        return 0, 0
+    ok = proc.returncode == 0
+    print("tls-audit: %d passed, %d failed" % (ok, not ok))
+    for line in proc.stdout.splitlines():
+        if not ok or line.startswith(("ok   ", "tls-audit: ")):
+            print("  " + line)
+    return int(ok), int(not ok)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="Run verbd's unit and integration tests.")
     ap.add_argument("--build", default="build", help="build directory (holds verbd and tests/)")
@@ -319,6 +342,9 @@ def main(argv):
 
     if not args.keyword and not args.unit_only and not args.integration_only:
         p, f = run_format()
+        total_pass += p
+        total_fail += f
+        p, f = run_tls_audit(args.build)
         total_pass += p
         total_fail += f
 
