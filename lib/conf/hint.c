@@ -47,7 +47,7 @@ static const struct {
     {"worker_processes", "workers", NULL, NULL},
     {"worker_connections", "max_connections", NULL, NULL},
     {"add_header", "header", NULL, NULL},
-    {"proxy_pass", "proxy", NULL, "verbd has no reverse proxy yet"},
+    {"proxy_pass", "proxy", NULL, NULL},
     {"proxy_cache_path", "cache_zone", NULL, "verbd has no cache yet"},
     {"proxy_cache", "cache", NULL, "verbd has no cache yet"},
     {"gzip_static", "precompressed", NULL, "verbd does not serve precompressed files yet"},

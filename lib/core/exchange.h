@@ -25,7 +25,9 @@ struct verbd_request {
     int refusal;                         /* the router's error status */
     const char *body;                    /* read for a synchronous handler */
     size_t body_len;
-    uint64_t max_body; /* what the session reads of the body at most */
+    uint64_t max_body;           /* what the session reads of the body at most */
+    const struct sockaddr *peer; /* the client's address, or NULL */
+    bool tls;                    /* it came over TLS */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when

@@ -154,6 +154,8 @@ static int check_fields(struct http_response *r, bool head_request, const char *
     } else {
         r->framing = RESPONSE_CLOSE;
     }
+    if (have_length)
+        r->content_length = length; /* a HEAD's announces its GET's */
     r->keep_alive = (r->minor == 1 ? !close : keep_alive && !close) &&
                     r->framing != RESPONSE_CLOSE && !(r->quirks & RESPONSE_TE_AND_CL);
     return 0;

@@ -39,7 +39,7 @@ struct http_response {
     struct http_field *fields; /* the caller's array */
     size_t nfields;
     enum response_framing framing;
-    uint64_t content_length; /* RESPONSE_LENGTH only */
+    uint64_t content_length; /* Content-Length when sent (framing or not) */
     bool keep_alive;         /* from version and Connection */
     unsigned quirks;         /* RESPONSE_* flags above */
     size_t head_len;         /* bytes of the head, final CRLF included */

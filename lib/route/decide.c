@@ -62,6 +62,12 @@ uint64_t route_body_limit(const struct route_table *t, const struct route_mappin
     return m->module->streams_bodies ? BODY_UNLIMITED : UINT64_C(1) << 20;
 }
 
+static bool max_forwards_zero(const struct http_request *h)
+{
+    struct span v = http_field_get(h, "Max-Forwards");
+    return v.p && v.n == 1 && v.p[0] == '0';
+}
+
 enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf)
 {
     const struct http_request *h = &req->http;
@@ -71,7 +77,8 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     req->max_body = BODY_DISCARD_MAX; /* a refused request's, dropped */
     req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
-    bool implemented = id != METHOD_UNKNOWN && (t->implemented & METHOD_BIT(id));
+    /* A name nobody registered is implemented only by a gateway. */
+    bool implemented = id != METHOD_UNKNOWN ? (t->implemented & METHOD_BIT(id)) != 0 : t->open;
     /* 501 whatever the target; the mapping is still looked up (when the
      * path is valid) for the location's own header fields. */
     int refusal = implemented || t->unknown_405 ? 0 : 501;
@@ -96,7 +103,9 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = refusal ? refusal : 404;
         return VERDICT_REFUSE;
     }
-    if (!implemented || !(route_allowed(req) & METHOD_BIT(id))) {
+    bool allowed_here =
+        id != METHOD_UNKNOWN ? (route_allowed(req) & METHOD_BIT(id)) != 0 : req->mapping->open;
+    if (!implemented || !allowed_here) {
         req->refusal = 405;
         return VERDICT_REFUSE;
     }
@@ -109,6 +118,10 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         return VERDICT_REFUSE;
     }
     req->max_body = limit;
+    /* A gateway forwards OPTIONS with a target, unless Max-Forwards makes
+     * verbd the final recipient (RFC 9110 §7.6.2). */
+    if (id == METHOD_OPTIONS && req->mapping->module->gateway && !max_forwards_zero(h))
+        return VERDICT_SERVE;
     return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
 }
 

@@ -31,6 +31,10 @@ struct verbd_module {
     const struct verbd_directive *directives; /* ends with a NULL name */
     bool streams_bodies;                      /* stores request bodies as they arrive (to disk),
                                                  so it needs no default max_body */
+    /* A gateway (DESIGN.md): implements every method but CONNECT and TRACE,
+     * unknown names included, unless `methods` narrows it, and answers
+     * OPTIONS with a target itself (forwarding it). */
+    bool gateway;
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */

@@ -160,8 +160,16 @@ struct route_mapping *route_add_handler(struct route_table *t, const char *locat
 
 /* What a mapping's `methods` may name: what it implements, OPTIONS, and
  * HEAD where GET is. */
+/* What a gateway implements of the ids a table knows: all but CONNECT
+ * (it is not a forward proxy), TRACE (answered, never forwarded) and PRI
+ * (the HTTP/2 preface, not a method). */
+#define GATEWAY_METHODS                                                                            \
+    (~(METHOD_BIT(METHOD_CONNECT) | METHOD_BIT(METHOD_TRACE) | METHOD_BIT(METHOD_PRI)))
+
 static method_set nameable(const struct route_mapping *m)
 {
+    if (m->module->gateway)
+        return GATEWAY_METHODS;
     method_set own = m->implements | METHOD_BIT(METHOD_OPTIONS);
     if (own & METHOD_BIT(METHOD_GET))
         own |= METHOD_BIT(METHOD_HEAD);
@@ -172,7 +180,9 @@ static int set_methods(struct route_table *t, struct route_mapping *m, int argc,
                        const char *const *argv, char *err, size_t errlen)
 {
     method_set set;
-    if (parse_method_list(t, argc, argv, false, &set, err, errlen) < 0)
+    /* A gateway forwards any name: one the table does not know yet becomes
+     * an extension method of the table. */
+    if (parse_method_list(t, argc, argv, m->module->gateway, &set, err, errlen) < 0)
         return -1;
     method_set extra = set & ~nameable(m);
     if (extra) {
@@ -324,21 +334,35 @@ static int match_order(const void *a, const void *b)
     return (x->prefix_len < y->prefix_len) - (x->prefix_len > y->prefix_len);
 }
 
+/* Every id the table can name: the registered methods and its extensions. */
+static method_set known_ids(const struct route_table *t)
+{
+    int n = t->next_ext > METHOD_REGISTERED_COUNT ? t->next_ext : METHOD_REGISTERED_COUNT;
+    return n >= 64 ? ~(method_set)0 : (METHOD_BIT(n) - 1);
+}
+
 void route_finish(struct route_table *t)
 {
     t->implemented = METHOD_BIT(METHOD_OPTIONS);
+    t->open = false;
     for (size_t i = 0; i < t->n; i++) {
         struct route_mapping *m = t->maps[i];
         /* An instance's own set may depend on its directives. */
         if (m->module->instance_methods)
             m->implements = m->module->instance_methods(m->inst);
+        if (m->module->gateway)
+            m->implements = GATEWAY_METHODS & known_ids(t);
+        m->open = m->module->gateway && m->narrow == ~(method_set)0;
         method_set allowed = (m->implements & m->narrow) | METHOD_BIT(METHOD_OPTIONS);
         if (allowed & METHOD_BIT(METHOD_GET))
             allowed |= METHOD_BIT(METHOD_HEAD);
         if (m->trace)
             allowed |= METHOD_BIT(METHOD_TRACE);
         m->allowed = allowed;
-        t->implemented |= m->implements;
+        /* A gateway's `methods` narrows the server's set too: a method it
+         * refuses is implemented nowhere unless another mapping has it. */
+        t->implemented |= m->module->gateway ? m->implements & m->narrow : m->implements;
+        t->open = t->open || m->open;
         if (m->trace)
             t->implemented |= METHOD_BIT(METHOD_TRACE);
     }
@@ -394,14 +418,22 @@ void route_describe(const struct route_table *t, FILE *out)
         const struct verbd_module *mod = verbd_builtin_modules[i];
         method_set own = mod->methods | METHOD_BIT(METHOD_OPTIONS);
         method_set_format(own, NULL, methods, sizeof methods);
-        fprintf(out, "module %s: %s\n", mod->name, methods);
+        if (mod->gateway)
+            fprintf(out, "module %s: every method but CONNECT and TRACE, unknown names too\n",
+                    mod->name);
+        else
+            fprintf(out, "module %s: %s\n", mod->name, methods);
         bool any = false;
         for (size_t j = 0; j < t->n; j++) {
             const struct route_mapping *m = t->maps[j];
             if (m->module != mod)
                 continue;
             method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
-            fprintf(out, "  location %s: %s\n", m->location, methods);
+            if (m->open)
+                fprintf(out, "  location %s: every method but CONNECT and TRACE%s\n", m->location,
+                        m->trace ? " (TRACE answered here)" : "");
+            else
+                fprintf(out, "  location %s: %s\n", m->location, methods);
             any = true;
         }
         if (t->n && !any)

@@ -25,8 +25,9 @@ struct route_mapping {
     method_set allowed;    /* implements & narrow, + OPTIONS, + HEAD with
                               GET, + TRACE if enabled here (route_finish) */
     bool trace;
-    uint64_t max_body;                      /* `max_body`, or BODY_LIMIT_UNSET */
-    struct buf headers;                     /* `header` lines, "Name: value\r\n" each */
+    bool open;          /* a gateway not narrowed: every method, unknown names too */
+    uint64_t max_body;  /* `max_body`, or BODY_LIMIT_UNSET */
+    struct buf headers; /* `header` lines, "Name: value\r\n" each */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
@@ -34,6 +35,7 @@ struct route_table {
     struct route_mapping **maps; /* longest prefix first after route_finish */
     size_t n;
     method_set implemented;                     /* server-wide (route_finish) */
+    bool open;                                  /* ... and every unknown name (a gateway) */
     char implemented_text[METHOD_SET_TEXT_MAX]; /* the same as an Allow value */
     const char *ext_names[METHOD_MAX_ID];       /* extension methods by id */
     int next_ext;                               /* next free extension id */

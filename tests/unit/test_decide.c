@@ -101,7 +101,10 @@ static struct route_mapping *add(struct route_table *t, const char *location, co
 {
     char p[256];
     make_path(rel, p, sizeof p);
-    struct route_mapping *m = route_add(t, location, module, p, err, sizeof err);
+    /* A URL (a proxy's upstream) is taken as it is; other arguments are
+     * directories of the tree. */
+    struct route_mapping *m =
+        route_add(t, location, module, strstr(rel, "://") ? rel : p, err, sizeof err);
     if (!m) {
         printf("route_add %s %s: %s\n", location, module, err);
         exit(2);
@@ -1085,6 +1088,60 @@ static void test_long_allow_whole(void)
     route_free(&t);
 }
 
+/* A gateway (proxy) implements every method but CONNECT, TRACE and PRI,
+ * unknown names included; elsewhere they are 405 with the location's
+ * Allow, not 501.  It answers OPTIONS with a target itself (forwards it).
+ * SERVE rows with status 0: the module is not started (no upstream). */
+static const struct row gateway_rows[] = {
+    ROW("BREW", "/api/x", SERVE, 0, "/api/", NULL),
+    ROW("PATCH", "/api/x", SERVE, 0, "/api/", NULL),
+    ROW("WHEN", "/api/", SERVE, 0, "/api/", NULL),
+    ROW("OPTIONS", "/api/x", SERVE, 0, "/api/", NULL),
+    ROW("BREW", "/x", REFUSE, 405, "/", A_GET),
+    ROW("PATCH", "/", REFUSE, 405, "/", A_GET),
+    ROW("TRACE", "/api/x", REFUSE, 501, "/api/", NULL),
+    ROW("PRI", "/api/x", REFUSE, 501, "/api/", NULL),
+    ROW("GET", "/ro/x", SERVE, 0, "/ro/", NULL),
+    ROW("PUT", "/ro/x", REFUSE, 405, "/ro/", "GET, HEAD, POST, OPTIONS"),
+    ROW("BREW", "/ro/x", REFUSE, 405, "/ro/", "GET, HEAD, POST, OPTIONS"),
+    ROW("OPTIONS", "/ro/x", SERVE, 0, "/ro/", NULL),
+};
+
+/* A narrowed gateway narrows the server's set: what it refuses is 501
+ * unless another mapping implements it. */
+static const struct row narrowed_gateway_rows[] = {
+    ROW("GET", "/ro/x", SERVE, 0, "/ro/", NULL),
+    ROW("PUT", "/ro/x", REFUSE, 501, "/ro/", NULL),
+    ROW("BREW", "/ro/x", REFUSE, 501, "/ro/", NULL),
+    ROW("POST", "/x", REFUSE, 405, "/", A_GET),
+    ROW("OPTIONS", "*", ANSWER, 204, NULL, "GET, HEAD, POST, OPTIONS"),
+};
+
+static void test_gateway(void)
+{
+    struct route_table t = {0};
+    set(add(&t, "/", "static", "www"), "methods", "GET");
+    add(&t, "/api/", "proxy", "http://127.0.0.1:9/v1/");
+    set(add(&t, "/ro/", "proxy", "http://127.0.0.1:9/"), "methods", "GET POST");
+    finish(&t, 501, 0);
+    CHECK(t.open);
+    CHECK_ROWS(&t, gateway_rows, 0);
+    /* OPTIONS *: every method a gateway forwards, by name. */
+    CHECK(strstr(t.implemented_text, "PATCH") != NULL);
+    CHECK(strstr(t.implemented_text, "CONNECT") == NULL);
+    CHECK(strstr(t.implemented_text, "TRACE") == NULL);
+    CHECK(strstr(t.implemented_text, "PRI") == NULL);
+    route_free(&t);
+
+    struct route_table u = {0};
+    set(add(&u, "/", "static", "www"), "methods", "GET");
+    set(add(&u, "/ro/", "proxy", "http://127.0.0.1:9/"), "methods", "GET POST");
+    finish(&u, 501, 0);
+    CHECK(!u.open);
+    CHECK_ROWS(&u, narrowed_gateway_rows, 0);
+    route_free(&u);
+}
+
 int main(void)
 {
     build_tree();
@@ -1102,6 +1159,7 @@ int main(void)
     test_directive_errors();
     test_slash_mapping_does_not_shadow_its_own_prefix();
     test_long_allow_whole();
+    test_gateway();
     vx_pool_free();
     rm_tree();
     return unit_report();

@@ -1,0 +1,723 @@
+/* Forwarding one exchange to the upstream: the request head rewritten for
+ * a gateway (RFC 9110 §7.6), the body streamed as it arrives, the
+ * response parsed strictly and streamed back with backpressure both ways.
+ * Nothing is ever held whole: each direction holds at most a bounded
+ * buffer, and a side that falls behind pauses the other. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/exchange.h"
+#include "core/log.h"
+#include "http/chunked.h"
+#include "http/method.h"
+#include "http/parse.h"
+#include "http/response.h"
+#include "mod/proxy/internal.h"
+#include "route/route.h"
+
+/* Request bytes queued for the upstream before the client's body is
+ * paused; response bytes read per turn. */
+#define OUT_HIGH (64 * 1024)
+#define IN_CHUNK (16 * 1024)
+/* A response head, at most (as a request head's default). */
+#define HEAD_MAX (16 * 1024)
+#define FIELDS_MAX 100
+/* How long a client that expects 100 Continue waits for the upstream's
+ * before verbd sends its own and forwards the body. */
+#define CONTINUE_WAIT_MS 1000
+
+struct fwd {
+    struct verbd_exchange *x;
+    struct proxy_inst *in;
+    int fd;
+    bool reused;     /* a kept connection: a failure before any answer retries */
+    bool retried;
+    bool connected;
+    unsigned events; /* what the watch asks for */
+    struct verbd_watch *watch;
+    struct verbd_timer *timer;
+
+    /* Toward the upstream. */
+    struct buf out;
+    size_t out_at;
+    bool chunked_out;    /* the body goes chunked (the client's was) */
+    bool body_reading;   /* verbd_read was called */
+    bool body_paused;    /* the upstream is behind */
+    bool body_complete;  /* the client's body is all queued */
+    bool expect;         /* the client waits for 100 Continue */
+    struct verbd_timer *continue_timer;
+
+    /* From the upstream. */
+    char *in_buf;
+    size_t in_len;
+    bool head_done;      /* the final head was relayed */
+    bool head_request;
+    enum response_framing framing;
+    uint64_t left;       /* RESPONSE_LENGTH: body bytes still due */
+    struct chunked chunked;
+    bool reusable;       /* the response allows keeping the connection */
+    bool waiting_client; /* paused until the client takes what is queued */
+    bool write_failed;   /* the upstream stopped reading the request */
+    bool finished;
+};
+
+static void set_events(struct fwd *f, unsigned events);
+static void on_io(struct verbd_exchange *x, unsigned events, void *arg);
+static void fail(struct fwd *f, int status, const char *why);
+
+static bool is_idempotent(int id)
+{
+    return id == METHOD_GET || id == METHOD_HEAD || id == METHOD_OPTIONS || id == METHOD_PUT ||
+           id == METHOD_DELETE || id == METHOD_PROPFIND;
+}
+
+static bool span_is(struct span s, const char *name)
+{
+    return s.n == strlen(name) && strncasecmp(s.p, name, s.n) == 0;
+}
+
+/* Hop-by-hop fields (RFC 9110 §7.6.1) and those the gateway frames
+ * itself; plus every field the message's Connection names. */
+static bool hop_by_hop(struct span name, const struct http_field *fields, size_t n)
+{
+    static const char *const fixed[] = {"Connection", "Keep-Alive",        "Proxy-Connection",
+                                        "TE",         "Transfer-Encoding", "Upgrade",
+                                        "Trailer",    "Content-Length",    "Proxy-Authenticate",
+                                        "Proxy-Authorization"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (span_is(name, fixed[i]))
+            return true;
+    for (size_t i = 0; i < n; i++) {
+        if (!span_is(fields[i].name, "Connection"))
+            continue;
+        struct span list = fields[i].value, tok;
+        while (http_list_next(&list, &tok))
+            if (tok.n == name.n && strncasecmp(tok.p, name.p, name.n) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Whether `name` is in a "Name\0value\0" (pairs) or "Name\0" list. */
+static const char *listed(const struct buf *b, struct span name, bool pairs)
+{
+    for (size_t at = 0; at < b->len;) {
+        const char *n = b->p + at;
+        const char *v = n + strlen(n) + 1;
+        at = (size_t)((pairs ? v + strlen(v) + 1 : v) - b->p);
+        if (span_is(name, n))
+            return pairs ? v : n;
+    }
+    return NULL;
+}
+
+static void peer_text(const struct verbd_request *req, char *out, size_t len)
+{
+    const struct sockaddr *sa = req->peer;
+    snprintf(out, len, "unknown");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The request's path below the location, as the upstream gets it: the
+ * bytes the client sent, when they decode to the normalised path (so the
+ * upstream sees no different path than verbd decided on); otherwise the
+ * normalised path, percent-encoded. */
+static void upstream_target(struct buf *b, const struct verbd_request *req)
+{
+    const struct span raw = req->http.path;
+    const char *path = req->path, *sub = req->subpath;
+    size_t skip = strlen(path) - strlen(sub); /* decoded bytes of the prefix */
+    size_t i = 0, d = 0, raw_at = 0;
+    bool same = true;
+    for (; i < raw.n && path[d]; d++) {
+        if (d == skip)
+            raw_at = i;
+        int c = (unsigned char)raw.p[i];
+        if (c == '%' && i + 2 < raw.n + 0 && hex(raw.p[i + 1]) >= 0 && hex(raw.p[i + 2]) >= 0) {
+            c = hex(raw.p[i + 1]) * 16 + hex(raw.p[i + 2]);
+            i += 3;
+        } else {
+            i++;
+        }
+        if (c != (unsigned char)path[d]) {
+            same = false;
+            break;
+        }
+    }
+    same = same && i == raw.n && path[d] == '\0';
+    if (same && d == skip)
+        raw_at = i;
+    if (same) {
+        buf_append(b, raw.p + raw_at, raw.n - raw_at);
+        return;
+    }
+    static const char digits[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)sub; *p; p++) {
+        if (*p > 0x20 && *p < 0x7f && !strchr("%?#\"<>\\^`{|}", *p)) {
+            buf_append(b, p, 1);
+        } else {
+            char e[3] = {'%', digits[*p >> 4], digits[*p & 15]};
+            buf_append(b, e, 3);
+        }
+    }
+}
+
+/* The request head for the upstream. */
+static void build_head(struct fwd *f)
+{
+    const struct verbd_request *req = &f->x->req;
+    const struct http_request *h = &req->http;
+    struct proxy_inst *in = f->in;
+    struct buf *b = &f->out;
+    buf_append(b, h->method.p, h->method.n);
+    buf_append(b, " ", 1);
+    /* The location's prefix becomes the upstream's: "/api/x" under
+     * "location /api/ { proxy http://app/v1/; }" is "/v1/x". */
+    size_t plen = strlen(in->prefix);
+    buf_append(b, in->prefix, plen && in->prefix[plen - 1] == '/' ? plen - 1 : plen);
+    upstream_target(b, req);
+    if (h->query.p) {
+        buf_append(b, "?", 1);
+        buf_append(b, h->query.p, h->query.n);
+    }
+    buf_append(b, " HTTP/1.1\r\n", 11);
+    bool has_host = false, has_via = false;
+    struct span via = {0}, xff = {0};
+    for (size_t i = 0; i < h->nfields; i++) {
+        const struct http_field *fl = &h->fields[i];
+        if (hop_by_hop(fl->name, h->fields, h->nfields) || listed(&in->set_headers, fl->name, true))
+            continue;
+        if (span_is(fl->name, "Via")) {
+            via = fl->value;
+            has_via = true;
+            continue;
+        }
+        if (in->forwarded && span_is(fl->name, "X-Forwarded-For")) {
+            xff = fl->value;
+            continue;
+        }
+        if (span_is(fl->name, "Expect") && !f->expect)
+            continue;
+        has_host = has_host || span_is(fl->name, "Host");
+        buf_append(b, fl->name.p, fl->name.n);
+        buf_append(b, ": ", 2);
+        buf_append(b, fl->value.p, fl->value.n);
+        buf_append(b, "\r\n", 2);
+    }
+    /* The client's Host goes on (an absolute target's authority when it
+     * sent one: RFC 9112 §3.2.2), unless the operator sets one. */
+    if (!has_host && !listed(&in->set_headers, (struct span){"Host", 4}, true)) {
+        if (h->host.n)
+            buf_printf(b, "Host: %.*s\r\n", (int)h->host.n, h->host.p);
+        else
+            buf_printf(b, "Host: %s\r\n", in->authority);
+    }
+    buf_printf(b, "Via: %.*s%s%s\r\n", (int)via.n, via.p ? via.p : "", has_via ? ", " : "",
+               h->minor ? "1.1 verbd" : "1.0 verbd");
+    if (in->forwarded) {
+        char addr[64];
+        peer_text(req, addr, sizeof addr);
+        const char *proto = req->tls ? "https" : "http";
+        buf_printf(b, "X-Forwarded-For: %.*s%s%s\r\n", (int)xff.n, xff.p ? xff.p : "",
+                   xff.n ? ", " : "", addr);
+        buf_printf(b, "X-Forwarded-Proto: %s\r\n", proto);
+        if (h->host.n)
+            buf_printf(b, "X-Forwarded-Host: %.*s\r\n", (int)h->host.n, h->host.p);
+        bool v6 = strchr(addr, ':') != NULL;
+        buf_printf(b, "Forwarded: for=%s%s%s%s;proto=%s", v6 ? "\"[" : "", addr, v6 ? "]\"" : "",
+                   "", proto);
+        if (h->host.n && strspn(h->host.p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789-.:[]") >= h->host.n)
+            buf_printf(b, ";host=\"%.*s\"", (int)h->host.n, h->host.p);
+        buf_append(b, "\r\n", 2);
+    }
+    for (size_t at = 0; at < in->set_headers.len;) {
+        const char *n = in->set_headers.p + at;
+        const char *v = n + strlen(n) + 1;
+        at = (size_t)(v + strlen(v) + 1 - in->set_headers.p);
+        if (*v) /* an empty value removes the field */
+            buf_printf(b, "%s: %s\r\n", n, v);
+    }
+    if (h->framing == BODY_CHUNKED) {
+        buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+        f->chunked_out = true;
+    } else if (h->framing == BODY_LENGTH) {
+        buf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+    }
+    buf_append(b, "\r\n", 2);
+}
+
+/* ---- the watch and the timer ------------------------------------------------ */
+
+static void set_events(struct fwd *f, unsigned events)
+{
+    if (events == f->events && f->watch)
+        return;
+    verbd_watch_cancel(f->watch);
+    f->watch = NULL;
+    f->events = events;
+    if (events)
+        f->watch = verbd_watch(f->x, f->fd, events, on_io, f);
+}
+
+static void on_timeout(struct verbd_exchange *x, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    f->timer = NULL;
+    fail(f, 504, !f->connected ? "the upstream did not accept the connection in time"
+                 : f->out_at < f->out.len ? "the upstream did not take the request in time"
+                                          : "the upstream did not answer in time");
+}
+
+static void arm(struct fwd *f, uint64_t ms)
+{
+    verbd_timer_cancel(f->timer);
+    f->timer = verbd_timer(f->x, ms, 0, on_timeout, f);
+}
+
+/* ---- ending ------------------------------------------------------------------- */
+
+static void release_upstream(struct fwd *f, bool keep)
+{
+    if (f->fd < 0)
+        return;
+    set_events(f, 0);
+    if (keep)
+        upstream_keep(&f->in->up, f->fd);
+    else
+        close(f->fd);
+    f->fd = -1;
+}
+
+static void cleanup(void *arg)
+{
+    struct fwd *f = arg;
+    if (f->fd >= 0)
+        close(f->fd); /* the exchange ended (client gone): its watch went with it */
+    f->fd = -1;
+    buf_free(&f->out);
+    free(f->in_buf);
+}
+
+/* The upstream failed: before the head went out the client gets `status`
+ * naming the upstream and why; after it, the response is cut off. */
+static void fail(struct fwd *f, int status, const char *why)
+{
+    if (f->finished)
+        return;
+    f->finished = true;
+    log_msg(LOG_ERROR, "proxy %s: %s", f->in->up.name, why);
+    release_upstream(f, false);
+    verbd_timer_cancel(f->timer);
+    f->timer = NULL;
+    if (f->head_done) {
+        verbd_abort(f->x);
+        return;
+    }
+    char detail[512];
+    snprintf(detail, sizeof detail, "Upstream %s: %s.", f->in->up.name, why);
+    verbd_response_error(verbd_exchange_response(f->x), status, detail);
+    verbd_finish(f->x);
+}
+
+static void complete(struct fwd *f)
+{
+    f->finished = true;
+    verbd_timer_cancel(f->timer);
+    f->timer = NULL;
+    /* Kept only if this exchange used it whole: its request went out to the
+     * end and the response ended where its framing says. */
+    bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
+    release_upstream(f, keep);
+    verbd_finish(f->x);
+}
+
+/* ---- the request body ------------------------------------------------------------- */
+
+static void pump(struct fwd *f);
+
+static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    if (f->write_failed)
+        return; /* the upstream answered and stopped reading: dropped */
+    if (f->chunked_out)
+        buf_printf(&f->out, "%zx\r\n", n);
+    buf_append(&f->out, p, n);
+    if (f->chunked_out)
+        buf_append(&f->out, "\r\n", 2);
+    if (f->out.len - f->out_at > OUT_HIGH && !f->body_paused) {
+        f->body_paused = true;
+        verbd_read_pause(f->x);
+    }
+    pump(f);
+}
+
+static void body_done(struct verbd_exchange *x, int status, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    if (status) {
+        /* The client's body failed (malformed, too slow): the upstream
+         * must not take a truncated one as whole. */
+        f->body_complete = false;
+        release_upstream(f, false);
+        if (!f->finished) {
+            f->finished = true;
+            verbd_timer_cancel(f->timer);
+            if (f->head_done) {
+                verbd_abort(f->x);
+            } else {
+                verbd_response_error(verbd_exchange_response(f->x), status, NULL);
+                verbd_finish(f->x);
+            }
+        }
+        return;
+    }
+    if (f->chunked_out)
+        buf_append(&f->out, "0\r\n\r\n", 5);
+    f->body_complete = true;
+    pump(f);
+}
+
+static void start_body(struct fwd *f)
+{
+    if (f->body_reading)
+        return;
+    f->body_reading = true;
+    verbd_timer_cancel(f->continue_timer);
+    f->continue_timer = NULL;
+    verbd_read(f->x, body_data, body_done, f);
+}
+
+static void continue_anyway(struct verbd_exchange *x, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    f->continue_timer = NULL;
+    start_body(f);
+}
+
+/* ---- the response ------------------------------------------------------------------- */
+
+static void relay_head(struct fwd *f, const struct http_response *r)
+{
+    struct verbd_response *res = verbd_exchange_response(f->x);
+    verbd_response_status(res, r->status);
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct http_field *fl = &r->fields[i];
+        if (hop_by_hop(fl->name, r->fields, r->nfields) || span_is(fl->name, "Server") ||
+            listed(&f->in->hide_headers, fl->name, false))
+            continue;
+        char name[256];
+        if (fl->name.n >= sizeof name)
+            continue;
+        memcpy(name, fl->name.p, fl->name.n);
+        name[fl->name.n] = '\0';
+        verbd_response_header_n(res, name, fl->value.p, fl->value.n);
+    }
+    if (r->framing == RESPONSE_LENGTH)
+        verbd_response_length(res, r->content_length);
+    else if (r->framing == RESPONSE_NONE && f->head_request && r->content_length)
+        verbd_response_length(res, r->content_length);
+    if (r->framing == RESPONSE_CLOSE)
+        verbd_response_close(res);
+    f->framing = r->framing;
+    f->left = r->content_length;
+    f->reusable = r->keep_alive && !r->quirks && r->framing != RESPONSE_CLOSE;
+    if (r->framing == RESPONSE_CHUNKED)
+        chunked_init(&f->chunked);
+    f->head_done = true;
+}
+
+/* Parses what is buffered: interim and final heads, then body bytes. */
+static void take_response(struct fwd *f)
+{
+    while (!f->head_done && f->in_len) {
+        struct http_field fields[FIELDS_MAX];
+        struct http_response r;
+        struct response_limits lim = {HEAD_MAX, FIELDS_MAX};
+        const char *why = NULL;
+        int n = http_parse_response(f->in_buf, f->in_len, &lim, f->head_request, fields, &r, &why);
+        if (n == 0) {
+            if (f->in_len >= HEAD_MAX)
+                fail(f, 502, "its response head is too large");
+            return;
+        }
+        if (n < 0 || (r.quirks & RESPONSE_TE_AND_CL)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "it sent an invalid response (%s)",
+                     n < 0 ? why : "Transfer-Encoding with Content-Length");
+            fail(f, 502, msg);
+            return;
+        }
+        if (r.status == 101) {
+            fail(f, 502, "it switched protocols, which this gateway does not relay yet");
+            return;
+        }
+        if (r.status < 200) {
+            if (r.status == 100 && f->expect && !f->body_reading) {
+                verbd_continue(f->x);
+                start_body(f);
+            }
+        } else {
+            relay_head(f, &r);
+            /* Bytes past a complete response in the same read are a second
+             * response nobody asked for: never relayed, never reused. */
+            if (r.framing == RESPONSE_LENGTH && f->in_len - (size_t)n > r.content_length) {
+                f->head_done = false;
+                fail(f, 502, "it sent more bytes than its Content-Length");
+                return;
+            }
+        }
+        memmove(f->in_buf, f->in_buf + n, f->in_len - (size_t)n);
+        f->in_len -= (size_t)n;
+        if (f->head_done) {
+            /* A final answer before any 100: the client's body is not asked
+             * for (the session drops it, or closes). */
+            verbd_timer_cancel(f->continue_timer);
+            f->continue_timer = NULL;
+        }
+    }
+    if (!f->head_done)
+        return;
+    struct verbd_response *res = verbd_exchange_response(f->x);
+    size_t used = 0;
+    bool ended = f->framing == RESPONSE_NONE;
+    while (used < f->in_len && !ended) {
+        const char *p = f->in_buf + used;
+        size_t avail = f->in_len - used;
+        if (f->framing == RESPONSE_LENGTH) {
+            size_t take = avail < f->left ? avail : (size_t)f->left;
+            verbd_response_body(res, p, take);
+            f->left -= take;
+            used += take;
+            ended = f->left == 0;
+        } else if (f->framing == RESPONSE_CHUNKED) {
+            size_t consumed = 0;
+            struct span data = {0};
+            const char *why = NULL;
+            enum chunked_result cr = chunked_decode(&f->chunked, p, avail, &consumed, &data, &why);
+            if (data.n)
+                verbd_response_body(res, data.p, data.n);
+            used += consumed;
+            if (cr == CHUNKED_ERROR) {
+                fail(f, 502, why ? why : "its chunked body is malformed");
+                return;
+            }
+            ended = cr == CHUNKED_DONE;
+            if (!consumed && cr == CHUNKED_MORE)
+                break;
+        } else {
+            verbd_response_body(res, p, avail);
+            used += avail;
+        }
+    }
+    if (f->framing == RESPONSE_LENGTH && f->left == 0)
+        ended = true;
+    memmove(f->in_buf, f->in_buf + used, f->in_len - used);
+    f->in_len -= used;
+    if (ended) {
+        if (f->in_len)
+            f->reusable = false; /* more than the response: the connection is spoilt */
+        f->in_len = 0;
+        complete(f);
+        return;
+    }
+    if (!verbd_send(f->x))
+        f->waiting_client = true;
+}
+
+static void client_took(struct verbd_exchange *x, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    f->waiting_client = false;
+    pump(f);
+}
+
+/* Reads what the upstream sent.  False if the exchange ended. */
+static bool read_upstream(struct fwd *f)
+{
+    for (;;) {
+        if (f->waiting_client || f->finished)
+            return !f->finished;
+        size_t room = (f->head_done ? IN_CHUNK : HEAD_MAX) - f->in_len;
+        if (room == 0) {
+            take_response(f);
+            continue;
+        }
+        ssize_t n = recv(f->fd, f->in_buf + f->in_len, room, 0);
+        if (n > 0) {
+            f->in_len += (size_t)n;
+            arm(f, f->in->read_timeout_ms);
+            take_response(f);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* The end of the connection. */
+        if (f->head_done && f->framing == RESPONSE_CLOSE) {
+            f->reusable = false;
+            complete(f);
+            return false;
+        }
+        bool nothing_yet = !f->head_done && f->in_len == 0;
+        if (nothing_yet && f->reused && !f->retried && is_idempotent(f->x->req.method_id) &&
+            !verbd_request_has_body(&f->x->req)) {
+            /* A kept connection the upstream had closed: once more, on a
+             * new one (RFC 9110 §9.2.2). */
+            set_events(f, 0);
+            close(f->fd);
+            f->fd = -1;
+            f->watch = NULL;
+            f->events = 0;
+            f->retried = true;
+            f->out_at = 0;
+            bool reused;
+            f->fd = upstream_connect(&f->in->up, &reused);
+            f->reused = false;
+            if (f->fd < 0) {
+                fail(f, 502, strerror(errno));
+                return false;
+            }
+            f->connected = false;
+            arm(f, f->in->connect_timeout_ms);
+            set_events(f, VERBD_WRITABLE | VERBD_READABLE);
+            return true;
+        }
+        fail(f, 502, n < 0 ? strerror(errno)
+                     : f->head_done ? "it closed the connection before the end of the body"
+                                    : "it closed the connection without an answer");
+        return false;
+    }
+}
+
+static bool write_upstream(struct fwd *f)
+{
+    while (f->out_at < f->out.len) {
+        ssize_t n = send(f->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
+        if (n > 0) {
+            f->out_at += (size_t)n;
+            arm(f, f->in->send_timeout_ms);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* The upstream stopped reading: it may have answered already (a
+         * refusal before the body), so its answer is read on. */
+        if (f->head_done || f->in_len) {
+            f->write_failed = true;
+            f->reusable = false;
+            f->out_at = f->out.len = 0;
+            return true;
+        }
+        fail(f, 502, strerror(errno));
+        return false;
+    }
+    f->out_at = f->out.len = 0;
+    if (f->body_paused && !f->finished) {
+        f->body_paused = false;
+        verbd_read_resume(f->x);
+    }
+    return true;
+}
+
+static void pump(struct fwd *f)
+{
+    if (f->finished || f->fd < 0)
+        return;
+    if (f->connected && !write_upstream(f))
+        return;
+    if (f->connected && !read_upstream(f))
+        return;
+    unsigned want = VERBD_READABLE;
+    if (!f->connected || f->out_at < f->out.len)
+        want |= VERBD_WRITABLE;
+    if (f->waiting_client) {
+        want &= ~VERBD_READABLE;
+        verbd_on_writable(f->x, client_took, f);
+    }
+    set_events(f, want);
+}
+
+static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    if (!f->connected && (events & VERBD_WRITABLE)) {
+        int e = 0;
+        socklen_t len = sizeof e;
+        getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &e, &len);
+        if (e) {
+            char why[160];
+            snprintf(why, sizeof why, "connect: %s", strerror(e));
+            fail(f, 502, why);
+            return;
+        }
+        f->connected = true;
+        arm(f, f->in->read_timeout_ms);
+    }
+    pump(f);
+}
+
+void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
+{
+    struct fwd *f = verbd_alloc(x, sizeof *f);
+    memset(f, 0, sizeof *f);
+    f->x = x;
+    f->in = in;
+    f->fd = -1;
+    const struct verbd_request *req = &x->req;
+    f->head_request = req->method_id == METHOD_HEAD;
+    f->expect = req->http.expect_continue;
+    f->in_buf = malloc(HEAD_MAX);
+    if (!f->in_buf)
+        abort();
+    verbd_cleanup(x, cleanup, f);
+    build_head(f);
+    bool has_body = verbd_request_has_body(req);
+    f->body_complete = !has_body;
+    f->fd = upstream_connect(&in->up, &f->reused);
+    if (f->fd < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "connect: %s", strerror(errno));
+        fail(f, 502, why);
+        return;
+    }
+    f->connected = f->reused;
+    arm(f, f->connected ? in->read_timeout_ms : in->connect_timeout_ms);
+    if (has_body) {
+        /* A client waiting for 100 Continue hears it when the upstream
+         * sends it (or after a moment, when verbd forwards the body). */
+        if (f->expect)
+            f->continue_timer = verbd_timer(x, CONTINUE_WAIT_MS, 0, continue_anyway, f);
+        else
+            start_body(f);
+    }
+    pump(f);
+}

@@ -1,0 +1,167 @@
+/* The proxy module's table: its directives, instances and per-worker
+ * state.  The forwarding itself is forward.c. */
+#include "mod/proxy/proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/settings.h"
+#include "http/parse.h"
+#include "mod/proxy/internal.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_TIMEOUT_MS 60000
+#define DEFAULT_KEEPALIVE 16
+
+static void *proxy_create(const char *arg, char *err, size_t errlen)
+{
+    struct proxy_inst *in = calloc(1, sizeof *in);
+    if (!in)
+        abort();
+    in->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    in->send_timeout_ms = in->read_timeout_ms = DEFAULT_TIMEOUT_MS;
+    in->forwarded = true;
+    in->up.max_idle = DEFAULT_KEEPALIVE;
+    if (upstream_parse(in, arg, err, errlen) < 0) {
+        free(in->up.name);
+        free(in->prefix);
+        free(in->authority);
+        free(in);
+        return NULL;
+    }
+    return in;
+}
+
+static void proxy_destroy(void *inst)
+{
+    struct proxy_inst *in = inst;
+    upstream_drop_idle(&in->up);
+    free(in->up.name);
+    free(in->prefix);
+    free(in->authority);
+    buf_free(&in->set_headers);
+    buf_free(&in->hide_headers);
+    free(in);
+}
+
+static void proxy_worker_exit(void *inst)
+{
+    upstream_drop_idle(&((struct proxy_inst *)inst)->up);
+}
+
+static void proxy_start(void *inst, struct verbd_exchange *x)
+{
+    proxy_forward(inst, x);
+}
+
+static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen)
+{
+    if (parse_duration_ms(v, ms) < 0 || *ms == 0) {
+        snprintf(err, errlen, "%s: \"%s\" is not a duration (5s, 500ms, 1m)", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_connect_timeout(void *inst, int argc, const char *const *argv, char *err,
+                               size_t errlen)
+{
+    (void)argc;
+    return set_timeout(&((struct proxy_inst *)inst)->connect_timeout_ms, "proxy_connect_timeout",
+                       argv[0], err, errlen);
+}
+
+static int set_send_timeout(void *inst, int argc, const char *const *argv, char *err,
+                            size_t errlen)
+{
+    (void)argc;
+    return set_timeout(&((struct proxy_inst *)inst)->send_timeout_ms, "proxy_send_timeout",
+                       argv[0], err, errlen);
+}
+
+static int set_read_timeout(void *inst, int argc, const char *const *argv, char *err,
+                            size_t errlen)
+{
+    (void)argc;
+    return set_timeout(&((struct proxy_inst *)inst)->read_timeout_ms, "proxy_read_timeout",
+                       argv[0], err, errlen);
+}
+
+static int set_keepalive(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    char *end;
+    long n = strtol(argv[0], &end, 10);
+    if (*end || n < 0 || n > 1024) {
+        snprintf(err, errlen, "proxy_keepalive: \"%s\" is not a count from 0 to 1024", argv[0]);
+        return -1;
+    }
+    ((struct proxy_inst *)inst)->up.max_idle = (size_t)n;
+    return 0;
+}
+
+static int set_forwarded(void *inst, int argc, const char *const *argv, char *err,
+                         size_t errlen)
+{
+    (void)argc;
+    return directive_on_off("proxy_forwarded", argv[0], &((struct proxy_inst *)inst)->forwarded,
+                            err, errlen);
+}
+
+static bool valid_value(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static int set_header(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (!http_is_token(argv[0], strlen(argv[0])) || !valid_value(argv[1])) {
+        snprintf(err, errlen, "proxy_set_header: \"%s\" is not a field name or its value has a "
+                 "control character", argv[0]);
+        return -1;
+    }
+    buf_append(&in->set_headers, argv[0], strlen(argv[0]) + 1);
+    buf_append(&in->set_headers, argv[1], strlen(argv[1]) + 1);
+    return 0;
+}
+
+static int hide_header(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (!http_is_token(argv[0], strlen(argv[0]))) {
+        snprintf(err, errlen, "proxy_hide_header: \"%s\" is not a field name", argv[0]);
+        return -1;
+    }
+    buf_append(&in->hide_headers, argv[0], strlen(argv[0]) + 1);
+    return 0;
+}
+
+static const struct verbd_directive proxy_directives[] = {
+    {"proxy_connect_timeout", 1, 1, set_connect_timeout, false, false},
+    {"proxy_send_timeout", 1, 1, set_send_timeout, false, false},
+    {"proxy_read_timeout", 1, 1, set_read_timeout, false, false},
+    {"proxy_keepalive", 1, 1, set_keepalive, false, false},
+    {"proxy_forwarded", 1, 1, set_forwarded, false, false},
+    {"proxy_set_header", 2, 2, set_header, false, false},
+    {"proxy_hide_header", 1, 1, hide_header, false, false},
+    {NULL, 0, 0, NULL, false, false},
+};
+
+const struct verbd_module verbd_module_proxy = {
+    .name = "proxy",
+    .gateway = true,
+    .directives = proxy_directives,
+    /* Bodies stream through to the upstream, never held whole. */
+    .streams_bodies = true,
+    .create = proxy_create,
+    .destroy = proxy_destroy,
+    .worker_exit = proxy_worker_exit,
+    .start = proxy_start,
+};
