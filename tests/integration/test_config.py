@@ -1066,8 +1066,8 @@ class DidYouMean(ConfigCase):
                                      'it belongs inside a location)'),
                ("ssl_certificate a.pem;",
                 'unknown directive "ssl_certificate" (did you mean tls_certificate?)'),
-               ("proxy_pass http://b;", 'unknown directive "proxy_pass" (verbd has no reverse '
-                                        'proxy yet)'),
+               ("proxy_pass http://b;", 'unknown directive "proxy_pass" (did you mean proxy? it '
+                                        'belongs inside a location)'),
                ("proxy_cache_path /c;", 'unknown directive "proxy_cache_path" (verbd has no '
                                         'cache yet)'),
                ("proxy_cache z;", 'unknown directive "proxy_cache" (verbd has no cache yet)'),
