@@ -627,7 +627,7 @@ int verbd_server_run(struct verbd_server *srv)
         log_msg(LOG_ERROR, "no listening address");
         return -1;
     }
-    if (settle_sites(srv) < 0)
+    if (settle_sites(srv) < 0 || route_process_init() < 0)
         return -1;
     /* Before the workers fork: all of them, and those forked later, share
      * the secret session tickets are protected with. */

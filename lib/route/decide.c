@@ -62,6 +62,52 @@ uint64_t route_body_limit(const struct route_table *t, const struct route_mappin
     return m->module->streams_bodies ? BODY_UNLIMITED : UINT64_C(1) << 20;
 }
 
+static bool refused(const struct route_mapping *m, struct span method)
+{
+    return m->module->refuses && m->module->refuses(m->inst, method.p, method.n);
+}
+
+/* Whether a mapping other than `except` implements the method now. */
+static bool implemented_elsewhere(const struct route_table *t, const struct route_mapping *except,
+                                  int id, struct span method)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct route_mapping *m = t->maps[i];
+        if (m == except)
+            continue;
+        bool has = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+        if (has && !refused(m, method))
+            return true;
+    }
+    return false;
+}
+
+/* The server's set for OPTIONS *: what some mapping implements and does
+ * not refuse now. */
+static method_set implemented_now(const struct route_table *t)
+{
+    method_set set = t->implemented;
+    if (!t->learns)
+        return set;
+    for (int id = 0; id < METHOD_MAX_ID; id++) {
+        if (!(set & METHOD_BIT(id)) || id == METHOD_OPTIONS)
+            continue;
+        const char *name = id < METHOD_REGISTERED_COUNT ? method_name(id) : t->ext_names[id];
+        struct span m = {name, strlen(name)};
+        bool gateway_only = true, live = false;
+        for (size_t i = 0; i < t->n && !live; i++) {
+            const struct route_mapping *map = t->maps[i];
+            if (!(map->allowed & METHOD_BIT(id)))
+                continue;
+            gateway_only = gateway_only && map->module->refuses;
+            live = !refused(map, m);
+        }
+        if (gateway_only && !live)
+            set &= ~METHOD_BIT(id);
+    }
+    return set;
+}
+
 static bool max_forwards_zero(const struct http_request *h)
 {
     struct span v = http_field_get(h, "Max-Forwards");
@@ -103,8 +149,15 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = refusal ? refusal : 404;
         return VERDICT_REFUSE;
     }
-    bool allowed_here =
-        id != METHOD_UNKNOWN ? (route_allowed(req) & METHOD_BIT(id)) != 0 : req->mapping->open;
+    const struct route_mapping *m = req->mapping;
+    bool configured = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+    if (implemented && configured && id != METHOD_OPTIONS && refused(m, h->method)) {
+        /* A gateway learnt that its upstream implements it nowhere: 405
+         * if another mapping has it, else as if nothing implemented it. */
+        req->refusal = implemented_elsewhere(t, m, id, h->method) || t->unknown_405 ? 405 : 501;
+        return VERDICT_REFUSE;
+    }
+    bool allowed_here = id != METHOD_UNKNOWN ? (route_allowed(req) & METHOD_BIT(id)) != 0 : m->open;
     if (!implemented || !allowed_here) {
         req->refusal = 405;
         return VERDICT_REFUSE;
@@ -181,7 +234,7 @@ static void answer_options(const struct route_table *t, const struct verbd_reque
 {
     char allow[METHOD_SET_TEXT_MAX];
     bool whole_server = req->http.form == TARGET_ASTERISK;
-    method_set set = whole_server ? t->implemented : route_allowed(req);
+    method_set set = whole_server ? implemented_now(t) : route_allowed(req);
     verbd_response_status(res, 204);
     verbd_response_header(res, "Allow", allow_text(t, req, set, allow, sizeof allow));
     const struct route_mapping *m = req->mapping;
@@ -229,7 +282,7 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
             say(res, " is not implemented by this server.\n");
         }
         say(res, "Methods implemented here: ");
-        say(res, t->implemented_text);
+        say(res, allow_text(t, req, implemented_now(t), allow, sizeof allow));
         say(res, ".\n");
         break;
     case 405:

@@ -54,6 +54,17 @@ struct verbd_module {
     void (*worker_init)(void *inst, struct loop *loop, method_set allowed);
     void (*worker_exit)(void *inst);
 
+    /* Optional, once in the process that runs the server, before it forks
+     * its workers (and kept across reloads): state every worker shares.
+     * -1 (logged) if it cannot be had. */
+    int (*process_init)(void);
+
+    /* Optional, for a gateway: whether this instance refuses the method
+     * m[0, n) now (its upstream said it implements it nowhere).  The
+     * router then decides the request itself: 405 if another mapping
+     * implements the method, 501 if none does. */
+    bool (*refuses)(void *inst, const char *m, size_t n);
+
     /* Starts an exchange the router decided this mapping serves.  The
      * method is in the mapping's set; HEAD arrives as HEAD (answer as for
      * GET: the session drops the body).  The module answers through the

@@ -2,6 +2,7 @@
  * directives every mapping has. */
 #include "route/route.h"
 
+#include "core/log.h"
 #include "core/settings.h"
 
 #include <stdio.h>
@@ -344,7 +345,7 @@ static method_set known_ids(const struct route_table *t)
 void route_finish(struct route_table *t)
 {
     t->implemented = METHOD_BIT(METHOD_OPTIONS);
-    t->open = false;
+    t->open = t->learns = false;
     for (size_t i = 0; i < t->n; i++) {
         struct route_mapping *m = t->maps[i];
         /* An instance's own set may depend on its directives. */
@@ -363,6 +364,7 @@ void route_finish(struct route_table *t)
          * refuses is implemented nowhere unless another mapping has it. */
         t->implemented |= m->module->gateway ? m->implements & m->narrow : m->implements;
         t->open = t->open || m->open;
+        t->learns = t->learns || m->module->refuses;
         if (m->trace)
             t->implemented |= METHOD_BIT(METHOD_TRACE);
     }
@@ -375,6 +377,19 @@ void route_finish(struct route_table *t)
                           sizeof t->maps[i]->allowed_text);
     if (t->n)
         qsort(t->maps, t->n, sizeof *t->maps, match_order);
+}
+
+int route_process_init(void)
+{
+    int rc = 0;
+    for (size_t i = 0; verbd_builtin_modules[i]; i++) {
+        const struct verbd_module *mod = verbd_builtin_modules[i];
+        if (mod->process_init && mod->process_init() < 0) {
+            log_msg(LOG_ERROR, "module %s: its shared state could not be set up", mod->name);
+            rc = -1;
+        }
+    }
+    return rc;
 }
 
 void route_worker_init(struct route_table *t, struct loop *loop)

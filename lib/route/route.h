@@ -34,8 +34,9 @@ struct route_mapping {
 struct route_table {
     struct route_mapping **maps; /* longest prefix first after route_finish */
     size_t n;
-    method_set implemented;                     /* server-wide (route_finish) */
-    bool open;                                  /* ... and every unknown name (a gateway) */
+    method_set implemented; /* server-wide (route_finish) */
+    bool open;              /* ... and every unknown name (a gateway) */
+    bool learns;            /* a mapping may refuse what it was configured for (a gateway) */
     char implemented_text[METHOD_SET_TEXT_MAX]; /* the same as an Allow value */
     const char *ext_names[METHOD_MAX_ID];       /* extension methods by id */
     int next_ext;                               /* next free extension id */
@@ -71,6 +72,8 @@ bool route_directive_inherited(const char *name);
 const char *route_directive_name(size_t i);
 /* Computes the sets once all mappings are added. */
 void route_finish(struct route_table *t);
+/* Each built-in module's process_init, before the workers fork. */
+int route_process_init(void);
 /* Each module instance's worker_init (worker_exit), in a worker process. */
 void route_worker_init(struct route_table *t, struct loop *loop);
 void route_worker_exit(struct route_table *t);

@@ -20,6 +20,7 @@
 #include "http/parse.h"
 #include "http/response.h"
 #include "mod/proxy/internal.h"
+#include "mod/proxy/learn.h"
 #include "route/route.h"
 
 /* Request bytes queued for the upstream before the client's body is
@@ -37,7 +38,7 @@ struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
     int fd;
-    bool reused;     /* a kept connection: a failure before any answer retries */
+    bool reused; /* a kept connection: a failure before any answer retries */
     bool retried;
     bool connected;
     unsigned events; /* what the watch asks for */
@@ -47,20 +48,20 @@ struct fwd {
     /* Toward the upstream. */
     struct buf out;
     size_t out_at;
-    bool chunked_out;    /* the body goes chunked (the client's was) */
-    bool body_reading;   /* verbd_read was called */
-    bool body_paused;    /* the upstream is behind */
-    bool body_complete;  /* the client's body is all queued */
-    bool expect;         /* the client waits for 100 Continue */
+    bool chunked_out;   /* the body goes chunked (the client's was) */
+    bool body_reading;  /* verbd_read was called */
+    bool body_paused;   /* the upstream is behind */
+    bool body_complete; /* the client's body is all queued */
+    bool expect;        /* the client waits for 100 Continue */
     struct verbd_timer *continue_timer;
 
     /* From the upstream. */
     char *in_buf;
     size_t in_len;
-    bool head_done;      /* the final head was relayed */
+    bool head_done; /* the final head was relayed */
     bool head_request;
     enum response_framing framing;
-    uint64_t left;       /* RESPONSE_LENGTH: body bytes still due */
+    uint64_t left; /* RESPONSE_LENGTH: body bytes still due */
     struct chunked chunked;
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
@@ -87,9 +88,15 @@ static bool span_is(struct span s, const char *name)
  * itself; plus every field the message's Connection names. */
 static bool hop_by_hop(struct span name, const struct http_field *fields, size_t n)
 {
-    static const char *const fixed[] = {"Connection", "Keep-Alive",        "Proxy-Connection",
-                                        "TE",         "Transfer-Encoding", "Upgrade",
-                                        "Trailer",    "Content-Length",    "Proxy-Authenticate",
+    static const char *const fixed[] = {"Connection",
+                                        "Keep-Alive",
+                                        "Proxy-Connection",
+                                        "TE",
+                                        "Transfer-Encoding",
+                                        "Upgrade",
+                                        "Trailer",
+                                        "Content-Length",
+                                        "Proxy-Authenticate",
                                         "Proxy-Authorization"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (span_is(name, fixed[i]))
@@ -283,9 +290,10 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
     (void)x;
     struct fwd *f = arg;
     f->timer = NULL;
-    fail(f, 504, !f->connected ? "the upstream did not accept the connection in time"
-                 : f->out_at < f->out.len ? "the upstream did not take the request in time"
-                                          : "the upstream did not answer in time");
+    fail(f, 504,
+         !f->connected            ? "the upstream did not accept the connection in time"
+         : f->out_at < f->out.len ? "the upstream did not take the request in time"
+                                  : "the upstream did not answer in time");
 }
 
 static void arm(struct fwd *f, uint64_t ms)
@@ -420,15 +428,74 @@ static void continue_anyway(struct verbd_exchange *x, void *arg)
 
 /* ---- the response ------------------------------------------------------------------- */
 
+/* A 501 about the method (DESIGN.md): not to GET, HEAD or OPTIONS, which
+ * every server implements, nor to a request that carried something else
+ * the upstream may not support.  Kept for its explicit freshness, or
+ * proxy_learn. */
+static void learn(struct fwd *f, const struct http_response *r)
+{
+    const struct verbd_request *req = &f->x->req;
+    const struct http_request *h = &req->http;
+    int id = req->method_id;
+    if (!f->in->learn_ms || id == METHOD_GET || id == METHOD_HEAD || id == METHOD_OPTIONS ||
+        h->framing == BODY_CHUNKED || h->expect_continue || http_field_get(h, "Content-Range").p)
+        return;
+    uint64_t ttl = f->in->learn_ms;
+    struct span cc = http_response_field(r, "Cache-Control"), d;
+    bool shared = false;
+    while (http_list_next(&cc, &d)) {
+        bool s = d.n > 9 && strncasecmp(d.p, "s-maxage=", 9) == 0;
+        bool m = d.n > 8 && strncasecmp(d.p, "max-age=", 8) == 0;
+        if ((d.n == 8 && strncasecmp(d.p, "no-store", 8) == 0) ||
+            (d.n == 8 && strncasecmp(d.p, "no-cache", 8) == 0))
+            return;
+        if ((s || (m && !shared)) && strspn(d.p + (s ? 9 : 8), "0123456789") == d.n - (s ? 9 : 8)) {
+            ttl = strtoull(d.p + (s ? 9 : 8), NULL, 10) * 1000;
+            shared = shared || s;
+        }
+    }
+    if (ttl == 0)
+        return;
+    learn_refusal(f->in->up.name, h->method.p, h->method.n, ttl);
+    log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
+            f->in->up.name, (int)h->method.n, h->method.p, (unsigned long long)(ttl / 1000));
+}
+
+/* An upstream's Allow cut down to what this location allows now, so verbd
+ * never advertises a method it would refuse. */
+static void relay_allow(struct fwd *f, struct verbd_response *res, struct span value)
+{
+    const struct route_mapping *m = f->x->req.mapping;
+    struct buf out = {0};
+    struct span tok;
+    while (http_list_next(&value, &tok)) {
+        int id = route_method_id(m->table, tok.p, tok.n);
+        bool here = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+        if (!here || (id != METHOD_OPTIONS && m->module->refuses(m->inst, tok.p, tok.n)))
+            continue;
+        if (out.len)
+            buf_append(&out, ", ", 2);
+        buf_append(&out, tok.p, tok.n);
+    }
+    verbd_response_header_n(res, "Allow", out.len ? out.p : "", out.len);
+    buf_free(&out);
+}
+
 static void relay_head(struct fwd *f, const struct http_response *r)
 {
     struct verbd_response *res = verbd_exchange_response(f->x);
     verbd_response_status(res, r->status);
+    if (r->status == 501)
+        learn(f, r);
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
         if (hop_by_hop(fl->name, r->fields, r->nfields) || span_is(fl->name, "Server") ||
             listed(&f->in->hide_headers, fl->name, false))
             continue;
+        if (span_is(fl->name, "Allow")) {
+            relay_allow(f, res, fl->value);
+            continue;
+        }
         char name[256];
         if (fl->name.n >= sizeof name)
             continue;
@@ -608,9 +675,10 @@ static bool read_upstream(struct fwd *f)
             set_events(f, VERBD_WRITABLE | VERBD_READABLE);
             return true;
         }
-        fail(f, 502, n < 0 ? strerror(errno)
-                     : f->head_done ? "it closed the connection before the end of the body"
-                                    : "it closed the connection without an answer");
+        fail(f, 502,
+             n < 0          ? strerror(errno)
+             : f->head_done ? "it closed the connection before the end of the body"
+                            : "it closed the connection without an answer");
         return false;
     }
 }

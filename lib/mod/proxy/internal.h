@@ -22,10 +22,11 @@ struct upstream {
 
 struct proxy_inst {
     struct upstream up;
-    char *prefix;     /* the upstream path the location's prefix becomes ("/v1/") */
-    char *authority;  /* host[:port] of the URL, for a Host the operator asks for */
+    char *prefix;    /* the upstream path the location's prefix becomes ("/v1/") */
+    char *authority; /* host[:port] of the URL, for a Host the operator asks for */
     uint64_t connect_timeout_ms, send_timeout_ms, read_timeout_ms;
-    bool forwarded;   /* add Forwarded and X-Forwarded-For/-Proto/-Host */
+    bool forwarded;          /* add Forwarded and X-Forwarded-For/-Proto/-Host */
+    uint64_t learn_ms;       /* proxy_learn: how long a 501 without freshness counts; 0: off */
     struct buf set_headers;  /* proxy_set_header: "Name\0value\0" pairs */
     struct buf hide_headers; /* proxy_hide_header: "Name\0" each */
 };

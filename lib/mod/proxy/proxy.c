@@ -9,10 +9,12 @@
 #include "core/settings.h"
 #include "http/parse.h"
 #include "mod/proxy/internal.h"
+#include "mod/proxy/learn.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_TIMEOUT_MS 60000
 #define DEFAULT_KEEPALIVE 16
+#define DEFAULT_LEARN_MS (10 * 60 * 1000)
 
 static void *proxy_create(const char *arg, char *err, size_t errlen)
 {
@@ -22,6 +24,7 @@ static void *proxy_create(const char *arg, char *err, size_t errlen)
     in->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     in->send_timeout_ms = in->read_timeout_ms = DEFAULT_TIMEOUT_MS;
     in->forwarded = true;
+    in->learn_ms = DEFAULT_LEARN_MS;
     in->up.max_idle = DEFAULT_KEEPALIVE;
     if (upstream_parse(in, arg, err, errlen) < 0) {
         free(in->up.name);
@@ -50,9 +53,43 @@ static void proxy_worker_exit(void *inst)
     upstream_drop_idle(&((struct proxy_inst *)inst)->up);
 }
 
+static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen);
+
 static void proxy_start(void *inst, struct verbd_exchange *x)
 {
     proxy_forward(inst, x);
+}
+
+static bool proxy_refuses(void *inst, const char *m, size_t n)
+{
+    struct proxy_inst *in = inst;
+    return in->learn_ms && learnt_refusal(in->up.name, m, n) > 0;
+}
+
+/* The mapping's methods but those learnt refused. */
+static method_set proxy_allow(void *inst, const struct verbd_request *req, method_set allowed)
+{
+    (void)req;
+    method_set out = allowed;
+    for (int id = 0; id < METHOD_REGISTERED_COUNT; id++) {
+        if (id == METHOD_OPTIONS || !(allowed & METHOD_BIT(id)))
+            continue;
+        const char *name = method_name(id);
+        if (proxy_refuses(inst, name, strlen(name)))
+            out &= ~METHOD_BIT(id);
+    }
+    return out;
+}
+
+static int set_learn(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (strcmp(argv[0], "off") == 0) {
+        in->learn_ms = 0;
+        return 0;
+    }
+    return set_timeout(&in->learn_ms, "proxy_learn", argv[0], err, errlen);
 }
 
 static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen)
@@ -72,20 +109,18 @@ static int set_connect_timeout(void *inst, int argc, const char *const *argv, ch
                        argv[0], err, errlen);
 }
 
-static int set_send_timeout(void *inst, int argc, const char *const *argv, char *err,
-                            size_t errlen)
+static int set_send_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_timeout(&((struct proxy_inst *)inst)->send_timeout_ms, "proxy_send_timeout",
-                       argv[0], err, errlen);
+    return set_timeout(&((struct proxy_inst *)inst)->send_timeout_ms, "proxy_send_timeout", argv[0],
+                       err, errlen);
 }
 
-static int set_read_timeout(void *inst, int argc, const char *const *argv, char *err,
-                            size_t errlen)
+static int set_read_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_timeout(&((struct proxy_inst *)inst)->read_timeout_ms, "proxy_read_timeout",
-                       argv[0], err, errlen);
+    return set_timeout(&((struct proxy_inst *)inst)->read_timeout_ms, "proxy_read_timeout", argv[0],
+                       err, errlen);
 }
 
 static int set_keepalive(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
@@ -101,8 +136,7 @@ static int set_keepalive(void *inst, int argc, const char *const *argv, char *er
     return 0;
 }
 
-static int set_forwarded(void *inst, int argc, const char *const *argv, char *err,
-                         size_t errlen)
+static int set_forwarded(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
     return directive_on_off("proxy_forwarded", argv[0], &((struct proxy_inst *)inst)->forwarded,
@@ -122,8 +156,10 @@ static int set_header(void *inst, int argc, const char *const *argv, char *err, 
     (void)argc;
     struct proxy_inst *in = inst;
     if (!http_is_token(argv[0], strlen(argv[0])) || !valid_value(argv[1])) {
-        snprintf(err, errlen, "proxy_set_header: \"%s\" is not a field name or its value has a "
-                 "control character", argv[0]);
+        snprintf(err, errlen,
+                 "proxy_set_header: \"%s\" is not a field name or its value has a "
+                 "control character",
+                 argv[0]);
         return -1;
     }
     buf_append(&in->set_headers, argv[0], strlen(argv[0]) + 1);
@@ -149,6 +185,7 @@ static const struct verbd_directive proxy_directives[] = {
     {"proxy_read_timeout", 1, 1, set_read_timeout, false, false},
     {"proxy_keepalive", 1, 1, set_keepalive, false, false},
     {"proxy_forwarded", 1, 1, set_forwarded, false, false},
+    {"proxy_learn", 1, 1, set_learn, false, false},
     {"proxy_set_header", 2, 2, set_header, false, false},
     {"proxy_hide_header", 1, 1, hide_header, false, false},
     {NULL, 0, 0, NULL, false, false},
@@ -163,5 +200,8 @@ const struct verbd_module verbd_module_proxy = {
     .create = proxy_create,
     .destroy = proxy_destroy,
     .worker_exit = proxy_worker_exit,
+    .process_init = learn_init,
+    .refuses = proxy_refuses,
+    .allow = proxy_allow,
     .start = proxy_start,
 };

@@ -53,7 +53,7 @@ int upstream_parse(struct proxy_inst *in, const char *url, char *err, size_t err
     if (strncasecmp(url, "http://", 7) != 0) {
         snprintf(err, errlen, "proxy: \"%s\" is not an http:// URL%s", url,
                  strncasecmp(url, "https://", 8) == 0 ? " (https upstreams are not supported)"
-                                                       : "");
+                                                      : "");
         return -1;
     }
     const char *auth = url + 7;
@@ -63,8 +63,10 @@ int upstream_parse(struct proxy_inst *in, const char *url, char *err, size_t err
     size_t alen = slash ? (size_t)(slash - auth) : strlen(auth);
     const char *prefix = slash ? slash : "/";
     if (alen == 0 || memchr(auth, '@', alen) || strpbrk(prefix, "?#")) {
-        snprintf(err, errlen, "proxy: \"%s\" wants http://HOST[:PORT][/PATH] (no user, query or "
-                 "fragment)", url);
+        snprintf(err, errlen,
+                 "proxy: \"%s\" wants http://HOST[:PORT][/PATH] (no user, query or "
+                 "fragment)",
+                 url);
         return -1;
     }
     char host[256], port[8] = "80";
