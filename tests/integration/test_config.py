@@ -21,7 +21,8 @@ def config_server(config, *args, cwd=None):
     """A Server running `verbd -c CONFIG ARGS` exactly: no --listen or
     --access-log added, so the config file's own take effect."""
     srv = Server(None, *args, cwd=cwd)
-    srv.command = lambda: [verbd_bin(), "-c", str(config)] + [str(a) for a in args]
+    srv.command = lambda: (shlex.split(Server.WRAPPER) + [verbd_bin(), "-c", str(config)] +
+                           [str(a) for a in args])
     return srv
 
 
