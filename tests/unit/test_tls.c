@@ -909,7 +909,7 @@ static void measure_idle(struct tls_acceptor *a)
 
 int main(void)
 {
-    log_open("off", "off", LOG_ERROR, NULL, 0);
+    log_open("off", LOG_ERROR, NULL, 0);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
