@@ -108,23 +108,30 @@ test-asan:
 # bench/ceiling.c is the benchmark's constant-answer reference, not a server.
 # bench/stream_server.c embeds libverbd (include/ only) for the `stream`
 # scenario: a C handler streaming 1 MiB to slow readers.
+# bench/tls_handshake.c is the client of the tls-handshake scenario: a new
+# connection and a full TLS handshake per request.
 BENCH_ARGS ?=
 CEILING  := $(BUILD)/bench-ceiling
 STREAM   := $(BUILD)/bench-stream
-bench: $(VERBD) $(CEILING) $(STREAM)
+TLSHAND  := $(BUILD)/bench-tls-handshake
+bench: $(VERBD) $(CEILING) $(STREAM) $(TLSHAND)
 	bench/run --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
-	    --docs docs/performance.md $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --docs docs/performance.md $(BENCH_ARGS)
 
 # Every scenario for one second, 500 idle connections, 200 slow readers:
 # checks that the benchmark works, not how fast verbd is.  Results go to
 # build/bench-smoke/.
-bench-smoke: $(VERBD) $(CEILING) $(STREAM)
+bench-smoke: $(VERBD) $(CEILING) $(STREAM) $(TLSHAND)
 	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
-	    $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) $(BENCH_ARGS)
 
 $(CEILING): bench/ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(TLSHAND): bench/tls_handshake.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lssl -lcrypto
 
 $(STREAM): bench/stream_server.c include/verbd.h $(LIBVERBD)
 	@mkdir -p $(dir $@)

@@ -216,6 +216,9 @@ struct tls_config *tls_config_new(const char *cert_file, const char *key_file,
      * record at a time and may present a retry from another address. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* A record's header and body (and any records after it) in one read
+     * from the socket, not one read for each. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);
     SSL_CTX_set_timeout(ctx, TLS_TICKET_WINDOW_S);

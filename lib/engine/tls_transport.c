@@ -30,6 +30,15 @@ struct tls_conn {
 
 static const struct transport_ops tls_ops;
 
+/* OpenSSL's error queue must be empty before an I/O call for
+ * SSL_get_error() to be right.  Every failure here empties it after use,
+ * so it almost always is: peeking is cheaper than clearing each time. */
+static inline void clear_errors(void)
+{
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
 /* errno for a failure that is not "try again". */
 static void set_failure_errno(int ssl_error)
 {
@@ -49,7 +58,7 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t n)
         return recv(t->fd, buf, n, 0);
     while (got < n) {
         size_t r = 0;
-        ERR_clear_error();
+        clear_errors();
         if (SSL_read_ex(c->ssl, (char *)buf + got, n - got, &r) == 1) {
             got += r;
             continue;
@@ -77,7 +86,7 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t n)
 static ssize_t write_record(struct tls_conn *c, const void *p, size_t len)
 {
     size_t w = 0;
-    ERR_clear_error();
+    clear_errors();
     if (SSL_write_ex(c->ssl, p, len, &w) == 1) {
         c->pending = 0;
         return (ssize_t)w;
@@ -137,7 +146,7 @@ static ssize_t tls_sendfile(struct transport *t, int fd, off_t *off, size_t n)
 {
     struct tls_conn *c = t->impl;
     if (c->ktls_send) {
-        ERR_clear_error();
+        clear_errors();
         ossl_ssize_t r = SSL_sendfile(c->ssl, fd, *off, n, 0);
         if (r >= 0) {
             *off += r;
