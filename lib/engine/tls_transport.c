@@ -26,6 +26,7 @@ struct tls_conn {
     size_t pending; /* the size of a record whose write must be retried */
     bool ktls_send; /* file ranges go by SSL_sendfile */
     bool shut;      /* our close_notify is sent: input is only drained */
+    bool drained;   /* the socket's last read was short: it held no more */
 };
 
 static const struct transport_ops tls_ops;
@@ -59,8 +60,14 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t n)
     while (got < n) {
         size_t r = 0;
         clear_errors();
+        c->drained = false;
         if (SSL_read_ex(c->ssl, (char *)buf + got, n - got, &r) == 1) {
             got += r;
+            /* The socket ran dry and OpenSSL holds nothing more: a short
+             * return says so, as on TCP, without one more read to learn
+             * it would block. */
+            if (c->drained && !SSL_has_pending(c->ssl))
+                return (ssize_t)got;
             continue;
         }
         int e = SSL_get_error(c->ssl, 0);
@@ -235,12 +242,27 @@ static const struct transport_ops tls_ops = {
     .abort = tls_abort,
 };
 
+/* Notes whether a read of the socket returned less than asked. */
+static long note_read(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                      size_t *processed)
+{
+    (void)argp, (void)argi, (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        struct tls_conn *c = (struct tls_conn *)BIO_get_callback_arg(b);
+        c->drained = ret <= 0 || (processed && *processed < len);
+    }
+    return ret;
+}
+
 int tls_transport_init(struct transport *t, int fd, SSL *ssl)
 {
     struct tls_conn *c = calloc(1, sizeof *c);
     if (!c)
         return -1;
     c->ssl = ssl;
+    BIO *rbio = SSL_get_rbio(ssl);
+    BIO_set_callback_arg(rbio, (char *)c);
+    BIO_set_callback_ex(rbio, note_read);
     c->ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) > 0;
     *t = (struct transport){.ops = &tls_ops, .fd = fd, .impl = c};
     return 0;

@@ -4,6 +4,7 @@ server."""
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
