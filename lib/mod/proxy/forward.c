@@ -187,6 +187,80 @@ static void upstream_target(struct buf *b, const struct verbd_request *req)
     }
 }
 
+/* The path of an absolute URI or of an absolute path, or an empty span. */
+static struct span uri_path(struct span v)
+{
+    const char *p = v.p, *end = v.p + v.n;
+    const char *scheme = memchr(p, ':', v.n);
+    if (scheme && scheme + 2 < end && scheme[1] == '/' && scheme[2] == '/') {
+        const char *slash = memchr(scheme + 3, '/', (size_t)(end - scheme - 3));
+        p = slash ? slash : end;
+    }
+    return (struct span){p, (size_t)(end - p)};
+}
+
+/* Prefix `to` joined with `rest`, what followed prefix `from` ("/dav/x"
+ * under "/dav/" is "x"; under "/dav", "/x"), the way the request target
+ * is joined: "/v1/" or "/v1" with "x" both make "/v1/x". */
+static void join_prefix(struct buf *b, const char *to, const char *from, size_t from_len,
+                        struct span rest)
+{
+    size_t tl = strlen(to);
+    buf_append(b, to, tl && to[tl - 1] == '/' ? tl - 1 : tl);
+    if (from_len && from[from_len - 1] == '/')
+        buf_append(b, "/", 1);
+    buf_append(b, rest.p, rest.n);
+}
+
+/* Destination (COPY, MOVE) names a resource by its public URI: under the
+ * location's prefix it becomes the upstream's URI for it, so COPY and MOVE
+ * work under another prefix.  Anything else goes unchanged. */
+static void rewrite_destination(struct fwd *f, struct buf *b, struct span value)
+{
+    const struct route_mapping *m = f->x->req.mapping;
+    struct span path = uri_path(value);
+    buf_append(b, "Destination: ", 13);
+    if (!m->exact && path.n >= m->prefix_len && memcmp(path.p, m->prefix, m->prefix_len) == 0) {
+        const struct http_request *h = &f->x->req.http;
+        buf_printf(b, "http://%.*s", (int)h->host.n, h->host.p);
+        join_prefix(b, f->in->prefix, m->prefix, m->prefix_len,
+                    (struct span){path.p + m->prefix_len, path.n - m->prefix_len});
+    } else {
+        buf_append(b, value.p, value.n);
+    }
+    buf_append(b, "\r\n", 2);
+}
+
+/* Location and Content-Location under the upstream's prefix name the
+ * public URI: the location's prefix, the client's host and scheme. */
+static bool rewrite_location(struct fwd *f, struct verbd_response *res, const char *name,
+                             struct span value)
+{
+    const struct route_mapping *m = f->x->req.mapping;
+    const char *up = f->in->prefix;
+    size_t ul = strlen(up), cmp = ul && up[ul - 1] == '/' ? ul - 1 : ul;
+    struct span path = uri_path(value);
+    bool absolute = path.p != value.p;
+    if (m->exact || path.n < cmp || memcmp(path.p, up, cmp) != 0 ||
+        (path.n > cmp && path.p[cmp] != '/' && path.p[cmp] != '?'))
+        return false;
+    struct buf out = {0};
+    const struct http_request *h = &f->x->req.http;
+    if (absolute)
+        buf_printf(&out, "%s://%.*s", f->x->req.tls ? "https" : "http", (int)h->host.n, h->host.p);
+    struct span rest = {path.p + cmp, path.n - cmp};
+    if (rest.n && rest.p[0] == '/' && m->prefix[m->prefix_len - 1] == '/') {
+        rest.p++;
+        rest.n--;
+    }
+    size_t pl = m->prefix_len;
+    buf_append(&out, m->prefix, pl);
+    buf_append(&out, rest.p, rest.n);
+    verbd_response_header_n(res, name, out.p, out.len);
+    buf_free(&out);
+    return true;
+}
+
 /* The request head for the upstream. */
 static void build_head(struct fwd *f)
 {
@@ -223,6 +297,16 @@ static void build_head(struct fwd *f)
         }
         if (span_is(fl->name, "Expect") && !f->expect)
             continue;
+        if (span_is(fl->name, "Max-Forwards") && req->method_id == METHOD_OPTIONS) {
+            /* RFC 9110 §7.6.2: one hop fewer (0 was answered by verbd). */
+            uint64_t n = strtoull(fl->value.p, NULL, 10);
+            buf_printf(b, "Max-Forwards: %llu\r\n", (unsigned long long)(n ? n - 1 : 0));
+            continue;
+        }
+        if (span_is(fl->name, "Destination")) {
+            rewrite_destination(f, b, fl->value);
+            continue;
+        }
         has_host = has_host || span_is(fl->name, "Host");
         buf_append(b, fl->name.p, fl->name.n);
         buf_append(b, ": ", 2);
@@ -496,6 +580,10 @@ static void relay_head(struct fwd *f, const struct http_response *r)
             relay_allow(f, res, fl->value);
             continue;
         }
+        if ((span_is(fl->name, "Location") && rewrite_location(f, res, "Location", fl->value)) ||
+            (span_is(fl->name, "Content-Location") &&
+             rewrite_location(f, res, "Content-Location", fl->value)))
+            continue;
         char name[256];
         if (fl->name.n >= sizeof name)
             continue;
