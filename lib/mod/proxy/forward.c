@@ -571,6 +571,11 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     verbd_response_status(res, r->status);
     if (r->status == 501)
         learn(f, r);
+    if (r->status == 405 && !http_response_field(r, "Allow").p) {
+        const struct http_request *h = &f->x->req.http;
+        log_msg(LOG_WARN, "proxy %s: 405 without Allow (RFC 9110 §15.5.6) for %.*s %.*s",
+                f->in->up.name, (int)h->method.n, h->method.p, (int)h->target.n, h->target.p);
+    }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
         if (hop_by_hop(fl->name, r->fields, r->nfields) || span_is(fl->name, "Server") ||
