@@ -1149,12 +1149,12 @@ def raw(data, then="keep", read_body=True):
                     raise Gone("stopping")
                 if r:
                     try:
-                        data = ex.wire.sock.recv(65536)
+                        late = ex.wire.sock.recv(65536)
                     except OSError:
                         break
-                    if not data:
+                    if not late:
                         break
-                    ex.conn.after_close += data
+                    ex.conn.after_close += late
             ex.ended = True
             ex.conn.end = "closed by peer"
     return handler
