@@ -1,0 +1,335 @@
+"""The reverse proxy (docs/proxy.md): verbd in front of a scriptable
+upstream (upstream.py).  Method semantics across the gateway (every method
+forwarded, narrowing, learnt refusals, OPTIONS and Allow, Max-Forwards),
+what is forwarded (target, hop-by-hop fields, Via and Forwarded), bodies
+streamed both ways, 100-continue, keep-alive reuse, timeouts, and the
+hostile-response corpus: nothing invalid reaches the client, nothing
+poisons a kept connection."""
+
+import hashlib
+import os
+import time
+
+import hostile_responses as hostile
+import upstream as U
+from harness import build_request
+from test_config import ConfigCase, config_server
+
+
+class ProxyCase(ConfigCase):
+    HEAD = "access_log off;\nworkers 1;\n"
+
+    def setUp(self):
+        super().setUp()
+        self.write("www/index.html", "static\n")
+        self.up = U.Upstream(U.echo())
+        self.up.start()
+        self.addCleanup(self.up.stop)
+
+    def start(self, locations, head=None):
+        text = (head or self.HEAD) + "listen 127.0.0.1:0;\nlocation / { static www; methods GET; }\n"
+        srv = config_server(self.write("verbd.conf", text + locations)).start()
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def proxy(self, extra="", prefix="/api/", to="/v1/", head=None):
+        return self.start("location %s { proxy %s%s; %s }\n" % (prefix, self.up.url, to, extra),
+                          head=head)
+
+    def ask(self, srv, method, target, headers=None, body=b"", conn=None):
+        c = conn or srv.connect(timeout=10)
+        if conn is None:
+            self.addCleanup(c.close)
+        c.send(build_request(method, target, headers=headers, body=body))
+        return c.read_response(method)
+
+    def echoed(self, r):
+        self.assertEqual(r.status, 200, r)
+        return U.parse_echo(r.body)
+
+
+class Methods(ProxyCase):
+    def test_every_method_is_forwarded(self):
+        srv = self.proxy()
+        for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "PROPFIND", "BREW", "X-CUSTOM"):
+            d = self.echoed(self.ask(srv, m, "/api/x"))
+            self.assertEqual(d["method"], m)
+        # Elsewhere they are 405 with the location's Allow, not 501.
+        r = self.ask(srv, "BREW", "/x")
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS")
+        # CONNECT is not forwarded (verbd is no forward proxy), nor TRACE.
+        self.assertEqual(self.ask(srv, "TRACE", "/api/x").status, 501)
+        self.assertEqual(self.up.count("TRACE"), 0)
+
+    def test_narrowed_gateway_narrows_the_server(self):
+        srv = self.proxy(extra="methods GET POST;")
+        self.assertEqual(self.ask(srv, "POST", "/api/x").status, 200)
+        r = self.ask(srv, "PUT", "/api/x")
+        self.assertEqual(r.status, 501)
+        self.assertEqual(self.ask(srv, "BREW", "/api/x").status, 501)
+        self.assertEqual(self.ask(srv, "POST", "/x").status, 405)
+        self.assertEqual(self.up.count("PUT") + self.up.count("BREW"), 0)
+
+    def test_upstream_501_is_learnt(self):
+        self.up.on("PATCH", None, U.respond(501, [("Content-Type", "text/plain")], b"no\n"))
+        srv = self.proxy()
+        self.assertEqual(self.ask(srv, "PATCH", "/api/x").status, 501)
+        self.assertEqual(self.up.count("PATCH"), 1)
+        accepted = self.up.accepted
+        # Decided by verbd now: no upstream request, no new connection.
+        for target in ("/api/x", "/api/y"):
+            r = self.ask(srv, "PATCH", target)
+            self.assertEqual(r.status, 501)
+        self.assertEqual(self.up.count("PATCH"), 1)
+        self.assertEqual(self.up.accepted, accepted)
+        r = self.ask(srv, "OPTIONS", "*")
+        self.assertNotIn("PATCH", r.header("Allow"))
+        self.assertIn("PUT", r.header("Allow"))
+
+    def test_learnt_refusal_is_405_where_another_location_implements_it(self):
+        other = U.Upstream(U.echo())
+        other.start()
+        self.addCleanup(other.stop)
+        self.up.on("PATCH", None, U.respond(501))
+        srv = self.start("location /api/ { proxy %s/; }\nlocation /other/ { proxy %s/; }\n"
+                         % (self.up.url, other.url))
+        self.assertEqual(self.ask(srv, "PATCH", "/api/x").status, 501)
+        r = self.ask(srv, "PATCH", "/api/x")
+        self.assertEqual(r.status, 405)
+        self.assertNotIn("PATCH", r.header("Allow"))
+        self.assertEqual(self.ask(srv, "PATCH", "/other/x").status, 200)
+
+    def test_freshness_of_a_learnt_refusal(self):
+        self.up.on("PATCH", None, U.respond(501, [("Cache-Control", "max-age=1")]))
+        srv = self.proxy()
+        self.ask(srv, "PATCH", "/api/x")
+        self.ask(srv, "PATCH", "/api/x")
+        self.assertEqual(self.up.count("PATCH"), 1)
+        time.sleep(1.3)
+        self.ask(srv, "PATCH", "/api/x")
+        self.assertEqual(self.up.count("PATCH"), 2)
+
+    def test_what_is_never_learnt(self):
+        self.up.on("GET", None, U.respond(501))
+        self.up.on("POST", None, U.respond(501, [("Cache-Control", "no-store")]))
+        self.up.on("PUT", None, U.respond(501))
+        srv = self.proxy()
+        for _ in range(2):
+            self.ask(srv, "GET", "/api/x")                      # GET: never
+            self.ask(srv, "POST", "/api/x")                     # no-store
+            self.ask(srv, "PUT", "/api/x", headers={"Transfer-Encoding": "chunked"},
+                     body=b"3\r\nabc\r\n0\r\n\r\n")              # a transfer coding
+        self.assertEqual(self.up.count("GET"), 2)
+        self.assertEqual(self.up.count("POST"), 2)
+        self.assertEqual(self.up.count("PUT"), 2)
+
+    def test_learning_off(self):
+        self.up.on("PATCH", None, U.respond(501))
+        srv = self.proxy(extra="proxy_learn off;")
+        self.ask(srv, "PATCH", "/api/x")
+        self.ask(srv, "PATCH", "/api/x")
+        self.assertEqual(self.up.count("PATCH"), 2)
+
+    def test_options_forwarded_and_allow_cut_down(self):
+        self.up.on("OPTIONS", None, U.respond(204, [("Allow", "GET, PUT, TRACE, CONNECT, BREW")]))
+        self.up.on("PUT", None, U.refuse_405(allow="GET, PUT, TRACE, CONNECT"))
+        srv = self.proxy(extra="methods GET POST PUT;")
+        r = self.ask(srv, "OPTIONS", "/api/x")
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.header("Allow"), "GET, PUT")
+        r = self.ask(srv, "PUT", "/api/x")
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.header("Allow"), "GET, PUT")
+
+    def test_max_forwards(self):
+        srv = self.proxy()
+        r = self.ask(srv, "OPTIONS", "/api/x", headers={"Max-Forwards": "0"})
+        self.assertEqual(r.status, 204)
+        self.assertEqual(self.up.count("OPTIONS"), 0)
+        d = self.echoed(self.ask(srv, "OPTIONS", "/api/x", headers={"Max-Forwards": "5"}))
+        self.assertEqual(d["headers"].get("Max-Forwards"), "4")
+
+    def test_405_without_allow_is_passed_on_and_logged(self):
+        err = os.path.join(self.dir, "error.log")
+        self.up.on("DELETE", None, U.refuse_405(send_allow=False))
+        srv = self.proxy(head=self.HEAD + "error_log %s;\n" % err)
+        self.assertEqual(self.ask(srv, "DELETE", "/api/x").status, 405)
+        srv.stop()
+        with open(err) as f:
+            self.assertIn("405 without Allow", f.read())
+
+
+class Forwarding(ProxyCase):
+    def test_target_and_fields(self):
+        srv = self.proxy()
+        r = self.ask(srv, "GET", "/api/a%20b/c?q=1&r", headers={
+            "Connection": "X-Secret", "X-Secret": "1", "Keep-Alive": "timeout=5", "TE": "trailers",
+            "X-Forwarded-For": "10.0.0.9", "Via": "1.0 edge", "X-Other": "kept"})
+        d = self.echoed(r)
+        self.assertEqual(d["target"], "/v1/a%20b/c?q=1&r")
+        h = d["headers"]
+        for gone in ("X-Secret", "Keep-Alive", "TE", "Connection"):
+            self.assertIsNone(h.get(gone), gone)
+        self.assertEqual(h.get("X-Other"), "kept")
+        self.assertEqual(h.get("Host"), "localhost")
+        self.assertEqual(h.get("Via"), "1.0 edge, 1.1 verbd")
+        self.assertEqual(h.get("X-Forwarded-For"), "10.0.0.9, 127.0.0.1")
+        self.assertEqual(h.get("X-Forwarded-Proto"), "http")
+        self.assertEqual(h.get("X-Forwarded-Host"), "localhost")
+        self.assertEqual(h.get("Forwarded"), 'for=127.0.0.1;proto=http;host="localhost"')
+        # Response: the upstream's Server is verbd's; hop-by-hop dropped.
+        self.assertEqual(r.header("Server"), "verbd")
+
+    def test_dot_segments_are_forwarded_normalised(self):
+        srv = self.proxy()
+        d = self.echoed(self.ask(srv, "GET", "/api/a/../b"))
+        self.assertEqual(d["target"], "/v1/b")
+
+    def test_set_and_hide_headers(self):
+        self.up.on(None, "/v1/h", U.respond(200, [("X-Internal", "1"), ("X-Public", "2")], b"x"))
+        srv = self.proxy(extra="proxy_set_header Host app.internal; proxy_set_header "
+                               "X-Forwarded-Host \"\"; proxy_hide_header X-Internal;")
+        d = self.echoed(self.ask(srv, "GET", "/api/x"))
+        self.assertEqual(d["headers"].get("Host"), "app.internal")
+        self.assertIsNone(d["headers"].get("X-Forwarded-Host"))
+        r = self.ask(srv, "GET", "/api/h")
+        self.assertIsNone(r.header("X-Internal"))
+        self.assertEqual(r.header("X-Public"), "2")
+
+    def test_head_mirrors_get(self):
+        self.up.on(None, "/v1/f", U.respond(200, [("Content-Type", "text/plain")], b"x" * 1234))
+        srv = self.proxy()
+        g = self.ask(srv, "GET", "/api/f")
+        h = self.ask(srv, "HEAD", "/api/f")
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.header("Content-Length"), "1234")
+        self.assertEqual(g.header("Content-Type"), h.header("Content-Type"))
+
+    def test_large_bodies_stream_both_ways(self):
+        self.up.on(None, "/v1/down", U.download(8 << 20, chunked=True))
+        srv = self.proxy()
+        r = self.ask(srv, "GET", "/api/down")
+        self.assertEqual(len(r.body), 8 << 20)
+        self.assertEqual(r.body, U.pattern(0, 8 << 20))
+        body = os.urandom(3 << 20)
+        d = self.echoed(self.ask(srv, "PUT", "/api/up", body=body))
+        self.assertEqual(d["body_length"], len(body))
+        req = [q for q in self.up.requests if q.method == "PUT"][0]
+        self.assertEqual(req.digest(), hashlib.sha256(body).hexdigest())
+        d = self.echoed(self.ask(srv, "POST", "/api/up", headers={"Transfer-Encoding": "chunked"},
+                                 body=b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"))
+        self.assertTrue(d["chunked"])
+        self.assertEqual(d["body"], b"hello world")
+
+    def test_keep_alive_connection_reused(self):
+        srv = self.proxy()
+        for _ in range(5):
+            self.echoed(self.ask(srv, "GET", "/api/x"))
+        self.assertEqual(self.up.accepted, 1)
+        self.up.assert_clean()
+
+    def test_unix_socket_upstream(self):
+        up = U.Upstream(U.echo(), unix=True)
+        up.start()
+        self.addCleanup(up.stop)
+        srv = self.start("location /u/ { proxy %s:/; }\n" % up.url)
+        d = self.echoed(self.ask(srv, "GET", "/u/x"))
+        self.assertEqual(d["target"], "/x")
+
+    def test_destination_rewritten_under_another_prefix(self):
+        srv = self.proxy()
+        d = self.echoed(self.ask(srv, "COPY", "/api/a", headers={
+            "Destination": "http://localhost/api/b"}))
+        self.assertEqual(d["headers"].get("Destination"), "http://localhost/v1/b")
+        self.up.on(None, "/v1/coll", U.respond(301, [("Location", "/v1/coll/")]))
+        r = self.ask(srv, "GET", "/api/coll")
+        self.assertEqual(r.header("Location"), "/api/coll/")
+
+    def test_expect_continue_relayed(self):
+        self.up.on("PUT", None, U.continue_then())
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("PUT", "/api/x", headers={"Expect": "100-continue",
+                                                      "Content-Length": "5"}))
+        r = c.read_response("PUT")
+        self.assertEqual(r.status, 100)
+        c.send(b"hello")
+        r = c.read_response("PUT")
+        self.assertEqual(self.echoed(r)["body"], b"hello")
+
+    def test_final_answer_without_continue_gets_no_body(self):
+        self.up.on("PUT", None, U.final_without_continue(417))
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("PUT", "/api/x", headers={"Expect": "100-continue",
+                                                      "Content-Length": "5"}))
+        r = c.read_response("PUT")
+        self.assertEqual(r.status, 417)
+        req = [q for q in self.up.requests if q.method == "PUT"][0]
+        self.assertEqual(req.body_length, 0)
+
+
+class Failures(ProxyCase):
+    def test_refused_upstream_is_502(self):
+        self.up.stop()
+        srv = self.proxy()
+        r = self.ask(srv, "GET", "/api/x")
+        self.assertEqual(r.status, 502)
+        self.assertIn(self.up.server.encode(), r.body)
+
+    def test_stalled_upstream_is_504(self):
+        self.up.on(None, "/v1/slow", U.stall(5))
+        srv = self.proxy(extra="proxy_read_timeout 1s;")
+        start = time.monotonic()
+        r = self.ask(srv, "GET", "/api/slow")
+        self.assertEqual(r.status, 504)
+        self.assertLess(time.monotonic() - start, 4)
+
+    def test_body_cut_short_aborts_the_client(self):
+        self.up.on(None, "/v1/cut", U.reset_mid_body(total=100000, after=1000))
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("GET", "/api/cut"))
+        with self.assertRaises(Exception):
+            c.read_response("GET")
+
+    def test_hostile_responses(self):
+        for case in hostile.CASES:
+            with self.subTest(case=case.name):
+                up = U.Upstream(U.raw(case.raw, then=case.then))
+                up.start()
+                try:
+                    text = self.HEAD + "listen 127.0.0.1:0;\nlocation / { proxy %s/; }\n" % up.url
+                    srv = config_server(self.write("h.conf", text)).start()
+                    try:
+                        c = srv.connect(timeout=5)
+                        c.send(build_request(case.method, "/x"))
+                        try:
+                            r = c.read_response(case.method)
+                            outcome = "502" if r.status == 502 else "deliver"
+                            self.assertNotIn(hostile.MARKER, r.body)
+                        except Exception:
+                            outcome = "abort"
+                        c.close()
+                        self.assertIn(outcome, case.expect, case.reason)
+                        # The connection is never used again: a next request
+                        # opens a new one.
+                        before = up.accepted
+                        c = srv.connect(timeout=5)
+                        c.send(build_request("GET", "/y"))
+                        try:
+                            c.read_response("GET")
+                        except Exception:
+                            pass
+                        c.close()
+                        for conn in up.connections[:before]:
+                            self.assertLessEqual(len(conn.requests), 1, case.name)
+                    finally:
+                        srv.stop()
+                        srv.cleanup()
+                finally:
+                    up.stop()
