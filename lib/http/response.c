@@ -115,6 +115,7 @@ static int parse_length(struct span v, bool *seen, uint64_t *out, const char **w
 static int check_fields(struct http_response *r, bool head_request, const char **why)
 {
     bool have_length = false, have_te = false, chunked_last = false;
+    int chunked_count = 0;
     bool close = false, keep_alive = false;
     uint64_t length = 0;
 
@@ -132,6 +133,7 @@ static int check_fields(struct http_response *r, bool head_request, const char *
                 if (n == 0)
                     return fail(why, "malformed Transfer-Encoding");
                 chunked_last = eq_nocase(e.p, n, "chunked") && n == e.n;
+                chunked_count += chunked_last;
             }
         } else if (eq_nocase(name.p, name.n, "connection")) {
             close |= http_list_has(v, "close");
@@ -144,6 +146,8 @@ static int check_fields(struct http_response *r, bool head_request, const char *
         r->quirks |= RESPONSE_LENGTH_ON_NONE;
     if (have_te && have_length)
         r->quirks |= RESPONSE_TE_AND_CL;
+    if (chunked_count > 1 || (have_te && r->minor == 0))
+        r->quirks |= RESPONSE_TE_FAULTY;
     if (head_request || no_body_status) {
         r->framing = RESPONSE_NONE;
     } else if (have_te) {
@@ -157,7 +161,8 @@ static int check_fields(struct http_response *r, bool head_request, const char *
     if (have_length)
         r->content_length = length; /* a HEAD's announces its GET's */
     r->keep_alive = (r->minor == 1 ? !close : keep_alive && !close) &&
-                    r->framing != RESPONSE_CLOSE && !(r->quirks & RESPONSE_TE_AND_CL);
+                    r->framing != RESPONSE_CLOSE &&
+                    !(r->quirks & (RESPONSE_TE_AND_CL | RESPONSE_TE_FAULTY));
     return 0;
 }
 

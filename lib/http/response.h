@@ -21,10 +21,13 @@ enum response_framing {
 
 /* Tolerated deviations, reported so that a caller can say so. */
 enum {
-    RESPONSE_NO_REASON_SP = 1,  /* "HTTP/1.1 200" with no SP after the code */
-    RESPONSE_TE_AND_CL = 2,     /* Transfer-Encoding and Content-Length: TE
-                                   wins, the connection must not be reused */
-    RESPONSE_LENGTH_ON_NONE = 4 /* Content-Length on a 1xx or 204 */
+    RESPONSE_NO_REASON_SP = 1,   /* "HTTP/1.1 200" with no SP after the code */
+    RESPONSE_TE_AND_CL = 2,      /* Transfer-Encoding and Content-Length: TE
+                                    wins, the connection must not be reused */
+    RESPONSE_LENGTH_ON_NONE = 4, /* Content-Length on a 1xx or 204 */
+    RESPONSE_TE_FAULTY = 8       /* chunked applied twice, or Transfer-Encoding
+                                    in HTTP/1.0 (RFC 9112 §6.1): faulty
+                                    framing, the connection must not be reused */
 };
 
 struct response_limits {

@@ -40,6 +40,9 @@ class ProxyCase(ConfigCase):
         c = conn or srv.connect(timeout=10)
         if conn is None:
             self.addCleanup(c.close)
+        headers = dict(headers or {})
+        if body and "Transfer-Encoding" not in headers:
+            headers["Content-Length"] = str(len(body))
         c.send(build_request(method, target, headers=headers, body=body))
         return c.read_response(method)
 
@@ -83,9 +86,9 @@ class Methods(ProxyCase):
             self.assertEqual(r.status, 501)
         self.assertEqual(self.up.count("PATCH"), 1)
         self.assertEqual(self.up.accepted, accepted)
-        r = self.ask(srv, "OPTIONS", "*")
-        self.assertNotIn("PATCH", r.header("Allow"))
-        self.assertIn("PUT", r.header("Allow"))
+        allow = self.ask(srv, "OPTIONS", "*").header("Allow").split(", ")
+        self.assertNotIn("PATCH", allow)
+        self.assertIn("PUT", allow)
 
     def test_learnt_refusal_is_405_where_another_location_implements_it(self):
         other = U.Upstream(U.echo())
@@ -97,7 +100,7 @@ class Methods(ProxyCase):
         self.assertEqual(self.ask(srv, "PATCH", "/api/x").status, 501)
         r = self.ask(srv, "PATCH", "/api/x")
         self.assertEqual(r.status, 405)
-        self.assertNotIn("PATCH", r.header("Allow"))
+        self.assertNotIn("PATCH", r.header("Allow").split(", "))
         self.assertEqual(self.ask(srv, "PATCH", "/other/x").status, 200)
 
     def test_freshness_of_a_learnt_refusal(self):
@@ -303,7 +306,10 @@ class Failures(ProxyCase):
                 up = U.Upstream(U.raw(case.raw, then=case.then))
                 up.start()
                 try:
-                    text = self.HEAD + "listen 127.0.0.1:0;\nlocation / { proxy %s/; }\n" % up.url
+                    # A response that never ends holds its exchange until the
+                    # read timeout; a stop waits for it at most shutdown_timeout.
+                    text = self.HEAD + ("shutdown_timeout 2s;\nlisten 127.0.0.1:0;\nlocation / "
+                                        "{ proxy %s/; proxy_read_timeout 2s; }\n" % up.url)
                     srv = config_server(self.write("h.conf", text)).start()
                     try:
                         c = srv.connect(timeout=5)

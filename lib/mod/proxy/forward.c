@@ -33,6 +33,8 @@
 /* How long a client that expects 100 Continue waits for the upstream's
  * before verbd sends its own and forwards the body. */
 #define CONTINUE_WAIT_MS 1000
+/* Interim (1xx) responses allowed before the final one. */
+#define MAX_INTERIM 8
 
 struct fwd {
     struct verbd_exchange *x;
@@ -66,6 +68,7 @@ struct fwd {
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
+    unsigned interims;   /* 1xx responses before the final one */
     bool finished;
 };
 
@@ -261,6 +264,26 @@ static bool rewrite_location(struct fwd *f, struct verbd_response *res, const ch
     return true;
 }
 
+/* Removes from b, past `from`, the field lines proxy_set_header gives
+ * its own value (or removes): the forwarding fields verbd adds itself. */
+static void drop_overridden(struct buf *b, size_t from, const struct buf *set)
+{
+    size_t at = from, to = from;
+    while (at < b->len) {
+        const char *line = b->p + at;
+        const char *end = memchr(line, '\n', b->len - at);
+        size_t len = end ? (size_t)(end - line) + 1 : b->len - at;
+        const char *colon = memchr(line, ':', len);
+        struct span name = {line, colon ? (size_t)(colon - line) : 0};
+        if (!name.n || !listed(set, name, true)) {
+            memmove(b->p + to, line, len);
+            to += len;
+        }
+        at += len;
+    }
+    b->len = to;
+}
+
 /* The request head for the upstream. */
 static void build_head(struct fwd *f)
 {
@@ -323,6 +346,7 @@ static void build_head(struct fwd *f)
     }
     buf_printf(b, "Via: %.*s%s%s\r\n", (int)via.n, via.p ? via.p : "", has_via ? ", " : "",
                h->minor ? "1.1 verbd" : "1.0 verbd");
+    size_t mark = b->len;
     if (in->forwarded) {
         char addr[64];
         peer_text(req, addr, sizeof addr);
@@ -340,6 +364,7 @@ static void build_head(struct fwd *f)
             buf_printf(b, ";host=\"%.*s\"", (int)h->host.n, h->host.p);
         buf_append(b, "\r\n", 2);
     }
+    drop_overridden(b, mark, &in->set_headers);
     for (size_t at = 0; at < in->set_headers.len;) {
         const char *n = in->set_headers.p + at;
         const char *v = n + strlen(n) + 1;
@@ -421,7 +446,8 @@ static void fail(struct fwd *f, int status, const char *why)
     release_upstream(f, false);
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
-    if (f->head_done) {
+    /* A head relayed but not yet sent can still become the 502. */
+    if (f->head_done && f->x->head_sent) {
         verbd_abort(f->x);
         return;
     }
@@ -624,15 +650,21 @@ static void take_response(struct fwd *f)
                 fail(f, 502, "its response head is too large");
             return;
         }
-        if (n < 0 || (r.quirks & RESPONSE_TE_AND_CL)) {
+        if (n < 0 || (r.quirks & (RESPONSE_TE_AND_CL | RESPONSE_TE_FAULTY))) {
             char msg[160];
             snprintf(msg, sizeof msg, "it sent an invalid response (%s)",
-                     n < 0 ? why : "Transfer-Encoding with Content-Length");
+                     n < 0                           ? why
+                     : r.quirks & RESPONSE_TE_AND_CL ? "Transfer-Encoding with Content-Length"
+                                                     : "faulty Transfer-Encoding");
             fail(f, 502, msg);
             return;
         }
         if (r.status == 101) {
             fail(f, 502, "it switched protocols, which this gateway does not relay yet");
+            return;
+        }
+        if (r.status < 200 && ++f->interims > MAX_INTERIM) {
+            fail(f, 502, "it sent interim responses without end");
             return;
         }
         if (r.status < 200) {
@@ -801,6 +833,7 @@ static bool write_upstream(struct fwd *f)
         return false;
     }
     f->out_at = f->out.len = 0;
+    arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
     if (f->body_paused && !f->finished) {
         f->body_paused = false;
         verbd_read_resume(f->x);
