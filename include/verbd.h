@@ -314,6 +314,11 @@ void verbd_read_pause(struct verbd_exchange *x);
 void verbd_read_resume(struct verbd_exchange *x);
 /* Sends 100 Continue now (a gateway relays its upstream's). */
 void verbd_continue(struct verbd_exchange *x);
+/* Sends an informational response before the final one (102..199, such
+ * as 103 Early Hints): `fields` is len bytes of "Name: value\r\n" lines.
+ * Dropped for a client that cannot take it (HTTP/1.0) or once the final
+ * head went out. */
+void verbd_interim(struct verbd_exchange *x, int status, const char *fields, size_t len);
 
 struct verbd_timer;
 struct verbd_watch;

@@ -249,6 +249,12 @@ void verbd_read_resume(struct verbd_exchange *x)
     }
 }
 
+void verbd_interim(struct verbd_exchange *x, int status, const char *fields, size_t len)
+{
+    if (status > 101 && status < 200 && !x->head_sent && x->ops->send_interim)
+        x->ops->send_interim(x->sess, x, status, fields, len);
+}
+
 void verbd_continue(struct verbd_exchange *x)
 {
     if (!x->continued && !x->head_sent) {

@@ -96,6 +96,10 @@ struct vx_session_ops {
     void (*read)(void *sess, struct verbd_exchange *x);
     void (*pause)(void *sess, struct verbd_exchange *x, bool paused);
     void (*send_continue)(void *sess, struct verbd_exchange *x);
+    /* An informational response (1xx but 100 and 101) before the final
+     * one: status and "Name: value\r\n" field lines. */
+    void (*send_interim)(void *sess, struct verbd_exchange *x, int status, const char *fields,
+                         size_t len);
 };
 
 struct vx_handle;

@@ -599,12 +599,33 @@ static void session_continue(void *sess, struct verbd_exchange *x)
     wake(c);
 }
 
+/* RFC 9110 §15.2: a 1xx goes to HTTP/1.1 clients only. */
+static void session_interim(void *sess, struct verbd_exchange *x, int status, const char *fields,
+                            size_t len)
+{
+    struct http1 *c = sess;
+    if (x->req.http.minor == 0)
+        return;
+    char line[64];
+    size_t n;
+    const char *known = http_status_line(status, &n);
+    if (!known) {
+        n = (size_t)snprintf(line, sizeof line, "HTTP/1.1 %d Informational\r\n", status);
+        known = line;
+    }
+    out_bytes(c, known, n);
+    out_bytes(c, fields, len);
+    out_bytes(c, "\r\n", 2);
+    wake(c);
+}
+
 static const struct vx_session_ops http1_ops = {
     .send = session_send,
     .abort = session_abort,
     .read = session_read,
     .pause = session_pause,
     .send_continue = session_continue,
+    .send_interim = session_interim,
 };
 
 /* ---- requests ------------------------------------------------------------------------ */

@@ -262,6 +262,24 @@ class Forwarding(ProxyCase):
         r = c.read_response("PUT")
         self.assertEqual(self.echoed(r)["body"], b"hello")
 
+    def test_early_hints_relayed_to_http11_clients(self):
+        self.up.on(None, "/v1/hints", U.early_hints(count=2))
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("GET", "/api/hints"))
+        for _ in range(2):
+            r = c.read_response("GET")
+            self.assertEqual(r.status, 103)
+            self.assertIn("preload", r.header("Link"))
+        r = c.read_response("GET")
+        self.assertEqual((r.status, r.body), (200, b"hinted\n"))
+        # HTTP/1.0 cannot take a 1xx: only the final answer.
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("GET", "/api/hints", version="HTTP/1.0"))
+        self.assertEqual(c.read_response("GET").status, 200)
+
     def test_final_answer_without_continue_gets_no_body(self):
         self.up.on("PUT", None, U.final_without_continue(417))
         srv = self.proxy()

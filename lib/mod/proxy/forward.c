@@ -591,6 +591,24 @@ static void relay_allow(struct fwd *f, struct verbd_response *res, struct span v
     buf_free(&out);
 }
 
+/* A 1xx other than 100 and 101 (103 Early Hints) goes on to the client,
+ * without its hop-by-hop fields. */
+static void relay_interim(struct fwd *f, const struct http_response *r)
+{
+    struct buf lines = {0};
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct http_field *fl = &r->fields[i];
+        if (hop_by_hop(fl->name, r->fields, r->nfields))
+            continue;
+        buf_append(&lines, fl->name.p, fl->name.n);
+        buf_append(&lines, ": ", 2);
+        buf_append(&lines, fl->value.p, fl->value.n);
+        buf_append(&lines, "\r\n", 2);
+    }
+    verbd_interim(f->x, r->status, lines.p ? lines.p : "", lines.len);
+    buf_free(&lines);
+}
+
 static void relay_head(struct fwd *f, const struct http_response *r)
 {
     struct verbd_response *res = verbd_exchange_response(f->x);
@@ -671,6 +689,8 @@ static void take_response(struct fwd *f)
             if (r.status == 100 && f->expect && !f->body_reading) {
                 verbd_continue(f->x);
                 start_body(f);
+            } else if (r.status > 101) {
+                relay_interim(f, &r);
             }
         } else {
             relay_head(f, &r);
