@@ -98,6 +98,25 @@ struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const cha
 int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
                       const char *const *argv, char *err, size_t errlen);
 
+/* ---- Upstream groups --------------------------------------------------- */
+
+/* A named group of upstream servers for gateway mappings (`proxy
+ * http://NAME/`): the config's `upstream NAME { ... }`.  NULL + err if the
+ * name is taken. */
+struct verbd_upstream;
+struct verbd_upstream *verbd_server_upstream(struct verbd_server *srv, const char *name, char *err,
+                                             size_t errlen);
+/* Adds a member: "HOST:PORT", "[V6]:PORT" or "unix:/PATH" (resolved now);
+ * options NULL or space-separated weight=N (1), max_fails=N (1; 0: never
+ * marked down), fail_timeout=DURATION (10s: how long a member that failed
+ * max_fails times in a row is left out). */
+int verbd_upstream_server(struct verbd_upstream *up, const char *addr, const char *options,
+                          char *err, size_t errlen);
+/* "balance" round_robin (weighted, the default) or least_conn;
+ * "keepalive" N idle connections kept per member and worker (16). */
+int verbd_upstream_set(struct verbd_upstream *up, const char *name, const char *value, char *err,
+                       size_t errlen);
+
 /* ---- Origin servers (virtual hosts) ---------------------------------- */
 
 /*

@@ -24,20 +24,10 @@
 
 /* Top-level directives with their own syntax; every other top-level
  * directive is a server setting with one value. */
-static const char *const top_directives[] = {"listen",
-                                             "location",
-                                             "include",
-                                             "workers",
-                                             "access_log",
-                                             "error_log",
-                                             "server",
-                                             "server_name",
-                                             "tls_certificate",
-                                             "tls_certificate_key",
-                                             "tls_protocols",
-                                             "tls_ciphers",
-                                             "redirect_to_https",
-                                             NULL};
+static const char *const top_directives[] = {
+    "listen",        "location",    "include",           "workers",         "access_log",
+    "error_log",     "server",      "server_name",       "tls_certificate", "tls_certificate_key",
+    "tls_protocols", "tls_ciphers", "redirect_to_https", "upstream",        NULL};
 
 /* The directives of one origin server's TLS, applied together at the end
  * of its block (or of the file): the certificate with its options. */
@@ -326,6 +316,52 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
 
 static void apply_location(struct apply *a, const struct conf_dir *d);
 
+/* upstream NAME { server ADDR [OPTIONS]; least_conn; keepalive N; }: a
+ * group for gateway locations, applied before any location names it. */
+static void apply_upstream(struct apply *a, const struct conf_dir *d)
+{
+    if (!d->block || d->argc != 2) {
+        conf_error(a->errs, &d->pos[0],
+                   "upstream takes a name and a block: upstream NAME { server ADDR; }");
+        return;
+    }
+    char err[256];
+    struct verbd_upstream *up = verbd_server_upstream(a->srv, d->argv[1], err, sizeof err);
+    if (!up) {
+        conf_error(a->errs, &d->pos[1], "%s", err);
+        return;
+    }
+    int servers = 0;
+    for (size_t i = 0; i < d->children.n; i++) {
+        const struct conf_dir *c = &d->children.v[i];
+        const char *name = c->argv[0];
+        if (c->bad)
+            continue;
+        if (strcmp(name, "server") == 0 && c->argc >= 2 && !c->block) {
+            char opts[512] = "";
+            for (int k = 2; k < c->argc; k++) {
+                size_t n = strlen(opts);
+                snprintf(opts + n, sizeof opts - n, "%s%s", n ? " " : "", c->argv[k]);
+            }
+            if (verbd_upstream_server(up, c->argv[1], opts, err, sizeof err) < 0)
+                conf_error(a->errs, &c->pos[1], "%s", err);
+            servers++;
+        } else if (strcmp(name, "least_conn") == 0 && c->argc == 1) {
+            verbd_upstream_set(up, "balance", "least_conn", err, sizeof err);
+        } else if (strcmp(name, "keepalive") == 0 && c->argc == 2) {
+            if (verbd_upstream_set(up, "keepalive", c->argv[1], err, sizeof err) < 0)
+                conf_error(a->errs, &c->pos[1], "%s", err);
+        } else {
+            conf_error(a->errs, &c->pos[0],
+                       "in upstream: want server ADDR [weight=N] [max_fails=N] "
+                       "[fail_timeout=T]; least_conn; or keepalive N; (not \"%s\")",
+                       name);
+        }
+    }
+    if (!servers)
+        conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
+}
+
 /* server_name NAME...: the names of the server block being applied. */
 static void apply_server_name(struct apply *a, const struct conf_dir *d)
 {
@@ -406,10 +442,10 @@ static void apply_tls(struct apply *a, struct site *s)
 static void apply_top(struct apply *a, const struct conf_dir *d, bool has_servers)
 {
     const char *name = d->argv[0];
-    if (strcmp(name, "server") == 0) {
+    if (strcmp(name, "server") == 0 || strcmp(name, "upstream") == 0) {
         if (a->site)
-            conf_error(a->errs, &d->pos[0], "server is not allowed inside server");
-        return; /* applied after the top level */
+            conf_error(a->errs, &d->pos[0], "%s is not allowed inside server", name);
+        return; /* upstream: before everything else; server: after the top level */
     }
     bool per_server = strcmp(name, "location") == 0 || strcmp(name, "listen") == 0 ||
                       in_list(tls_directives, name) || strcmp(name, "redirect_to_https") == 0;
@@ -848,6 +884,9 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         for (size_t i = 0; i < top.n; i++)
             has_servers = has_servers || strcmp(top.v[i].argv[0], "server") == 0;
         collect_inherited(&a, &top);
+        for (size_t i = 0; i < top.n; i++)
+            if (strcmp(top.v[i].argv[0], "upstream") == 0 && !top.v[i].bad)
+                apply_upstream(&a, &top.v[i]);
         /* The top level first: a server inherits it wherever it is written. */
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i], has_servers);

@@ -62,6 +62,7 @@ void verbd_server_free(struct verbd_server *srv)
     }
     free(srv->listeners);
     free_sites(srv);
+    upstream_set_free(&srv->upstreams);
     settings_free(&srv->settings);
     buf_free(&srv->overrides);
     if (srv->reload_ctx_free)
@@ -269,6 +270,29 @@ int verbd_site_listen(struct verbd_site *site, const char *addr, const char *fla
                       size_t errlen)
 {
     return server_site_listen((struct site *)site, addr, flags, true, err, errlen);
+}
+
+struct verbd_upstream *verbd_server_upstream(struct verbd_server *srv, const char *name, char *err,
+                                             size_t errlen)
+{
+    struct upstream_group *g = upstream_group_new(name);
+    if (upstream_set_add(&srv->upstreams, g, err, errlen) < 0) {
+        upstream_group_release(g);
+        return NULL;
+    }
+    return (struct verbd_upstream *)g;
+}
+
+int verbd_upstream_server(struct verbd_upstream *up, const char *addr, const char *options,
+                          char *err, size_t errlen)
+{
+    return upstream_group_add((struct upstream_group *)up, addr, options, err, errlen);
+}
+
+int verbd_upstream_set(struct verbd_upstream *up, const char *name, const char *value, char *err,
+                       size_t errlen)
+{
+    return upstream_group_set((struct upstream_group *)up, name, value, err, errlen);
 }
 
 int verbd_site_tls(struct verbd_site *site, const char *certificate, const char *key,
@@ -490,6 +514,9 @@ void server_reload_apply(struct verbd_server *srv, struct verbd_server *next, bo
         log_msg(LOG_ERROR, "reload: %s", err);
     for (size_t i = 0; i < srv->nsites; i++)
         site_retire(srv->sites[i], in_worker);
+    upstream_set_free(&srv->upstreams); /* instances hold the groups they use */
+    srv->upstreams = next->upstreams;
+    next->upstreams = (struct upstream_set){0};
     free(srv->sites);
     srv->sites = next->sites;
     srv->nsites = next->nsites;

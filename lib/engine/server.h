@@ -10,6 +10,7 @@
 #include "core/settings.h"
 #include "engine/site.h"
 #include "route/route.h"
+#include "upstream/upstream.h"
 
 struct verbd_server {
     struct settings settings; /* server-wide, and the sites' defaults */
@@ -21,6 +22,7 @@ struct verbd_server {
     struct site **sites;
     size_t nsites;
     bool explicit_sites;
+    struct upstream_set upstreams; /* `upstream` groups, for gateway modules */
     /* SIGHUP's source of a new configuration (verbd_server_on_reload). */
     struct verbd_server *(*reload)(void *ctx);
     void *reload_ctx;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/server.h"
 #include "engine/tls.h"
 
 /* What an origin server may set for itself; everything else is
@@ -26,6 +27,8 @@ struct site *site_new(struct verbd_server *srv)
         abort();
     s->srv = srv;
     settings_defaults(&s->settings);
+    if (srv)
+        s->routes.upstreams = &srv->upstreams;
     return s;
 }
 

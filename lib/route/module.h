@@ -12,6 +12,12 @@
 #include "verbd.h"
 
 struct loop;
+struct upstream_set;
+
+/* What a module instance may look up while it is created. */
+struct module_env {
+    const struct upstream_set *upstreams; /* the configuration's `upstream` groups */
+};
 
 /* A directive a module accepts inside its location block. */
 struct verbd_directive {
@@ -38,7 +44,7 @@ struct verbd_module {
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */
-    void *(*create)(const char *arg, char *err, size_t errlen);
+    void *(*create)(const struct module_env *env, const char *arg, char *err, size_t errlen);
     void (*destroy)(void *inst);
 
     /* Optional: the methods this instance implements, decided at

@@ -106,7 +106,8 @@ struct route_mapping *route_add(struct route_table *t, const char *location, con
     struct route_mapping *m = add_mapping(t, location, err, errlen);
     if (!m)
         return NULL;
-    m->inst = mod->create(arg, err, errlen);
+    struct module_env env = {t->upstreams};
+    m->inst = mod->create(&env, arg, err, errlen);
     if (!m->inst) {
         drop_last_mapping(t);
         return NULL;

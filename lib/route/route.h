@@ -44,6 +44,8 @@ struct route_table {
     long refusal_max_age;                       /* refusal_cache max-age, or -1 */
     uint64_t max_body;                          /* the server's default, if has_max_body */
     bool has_max_body;
+    /* While mappings are added: the configuration's upstream groups. */
+    const struct upstream_set *upstreams;
 };
 
 /* Adds a mapping to a built-in module; NULL + err if the location is

@@ -357,3 +357,78 @@ class Failures(ProxyCase):
                         srv.cleanup()
                 finally:
                     up.stop()
+
+
+class Groups(ProxyCase):
+    def group(self, body, extra=""):
+        text = (self.HEAD + "listen 127.0.0.1:0;\nupstream app {\n%s}\n"
+                "location /api/ { proxy http://app/v1/; %s }\n" % (body, extra))
+        srv = config_server(self.write("verbd.conf", text)).start()
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def second(self):
+        b = U.Upstream(U.echo())
+        b.start()
+        self.addCleanup(b.stop)
+        return b
+
+    def test_weighted_round_robin(self):
+        b = self.second()
+        srv = self.group("    server %s weight=2;\n    server %s;\n" % (self.up.server, b.server))
+        for _ in range(6):
+            self.assertEqual(self.echoed(self.ask(srv, "GET", "/api/x"))["target"], "/v1/x")
+        self.assertEqual((self.up.count("GET"), b.count("GET")), (4, 2))
+
+    def test_a_member_that_refuses_is_skipped_for_its_fail_timeout(self):
+        b = self.second()
+        b.stop()
+        err = os.path.join(self.dir, "error.log")
+        self.HEAD = ProxyCase.HEAD + "error_log %s;\n" % err
+        srv = self.group("    server %s;\n    server %s max_fails=1 fail_timeout=30s;\n"
+                         % (self.up.server, b.server))
+        for _ in range(6):
+            self.assertEqual(self.ask(srv, "GET", "/api/x").status, 200)
+        self.assertEqual(self.up.count("GET"), 6)
+        srv.stop()
+        with open(err) as f:
+            self.assertEqual(f.read().count("trying another"), 1)
+
+    def test_every_member_down_is_502(self):
+        b = self.second()
+        b.stop()
+        self.up.stop()
+        srv = self.group("    server %s;\n    server %s;\n" % (self.up.server, b.server))
+        self.assertEqual(self.ask(srv, "GET", "/api/x").status, 502)
+
+    def test_least_conn_and_unix_members(self):
+        u = U.Upstream(U.echo(), unix=True)
+        u.start()
+        self.addCleanup(u.stop)
+        srv = self.group("    least_conn;\n    keepalive 4;\n    server %s;\n" % u.server)
+        self.assertEqual(self.echoed(self.ask(srv, "GET", "/api/x"))["target"], "/v1/x")
+
+    def test_learnt_refusals_are_per_group(self):
+        b = self.second()
+        self.up.on("PATCH", None, U.respond(501))
+        b.on("PATCH", None, U.respond(501))
+        srv = self.group("    server %s;\n    server %s;\n" % (self.up.server, b.server))
+        self.assertEqual(self.ask(srv, "PATCH", "/api/x").status, 501)
+        self.assertEqual(self.ask(srv, "PATCH", "/api/x").status, 501)
+        self.assertEqual(self.up.count("PATCH") + b.count("PATCH"), 1)
+
+    def test_config_errors(self):
+        for text, msg in (
+                ("upstream app { }\n", "upstream app has no server"),
+                ("upstream app { server 127.0.0.1:1; }\nupstream app { server 127.0.0.1:2; }\n",
+                 "duplicate upstream app"),
+                ("upstream app { server 127.0.0.1:1 weight=0; }\n", "weight=0"),
+                ("upstream app { server 127.0.0.1:1; bogus; }\n", "in upstream: want server"),
+                ("server { listen 127.0.0.1:1; upstream app { server 127.0.0.1:1; } "
+                 "location / { static www; } }\n", "upstream is not allowed inside server"),
+                ("upstream app { server 127.0.0.1:1; }\nlocation / { proxy http://app/; "
+                 "proxy_keepalive 3; }\n", "set keepalive in the upstream app block")):
+            with self.subTest(text=text):
+                code, out, err = self.check(text)
+                self.assertNotEqual(code, 0, out)
+                self.assertIn(msg, err)

@@ -39,6 +39,8 @@
 struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
+    struct upstream_member *member; /* the group's member this goes to */
+    unsigned tries;                 /* members tried */
     int fd;
     bool reused; /* a kept connection: a failure before any answer retries */
     bool retried;
@@ -75,6 +77,7 @@ struct fwd {
 static void set_events(struct fwd *f, unsigned events);
 static void on_io(struct verbd_exchange *x, unsigned events, void *arg);
 static void fail(struct fwd *f, int status, const char *why);
+static bool connect_member(struct fwd *f);
 
 static bool is_idempotent(int id)
 {
@@ -419,7 +422,7 @@ static void release_upstream(struct fwd *f, bool keep)
         return;
     set_events(f, 0);
     if (keep)
-        upstream_keep(&f->in->up, f->fd);
+        upstream_member_keep(f->in->group, f->member, f->fd);
     else
         close(f->fd);
     f->fd = -1;
@@ -428,6 +431,8 @@ static void release_upstream(struct fwd *f, bool keep)
 static void cleanup(void *arg)
 {
     struct fwd *f = arg;
+    if (f->member)
+        upstream_member_done(f->member, true); /* the client left first */
     if (f->fd >= 0)
         close(f->fd); /* the exchange ended (client gone): its watch went with it */
     f->fd = -1;
@@ -442,7 +447,15 @@ static void fail(struct fwd *f, int status, const char *why)
     if (f->finished)
         return;
     f->finished = true;
-    log_msg(LOG_ERROR, "proxy %s: %s", f->in->up.name, why);
+    if (f->member) {
+        log_msg(LOG_ERROR, "proxy %s (%s): %s", f->in->group->name, f->member->name, why);
+        /* A timeout or an unreachable member counts against it; an invalid
+         * answer is the application's, not the member's health. */
+        upstream_member_done(f->member, !(status == 504 || !f->connected));
+        f->member = NULL;
+    } else {
+        log_msg(LOG_ERROR, "proxy %s: %s", f->in->group->name, why);
+    }
     release_upstream(f, false);
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
@@ -452,7 +465,7 @@ static void fail(struct fwd *f, int status, const char *why)
         return;
     }
     char detail[512];
-    snprintf(detail, sizeof detail, "Upstream %s: %s.", f->in->up.name, why);
+    snprintf(detail, sizeof detail, "Upstream %s: %s.", f->in->group->name, why);
     verbd_response_error(verbd_exchange_response(f->x), status, detail);
     verbd_finish(f->x);
 }
@@ -466,6 +479,8 @@ static void complete(struct fwd *f)
      * end and the response ended where its framing says. */
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_upstream(f, keep);
+    upstream_member_done(f->member, true);
+    f->member = NULL;
     verbd_finish(f->x);
 }
 
@@ -566,9 +581,9 @@ static void learn(struct fwd *f, const struct http_response *r)
     }
     if (ttl == 0)
         return;
-    learn_refusal(f->in->up.name, h->method.p, h->method.n, ttl);
+    learn_refusal(f->in->group->name, h->method.p, h->method.n, ttl);
     log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
-            f->in->up.name, (int)h->method.n, h->method.p, (unsigned long long)(ttl / 1000));
+            f->in->group->name, (int)h->method.n, h->method.p, (unsigned long long)(ttl / 1000));
 }
 
 /* An upstream's Allow cut down to what this location allows now, so verbd
@@ -618,7 +633,7 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     if (r->status == 405 && !http_response_field(r, "Allow").p) {
         const struct http_request *h = &f->x->req.http;
         log_msg(LOG_WARN, "proxy %s: 405 without Allow (RFC 9110 §15.5.6) for %.*s %.*s",
-                f->in->up.name, (int)h->method.n, h->method.p, (int)h->target.n, h->target.p);
+                f->in->group->name, (int)h->method.n, h->method.p, (int)h->target.n, h->target.p);
     }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
@@ -809,7 +824,7 @@ static bool read_upstream(struct fwd *f)
             f->retried = true;
             f->out_at = 0;
             bool reused;
-            f->fd = upstream_connect(&f->in->up, &reused);
+            f->fd = upstream_member_connect(f->member, &reused);
             f->reused = false;
             if (f->fd < 0) {
                 fail(f, 502, strerror(errno));
@@ -890,6 +905,18 @@ static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
         if (e) {
             char why[160];
             snprintf(why, sizeof why, "connect: %s", strerror(e));
+            if (f->tries < f->in->group->n) {
+                /* Nothing was sent: another member may take it. */
+                log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", f->in->group->name,
+                        f->member->name, why);
+                upstream_member_done(f->member, false);
+                set_events(f, 0);
+                close(f->fd);
+                f->fd = -1;
+                if (connect_member(f))
+                    pump(f);
+                return;
+            }
             fail(f, 502, why);
             return;
         }
@@ -897,6 +924,33 @@ static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
         arm(f, f->in->read_timeout_ms);
     }
     pump(f);
+}
+
+/* Connects to the next member of the group (a member that refused the
+ * connection is counted as failed, and the request goes to another while
+ * one is left: no byte of it was sent).  False if the exchange ended. */
+static bool connect_member(struct fwd *f)
+{
+    struct upstream_group *g = f->in->group;
+    for (;;) {
+        f->member = upstream_pick(g, f->member);
+        f->tries++;
+        f->fd = upstream_member_connect(f->member, &f->reused);
+        if (f->fd >= 0) {
+            f->connected = f->reused;
+            f->events = 0;
+            arm(f, f->connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+            return true;
+        }
+        char why[160];
+        snprintf(why, sizeof why, "connect: %s", strerror(errno));
+        if (f->tries >= g->n) {
+            fail(f, 502, why);
+            return false;
+        }
+        log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", g->name, f->member->name, why);
+        upstream_member_done(f->member, false);
+    }
 }
 
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
@@ -916,15 +970,8 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     build_head(f);
     bool has_body = verbd_request_has_body(req);
     f->body_complete = !has_body;
-    f->fd = upstream_connect(&in->up, &f->reused);
-    if (f->fd < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "connect: %s", strerror(errno));
-        fail(f, 502, why);
+    if (!connect_member(f))
         return;
-    }
-    f->connected = f->reused;
-    arm(f, f->connected ? in->read_timeout_ms : in->connect_timeout_ms);
     if (has_body) {
         /* A client waiting for 100 Continue hears it when the upstream
          * sends it (or after a moment, when verbd forwards the body). */

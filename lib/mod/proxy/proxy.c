@@ -13,10 +13,12 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_TIMEOUT_MS 60000
-#define DEFAULT_KEEPALIVE 16
+
 #define DEFAULT_LEARN_MS (10 * 60 * 1000)
 
-static void *proxy_create(const char *arg, char *err, size_t errlen)
+static void proxy_destroy(void *inst);
+
+static void *proxy_create(const struct module_env *env, const char *arg, char *err, size_t errlen)
 {
     struct proxy_inst *in = calloc(1, sizeof *in);
     if (!in)
@@ -25,12 +27,8 @@ static void *proxy_create(const char *arg, char *err, size_t errlen)
     in->send_timeout_ms = in->read_timeout_ms = DEFAULT_TIMEOUT_MS;
     in->forwarded = true;
     in->learn_ms = DEFAULT_LEARN_MS;
-    in->up.max_idle = DEFAULT_KEEPALIVE;
-    if (upstream_parse(in, arg, err, errlen) < 0) {
-        free(in->up.name);
-        free(in->prefix);
-        free(in->authority);
-        free(in);
+    if (proxy_parse_url(in, env, arg, err, errlen) < 0) {
+        proxy_destroy(in);
         return NULL;
     }
     return in;
@@ -39,8 +37,7 @@ static void *proxy_create(const char *arg, char *err, size_t errlen)
 static void proxy_destroy(void *inst)
 {
     struct proxy_inst *in = inst;
-    upstream_drop_idle(&in->up);
-    free(in->up.name);
+    upstream_group_release(in->group);
     free(in->prefix);
     free(in->authority);
     buf_free(&in->set_headers);
@@ -50,7 +47,7 @@ static void proxy_destroy(void *inst)
 
 static void proxy_worker_exit(void *inst)
 {
-    upstream_drop_idle(&((struct proxy_inst *)inst)->up);
+    upstream_group_drop_idle(((struct proxy_inst *)inst)->group);
 }
 
 static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen);
@@ -63,7 +60,7 @@ static void proxy_start(void *inst, struct verbd_exchange *x)
 static bool proxy_refuses(void *inst, const char *m, size_t n)
 {
     struct proxy_inst *in = inst;
-    return in->learn_ms && learnt_refusal(in->up.name, m, n) > 0;
+    return in->learn_ms && learnt_refusal(in->group->name, m, n) > 0;
 }
 
 /* The mapping's methods but those learnt refused. */
@@ -132,7 +129,12 @@ static int set_keepalive(void *inst, int argc, const char *const *argv, char *er
         snprintf(err, errlen, "proxy_keepalive: \"%s\" is not a count from 0 to 1024", argv[0]);
         return -1;
     }
-    ((struct proxy_inst *)inst)->up.max_idle = (size_t)n;
+    struct upstream_group *g = ((struct proxy_inst *)inst)->group;
+    if (g->refs > 1 || g->n != 1 || strcmp(g->name, g->members[0].name) != 0) {
+        snprintf(err, errlen, "proxy_keepalive: set keepalive in the upstream %s block", g->name);
+        return -1;
+    }
+    g->max_idle = (size_t)n;
     return 0;
 }
 

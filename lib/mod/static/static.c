@@ -452,8 +452,9 @@ static const struct verbd_directive static_directives[] = {
     {.name = NULL},
 };
 
-static void *static_create(const char *arg, char *err, size_t errlen)
+static void *static_create(const struct module_env *env, const char *arg, char *err, size_t errlen)
 {
+    (void)env;
     if (!arg || !*arg) {
         snprintf(err, errlen, "static: a root directory is required");
         return NULL;
@@ -492,7 +493,7 @@ static void *static_create(const char *arg, char *err, size_t errlen)
 
 struct static_inst *static_share_new(const char *root, char *err, size_t errlen)
 {
-    struct static_inst *in = static_create(root, err, errlen);
+    struct static_inst *in = static_create(NULL, root, err, errlen);
     if (!in)
         return NULL;
     in->listing = true;

@@ -434,8 +434,9 @@ static const struct verbd_directive dav_directives[] = {
     {.name = NULL},
 };
 
-static void *dav_create(const char *arg, char *err, size_t errlen)
+static void *dav_create(const struct module_env *env, const char *arg, char *err, size_t errlen)
 {
+    (void)env;
     if (!arg || !*arg) {
         snprintf(err, errlen, "webdav: a directory is required");
         return NULL;
