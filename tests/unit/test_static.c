@@ -335,20 +335,20 @@ static void test_create_set(void)
     char err[256] = "";
     char p[512];
     snprintf(p, sizeof p, "%s/nope", tmp);
-    CHECK(verbd_module_static.create(p, err, sizeof err) == NULL);
+    CHECK(verbd_module_static.create(NULL, p, err, sizeof err) == NULL);
     char want[600];
     snprintf(want, sizeof want, "root %s: No such file or directory", p);
     CHECK_STR(err, want);
 
     snprintf(p, sizeof p, "%s/hello.txt", root);
-    CHECK(verbd_module_static.create(p, err, sizeof err) == NULL);
+    CHECK(verbd_module_static.create(NULL, p, err, sizeof err) == NULL);
     snprintf(want, sizeof want, "root %s: Not a directory", p);
     CHECK_STR(err, want);
 
-    CHECK(verbd_module_static.create("", err, sizeof err) == NULL);
-    CHECK(verbd_module_static.create(NULL, err, sizeof err) == NULL);
+    CHECK(verbd_module_static.create(NULL, "", err, sizeof err) == NULL);
+    CHECK(verbd_module_static.create(NULL, NULL, err, sizeof err) == NULL);
 
-    void *in = verbd_module_static.create(root, err, sizeof err);
+    void *in = verbd_module_static.create(NULL, root, err, sizeof err);
     CHECK(in != NULL);
     CHECK_INT(set(in, "listing", "on", err, sizeof err), 0);
     CHECK_INT(set(in, "listing", "off", err, sizeof err), 0);
@@ -379,7 +379,7 @@ static void test_create_set(void)
 
     /* charset: utf-8 by default on text and JavaScript, never on JSON;
      * another name, or off. */
-    in = verbd_module_static.create(root, err, sizeof err);
+    in = verbd_module_static.create(NULL, root, err, sizeof err);
     CHECK_STR(((struct static_inst *)in)->charset, "utf-8");
     CHECK_STR(mime_content_type("a.txt", "utf-8"), "text/plain; charset=utf-8");
     CHECK_STR(mime_content_type("a.js", "utf-8"), "text/javascript; charset=utf-8");
@@ -961,7 +961,7 @@ int main(void)
     test_create_set();
     test_shared_file();
     char err[256];
-    void *in = verbd_module_static.create(root, err, sizeof err);
+    void *in = verbd_module_static.create(NULL, root, err, sizeof err);
     if (!in) {
         printf("create: %s\n", err);
         return 1;
