@@ -123,9 +123,8 @@ static int option_number(const char *v, unsigned long max, unsigned long *out)
 int upstream_group_add(struct upstream_group *g, const char *addr, const char *options, char *err,
                        size_t errlen)
 {
-    struct upstream_member m = {.weight = 1,
-                                .max_fails = DEFAULT_MAX_FAILS,
-                                .fail_timeout_ms = DEFAULT_FAIL_TIMEOUT_MS};
+    struct upstream_member m = {
+        .weight = 1, .max_fails = DEFAULT_MAX_FAILS, .fail_timeout_ms = DEFAULT_FAIL_TIMEOUT_MS};
     char opts[256];
     snprintf(opts, sizeof opts, "%s", options ? options : "");
     for (char *save = NULL, *o = strtok_r(opts, " ", &save); o; o = strtok_r(NULL, " ", &save)) {
@@ -201,14 +200,14 @@ void upstream_set_free(struct upstream_set *s)
     *s = (struct upstream_set){0};
 }
 
-struct upstream_member *upstream_pick(struct upstream_group *g, const struct upstream_member *not)
+struct upstream_member *upstream_pick(struct upstream_group *g, const struct upstream_member * not )
 {
     uint64_t now = clock_ms();
     struct upstream_member *best = NULL, *soonest = NULL;
     int total = 0;
     for (size_t i = 0; i < g->n; i++) {
         struct upstream_member *m = &g->members[i];
-        if (m == not && g->n > 1)
+        if (m == not &&g->n > 1)
             continue;
         if (m->down_until > now) {
             if (!soonest || m->down_until < soonest->down_until)

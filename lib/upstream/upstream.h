@@ -63,7 +63,8 @@ void upstream_set_free(struct upstream_set *s);
 /* The member the next request goes to, other than `not` (a retry): up
  * members first; when every one is down, the one that comes back first.
  * Counts it as under way until upstream_member_done. */
-struct upstream_member *upstream_pick(struct upstream_group *g, const struct upstream_member *not);
+struct upstream_member *upstream_pick(struct upstream_group *g,
+                                      const struct upstream_member * not );
 /* The request on m ended: ok, or failed for m's fault (no connection, a
  * reset, a timeout), which counts toward marking it down. */
 void upstream_member_done(struct upstream_member *m, bool ok);

@@ -22,13 +22,13 @@ static int single(struct proxy_inst *in, const char *member, char *err, size_t e
     return upstream_group_add(in->group, member, NULL, err, errlen);
 }
 
-int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const char *url,
-                    char *err, size_t errlen)
+int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const char *url, char *err,
+                    size_t errlen)
 {
     if (strncasecmp(url, "http://", 7) != 0) {
         snprintf(err, errlen, "proxy: \"%s\" is not an http:// URL%s", url,
                  strncasecmp(url, "https://", 8) == 0 ? " (https upstreams are not supported)"
-                                                       : "");
+                                                      : "");
         return -1;
     }
     const char *auth = url + 7;
