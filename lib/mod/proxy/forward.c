@@ -63,6 +63,9 @@ struct fwd {
     enum response_framing framing;
     uint64_t left; /* RESPONSE_LENGTH: body bytes still due */
     struct chunked chunked;
+    bool readable;       /* the upstream may have sent more: no short read since it was
+                          * last reported readable (a reply to a request only just
+                          * sent is not tried for) */
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
@@ -722,15 +725,22 @@ static bool read_upstream(struct fwd *f)
             take_response(f);
             continue;
         }
+        /* The watch is level-triggered: what comes later is reported. */
+        if (!f->readable)
+            return true;
         ssize_t n = recv(f->fd, f->in_buf + f->in_len, room, 0);
         if (n > 0) {
+            if ((size_t)n < room)
+                f->readable = false;
             f->in_len += (size_t)n;
             arm(f, f->in->read_timeout_ms);
             take_response(f);
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            f->readable = false;
             return true;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         /* The end of the connection. */
@@ -759,6 +769,7 @@ static bool read_upstream(struct fwd *f)
                 return false;
             }
             f->connected = false;
+            f->readable = false;
             arm(f, f->in->connect_timeout_ms);
             set_events(f, VERBD_WRITABLE | VERBD_READABLE);
             return true;
@@ -825,6 +836,8 @@ static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
 {
     (void)x;
     struct fwd *f = arg;
+    if (events & VERBD_READABLE)
+        f->readable = true;
     if (!f->connected && (events & VERBD_WRITABLE)) {
         int e = 0;
         socklen_t len = sizeof e;
