@@ -499,6 +499,9 @@ class NothingEnablesTrace(MappingTestCase):
             m = re.match(r"^module (\S+): (.*)$", line)
             if m and m.group(1) != "static":
                 for method in m.group(2).split(", "):
+                    # a gateway's "every method but ..." names no method
+                    if not re.fullmatch(r"[A-Z-]+", method):
+                        continue
                     if method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
                         dormant.setdefault(method, m.group(1))
         if not dormant:
