@@ -103,7 +103,8 @@ test-asan:
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
-# Benchmark against nginx (and h2o, lighttpd when installed), side by side:
+# Benchmark against nginx (and h2o, lighttpd when installed), side by side,
+# and as a reverse proxy against nginx and HAProxy:
 # see docs/performance.md.  BENCH_ARGS passes options to bench/run.
 # bench/ceiling.c is the benchmark's constant-answer reference, not a server.
 # bench/stream_server.c embeds libverbd (include/ only) for the `stream`

@@ -9,6 +9,11 @@
  * Content-Length and "Connection: close".  One epoll loop, one recv and one
  * send per batch of requests: what it reaches is about the most any server
  * can reach on the machine, which is all bench/run wants to know from it.
+ *
+ * It is also the upstream of bench/run's proxy scenarios: besides GET
+ * /index.html (1 KiB), POST or PUT /upload reads and drops the request's
+ * Content-Length body and answers "200 OK" with a short body once the last
+ * byte is in, as an application that takes an upload does.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -32,6 +37,8 @@
 
 enum { INBUF = 16384 };
 
+struct answer;
+
 struct conn {
     int fd;
     int readable;       /* data may be waiting: no short read since the last EPOLLIN */
@@ -40,6 +47,8 @@ struct conn {
     char *out;          /* answers not yet sent: out[outoff..outlen) */
     size_t outoff, outlen, outcap;
     off_t fileoff, fileleft; /* then big.bin from fileoff, fileleft bytes */
+    struct answer *after;    /* the answer due once the body is dropped, */
+    int after_close;         /* and whether to close after it */
     char in[INBUF];
 };
 
@@ -50,7 +59,7 @@ struct answer {
     size_t bodylen;
 };
 
-static struct answer a_index, a_big, a_404, a_405, a_501;
+static struct answer a_index, a_big, a_upload, a_404, a_405, a_501;
 static int bigfd;
 static off_t bigsize;
 
@@ -111,6 +120,18 @@ static const char *find_ci(const char *s, size_t n, const char *needle)
     return NULL;
 }
 
+static void respond(struct conn *c, struct answer *a, int head_only)
+{
+    put(c, a->head, a->headlen);
+    if (c->closing)
+        put(c, "Connection: close\r\n", 19);
+    put(c, "\r\n", 2);
+    if (!head_only && a == &a_big)
+        c->fileleft = bigsize, c->fileoff = 0;
+    else if (!head_only)
+        put(c, a->body, a->bodylen);
+}
+
 /* Answer the complete requests in c->in; stop after one that must be
  * followed by big.bin or by closing the connection. */
 static void answer_all(struct conn *c)
@@ -123,6 +144,12 @@ static void answer_all(struct conn *c)
             c->skip -= n;
             if (c->skip)
                 break;
+        }
+        if (c->after) {
+            c->closing = c->after_close;
+            respond(c, c->after, 0);
+            c->after = NULL;
+            continue;
         }
         char *req = c->in + pos, *end = memmem(req, c->inlen - pos, "\r\n\r\n", 4);
         if (!end)
@@ -142,6 +169,10 @@ static void answer_all(struct conn *c)
                 a = &a_big;
             else
                 a = &a_404;
+        } else if (((mlen == 3 && memcmp(req, "PUT", 3) == 0) ||
+                    (mlen == 4 && memcmp(req, "POST", 4) == 0)) &&
+                   plen == 7 && memcmp(path, "/upload", 7) == 0) {
+            a = &a_upload;
         } else if ((mlen == 3 && memcmp(req, "PUT", 3) == 0) ||
                    (mlen == 4 && memcmp(req, "POST", 4) == 0) ||
                    (mlen == 5 && memcmp(req, "PATCH", 5) == 0) ||
@@ -160,14 +191,13 @@ static void answer_all(struct conn *c)
             else if (strncasecmp(h, "connection:", 11) == 0)
                 c->closing = find_ci(h + 11, (size_t)(eol - h - 11), "close") != NULL;
         }
-        put(c, a->head, a->headlen);
-        if (c->closing)
-            put(c, "Connection: close\r\n", 19);
-        put(c, "\r\n", 2);
-        if (!head_only && a == &a_big)
-            c->fileleft = bigsize, c->fileoff = 0;
-        else if (!head_only)
-            put(c, a->body, a->bodylen);
+        if (a == &a_upload && c->skip) {
+            /* answered once the body is in */
+            c->after = a;
+            c->after_close = c->closing;
+            c->closing = 0;
+        } else
+            respond(c, a, head_only);
     }
     c->inlen -= pos;
     memmove(c->in, c->in + pos, c->inlen);
@@ -259,10 +289,12 @@ int main(int argc, char **argv)
         die(path);
     bigsize = st.st_size;
 
+    static const char bupload[] = "<p>upload received</p>\n";
     static const char b404[] = "<p>404 Not Found</p>\n", b405[] = "<p>405 Method Not Allowed</p>\n",
                       b501[] = "<p>501 Not Implemented</p>\n";
     build(&a_index, "200 OK", "", "text/html", date, index, ilen);
     build(&a_big, "200 OK", "", "application/octet-stream", date, NULL, (size_t)bigsize);
+    build(&a_upload, "200 OK", "", "text/html", date, bupload, sizeof bupload - 1);
     build(&a_404, "404 Not Found", "", "text/html", date, b404, sizeof b404 - 1);
     build(&a_405, "405 Method Not Allowed", "Allow: GET, HEAD, OPTIONS\r\n", "text/html", date,
           b405, sizeof b405 - 1);

@@ -157,7 +157,11 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = implemented_elsewhere(t, m, id, h->method) || t->unknown_405 ? 405 : 501;
         return VERDICT_REFUSE;
     }
-    bool allowed_here = id != METHOD_UNKNOWN ? (route_allowed(req) & METHOD_BIT(id)) != 0 : m->open;
+    /* A gateway's refusals were just asked: its configured set decides
+     * (its allow hook is for the Allow fields, and costs a lookup per
+     * method). */
+    method_set here = m->module->refuses ? m->allowed : route_allowed(req);
+    bool allowed_here = id != METHOD_UNKNOWN ? (here & METHOD_BIT(id)) != 0 : m->open;
     if (!implemented || !allowed_here) {
         req->refusal = 405;
         return VERDICT_REFUSE;

@@ -67,6 +67,9 @@ struct fwd {
     enum response_framing framing;
     uint64_t left; /* RESPONSE_LENGTH: body bytes still due */
     struct chunked chunked;
+    bool readable;       /* the upstream may have sent more: no short read since it was
+                          * last reported readable (a reply to a request only just
+                          * sent is not tried for) */
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
@@ -131,14 +134,31 @@ static const char *listed(const struct buf *b, struct span name, bool pairs)
     return NULL;
 }
 
+/* The client's address as text (len ≥ 16); IPv4, on every request's
+ * path, written out by hand. */
 static void peer_text(const struct verbd_request *req, char *out, size_t len)
 {
     const struct sockaddr *sa = req->peer;
-    snprintf(out, len, "unknown");
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        snprintf(out, len, "unknown");
+    else if (sa->sa_family == AF_INET) {
+        const unsigned char *a =
+            (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+        char *o = out;
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                *o++ = '.';
+            if (a[i] >= 100)
+                *o++ = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                *o++ = (char)('0' + a[i] / 10 % 10);
+            *o++ = (char)('0' + a[i] % 10);
+        }
+        *o = '\0';
+    } else if (!inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                          (socklen_t)len)) {
+        snprintf(out, len, "unknown");
+    }
 }
 
 static int hex(char c)
@@ -347,24 +367,40 @@ static void build_head(struct fwd *f)
         else
             buf_printf(b, "Host: %s\r\n", in->authority);
     }
-    buf_printf(b, "Via: %.*s%s%s\r\n", (int)via.n, via.p ? via.p : "", has_via ? ", " : "",
-               h->minor ? "1.1 verbd" : "1.0 verbd");
+    /* The fields added to every request are put together without
+     * printf: they are on every request's path. */
+    buf_puts(b, "Via: ");
+    buf_append(b, via.p, via.n);
+    buf_puts(b, has_via ? ", " : "");
+    buf_puts(b, h->minor ? "1.1 verbd\r\n" : "1.0 verbd\r\n");
     size_t mark = b->len;
     if (in->forwarded) {
         char addr[64];
         peer_text(req, addr, sizeof addr);
         const char *proto = req->tls ? "https" : "http";
-        buf_printf(b, "X-Forwarded-For: %.*s%s%s\r\n", (int)xff.n, xff.p ? xff.p : "",
-                   xff.n ? ", " : "", addr);
-        buf_printf(b, "X-Forwarded-Proto: %s\r\n", proto);
-        if (h->host.n)
-            buf_printf(b, "X-Forwarded-Host: %.*s\r\n", (int)h->host.n, h->host.p);
+        buf_puts(b, "X-Forwarded-For: ");
+        buf_append(b, xff.p, xff.n);
+        buf_puts(b, xff.n ? ", " : "");
+        buf_puts(b, addr);
+        buf_puts(b, "\r\nX-Forwarded-Proto: ");
+        buf_puts(b, proto);
+        buf_puts(b, "\r\n");
+        if (h->host.n) {
+            buf_puts(b, "X-Forwarded-Host: ");
+            buf_append(b, h->host.p, h->host.n);
+            buf_puts(b, "\r\n");
+        }
         bool v6 = strchr(addr, ':') != NULL;
-        buf_printf(b, "Forwarded: for=%s%s%s%s;proto=%s", v6 ? "\"[" : "", addr, v6 ? "]\"" : "",
-                   "", proto);
+        buf_puts(b, v6 ? "Forwarded: for=\"[" : "Forwarded: for=");
+        buf_puts(b, addr);
+        buf_puts(b, v6 ? "]\";proto=" : ";proto=");
+        buf_puts(b, proto);
         if (h->host.n && strspn(h->host.p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789-.:[]") >= h->host.n)
-            buf_printf(b, ";host=\"%.*s\"", (int)h->host.n, h->host.p);
+                                           "0123456789-.:[]") >= h->host.n) {
+            buf_puts(b, ";host=\"");
+            buf_append(b, h->host.p, h->host.n);
+            buf_puts(b, "\"");
+        }
         buf_append(b, "\r\n", 2);
     }
     drop_overridden(b, mark, &in->set_headers);
@@ -379,7 +415,9 @@ static void build_head(struct fwd *f)
         buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
         f->chunked_out = true;
     } else if (h->framing == BODY_LENGTH) {
-        buf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+        buf_puts(b, "Content-Length: ");
+        buf_put_u64(b, h->content_length);
+        buf_puts(b, "\r\n");
     }
     buf_append(b, "\r\n", 2);
 }
@@ -794,15 +832,22 @@ static bool read_upstream(struct fwd *f)
             take_response(f);
             continue;
         }
+        /* The watch is level-triggered: what comes later is reported. */
+        if (!f->readable)
+            return true;
         ssize_t n = recv(f->fd, f->in_buf + f->in_len, room, 0);
         if (n > 0) {
+            if ((size_t)n < room)
+                f->readable = false;
             f->in_len += (size_t)n;
             arm(f, f->in->read_timeout_ms);
             take_response(f);
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            f->readable = false;
             return true;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         /* The end of the connection. */
@@ -831,6 +876,7 @@ static bool read_upstream(struct fwd *f)
                 return false;
             }
             f->connected = false;
+            f->readable = false;
             arm(f, f->in->connect_timeout_ms);
             set_events(f, VERBD_WRITABLE | VERBD_READABLE);
             return true;
@@ -898,6 +944,8 @@ static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
 {
     (void)x;
     struct fwd *f = arg;
+    if (events & VERBD_READABLE)
+        f->readable = true;
     if (!f->connected && (events & VERBD_WRITABLE)) {
         int e = 0;
         socklen_t len = sizeof e;
