@@ -74,6 +74,7 @@ struct fwd {
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
     unsigned interims;   /* 1xx responses before the final one */
+    bool flush_due;      /* body bytes wait for the end of the loop turn */
     bool finished;
 };
 
@@ -526,6 +527,14 @@ static void complete(struct fwd *f)
 
 static void pump(struct fwd *f);
 
+static void flush_body(struct verbd_exchange *x, void *arg)
+{
+    (void)x;
+    struct fwd *f = arg;
+    f->flush_due = false;
+    pump(f);
+}
+
 static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
 {
     (void)x;
@@ -540,8 +549,14 @@ static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *a
     if (f->out.len - f->out_at > OUT_HIGH && !f->body_paused) {
         f->body_paused = true;
         verbd_read_pause(f->x);
+        pump(f);
+        return;
     }
-    pump(f);
+    /* The pieces the session hands over in one turn leave together. */
+    if (!f->flush_due) {
+        f->flush_due = true;
+        verbd_defer(f->x, flush_body, f);
+    }
 }
 
 static void body_done(struct verbd_exchange *x, int status, void *arg)
