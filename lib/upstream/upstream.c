@@ -37,13 +37,9 @@ void upstream_group_hold(struct upstream_group *g)
 
 void upstream_group_drop_idle(struct upstream_group *g)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        struct upstream_member *m = &g->members[i];
-        while (m->nidle)
-            close(m->idle[--m->nidle]);
-        free(m->idle);
-        m->idle = NULL;
-    }
+    for (size_t i = 0; i < g->n; i++)
+        while (g->members[i].idle)
+            upstream_conn_close(g->members[i].idle);
 }
 
 void upstream_group_release(struct upstream_group *g)
@@ -250,29 +246,55 @@ void upstream_member_done(struct upstream_member *m, bool ok)
     }
 }
 
-/* A kept connection is still usable if the upstream neither closed it nor
- * sent anything unasked. */
-static bool still_idle(int fd)
+static void unlink_idle(struct upstream_conn *c)
 {
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    struct upstream_member *m = c->member;
+    for (struct upstream_conn **p = &m->idle; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            m->nidle--;
+            return;
+        }
+    }
 }
 
-int upstream_member_connect(struct upstream_member *m, bool *reused)
+void upstream_conn_close(struct upstream_conn *c)
 {
-    while (m->nidle) {
-        int fd = m->idle[--m->nidle];
-        if (still_idle(fd)) {
-            *reused = true;
-            return fd;
-        }
-        close(fd);
+    if (!c->owner)
+        unlink_idle(c);
+    loop_watch_del(c->loop, &c->watch, true);
+    close(c->fd);
+    free(c);
+}
+
+static void conn_io(void *arg, uint32_t events)
+{
+    struct upstream_conn *c = arg;
+    if (c->owner) {
+        c->on_io(c->owner, events);
+        return;
+    }
+    /* Kept: the member closed it, failed, or sent what nobody asked for. */
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        upstream_conn_close(c);
+}
+
+struct upstream_conn *upstream_conn_open(struct upstream_group *g, struct upstream_member *m,
+                                         struct loop *loop, bool *reused,
+                                         void (*on_io)(void *owner, uint32_t events), void *owner)
+{
+    struct upstream_conn *c = m->idle;
+    if (c) {
+        unlink_idle(c);
+        c->on_io = on_io;
+        c->owner = owner;
+        *reused = true;
+        return c;
     }
     *reused = false;
     int fd = socket(m->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -1;
+        return NULL;
     if (m->addr.ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -281,20 +303,39 @@ int upstream_member_connect(struct upstream_member *m, bool *reused)
         int e = errno;
         close(fd);
         errno = e;
-        return -1;
+        return NULL;
     }
-    return fd;
+    c = calloc(1, sizeof *c);
+    if (!c || loop_watch_add(loop, &c->watch, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             conn_io, c) < 0) {
+        int e = c ? errno : ENOMEM;
+        free(c);
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    *c = (struct upstream_conn){.fd = fd,
+                                .group = g,
+                                .member = m,
+                                .loop = loop,
+                                .watch = c->watch,
+                                .on_io = on_io,
+                                .owner = owner};
+    return c;
 }
 
-void upstream_member_keep(struct upstream_group *g, struct upstream_member *m, int fd)
+void upstream_conn_keep(struct upstream_conn *c)
 {
-    if (m->nidle >= g->max_idle) {
-        close(fd);
+    struct upstream_member *m = c->member;
+    if (m->nidle >= c->group->max_idle) {
+        loop_watch_del(c->loop, &c->watch, true); /* owned: in no list */
+        close(c->fd);
+        free(c);
         return;
     }
-    if (!m->idle && !(m->idle = calloc(g->max_idle, sizeof *m->idle))) {
-        close(fd);
-        return;
-    }
-    m->idle[m->nidle++] = fd;
+    c->owner = NULL;
+    c->on_io = NULL;
+    c->next = m->idle;
+    m->idle = c;
+    m->nidle++;
 }

@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/loop.h"
+
+struct upstream_conn;
+
 struct upstream_member {
     char *name; /* "127.0.0.1:9000", "unix:/run/app.sock" */
     struct sockaddr_storage addr;
@@ -19,11 +23,27 @@ struct upstream_member {
     int weight, current; /* smooth weighted round robin */
     unsigned max_fails;  /* 0: never marked down */
     uint64_t fail_timeout_ms;
-    unsigned fails;      /* in a row */
-    uint64_t down_until; /* clock_ms(); 0: up */
-    unsigned active;     /* requests under way (least connections) */
-    int *idle;           /* kept connections, newest last */
+    unsigned fails;             /* in a row */
+    uint64_t down_until;        /* clock_ms(); 0: up */
+    unsigned active;            /* requests under way (least connections) */
+    struct upstream_conn *idle; /* kept connections, newest first */
     size_t nidle;
+};
+
+/* A connection to a member.  Its watch stays on the worker's loop from
+ * connect to close, edge-triggered for input and output, so a request
+ * that reuses it costs no epoll call, and a kept connection the member
+ * closes (or writes to unasked) is noticed and closed at once.  While an
+ * exchange owns it, events go to on_io(owner, events). */
+struct upstream_conn {
+    int fd;
+    struct upstream_group *group;
+    struct upstream_member *member;
+    struct loop *loop;
+    struct loop_watch watch;
+    void (*on_io)(void *owner, uint32_t events);
+    void *owner; /* NULL while kept */
+    struct upstream_conn *next;
 };
 
 struct upstream_group {
@@ -69,11 +89,16 @@ struct upstream_member *upstream_pick(struct upstream_group *g,
  * reset, a timeout), which counts toward marking it down. */
 void upstream_member_done(struct upstream_member *m, bool ok);
 
-/* A connection to m: a kept one that is still idle (*reused), else a new
- * non-blocking one whose connect may be in progress; -1 with errno. */
-int upstream_member_connect(struct upstream_member *m, bool *reused);
-/* Keeps fd for the next request to m (or closes it past the group's cap). */
-void upstream_member_keep(struct upstream_group *g, struct upstream_member *m, int fd);
+/* A connection to m for owner: a kept one (*reused), else a new
+ * non-blocking one whose connect may be in progress (its first output
+ * event says it is done); NULL with errno. */
+struct upstream_conn *upstream_conn_open(struct upstream_group *g, struct upstream_member *m,
+                                         struct loop *loop, bool *reused,
+                                         void (*on_io)(void *owner, uint32_t events), void *owner);
+/* Keeps c for the next request to its member (closes it past the cap). */
+void upstream_conn_keep(struct upstream_conn *c);
+/* Closes c and frees it. */
+void upstream_conn_close(struct upstream_conn *c);
 /* Closes every idle connection of g's members (a worker ends). */
 void upstream_group_drop_idle(struct upstream_group *g);
 

@@ -41,12 +41,10 @@ struct fwd {
     struct proxy_inst *in;
     struct upstream_member *member; /* the group's member this goes to */
     unsigned tries;                 /* members tried */
-    int fd;
-    bool reused; /* a kept connection: a failure before any answer retries */
+    struct upstream_conn *conn;     /* owned while the request is under way */
+    bool reused;                    /* a kept connection: a failure before any answer retries */
     bool retried;
     bool connected;
-    unsigned events; /* what the watch asks for */
-    struct verbd_watch *watch;
     struct verbd_timer *timer;
 
     /* Toward the upstream. */
@@ -75,11 +73,11 @@ struct fwd {
     bool write_failed;   /* the upstream stopped reading the request */
     unsigned interims;   /* 1xx responses before the final one */
     bool flush_due;      /* body bytes wait for the end of the loop turn */
+    bool peer_shut;      /* the upstream closed its side: read to the end */
     bool finished;
 };
 
-static void set_events(struct fwd *f, unsigned events);
-static void on_io(struct verbd_exchange *x, unsigned events, void *arg);
+static void conn_event(void *owner, uint32_t events);
 static void fail(struct fwd *f, int status, const char *why);
 static bool connect_member(struct fwd *f);
 
@@ -425,17 +423,6 @@ static void build_head(struct fwd *f)
 
 /* ---- the watch and the timer ------------------------------------------------ */
 
-static void set_events(struct fwd *f, unsigned events)
-{
-    if (events == f->events && f->watch)
-        return;
-    verbd_watch_cancel(f->watch);
-    f->watch = NULL;
-    f->events = events;
-    if (events)
-        f->watch = verbd_watch(f->x, f->fd, events, on_io, f);
-}
-
 static void on_timeout(struct verbd_exchange *x, void *arg)
 {
     (void)x;
@@ -457,14 +444,13 @@ static void arm(struct fwd *f, uint64_t ms)
 
 static void release_upstream(struct fwd *f, bool keep)
 {
-    if (f->fd < 0)
+    if (!f->conn)
         return;
-    set_events(f, 0);
     if (keep)
-        upstream_member_keep(f->in->group, f->member, f->fd);
+        upstream_conn_keep(f->conn);
     else
-        close(f->fd);
-    f->fd = -1;
+        upstream_conn_close(f->conn);
+    f->conn = NULL;
 }
 
 static void cleanup(void *arg)
@@ -472,9 +458,9 @@ static void cleanup(void *arg)
     struct fwd *f = arg;
     if (f->member)
         upstream_member_done(f->member, true); /* the client left first */
-    if (f->fd >= 0)
-        close(f->fd); /* the exchange ended (client gone): its watch went with it */
-    f->fd = -1;
+    if (f->conn)
+        upstream_conn_close(f->conn); /* the exchange ended (client gone) */
+    f->conn = NULL;
     buf_free(&f->out);
     free(f->in_buf);
 }
@@ -850,9 +836,9 @@ static bool read_upstream(struct fwd *f)
         /* The watch is level-triggered: what comes later is reported. */
         if (!f->readable)
             return true;
-        ssize_t n = recv(f->fd, f->in_buf + f->in_len, room, 0);
+        ssize_t n = recv(f->conn->fd, f->in_buf + f->in_len, room, 0);
         if (n > 0) {
-            if ((size_t)n < room)
+            if ((size_t)n < room && !f->peer_shut)
                 f->readable = false;
             f->in_len += (size_t)n;
             arm(f, f->in->read_timeout_ms);
@@ -876,24 +862,20 @@ static bool read_upstream(struct fwd *f)
             !verbd_request_has_body(&f->x->req)) {
             /* A kept connection the upstream had closed: once more, on a
              * new one (RFC 9110 §9.2.2). */
-            set_events(f, 0);
-            close(f->fd);
-            f->fd = -1;
-            f->watch = NULL;
-            f->events = 0;
+            upstream_conn_close(f->conn);
             f->retried = true;
             f->out_at = 0;
             bool reused;
-            f->fd = upstream_member_connect(f->member, &reused);
-            f->reused = false;
-            if (f->fd < 0) {
+            f->conn =
+                upstream_conn_open(f->in->group, f->member, f->x->loop, &reused, conn_event, f);
+            f->reused = reused;
+            if (!f->conn) {
                 fail(f, 502, strerror(errno));
                 return false;
             }
-            f->connected = false;
-            f->readable = false;
-            arm(f, f->in->connect_timeout_ms);
-            set_events(f, VERBD_WRITABLE | VERBD_READABLE);
+            f->connected = reused;
+            f->readable = f->peer_shut = false;
+            arm(f, reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
             return true;
         }
         fail(f, 502,
@@ -907,7 +889,7 @@ static bool read_upstream(struct fwd *f)
 static bool write_upstream(struct fwd *f)
 {
     while (f->out_at < f->out.len) {
-        ssize_t n = send(f->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
+        ssize_t n = send(f->conn->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
         if (n > 0) {
             f->out_at += (size_t)n;
             arm(f, f->in->send_timeout_ms);
@@ -939,32 +921,31 @@ static bool write_upstream(struct fwd *f)
 
 static void pump(struct fwd *f)
 {
-    if (f->finished || f->fd < 0)
+    if (f->finished || !f->conn)
         return;
+    /* The connection's watch is edge-triggered: each side is driven until
+     * it would block, and the next edge resumes it. */
     if (f->connected && !write_upstream(f))
         return;
     if (f->connected && !read_upstream(f))
         return;
-    unsigned want = VERBD_READABLE;
-    if (!f->connected || f->out_at < f->out.len)
-        want |= VERBD_WRITABLE;
-    if (f->waiting_client) {
-        want &= ~VERBD_READABLE;
+    if (f->waiting_client)
         verbd_on_writable(f->x, client_took, f);
-    }
-    set_events(f, want);
 }
 
-static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
+static void conn_event(void *owner, uint32_t events)
 {
-    (void)x;
-    struct fwd *f = arg;
-    if (events & VERBD_READABLE)
+    struct fwd *f = owner;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         f->readable = true;
-    if (!f->connected && (events & VERBD_WRITABLE)) {
+    /* The close may come with the data of this very edge: no later edge
+     * reports it, so a short read must not end reading. */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->peer_shut = true;
+    if (!f->connected && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
         int e = 0;
         socklen_t len = sizeof e;
-        getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &e, &len);
+        getsockopt(f->conn->fd, SOL_SOCKET, SO_ERROR, &e, &len);
         if (e) {
             char why[160];
             snprintf(why, sizeof why, "connect: %s", strerror(e));
@@ -973,9 +954,8 @@ static void on_io(struct verbd_exchange *x, unsigned events, void *arg)
                 log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", f->in->group->name,
                         f->member->name, why);
                 upstream_member_done(f->member, false);
-                set_events(f, 0);
-                close(f->fd);
-                f->fd = -1;
+                upstream_conn_close(f->conn);
+                f->conn = NULL;
                 if (connect_member(f))
                     pump(f);
                 return;
@@ -998,10 +978,10 @@ static bool connect_member(struct fwd *f)
     for (;;) {
         f->member = upstream_pick(g, f->member);
         f->tries++;
-        f->fd = upstream_member_connect(f->member, &f->reused);
-        if (f->fd >= 0) {
+        f->conn = upstream_conn_open(g, f->member, f->x->loop, &f->reused, conn_event, f);
+        if (f->conn) {
             f->connected = f->reused;
-            f->events = 0;
+            f->readable = f->peer_shut = false;
             arm(f, f->connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
             return true;
         }
@@ -1022,7 +1002,6 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
-    f->fd = -1;
     const struct verbd_request *req = &x->req;
     f->head_request = req->method_id == METHOD_HEAD;
     f->expect = req->http.expect_continue;
