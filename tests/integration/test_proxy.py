@@ -232,6 +232,23 @@ class Forwarding(ProxyCase):
         self.assertEqual(self.up.accepted, 1)
         self.up.assert_clean()
 
+    def test_kept_connection_closed_by_the_upstream_is_dropped(self):
+        """An upstream that closes a kept connection after a while (without
+        Connection: close): verbd notices while it is kept, so even a POST,
+        which is never retried, goes out on a new one."""
+        def respond_then_close(ex):
+            ex.drain()
+            ex.respond(200, [("Content-Type", "text/plain")], b"ok")
+            ex.sleep(0.1)
+            ex.close()
+        self.up.on(None, None, respond_then_close)
+        srv = self.proxy()
+        for method in ("GET", "POST", "POST"):
+            r = self.ask(srv, method, "/api/x", body=b"data" if method == "POST" else b"")
+            self.assertEqual((r.status, r.body), (200, b"ok"))
+            time.sleep(0.4)
+        self.assertEqual(self.up.accepted, 3)
+
     def test_unix_socket_upstream(self):
         up = U.Upstream(U.echo(), unix=True)
         up.start()
