@@ -249,6 +249,25 @@ class Forwarding(ProxyCase):
             time.sleep(0.4)
         self.assertEqual(self.up.accepted, 3)
 
+    def test_trailers_passed_on(self):
+        self.up.on(None, "/v1/t", U.respond(200, [("Content-Type", "text/plain")], b"body",
+                                            chunked=True,
+                                            trailers=[("X-Checksum", "abc"), ("Server-Timing", "db;dur=5")]))
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(build_request("GET", "/api/t", headers={"TE": "trailers"}))
+        raw = b""
+        deadline = time.monotonic() + 5
+        while not raw.endswith(b"\r\n\r\n") or b"\r\n0\r\n" not in raw:
+            self.assertLess(time.monotonic(), deadline, raw)
+            c._fill(timeout=5)
+            raw, c.buf = raw + c.buf, b""
+        tail = raw.split(b"\r\n0\r\n", 1)[1]
+        self.assertIn(b"X-Checksum: abc\r\n", tail)
+        self.assertIn(b"Server-Timing: db;dur=5\r\n", tail)
+        self.assertIn(b"body", raw)
+
     def test_unix_socket_upstream(self):
         up = U.Upstream(U.echo(), unix=True)
         up.start()

@@ -74,6 +74,7 @@ struct fwd {
     unsigned interims;   /* 1xx responses before the final one */
     bool flush_due;      /* body bytes wait for the end of the loop turn */
     bool peer_shut;      /* the upstream closed its side: read to the end */
+    struct buf trailers; /* the trailer section as received */
     bool finished;
 };
 
@@ -462,6 +463,7 @@ static void cleanup(void *arg)
         upstream_conn_close(f->conn); /* the exchange ended (client gone) */
     f->conn = NULL;
     buf_free(&f->out);
+    buf_free(&f->trailers);
     free(f->in_buf);
 }
 
@@ -708,6 +710,30 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     f->head_done = true;
 }
 
+/* The upstream's trailer fields (validated by the chunked decoder) go on
+ * to the client, but those a gateway handles itself. */
+static void relay_trailers(struct fwd *f, struct verbd_response *res)
+{
+    struct http_field fields[FIELDS_MAX];
+    size_t n = 0;
+    const char *why;
+    if (f->trailers.len <= 2 ||
+        http_parse_fields(f->trailers.p, 0, f->trailers.len, fields, FIELDS_MAX, &n, &why) <= 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char name[256], value[4096];
+        if (hop_by_hop(fields[i].name, fields, n) || fields[i].name.n >= sizeof name ||
+            fields[i].value.n >= sizeof value ||
+            listed(&f->in->hide_headers, fields[i].name, false))
+            continue;
+        memcpy(name, fields[i].name.p, fields[i].name.n);
+        name[fields[i].name.n] = '\0';
+        memcpy(value, fields[i].value.p, fields[i].value.n);
+        value[fields[i].value.n] = '\0';
+        verbd_response_trailer(res, name, value);
+    }
+}
+
 /* Parses what is buffered: interim and final heads, then body bytes. */
 static void take_response(struct fwd *f)
 {
@@ -783,15 +809,22 @@ static void take_response(struct fwd *f)
             size_t consumed = 0;
             struct span data = {0};
             const char *why = NULL;
+            size_t trailer_before = f->chunked.trailer;
             enum chunked_result cr = chunked_decode(&f->chunked, p, avail, &consumed, &data, &why);
             if (data.n)
                 verbd_response_body(res, data.p, data.n);
+            /* The trailer section's bytes end what this call consumed. */
+            size_t tn = f->chunked.trailer - trailer_before;
+            if (tn && cr != CHUNKED_ERROR)
+                buf_append(&f->trailers, p + consumed - tn, tn);
             used += consumed;
             if (cr == CHUNKED_ERROR) {
                 fail(f, 502, why ? why : "its chunked body is malformed");
                 return;
             }
             ended = cr == CHUNKED_DONE;
+            if (ended)
+                relay_trailers(f, res);
             if (!consumed && cr == CHUNKED_MORE)
                 break;
         } else {
