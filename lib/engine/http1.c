@@ -457,7 +457,10 @@ static void commit_head(struct http1 *c, struct verbd_exchange *x, bool last, ui
     bool stated = res->length != RESPONSE_NO_LENGTH;
     uint64_t length = stated ? res->length : body;
     c->send_body = status_has_body(res->status) && x->req.method_id != METHOD_HEAD;
-    if (stated || last)
+    /* Trailer fields travel only in a chunked body, so a whole body that
+     * has them is still sent in chunks to a client that can take them. */
+    bool trailers = res->trailers.len && h->minor >= 1;
+    if (stated || (last && !trailers))
         c->framing = FRAME_LENGTH;
     else if (h->minor >= 1)
         c->framing = FRAME_CHUNKED;

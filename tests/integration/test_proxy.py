@@ -253,6 +253,21 @@ class Forwarding(ProxyCase):
         self.up.on(None, "/v1/t", U.respond(200, [("Content-Type", "text/plain")], b"body",
                                             chunked=True,
                                             trailers=[("X-Checksum", "abc"), ("Server-Timing", "db;dur=5")]))
+        self.assert_trailers_passed_on()
+
+    def test_trailers_passed_on_when_the_response_arrives_whole(self):
+        """Head, body and trailer section in one write: the body's length
+        is known before the head goes out, but the trailers still need a
+        chunked body."""
+        def whole(ex):
+            ex.drain()
+            ex.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    b"Transfer-Encoding: chunked\r\nTrailer: X-Checksum, Server-Timing\r\n\r\n"
+                    b"4\r\nbody\r\n0\r\nX-Checksum: abc\r\nServer-Timing: db;dur=5\r\n\r\n")
+        self.up.on(None, "/v1/t", whole)
+        self.assert_trailers_passed_on()
+
+    def assert_trailers_passed_on(self):
         srv = self.proxy()
         c = srv.connect(timeout=10)
         self.addCleanup(c.close)
