@@ -338,6 +338,18 @@ void verbd_continue(struct verbd_exchange *x);
  * Dropped for a client that cannot take it (HTTP/1.0) or once the final
  * head went out. */
 void verbd_interim(struct verbd_exchange *x, int status, const char *fields, size_t len);
+/* Switches the connection to the protocol the client asked for (RFC 9110
+ * §7.8): sends the response built so far, whose status must be 101, and
+ * makes the connection a tunnel.  The bytes the client sends from then on
+ * reach data() as they come, its end reaches done(x, 0); body pieces go to
+ * the client as they are, unframed, and verbd_finish() ends the tunnel (the
+ * connection closes once they are sent).  Pausing and verbd_send's bound
+ * work as for a body.  Only for a request that asked for an upgrade (an
+ * Upgrade field, HTTP/1.1) and has no body; returns 0, sending nothing,
+ * otherwise. */
+int verbd_upgrade(struct verbd_exchange *x,
+                  void (*data)(struct verbd_exchange *x, const void *p, size_t len, void *arg),
+                  void (*done)(struct verbd_exchange *x, int status, void *arg), void *arg);
 
 struct verbd_timer;
 struct verbd_watch;

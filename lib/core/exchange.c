@@ -255,6 +255,27 @@ void verbd_interim(struct verbd_exchange *x, int status, const char *fields, siz
         x->ops->send_interim(x->sess, x, status, fields, len);
 }
 
+int verbd_upgrade(struct verbd_exchange *x,
+                  void (*data)(struct verbd_exchange *x, const void *p, size_t len, void *arg),
+                  void (*done)(struct verbd_exchange *x, int status, void *arg), void *arg)
+{
+    if (x->head_sent || x->reading || x->res.status != 101 || !x->ops->upgrade)
+        return 0;
+    /* The tunnel's input is read like a body that only the client ends. */
+    x->on_data = data;
+    x->on_done = done;
+    x->read_arg = arg;
+    x->reading = true;
+    x->body_done = false;
+    if (!x->ops->upgrade(x->sess, x)) {
+        x->reading = false;
+        x->on_data = NULL;
+        x->on_done = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 void verbd_continue(struct verbd_exchange *x)
 {
     if (!x->continued && !x->head_sent) {

@@ -100,6 +100,10 @@ struct vx_session_ops {
      * one: status and "Name: value\r\n" field lines. */
     void (*send_interim)(void *sess, struct verbd_exchange *x, int status, const char *fields,
                          size_t len);
+    /* Sends the 101 head and turns the connection into a tunnel whose
+     * input is delivered to x->on_data; false if this request cannot be
+     * upgraded (then nothing was sent). */
+    bool (*upgrade)(void *sess, struct verbd_exchange *x);
 };
 
 struct vx_handle;

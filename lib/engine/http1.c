@@ -69,6 +69,7 @@ struct http1 {
     bool close_after; /* close once the output is flushed */
     bool linger;      /* ... after draining what the client still sends */
     bool reset;       /* close with a reset (close_stalled) */
+    bool tunnel;      /* switched protocols: bytes pass as they are, both ways */
 
     /* The request body of the exchange in flight (or being discarded). */
     bool has_body;
@@ -372,7 +373,9 @@ static void queue_head(struct http1 *c, const struct verbd_response *res, const 
     } else if (announce == ANNOUNCE_CHUNKED) {
         p = mempcpy(p, "Transfer-Encoding: chunked\r\n", 28);
     }
-    if (!c->keep_alive)
+    if (c->tunnel)
+        p = mempcpy(p, "Connection: upgrade\r\n", 21);
+    else if (!c->keep_alive)
         p = mempcpy(p, "Connection: close\r\n", 19);
     else if (minor == 0)
         p = mempcpy(p, "Connection: keep-alive\r\n", 24);
@@ -469,7 +472,10 @@ static void commit_head(struct http1 *c, struct verbd_exchange *x, bool last, ui
     /* 1xx and 204 announce no framing at all; a 304 only a stated length;
      * HEAD the framing GET would have. */
     enum announce announce = ANNOUNCE_NONE;
-    if (res->status == 304)
+    if (c->tunnel) {
+        c->framing = FRAME_CLOSE; /* the tunnel's bytes, unframed, until it ends */
+        c->send_body = true;
+    } else if (res->status == 304)
         announce = stated ? ANNOUNCE_LENGTH : ANNOUNCE_NONE;
     else if (status_has_body(res->status))
         announce = c->framing == FRAME_LENGTH    ? ANNOUNCE_LENGTH
@@ -622,6 +628,25 @@ static void session_interim(void *sess, struct verbd_exchange *x, int status, co
     wake(c);
 }
 
+/* A 101: the head goes out, and the client's bytes after the request are
+ * the tunnel's, read like a body that only the client's close ends. */
+static bool session_upgrade(void *sess, struct verbd_exchange *x)
+{
+    struct http1 *c = sess;
+    const struct http_request *h = &x->req.http;
+    bool has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
+    if (h->minor == 0 || has_body || !http_field_get(h, "Upgrade").p)
+        return false;
+    c->tunnel = true;
+    commit_head(c, x, false, 0);
+    c->has_body = true;
+    c->body_chunked = false;
+    c->body_left = c->body_limit = UINT64_MAX;
+    c->read_deadline = 0; /* the module's idle timeout, not a body's */
+    wake(c);
+    return true;
+}
+
 static const struct vx_session_ops http1_ops = {
     .send = session_send,
     .abort = session_abort,
@@ -629,6 +654,7 @@ static const struct vx_session_ops http1_ops = {
     .pause = session_pause,
     .send_continue = session_continue,
     .send_interim = session_interim,
+    .upgrade = session_upgrade,
 };
 
 /* ---- requests ------------------------------------------------------------------------ */
@@ -637,6 +663,7 @@ static void next_request(struct http1 *c)
 {
     c->state = CONN_HEAD;
     c->has_body = false;
+    c->tunnel = false;
     if (!c->in || c->in_start == c->in_len) {
         c->idle = true;
         c->read_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
@@ -786,6 +813,12 @@ static void feed_body(struct http1 *c)
         return;
     }
     if (c->in && c->in_start < c->in_len && take_body(c, true)) {
+        c->has_body = false;
+        vx_body_done(x, 0);
+        return;
+    }
+    /* A tunnel's input ends with the client's side of the connection. */
+    if (c->tunnel && c->eof && (!c->in || c->in_start == c->in_len) && !x->paused && !x->finished) {
         c->has_body = false;
         vx_body_done(x, 0);
     }
@@ -1009,13 +1042,14 @@ static void release_buffers_if_idle(struct http1 *c)
 static bool reading_body(const struct http1 *c)
 {
     const struct verbd_exchange *x = c->x;
-    return c->state == CONN_EXCHANGE && x->reading && !x->paused && !x->body_done;
+    return c->state == CONN_EXCHANGE && x->reading && !x->paused && !x->body_done && !c->tunnel;
 }
 
 /* The end of a min_rate window, or 0 if none is open (or none is set). */
 static uint64_t window_end(const struct http1 *c, uint64_t at)
 {
-    uint64_t window = settings_of(c)->min_rate_window_ms;
+    /* A tunnel owes no rate: its ends talk when they have something to say. */
+    uint64_t window = c->tunnel ? 0 : settings_of(c)->min_rate_window_ms;
     return at && window ? at + window : 0;
 }
 
@@ -1142,7 +1176,7 @@ static void run_once(struct http1 *c)
         if (process(c))
             continue;
         if (c->eof) {
-            if (c->x && !c->x->reading) {
+            if (c->x && (!c->x->reading || c->tunnel)) {
                 arm_timer(c);
                 return; /* the client half-closed: the answer may still come */
             }

@@ -235,6 +235,38 @@ static void start_flood(void *data, struct verbd_exchange *x)
     flood_more(x, NULL);
 }
 
+/* GET /tunnel: switches to a protocol that echoes what the client sends
+ * and says "bye" when the client closes; without an Upgrade field it is a
+ * 400. */
+static int tunnel_refused;
+
+static void tunnel_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
+{
+    (void)arg;
+    verbd_response_body(verbd_exchange_response(x), p, n);
+    verbd_send(x);
+}
+
+static void tunnel_done(struct verbd_exchange *x, int status, void *arg)
+{
+    (void)arg, (void)status;
+    verbd_response_body(verbd_exchange_response(x), "bye", 3);
+    verbd_finish(x);
+}
+
+static void start_tunnel(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    struct verbd_response *res = verbd_exchange_response(x);
+    verbd_response_status(res, 101);
+    verbd_response_header(res, "Upgrade", "echo");
+    if (!verbd_upgrade(x, tunnel_data, tunnel_done, NULL)) {
+        tunnel_refused++;
+        verbd_response_error(res, 400, NULL);
+        verbd_finish(x);
+    }
+}
+
 /* GET /files: three files appended, each with its own descriptor (the
  * last one larger than what is copied with the head). */
 static char file_dir[64];
@@ -284,7 +316,7 @@ static void setup(void)
         {"= /short", "GET", start_short},    {"= /long", "GET", start_long},
         {"= /later", "GET", start_later},    {"= /early", "POST", start_early},
         {"= /paused", "POST", start_paused}, {"= /flood", "GET", start_flood},
-        {"= /files", "GET", start_files},
+        {"= /files", "GET", start_files},    {"= /tunnel", "GET", start_tunnel},
     };
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         if (!route_add_handler(&site->routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
@@ -546,6 +578,39 @@ static void test_backpressure(void)
     close_conn();
 }
 
+static void test_upgrade(void)
+{
+    open_conn("GET /tunnel HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
+              "early",
+              SIZE_MAX);
+    spin(1);
+    CHECK(has("HTTP/1.1 101 Switching Protocols\r\n"));
+    CHECK(has("Upgrade: echo\r\nConnection: upgrade\r\n\r\nearly"));
+    CHECK(!has("Content-Length") && !has("Transfer-Encoding"));
+    /* What looks like a request is the tunnel's, passed as it is. */
+    client_sends("GET / HTTP/1.1\r\n\r\n", 18);
+    spin(1);
+    CHECK(has("earlyGET / HTTP/1.1\r\n\r\n"));
+    CHECK(!mt.shut && !mt.closed);
+    /* The client's close ends the input; the module ends the tunnel. */
+    mt.in_eof = true;
+    http1_ready(conn);
+    spin(1);
+    CHECK(has("\r\n\r\nbye"));
+    CHECK(mt.shut || mt.closed);
+    close_conn();
+
+    /* Nothing to upgrade: no Upgrade field, or HTTP/1.0. */
+    tunnel_refused = 0;
+    open_conn("GET /tunnel HTTP/1.1\r\nHost: a\r\n\r\n", SIZE_MAX);
+    CHECK(has("HTTP/1.1 400 "));
+    close_conn();
+    open_conn("GET /tunnel HTTP/1.0\r\nUpgrade: echo\r\n\r\n", SIZE_MAX);
+    CHECK(has("HTTP/1.1 400 "));
+    close_conn();
+    CHECK_INT(tunnel_refused, 2);
+}
+
 int main(void)
 {
     log_open("off", LOG_ERROR, NULL, 0);
@@ -560,6 +625,7 @@ int main(void)
     test_three_files();
     test_pause_and_resume();
     test_backpressure();
+    test_upgrade();
     http1_host_free(&host);
     site_free(site);
     settings_free(&settings);
