@@ -8,6 +8,7 @@ poisons a kept connection."""
 
 import hashlib
 import os
+import struct
 import time
 
 import hostile_responses as hostile
@@ -342,6 +343,122 @@ class Forwarding(ProxyCase):
         self.assertEqual(r.status, 417)
         req = [q for q in self.up.requests if q.method == "PUT"][0]
         self.assertEqual(req.body_length, 0)
+
+
+class Upgrades(ProxyCase):
+    """Upgrade (RFC 9110 §7.8) through the gateway: the 101 relayed, then
+    one tunnel between client and upstream (a WebSocket echo here)."""
+    KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+    def handshake(self, srv, path="/api/ws", extra=b""):
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: public.test\r\nUpgrade: websocket\r\n"
+               b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: " + self.KEY.encode() +
+               b"\r\nSec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+        return c, c.read_response()
+
+    def test_websocket_echo_round_trip(self):
+        self.up.on(None, "/v1/ws", U.websocket_echo(protocol="chat"))
+        srv = self.proxy()
+        c, r = self.handshake(srv)
+        self.assertEqual(r.status, 101)
+        self.assertEqual(r.header("Upgrade"), "websocket")
+        self.assertEqual(r.header("Connection"), "upgrade")
+        self.assertEqual(r.header("Sec-WebSocket-Accept"), U.ws_accept(self.KEY))
+        self.assertEqual(r.header("Sec-WebSocket-Protocol"), "chat")
+        self.assertIsNone(r.header("Content-Length"))
+        self.assertIsNone(r.header("Transfer-Encoding"))
+        c.send(U.ws_frame(1, "hello"))
+        self.assertEqual(U.ws_read_frame(c), (True, 1, False, b"hello"))
+        # A message larger than any buffer on the way, in two frames.
+        big = os.urandom(300 * 1024)
+        c.send(U.ws_frame(2, big[:1000], fin=False) + U.ws_frame(0, big[1000:]))
+        self.assertEqual(U.ws_read_frame(c), (True, 2, False, big))
+        c.send(U.ws_frame(9, b"p"))
+        self.assertEqual(U.ws_read_frame(c), (True, 10, False, b"p"))
+        c.send(U.ws_frame(8, struct.pack("!H", 1000)))
+        self.assertEqual(U.ws_read_frame(c), (True, 8, False, struct.pack("!H", 1000)))
+        # The upstream closed: so does verbd.
+        self.assertTrue(c.is_closed(5))
+        req = self.up.requests[0]
+        self.assertEqual(req.header("Upgrade"), "websocket")
+        self.assertIn("upgrade", req.connection_tokens())
+        self.assertNotIn("keep-alive", req.connection_tokens())
+        self.assertEqual([op for op, _ in req.ws_messages], [1, 2, 9, 8])
+        self.up.assert_clean()
+
+    def test_upgrade_refused_by_the_upstream_is_an_ordinary_answer(self):
+        self.up.on(None, "/v1/ws", U.respond(426, [("Content-Type", "text/plain")], b"no\n"))
+        srv = self.proxy()
+        c, r = self.handshake(srv)
+        self.assertEqual((r.status, r.body), (426, b"no\n"))
+        # The client's connection is still HTTP: the next request works.
+        c.send(build_request("GET", "/index.html"))
+        self.assertEqual(c.read_response().body, b"static\n")
+
+    def test_upgrade_not_asked_for_is_not_asked_of_the_upstream(self):
+        # Upgrade without "upgrade" in Connection: not a request to switch.
+        srv = self.proxy()
+        d = self.echoed(self.ask(srv, "GET", "/api/x", headers={"Upgrade": "websocket"}))
+        self.assertNotIn("Upgrade", d["headers"])
+        # And a 101 to a request that did not ask is a 502.
+        self.up.on(None, "/v1/sw", U.websocket_echo())
+        r = self.ask(srv, "GET", "/api/sw", headers={
+            "Upgrade": "websocket", "Sec-WebSocket-Key": self.KEY, "Sec-WebSocket-Version": "13"})
+        self.assertEqual(r.status, 400)  # the upstream saw no Connection: upgrade
+
+    def test_client_close_is_passed_on(self):
+        ended = []
+
+        def echo_until_eof(ex):
+            ex.drain()
+            ex.send_head(101, [("Upgrade", "raw"), ("Connection", "Upgrade")])
+            ex.tunnel = True
+            got = b""
+            while ex.wire.fill() > 0:
+                got += ex.wire.buf
+                ex.send(ex.wire.buf)
+                ex.wire.buf = b""
+            ended.append(got)
+            ex.send(b"end")
+            ex.close()
+        self.up.on(None, "/v1/raw", echo_until_eof)
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(b"GET /api/raw HTTP/1.1\r\nHost: a\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 101)
+        c.send(b"ping")
+        c._need(4, "the echo")
+        self.assertEqual(c.buf[:4], b"ping")
+        c.sock.shutdown(2 - 1)  # SHUT_WR: the client is done sending
+        self.up.wait_for(lambda: ended, what="the upstream to see the client's end")
+        self.assertEqual(ended, [b"ping"])
+        data = c.buf[4:]
+        while not c.is_closed(0.1):
+            data += c.buf
+            c.buf = b""
+        self.assertTrue(data.endswith(b"end") or (data + c.buf).endswith(b"end"), data)
+
+    def test_idle_tunnel_times_out(self):
+        self.up.on(None, "/v1/ws", U.websocket_echo())
+        srv = self.proxy(extra="proxy_read_timeout 1s;")
+        c, r = self.handshake(srv)
+        self.assertEqual(r.status, 101)
+        c.send(U.ws_frame(1, "hi"))
+        self.assertEqual(U.ws_read_frame(c), (True, 1, False, b"hi"))
+        start = time.monotonic()
+        self.assertTrue(c.is_closed(5))
+        self.assertGreater(time.monotonic() - start, 0.5)
+
+    def test_upgrade_with_a_body_is_not_forwarded_as_one(self):
+        srv = self.proxy()
+        d = self.echoed(self.ask(srv, "POST", "/api/x", body=b"data", headers={
+            "Upgrade": "websocket", "Connection": "upgrade"}))
+        self.assertNotIn("Upgrade", d["headers"])
+        self.assertEqual(d["body"], b"data")
 
 
 class Failures(ProxyCase):

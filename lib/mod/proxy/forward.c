@@ -55,6 +55,9 @@ struct fwd {
     bool body_paused;   /* the upstream is behind */
     bool body_complete; /* the client's body is all queued */
     bool expect;        /* the client waits for 100 Continue */
+    bool upgrade;       /* the client asked to switch protocols, and so does verbd */
+    bool tunnel;        /* switched: bytes pass as they are until either side closes */
+    bool shut_sent;     /* the client's side of the tunnel ended: so did the upstream's */
     struct verbd_timer *continue_timer;
 
     /* From the upstream. */
@@ -118,6 +121,29 @@ static bool hop_by_hop(struct span name, const struct http_field *fields, size_t
             if (tok.n == name.n && strncasecmp(tok.p, name.p, name.n) == 0)
                 return true;
     }
+    return false;
+}
+
+/* Whether a field's list value has `token` (case-insensitively). */
+static bool has_token(struct span list, const char *token)
+{
+    struct span tok;
+    while (http_list_next(&list, &tok))
+        if (span_is(tok, token))
+            return true;
+    return false;
+}
+
+/* An HTTP/1.1 request without a body that asks to switch protocols
+ * (RFC 9110 §7.8): Upgrade, and "upgrade" in Connection. */
+static bool asks_upgrade(const struct http_request *h)
+{
+    if (h->minor == 0 || h->framing == BODY_CHUNKED ||
+        (h->framing == BODY_LENGTH && h->content_length) || !http_field_get(h, "Upgrade").p)
+        return false;
+    for (size_t i = 0; i < h->nfields; i++)
+        if (span_is(h->fields[i].name, "Connection") && has_token(h->fields[i].value, "upgrade"))
+            return true;
     return false;
 }
 
@@ -411,6 +437,12 @@ static void build_head(struct fwd *f)
         if (*v) /* an empty value removes the field */
             buf_printf(b, "%s: %s\r\n", n, v);
     }
+    if (f->upgrade) {
+        struct span up = http_field_get(h, "Upgrade");
+        buf_puts(b, "Connection: upgrade\r\nUpgrade: ");
+        buf_append(b, up.p, up.n);
+        buf_puts(b, "\r\n");
+    }
     if (h->framing == BODY_CHUNKED) {
         buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
         f->chunked_out = true;
@@ -430,7 +462,8 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
     struct fwd *f = arg;
     f->timer = NULL;
     fail(f, 504,
-         !f->connected            ? "the upstream did not accept the connection in time"
+         !f->connected ? "the upstream did not accept the connection in time"
+         : f->tunnel   ? "the upgraded connection was idle longer than proxy_read_timeout"
          : f->out_at < f->out.len ? "the upstream did not take the request in time"
                                   : "the upstream did not answer in time");
 }
@@ -665,6 +698,30 @@ static void relay_interim(struct fwd *f, const struct http_response *r)
     buf_free(&lines);
 }
 
+static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *arg);
+static void body_done(struct verbd_exchange *x, int status, void *arg);
+
+/* The upstream switched protocols as asked: the 101 goes to the client with
+ * the upstream's Upgrade, and from then on both connections are one tunnel
+ * (the client's bytes go as its "body", the upstream's come back as the
+ * response's, each side's close passed on). */
+static void switch_protocols(struct fwd *f, const struct http_response *r)
+{
+    struct verbd_response *res = verbd_exchange_response(f->x);
+    struct span up = http_response_field(r, "Upgrade");
+    if (up.p)
+        verbd_response_header_n(res, "Upgrade", up.p, up.n);
+    f->framing = RESPONSE_CLOSE;
+    f->reusable = false;
+    f->head_done = true;
+    f->tunnel = true;
+    f->body_complete = false;
+    if (!up.p || !verbd_upgrade(f->x, body_data, body_done, f)) {
+        f->head_done = false;
+        fail(f, 502, "it switched protocols without naming one");
+    }
+}
+
 static void relay_head(struct fwd *f, const struct http_response *r)
 {
     struct verbd_response *res = verbd_exchange_response(f->x);
@@ -695,6 +752,10 @@ static void relay_head(struct fwd *f, const struct http_response *r)
         memcpy(name, fl->name.p, fl->name.n);
         name[fl->name.n] = '\0';
         verbd_response_header_n(res, name, fl->value.p, fl->value.n);
+    }
+    if (r->status == 101) {
+        switch_protocols(f, r);
+        return;
     }
     if (r->framing == RESPONSE_LENGTH)
         verbd_response_length(res, r->content_length);
@@ -757,15 +818,15 @@ static void take_response(struct fwd *f)
             fail(f, 502, msg);
             return;
         }
-        if (r.status == 101) {
-            fail(f, 502, "it switched protocols, which this gateway does not relay yet");
+        if (r.status == 101 && !f->upgrade) {
+            fail(f, 502, "it switched protocols unasked");
             return;
         }
-        if (r.status < 200 && ++f->interims > MAX_INTERIM) {
+        if (r.status < 200 && r.status != 101 && ++f->interims > MAX_INTERIM) {
             fail(f, 502, "it sent interim responses without end");
             return;
         }
-        if (r.status < 200) {
+        if (r.status < 200 && r.status != 101) {
             if (r.status == 100 && f->expect && !f->body_reading) {
                 verbd_continue(f->x);
                 start_body(f);
@@ -774,6 +835,8 @@ static void take_response(struct fwd *f)
             }
         } else {
             relay_head(f, &r);
+            if (f->finished)
+                return;
             /* Bytes past a complete response in the same read are a second
              * response nobody asked for: never relayed, never reused. */
             if (r.framing == RESPONSE_LENGTH && f->in_len - (size_t)n > r.content_length) {
@@ -945,6 +1008,10 @@ static bool write_upstream(struct fwd *f)
     }
     f->out_at = f->out.len = 0;
     arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
+    if (f->tunnel && f->body_complete && !f->shut_sent) {
+        f->shut_sent = true; /* the client closed its side: so does verbd */
+        shutdown(f->conn->fd, SHUT_WR);
+    }
     if (f->body_paused && !f->finished) {
         f->body_paused = false;
         verbd_read_resume(f->x);
@@ -1038,6 +1105,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     const struct verbd_request *req = &x->req;
     f->head_request = req->method_id == METHOD_HEAD;
     f->expect = req->http.expect_continue;
+    f->upgrade = asks_upgrade(&req->http);
     f->in_buf = malloc(HEAD_MAX);
     if (!f->in_buf)
         abort();
