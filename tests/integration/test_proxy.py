@@ -250,6 +250,29 @@ class Forwarding(ProxyCase):
             time.sleep(0.4)
         self.assertEqual(self.up.accepted, 3)
 
+    def test_idempotent_request_lost_on_a_kept_connection_is_sent_again(self):
+        """A kept connection that the upstream closes on receiving the next
+        request: a GET, and a PUT whose whole body verbd still holds, go
+        again on a new connection (RFC 9110 §9.2.2); a POST, or a PUT whose
+        body verbd no longer holds whole, is a 502."""
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        self.echoed(self.ask(srv, "GET", "/api/warm", conn=c))
+        self.assertEqual(self.up.accepted, 1)
+        cases = [("GET", b"", 200, 2), ("PUT", b"x" * 1000, 200, 2), ("POST", b"y" * 1000, 502, 1),
+                 ("PUT", os.urandom(200 * 1024), 502, 1)]
+        for method, body, status, tries in cases:
+            before = (self.up.accepted, self.up.count(method))
+            self.up.queue(U.close_without_answer())
+            r = self.ask(srv, method, "/api/again", body=body, conn=c)
+            self.assertEqual(r.status, status, (method, len(body)))
+            if status == 200:
+                self.assertEqual(self.echoed(r)["body"], body)
+            self.assertEqual(self.up.count(method) - before[1], tries, (method, len(body)))
+            # The next request starts from a kept connection again.
+            self.echoed(self.ask(srv, "GET", "/api/warm", conn=c))
+
     def test_trailers_passed_on(self):
         self.up.on(None, "/v1/t", U.respond(200, [("Content-Type", "text/plain")], b"body",
                                             chunked=True,

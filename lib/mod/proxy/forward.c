@@ -27,6 +27,9 @@
  * paused; response bytes read per turn. */
 #define OUT_HIGH (64 * 1024)
 #define IN_CHUNK (16 * 1024)
+/* Request bytes kept after they were sent, so that a request a kept
+ * connection lost can go again on a new one. */
+#define REPLAY_MAX (64 * 1024)
 /* A response head, at most (as a request head's default). */
 #define HEAD_MAX (16 * 1024)
 #define FIELDS_MAX 100
@@ -44,6 +47,8 @@ struct fwd {
     struct upstream_conn *conn;     /* owned while the request is under way */
     bool reused;                    /* a kept connection: a failure before any answer retries */
     bool retried;
+    bool replayable; /* every request byte sent is still in `out`, and the method may be
+                      * sent twice: a kept connection's close before any answer retries */
     bool connected;
     struct verbd_timer *timer;
 
@@ -567,6 +572,8 @@ static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *a
     buf_append(&f->out, p, n);
     if (f->chunked_out)
         buf_append(&f->out, "\r\n", 2);
+    if (f->out.len > REPLAY_MAX)
+        f->replayable = false;
     if (f->out.len - f->out_at > OUT_HIGH && !f->body_paused) {
         f->body_paused = true;
         verbd_read_pause(f->x);
@@ -918,6 +925,34 @@ static void client_took(struct verbd_exchange *x, void *arg)
     pump(f);
 }
 
+/* A kept connection the upstream had closed before any answer: the
+ * request goes once more, on a new connection (RFC 9110 §9.2.2; RFC 9112
+ * §9.3.1), from the bytes kept.  False if the exchange ended. */
+static bool retry(struct fwd *f)
+{
+    upstream_conn_close(f->conn);
+    f->retried = true;
+    f->replayable = false;
+    f->out_at = 0;
+    bool reused;
+    f->conn = upstream_conn_open(f->in->group, f->member, f->x->loop, &reused, conn_event, f);
+    f->reused = reused;
+    if (!f->conn) {
+        fail(f, 502, strerror(errno));
+        return false;
+    }
+    f->connected = reused;
+    f->readable = f->peer_shut = false;
+    arm(f, reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    /* Another kept connection raises no edge of its own: it is written
+     * to from the loop (a new one, once it is connected). */
+    if (reused && !f->flush_due) {
+        f->flush_due = true;
+        verbd_defer(f->x, flush_body, f);
+    }
+    return true;
+}
+
 /* Reads what the upstream sent.  False if the exchange ended. */
 static bool read_upstream(struct fwd *f)
 {
@@ -953,27 +988,8 @@ static bool read_upstream(struct fwd *f)
             complete(f);
             return false;
         }
-        bool nothing_yet = !f->head_done && f->in_len == 0;
-        if (nothing_yet && f->reused && !f->retried && is_idempotent(f->x->req.method_id) &&
-            !verbd_request_has_body(&f->x->req)) {
-            /* A kept connection the upstream had closed: once more, on a
-             * new one (RFC 9110 §9.2.2). */
-            upstream_conn_close(f->conn);
-            f->retried = true;
-            f->out_at = 0;
-            bool reused;
-            f->conn =
-                upstream_conn_open(f->in->group, f->member, f->x->loop, &reused, conn_event, f);
-            f->reused = reused;
-            if (!f->conn) {
-                fail(f, 502, strerror(errno));
-                return false;
-            }
-            f->connected = reused;
-            f->readable = f->peer_shut = false;
-            arm(f, reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-            return true;
-        }
+        if (!f->head_done && f->in_len == 0 && f->replayable)
+            return retry(f);
         fail(f, 502,
              n < 0          ? strerror(errno)
              : f->head_done ? "it closed the connection before the end of the body"
@@ -995,6 +1011,8 @@ static bool write_upstream(struct fwd *f)
             return true;
         if (n < 0 && errno == EINTR)
             continue;
+        if (!f->head_done && f->in_len == 0 && f->replayable)
+            return retry(f);
         /* The upstream stopped reading: it may have answered already (a
          * refusal before the body), so its answer is read on. */
         if (f->head_done || f->in_len) {
@@ -1006,7 +1024,8 @@ static bool write_upstream(struct fwd *f)
         fail(f, 502, strerror(errno));
         return false;
     }
-    f->out_at = f->out.len = 0;
+    if (!f->replayable)
+        f->out_at = f->out.len = 0;
     arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
     if (f->tunnel && f->body_complete && !f->shut_sent) {
         f->shut_sent = true; /* the client closed its side: so does verbd */
@@ -1115,6 +1134,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     f->body_complete = !has_body;
     if (!connect_member(f))
         return;
+    f->replayable = f->reused && is_idempotent(req->method_id);
     if (has_body) {
         /* A client waiting for 100 Continue hears it when the upstream
          * sends it (or after a moment, when verbd forwards the body). */
