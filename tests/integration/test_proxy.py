@@ -162,6 +162,23 @@ class Methods(ProxyCase):
         srv.stop()
         with open(err) as f:
             self.assertIn("405 without Allow", f.read())
+        self.assertEqual(self.up.count("OPTIONS"), 0)  # nobody asked to fix it
+
+    def test_fix_allow_asks_options_once(self):
+        self.up.on("OPTIONS", "/v1/r", U.respond(200, [("Allow", "GET, HEAD, PUT, BREW, CONNECT")]))
+        self.up.on("DELETE", None, U.refuse_405(send_allow=False))
+        srv = self.proxy(extra="methods GET HEAD PUT DELETE; proxy_fix_allow on;")
+        for _ in range(3):
+            r = self.ask(srv, "DELETE", "/api/r")
+            self.assertEqual((r.status, r.body), (405, b"method not allowed\n"))
+            self.assertEqual(r.header("Allow"), "GET, HEAD, PUT")
+        # One OPTIONS for the resource, remembered for proxy_learn.
+        self.assertEqual(self.up.count("OPTIONS"), 1)
+        self.assertEqual(self.up.requests[1].target, "/v1/r")
+        # Without an answer to OPTIONS, the 405 goes on as it came.
+        self.up.on("OPTIONS", "/v1/other", U.respond(404))
+        r = self.ask(srv, "DELETE", "/api/other")
+        self.assertEqual((r.status, r.header("Allow")), (405, None))
 
 
 class Forwarding(ProxyCase):

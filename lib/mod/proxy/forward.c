@@ -19,6 +19,7 @@
 #include "http/method.h"
 #include "http/parse.h"
 #include "http/response.h"
+#include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
 #include "mod/proxy/learn.h"
 #include "route/route.h"
@@ -83,6 +84,8 @@ struct fwd {
     bool flush_due;      /* body bytes wait for the end of the loop turn */
     bool peer_shut;      /* the upstream closed its side: read to the end */
     struct buf trailers; /* the trailer section as received */
+    struct ask *ask;     /* proxy_fix_allow: the OPTIONS that will give a 405 its Allow */
+    char *ask_target;
     bool finished;
 };
 
@@ -244,6 +247,16 @@ static void upstream_target(struct buf *b, const struct verbd_request *req)
     }
 }
 
+/* The location's prefix becomes the upstream's: "/api/x" under
+ * "location /api/ { proxy http://app/v1/; }" is "/v1/x". */
+static void upstream_path(struct buf *b, const struct proxy_inst *in,
+                          const struct verbd_request *req)
+{
+    size_t plen = strlen(in->prefix);
+    buf_append(b, in->prefix, plen && in->prefix[plen - 1] == '/' ? plen - 1 : plen);
+    upstream_target(b, req);
+}
+
 /* The path of an absolute URI or of an absolute path, or an empty span. */
 static struct span uri_path(struct span v)
 {
@@ -347,11 +360,7 @@ static void build_head(struct fwd *f)
     struct buf *b = &f->out;
     buf_append(b, h->method.p, h->method.n);
     buf_append(b, " ", 1);
-    /* The location's prefix becomes the upstream's: "/api/x" under
-     * "location /api/ { proxy http://app/v1/; }" is "/v1/x". */
-    size_t plen = strlen(in->prefix);
-    buf_append(b, in->prefix, plen && in->prefix[plen - 1] == '/' ? plen - 1 : plen);
-    upstream_target(b, req);
+    upstream_path(b, in, req);
     if (h->query.p) {
         buf_append(b, "?", 1);
         buf_append(b, h->query.p, h->query.n);
@@ -500,6 +509,8 @@ static void cleanup(void *arg)
     if (f->conn)
         upstream_conn_close(f->conn); /* the exchange ended (client gone) */
     f->conn = NULL;
+    ask_cancel(f->ask);
+    free(f->ask_target);
     buf_free(&f->out);
     buf_free(&f->trailers);
     free(f->in_buf);
@@ -729,6 +740,50 @@ static void switch_protocols(struct fwd *f, const struct http_response *r)
     }
 }
 
+static void take_response(struct fwd *f);
+static void pump(struct fwd *f);
+
+static void allow_found(void *arg, const char *allow, size_t len)
+{
+    struct fwd *f = arg;
+    f->ask = NULL;
+    if (allow) {
+        allow_memo_put(f->in, f->ask_target, allow, len);
+        relay_allow(f, verbd_exchange_response(f->x), (struct span){allow, len});
+    }
+    arm(f, f->in->read_timeout_ms);
+    take_response(f);
+    pump(f);
+}
+
+/* proxy_fix_allow: a 405 without Allow gets the one the upstream's OPTIONS
+ * gives for that resource (remembered for proxy_learn); the response waits
+ * for it, the upstream's body unread meanwhile. */
+static void fix_allow(struct fwd *f, struct verbd_response *res)
+{
+    struct buf target = {0};
+    upstream_path(&target, f->in, &f->x->req);
+    buf_append(&target, "", 1);
+    const char *known = allow_memo_get(f->in, target.p);
+    if (known) {
+        relay_allow(f, res, (struct span){known, strlen(known)});
+        buf_free(&target);
+        return;
+    }
+    const struct http_request *h = &f->x->req.http;
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(h->host.n < 255 ? h->host.n : 0), h->host.p);
+    f->ask = ask_options(f->in->group, f->x->loop, target.p, h->host.n ? host : f->in->authority,
+                         f->in->read_timeout_ms, allow_found, f);
+    if (f->ask) {
+        f->ask_target = target.p;     /* freed with f */
+        verbd_timer_cancel(f->timer); /* the OPTIONS has its own */
+        f->timer = NULL;
+    } else {
+        buf_free(&target);
+    }
+}
+
 static void relay_head(struct fwd *f, const struct http_response *r)
 {
     struct verbd_response *res = verbd_exchange_response(f->x);
@@ -739,6 +794,8 @@ static void relay_head(struct fwd *f, const struct http_response *r)
         const struct http_request *h = &f->x->req.http;
         log_msg(LOG_WARN, "proxy %s: 405 without Allow (RFC 9110 §15.5.6) for %.*s %.*s",
                 f->in->group->name, (int)h->method.n, h->method.p, (int)h->target.n, h->target.p);
+        if (f->in->fix_allow)
+            fix_allow(f, res);
     }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
@@ -861,7 +918,7 @@ static void take_response(struct fwd *f)
             f->continue_timer = NULL;
         }
     }
-    if (!f->head_done)
+    if (!f->head_done || f->ask)
         return;
     struct verbd_response *res = verbd_exchange_response(f->x);
     size_t used = 0;
@@ -957,7 +1014,7 @@ static bool retry(struct fwd *f)
 static bool read_upstream(struct fwd *f)
 {
     for (;;) {
-        if (f->waiting_client || f->finished)
+        if (f->waiting_client || f->finished || f->ask)
             return !f->finished;
         size_t room = (f->head_done ? IN_CHUNK : HEAD_MAX) - f->in_len;
         if (room == 0) {

@@ -21,7 +21,14 @@ struct proxy_inst {
     uint64_t learn_ms;       /* proxy_learn: how long a 501 without freshness counts; 0: off */
     struct buf set_headers;  /* proxy_set_header: "Name\0value\0" pairs */
     struct buf hide_headers; /* proxy_hide_header: "Name\0" each */
+    bool fix_allow;          /* proxy_fix_allow: ask OPTIONS for a 405 without Allow */
+    struct allow_memo *memo; /* the Allow fields so found, per worker */
 };
+
+/* The Allow an upstream's OPTIONS gave for target (an upstream path), while
+ * fresh; NULL if none is known. */
+const char *allow_memo_get(struct proxy_inst *in, const char *target);
+void allow_memo_put(struct proxy_inst *in, const char *target, const char *allow, size_t len);
 
 /* Parses "http://NAME[/PREFIX]" (an `upstream` group), "http://HOST[:PORT]
  * [/PREFIX]" or "http://unix:/PATH:[/PREFIX]" into in's group, prefix and

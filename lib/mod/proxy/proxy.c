@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/settings.h"
 #include "http/parse.h"
 #include "mod/proxy/internal.h"
@@ -15,6 +16,46 @@
 #define DEFAULT_TIMEOUT_MS 60000
 
 #define DEFAULT_LEARN_MS (10 * 60 * 1000)
+
+/* proxy_fix_allow's answers, per worker: a few resources' Allow fields,
+ * the oldest given up first. */
+#define MEMO_SLOTS 32
+#define MEMO_TARGET_MAX 256
+#define MEMO_ALLOW_MAX 256
+
+struct allow_memo {
+    struct {
+        char target[MEMO_TARGET_MAX];
+        char allow[MEMO_ALLOW_MAX];
+        uint64_t expires_ms;
+    } slot[MEMO_SLOTS];
+    unsigned next;
+};
+
+const char *allow_memo_get(struct proxy_inst *in, const char *target)
+{
+    if (!in->memo)
+        return NULL;
+    uint64_t now = clock_ms();
+    for (unsigned i = 0; i < MEMO_SLOTS; i++)
+        if (in->memo->slot[i].expires_ms > now && strcmp(in->memo->slot[i].target, target) == 0)
+            return in->memo->slot[i].allow;
+    return NULL;
+}
+
+void allow_memo_put(struct proxy_inst *in, const char *target, const char *allow, size_t len)
+{
+    if (!in->learn_ms || strlen(target) >= MEMO_TARGET_MAX || len >= MEMO_ALLOW_MAX)
+        return;
+    if (!in->memo && !(in->memo = calloc(1, sizeof *in->memo)))
+        return;
+    struct allow_memo *m = in->memo;
+    unsigned i = m->next++ % MEMO_SLOTS;
+    snprintf(m->slot[i].target, MEMO_TARGET_MAX, "%s", target);
+    memcpy(m->slot[i].allow, allow, len);
+    m->slot[i].allow[len] = '\0';
+    m->slot[i].expires_ms = clock_ms() + in->learn_ms;
+}
 
 static void proxy_destroy(void *inst);
 
@@ -42,6 +83,7 @@ static void proxy_destroy(void *inst)
     free(in->authority);
     buf_free(&in->set_headers);
     buf_free(&in->hide_headers);
+    free(in->memo);
     free(in);
 }
 
@@ -145,6 +187,13 @@ static int set_forwarded(void *inst, int argc, const char *const *argv, char *er
                             err, errlen);
 }
 
+static int set_fix_allow(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    return directive_on_off("proxy_fix_allow", argv[0], &((struct proxy_inst *)inst)->fix_allow,
+                            err, errlen);
+}
+
 static bool valid_value(const char *v)
 {
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
@@ -188,6 +237,7 @@ static const struct verbd_directive proxy_directives[] = {
     {"proxy_keepalive", 1, 1, set_keepalive, false, false},
     {"proxy_forwarded", 1, 1, set_forwarded, false, false},
     {"proxy_learn", 1, 1, set_learn, false, false},
+    {"proxy_fix_allow", 1, 1, set_fix_allow, false, false},
     {"proxy_set_header", 2, 2, set_header, false, false},
     {"proxy_hide_header", 1, 1, hide_header, false, false},
     {NULL, 0, 0, NULL, false, false},

@@ -1,0 +1,156 @@
+/* Asking an upstream what it allows: "OPTIONS target" on a connection of
+ * its own, read up to the answer's head, whose Allow is handed back.  It
+ * runs on the worker's loop, not in an exchange, so that it can serve both
+ * a request waiting for it (proxy_fix_allow) and the periodic OPTIONS *
+ * (proxy_learn_options). */
+#include "mod/proxy/ask.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "http/response.h"
+
+#define HEAD_MAX (16 * 1024)
+#define FIELDS_MAX 100
+
+struct ask {
+    struct loop *loop;
+    struct upstream_member *member;
+    struct upstream_conn *conn;
+    struct loop_timer timer;
+    struct loop_defer kick;
+    struct buf out;
+    size_t out_at;
+    char in[HEAD_MAX];
+    size_t in_len;
+    ask_done_fn *done;
+    void *arg;
+};
+
+static void finish(struct ask *a, const char *allow, size_t len)
+{
+    ask_done_fn *done = a->done;
+    void *arg = a->arg;
+    ask_cancel(a);
+    done(arg, allow, len);
+}
+
+/* The final head, once it is in: its Allow, or nothing. */
+static bool take_head(struct ask *a)
+{
+    size_t at = 0;
+    for (;;) {
+        struct http_field fields[FIELDS_MAX];
+        struct http_response r;
+        struct response_limits lim = {HEAD_MAX, FIELDS_MAX};
+        const char *why = NULL;
+        int n = http_parse_response(a->in + at, a->in_len - at, &lim, false, fields, &r, &why);
+        if (n == 0 && a->in_len < HEAD_MAX)
+            return false;
+        if (n <= 0) {
+            finish(a, NULL, 0);
+            return true;
+        }
+        if (r.status < 200) {
+            at += (size_t)n;
+            continue;
+        }
+        struct span allow = http_response_field(&r, "Allow");
+        if (r.status >= 300 || !allow.p)
+            finish(a, NULL, 0);
+        else
+            finish(a, allow.p, allow.n);
+        return true;
+    }
+}
+
+static void on_io(void *owner, uint32_t events)
+{
+    struct ask *a = owner;
+    (void)events;
+    while (a->out_at < a->out.len) {
+        ssize_t n = send(a->conn->fd, a->out.p + a->out_at, a->out.len - a->out_at, MSG_NOSIGNAL);
+        if (n > 0) {
+            a->out_at += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
+            return; /* the next edge says it is connected, or has room */
+        finish(a, NULL, 0);
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(a->conn->fd, a->in + a->in_len, HEAD_MAX - a->in_len, 0);
+        if (n > 0) {
+            a->in_len += (size_t)n;
+            if (take_head(a))
+                return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        finish(a, NULL, 0);
+        return;
+    }
+}
+
+static void on_timeout(void *arg)
+{
+    finish(arg, NULL, 0);
+}
+
+static void start_writing(void *arg)
+{
+    on_io(arg, 0);
+}
+
+struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char *target,
+                        const char *host, uint64_t timeout_ms, ask_done_fn *done, void *arg)
+{
+    struct ask *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->loop = loop;
+    a->done = done;
+    a->arg = arg;
+    loop_timer_init(&a->timer);
+    loop_defer_init(&a->kick);
+    a->member = upstream_pick(g, NULL);
+    bool reused;
+    a->conn = upstream_conn_open(g, a->member, loop, &reused, on_io, a);
+    if (!a->conn) {
+        upstream_member_done(a->member, true);
+        free(a);
+        return NULL;
+    }
+    buf_printf(&a->out, "OPTIONS %s HTTP/1.1\r\nHost: %s\r\nVia: 1.1 verbd\r\nConnection: close\r\n\r\n",
+               target, host);
+    loop_timer_at(loop, &a->timer, clock_ms() + timeout_ms, on_timeout, a);
+    /* A kept connection raises no edge of its own: the first write is
+     * tried at once (a new one waits for being connected). */
+    if (reused)
+        loop_defer(loop, &a->kick, start_writing, a);
+    return a;
+}
+
+void ask_cancel(struct ask *a)
+{
+    if (!a)
+        return;
+    loop_timer_stop(a->loop, &a->timer);
+    loop_defer_cancel(a->loop, &a->kick);
+    if (a->conn)
+        upstream_conn_close(a->conn);
+    upstream_member_done(a->member, true);
+    buf_free(&a->out);
+    free(a);
+}
