@@ -164,6 +164,37 @@ class Methods(ProxyCase):
             self.assertIn("405 without Allow", f.read())
         self.assertEqual(self.up.count("OPTIONS"), 0)  # nobody asked to fix it
 
+    def test_options_star_narrows_only_when_asked(self):
+        self.up.on("OPTIONS", "*", U.options_star("GET, HEAD, POST, OPTIONS"))
+        srv = self.proxy()
+        self.echoed(self.ask(srv, "PUT", "/api/x"))
+        self.assertEqual(self.up.count("OPTIONS"), 0)
+
+    def test_learn_options_narrows_the_mapping(self):
+        allow = ["GET, HEAD, POST, OPTIONS"]
+        self.up.on("OPTIONS", "*", lambda ex: U.options_star(allow[0])(ex))
+        srv = self.proxy(extra="proxy_learn_options 1s;",
+                         head="access_log off;\nworkers 2;\n")
+        self.up.wait_for(lambda: self.up.count("OPTIONS") >= 1, what="OPTIONS * at start")
+        time.sleep(0.2)
+        # One worker asks for all.
+        self.assertEqual(self.up.count("OPTIONS"), 1)
+        self.assertEqual(self.up.requests[0].target, "*")
+        for _ in range(4):  # on both workers
+            r = self.ask(srv, "PUT", "/api/x")
+            self.assertEqual(r.status, 501)
+            self.assertEqual(self.ask(srv, "BREW", "/api/x").status, 501)
+        self.assertEqual(self.up.count("PUT") + self.up.count("BREW"), 0)
+        r = self.ask(srv, "OPTIONS", "*")
+        self.assertEqual(r.header("Allow"), "GET, HEAD, POST, OPTIONS")
+        self.echoed(self.ask(srv, "POST", "/api/x"))
+        # The next answer widens it again.
+        allow[0] = "GET, HEAD, POST, PUT, OPTIONS"
+        deadline = time.monotonic() + 5
+        while self.ask(srv, "PUT", "/api/x").status != 200:
+            self.assertLess(time.monotonic(), deadline, "PUT never forwarded")
+            time.sleep(0.2)
+
     def test_fix_allow_asks_options_once(self):
         self.up.on("OPTIONS", "/v1/r", U.respond(200, [("Allow", "GET, HEAD, PUT, BREW, CONNECT")]))
         self.up.on("DELETE", None, U.refuse_405(send_allow=False))

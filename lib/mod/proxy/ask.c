@@ -132,7 +132,8 @@ struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char 
         free(a);
         return NULL;
     }
-    buf_printf(&a->out, "OPTIONS %s HTTP/1.1\r\nHost: %s\r\nVia: 1.1 verbd\r\nConnection: close\r\n\r\n",
+    buf_printf(&a->out,
+               "OPTIONS %s HTTP/1.1\r\nHost: %s\r\nVia: 1.1 verbd\r\nConnection: close\r\n\r\n",
                target, host);
     loop_timer_at(loop, &a->timer, clock_ms() + timeout_ms, on_timeout, a);
     /* A kept connection raises no edge of its own: the first write is

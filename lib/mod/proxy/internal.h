@@ -8,20 +8,28 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/loop.h"
 #include "route/module.h"
 #include "upstream/upstream.h"
 #include "verbd.h"
+
+struct ask;
 
 struct proxy_inst {
     struct upstream_group *group; /* a named `upstream`, or one of the URL's address */
     char *prefix;                 /* the upstream path the location's prefix becomes ("/v1/") */
     char *authority;              /* host[:port] of the URL, for a Host the operator asks for */
     uint64_t connect_timeout_ms, send_timeout_ms, read_timeout_ms;
-    bool forwarded;          /* add Forwarded and X-Forwarded-For/-Proto/-Host */
-    uint64_t learn_ms;       /* proxy_learn: how long a 501 without freshness counts; 0: off */
-    struct buf set_headers;  /* proxy_set_header: "Name\0value\0" pairs */
-    struct buf hide_headers; /* proxy_hide_header: "Name\0" each */
-    bool fix_allow;          /* proxy_fix_allow: ask OPTIONS for a 405 without Allow */
+    bool forwarded;            /* add Forwarded and X-Forwarded-For/-Proto/-Host */
+    uint64_t learn_ms;         /* proxy_learn: how long a 501 without freshness counts; 0: off */
+    struct buf set_headers;    /* proxy_set_header: "Name\0value\0" pairs */
+    struct buf hide_headers;   /* proxy_hide_header: "Name\0" each */
+    bool fix_allow;            /* proxy_fix_allow: ask OPTIONS for a 405 without Allow */
+    uint64_t options_every_ms; /* proxy_learn_options: ask OPTIONS * this often; 0: never */
+    /* Per worker: the loop, the timer of the next OPTIONS *, the one asked. */
+    struct loop *loop;
+    struct loop_timer options_timer;
+    struct ask *options_ask;
     struct allow_memo *memo; /* the Allow fields so found, per worker */
 };
 

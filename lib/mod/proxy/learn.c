@@ -1,8 +1,9 @@
 /* What the gateway learnt from its upstreams: methods an upstream answered
  * 501 (DESIGN.md, "Origin servers and gateways"), each until its answer
- * goes stale.  One table in memory shared by every worker (mapped before
- * they fork, kept across reloads), keyed by upstream and method, so a
- * refusal learnt by one worker is decided by all. */
+ * goes stale, and, where the operator asks, the Allow of its OPTIONS *.
+ * One table in memory shared by every worker (mapped before they fork,
+ * kept across reloads), keyed by upstream and method, so a refusal learnt
+ * by one worker is decided by all. */
 #include "mod/proxy/learn.h"
 
 #include <stdatomic.h>
@@ -21,9 +22,21 @@ struct slot {
     uint64_t expires_ms; /* clock_ms() time; 0: free */
 };
 
+/* An upstream's OPTIONS * Allow, and when a worker asks it next. */
+#define ALLOW_SLOTS 32
+#define NAME_MAX_LEN 64
+#define ALLOW_MAX_LEN 512
+
+struct allow_slot {
+    char upstream[NAME_MAX_LEN];
+    char allow[ALLOW_MAX_LEN];
+    uint64_t expires_ms, ask_at_ms;
+};
+
 struct table {
     atomic_flag lock;
     struct slot slots[SLOTS];
+    struct allow_slot allows[ALLOW_SLOTS];
 };
 
 static struct table *table;
@@ -126,4 +139,84 @@ uint64_t learnt_refusal(const char *upstream, const char *method, size_t len)
     }
     unlock();
     return left;
+}
+
+/* The upstream's slot, made if `make` (taking a free one, else the one
+ * that went stale first); NULL if none.  Under the lock. */
+static struct allow_slot *allow_slot(const char *upstream, bool make)
+{
+    struct allow_slot *empty = NULL, *stalest = NULL;
+    for (unsigned i = 0; i < ALLOW_SLOTS; i++) {
+        struct allow_slot *s = &table->allows[i];
+        if (s->upstream[0] == '\0') {
+            if (!empty)
+                empty = s;
+        } else if (strcmp(s->upstream, upstream) == 0) {
+            return s;
+        } else if (!stalest || s->expires_ms < stalest->expires_ms) {
+            stalest = s;
+        }
+    }
+    if (!make || strlen(upstream) >= NAME_MAX_LEN)
+        return NULL;
+    struct allow_slot *use = empty ? empty : stalest;
+    memset(use, 0, sizeof *use);
+    strcpy(use->upstream, upstream);
+    return use;
+}
+
+void learn_allow(const char *upstream, const char *allow, size_t len, uint64_t ttl_ms)
+{
+    if (!table || len >= ALLOW_MAX_LEN)
+        return;
+    lock();
+    struct allow_slot *s = allow_slot(upstream, true);
+    if (s) {
+        memcpy(s->allow, allow, len);
+        s->allow[len] = '\0';
+        s->expires_ms = clock_ms() + ttl_ms;
+    }
+    unlock();
+}
+
+static bool list_has(const char *list, const char *method, size_t len)
+{
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, " \t,");
+        if (n == len && memcmp(p, method, len) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+int learnt_allow_lists(const char *upstream, const char *method, size_t len)
+{
+    if (!table)
+        return -1;
+    int answer = -1;
+    lock();
+    const struct allow_slot *s = allow_slot(upstream, false);
+    if (s && s->expires_ms > clock_ms())
+        answer = list_has(s->allow, method, len) ||
+                 (len == 4 && memcmp(method, "HEAD", 4) == 0 && list_has(s->allow, "GET", 3));
+    unlock();
+    return answer;
+}
+
+bool learn_claim_asking(const char *upstream, uint64_t every_ms)
+{
+    if (!table)
+        return false;
+    uint64_t now = clock_ms();
+    bool mine = false;
+    lock();
+    struct allow_slot *s = allow_slot(upstream, true);
+    if (s && s->ask_at_ms <= now) {
+        s->ask_at_ms = now + every_ms;
+        mine = true;
+    }
+    unlock();
+    return mine;
 }

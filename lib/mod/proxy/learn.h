@@ -2,6 +2,7 @@
 #ifndef VERBD_MOD_PROXY_LEARN_H
 #define VERBD_MOD_PROXY_LEARN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,5 +13,15 @@ int learn_init(void);
 void learn_refusal(const char *upstream, const char *method, size_t len, uint64_t ttl_ms);
 /* Milliseconds the refusal of `method` stays fresh; 0 if none is known. */
 uint64_t learnt_refusal(const char *upstream, const char *method, size_t len);
+
+/* The Allow of the upstream's answer to OPTIONS * (proxy_learn_options),
+ * fresh for ttl_ms. */
+void learn_allow(const char *upstream, const char *allow, size_t len, uint64_t ttl_ms);
+/* Whether the upstream's fresh OPTIONS * Allow lists `method` (HEAD
+ * comes with GET): 1 yes, 0 no, -1 nothing fresh is known. */
+int learnt_allow_lists(const char *upstream, const char *method, size_t len);
+/* True for the one worker that should ask the upstream's OPTIONS * now,
+ * at most once every every_ms over all workers. */
+bool learn_claim_asking(const char *upstream, uint64_t every_ms);
 
 #endif

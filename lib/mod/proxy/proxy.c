@@ -9,6 +9,8 @@
 #include "core/clock.h"
 #include "core/settings.h"
 #include "http/parse.h"
+#include "core/log.h"
+#include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
 #include "mod/proxy/learn.h"
 
@@ -16,6 +18,7 @@
 #define DEFAULT_TIMEOUT_MS 60000
 
 #define DEFAULT_LEARN_MS (10 * 60 * 1000)
+#define DEFAULT_OPTIONS_EVERY_MS (60 * 1000)
 
 /* proxy_fix_allow's answers, per worker: a few resources' Allow fields,
  * the oldest given up first. */
@@ -87,9 +90,49 @@ static void proxy_destroy(void *inst)
     free(in);
 }
 
+/* proxy_learn_options: one worker at a time asks the upstream's OPTIONS *,
+ * and all decide by its Allow while it is fresh (twice the interval, so a
+ * missed answer does not drop it). */
+static void options_learnt(void *arg, const char *allow, size_t len)
+{
+    struct proxy_inst *in = arg;
+    in->options_ask = NULL;
+    if (!allow) {
+        log_msg(LOG_INFO, "proxy %s: no Allow in an answer to OPTIONS *", in->group->name);
+        return;
+    }
+    learn_allow(in->group->name, allow, len, 2 * in->options_every_ms);
+    log_msg(LOG_INFO, "proxy %s: OPTIONS * allows %.*s", in->group->name, (int)len, allow);
+}
+
+static void ask_options_star(void *arg)
+{
+    struct proxy_inst *in = arg;
+    if (!in->options_ask && learn_claim_asking(in->group->name, in->options_every_ms))
+        in->options_ask = ask_options(in->group, in->loop, "*", in->authority, in->read_timeout_ms,
+                                      options_learnt, in);
+    loop_timer_at(in->loop, &in->options_timer, clock_ms() + in->options_every_ms, ask_options_star,
+                  in);
+}
+
+static void proxy_worker_init(void *inst, struct loop *loop, method_set allowed)
+{
+    (void)allowed;
+    struct proxy_inst *in = inst;
+    in->loop = loop;
+    loop_timer_init(&in->options_timer);
+    if (in->options_every_ms)
+        loop_timer_at(loop, &in->options_timer, clock_ms(), ask_options_star, in);
+}
+
 static void proxy_worker_exit(void *inst)
 {
-    upstream_group_drop_idle(((struct proxy_inst *)inst)->group);
+    struct proxy_inst *in = inst;
+    if (in->loop)
+        loop_timer_stop(in->loop, &in->options_timer);
+    ask_cancel(in->options_ask);
+    in->options_ask = NULL;
+    upstream_group_drop_idle(in->group);
 }
 
 static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen);
@@ -102,6 +145,8 @@ static void proxy_start(void *inst, struct verbd_exchange *x)
 static bool proxy_refuses(void *inst, const char *m, size_t n)
 {
     struct proxy_inst *in = inst;
+    if (in->options_every_ms && learnt_allow_lists(in->group->name, m, n) == 0)
+        return true;
     return in->learn_ms && learnt_refusal(in->group->name, m, n) > 0;
 }
 
@@ -187,6 +232,22 @@ static int set_forwarded(void *inst, int argc, const char *const *argv, char *er
                             err, errlen);
 }
 
+static int set_learn_options(void *inst, int argc, const char *const *argv, char *err,
+                             size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (strcmp(argv[0], "off") == 0) {
+        in->options_every_ms = 0;
+        return 0;
+    }
+    if (strcmp(argv[0], "on") == 0) {
+        in->options_every_ms = DEFAULT_OPTIONS_EVERY_MS;
+        return 0;
+    }
+    return set_timeout(&in->options_every_ms, "proxy_learn_options", argv[0], err, errlen);
+}
+
 static int set_fix_allow(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
@@ -238,6 +299,7 @@ static const struct verbd_directive proxy_directives[] = {
     {"proxy_forwarded", 1, 1, set_forwarded, false, false},
     {"proxy_learn", 1, 1, set_learn, false, false},
     {"proxy_fix_allow", 1, 1, set_fix_allow, false, false},
+    {"proxy_learn_options", 1, 1, set_learn_options, false, false},
     {"proxy_set_header", 2, 2, set_header, false, false},
     {"proxy_hide_header", 1, 1, hide_header, false, false},
     {NULL, 0, 0, NULL, false, false},
@@ -251,6 +313,7 @@ const struct verbd_module verbd_module_proxy = {
     .streams_bodies = true,
     .create = proxy_create,
     .destroy = proxy_destroy,
+    .worker_init = proxy_worker_init,
     .worker_exit = proxy_worker_exit,
     .process_init = learn_init,
     .refuses = proxy_refuses,
