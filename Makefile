@@ -33,7 +33,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan test-tls-audit fuzz valgrind examples bench bench-smoke install clean
+.PHONY: all run test test-asan test-tls-audit test-proxy-stream fuzz valgrind examples bench bench-smoke install clean
 
 all: $(VERBD)
 
@@ -84,6 +84,14 @@ test-tls-audit:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory $(VERBD)
 	@scripts/tls-audit.sh --verbd $(VERBD)
+
+# A 2 GiB upload and download through the proxy, with verbd's memory
+# reported (make test runs the same with 256 MiB).
+test-proxy-stream:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(VERBD)
+	@cd tests/integration && VERBD_BIN=$(abspath $(VERBD)) VERBD_STREAM_BYTES=2147483648 \
+	    python3 -m unittest -v test_proxy_stream
 
 # Every fuzz harness for FUZZ_SECONDS each; fails on any crash, leak or
 # timeout (scripts/fuzz.sh).

@@ -358,6 +358,11 @@ struct verbd_watch;
 struct verbd_timer *verbd_timer(struct verbd_exchange *x, uint64_t ms, uint64_t every_ms,
                                 void (*cb)(struct verbd_exchange *x, void *arg), void *arg);
 void verbd_timer_cancel(struct verbd_timer *t);
+/* Arms the timer again, `ms` from now, whether it fired, was cancelled or
+ * is still pending: a deadline pushed back on every read costs no memory,
+ * where a new timer each time would hold its handle until the exchange
+ * ends. */
+void verbd_timer_reset(struct verbd_timer *t, uint64_t ms);
 /* cb(x, events, arg) while fd is readable (VERBD_READABLE) or writable
  * (VERBD_WRITABLE), as asked in `events`, until cancelled or the exchange
  * ends.  The descriptor stays the caller's. */

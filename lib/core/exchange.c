@@ -20,6 +20,7 @@ enum handle_kind { HANDLE_TIMER, HANDLE_WATCH, HANDLE_DEFER };
 
 struct vx_handle {
     struct vx_handle *next;
+    struct vx_handle *next_spare; /* a deferred call that ran: in x->spare_defer */
     enum handle_kind kind;
     bool active;
     struct verbd_exchange *x;
@@ -81,6 +82,7 @@ static void cancel_handles(struct verbd_exchange *x)
         }
     }
     x->handles = NULL;
+    x->spare_defer = NULL;
 }
 
 void vx_end(struct verbd_exchange *x)
@@ -352,6 +354,12 @@ void verbd_timer_cancel(struct verbd_timer *t)
     }
 }
 
+void verbd_timer_reset(struct verbd_timer *t, uint64_t ms)
+{
+    t->h.active = true;
+    loop_timer_at(t->h.x->loop, &t->t, clock_ms() + ms, timer_fired, t);
+}
+
 static void watch_fired(void *arg, uint32_t events)
 {
     struct verbd_watch *w = arg;
@@ -388,10 +396,15 @@ void verbd_watch_cancel(struct verbd_watch *w)
     }
 }
 
+/* A deferred call's handle is the exchange's alone (verbd_defer returns
+ * none), so once it ran it serves the next one: a module that defers on
+ * every piece of a long body does not grow the arena. */
 static void defer_fired(void *arg)
 {
     struct vx_defer *d = arg;
     d->h.active = false;
+    d->h.next_spare = d->h.x->spare_defer;
+    d->h.x->spare_defer = &d->h;
     struct log_target *before = log_use(d->h.x->log);
     d->cb(d->h.x, d->h.arg);
     log_use(before);
@@ -400,7 +413,15 @@ static void defer_fired(void *arg)
 void verbd_defer(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
                  void *arg)
 {
-    struct vx_defer *d = new_handle(x, sizeof *d, HANDLE_DEFER, arg);
+    struct vx_defer *d;
+    if (x->spare_defer) {
+        d = (struct vx_defer *)x->spare_defer;
+        x->spare_defer = d->h.next_spare;
+        d->h.active = true;
+        d->h.arg = arg;
+    } else {
+        d = new_handle(x, sizeof *d, HANDLE_DEFER, arg);
+    }
     d->cb = cb;
     loop_defer_init(&d->d);
     loop_defer(x->loop, &d->d, defer_fired, d);

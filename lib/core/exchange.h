@@ -137,7 +137,8 @@ struct verbd_exchange {
     void (*on_writable)(struct verbd_exchange *x, void *arg);
     void *writable_arg;
 
-    struct vx_handle *handles; /* timers, watches, deferred calls */
+    struct vx_handle *handles;     /* timers, watches, deferred calls */
+    struct vx_handle *spare_defer; /* deferred calls that ran, for the next ones */
 };
 
 /* An exchange for a session, from a small per-process pool: the common

@@ -474,7 +474,6 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
 {
     (void)x;
     struct fwd *f = arg;
-    f->timer = NULL;
     fail(f, 504,
          !f->connected ? "the upstream did not accept the connection in time"
          : f->tunnel   ? "the upgraded connection was idle longer than proxy_read_timeout"
@@ -484,8 +483,10 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
 
 static void arm(struct fwd *f, uint64_t ms)
 {
-    verbd_timer_cancel(f->timer);
-    f->timer = verbd_timer(f->x, ms, 0, on_timeout, f);
+    if (f->timer)
+        verbd_timer_reset(f->timer, ms);
+    else
+        f->timer = verbd_timer(f->x, ms, 0, on_timeout, f);
 }
 
 /* ---- ending ------------------------------------------------------------------- */
@@ -778,7 +779,6 @@ static void fix_allow(struct fwd *f, struct verbd_response *res)
     if (f->ask) {
         f->ask_target = target.p;     /* freed with f */
         verbd_timer_cancel(f->timer); /* the OPTIONS has its own */
-        f->timer = NULL;
     } else {
         buf_free(&target);
     }
