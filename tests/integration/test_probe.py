@@ -22,6 +22,7 @@ import time
 import unittest
 
 from harness import Server, free_port, run_verbd, verbd_bin, webroot
+from peers import Apache, find_httpd, find_program, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROKEN = os.path.join(HERE, "broken_server.py")
@@ -77,19 +78,6 @@ def findings(data, kind, method=None, rfc=None, text=None):
     return out
 
 
-def wait_port(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def tree(root):
     """Every file and directory under root: relative path -> sha256 of the
     content (files), "dir" (directories) or the link target."""
@@ -123,11 +111,6 @@ def header(r, name):
 def dest_path(r):
     d = header(r, "Destination")
     return None if d is None else "/" + d.split("/", 3)[3]
-
-
-def find_program(name):
-    return shutil.which(name) or next(
-        (p for p in ("/usr/sbin/" + name, "/sbin/" + name) if os.access(p, os.X_OK)), None)
 
 
 class BrokenServer:
@@ -907,45 +890,11 @@ class AgainstApache(ProbeTestCase):
     MODULES = ["mpm_prefork", "authz_core", "mime", "dir", "dav", "dav_fs"]
 
     def setUp(self):
-        httpd = find_program("apache2")
-        moddir = "/usr/lib/apache2/modules"
-        if not httpd or not os.path.isdir(moddir):
+        if not find_httpd():
             self.skipTest("Apache httpd is not installed (Debian package: apache2)")
-        self.dir = tempfile.mkdtemp(prefix="verbd-apache-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        os.chmod(self.dir, 0o777)
-        self.root = os.path.join(self.dir, "root")
-        os.makedirs(os.path.join(self.root, "dav"))
-        with open(os.path.join(self.root, "index.html"), "w") as f:
-            f.write("hello from apache\n")
-        with open(os.path.join(self.root, "dav", "file.txt"), "w") as f:
-            f.write("dav file\n")
-        for dirpath, dirnames, filenames in os.walk(self.dir):
-            for n in dirnames:
-                os.chmod(os.path.join(dirpath, n), 0o777)
-            for n in filenames:
-                os.chmod(os.path.join(dirpath, n), 0o666)
-        self.port, self.port_notrace = free_port(), free_port()
-        user = ""
-        if os.geteuid() == 0:
-            user = "User www-data\nGroup www-data\n" if _has_user("www-data") else ""
-        conf = os.path.join(self.dir, "httpd.conf")
-        with open(conf, "w") as f:
-            f.write("".join("LoadModule %s_module %s/mod_%s.so\n" % (m, moddir, m)
-                            for m in self.MODULES))
-            f.write("""ServerRoot {d}
-ServerName localhost
-{user}Listen 127.0.0.1:{port}
-Listen 127.0.0.1:{port2}
-PidFile {d}/httpd.pid
-ErrorLog {d}/error.log
-DefaultRuntimeDir {d}
-Mutex file:{d} default
-TypesConfig /etc/mime.types
-DocumentRoot {d}/root
-DavLockDB {d}/davlock
+        self.httpd = Apache(self.MODULES, """DavLockDB {d}/davlock
 TraceEnable on
-<Directory {d}/root>
+<Directory {root}>
     Require all granted
 </Directory>
 <Location /dav/>
@@ -954,24 +903,19 @@ TraceEnable on
 <VirtualHost 127.0.0.1:{port2}>
     TraceEnable off
 </VirtualHost>
-""".format(d=self.dir, user=user, port=self.port, port2=self.port_notrace))
-        self.proc = subprocess.Popen([httpd, "-f", conf, "-X"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        self.addCleanup(self.stop)
-        if not (wait_port(self.port, self.proc) and wait_port(self.port_notrace, self.proc)):
-            log = os.path.join(self.dir, "error.log")
-            text = open(log).read() if os.path.exists(log) else "(no error log)"
-            self.fail("apache2 did not start:\n" + text)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+""", ports=2)
+        self.addCleanup(self.httpd.cleanup)
+        self.dir, self.root = self.httpd.dir, self.httpd.root
+        self.port, self.port_notrace = self.httpd.ports
+        os.makedirs(os.path.join(self.root, "dav"))
+        with open(os.path.join(self.root, "index.html"), "w") as f:
+            f.write("hello from apache\n")
+        with open(os.path.join(self.root, "dav", "file.txt"), "w") as f:
+            f.write("dav file\n")
+        try:
+            self.httpd.start()
+        except RuntimeError as e:
+            self.fail(str(e))
 
     def tree(self):
         out = []
@@ -1033,15 +977,6 @@ TraceEnable on
             self.assertEqual(probes[m]["class"], "allowed", probes[m])
         self.assertEqual(data["scratch"]["left_behind"], [])
         self.assertEqual(self.tree(), before, "the probe left something behind")
-
-
-def _has_user(name):
-    try:
-        import pwd
-        pwd.getpwnam(name)
-        return True
-    except (ImportError, KeyError):
-        return False
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""Peer servers on loopback for the tests that compare verbd with them or
+put verbd in front of them: finding their programs, waiting for their
+ports, and Apache httpd (Debian's apache2) with its own config in a
+temporary directory, one process (-X), stopped by PID."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import free_port
+
+MODULE_DIR = "/usr/lib/apache2/modules"
+
+
+def find_program(name):
+    """A program on PATH or in /usr/sbin, /sbin; None if absent."""
+    return shutil.which(name) or next(
+        (p for p in ("/usr/sbin/" + name, "/sbin/" + name) if os.access(p, os.X_OK)), None)
+
+
+def find_httpd():
+    """The apache2 binary, or None when Apache is not installed."""
+    path = find_program("apache2")
+    return path if path and os.path.isdir(MODULE_DIR) else None
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _has_user(name):
+    try:
+        import pwd
+        pwd.getpwnam(name)
+        return True
+    except (ImportError, KeyError):
+        return False
+
+
+class Apache:
+    """httpd with `modules` loaded, listening on `ports` (their number),
+    serving `self.root`; `conf` is the rest of httpd.conf, formatted with
+    d (the directory), root and port, port2, ... .  The directory is
+    world-writable so that httpd, which drops to www-data under root, can
+    write its files."""
+
+    def __init__(self, modules, conf, ports=1):
+        self.httpd = find_httpd()
+        self.dir = tempfile.mkdtemp(prefix="verbd-apache-")
+        os.chmod(self.dir, 0o777)
+        self.root = os.path.join(self.dir, "root")
+        os.makedirs(self.root)
+        self.ports = [free_port() for _ in range(ports)]
+        self.port = self.ports[0]
+        self.modules = modules
+        self.conf = conf
+        self.proc = None
+
+    def start(self):
+        for dirpath, dirnames, filenames in os.walk(self.dir):
+            for n in dirnames:
+                os.chmod(os.path.join(dirpath, n), 0o777)
+            for n in filenames:
+                os.chmod(os.path.join(dirpath, n), 0o666)
+        user = ""
+        if os.geteuid() == 0 and _has_user("www-data"):
+            user = "User www-data\nGroup www-data\n"
+        names = {"d": self.dir, "root": self.root}
+        for i, p in enumerate(self.ports):
+            names["port" if i == 0 else "port%d" % (i + 1)] = p
+        path = os.path.join(self.dir, "httpd.conf")
+        with open(path, "w") as f:
+            f.write("".join("LoadModule %s_module %s/mod_%s.so\n" % (m, MODULE_DIR, m)
+                            for m in self.modules))
+            f.write("ServerRoot {d}\nServerName localhost\n{user}PidFile {d}/httpd.pid\n"
+                    "ErrorLog {d}/error.log\nDefaultRuntimeDir {d}\nMutex file:{d} default\n"
+                    "TypesConfig /etc/mime.types\nDocumentRoot {root}\n"
+                    .format(user=user, **names))
+            f.write("".join("Listen 127.0.0.1:%d\n" % p for p in self.ports))
+            f.write(self.conf.format(**names))
+        self.proc = subprocess.Popen([self.httpd, "-f", path, "-X"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        if not all(wait_port(p, self.proc) for p in self.ports):
+            log = os.path.join(self.dir, "error.log")
+            text = open(log).read() if os.path.exists(log) else "(no error log)"
+            self.stop()
+            raise RuntimeError("apache2 did not start:\n" + text)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, True)
