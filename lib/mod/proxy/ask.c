@@ -32,12 +32,12 @@ struct ask {
     void *arg;
 };
 
+/* The answer (which points into a->in) is handed over before the ask
+ * goes; its owner forgets it in `done` and never cancels it after. */
 static void finish(struct ask *a, const char *allow, size_t len)
 {
-    ask_done_fn *done = a->done;
-    void *arg = a->arg;
+    a->done(a->arg, allow, len);
     ask_cancel(a);
-    done(arg, allow, len);
 }
 
 /* The final head, once it is in: its Allow, or nothing. */

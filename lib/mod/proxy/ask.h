@@ -10,8 +10,9 @@
 
 struct ask;
 
-/* allow[0, len): the Allow of a 2xx answer; NULL if there was no answer
- * in time, no 2xx, or no Allow. */
+/* allow[0, len): the Allow of a 2xx answer, valid during the call; NULL if
+ * there was no answer in time, no 2xx, or no Allow.  The ask is gone
+ * after the call (do not cancel it). */
 typedef void ask_done_fn(void *arg, const char *allow, size_t len);
 
 /* Sends "OPTIONS target" (a path or "*") with Host `host` to a member of
