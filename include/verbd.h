@@ -233,6 +233,10 @@ int verbd_request_is_head(const struct verbd_request *req);
 const void *verbd_request_body(const struct verbd_request *req, size_t *len);
 /* 1 if the request carries a body (a Content-Length above 0, or chunked). */
 int verbd_request_has_body(const struct verbd_request *req);
+/* A chunked body's trailer section ("Name: value\r\n" lines, then a last
+ * "\r\n"), once the body was read to its end; NULL before, or without
+ * trailer fields. */
+const char *verbd_request_trailers(const struct verbd_request *req, size_t *len);
 
 /* ---- Response --------------------------------------------------------- */
 

@@ -286,6 +286,13 @@ void verbd_continue(struct verbd_exchange *x)
     }
 }
 
+void vx_take_trailers(struct verbd_exchange *x, const char *p, size_t n)
+{
+    char *copy = arena_alloc(&x->arena, n);
+    memcpy(copy, p, n);
+    x->req.trailers = (struct span){copy, n};
+}
+
 void vx_body_data(struct verbd_exchange *x, const void *p, size_t n)
 {
     if (x->reading && n && x->on_data) {

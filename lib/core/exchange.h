@@ -28,6 +28,7 @@ struct verbd_request {
     uint64_t max_body;           /* what the session reads of the body at most */
     const struct sockaddr *peer; /* the client's address, or NULL */
     bool tls;                    /* it came over TLS */
+    struct span trailers;        /* a chunked body's trailer section, once read */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when
@@ -153,6 +154,9 @@ void vx_client_gone(struct verbd_exchange *x);
 /* Copies a parsed request head (and its field array) into the arena, so
  * nothing points into the session's input buffer. */
 void vx_take_request(struct verbd_exchange *x, const struct http_request *h, const char *head);
+/* Copies a chunked body's trailer section (field lines and the final
+ * CRLF, validated) into the arena, before the body's end is delivered. */
+void vx_take_trailers(struct verbd_exchange *x, const char *p, size_t n);
 /* The session delivers body bytes and the end of the body. */
 void vx_body_data(struct verbd_exchange *x, const void *p, size_t n);
 void vx_body_done(struct verbd_exchange *x, int status);

@@ -64,6 +64,13 @@ const void *verbd_request_body(const struct verbd_request *req, size_t *len)
     return req->body;
 }
 
+const char *verbd_request_trailers(const struct verbd_request *req, size_t *len)
+{
+    if (len)
+        *len = req->trailers.n;
+    return req->trailers.p;
+}
+
 int verbd_request_has_body(const struct verbd_request *req)
 {
     const struct http_request *h = &req->http;

@@ -77,6 +77,7 @@ struct http1 {
     uint64_t body_left;  /* Content-Length bytes still to come */
     uint64_t body_limit; /* what is read of it at most */
     struct chunked chunked;
+    struct buf trailers; /* a chunked body's trailer section, as it arrives */
 
     /* The response of the exchange in flight. */
     struct verbd_exchange *x;
@@ -289,6 +290,7 @@ void http1_close(struct http1 *c)
     struct http1 *last = h->conns[--h->nconns];
     h->conns[c->index] = last;
     last->index = c->index;
+    buf_free(&c->trailers);
     free(c->sni);
     free(c);
 }
@@ -691,6 +693,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     c->body_left = h->framing == BODY_LENGTH ? h->content_length : 0;
     if (c->body_chunked)
         chunked_init(&c->chunked);
+    buf_reset(&c->trailers);
     c->read_deadline = 0; /* the module's pace now, until it reads a body */
     char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     c->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
@@ -780,8 +783,13 @@ static bool take_body(struct http1 *c, bool deliver)
         size_t used = 0;
         struct span data = {0};
         const char *why = NULL;
+        size_t trailer_before = c->chunked.trailer;
         enum chunked_result r =
             chunked_decode(&c->chunked, c->in + c->in_start, avail, &used, &data, &why);
+        /* The trailer section's bytes end what this call consumed. */
+        size_t tn = c->chunked.trailer - trailer_before;
+        if (deliver && tn && r != CHUNKED_ERROR)
+            buf_append(&c->trailers, c->in + c->in_start + used - tn, tn);
         c->in_start += used;
         avail -= used;
         if (r == CHUNKED_ERROR) {
@@ -796,8 +804,12 @@ static bool take_body(struct http1 *c, bool deliver)
             c->in_window_bytes += data.n;
             vx_body_data(x, data.p, data.n);
         }
-        if (r == CHUNKED_DONE)
+        if (r == CHUNKED_DONE) {
+            if (deliver && c->trailers.len > 2)
+                vx_take_trailers(x, c->trailers.p, c->trailers.len);
+            buf_reset(&c->trailers);
             return true;
+        }
         if (used == 0 || (deliver && (x->paused || x->finished)))
             break;
     }

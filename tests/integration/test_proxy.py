@@ -274,6 +274,23 @@ class Forwarding(ProxyCase):
         self.assertTrue(d["chunked"])
         self.assertEqual(d["body"], b"hello world")
 
+    def test_request_trailers_passed_on(self):
+        srv = self.proxy()
+        c = srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        # Sent in pieces, so that the trailer section spans reads.
+        c.send(b"POST /api/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+               b"Trailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Check")
+        time.sleep(0.1)
+        c.send(b"sum: abc\r\nConnection: X-Secret\r\nX-Secret: 1\r\nServer-Timing: a;dur=1\r\n\r\n")
+        d = self.echoed(c.read_response("POST"))
+        self.assertEqual(d["body"], b"hello")
+        self.assertEqual(list(d["trailers"]), [("X-Checksum", "abc"), ("Server-Timing", "a;dur=1")])
+        # A body without trailer fields ends as it began.
+        d = self.echoed(self.ask(srv, "POST", "/api/up", headers={"Transfer-Encoding": "chunked"},
+                                 body=b"2\r\nhi\r\n0\r\n\r\n", conn=c))
+        self.assertEqual(list(d["trailers"]), [])
+
     def test_keep_alive_connection_reused(self):
         srv = self.proxy()
         for _ in range(5):

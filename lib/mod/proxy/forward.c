@@ -132,6 +132,21 @@ static bool hop_by_hop(struct span name, const struct http_field *fields, size_t
     return false;
 }
 
+/* The fields of a trailer section (validated by the chunked decoder) that
+ * a gateway passes on: not those it handles itself.  Returns how many are
+ * in `fields`. */
+static size_t passable_trailers(const char *p, size_t len, struct http_field *fields)
+{
+    size_t n = 0, kept = 0;
+    const char *why;
+    if (len <= 2 || http_parse_fields(p, 0, len, fields, FIELDS_MAX, &n, &why) <= 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!hop_by_hop(fields[i].name, fields, n))
+            fields[kept++] = fields[i];
+    return kept;
+}
+
 /* Whether a field's list value has `token` (case-insensitively). */
 static bool has_token(struct span list, const char *token)
 {
@@ -620,8 +635,21 @@ static void body_done(struct verbd_exchange *x, int status, void *arg)
         }
         return;
     }
-    if (f->chunked_out)
-        buf_append(&f->out, "0\r\n\r\n", 5);
+    if (f->chunked_out) {
+        /* The client's trailer fields go on with the last chunk. */
+        size_t len;
+        const char *section = verbd_request_trailers(&f->x->req, &len);
+        struct http_field fields[FIELDS_MAX];
+        size_t n = passable_trailers(section, len, fields);
+        buf_append(&f->out, "0\r\n", 3);
+        for (size_t i = 0; i < n; i++) {
+            buf_append(&f->out, fields[i].name.p, fields[i].name.n);
+            buf_append(&f->out, ": ", 2);
+            buf_append(&f->out, fields[i].value.p, fields[i].value.n);
+            buf_append(&f->out, "\r\n", 2);
+        }
+        buf_append(&f->out, "\r\n", 2);
+    }
     f->body_complete = true;
     pump(f);
 }
@@ -835,20 +863,14 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     f->head_done = true;
 }
 
-/* The upstream's trailer fields (validated by the chunked decoder) go on
- * to the client, but those a gateway handles itself. */
+/* The upstream's trailer fields go on to the client. */
 static void relay_trailers(struct fwd *f, struct verbd_response *res)
 {
     struct http_field fields[FIELDS_MAX];
-    size_t n = 0;
-    const char *why;
-    if (f->trailers.len <= 2 ||
-        http_parse_fields(f->trailers.p, 0, f->trailers.len, fields, FIELDS_MAX, &n, &why) <= 0)
-        return;
+    size_t n = passable_trailers(f->trailers.p, f->trailers.len, fields);
     for (size_t i = 0; i < n; i++) {
         char name[256], value[4096];
-        if (hop_by_hop(fields[i].name, fields, n) || fields[i].name.n >= sizeof name ||
-            fields[i].value.n >= sizeof value ||
+        if (fields[i].name.n >= sizeof name || fields[i].value.n >= sizeof value ||
             listed(&f->in->hide_headers, fields[i].name, false))
             continue;
         memcpy(name, fields[i].name.p, fields[i].name.n);
