@@ -92,8 +92,12 @@ struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const cha
  * Sets a mapping directive: one of the module's ("listing" "on"; "index"
  * "index.html" "index.htm") or one every mapping has: "methods" M... (narrows
  * the methods the module implements; naming one it does not is an error),
- * "trace" on|off, "header" NAME VALUE (added to every response here).
- * Returns 0, or -1 with a message in err.
+ * "trace" on|off, "header" NAME VALUE (added to every response here),
+ * and access control: "allow"/"deny" ADDR|CIDR|all, "auth_basic" REALM|off,
+ * "auth_basic_user_file" FILE (read now), "satisfy" any|all.  A mapping
+ * with "auth_basic" but no user file refuses every request (401).
+ * Returns 0, -1 with a message in err, or 1 with a warning in err (the
+ * directive is taken: a network with host bits set, weak password hashes).
  */
 int verbd_mapping_set(struct verbd_mapping *map, const char *name, int argc,
                       const char *const *argv, char *err, size_t errlen);

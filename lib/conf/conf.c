@@ -101,6 +101,7 @@ struct apply {
      * they win). */
     const struct conf_dir **inherited;
     size_t ninherited;
+    size_t nouter; /* in a server block: how many of them are the top level's */
 };
 
 /* A path argument as written in the file at `at`: relative to its
@@ -292,20 +293,42 @@ static void collect_inherited(struct apply *a, const struct conf_list *top)
     }
 }
 
-/* The top-level defaults the location's module has and the location does
- * not set itself.  A value its module refuses is reported once, at the
- * top-level line. */
+/* Whether two directives are inherited together: the same name, or
+ * both of a guard whose directives go as a whole (allow and deny). */
+static bool same_key(const char *x, const char *y)
+{
+    const void *k = route_directive_key(x);
+    return k ? k == route_directive_key(y) : strcmp(x, y) == 0;
+}
+
+/* Whether a list of directives gives one inherited with `name`. */
+static bool gives(const struct conf_dir *const *v, size_t from, size_t to, const char *name)
+{
+    for (size_t j = from; j < to; j++)
+        if (v[j] && same_key(v[j]->argv[0], name))
+            return true;
+    return false;
+}
+
+/* The top-level (and server) defaults the location has and does not set
+ * itself.  A value its module refuses is reported once, at the top-level
+ * line.  allow and deny go as a whole: a level with either replaces the
+ * outer level's list. */
 static void apply_inherited(struct apply *a, struct verbd_mapping *map,
                             const struct verbd_module *module, const struct conf_dir *loc)
 {
     for (size_t i = 0; i < a->ninherited; i++) {
         const struct conf_dir *d = a->inherited[i];
-        if (!d || !module_directive(module, d->argv[0]))
+        if (!d || !route_directive_find(module, d->argv[0]))
             continue;
         bool own = false;
         for (size_t j = 0; j < loc->children.n && !own; j++)
-            own = strcmp(loc->children.v[j].argv[0], d->argv[0]) == 0;
+            own = same_key(loc->children.v[j].argv[0], d->argv[0]);
         if (own)
+            continue;
+        /* The top level's, where the server block gives its own. */
+        if (route_directive_key(d->argv[0]) && i < a->nouter &&
+            gives(a->inherited, a->nouter, a->ninherited, d->argv[0]))
             continue;
         int before = a->errs->count;
         set_directive(a, map, module, d);
@@ -608,7 +631,7 @@ static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *e
 static void set_directive(struct apply *a, struct verbd_mapping *map,
                           const struct verbd_module *module, const struct conf_dir *c)
 {
-    const struct verbd_directive *declared = module ? module_directive(module, c->argv[0]) : NULL;
+    const struct verbd_directive *declared = route_directive_find(module, c->argv[0]);
     bool paths = declared && declared->path_args;
     int argc = c->argc - 1;
     char **argv = calloc((size_t)argc + 1, sizeof *argv);
@@ -619,9 +642,12 @@ static void set_directive(struct apply *a, struct verbd_mapping *map,
         if (!argv[i])
             abort();
     }
-    char err[256];
-    if (verbd_mapping_set(map, c->argv[0], argc, (const char *const *)argv, err, sizeof err) < 0)
+    char err[512];
+    int rc = verbd_mapping_set(map, c->argv[0], argc, (const char *const *)argv, err, sizeof err);
+    if (rc < 0)
         conf_error(a->errs, &c->pos[blamed_arg(c, argv, err)], "%s", err);
+    else if (rc > 0)
+        conf_warning(a->errs, &c->pos[blamed_arg(c, argv, err)], "%s", err);
     for (int i = 0; i < argc; i++)
         free(argv[i]);
     free(argv);
@@ -772,6 +798,8 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
             continue;
         set_directive(a, map, module, c);
     }
+    if (route_mapping_check((struct route_mapping *)map, err, sizeof err) < 0)
+        conf_error(a->errs, &d->pos[0], "location %s: %s", shown, err);
 }
 
 static void forget_locations(struct apply *a)
@@ -810,6 +838,7 @@ static void apply_server(struct apply *a, const struct conf_dir *d)
     }
     a->site = (struct site *)site;
     size_t top_inherited = a->ninherited;
+    a->nouter = top_inherited;
     collect_inherited(a, &d->children);
     forget_locations(a);
     for (size_t i = 0; i < d->children.n; i++)
@@ -820,6 +849,7 @@ static void apply_server(struct apply *a, const struct conf_dir *d)
     else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https)
         warn_no_location(a, &d->pos[0]);
     a->ninherited = top_inherited;
+    a->nouter = 0;
     a->site = NULL;
 }
 

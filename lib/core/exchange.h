@@ -23,7 +23,8 @@ struct verbd_request {
     const char *subpath;                 /* below the mapping prefix */
     const struct route_mapping *mapping; /* set by the router */
     int refusal;                         /* the router's error status */
-    const char *body;                    /* read for a synchronous handler */
+    int access;       /* a guarded location's verdict: 0 not asked yet, 200 let in, 401, 403 */
+    const char *body; /* read for a synchronous handler */
     size_t body_len;
     uint64_t max_body;           /* what the session reads of the body at most */
     const struct sockaddr *peer; /* the client's address, or NULL */

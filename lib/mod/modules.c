@@ -1,4 +1,6 @@
-/* The built-in modules: the one list the rest of the server consults. */
+/* The built-in modules and guards: the one list the rest of the server
+ * consults. */
+#include "mod/access/access.h"
 #include "mod/proxy/proxy.h"
 #include "mod/static/static.h"
 #include "mod/webdav/webdav.h"
@@ -10,3 +12,13 @@ const struct verbd_module *const verbd_builtin_modules[] = {
     &verbd_module_proxy,
     NULL,
 };
+
+/* Addresses before passwords: a client refused by address is not asked
+ * for one. */
+const struct verbd_guard *const verbd_builtin_guards[] = {
+    &verbd_guard_access,
+    NULL,
+};
+
+_Static_assert(sizeof verbd_builtin_guards / sizeof verbd_builtin_guards[0] - 1 <= ROUTE_GUARDS_MAX,
+               "ROUTE_GUARDS_MAX is too small for the built-in guards");

@@ -108,6 +108,38 @@ static method_set implemented_now(const struct route_table *t)
     return set;
 }
 
+/* The location's guards, combined as `satisfy` says: 0 (let in), 401 or
+ * 403.  With `satisfy all` (the default) the first guard that refuses
+ * answers; with `satisfy any` one that grants is enough, and otherwise a
+ * challenge (the client may yet log in) wins over a refusal.  A guard
+ * with nothing to say (no rule matched) neither grants nor refuses. */
+static int guard_status(const struct route_mapping *m, const struct verbd_request *req)
+{
+    bool challenged = false, forbidden = false;
+    for (size_t i = 0; verbd_builtin_guards[i]; i++) {
+        if (!m->guards[i])
+            continue;
+        switch (verbd_builtin_guards[i]->check(m->guards[i], req)) {
+        case GUARD_PASS: break;
+        case GUARD_GRANT:
+            if (m->satisfy_any)
+                return 0;
+            break;
+        case GUARD_FORBID:
+            if (!m->satisfy_any)
+                return 403;
+            forbidden = true;
+            break;
+        case GUARD_CHALLENGE:
+            if (!m->satisfy_any)
+                return 401;
+            challenged = true;
+            break;
+        }
+    }
+    return challenged ? 401 : forbidden ? 403 : 0;
+}
+
 static bool max_forwards_zero(const struct http_request *h)
 {
     struct span v = http_field_get(h, "Max-Forwards");
@@ -119,7 +151,7 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
     const struct http_request *h = &req->http;
     req->mapping = NULL;
     req->path = req->subpath = NULL;
-    req->refusal = 0;
+    req->refusal = req->access = 0;
     req->max_body = BODY_DISCARD_MAX; /* a refused request's, dropped */
     req->method_id = route_method_id(t, h->method.p, h->method.n);
     int id = req->method_id;
@@ -157,12 +189,28 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = implemented_elsewhere(t, m, id, h->method) || t->unknown_405 ? 405 : 501;
         return VERDICT_REFUSE;
     }
-    /* A gateway's refusals were just asked: its configured set decides
-     * (its allow hook is for the Allow fields, and costs a lookup per
-     * method). */
-    method_set here = m->module->refuses ? m->allowed : route_allowed(req);
-    bool allowed_here = id != METHOD_UNKNOWN ? (here & METHOD_BIT(id)) != 0 : m->open;
-    if (!implemented || !allowed_here) {
+    /* The location's configured set: a 405 from it reveals configuration
+     * only, so it comes before access control. */
+    if (!implemented || !configured) {
+        req->refusal = 405;
+        return VERDICT_REFUSE;
+    }
+    if (m->guarded) {
+        req->access = guard_status(m, req);
+        /* Answered here (a gateway does not forward it) with the
+         * configured set: nothing about the resource. */
+        if (req->access && id == METHOD_OPTIONS)
+            return VERDICT_ANSWER;
+        if (req->access) {
+            req->refusal = req->access;
+            return VERDICT_REFUSE;
+        }
+        req->access = 200;
+    }
+    /* The module's view of this resource (a gateway's refusals were just
+     * asked: its configured set decides, and its allow hook is for the
+     * Allow fields, which costs a lookup per method). */
+    if (!m->module->refuses && id != METHOD_UNKNOWN && !(route_allowed(req) & METHOD_BIT(id))) {
         req->refusal = 405;
         return VERDICT_REFUSE;
     }
@@ -233,17 +281,39 @@ static void answer_trace(const struct verbd_request *req, struct verbd_response 
     verbd_response_body(res, "\r\n", 2);
 }
 
+/* The header fields of the guards that challenge (WWW-Authenticate). */
+static void add_challenges(const struct route_mapping *m, struct verbd_response *res)
+{
+    for (size_t i = 0; verbd_builtin_guards[i]; i++)
+        if (m->guards[i] && verbd_builtin_guards[i]->challenge)
+            verbd_builtin_guards[i]->challenge(m->guards[i], res);
+}
+
+/* Whether the client may see the module's view of the resource: a
+ * location without guards, or one whose guards let it in.  Otherwise it
+ * learns the location's configured set, as a 405 before access control
+ * tells it anyway. */
+static bool sees_resource(const struct verbd_request *req)
+{
+    return !req->mapping->guarded || req->access == 200;
+}
+
 static void answer_options(const struct route_table *t, const struct verbd_request *req,
                            struct verbd_response *res)
 {
     char allow[METHOD_SET_TEXT_MAX];
     bool whole_server = req->http.form == TARGET_ASTERISK;
-    method_set set = whole_server ? implemented_now(t) : route_allowed(req);
+    const struct route_mapping *m = req->mapping;
+    method_set set = whole_server         ? implemented_now(t)
+                     : sees_resource(req) ? route_allowed(req)
+                                          : m->allowed;
     verbd_response_status(res, 204);
     verbd_response_header(res, "Allow", allow_text(t, req, set, allow, sizeof allow));
-    const struct route_mapping *m = req->mapping;
     if (!whole_server && m->module->options)
         m->module->options(m->inst, req, set, res);
+    /* RFC 9110 §11.6.1: credentials would change the answer. */
+    if (!whole_server && req->access == 401)
+        add_challenges(m, res);
 }
 
 /* The built-in module that would implement a method no mapping enables. */
@@ -290,7 +360,9 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
         say(res, ".\n");
         break;
     case 405:
-        allow_list = allow_text(t, req, route_allowed(req), allow, sizeof allow);
+        allow_list =
+            allow_text(t, req, sees_resource(req) ? route_allowed(req) : req->mapping->allowed,
+                       allow, sizeof allow);
         verbd_response_error(res, 405, NULL);
         say(res, "The method ");
         verbd_response_body(res, method->p, method->n);
@@ -301,6 +373,11 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
         say(res, ".\n");
         verbd_response_header(res, "Allow", allow_list);
         break;
+    case 401:
+        verbd_response_error(res, 401, "Authentication is required for this location.");
+        add_challenges(req->mapping, res);
+        break;
+    case 403: verbd_response_error(res, 403, "Access to this location is forbidden."); break;
     case 404: verbd_response_error(res, 404, "Nothing is served at this path."); break;
     case 413:
         verbd_response_error(res, 413, "The request body is larger than this location accepts.");

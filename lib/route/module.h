@@ -23,6 +23,7 @@ struct module_env {
 struct verbd_directive {
     const char *name;
     int min_args, max_args; /* max_args < 0: no upper bound */
+    /* 0; -1 + err; or 1 with a warning in err (the value is taken). */
     int (*set)(void *inst, int argc, const char *const *argv, char *err, size_t errlen);
     bool path_args; /* its arguments are file paths: a config file
                        gives them relative to its own directory */
@@ -83,13 +84,61 @@ struct verbd_module {
     method_set (*allow)(void *inst, const struct verbd_request *req, method_set allowed);
 
     /* Optional: header fields to add to an OPTIONS answer (e.g. DAV);
-     * `allowed` is the Allow the router sends for this resource. */
+     * `allowed` is the Allow the router sends for this resource.  For a
+     * client a guard did not let in, it is the location's configured set:
+     * the fields then describe what the module can do, and must not look
+     * at the resource. */
     void (*options)(void *inst, const struct verbd_request *req, method_set allowed,
                     struct verbd_response *res);
 };
 
 /* The built-in modules, NULL-terminated (mod/modules.c). */
 extern const struct verbd_module *const verbd_builtin_modules[];
+
+/* ---- Guards ---------------------------------------------------------------------------------- */
+
+/* What a guard says about one request. */
+enum guard_verdict {
+    GUARD_PASS,      /* nothing here applies (no rule matched, auth_basic off) */
+    GUARD_GRANT,     /* this guard grants access */
+    GUARD_FORBID,    /* 403 */
+    GUARD_CHALLENGE, /* 401: credentials missing or not accepted */
+};
+
+/* A guard: access control on a location, whatever its module.  The router
+ * asks a location's guards once the method is allowed there by its
+ * configured set (after the 501 and that 405, which reveal configuration
+ * only) and before the module sees the request (its refined Allow, its
+ * 405, its answer).  `satisfy` combines their verdicts (route.h).  A guard
+ * has an instance on a location only if one of its directives is given
+ * there or inherited. */
+struct verbd_guard {
+    const char *name;
+    /* Accepted in every location; those with `inherit` also at top level
+     * and in `server`, as the default of each location without its own. */
+    const struct verbd_directive *directives;
+    /* A level (location, server) that gives any of the guard's directives
+     * inherits none of them from outside it: its list of rules replaces
+     * the outer one (allow/deny). */
+    bool inherit_whole;
+
+    void *(*create)(void);
+    void (*destroy)(void *inst);
+    /* Optional: once the location's directives are all given: -1 + err if
+     * they do not fit together (auth_basic without a user file). */
+    int (*check_config)(void *inst, char *err, size_t errlen);
+    /* The verdict on a request; runs on the event loop, so a guard that
+     * hashes bounds what one call costs. */
+    enum guard_verdict (*check)(void *inst, const struct verbd_request *req);
+    /* Optional: header fields of a 401 (WWW-Authenticate), also added to
+     * an OPTIONS answered without access. */
+    void (*challenge)(void *inst, struct verbd_response *res);
+};
+
+/* The built-in guards in the order a location asks them (addresses before
+ * passwords), NULL-terminated (mod/modules.c); at most ROUTE_GUARDS_MAX. */
+#define ROUTE_GUARDS_MAX 4
+extern const struct verbd_guard *const verbd_builtin_guards[];
 
 const struct verbd_module *module_find(const char *name);
 

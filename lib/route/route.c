@@ -248,12 +248,14 @@ int directive_check_arity(const struct verbd_directive *d, int argc, char *err, 
 }
 
 /* The router's own directives: every mapping has them. */
-enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY };
+enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY, DIR_SATISFY };
 static const struct verbd_directive router_directives[] = {
     [DIR_METHODS] = {.name = "methods", .min_args = 1, .max_args = -1},
     [DIR_TRACE] = {.name = "trace", .min_args = 1, .max_args = 1},
     [DIR_HEADER] = {.name = "header", .min_args = 2, .max_args = 2},
     [DIR_MAX_BODY] = {.name = "max_body", .min_args = 1, .max_args = 1},
+    /* How the guards' verdicts combine (route_decide). */
+    [DIR_SATISFY] = {.name = "satisfy", .min_args = 1, .max_args = 1, .inherit = true},
     {.name = NULL},
 };
 
@@ -277,8 +279,46 @@ const char *route_directive_name(size_t i)
                                                                       : NULL;
 }
 
+/* The guard declaring directive `name` (its index in *at), or NULL. */
+static const struct verbd_directive *guard_directive(const char *name, size_t *at)
+{
+    for (size_t i = 0; verbd_builtin_guards[i]; i++) {
+        const struct verbd_directive *d = find_directive(verbd_builtin_guards[i]->directives, name);
+        if (d) {
+            if (at)
+                *at = i;
+            return d;
+        }
+    }
+    return NULL;
+}
+
+const struct verbd_directive *route_directive_find(const struct verbd_module *module,
+                                                   const char *name)
+{
+    const struct verbd_directive *d = find_directive(router_directives, name);
+    if (!d)
+        d = guard_directive(name, NULL);
+    if (!d && module)
+        d = find_directive(module->directives, name);
+    return d;
+}
+
+const void *route_directive_key(const char *name)
+{
+    size_t i;
+    if (guard_directive(name, &i) && verbd_builtin_guards[i]->inherit_whole)
+        return verbd_builtin_guards[i];
+    return NULL;
+}
+
 bool route_directive_inherited(const char *name)
 {
+    const struct verbd_directive *d = find_directive(router_directives, name);
+    if (!d)
+        d = guard_directive(name, NULL);
+    if (d)
+        return d->inherit;
     for (size_t i = 0; verbd_builtin_modules[i]; i++) {
         const struct verbd_directive *d =
             find_directive(verbd_builtin_modules[i]->directives, name);
@@ -290,7 +330,7 @@ bool route_directive_inherited(const char *name)
 
 bool route_directive_known(const char *name)
 {
-    if (find_directive(router_directives, name))
+    if (find_directive(router_directives, name) || guard_directive(name, NULL))
         return true;
     for (size_t i = 0; verbd_builtin_modules[i]; i++)
         if (find_directive(verbd_builtin_modules[i]->directives, name))
@@ -313,8 +353,25 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
                 return 0;
             snprintf(err, errlen, "max_body: \"%s\" is not a size (8k, 1m, 1g) or off", argv[0]);
             return -1;
+        case DIR_SATISFY:
+            if (strcmp(argv[0], "any") == 0 || strcmp(argv[0], "all") == 0) {
+                m->satisfy_any = argv[0][1] == 'n';
+                return 0;
+            }
+            snprintf(err, errlen, "satisfy: expected any or all, not \"%s\"", argv[0]);
+            return -1;
         default: return set_header(m, argv, err, errlen);
         }
+    }
+    size_t g;
+    if ((d = guard_directive(name, &g))) {
+        if (directive_check_arity(d, argc, err, errlen) < 0)
+            return -1;
+        if (!m->guards[g]) {
+            m->guards[g] = verbd_builtin_guards[g]->create();
+            m->guarded = true;
+        }
+        return d->set(m->guards[g], argc, argv, err, errlen);
     }
     d = find_directive(m->module->directives, name);
     if (!d) {
@@ -324,6 +381,16 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
     if (directive_check_arity(d, argc, err, errlen) < 0)
         return -1;
     return d->set(m->inst, argc, argv, err, errlen);
+}
+
+int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
+{
+    for (size_t i = 0; verbd_builtin_guards[i]; i++) {
+        const struct verbd_guard *g = verbd_builtin_guards[i];
+        if (m->guards[i] && g->check_config && g->check_config(m->guards[i], err, errlen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Exact locations first, then longer prefixes before shorter ones. */
@@ -416,6 +483,9 @@ void route_free(struct route_table *t)
     for (size_t i = 0; i < t->n; i++) {
         struct route_mapping *m = t->maps[i];
         m->module->destroy(m->inst);
+        for (size_t g = 0; verbd_builtin_guards[g]; g++)
+            if (m->guards[g])
+                verbd_builtin_guards[g]->destroy(m->guards[g]);
         buf_free(&m->headers);
         free(m->location);
         free(m->prefix);

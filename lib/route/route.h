@@ -28,6 +28,11 @@ struct route_mapping {
     bool open;          /* a gateway not narrowed: every method, unknown names too */
     uint64_t max_body;  /* `max_body`, or BODY_LIMIT_UNSET */
     struct buf headers; /* `header` lines, "Name: value\r\n" each */
+    /* Each built-in guard's instance here (verbd_builtin_guards' order),
+     * or NULL where none of its directives is given. */
+    void *guards[ROUTE_GUARDS_MAX];
+    bool guarded;                           /* some guard has an instance */
+    bool satisfy_any;                       /* `satisfy any`: one guard granting is enough */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
@@ -65,9 +70,22 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
 /* True if `name` is a location directive of the router or of any built-in
  * module. */
 bool route_directive_known(const char *name);
-/* True if `name` is a module directive that may be given at top level as
- * the default of every location whose module has it. */
+/* True if `name` is a directive that may be given at top level (and in
+ * `server`) as the default of every location that has it: a module's with
+ * `inherit`, a guard's, or the router's `satisfy`. */
 bool route_directive_inherited(const char *name);
+/* The declaration of a location directive as a location with `module`
+ * has it (the router's, a guard's or the module's), or NULL. */
+const struct verbd_directive *route_directive_find(const struct verbd_module *module,
+                                                   const char *name);
+/* Directives inherited together (route_directive_inherited): those of a
+ * guard with inherit_whole share its key; any other's key is its own name.
+ * A location or server that gives a directive inherits none with the same
+ * key from outside. */
+const void *route_directive_key(const char *name);
+/* Once a mapping's directives are all given: -1 + err if its guards' do
+ * not fit together. */
+int route_mapping_check(struct route_mapping *m, char *err, size_t errlen);
 
 /* The name of the router's own directive i (every location has them), or
  * NULL past the last. */
@@ -88,12 +106,15 @@ int route_method_id(const struct route_table *t, const char *token, size_t len);
 enum verdict {
     VERDICT_SERVE,  /* the module will answer (send 100 Continue if asked) */
     VERDICT_ANSWER, /* the router answers (OPTIONS, TRACE: a success) */
-    VERDICT_REFUSE, /* the router answers with an error (400, 404, 405, 501) */
+    VERDICT_REFUSE, /* the router answers with an error (400, 401, 403, 404, 405, 413,
+                       501) */
 };
 
 /* Steps 2-4: method id, path normalisation into path_buf (room for the
- * encoded path + 1 bytes), mapping.  Sets req->method_id, path, subpath,
- * mapping, refusal. */
+ * encoded path + 1 bytes), mapping, then the location's guards.  Sets
+ * req->method_id, path, subpath, mapping, refusal, access.  An OPTIONS the
+ * guards do not let in is VERDICT_ANSWER with req->access 401 or 403: it
+ * is answered with the location's configured set. */
 enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf);
 
 /* The request body limit of a mapping: its own `max_body`, else the
