@@ -16,7 +16,8 @@ XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/
 override CFLAGS += $(XML_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
 # OpenSSL 3: TLS for the server and verbd probe's https.
-LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto
+# libcrypt (libxcrypt): password hashes for auth_basic.
+LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build

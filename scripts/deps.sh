@@ -14,6 +14,8 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/libxml2/libxml/parser.h ] || need="$need libxml2-dev"
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
+# Password hashes (bcrypt, SHA-crypt) for auth_basic: libxcrypt.
+[ -f /usr/include/crypt.h ] || need="$need libcrypt-dev"
 if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"

@@ -1,6 +1,7 @@
 /* The built-in modules and guards: the one list the rest of the server
  * consults. */
 #include "mod/access/access.h"
+#include "mod/auth/auth.h"
 #include "mod/proxy/proxy.h"
 #include "mod/static/static.h"
 #include "mod/webdav/webdav.h"
@@ -17,6 +18,7 @@ const struct verbd_module *const verbd_builtin_modules[] = {
  * for one. */
 const struct verbd_guard *const verbd_builtin_guards[] = {
     &verbd_guard_access,
+    &verbd_guard_auth_basic,
     NULL,
 };
 
