@@ -791,6 +791,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         return;
     }
     const struct verbd_module *module = module_find(mod->argv[0]);
+    int before = a->errs->count;
     apply_inherited(a, map, module, d);
     for (size_t i = 0; i < d->children.n; i++) {
         const struct conf_dir *c = &d->children.v[i];
@@ -798,7 +799,9 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
             continue;
         set_directive(a, map, module, c);
     }
-    if (route_mapping_check((struct route_mapping *)map, err, sizeof err) < 0)
+    /* How the directives fit together, once each was taken. */
+    if (a->errs->count == before &&
+        route_mapping_check((struct route_mapping *)map, err, sizeof err) < 0)
         conf_error(a->errs, &d->pos[0], "location %s: %s", shown, err);
 }
 

@@ -22,8 +22,8 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
-/* Decodes base64 with optional padding into out (room for cap bytes);
- * the decoded length, or -1. */
+/* Decodes padded base64 (RFC 4648 §4, as RFC 7617 has it) into out (room
+ * for cap bytes); the decoded length, or -1. */
 static long b64_decode(const char *p, size_t n, char *out, size_t cap)
 {
     size_t pad = 0;
@@ -31,7 +31,7 @@ static long b64_decode(const char *p, size_t n, char *out, size_t cap)
         n--;
         pad++;
     }
-    if (n % 4 == 1 || (pad && (n + pad) % 4 != 0))
+    if ((n + pad) % 4 != 0)
         return -1;
     size_t len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     if (len > cap)

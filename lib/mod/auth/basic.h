@@ -15,7 +15,7 @@ struct basic_credentials {
 };
 
 /* Parses "Basic TOKEN68" (the scheme in any case, OWS around): the token
- * is base64 (padding optional) of "user-id:password" without control
+ * is padded base64 of "user-id:password" without control
  * characters (RFC 7617 §2).  0, or -1 if anything is malformed. */
 int basic_parse(const char *value, size_t n, struct basic_credentials *out);
 
