@@ -101,7 +101,9 @@ struct apply {
      * they win). */
     const struct conf_dir **inherited;
     size_t ninherited;
-    size_t nouter; /* in a server block: how many of them are the top level's */
+    size_t nouter;                  /* in a server block: how many of them are the top level's */
+    const struct conf_dir **warned; /* inherited ones that warned already */
+    size_t nwarned;
 };
 
 /* A path argument as written in the file at `at`: relative to its
@@ -275,7 +277,7 @@ static void apply_min_rate(struct apply *a, const struct conf_dir *d)
 }
 
 static void set_directive(struct apply *a, struct verbd_mapping *map,
-                          const struct verbd_module *module, const struct conf_dir *c);
+                          const struct verbd_module *module, const struct conf_dir *c, bool warn);
 
 /* Collects the top-level defaults for locations; a malformed one is
  * reported once, by apply_top's checks, and not applied. */
@@ -330,10 +332,21 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
         if (route_directive_key(d->argv[0]) && i < a->nouter &&
             gives(a->inherited, a->nouter, a->ninherited, d->argv[0]))
             continue;
-        int before = a->errs->count;
-        set_directive(a, map, module, d);
+        int before = a->errs->count, warnings = a->errs->warnings;
+        bool warned = false;
+        for (size_t j = 0; j < a->nwarned && !warned; j++)
+            warned = a->warned[j] == d;
+        set_directive(a, map, module, d, !warned);
         if (a->errs->count != before)
             a->inherited[i] = NULL;
+        /* A warning once, at its line, not once per location. */
+        if (a->errs->warnings != warnings) {
+            const struct conf_dir **v = realloc(a->warned, (a->nwarned + 1) * sizeof *v);
+            if (!v)
+                abort();
+            a->warned = v;
+            a->warned[a->nwarned++] = d;
+        }
     }
 }
 
@@ -629,7 +642,7 @@ static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *e
 /* A location directive on its mapping; a module directive that takes
  * paths gets them relative to the file it is written in. */
 static void set_directive(struct apply *a, struct verbd_mapping *map,
-                          const struct verbd_module *module, const struct conf_dir *c)
+                          const struct verbd_module *module, const struct conf_dir *c, bool warn)
 {
     const struct verbd_directive *declared = route_directive_find(module, c->argv[0]);
     bool paths = declared && declared->path_args;
@@ -646,7 +659,7 @@ static void set_directive(struct apply *a, struct verbd_mapping *map,
     int rc = verbd_mapping_set(map, c->argv[0], argc, (const char *const *)argv, err, sizeof err);
     if (rc < 0)
         conf_error(a->errs, &c->pos[blamed_arg(c, argv, err)], "%s", err);
-    else if (rc > 0)
+    else if (rc > 0 && warn)
         conf_warning(a->errs, &c->pos[blamed_arg(c, argv, err)], "%s", err);
     for (int i = 0; i < argc; i++)
         free(argv[i]);
@@ -797,7 +810,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         const struct conf_dir *c = &d->children.v[i];
         if (c->bad || c->block || !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
             continue;
-        set_directive(a, map, module, c);
+        set_directive(a, map, module, c, true);
     }
     /* How the directives fit together, once each was taken. */
     if (a->errs->count == before &&
@@ -933,6 +946,7 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         forget_locations(&a);
         free(a.listens);
         free(a.inherited);
+        free(a.warned);
         /* SIGHUP reads the same file again; settings made from here on
          * (the command line's) are kept over it. */
         verbd_server_on_reload(srv, reload_file, absolute_path(&r, path), free);

@@ -235,6 +235,13 @@ location /priv/ { static www; auth_basic "Staff only"; auth_basic_user_file %s; 
         self.assertEqual(rc, 0, err)
         self.assertIn("warning: auth_basic_user_file: %s: 1 entry uses $apr1$ (MD5), which is "
                       "weak" % path, err)
+        # Inherited by three locations: said once, at its line.
+        rc, out, err = self.check(self.HEAD + "auth_basic x;\nauth_basic_user_file %s;\n"
+                                  "location / { static www; }\nlocation /a/ { static www; }\n"
+                                  "location /b/ { static www; }\n" % path)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err.count("warning"), 1, err)
+        self.assertIn("verbd.conf:6:22: warning", err)
 
     def test_refused_entries(self):
         good = entry("bcrypt", "alice", "pw")
