@@ -122,7 +122,7 @@ static int by_user(const void *a, const void *b)
 void htpasswd_free(struct htpasswd *h)
 {
     if (h->text)
-        OPENSSL_cleanse(h->text, strlen(h->text));
+        OPENSSL_cleanse(h->text, h->text_len);
     free(h->text);
     free(h->v);
     if (h->crypt_data)
@@ -144,6 +144,7 @@ int htpasswd_parse(const char *name, const char *text, size_t len, struct htpass
         abort();
     memcpy(out->text, text, len);
     out->text[len] = '\0';
+    out->text_len = len;
     size_t cap = 0;
     char *line = out->text;
     for (int lineno = 1; line; lineno++) {

@@ -25,6 +25,7 @@ struct htpasswd_entry {
 
 struct htpasswd {
     char *text; /* the file, split into names and hashes */
+    size_t text_len;
     struct htpasswd_entry *v;
     size_t n;
     size_t weak;      /* $apr1$ entries */
