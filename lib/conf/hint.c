@@ -149,6 +149,14 @@ static void each_module_directive(struct best *b, const char *name, unsigned lim
                 consider(b, d, in_location, dir->name, -1);
         }
     }
+    for (size_t i = 0; verbd_builtin_guards[i]; i++) {
+        const struct verbd_directive *dir = verbd_builtin_guards[i]->directives;
+        for (; dir && dir->name; dir++) {
+            unsigned d = conf_edit_distance(name, dir->name, limit);
+            if (d <= limit)
+                consider(b, d, in_location, dir->name, -1);
+        }
+    }
 }
 
 /* A verbd name `v` this build has, as a candidate for `name`. */

@@ -275,6 +275,11 @@ location /priv/ { static www; auth_basic "Staff only"; auth_basic_user_file %s; 
         self.assertOneError(self.HEAD + "location / { static www; auth_basic_user_file nope; }\n",
                             5, 47, "nope: No such file or directory", exact=False)
 
+    def test_misspelt_directive_gets_a_hint(self):
+        self.assertOneError(self.HEAD + "location / { static www; auth_basic_userfile x; }\n",
+                            5, 26, 'unknown directive "auth_basic_userfile" (did you mean '
+                            'auth_basic_user_file?)')
+
     def test_auth_basic_off_and_inheritance(self):
         path = self.users(entry("sha512", "alice", "pw"))
         self.serve(self.HEAD + """
