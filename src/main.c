@@ -47,7 +47,8 @@ static const char usage[] =
     "  -V, --version            the version\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-opens the logs and,\n"
-    "with -c, reloads the config file (a broken one leaves the old serving).\n";
+    "with -c, reloads the config file (a broken one leaves the old serving);\n"
+    "SIGUSR1 re-opens the logs only (after a rotation).\n";
 
 enum {
     OPT_TRACE = 256,
@@ -260,6 +261,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGHUP);
+    sigaddset(&stop_signals, SIGUSR1);
     sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
     char real[PATH_MAX];

@@ -546,6 +546,13 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
             set_value(a, d, "log_level", 2, false);
     } else if (strcmp(name, "min_rate") == 0) {
         apply_min_rate(a, d);
+    } else if (strcmp(name, "user") == 0 && (d->argc == 2 || d->argc == 3)) {
+        /* user NAME [GROUP]: the setting's value is the two joined. */
+        char value[512], err[256];
+        snprintf(value, sizeof value, "%s%s%s", d->argv[1], d->argc == 3 ? " " : "",
+                 d->argc == 3 ? d->argv[2] : "");
+        if (set_setting(a, "user", value, err, sizeof err) < 0)
+            conf_error(a->errs, &d->pos[strstr(err, "group") ? d->argc - 1 : 1], "%s", err);
     } else if (d->argc != 2) {
         conf_error(a->errs, &d->pos[0], "%s takes one value", name);
     } else {

@@ -56,13 +56,38 @@ int log_level_parse(const char *name)
     return -1;
 }
 
+/* The owner of the log files this process creates (`user`), or -1. */
+static uid_t files_uid = (uid_t)-1;
+static gid_t files_gid = (gid_t)-1;
+
+void log_files_owner(uid_t uid, gid_t gid)
+{
+    files_uid = uid;
+    files_gid = gid;
+}
+
 static int open_one(const char *path, int std_fd, const char *std_name)
 {
     if (!path || strcmp(path, "off") == 0)
         return -1;
     if (strcmp(path, std_name) == 0)
         return std_fd;
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    /* A file verbd creates belongs to the user its workers run as, so that
+     * they can open it again after a rotation. */
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST)
+        return open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0 && files_uid != (uid_t)-1 && fchown(fd, files_uid, files_gid) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 static void close_one(int fd)
@@ -183,28 +208,30 @@ struct log_target *log_use(struct log_target *t)
     return before;
 }
 
+/* Re-opens one log file; on failure it keeps the file it had, and says so
+ * where it can. */
+static int reopen_one(const char *path, int fd, int std_fd, const char *std_name)
+{
+    int again = open_one(path, std_fd, std_name);
+    if (again < 0) {
+        if (path && strcmp(path, "off") != 0)
+            log_msg(LOG_ERROR, "re-opening the log %s: %s (still writing to the one open before)",
+                    path, strerror(errno));
+        return fd;
+    }
+    close_one(fd);
+    return again;
+}
+
 void log_reopen(void)
 {
     log_flush();
-    for (struct log_target *t = targets; t; t = t->next) {
-        int fd = open_one(t->path, 2, "stderr");
-        if (fd >= 0) {
-            close_one(t->fd);
-            t->fd = fd;
-        }
-    }
-    for (struct log_sink *s = sinks; s; s = s->next) {
-        int fd = open_one(s->path, 1, "stdout");
-        if (fd >= 0) {
-            close_one(s->fd);
-            s->fd = fd;
-        }
-    }
-    int fd = open_one(lg.error_path, 2, "stderr");
-    if (fd >= 0) {
-        close_one(lg.error_fd);
-        lg.error_fd = fd;
-    }
+    /* The error log first: a failure below is told in the new one. */
+    lg.error_fd = reopen_one(lg.error_path, lg.error_fd, 2, "stderr");
+    for (struct log_target *t = targets; t; t = t->next)
+        t->fd = reopen_one(t->path, t->fd, 2, "stderr");
+    for (struct log_sink *s = sinks; s; s = s->next)
+        s->fd = reopen_one(s->path, s->fd, 1, "stdout");
 }
 
 void log_close(void)

@@ -5,6 +5,7 @@
 #define VERBD_CORE_LOG_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 
 struct verbd_request;
@@ -15,8 +16,12 @@ int log_level_parse(const char *name);
 
 /* Opens the error log (a path, "stderr" or "off"); -1 + err on failure. */
 int log_open(const char *error, int level, char *err, size_t errlen);
-/* Re-opens log files, the access logs too (SIGHUP), e.g. after rotation. */
+/* Re-opens log files, the access logs too (SIGUSR1, SIGHUP), e.g. after
+ * rotation; a file that cannot be opened again keeps the one open before. */
 void log_reopen(void);
+/* Log files created from now on in this process are given this owner
+ * (the `user` the workers run as); (uid_t)-1: left as created. */
+void log_files_owner(uid_t uid, gid_t gid);
 void log_close(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,7 +1,9 @@
 #include "core/settings.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ enum setting_kind {
     KIND_MAX_AGE,
     KIND_BODY_LIMIT,
     KIND_RATE,
+    KIND_USER,
 };
 
 struct setting {
@@ -49,6 +52,7 @@ static const struct setting table[] = {
     {"unknown_method", KIND_UNKNOWN_METHOD, FIELD(unknown_method), 0, 0},
     {"refusal_cache", KIND_MAX_AGE, FIELD(refusal_max_age), 0, 0},
     {"min_rate", KIND_RATE, FIELD(min_rate), 0, 0},
+    {"user", KIND_USER, FIELD(user), 0, 0},
 };
 
 void settings_defaults(struct settings *s)
@@ -80,7 +84,9 @@ void settings_copy(struct settings *dst, const struct settings *src)
     *dst = *src;
     dst->access_log = src->access_log ? strdup(src->access_log) : NULL;
     dst->error_log = src->error_log ? strdup(src->error_log) : NULL;
-    if ((src->access_log && !dst->access_log) || (src->error_log && !dst->error_log))
+    dst->user = src->user ? strdup(src->user) : NULL;
+    if ((src->access_log && !dst->access_log) || (src->error_log && !dst->error_log) ||
+        (src->user && !dst->user))
         abort();
 }
 
@@ -88,7 +94,8 @@ void settings_free(struct settings *s)
 {
     free(s->access_log);
     free(s->error_log);
-    s->access_log = s->error_log = NULL;
+    free(s->user);
+    s->access_log = s->error_log = s->user = NULL;
 }
 
 struct http_limits settings_limits(const struct settings *s)
@@ -161,6 +168,35 @@ const char *settings_name(size_t i)
     return i < sizeof table / sizeof table[0] ? table[i].name : NULL;
 }
 
+/* "NAME" or "NAME GROUP": both must exist here, so that `verbd -t` finds
+ * a user the start would fail on. */
+static int set_user(struct settings *s, const char *value, char *err, size_t errlen)
+{
+    char name[256];
+    size_t n = strcspn(value, " ");
+    const char *group = value + n + strspn(value + n, " ");
+    if (n == 0 || n >= sizeof name || strchr(group, ' ')) {
+        snprintf(err, errlen, "user takes a user name and optionally a group, not \"%s\"", value);
+        return -1;
+    }
+    memcpy(name, value, n);
+    name[n] = '\0';
+    if (!getpwnam(name)) {
+        snprintf(err, errlen, "user: no user \"%s\" on this system", name);
+        return -1;
+    }
+    if (*group && !getgrnam(group)) {
+        snprintf(err, errlen, "user: no group \"%s\" on this system", group);
+        return -1;
+    }
+    char *v = strdup(value);
+    if (!v)
+        abort();
+    free(s->user);
+    s->user = v;
+    return 0;
+}
+
 int settings_set(struct settings *s, const char *name, const char *value, char *err, size_t errlen)
 {
     const struct setting *st = find_setting(name);
@@ -230,6 +266,7 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
         s->min_rate_window_ms = window;
         return 0;
     }
+    case KIND_USER: return set_user(s, value, err, errlen);
     case KIND_MAX_AGE:
         if (strcmp(value, "off") == 0) {
             *(long *)field = -1;

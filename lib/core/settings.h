@@ -29,6 +29,8 @@ struct settings {
                                     must move at, averaged over ... */
     uint64_t min_rate_window_ms; /* ... this window; 0: no minimum */
     long refusal_max_age;        /* Cache-Control max-age on 405/501, or -1 */
+    char *user;                  /* `user NAME [GROUP]` the workers run as
+                                    ("NAME" or "NAME GROUP"), or NULL */
 };
 
 /* A body limit not set: the module's default applies (1m, or none for a

@@ -3,9 +3,11 @@
 #include "engine/server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "engine/notify.h"
 #include "engine/tls.h"
 
 #include <openssl/crypto.h>
@@ -505,6 +508,12 @@ void server_reload_apply(struct verbd_server *srv, struct verbd_server *next, bo
         new->max_fields = now->max_fields;
         new->workers = now->workers;
     }
+    if ((now->user || new->user) && (!now->user || !new->user || strcmp(now->user, new->user))) {
+        log_msg(LOG_WARN, "reload: user takes effect only after a restart");
+        char *keep = new->user;
+        new->user = now->user;
+        now->user = keep;
+    }
     struct settings old = *now;
     *now = *new;
     *new = old; /* freed with `next` */
@@ -565,12 +574,31 @@ void verbd_server_stop(struct verbd_server *srv)
     kill(srv->main_pid, SIGTERM);
 }
 
+/* In a new worker: the user of `user`, its groups, and no way back to
+ * root.  -1 (logged) if any step fails: the worker must not serve. */
+static int drop_privileges(const struct verbd_server *srv)
+{
+    if (setgroups(0, NULL) < 0 || initgroups(srv->user_name, srv->gid) < 0 ||
+        setgid(srv->gid) < 0 || setuid(srv->uid) < 0) {
+        log_msg(LOG_ERROR, "worker: cannot become user %s: %s", srv->user_name, strerror(errno));
+        return -1;
+    }
+    if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0) {
+        log_msg(LOG_ERROR, "worker: still root after becoming user %s", srv->user_name);
+        return -1;
+    }
+    return 0;
+}
+
 static pid_t spawn_worker(struct verbd_server *srv)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        /* A worker whose supervisor died (even by SIGKILL) stops too. */
+        if (srv->drop && drop_privileges(srv) < 0)
+            _exit(1);
+        /* A worker whose supervisor died (even by SIGKILL) stops too; after
+         * the change of user, which clears this setting. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(0);
@@ -581,6 +609,71 @@ static pid_t spawn_worker(struct verbd_server *srv)
     return pid;
 }
 
+/* Workers that run an older configuration until their graceful stop. */
+struct retiring {
+    pid_t *v;
+    size_t n;
+};
+
+static void retire(struct retiring *r, pid_t pid)
+{
+    pid_t *v = realloc(r->v, (r->n + 1) * sizeof *v);
+    if (!v)
+        abort();
+    r->v = v;
+    r->v[r->n++] = pid;
+    kill(pid, SIGTERM);
+}
+
+static bool retired(struct retiring *r, pid_t pid)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i] == pid) {
+            r->v[i] = r->v[--r->n];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void signal_all(pid_t *pids, int n, const struct retiring *r, int sig)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], sig);
+    for (size_t i = 0; i < r->n; i++)
+        kill(r->v[i], sig);
+}
+
+/* SIGHUP in the supervisor.  Workers that reload for themselves are told
+ * to; workers that run as `user` could not read what a reload reads (keys,
+ * a config only root reads), so the supervisor reloads and replaces them:
+ * new ones start on the new configuration while the old ones finish what
+ * they have (a graceful stop). */
+static void supervisor_reload(struct verbd_server *srv, pid_t *pids, int n, struct retiring *r,
+                              int *alive)
+{
+    notify_reloading();
+    struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
+    if (next)
+        server_reload_apply(srv, next, false); /* for workers started from now on */
+    else
+        log_reopen();
+    if (!srv->drop) {
+        signal_all(pids, n, r, SIGHUP);
+    } else if (!next) {
+        signal_all(pids, n, r, SIGUSR1); /* the logs, at least */
+    } else {
+        for (int i = 0; i < n; i++) {
+            if (pids[i] > 0)
+                retire(r, pids[i]);
+            if ((pids[i] = spawn_worker(srv)) > 0)
+                ++*alive;
+        }
+    }
+    notify("READY=1");
+}
+
 /* The parent of several workers: forwards signals, replaces a worker that
  * dies unexpectedly, and returns once all have stopped. */
 static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
@@ -588,32 +681,37 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     if (!pids)
         return -1;
+    struct retiring old = {0};
     int alive = 0;
     for (int i = 0; i < n; i++)
         if ((pids[i] = spawn_worker(srv)) > 0)
             alive++;
     bool stopping = alive == 0;
     int rc = alive ? 0 : -1;
+    if (alive)
+        notify("READY=1");
     while (alive) {
         int sig = sigwaitinfo(signals, NULL);
         if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping)
+                notify("STOPPING=1");
             stopping = true;
-            for (int i = 0; i < n; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGTERM);
-        } else if (sig == SIGHUP) {
-            struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
-            if (next)
-                server_reload_apply(srv, next, false); /* for workers started from now on */
-            else
-                log_reopen();
-            for (int i = 0; i < n; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGHUP);
+            signal_all(pids, n, &old, SIGTERM);
+        } else if (sig == SIGHUP && !stopping) {
+            supervisor_reload(srv, pids, n, &old, &alive);
+        } else if (sig == SIGUSR1) {
+            /* Here first: a file created here is made the workers' own
+             * before they open it. */
+            log_reopen();
+            signal_all(pids, n, &old, SIGUSR1);
         } else if (sig == SIGCHLD) {
             int status;
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                if (retired(&old, pid)) {
+                    alive--;
+                    continue;
+                }
                 for (int i = 0; i < n; i++) {
                     if (pids[i] != pid)
                         continue;
@@ -632,6 +730,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
             }
         }
     }
+    free(old.v);
     free(pids);
     return rc;
 }
@@ -642,10 +741,51 @@ static long cpu_count(void)
     return n > 0 ? n : 1;
 }
 
+/* `user` when running as root: whom the workers become, and the owner of
+ * the log files created from here on.  Not root: a notice, and the
+ * workers run as whoever started verbd.  -1 (logged) if the user is gone. */
+static int resolve_user(struct verbd_server *srv)
+{
+    const char *value = srv->settings.user;
+    srv->drop = false;
+    if (!value)
+        return 0;
+    if (geteuid() != 0) {
+        log_msg(LOG_INFO, "user %s: verbd does not run as root, so it stays the user it is", value);
+        return 0;
+    }
+    size_t n = strcspn(value, " ");
+    if (n >= sizeof srv->user_name) {
+        log_msg(LOG_ERROR, "user %s: name too long", value);
+        return -1;
+    }
+    memcpy(srv->user_name, value, n);
+    srv->user_name[n] = '\0';
+    const char *group = value + n + strspn(value + n, " ");
+    struct passwd *pw = getpwnam(srv->user_name);
+    struct group *gr = *group ? getgrnam(group) : NULL;
+    if (!pw || (*group && !gr)) {
+        log_msg(LOG_ERROR, "user %s: no such %s", value, pw ? "group" : "user");
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        log_msg(LOG_ERROR, "user %s: that is root; workers never run as root", value);
+        return -1;
+    }
+    srv->uid = pw->pw_uid;
+    srv->gid = gr ? gr->gr_gid : pw->pw_gid;
+    srv->drop = true;
+    log_files_owner(srv->uid, srv->gid);
+    return 0;
+}
+
 int verbd_server_run(struct verbd_server *srv)
 {
     char err[256];
     const struct settings *s = &srv->settings;
+    notify_init();
+    if (resolve_user(srv) < 0)
+        return -1;
     if (log_open(s->error_log, s->log_level, err, sizeof err) < 0) {
         fprintf(stderr, "verbd: %s\n", err);
         return -1;
@@ -678,11 +818,21 @@ int verbd_server_run(struct verbd_server *srv)
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGUSR1);
     sigaddset(&signals, SIGCHLD);
     sigprocmask(SIG_BLOCK, &signals, &old);
     int workers = s->workers ? s->workers : (int)cpu_count();
-    int rc = workers == 1 ? worker_run(srv) : supervise(srv, workers, &signals);
+    int rc;
+    if (workers == 1 && !srv->drop) {
+        /* One process, no supervisor: ready once it is about to serve. */
+        notify("READY=1");
+        rc = worker_run(srv);
+    } else {
+        /* With `user`, even one worker gets a supervisor that stays root. */
+        rc = supervise(srv, workers, &signals);
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
+    log_files_owner((uid_t)-1, (gid_t)-1);
     log_close();
     return rc;
 }

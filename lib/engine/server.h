@@ -29,6 +29,12 @@ struct verbd_server {
     void (*reload_ctx_free)(void *ctx);
     struct buf overrides; /* settings made after on_reload, as
                              "name\0value\0" pairs: a reload keeps them */
+    /* `user`, when the server runs as root: the workers become this user
+     * (verbd_server_run decides; the supervisor stays root). */
+    bool drop;
+    uid_t uid;
+    gid_t gid;
+    char user_name[256];
 };
 
 /* Reloading (SIGHUP), in two steps so that a worker can act in between:

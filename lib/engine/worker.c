@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/notify.h"
 #include "engine/tls.h"
 #include "engine/transport.h"
 
@@ -137,6 +138,7 @@ static void begin_stop(struct worker *w)
 {
     if (w->host.stopping)
         return;
+    notify("STOPPING=1"); /* only where this worker is the whole server */
     w->host.stopping = true;
     w->stop_deadline = clock_ms() + w->srv->settings.shutdown_timeout_ms;
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
@@ -171,6 +173,8 @@ static void on_signal(void *arg, uint32_t events)
     while (read(w->signal_fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP)
             w->hangup = true;
+        else if (si.ssi_signo == SIGUSR1)
+            w->reopen = true;
         else
             begin_stop(w);
     }
@@ -180,10 +184,16 @@ static void after_turn(struct worker *w)
 {
     if (w->hangup) {
         w->hangup = false;
+        notify_reloading(); /* notify: only where this worker is the whole server */
         if (w->srv->reload)
             reload(w);
         else
             log_reopen();
+        notify("READY=1");
+    }
+    if (w->reopen) {
+        w->reopen = false;
+        log_reopen();
     }
     if (w->host.stopping)
         for (size_t i = w->host.nconns; i-- > 0;)
@@ -206,6 +216,7 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     w->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (!w->listen_watches || w->signal_fd < 0)
         return -1;

@@ -20,6 +20,7 @@ struct worker {
     int signal_fd;
     struct listen_watch *listen_watches;
     bool hangup; /* SIGHUP seen: reload or re-open the logs */
+    bool reopen; /* SIGUSR1 seen: re-open the logs */
     uint64_t stop_deadline;
 };
 
