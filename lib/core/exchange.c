@@ -176,10 +176,19 @@ int verbd_aborted(const struct verbd_exchange *x)
     return x->aborted;
 }
 
+static void filter_head(struct verbd_exchange *x)
+{
+    if (x->head_filter && !x->head_sent) {
+        x->head_filter(x);
+        x->head_filter = NULL;
+    }
+}
+
 int verbd_send(struct verbd_exchange *x)
 {
     if (x->finished)
         return 0;
+    filter_head(x);
     return x->ops->send(x->sess, x, false);
 }
 
@@ -187,6 +196,7 @@ void verbd_finish(struct verbd_exchange *x)
 {
     if (x->finished)
         return;
+    filter_head(x);
     x->ops->send(x->sess, x, true);
     x->finished = true;
     x->on_writable = NULL;

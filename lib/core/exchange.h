@@ -122,7 +122,10 @@ struct verbd_exchange {
     const struct vx_session_ops *ops;
     void *sess;
     const struct buf *extra_head; /* the mapping's `header` lines */
-    struct log_target *log;       /* its server's error log, or NULL */
+    /* Called once with the final status and fields, before the session
+     * takes them (the location's `expires`), or NULL. */
+    void (*head_filter)(struct verbd_exchange *x);
+    struct log_target *log; /* its server's error log, or NULL */
 
     bool head_sent; /* the session committed status and fields */
     bool finished;  /* the response is complete (or aborted) */

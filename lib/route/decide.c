@@ -404,7 +404,11 @@ void route_start(const struct route_table *t, enum verdict v, struct verbd_excha
     if (req->mapping && req->mapping->headers.len)
         x->extra_head = &req->mapping->headers;
     switch (v) {
-    case VERDICT_SERVE: req->mapping->module->start(req->mapping->inst, x); return;
+    case VERDICT_SERVE:
+        if (req->mapping->expires.kind > EXPIRES_OFF)
+            x->head_filter = expires_apply;
+        req->mapping->module->start(req->mapping->inst, x);
+        return;
     case VERDICT_ANSWER:
         if (req->method_id == METHOD_TRACE)
             answer_trace(req, res);

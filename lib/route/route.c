@@ -248,7 +248,7 @@ int directive_check_arity(const struct verbd_directive *d, int argc, char *err, 
 }
 
 /* The router's own directives: every mapping has them. */
-enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY, DIR_SATISFY };
+enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY, DIR_SATISFY, DIR_EXPIRES };
 static const struct verbd_directive router_directives[] = {
     [DIR_METHODS] = {.name = "methods", .min_args = 1, .max_args = -1},
     [DIR_TRACE] = {.name = "trace", .min_args = 1, .max_args = 1},
@@ -256,6 +256,7 @@ static const struct verbd_directive router_directives[] = {
     [DIR_MAX_BODY] = {.name = "max_body", .min_args = 1, .max_args = 1},
     /* How the guards' verdicts combine (route_decide). */
     [DIR_SATISFY] = {.name = "satisfy", .min_args = 1, .max_args = 1, .inherit = true},
+    [DIR_EXPIRES] = {.name = "expires", .min_args = 1, .max_args = 1},
     {.name = NULL},
 };
 
@@ -360,6 +361,7 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
             }
             snprintf(err, errlen, "satisfy: expected any or all, not \"%s\"", argv[0]);
             return -1;
+        case DIR_EXPIRES: return expires_parse(argv[0], &m->expires, err, errlen);
         default: return set_header(m, argv, err, errlen);
         }
     }

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/exchange.h"
 #include "http/method.h"
+#include "route/expires.h"
 #include "route/module.h"
 
 struct route_mapping {
@@ -33,6 +34,7 @@ struct route_mapping {
     void *guards[ROUTE_GUARDS_MAX];
     bool guarded;                           /* some guard has an instance */
     bool satisfy_any;                       /* `satisfy any`: one guard granting is enough */
+    struct expires expires;                 /* `expires` */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
@@ -63,7 +65,7 @@ struct route_mapping *route_add_handler(struct route_table *t, const char *locat
                                         const char *methods, verbd_handler_fn *fn,
                                         verbd_start_fn *start, void *data, char *err,
                                         size_t errlen);
-/* A mapping directive: the router's (methods, trace, header) or the
+/* A mapping directive: the router's (methods, trace, header, expires) or the
  * module's. */
 int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
               char *err, size_t errlen);
