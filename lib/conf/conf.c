@@ -276,6 +276,8 @@ static void apply_min_rate(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
+/* A location directive on its mapping; a module directive that takes
+ * paths gets them relative to the file it is written in. */
 static void set_directive(struct apply *a, struct verbd_mapping *map,
                           const struct verbd_module *module, const struct conf_dir *c, bool warn);
 
@@ -285,7 +287,8 @@ static void collect_inherited(struct apply *a, const struct conf_list *top)
 {
     for (size_t i = 0; i < top->n; i++) {
         const struct conf_dir *d = &top->v[i];
-        if (d->bad || d->block || !route_directive_inherited(d->argv[0]))
+        if (d->bad || (d->block && !conf_data_block(d->argv[0])) ||
+            !route_directive_inherited(d->argv[0]))
             continue;
         const struct conf_dir **v = realloc(a->inherited, (a->ninherited + 1) * sizeof *v);
         if (!v)
@@ -603,7 +606,7 @@ static const struct conf_dir *location_module(struct apply *a, const struct conf
             known = false;
             unknown = true;
         }
-        if (known && c->block)
+        if (known && c->block && !conf_data_block(name))
             conf_error(a->errs, &c->open, "%s does not take a block", name);
     }
     if (missing && !unknown)
@@ -646,11 +649,65 @@ static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *e
     return 0;
 }
 
+/* A data block's lines as one argument, "WORD WORD...;" each, checked
+ * where they are written: a media type first, then extensions.  NULL if
+ * reported. */
+static char *data_block_text(struct apply *a, const struct conf_dir *c)
+{
+    if (!c->block || c->argc != 1) {
+        conf_error(a->errs, &c->pos[c->argc > 1 ? 1 : 0],
+                   "%s takes a block and no arguments: %s { TYPE EXT...; }", c->argv[0],
+                   c->argv[0]);
+        return NULL;
+    }
+    struct buf text = {0};
+    int before = a->errs->count;
+    for (size_t i = 0; i < c->children.n; i++) {
+        const struct conf_dir *r = &c->children.v[i];
+        const char *type = r->argv[0], *slash = strchr(type, '/');
+        if (r->bad)
+            continue;
+        if (r->block) {
+            conf_error(a->errs, &r->open, "in %s: a line takes no block", c->argv[0]);
+            continue;
+        }
+        if (!slash || slash == type || !slash[1] || strchr(slash + 1, '/')) {
+            conf_error(a->errs, &r->pos[0], "in %s: \"%s\" is not a media type (TYPE/SUBTYPE)",
+                       c->argv[0], type);
+            continue;
+        }
+        for (int k = 1; k < r->argc; k++) {
+            if (strchr(r->argv[k], '/') || strpbrk(r->argv[k], " \t;#") || !*r->argv[k])
+                conf_error(a->errs, &r->pos[k], "in %s: \"%s\" is not an extension%s", c->argv[0],
+                           r->argv[k],
+                           strchr(r->argv[k], '/') ? " (missing \";\" before it?)" : "");
+        }
+        for (int k = 0; k < r->argc; k++)
+            buf_printf(&text, "%s%s", k ? " " : "", r->argv[k]);
+        buf_append(&text, ";\n", 2);
+    }
+    buf_append(&text, "", 1);
+    if (a->errs->count != before) {
+        buf_free(&text);
+        return NULL;
+    }
+    return text.p;
+}
+
 /* A location directive on its mapping; a module directive that takes
  * paths gets them relative to the file it is written in. */
 static void set_directive(struct apply *a, struct verbd_mapping *map,
                           const struct verbd_module *module, const struct conf_dir *c, bool warn)
 {
+    if (conf_data_block(c->argv[0])) {
+        char *text = data_block_text(a, c);
+        char err[256];
+        const char *argv[] = {text};
+        if (text && verbd_mapping_set(map, c->argv[0], 1, argv, err, sizeof err) < 0)
+            conf_error(a->errs, &c->pos[0], "%s", err);
+        free(text);
+        return;
+    }
     const struct verbd_directive *declared = route_directive_find(module, c->argv[0]);
     bool paths = declared && declared->path_args;
     int argc = c->argc - 1;
@@ -658,7 +715,10 @@ static void set_directive(struct apply *a, struct verbd_mapping *map,
     if (!argv)
         abort();
     for (int i = 0; i < argc; i++) {
-        argv[i] = paths ? file_relative(&c->pos[i + 1], c->argv[i + 1]) : strdup(c->argv[i + 1]);
+        /* "off" is a keyword, not a file. */
+        argv[i] = paths && strcmp(c->argv[i + 1], "off") != 0
+                      ? file_relative(&c->pos[i + 1], c->argv[i + 1])
+                      : strdup(c->argv[i + 1]);
         if (!argv[i])
             abort();
     }
@@ -815,7 +875,8 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
     apply_inherited(a, map, module, d);
     for (size_t i = 0; i < d->children.n; i++) {
         const struct conf_dir *c = &d->children.v[i];
-        if (c->bad || c->block || !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
+        if (c->bad || (c->block && !conf_data_block(c->argv[0])) ||
+            !route_directive_known(c->argv[0]) || module_find(c->argv[0]))
             continue;
         set_directive(a, map, module, c, true);
     }

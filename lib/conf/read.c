@@ -189,6 +189,11 @@ static void include(struct conf_reader *r, struct conf_dir *d, struct conf_list 
     free(path);
 }
 
+bool conf_data_block(const char *name)
+{
+    return strcmp(name, "types") == 0;
+}
+
 /* The rest of a directive whose name is `first`.  Returns true with *next
  * set if a token was read that belongs to what follows (a "}" or end of
  * file that ended the directive, or a directive name after a missing
@@ -202,7 +207,7 @@ static bool parse_directive(struct conf_reader *r, struct lexer *lx, struct conf
     bool pending = false;
     for (;;) {
         lex_next(lx, next);
-        if (next->kind == TOK_WORD && next->pos.line > end.line && r->known &&
+        if (next->kind == TOK_WORD && next->pos.line > end.line && r->known && !r->data &&
             r->known(next->text)) {
             /* `listen 8080` then `workers 4;` on the next line. */
             conf_error(r->errs, &end, "missing \";\" after \"%s\"", d.argv[d.argc - 1]);
@@ -226,8 +231,11 @@ static bool parse_directive(struct conf_reader *r, struct lexer *lx, struct conf
                 d.bad = true;
                 skip_block(lx);
             } else {
+                bool data = conf_data_block(d.argv[0]);
                 r->nesting++;
+                r->data += data;
                 parse_list(r, lx, &d.children, &d.open);
+                r->data -= data;
                 r->nesting--;
             }
             break;
@@ -239,7 +247,7 @@ static bool parse_directive(struct conf_reader *r, struct lexer *lx, struct conf
         pending = true;
         break;
     }
-    if (!d.bad && strcmp(d.argv[0], "include") == 0) {
+    if (!d.bad && !r->data && strcmp(d.argv[0], "include") == 0) {
         include(r, &d, out);
         dir_free(&d);
     } else {

@@ -42,6 +42,7 @@ struct conf_reader {
     } stack[CONF_MAX_DEPTH]; /* the files being read, for cycles */
     size_t depth;
     int nesting; /* blocks open around the current directive */
+    int data;    /* data blocks open around it (conf_data_block) */
     /* Whether a word names a directive; used to say "missing ;" when a
      * directive name starts a line inside another directive's arguments. */
     bool (*known)(const char *name);
@@ -54,6 +55,11 @@ struct conf_reader {
  * (maybe with errors), -1 if it could not be. */
 int conf_read_file(struct conf_reader *r, const char *name, const char *path,
                    const struct conf_pos *at, struct conf_list *out);
+
+/* True for a block whose lines are data, not directives (`types { }`):
+ * its lines are read as words up to ";", never as includes, and their
+ * first words are not taken for directive names. */
+bool conf_data_block(const char *name);
 
 void conf_list_free(struct conf_list *l);
 void conf_reader_free(struct conf_reader *r);

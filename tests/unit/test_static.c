@@ -322,6 +322,30 @@ static void test_mime(void)
     CHECK_STR(mime_type("a.averyveryverylongextension"), "application/octet-stream");
     mime_release();
 
+    /* A location's tables: types { } first, then its file (instead of the
+     * system's), then the built-in table. */
+    mime_acquire_from(p);
+    char err[256] = "";
+    const char block[] = "text/x-own own FOO;\napplication/x-html html;\n";
+    struct mime_choice c = {mime_types_parse(block, sizeof block - 1, true, err, sizeof err), NULL,
+                            false};
+    CHECK_STR(mime_type_in(&c, "a.foo"), "text/x-own");
+    CHECK_STR(mime_type_in(&c, "a.HTML"), "application/x-html");
+    CHECK_STR(mime_type_in(&c, "a.bar"), "text/x-first"); /* the system's file */
+    CHECK_STR(mime_type_in(&c, "a.png"), "image/png");
+    c.no_file = true; /* mime_types off */
+    CHECK_STR(mime_type_in(&c, "a.bar"), "application/octet-stream");
+    c.file = mime_types_parse("text/x-file bar\n", 16, false, err, sizeof err);
+    CHECK_STR(mime_type_in(&c, "a.bar"), "text/x-file");
+    mime_types_free(c.types);
+    mime_types_free(c.file);
+    CHECK(mime_types_parse("html htm;", 9, true, err, sizeof err) == NULL);
+    CHECK_STR(err, "types: \"html\" is not a media type (TYPE/SUBTYPE)");
+    CHECK(mime_types_parse("text/html html image/png;", 25, true, err, sizeof err) == NULL);
+    CHECK(mime_types_load("/nonexistent/mime.types", err, sizeof err) == NULL);
+    CHECK_STR(err, "mime_types /nonexistent/mime.types: No such file or directory");
+    mime_release();
+
     mime_acquire_from(NULL); /* built-in table only */
     CHECK_STR(mime_type("a.foo"), "application/octet-stream");
     CHECK_STR(mime_type("A.JPG"), "image/jpeg");
@@ -381,12 +405,12 @@ static void test_create_set(void)
      * another name, or off. */
     in = verbd_module_static.create(NULL, root, err, sizeof err);
     CHECK_STR(((struct static_inst *)in)->charset, "utf-8");
-    CHECK_STR(mime_content_type("a.txt", "utf-8"), "text/plain; charset=utf-8");
-    CHECK_STR(mime_content_type("a.js", "utf-8"), "text/javascript; charset=utf-8");
-    CHECK_STR(mime_content_type("a.json", "utf-8"), "application/json");
-    CHECK_STR(mime_content_type("a.png", "utf-8"), "image/png");
-    CHECK_STR(mime_content_type("a.txt", NULL), "text/plain");
-    CHECK(mime_content_type("a.css", "utf-8") == mime_content_type("b.css", "utf-8"));
+    CHECK_STR(mime_content_type(NULL, "a.txt", "utf-8"), "text/plain; charset=utf-8");
+    CHECK_STR(mime_content_type(NULL, "a.js", "utf-8"), "text/javascript; charset=utf-8");
+    CHECK_STR(mime_content_type(NULL, "a.json", "utf-8"), "application/json");
+    CHECK_STR(mime_content_type(NULL, "a.png", "utf-8"), "image/png");
+    CHECK_STR(mime_content_type(NULL, "a.txt", NULL), "text/plain");
+    CHECK(mime_content_type(NULL, "a.css", "utf-8") == mime_content_type(NULL, "b.css", "utf-8"));
     CHECK_INT(set(in, "charset", "iso-8859-1", err, sizeof err), 0);
     CHECK_STR(((struct static_inst *)in)->charset, "iso-8859-1");
     CHECK_INT(set(in, "charset", "utf 8", err, sizeof err), -1);

@@ -119,7 +119,7 @@ struct file_entry *cache_put(const struct static_inst *in, const char *rel, int 
     static_etag(st, e->etag, sizeof e->etag);
     http_date_format(st->st_mtim.tv_sec, e->last_modified);
     const char *slash = strrchr(rel, '/');
-    e->type = mime_content_type(slash ? slash + 1 : rel, in->charset);
+    e->type = mime_content_type(&in->mime, slash ? slash + 1 : rel, in->charset);
     e->checked_epoch = clock_epoch();
     int n = asprintf(&e->fields,
                      "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"

@@ -15,14 +15,24 @@
 
 struct file_cache;
 
+struct mime_types;
+
+/* A location's tables, looked up in this order before the built-in one. */
+struct mime_choice {
+    struct mime_types *types; /* `types { }`, or NULL */
+    struct mime_types *file;  /* `mime_types FILE`, or NULL: the system's */
+    bool no_file;             /* `mime_types off`: not even the system's */
+};
+
 struct static_inst {
     int root_fd;              /* O_PATH|O_DIRECTORY */
     struct file_cache *cache; /* this process's open files (cache.c) */
     char *root_real;          /* realpath of the root, for the no-openat2 fallback */
     bool listing;
-    bool hidden_files; /* serve dot-names (hidden_files on); webdav: always */
-    char *charset;     /* added to text types' Content-Type; NULL: off */
-    char **index;      /* index file names, tried in order */
+    bool hidden_files;       /* serve dot-names (hidden_files on); webdav: always */
+    char *charset;           /* added to text types' Content-Type; NULL: off */
+    struct mime_choice mime; /* `types`, `mime_types` */
+    char **index;            /* index file names, tried in order */
     size_t nindex;
 };
 
@@ -140,13 +150,27 @@ void range_respond(struct verbd_response *res, struct file_entry *e, const struc
 void mime_acquire(void);
 void mime_acquire_from(const char *file);
 void mime_release(void);
+/* A table of types by extension: a `types { }` block or a mime.types file. */
+struct mime_types;
+/* Records "TYPE EXT...", one per line or ";" apart, "#" to the end of a
+ * line a comment; on a duplicate extension the first record wins.  strict
+ * (a types block): a record that is not a type and extensions is an error
+ * (NULL + err); otherwise (a file) it is skipped. */
+struct mime_types *mime_types_parse(const char *text, size_t len, bool strict, char *err,
+                                    size_t errlen);
+/* A mime.types file; NULL + err if it cannot be read. */
+struct mime_types *mime_types_load(const char *file, char *err, size_t errlen);
+void mime_types_free(struct mime_types *t);
+
 /* The Content-Type for a file name (only its last segment's extension
- * counts, case-insensitively). */
+ * counts, case-insensitively): c's tables (NULL: the system's only), then
+ * the built-in table. */
+const char *mime_type_in(const struct mime_choice *c, const char *name);
 const char *mime_type(const char *name);
-/* The Content-Type field value for a file name: mime_type, with
+/* The Content-Type field value for a file name: mime_type_in, with
  * "; charset=CHARSET" for text and JavaScript types when charset is not
- * NULL.  The string stays valid while the table is held. */
-const char *mime_content_type(const char *name, const char *charset);
+ * NULL.  The string stays valid while the tables are held. */
+const char *mime_content_type(const struct mime_choice *c, const char *name, const char *charset);
 /* The `charset NAME|off` directive into *slot (malloc'd, NULL for off):
  * 0, or -1 + err. */
 int mime_set_charset(char **slot, const char *value, char *err, size_t errlen);

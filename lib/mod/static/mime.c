@@ -1,10 +1,12 @@
-/* Content types by file-name extension: /etc/mime.types when the system has
- * one, then a built-in table, then application/octet-stream.  Text and
+/* Content types by file-name extension: the location's `types { }`, then
+ * its `mime_types` file (by default /etc/mime.types when the system has
+ * one), then a built-in table, then application/octet-stream.  Text and
  * JavaScript get the location's charset parameter (`charset`, utf-8 by
  * default); other types are sent as listed: JSON has no charset
  * parameter (RFC 8259 §11), and binary types have no use for one. */
 #include "mod/static/internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +71,7 @@ static const struct mime_entry builtin[] = {
  * extension.  Loaded by the first instance, freed with the last. */
 static pthread_mutex_t mime_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned mime_users;
-static char *sys_text;
-static struct mime_entry *sys;
-static size_t nsys;
+static struct mime_types *sys;
 
 /* "type; charset=x" strings handed out by mime_content_type: few (one per
  * text type and charset in use), kept until the last user lets go. */
@@ -97,21 +97,88 @@ static int entry_cmp(const void *a, const void *b)
     return c;
 }
 
-static void load(const char *file)
+struct mime_types {
+    char *text; /* the records' bytes, which the entries point into */
+    struct mime_entry *v;
+    size_t n;
+};
+
+static bool is_media_type(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    return slash && slash != s && slash[1] && !strchr(slash + 1, '/');
+}
+
+struct mime_types *mime_types_parse(const char *text, size_t len, bool strict, char *err,
+                                    size_t errlen)
+{
+    struct mime_types *t = calloc(1, sizeof *t);
+    if (!t || !(t->text = malloc(len + 1)))
+        abort();
+    memcpy(t->text, text, len);
+    t->text[len] = '\0';
+    size_t cap = 0;
+    /* Records end at a newline (a mime.types file) or ";" (types { }). */
+    for (char *rec = t->text, *next; rec && *rec; rec = next) {
+        next = rec + strcspn(rec, "\n;");
+        if (*next)
+            *next++ = '\0';
+        else
+            next = NULL;
+        char *hash = strchr(rec, '#');
+        if (hash)
+            *hash = '\0';
+        char *save, *type = strtok_r(rec, " \t\r", &save);
+        if (!type)
+            continue;
+        if (!is_media_type(type)) {
+            if (!strict)
+                continue;
+            snprintf(err, errlen, "types: \"%s\" is not a media type (TYPE/SUBTYPE)", type);
+            mime_types_free(t);
+            return NULL;
+        }
+        for (char *ext; (ext = strtok_r(NULL, " \t\r", &save));) {
+            if (strict && (strchr(ext, '/') || strlen(ext) > MIME_EXT_MAX)) {
+                snprintf(err, errlen, "types: \"%s\" is not an extension%s", ext,
+                         strchr(ext, '/') ? " (a \";\" missing before it?)" : " (too long)");
+                mime_types_free(t);
+                return NULL;
+            }
+            if (strlen(ext) > MIME_EXT_MAX)
+                continue;
+            for (char *c = ext; *c; c++)
+                *c = ascii_lower(*c);
+            if (t->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct mime_entry *v = realloc(t->v, cap * sizeof *v);
+                if (!v)
+                    abort();
+                t->v = v;
+            }
+            t->v[t->n++] = (struct mime_entry){ext, type};
+        }
+    }
+    if (t->n)
+        qsort(t->v, t->n, sizeof *t->v, entry_cmp);
+    return t;
+}
+
+struct mime_types *mime_types_load(const char *file, char *err, size_t errlen)
 {
     FILE *f = fopen(file, "re");
-    if (!f)
-        return;
-    struct mime_entry *tab = NULL;
-    size_t n = 0, cap = 0;
+    if (!f) {
+        snprintf(err, errlen, "mime_types %s: %s", file, strerror(errno));
+        return NULL;
+    }
     char *text = NULL;
     size_t len = 0, tcap = 0;
     char chunk[4096];
     size_t got;
     /* The whole file (bounded) into one buffer that the table points into. */
     while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && len < (1u << 20)) {
-        if (len + got + 1 > tcap) {
-            tcap = (len + got + 1) * 2;
+        if (len + got > tcap) {
+            tcap = (len + got) * 2;
             char *t = realloc(text, tcap);
             if (!t)
                 abort();
@@ -121,44 +188,29 @@ static void load(const char *file)
         len += got;
     }
     fclose(f);
-    if (!text)
-        return;
-    text[len] = '\0';
+    struct mime_types *t = mime_types_parse(text ? text : "", len, false, err, errlen);
+    free(text);
+    return t;
+}
 
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *save, *type = strtok_r(line, " \t\r", &save);
-        if (!type || !strchr(type, '/'))
-            continue;
-        for (char *ext; (ext = strtok_r(NULL, " \t\r", &save));) {
-            if (strlen(ext) > MIME_EXT_MAX)
-                continue;
-            for (char *c = ext; *c; c++)
-                *c = ascii_lower(*c);
-            if (n == cap) {
-                cap = cap ? cap * 2 : 512;
-                struct mime_entry *t = realloc(tab, cap * sizeof *t);
-                if (!t)
-                    abort();
-                tab = t;
-            }
-            tab[n++] = (struct mime_entry){ext, type};
-        }
-    }
-    if (n == 0) {
-        free(tab);
-        free(text);
+void mime_types_free(struct mime_types *t)
+{
+    if (!t)
         return;
+    free(t->v);
+    free(t->text);
+    free(t);
+}
+
+static void load(const char *file)
+{
+    char err[256];
+    struct mime_types *t = mime_types_load(file, err, sizeof err);
+    if (t && t->n == 0) {
+        mime_types_free(t);
+        t = NULL;
     }
-    qsort(tab, n, sizeof *tab, entry_cmp);
-    sys_text = text;
-    sys = tab;
-    nsys = n;
+    sys = t;
 }
 
 void mime_acquire_from(const char *file)
@@ -178,11 +230,8 @@ void mime_release(void)
 {
     pthread_mutex_lock(&mime_lock);
     if (mime_users && --mime_users == 0) {
-        free(sys);
-        free(sys_text);
+        mime_types_free(sys);
         sys = NULL;
-        sys_text = NULL;
-        nsys = 0;
         while (interned) {
             struct with_charset *next = interned->next;
             free(interned);
@@ -211,7 +260,12 @@ static const struct mime_entry *find_first(const char *ext, const struct mime_en
     return lo < n && strcmp(tab[lo].ext, ext) == 0 ? &tab[lo] : NULL;
 }
 
-const char *mime_type(const char *name)
+static const struct mime_entry *find(const struct mime_types *t, const char *ext)
+{
+    return t ? find_first(ext, t->v, t->n) : NULL;
+}
+
+const char *mime_type_in(const struct mime_choice *c, const char *name)
 {
     const char *slash = strrchr(name, '/');
     const char *base = slash ? slash + 1 : name;
@@ -225,12 +279,19 @@ const char *mime_type(const char *name)
     char ext[MIME_EXT_MAX + 1];
     for (size_t i = 0; i <= n; i++)
         ext[i] = ascii_lower(dot[1 + i]);
-    /* Instances exist while handlers run, so the table cannot go away
-     * here; it only changes when the first instance is created. */
-    const struct mime_entry *e = find_first(ext, sys, nsys);
+    /* Instances exist while handlers run, so the system table cannot go
+     * away here; it only changes when the first instance is created. */
+    const struct mime_entry *e = c ? find(c->types, ext) : NULL;
+    if (!e)
+        e = find(c && (c->file || c->no_file) ? c->file : sys, ext);
     if (!e)
         e = bsearch(ext, builtin, sizeof builtin / sizeof builtin[0], sizeof builtin[0], key_cmp);
     return e ? e->type : MIME_DEFAULT;
+}
+
+const char *mime_type(const char *name)
+{
+    return mime_type_in(NULL, name);
 }
 
 /* Types whose text a charset parameter describes: text/ ones, and JavaScript
@@ -247,9 +308,9 @@ static bool takes_charset(const char *type)
     return false;
 }
 
-const char *mime_content_type(const char *name, const char *charset)
+const char *mime_content_type(const struct mime_choice *c, const char *name, const char *charset)
 {
-    const char *type = mime_type(name);
+    const char *type = mime_type_in(c, name);
     if (!charset || !takes_charset(type) || strchr(type, ';'))
         return type;
     char want[160];

@@ -386,6 +386,8 @@ static void static_destroy(void *vinst)
     close(in->root_fd);
     free(in->root_real);
     free(in->charset);
+    mime_types_free(in->mime.types);
+    mime_types_free(in->mime.file);
     free_index(in);
     free(in);
     mime_release();
@@ -440,10 +442,45 @@ static int set_charset(void *vinst, int argc, const char *const *argv, char *err
     return mime_set_charset(&in->charset, argv[0], err, errlen);
 }
 
+/* types "TYPE EXT...; ...": what a `types { }` block says, before any
+ * file's table. */
+static int set_types(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct static_inst *in = vinst;
+    struct mime_types *t = mime_types_parse(argv[0], strlen(argv[0]), true, err, errlen);
+    if (!t)
+        return -1;
+    mime_types_free(in->mime.types);
+    in->mime.types = t;
+    return 0;
+}
+
+/* mime_types FILE|off: the mime.types file read instead of the system's. */
+static int set_mime_types(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct static_inst *in = vinst;
+    struct mime_types *t = NULL;
+    if (strcmp(argv[0], "off") != 0 && !(t = mime_types_load(argv[0], err, errlen)))
+        return -1;
+    mime_types_free(in->mime.file);
+    in->mime.file = t;
+    in->mime.no_file = t == NULL;
+    return 0;
+}
+
 static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
     {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
+    {.name = "types", .min_args = 1, .max_args = 1, .set = set_types, .inherit = true},
+    {.name = "mime_types",
+     .min_args = 1,
+     .max_args = 1,
+     .set = set_mime_types,
+     .path_args = true,
+     .inherit = true},
     {.name = "hidden_files",
      .min_args = 1,
      .max_args = 1,
@@ -519,7 +556,7 @@ const char *static_root_real(const struct static_inst *in)
 
 const char *static_content_type(const struct static_inst *in, const char *name)
 {
-    return mime_content_type(name, in->charset);
+    return mime_content_type(&in->mime, name, in->charset);
 }
 
 int static_set_charset(struct static_inst *in, const char *value, char *err, size_t errlen)
