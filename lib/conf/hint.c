@@ -55,7 +55,6 @@ static const struct {
     {"ssl_certificate_key", "tls_certificate_key", NULL, NULL},
     {"ssl_protocols", "tls_protocols", NULL, NULL},
     {"ssl_ciphers", "tls_ciphers", NULL, NULL},
-    {"types", NULL, NULL, "verbd takes content types from /etc/mime.types"},
 };
 
 unsigned conf_edit_distance(const char *a, const char *b, unsigned limit)
