@@ -4,6 +4,15 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# Where make install puts each kind of file.  The configuration (read by
+# verbd.service) and the logrotate snippet go to /etc whatever the prefix,
+# where the system looks for them; an install without root sets
+# SYSCONFDIR too.
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/verbd
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 VERSION := 0.1.0
 
 CFLAGS  ?= -O2 -g
@@ -34,7 +43,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan test-tls-audit test-proxy-stream fuzz valgrind examples bench bench-smoke install clean
+.PHONY: all run test test-asan test-tls-audit test-proxy-stream fuzz valgrind examples bench bench-smoke install deb clean
 
 all: $(VERBD)
 
@@ -161,12 +170,32 @@ $(BUILD)/verbd.pc: FORCE
 .PHONY: FORCE
 FORCE:
 
-install: $(VERBD) $(LIBVERBD) $(BUILD)/verbd.pc
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(VERBD) $(DESTDIR)$(PREFIX)/bin/verbd
+# The unit names the installed paths; rewritten whenever they change.
+$(BUILD)/verbd.service: dist/verbd.service.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' dist/verbd.service.in > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+# Exactly these files (tests/integration/test_install.py lists them too).
+install: $(VERBD) $(LIBVERBD) $(BUILD)/verbd.pc $(BUILD)/verbd.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 755 $(VERBD) $(DESTDIR)$(BINDIR)/verbd
 	install -m 644 $(LIBVERBD) $(DESTDIR)$(PREFIX)/lib/libverbd.a
 	install -m 644 $(BUILD)/verbd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/verbd.pc
 	install -m 644 include/verbd.h $(DESTDIR)$(PREFIX)/include/verbd.h
+	install -m 644 man/verbd.8 $(DESTDIR)$(MANDIR)/man8/verbd.8
+	install -m 644 man/verbd.conf.5 $(DESTDIR)$(MANDIR)/man5/verbd.conf.5
+	install -m 644 verbd.conf.example $(DESTDIR)$(DOCDIR)/verbd.conf.example
+	install -m 644 $(BUILD)/verbd.service $(DESTDIR)$(UNITDIR)/verbd.service
+	install -m 644 dist/verbd.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/verbd
+
+# A Debian package of the same files (prefix /usr) with dpkg-deb, into
+# $(BUILD)/: scripts/deb.sh.
+deb:
+	@scripts/deb.sh --build $(BUILD) --version $(VERSION)
 
 clean:
 	rm -rf build build-asan

@@ -20,6 +20,8 @@ if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"
     command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
+    # The manual pages are rendered with groff -ww (test_install.py).
+    command -v groff >/dev/null 2>&1 || need="$need groff-base"
     # Test certificates for https are made with the openssl command.
     command -v openssl >/dev/null 2>&1 || need="$need openssl"
     # The TLS audit (scripts/tls-audit.sh) runs testssl against verbd.

@@ -1,7 +1,9 @@
 """make install, then the embedding docs' own build command (issue 11, item
 13): `make install` into a DESTDIR, and both programs in examples/ built
 with the command docs/embedding.md gives, through the installed verbd.pc,
-then one of them run.
+then one of them run.  Issue 16: exactly the listed files are installed;
+the manual pages render without a warning, the systemd unit verifies, the
+example config checks; `make deb` packages the same files.
 
 The install is a build of its own (in a temporary directory, with the
 default compiler and flags), whatever build the rest of the suite tests:
@@ -11,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import subprocess
 import tempfile
 import unittest
@@ -18,6 +21,21 @@ import urllib.request
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 PREFIX = "/usr/local"
+
+# Everything `make install` puts under DESTDIR, and nothing else: the
+# prefix's files, then the system's (SYSCONFDIR is /etc by default).
+INSTALLED = sorted([
+    "usr/local/bin/verbd",
+    "usr/local/lib/libverbd.a",
+    "usr/local/lib/pkgconfig/verbd.pc",
+    "usr/local/include/verbd.h",
+    "usr/local/share/man/man8/verbd.8",
+    "usr/local/share/man/man5/verbd.conf.5",
+    "usr/local/share/doc/verbd/verbd.conf.example",
+    "usr/local/lib/systemd/system/verbd.service",
+    "etc/logrotate.d/verbd",
+])
+MAN_PAGES = ("usr/local/share/man/man8/verbd.8", "usr/local/share/man/man5/verbd.conf.5")
 
 
 def documented_command(marker):
@@ -92,10 +110,96 @@ class Install(unittest.TestCase):
         return out
 
     def test_files_installed(self):
-        for rel in ("bin/verbd", "lib/libverbd.a", "include/verbd.h", "lib/pkgconfig/verbd.pc"):
-            with self.subTest(rel=rel):
-                self.assertTrue(os.path.isfile(self.installed(rel)), rel)
+        found = []
+        for top, dirs, files in os.walk(self.dest):
+            for name in files:
+                found.append(os.path.relpath(os.path.join(top, name), self.dest))
+        self.assertEqual(sorted(found), INSTALLED)
         self.assertTrue(os.access(self.installed("bin/verbd"), os.X_OK))
+
+    def test_man_pages_render_without_warnings(self):
+        if not shutil.which("groff"):
+            self.skipTest("groff is missing (scripts/deps.sh test installs groff-base)")
+        for rel in MAN_PAGES:
+            with self.subTest(page=rel):
+                p = subprocess.run(["groff", "-ww", "-z", "-mandoc", "-Tutf8",
+                                    os.path.join(self.dest, rel)], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+                self.assertEqual((p.returncode, p.stderr.decode()), (0, ""))
+                text = subprocess.run(["groff", "-mandoc", "-Tutf8", "-P-cbou",
+                                       os.path.join(self.dest, rel)], stdout=subprocess.PIPE,
+                                      timeout=60).stdout.decode()
+                self.assertIn("SEE ALSO", text)
+
+    def test_man_pages_cover_the_options_and_directives(self):
+        """Each command-line option of verbd --help is in verbd(8); each
+        directive docs/config.md documents is in verbd.conf(5)."""
+        with open(os.path.join(self.dest, MAN_PAGES[0])) as f:
+            page8 = f.read()
+        usage = subprocess.run([self.installed("bin/verbd"), "--help"], stdout=subprocess.PIPE,
+                               timeout=30).stdout.decode()
+        options = set(re.findall(r"^\s+(?:-\w, )?--([a-z][a-z-]+)", usage, re.M))
+        self.assertGreater(len(options), 10, usage)
+        for opt in sorted(options):
+            with self.subTest(option=opt):
+                self.assertTrue("Fl -" + opt in page8, "verbd(8) does not list --" + opt)
+        with open(os.path.join(self.dest, MAN_PAGES[1])) as f:
+            page5 = f.read()
+        with open(os.path.join(REPO, "docs", "config.md")) as f:
+            doc = f.read()
+        doc = doc.split("\n## Errors")[0]  # not its table of nginx's names
+        names = set(re.findall(r"^\| `([a-z_]+)[ ;`]", doc, re.M))
+        names |= {"include", "server", "server_name", "location", "user", "expires", "types",
+                  "mime_types", "upstream"}
+        for name in sorted(names):
+            with self.subTest(directive=name):
+                self.assertTrue(re.search(r"\.It Ic %s\b|Ic %s ," % (name, name), page5),
+                                "verbd.conf(5) does not list %s" % name)
+
+    def test_systemd_unit(self):
+        unit = self.installed("lib/systemd/system/verbd.service")
+        with open(unit) as f:
+            text = f.read()
+        for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
+                     "ExecStartPre=%s/bin/verbd -t -c /etc/verbd/verbd.conf" % PREFIX,
+                     "ExecStart=%s/bin/verbd -c /etc/verbd/verbd.conf" % PREFIX,
+                     "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                     "ProtectHome=yes"):
+            self.assertIn("\n" + line + "\n", text)
+        caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1).split()
+        self.assertEqual(sorted(caps), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+                                        "CAP_SETGID", "CAP_SETUID"])
+        if not shutil.which("systemd-analyze"):
+            print("test_systemd_unit: systemd-analyze is not installed; "
+                  "the unit is not verified", file=sys.stderr)
+            return
+        # Verified as installed at its prefix: the binary where the unit
+        # names it.
+        tmp = os.path.join(self.tmp, "unit")
+        os.makedirs(tmp, exist_ok=True)
+        local = os.path.join(tmp, "verbd.service")
+        with open(local, "w") as f:
+            f.write(text.replace(PREFIX + "/bin/verbd", self.installed("bin/verbd")))
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no", local],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out)
+        self.assertNotIn("verbd.service:", out)
+
+    def test_logrotate_snippet(self):
+        with open(os.path.join(self.dest, "etc/logrotate.d/verbd")) as f:
+            text = f.read()
+        self.assertIn("/var/log/verbd/*.log {", text)
+        self.assertRegex(text, r"postrotate\n\s+systemctl kill --kill-whom=main --signal=USR1 "
+                         r"verbd\.service")
+
+    def test_example_config_checks_where_installed(self):
+        example = os.path.join(self.dest, "usr/local/share/doc/verbd/verbd.conf.example")
+        p = subprocess.run([self.installed("bin/verbd"), "-t", "-c", example],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual((p.returncode, p.stderr.decode()), (0, ""))
 
     def test_pkg_config_names_what_the_static_library_needs(self):
         p = subprocess.run(["pkg-config", "--cflags", "--libs", "verbd"], env=self.pkg_env(),
@@ -138,3 +242,38 @@ class Install(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Deb(unittest.TestCase):
+    """make deb: the same files under /usr (and /etc), packaged by dpkg-deb."""
+
+    def test_package_lists_the_files(self):
+        if not shutil.which("dpkg-deb"):
+            self.skipTest("dpkg-deb is missing (not a Debian system)")
+        tmp = tempfile.mkdtemp(prefix="verbd-deb-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        p = subprocess.run(["make", "-C", REPO, "--no-print-directory", "BUILD=" + tmp,
+                            "CFLAGS=-O0", "deb"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=clean_env(),
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+        debs = [n for n in os.listdir(tmp) if n.endswith(".deb")]
+        self.assertEqual(len(debs), 1, os.listdir(tmp))
+        self.assertRegex(debs[0], r"^verbd_\d+\.\d+\.\d+_[a-z0-9]+\.deb$")
+        deb = os.path.join(tmp, debs[0])
+        listing = subprocess.run(["dpkg-deb", "-c", deb], stdout=subprocess.PIPE,
+                                 timeout=60).stdout.decode()
+        files = sorted(line.split()[-1].lstrip(".") for line in listing.splitlines()
+                       if line.startswith("-"))
+        want = sorted("/" + rel.replace("usr/local/", "usr/") + (".gz" if "/man/" in rel else "")
+                      for rel in INSTALLED)
+        self.assertEqual(files, want)
+        self.assertIn("root/root", listing)
+        fields = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Depends"],
+                                stdout=subprocess.PIPE, timeout=60).stdout.decode()
+        self.assertIn("Package: verbd", fields)
+        for dep in ("libxml2", "libsqlite3", "libssl"):
+            self.assertIn(dep, fields)
+        conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], stdout=subprocess.PIPE,
+                                   timeout=60).stdout.decode().split()
+        self.assertEqual(conffiles, ["/etc/logrotate.d/verbd"])
