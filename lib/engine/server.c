@@ -750,10 +750,8 @@ static int resolve_user(struct verbd_server *srv)
     srv->drop = false;
     if (!value)
         return 0;
-    if (geteuid() != 0) {
-        log_msg(LOG_INFO, "user %s: verbd does not run as root, so it stays the user it is", value);
-        return 0;
-    }
+    if (geteuid() != 0)
+        return 0; /* said once the error log is open */
     size_t n = strcspn(value, " ");
     if (n >= sizeof srv->user_name) {
         log_msg(LOG_ERROR, "user %s: name too long", value);
@@ -790,6 +788,9 @@ int verbd_server_run(struct verbd_server *srv)
         fprintf(stderr, "verbd: %s\n", err);
         return -1;
     }
+    if (s->user && !srv->drop)
+        log_msg(LOG_INFO, "user %s: verbd does not run as root, so it stays the user it is",
+                s->user);
     if (srv->nlisteners == 0) {
         log_msg(LOG_ERROR, "no listening address");
         return -1;

@@ -4,6 +4,7 @@ not root under a supervisor that is)."""
 
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -30,6 +31,21 @@ def children(pid):
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
+
+
+def open_in_every_process(srv, path):
+    """True once every process of srv (the workers, or the one process)
+    has `path` open: the signal to re-open has been acted on."""
+    pids = children(srv.pid) or [srv.pid]
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+            targets = {os.readlink("/proc/%d/fd/%s" % (pid, fd)) for fd in fds}
+        except OSError:
+            return False
+        if path not in targets:
+            return False
+    return True
 
 
 class Notify(ConfigCase):
@@ -133,6 +149,8 @@ class Reopen(ConfigCase):
         srv.signal(signal.SIGUSR1)
         self.assertTrue(wait_for(lambda: os.path.exists(self.access), 5),
                         "SIGUSR1 made no new access log")
+        # Each process acts on the signal in its own time.
+        self.assertTrue(wait_for(lambda: open_in_every_process(srv, self.access), 5))
         # Every worker has re-opened: each of several requests lands there.
         n = 4 * workers
         for _ in range(n):
@@ -166,7 +184,7 @@ class User(ConfigCase):
         self.nobody = pwd.getpwnam("nobody")
         # A tree the user can read and a log directory it cannot write.
         self.pub = tempfile.mkdtemp(prefix="verbd-user-")
-        self.addCleanup(lambda: __import__("shutil").rmtree(self.pub, True))
+        self.addCleanup(shutil.rmtree, self.pub, True)
         os.chmod(self.pub, 0o755)
         os.chmod(self.dir, 0o755)
         with open(os.path.join(self.pub, "index.html"), "w") as f:
@@ -189,13 +207,23 @@ class User(ConfigCase):
         return main, kids
 
     def assertWorkersAreNobody(self, srv, count):
-        self.assertTrue(wait_for(lambda: len(children(srv.pid)) == count, 5),
-                        children(srv.pid))
+        """count workers, each the user by now (a worker is root only from
+        its fork to its setuid, before it serves), under a root
+        supervisor."""
+        nobody = str(self.nobody.pw_uid)
+        def dropped():
+            kids = children(srv.pid)
+            try:
+                return len(kids) == count and all(
+                    proc_status(pid)["Uid"].split()[0] == nobody for pid in kids)
+            except OSError:
+                return False
+        self.assertTrue(wait_for(dropped, 5), children(srv.pid))
         main, kids = self.uids(srv)
         self.assertEqual(main[:2], ["0", "0"])
         self.assertEqual(len(kids), count)
         for st in kids:
-            self.assertEqual(st["Uid"].split(), [str(self.nobody.pw_uid)] * 4, st["Uid"])
+            self.assertEqual(st["Uid"].split(), [nobody] * 4, st["Uid"])
             self.assertEqual(st["Gid"].split(), [str(self.nobody.pw_gid)] * 4, st["Gid"])
             self.assertNotIn("0", st["Groups"].split())
 
@@ -232,6 +260,7 @@ class User(ConfigCase):
         srv.signal(signal.SIGUSR1)
         self.assertTrue(wait_for(lambda: os.path.exists(self.access), 5))
         self.assertEqual(os.stat(self.access).st_uid, self.nobody.pw_uid)
+        self.assertTrue(wait_for(lambda: open_in_every_process(srv, self.access), 5))
         for _ in range(6):
             self.assertEqual(self.fetch("/index.html").status, 200)
         def count():
@@ -243,11 +272,43 @@ class User(ConfigCase):
         srv = self.start_as("user nobody %s;" % __import__("grp").getgrgid(0).gr_name)
         # Naming root's group is allowed (the group, not the user); the
         # uid is what matters.
-        self.assertTrue(wait_for(lambda: len(children(srv.pid)) == 2, 5))
+        nobody = str(self.nobody.pw_uid)
+        self.assertTrue(wait_for(lambda: len(children(srv.pid)) == 2 and all(
+            proc_status(pid)["Uid"].split()[0] == nobody for pid in children(srv.pid)), 5))
         for pid in children(srv.pid):
             st = proc_status(pid)
-            self.assertEqual(st["Uid"].split()[0], str(self.nobody.pw_uid))
-            self.assertEqual(st["Gid"].split()[0], "0")
+            self.assertEqual(st["Uid"].split(), [nobody] * 4)
+            self.assertEqual(st["Gid"].split(), ["0"] * 4)
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                     "needs root and setpriv to start verbd as another user")
+class NotRoot(ConfigCase):
+    def test_user_is_ignored_with_a_notice(self):
+        nobody = pwd.getpwnam("nobody")
+        pub = tempfile.mkdtemp(prefix="verbd-notroot-")
+        self.addCleanup(shutil.rmtree, pub, True)
+        os.chmod(pub, 0o755)
+        os.chmod(self.dir, 0o755)
+        with open(os.path.join(pub, "index.html"), "w") as f:
+            f.write("hi\n")
+        os.chmod(os.path.join(pub, "index.html"), 0o644)
+        path = self.write("verbd.conf", "listen 127.0.0.1:0;\nworkers 2;\nuser www-data;\n"
+                          "access_log off;\nerror_log stderr info;\nlocation / { static %s; }\n"
+                          % pub)
+        os.chmod(path, 0o644)
+        srv = config_server(path)
+        cmd = srv.command()
+        srv.command = lambda: ["setpriv", "--reuid=%d" % nobody.pw_uid,
+                               "--regid=%d" % nobody.pw_gid, "--clear-groups"] + cmd
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        self.assertEqual(self.fetch("/index.html", server=srv).status, 200)
+        for pid in [srv.pid] + children(srv.pid):
+            self.assertEqual(proc_status(pid)["Uid"].split()[0], str(nobody.pw_uid))
+        self.assertTrue(wait_for(lambda: "user www-data: verbd does not run as root" in
+                                 srv.stderr_text(), 5), srv.stderr_text())
+        self.assertEqual(srv.stop(), 0)
 
 
 class UserConfig(ConfigCase):
