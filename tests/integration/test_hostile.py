@@ -140,7 +140,9 @@ class SlowHeaders(VerbdTestCase):
               "normal client: %d GETs, worst %.3fs" % (
                   self.N, "yes" if open_left == 0 else "NO (%d open)" % open_left,
                   last or -1, client.count, client.worst))
-        self.assertGreaterEqual(client.count, 10, "the normal client was hardly served")
+        # A GET every 0.3 s for the 3 s or so the slow connections last: about
+        # ten, fewer on a loaded machine; a starved client gets one or two.
+        self.assertGreaterEqual(client.count, 6, "the normal client was hardly served")
         self.assertLess(client.worst, 1.0, "a normal request took %.3fs among slow clients" % client.worst)
         self.assertEqual(open_left, 0, "%d slow connections were not closed by the header timeout" % open_left)
         # Closed by the header timeout (3 s after the connection opened,
