@@ -86,3 +86,32 @@ const char *http_status_line(int status, size_t *len)
     }
     return NULL;
 }
+
+enum {
+#define STATUS_POS(code, reason) STATUS_POS_##code,
+    STATUS_LIST(STATUS_POS)
+#undef STATUS_POS
+        STATUS_POS_COUNT
+};
+_Static_assert(STATUS_POS_COUNT == HTTP_STATUS_COUNT, "HTTP_STATUS_COUNT");
+
+int http_status_index(int status)
+{
+    switch (status) {
+#define STATUS_INDEX(code, reason)                                                                 \
+    case code: return STATUS_POS_##code;
+        STATUS_LIST(STATUS_INDEX)
+#undef STATUS_INDEX
+    }
+    return -1;
+}
+
+int http_status_at(int index)
+{
+    static const short codes[] = {
+#define STATUS_CODE(code, reason) code,
+        STATUS_LIST(STATUS_CODE)
+#undef STATUS_CODE
+    };
+    return index >= 0 && index < HTTP_STATUS_COUNT ? codes[index] : 0;
+}

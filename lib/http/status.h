@@ -11,4 +11,10 @@ const char *http_status_reason(int status);
  * NULL for any other. */
 const char *http_status_line(int status, size_t *len);
 
+/* The codes of the table by position, for counters kept per status: the
+ * position of a code (-1 if not in the table), and the code at one. */
+#define HTTP_STATUS_COUNT 57
+int http_status_index(int status);
+int http_status_at(int index);
+
 #endif
