@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "engine/site.h"
 #include "http/method.h"
 #include "http/status.h"
@@ -58,6 +59,7 @@ struct http1 {
     struct loop_timer timer;
     uint32_t index; /* in host->conns */
     enum conn_state state;
+    int8_t counted_as; /* enum stats_conn: its state in the counters */
     bool watched;
     bool in_run;      /* http1_run is on the stack */
     bool *closed;     /* set when the session is freed during a run */
@@ -107,6 +109,17 @@ struct http1 {
 
 static void http1_run(struct http1 *c);
 static const struct vx_session_ops http1_ops;
+
+/* Keeps the connection counters (core/stats.h) in step with the state:
+ * called wherever state or idle change. */
+static void count_state(struct http1 *c)
+{
+    int now = c->state == CONN_HEAD      ? (c->idle ? STATS_CONN_IDLE : STATS_CONN_READING)
+              : c->state == CONN_DISCARD ? STATS_CONN_READING
+                                         : STATS_CONN_WRITING;
+    stats_conn_move(c->counted_as, now);
+    c->counted_as = (int8_t)now;
+}
 
 /* ---- the host: buffers and the list of sessions ----------------------------- */
 
@@ -183,6 +196,7 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     c->host = h;
     c->lis = lis;
     c->tr = *t;
+    c->counted_as = STATS_CONN_NONE;
     if (sni && lis->nsites > 1 && !(c->sni = strdup(sni))) {
         c->tr.ops->close(&c->tr);
         free(c);
@@ -207,6 +221,7 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     }
     c->index = (uint32_t)h->nconns;
     h->conns[h->nconns++] = c;
+    count_state(c);
 
     if (watch) {
         if (loop_watch_add(h->loop, &c->watch, c->tr.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -287,6 +302,7 @@ void http1_close(struct http1 *c)
         c->tr.ops->abort(&c->tr);
     else
         c->tr.ops->close(&c->tr);
+    stats_conn_move(c->counted_as, STATS_CONN_NONE);
     struct http1 *last = h->conns[--h->nconns];
     h->conns[c->index] = last;
     last->index = c->index;
@@ -437,6 +453,7 @@ static void answer_error(struct http1 *c, int status, const char *why)
     queue_pieces(c, res, UINT64_MAX);
     c->close_after = true;
     log_access(c->lis->sites[0]->access_log, &c->peer.sa, NULL, status, response_body_length(res));
+    stats_response(c->lis->sites[0]->stats, -1, status);
     response_reset(res);
 }
 
@@ -554,6 +571,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         if (!c->keep_alive || c->framing == FRAME_CLOSE)
             c->close_after = true;
         log_access(c->site->access_log, &c->peer.sa, &x->req, res->status, x->body_bytes);
+        stats_response(c->site->stats, x->req.method_id, res->status);
     }
     wake(c);
     return c->out.len < OUT_HIGH_WATER;
@@ -673,6 +691,7 @@ static void next_request(struct http1 *c)
         c->idle = false;
         c->read_deadline = clock_ms() + settings_of(c)->header_timeout_ms;
     }
+    count_state(c);
 }
 
 static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *path_buf);
@@ -684,6 +703,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     c->x = x;
     c->state = CONN_EXCHANGE;
     c->idle = false;
+    count_state(c);
     vx_take_request(x, h, c->in + c->in_start);
     x->req.peer = c->peer.sa.sa_family ? &c->peer.sa : NULL;
     x->req.tls = c->lis->tls;
@@ -741,6 +761,7 @@ static void end_exchange(struct http1 *c)
     release_site(c);
     if (body_unread && !c->close_after) {
         c->state = CONN_DISCARD;
+        count_state(c);
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
         return;
     }
@@ -930,10 +951,13 @@ static ssize_t read_input(struct http1 *c)
     }
     /* Whatever is answered from now on arrived before any file is looked
      * at again. */
-    if (total)
+    if (total) {
         clock_new_epoch();
+        stats_received((uint64_t)total);
+    }
     if (total && c->state == CONN_HEAD && c->idle) {
         c->idle = false;
+        count_state(c);
         c->read_deadline = clock_ms() + settings_of(c)->header_timeout_ms;
     } else if (total && c->state != CONN_HEAD) {
         c->read_deadline = clock_ms() + settings_of(c)->body_timeout_ms;
@@ -998,6 +1022,7 @@ static int flush(struct http1 *c)
             return -1;
         }
         c->out_window_bytes += (uint64_t)n;
+        stats_sent((uint64_t)n);
         c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
     }
     c->seg_head = c->nsegs = 0;
@@ -1011,6 +1036,7 @@ static void begin_linger(struct http1 *c)
 {
     c->tr.ops->shutdown(&c->tr);
     c->state = CONN_LINGER;
+    count_state(c);
     c->read_deadline = clock_ms() + LINGER_MS;
 }
 

@@ -19,12 +19,16 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/stats.h"
 #include "engine/notify.h"
 #include "engine/tls.h"
 
 #include <openssl/crypto.h>
 
 #define LISTEN_BACKLOG 4096
+/* Labels in /status for origin servers that reloads add or rename, over
+ * those the server starts with (and the last, shared, "(other)"). */
+#define STATS_SPARE_LABELS 64
 
 static void add_site(struct verbd_server *srv, struct site *s)
 {
@@ -590,7 +594,10 @@ static int drop_privileges(const struct verbd_server *srv)
     return 0;
 }
 
-static pid_t spawn_worker(struct verbd_server *srv)
+/* Worker `index` (its counters' slot: a replacement takes over the
+ * counters of the worker it replaces, and so does a new worker that
+ * takes the place of a retiring one while both run). */
+static pid_t spawn_worker(struct verbd_server *srv, int index)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -602,6 +609,7 @@ static pid_t spawn_worker(struct verbd_server *srv)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(0);
+        stats_enter_worker((unsigned)index);
         _exit(worker_run(srv) == 0 ? 0 : 1);
     }
     if (pid < 0)
@@ -667,7 +675,7 @@ static void supervisor_reload(struct verbd_server *srv, pid_t *pids, int n, stru
         for (int i = 0; i < n; i++) {
             if (pids[i] > 0)
                 retire(r, pids[i]);
-            if ((pids[i] = spawn_worker(srv)) > 0)
+            if ((pids[i] = spawn_worker(srv, i)) > 0)
                 ++*alive;
         }
     }
@@ -684,7 +692,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
     struct retiring old = {0};
     int alive = 0;
     for (int i = 0; i < n; i++)
-        if ((pids[i] = spawn_worker(srv)) > 0)
+        if ((pids[i] = spawn_worker(srv, i)) > 0)
             alive++;
     bool stopping = alive == 0;
     int rc = alive ? 0 : -1;
@@ -723,7 +731,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
                     if (!stopping) {
                         log_msg(LOG_ERROR, "worker %d ended unexpectedly (status %d); restarting",
                                 pid, status);
-                        if ((pids[i] = spawn_worker(srv)) > 0)
+                        if ((pids[i] = spawn_worker(srv, i)) > 0)
                             alive++;
                     }
                 }
@@ -795,6 +803,10 @@ int verbd_server_run(struct verbd_server *srv)
         log_msg(LOG_ERROR, "no listening address");
         return -1;
     }
+    int workers = s->workers ? s->workers : (int)cpu_count();
+    /* The counters every worker writes its own of; room for the labels of
+     * servers a reload adds (stats.h), in address space only. */
+    stats_open((unsigned)workers, (unsigned)srv->nsites + STATS_SPARE_LABELS);
     if (settle_sites(srv) < 0 || route_process_init() < 0)
         return -1;
     /* Before the workers fork: all of them, and those forked later, share
@@ -827,6 +839,7 @@ int verbd_server_run(struct verbd_server *srv)
     if (workers == 1 && !srv->drop) {
         /* One process, no supervisor: ready once it is about to serve. */
         notify("READY=1");
+        stats_enter_worker(0);
         rc = worker_run(srv);
     } else {
         /* With `user`, even one worker gets a supervisor that stays root. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/stats.h"
 #include "engine/server.h"
 #include "engine/tls.h"
 
@@ -26,6 +27,7 @@ struct site *site_new(struct verbd_server *srv)
     if (!s)
         abort();
     s->srv = srv;
+    s->stats = -1;
     settings_defaults(&s->settings);
     if (srv)
         s->routes.upstreams = &srv->upstreams;
@@ -128,6 +130,9 @@ int site_settle(struct site *s, const struct settings *server, char *err, size_t
     t->max_body = s->settings.max_body;
     t->has_max_body = s->settings.max_body != BODY_LIMIT_UNSET;
     route_finish(t);
+    /* Its label in /status: its first name, else its first address; the
+     * one implicit server is "_". */
+    s->stats = stats_server(s->nnames ? s->names[0] : s->nlistens ? s->listens[0].text : "_");
     struct log_sink *old = s->access_log;
     int rc = log_sink_open(s->settings.access_log, &s->access_log, err, errlen);
     log_sink_release(old);

@@ -39,6 +39,7 @@ struct site {
     struct log_target *error_log; /* its own, or NULL: the server's */
     struct tls_config *tls;       /* its certificate, for TLS addresses, or NULL */
     bool redirect_to_https;       /* plain requests go to the TLS site of the name */
+    int stats;                    /* its counters (core/stats.h), or -1 */
     unsigned in_flight;           /* exchanges started on it */
     bool retired;                 /* replaced by a reload: freed when unused */
 };
