@@ -36,7 +36,7 @@ static const char *const tls_directives[] = {"tls_certificate", "tls_certificate
 
 /* Modules verbd has or will have, which a build may lack: naming one is
  * "not built in", not "unknown directive". */
-static const char *const known_modules[] = {"static", "webdav", "proxy", NULL};
+static const char *const known_modules[] = {"static", "webdav", "proxy", "status", NULL};
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -854,23 +854,27 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
     const struct conf_dir *mod = location_module(a, d, shown);
     if (!mod || mod->bad || !ok)
         return;
-    if (mod->argc != 2) {
+    const struct verbd_module *module = module_find(mod->argv[0]);
+    if (module->no_argument && mod->argc != 1) {
+        conf_error(a->errs, &mod->pos[1], "%s takes no arguments", mod->argv[0]);
+        return;
+    }
+    if (!module->no_argument && mod->argc != 2) {
         conf_error(a->errs, &mod->pos[0], "%s takes one argument%s", mod->argv[0],
                    strcmp(mod->argv[0], "static") == 0 ? " (the root directory)" : "");
         return;
     }
     char err[256];
-    char *arg = file_relative(&mod->pos[1], mod->argv[1]);
+    char *arg = module->no_argument ? NULL : file_relative(&mod->pos[1], mod->argv[1]);
     struct verbd_mapping *map =
         a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
                                  sizeof err)
                 : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
     free(arg);
     if (!map) {
-        conf_error(a->errs, &mod->pos[1], "%s", err);
+        conf_error(a->errs, &mod->pos[module->no_argument ? 0 : 1], "%s", err);
         return;
     }
-    const struct verbd_module *module = module_find(mod->argv[0]);
     int before = a->errs->count;
     apply_inherited(a, map, module, d);
     for (size_t i = 0; i < d->children.n; i++) {

@@ -834,7 +834,6 @@ int verbd_server_run(struct verbd_server *srv)
     sigaddset(&signals, SIGUSR1);
     sigaddset(&signals, SIGCHLD);
     sigprocmask(SIG_BLOCK, &signals, &old);
-    int workers = s->workers ? s->workers : (int)cpu_count();
     int rc;
     if (workers == 1 && !srv->drop) {
         /* One process, no supervisor: ready once it is about to serve. */

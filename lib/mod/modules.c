@@ -4,14 +4,12 @@
 #include "mod/auth/auth.h"
 #include "mod/proxy/proxy.h"
 #include "mod/static/static.h"
+#include "mod/status/status.h"
 #include "mod/webdav/webdav.h"
 #include "route/module.h"
 
 const struct verbd_module *const verbd_builtin_modules[] = {
-    &verbd_module_static,
-    &verbd_module_webdav,
-    &verbd_module_proxy,
-    NULL,
+    &verbd_module_static, &verbd_module_webdav, &verbd_module_proxy, &verbd_module_status, NULL,
 };
 
 /* Addresses before passwords: a client refused by address is not asked

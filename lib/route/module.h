@@ -11,6 +11,7 @@
 #include "http/method.h"
 #include "verbd.h"
 
+struct buf;
 struct loop;
 struct upstream_set;
 
@@ -42,6 +43,9 @@ struct verbd_module {
      * unknown names included, unless `methods` narrows it, and answers
      * OPTIONS with a target itself (forwarding it). */
     bool gateway;
+    /* The module directive takes no argument (`status;`): create gets
+     * NULL. */
+    bool no_argument;
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */
@@ -65,6 +69,12 @@ struct verbd_module {
      * its workers (and kept across reloads): state every worker shares.
      * -1 (logged) if it cannot be had. */
     int (*process_init)(void);
+
+    /* Optional: appends the module's own metrics, state it shares among
+     * all its instances and workers, to a status page in the Prometheus
+     * text format (whole families, # HELP and # TYPE lines included, each
+     * name starting verbd_<module>_).  Runs in the worker that answers. */
+    void (*metrics)(struct buf *out);
 
     /* Optional, for a gateway: whether this instance refuses the method
      * m[0, n) now (its upstream said it implements it nowhere).  The
