@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "core/clock.h"
+#include "core/stats.h"
 
 #define SLOTS 256
 #define KEY_MAX 96 /* "upstream\nMETHOD" */
@@ -219,4 +220,35 @@ bool learn_claim_asking(const char *upstream, uint64_t every_ms)
     }
     unlock();
     return mine;
+}
+
+void learn_metrics(struct buf *out)
+{
+    buf_puts(out, "# HELP verbd_proxy_learnt_refusal_seconds Methods an upstream answered 501, "
+                  "refused here without asking it until the answer goes stale: seconds left, by "
+                  "upstream and method.\n"
+                  "# TYPE verbd_proxy_learnt_refusal_seconds gauge\n");
+    if (!table)
+        return;
+    /* A copy of the live slots, formatted after the lock is let go. */
+    static struct slot live[SLOTS];
+    unsigned n = 0;
+    uint64_t now = clock_ms();
+    lock();
+    for (unsigned i = 0; i < SLOTS; i++)
+        if (table->slots[i].key[0] && table->slots[i].expires_ms > now)
+            live[n++] = table->slots[i];
+    unlock();
+    for (unsigned i = 0; i < n; i++) {
+        const char *key = live[i].key, *nl = strchr(key, '\n');
+        if (!nl)
+            continue;
+        buf_puts(out, "verbd_proxy_learnt_refusal_seconds{upstream=");
+        stats_put_label(out, key, (size_t)(nl - key));
+        buf_puts(out, ",method=");
+        stats_put_label(out, nl + 1, strlen(nl + 1));
+        buf_puts(out, "} ");
+        buf_put_u64(out, (live[i].expires_ms - now + 999) / 1000);
+        buf_puts(out, "\n");
+    }
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+
 /* Maps the shared table; once, in the process that forks the workers.
  * -1 if no memory could be had (nothing is learnt then). */
 int learn_init(void);
@@ -13,6 +15,8 @@ int learn_init(void);
 void learn_refusal(const char *upstream, const char *method, size_t len, uint64_t ttl_ms);
 /* Milliseconds the refusal of `method` stays fresh; 0 if none is known. */
 uint64_t learnt_refusal(const char *upstream, const char *method, size_t len);
+/* The refusals fresh now, for the status page (the module's metrics). */
+void learn_metrics(struct buf *out);
 
 /* The Allow of the upstream's answer to OPTIONS * (proxy_learn_options),
  * fresh for ttl_ms. */

@@ -316,6 +316,7 @@ const struct verbd_module verbd_module_proxy = {
     .worker_init = proxy_worker_init,
     .worker_exit = proxy_worker_exit,
     .process_init = learn_init,
+    .metrics = learn_metrics,
     .refuses = proxy_refuses,
     .allow = proxy_allow,
     .start = proxy_start,
