@@ -186,19 +186,21 @@ void stats_sum_server(unsigned i, struct stats_block *sum)
             sum_label(j, sum);
 }
 
-unsigned stats_sum_workers(struct stats_worker *sum)
+unsigned stats_workers(void)
 {
-    if (!region)
-        return 0;
-    for (unsigned w = 0; w < region->workers; w++) {
-        const struct stats_worker *s = &region->per_worker[w];
-        sum->received += load(&s->received);
-        sum->sent += load(&s->sent);
-        sum->accepted += load(&s->accepted);
-        for (int i = 0; i < STATS_CONN_STATES; i++)
-            sum->conns[i] += load(&s->conns[i]);
-    }
-    return region->workers;
+    return region ? region->workers : 0;
+}
+
+void stats_add_worker(unsigned w, struct stats_worker *sum)
+{
+    if (!region || w >= region->workers)
+        return;
+    const struct stats_worker *s = &region->per_worker[w];
+    sum->received += load(&s->received);
+    sum->sent += load(&s->sent);
+    sum->accepted += load(&s->accepted);
+    for (int i = 0; i < STATS_CONN_STATES; i++)
+        sum->conns[i] += load(&s->conns[i]);
 }
 
 int64_t stats_started(void)

@@ -123,8 +123,9 @@ unsigned stats_servers(void);
 const char *stats_server_name(unsigned i);
 /* Adds every worker's counters for label i (and its twins) into *sum. */
 void stats_sum_server(unsigned i, struct stats_block *sum);
-/* Every worker's connection counters, added up; the number of workers. */
-unsigned stats_sum_workers(struct stats_worker *sum);
+/* The number of workers; adds worker w's connection counters into *sum. */
+unsigned stats_workers(void);
+void stats_add_worker(unsigned w, struct stats_worker *sum);
 /* When the region was mapped (seconds since the epoch), or 0. */
 int64_t stats_started(void);
 

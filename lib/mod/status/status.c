@@ -83,15 +83,25 @@ static void requests(struct buf *b, struct stats_block *sum)
 static void connections(struct buf *b)
 {
     struct stats_worker w = {0};
-    unsigned workers = stats_sum_workers(&w);
+    unsigned workers = stats_workers();
+    for (unsigned i = 0; i < workers; i++)
+        stats_add_worker(i, &w);
     family(b, "verbd_received_bytes_total", "counter",
            "Bytes received from clients (HTTP bytes: after TLS decryption).");
     sample(b, "verbd_received_bytes_total", w.received);
     family(b, "verbd_sent_bytes_total", "counter",
            "Bytes sent to clients (HTTP bytes: before TLS encryption).");
     sample(b, "verbd_sent_bytes_total", w.sent);
-    family(b, "verbd_connections_accepted_total", "counter", "Client connections accepted.");
-    sample(b, "verbd_connections_accepted_total", w.accepted);
+    family(b, "verbd_connections_accepted_total", "counter",
+           "Client connections accepted, by worker process (0 to workers - 1; a worker that "
+           "replaces one that died carries on its counters).");
+    for (unsigned i = 0; i < workers; i++) {
+        struct stats_worker one = {0};
+        stats_add_worker(i, &one);
+        buf_printf(b, "verbd_connections_accepted_total{worker=\"%u\"} ", i);
+        buf_put_u64(b, one.accepted);
+        buf_append(b, "\n", 1);
+    }
     family(b, "verbd_connections_active", "gauge", "Client connections open now.");
     sample(b, "verbd_connections_active",
            w.conns[STATS_CONN_READING] + w.conns[STATS_CONN_WRITING] + w.conns[STATS_CONN_IDLE]);
