@@ -27,7 +27,7 @@
 
 #define LISTEN_BACKLOG 4096
 /* Labels in /status for origin servers that reloads add or rename, over
- * those the server starts with (and the last, shared, "(other)"). */
+ * those the server starts with and the last, shared, "(other)". */
 #define STATS_SPARE_LABELS 64
 
 static void add_site(struct verbd_server *srv, struct site *s)
@@ -806,7 +806,7 @@ int verbd_server_run(struct verbd_server *srv)
     int workers = s->workers ? s->workers : (int)cpu_count();
     /* The counters every worker writes its own of; room for the labels of
      * servers a reload adds (stats.h), in address space only. */
-    stats_open((unsigned)workers, (unsigned)srv->nsites + STATS_SPARE_LABELS);
+    stats_open((unsigned)workers, (unsigned)srv->nsites + STATS_SPARE_LABELS + 1);
     if (settle_sites(srv) < 0 || route_process_init() < 0)
         return -1;
     /* Before the workers fork: all of them, and those forked later, share
