@@ -130,8 +130,8 @@ int site_settle(struct site *s, const struct settings *server, char *err, size_t
     t->max_body = s->settings.max_body;
     t->has_max_body = s->settings.max_body != BODY_LIMIT_UNSET;
     route_finish(t);
-    /* Its label in /status: its first name, else its first address; the
-     * one implicit server is "_". */
+    /* Its label in /status: its first name, else its first address as
+     * written, else "_" (an implicit server listening on --listen). */
     s->stats = stats_server(s->nnames ? s->names[0] : s->nlistens ? s->listens[0].text : "_");
     struct log_sink *old = s->access_log;
     int rc = log_sink_open(s->settings.access_log, &s->access_log, err, errlen);
