@@ -124,27 +124,33 @@ test-asan:
 # Benchmark against nginx (and h2o, lighttpd when installed), side by side,
 # and as a reverse proxy against nginx and HAProxy:
 # see docs/performance.md.  BENCH_ARGS passes options to bench/run.
-# bench/ceiling.c is the benchmark's constant-answer reference, not a server.
+# bench/ceiling.c is the benchmark's constant-answer reference, not a server;
+# bench/proxy_ceiling.c the proxy scenarios' byte-pump reference, not a proxy.
 # bench/stream_server.c embeds libverbd (include/ only) for the `stream`
 # scenario: a C handler streaming 1 MiB to slow readers.
 # bench/tls_handshake.c is the client of the tls-handshake scenario: a new
 # connection and a full TLS handshake per request.
 BENCH_ARGS ?=
 CEILING  := $(BUILD)/bench-ceiling
+PCEILING := $(BUILD)/bench-proxy-ceiling
 STREAM   := $(BUILD)/bench-stream
 TLSHAND  := $(BUILD)/bench-tls-handshake
-bench: $(VERBD) $(CEILING) $(STREAM) $(TLSHAND)
-	bench/run --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
+bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND)
+	bench/run --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
 	    --tls-client $(TLSHAND) --docs docs/performance.md $(BENCH_ARGS)
 
 # Every scenario for one second, 500 idle connections, 200 slow readers:
 # checks that the benchmark works, not how fast verbd is.  Results go to
 # build/bench-smoke/.
-bench-smoke: $(VERBD) $(CEILING) $(STREAM) $(TLSHAND)
-	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --stream-server $(STREAM) \
+bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND)
+	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
 	    --tls-client $(TLSHAND) $(BENCH_ARGS)
 
 $(CEILING): bench/ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(PCEILING): bench/proxy_ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
