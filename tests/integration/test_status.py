@@ -393,6 +393,24 @@ class LearntRefusals(StatusCase):
         self.assertEqual(m.get("verbd_refusals_total", server="127.0.0.1:%d" % self.port,
                                method="PATCH", code="501"), 2)
 
+    def test_405s_without_allow_are_counted(self):
+        up = U.Upstream(U.echo())
+        up.on("DELETE", None, U.refuse_405(send_allow=False))
+        up.on("PUT", None, U.refuse_405(allow="GET"))
+        up.start()
+        self.addCleanup(up.stop)
+        self.start("workers 2;\naccess_log off;\nlisten 127.0.0.1:%d;\n"
+                   "location /api/ { proxy %s/; }\nlocation = /status { status; }\n"
+                   % (self.port, up.url))
+        self.assertEqual(self.scrape().series("verbd_proxy_405_without_allow_total"), {})
+        for _ in range(3):
+            self.assertEqual(self.ask("DELETE", "/api/x", "localhost")[0].status, 405)
+        self.assertEqual(self.ask("PUT", "/api/x", "localhost")[0].status, 405)
+        m = self.scrape()
+        self.assertEqual(m.types.get("verbd_proxy_405_without_allow_total"), "counter")
+        counted = m.series("verbd_proxy_405_without_allow_total")
+        self.assertEqual(list(counted.values()), [3], counted)
+
 
 if __name__ == "__main__":
     import unittest

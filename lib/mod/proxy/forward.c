@@ -822,6 +822,7 @@ static void relay_head(struct fwd *f, const struct http_response *r)
         const struct http_request *h = &f->x->req.http;
         log_msg(LOG_WARN, "proxy %s: 405 without Allow (RFC 9110 §15.5.6) for %.*s %.*s",
                 f->in->group->name, (int)h->method.n, h->method.p, (int)h->target.n, h->target.p);
+        learn_missing_allow(f->in->group->name);
         if (f->in->fix_allow)
             fix_allow(f, res);
     }

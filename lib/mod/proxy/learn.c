@@ -34,10 +34,20 @@ struct allow_slot {
     uint64_t expires_ms, ask_at_ms;
 };
 
+/* 405s without Allow, per upstream (the first MISSING_SLOTS upstreams
+ * that sent one). */
+#define MISSING_SLOTS 32
+
+struct missing_slot {
+    char upstream[NAME_MAX_LEN];
+    uint64_t count;
+};
+
 struct table {
     atomic_flag lock;
     struct slot slots[SLOTS];
     struct allow_slot allows[ALLOW_SLOTS];
+    struct missing_slot missing[MISSING_SLOTS];
 };
 
 static struct table *table;
@@ -222,8 +232,41 @@ bool learn_claim_asking(const char *upstream, uint64_t every_ms)
     return mine;
 }
 
+void learn_missing_allow(const char *upstream)
+{
+    if (!table || strlen(upstream) >= NAME_MAX_LEN)
+        return;
+    lock();
+    for (unsigned i = 0; i < MISSING_SLOTS; i++) {
+        struct missing_slot *s = &table->missing[i];
+        if (s->upstream[0] == '\0')
+            strcpy(s->upstream, upstream);
+        if (strcmp(s->upstream, upstream) == 0) {
+            s->count++;
+            break;
+        }
+    }
+    unlock();
+}
+
 void learn_metrics(struct buf *out)
 {
+    buf_puts(out, "# HELP verbd_proxy_405_without_allow_total 405 answers an upstream sent "
+                  "without the Allow field RFC 9110 requires, by upstream.\n"
+                  "# TYPE verbd_proxy_405_without_allow_total counter\n");
+    if (table) {
+        static struct missing_slot missing[MISSING_SLOTS];
+        lock();
+        memcpy(missing, table->missing, sizeof missing);
+        unlock();
+        for (unsigned i = 0; i < MISSING_SLOTS && missing[i].upstream[0]; i++) {
+            buf_puts(out, "verbd_proxy_405_without_allow_total{upstream=");
+            stats_put_label(out, missing[i].upstream, strlen(missing[i].upstream));
+            buf_puts(out, "} ");
+            buf_put_u64(out, missing[i].count);
+            buf_puts(out, "\n");
+        }
+    }
     buf_puts(out, "# HELP verbd_proxy_learnt_refusal_seconds Methods an upstream answered 501, "
                   "refused here without asking it until the answer goes stale: seconds left, by "
                   "upstream and method.\n"

@@ -15,7 +15,10 @@ int learn_init(void);
 void learn_refusal(const char *upstream, const char *method, size_t len, uint64_t ttl_ms);
 /* Milliseconds the refusal of `method` stays fresh; 0 if none is known. */
 uint64_t learnt_refusal(const char *upstream, const char *method, size_t len);
-/* The refusals fresh now, for the status page (the module's metrics). */
+/* The upstream answered 405 without Allow (RFC 9110 §15.5.6): counted. */
+void learn_missing_allow(const char *upstream);
+/* The refusals fresh now and the counts, for the status page (the
+ * module's metrics). */
 void learn_metrics(struct buf *out);
 
 /* The Allow of the upstream's answer to OPTIONS * (proxy_learn_options),
