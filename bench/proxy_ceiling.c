@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +32,19 @@
 
 #define BUF (64 * 1024)
 
-/* One direction of a pair: bytes read from `from` wait in buf for `to`. */
+/* One connection of a pair.  What is read goes out from one scratch buffer
+ * at once; only what the peer does not take is kept, in `held`. */
 struct side {
     int fd; /* -1 once the pair is closed */
     struct side *peer;
     struct side *next_dead; /* closed in this batch of events: freed after it */
-    char buf[BUF];
-    size_t off, len; /* read from this side, not yet written to the peer */
+    char *held;             /* read from this side, not yet written to the peer */
+    size_t off, len;
 };
 
 static int ep;
 static struct side *dead;
+static char scratch[BUF];
 
 static void die(const char *what)
 {
@@ -61,46 +64,69 @@ static void watch(struct side *s, int op, unsigned events)
 static void close_pair(struct side *s)
 {
     struct side *first = s < s->peer ? s : s->peer;
-    close(first[0].fd);
-    close(first[1].fd);
-    first[0].fd = first[1].fd = -1;
+    for (int i = 0; i < 2; i++) {
+        close(first[i].fd);
+        first[i].fd = -1;
+        free(first[i].held);
+        first[i].held = NULL;
+    }
     first->next_dead = dead;
     dead = first;
 }
 
-/* Writes what s holds to its peer.  -1: the pair is gone; 0: the peer is
- * full (it is watched for writing until it drains); 1: all written. */
-static int drain(struct side *s)
+/* Writes p[0, len) to s's peer; what it does not take is kept in s->held
+ * (copied, unless p is in s->held already).  -1: the pair is gone; 0: the
+ * peer is full (it is watched for writing until it drains); 1: all
+ * written. */
+static int forward(struct side *s, const char *p, size_t len, bool from_held)
 {
-    while (s->off < s->len) {
-        ssize_t n = send(s->peer->fd, s->buf + s->off, s->len - s->off, MSG_NOSIGNAL);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(s->peer->fd, p + off, len - off, MSG_NOSIGNAL);
         if (n > 0) {
-            s->off += (size_t)n;
+            off += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
+            if (!from_held) {
+                s->held = malloc(BUF);
+                if (!s->held)
+                    die("malloc");
+                memcpy(s->held, p + off, len - off);
+                s->off = 0;
+                s->len = len - off;
+            } else {
+                s->off += off;
+            }
             watch(s->peer, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
             return 0;
         }
         close_pair(s);
         return -1;
     }
+    free(s->held);
+    s->held = NULL;
     s->off = s->len = 0;
     return 1;
+}
+
+/* What s holds, to its peer. */
+static int drain(struct side *s)
+{
+    return forward(s, s->held + s->off, s->len - s->off, true);
 }
 
 /* Reads from s and writes to its peer until s has nothing more. */
 static void pump(struct side *s)
 {
     for (;;) {
-        if (s->len && drain(s) <= 0)
+        if (s->held && drain(s) <= 0)
             return;
-        ssize_t n = recv(s->fd, s->buf, BUF, 0);
+        ssize_t n = recv(s->fd, scratch, BUF, 0);
         if (n > 0) {
-            s->len = (size_t)n;
-            if (drain(s) < 0 || (size_t)n < BUF)
+            if (forward(s, scratch, (size_t)n, false) <= 0 || (size_t)n < BUF)
                 return;
             continue;
         }
@@ -194,7 +220,7 @@ int main(int argc, char **argv)
             /* The peer drained: what s's peer held can go now. */
             if (evs[i].events & EPOLLOUT) {
                 watch(s, EPOLL_CTL_MOD, EPOLLIN);
-                if (s->peer->len && drain(s->peer) < 0)
+                if (s->peer->held && drain(s->peer) < 0)
                     continue;
             }
             if (s->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
