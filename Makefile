@@ -26,7 +26,8 @@ override CFLAGS += $(XML_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
 # OpenSSL 3: TLS for the server and verbd probe's https.
 # libcrypt (libxcrypt): password hashes for auth_basic.
-LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt
+# PCRE2 (8-bit): the regular expressions of rewrite.
+LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build

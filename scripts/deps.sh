@@ -16,6 +16,8 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
 # Password hashes (bcrypt, SHA-crypt) for auth_basic: libxcrypt.
 [ -f /usr/include/crypt.h ] || need="$need libcrypt-dev"
+# Regular expressions for rewrite: PCRE2.
+[ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
 if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"
