@@ -176,19 +176,23 @@ int verbd_aborted(const struct verbd_exchange *x)
     return x->aborted;
 }
 
-static void filter_head(struct verbd_exchange *x)
+static bool filter_head(struct verbd_exchange *x, bool last)
 {
+    if (x->intercept && !x->head_sent && x->intercept(x, last))
+        return true;
     if (x->head_filter && !x->head_sent) {
         x->head_filter(x);
         x->head_filter = NULL;
     }
+    return false;
 }
 
 int verbd_send(struct verbd_exchange *x)
 {
     if (x->finished)
         return 0;
-    filter_head(x);
+    if (filter_head(x, false))
+        return 1;
     return x->ops->send(x->sess, x, false);
 }
 
@@ -196,7 +200,8 @@ void verbd_finish(struct verbd_exchange *x)
 {
     if (x->finished)
         return;
-    filter_head(x);
+    if (filter_head(x, true))
+        return;
     x->ops->send(x->sess, x, true);
     x->finished = true;
     x->on_writable = NULL;

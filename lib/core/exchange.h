@@ -15,6 +15,7 @@
 #include "verbd.h"
 
 struct route_mapping;
+struct route_state;
 
 struct verbd_request {
     struct http_request http;            /* every span points into the arena */
@@ -30,6 +31,8 @@ struct verbd_request {
     const struct sockaddr *peer; /* the client's address, or NULL */
     bool tls;                    /* it came over TLS */
     struct span trailers;        /* a chunked body's trailer section, once read */
+    struct route_state *route;   /* the router's per-request state (rewrites,
+                                    internal redirects), or NULL */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when
@@ -125,6 +128,11 @@ struct verbd_exchange {
     /* Called once with the final status and fields, before the session
      * takes them (the location's `expires`), or NULL. */
     void (*head_filter)(struct verbd_exchange *x);
+    /* Called before head_filter while the head is not sent yet (`last`:
+     * the response is complete), or NULL: true if it took the exchange
+     * over (error_page answers instead), and then nothing is sent for
+     * this call. */
+    bool (*intercept)(struct verbd_exchange *x, bool last);
     struct log_target *log; /* its server's error log, or NULL */
 
     bool head_sent; /* the session committed status and fields */
