@@ -1,0 +1,41 @@
+/* Variables in the values of return, rewrite, try_files and error_page:
+ * $scheme, $host, $request_uri, $uri, $args, $remote_addr, and $1..$9
+ * after a rewrite's match.  ${name} is the same as $name; a '$' not
+ * followed by a variable's name is itself. */
+#ifndef VERBD_ROUTE_VARS_H
+#define VERBD_ROUTE_VARS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+struct verbd_request;
+
+#define VARS_CAPTURES 10 /* $0..$9 */
+
+struct vars {
+    const struct verbd_request *req;
+    const char *uri;  /* $uri: the current (decoded, normalised) path */
+    const char *args; /* $args: the current query, NULL if none */
+    size_t args_len;
+    /* The subject of the last match and its captures (offsets, -1 unset). */
+    const char *subject;
+    long cap[VARS_CAPTURES][2];
+    int ncap;
+};
+
+enum vars_mode {
+    VARS_TEXT, /* every value as it is */
+    VARS_URL,  /* decoded values ($uri, captures) percent-encoded where a
+                  URL needs it; $request_uri and $args are already encoded */
+};
+
+/* Appends `tmpl` with its variables replaced to out. */
+void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, struct buf *out);
+
+/* At configuration: -1 + err if `tmpl` names a variable verbd does not
+ * have ($foo); captures are allowed only if `captures`. */
+int vars_check(const char *tmpl, bool captures, char *err, size_t errlen);
+
+#endif
