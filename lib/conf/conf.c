@@ -354,6 +354,12 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
 }
 
 static void apply_location(struct apply *a, const struct conf_dir *d);
+static const char *location_root(struct apply *a, const struct conf_dir *loc);
+static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *err);
+static const struct conf_pos *root_pos(struct apply *a, const struct conf_dir *loc);
+static void apply_mapping_directives(struct apply *a, struct verbd_mapping *map,
+                                     const struct verbd_module *module, const struct conf_dir *d,
+                                     const char *shown);
 
 /* upstream NAME { server ADDR [OPTIONS]; least_conn; keepalive N; }: a
  * group for gateway locations, applied before any location names it. */
@@ -478,6 +484,30 @@ static void apply_tls(struct apply *a, struct site *s)
 }
 
 /* A directive at top level (a->site NULL) or in a server block. */
+/* rewrite, return and error_page in a server (or at the top level of a
+ * file without server blocks): the server's own, run before a location
+ * is chosen; error_page is also the default of its locations. */
+static void apply_server_rule(struct apply *a, const struct conf_dir *d, bool has_servers)
+{
+    const char *name = d->argv[0];
+    if (has_servers && !a->site) {
+        if (strcmp(name, "error_page") != 0)
+            conf_error(a->errs, &d->pos[0], "%s belongs in a server { } or a location", name);
+        return;
+    }
+    if (d->bad)
+        return;
+    if (d->block) {
+        conf_error(a->errs, &d->open, "%s does not take a block", name);
+        return;
+    }
+    struct site *site = a->site ? a->site : a->srv->sites[0];
+    char err[512];
+    if (route_table_set(&site->routes, name, d->argc - 1, (const char *const *)d->argv + 1, err,
+                        sizeof err) < 0)
+        conf_error(a->errs, &d->pos[blamed_arg(d, d->argv + 1, err)], "%s", err);
+}
+
 static void apply_top(struct apply *a, const struct conf_dir *d, bool has_servers)
 {
     const char *name = d->argv[0];
@@ -503,6 +533,10 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
         char hint[256];
         conf_hint(name, false, hint, sizeof hint);
         conf_error(a->errs, &d->pos[0], "unknown directive \"%s\"%s", name, hint);
+        return;
+    }
+    if (route_server_directive(name)) {
+        apply_server_rule(a, d, has_servers);
         return;
     }
     if (route_directive_inherited(name))
@@ -609,7 +643,10 @@ static const struct conf_dir *location_module(struct apply *a, const struct conf
         if (known && c->block && !conf_data_block(name))
             conf_error(a->errs, &c->open, "%s does not take a block", name);
     }
-    if (missing && !unknown)
+    bool returns = false;
+    for (size_t i = 0; i < loc->children.n; i++)
+        returns = returns || strcmp(loc->children.v[i].argv[0], "return") == 0;
+    if (missing && !unknown && !returns)
         conf_error(a->errs, &loc->pos[0],
                    "location %s has no module directive (built in: %s; for example: static "
                    "PATH;)",
@@ -852,29 +889,86 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
     }
     free(decoded);
     const struct conf_dir *mod = location_module(a, d, shown);
+    struct verbd_mapping *map = NULL;
+    char err[256];
+    if (!mod && ok && a->errs->count == 0) {
+        /* return (and rewrites) only: the router answers there. */
+        for (size_t i = 0; i < d->children.n && !map; i++)
+            if (strcmp(d->children.v[i].argv[0], "return") == 0) {
+                struct site *site = a->site ? a->site : a->srv->sites[0];
+                map =
+                    (struct verbd_mapping *)route_add_return(&site->routes, shown, err, sizeof err);
+                if (!map) {
+                    conf_error(a->errs, &d->pos[0], "%s", err);
+                    return;
+                }
+            }
+        if (map) {
+            apply_mapping_directives(a, map, NULL, d, shown);
+            return;
+        }
+    }
     if (!mod || mod->bad || !ok)
         return;
     const struct verbd_module *module = module_find(mod->argv[0]);
+    const char *root = location_root(a, d);
     if (module->no_argument && mod->argc != 1) {
         conf_error(a->errs, &mod->pos[1], "%s takes no arguments", mod->argv[0]);
         return;
     }
-    if (!module->no_argument && mod->argc != 2) {
+    if (!module->no_argument && mod->argc == 1 && root && module->root_arg) {
+        /* static; with root DIR: the root is the module's argument */
+    } else if (!module->no_argument && mod->argc != 2) {
         conf_error(a->errs, &mod->pos[0], "%s takes one argument%s", mod->argv[0],
                    strcmp(mod->argv[0], "static") == 0 ? " (the root directory)" : "");
         return;
     }
-    char err[256];
-    char *arg = module->no_argument ? NULL : file_relative(&mod->pos[1], mod->argv[1]);
-    struct verbd_mapping *map =
-        a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
-                                 sizeof err)
-                : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
+    char *arg = module->no_argument ? NULL
+                : mod->argc == 2    ? file_relative(&mod->pos[1], mod->argv[1])
+                                    : file_relative(root_pos(a, d), root);
+    map = a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
+                                   sizeof err)
+                  : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
     free(arg);
     if (!map) {
-        conf_error(a->errs, &mod->pos[module->no_argument ? 0 : 1], "%s", err);
+        conf_error(a->errs, &mod->pos[mod->argc == 2 ? 1 : 0], "%s", err);
         return;
     }
+    apply_mapping_directives(a, map, module, d, shown);
+}
+
+/* A location's own `root` (or else the one it inherits), or NULL. */
+static const struct conf_dir *root_dir(struct apply *a, const struct conf_dir *loc)
+{
+    for (size_t i = 0; i < loc->children.n; i++)
+        if (strcmp(loc->children.v[i].argv[0], "root") == 0 && loc->children.v[i].argc == 2)
+            return &loc->children.v[i];
+    const struct conf_dir *found = NULL;
+    for (size_t i = 0; i < a->ninherited; i++)
+        if (a->inherited[i] && strcmp(a->inherited[i]->argv[0], "root") == 0 &&
+            a->inherited[i]->argc == 2)
+            found = a->inherited[i]; /* the server's comes after the top level's */
+    return found;
+}
+
+static const char *location_root(struct apply *a, const struct conf_dir *loc)
+{
+    const struct conf_dir *r = root_dir(a, loc);
+    return r ? r->argv[1] : NULL;
+}
+
+static const struct conf_pos *root_pos(struct apply *a, const struct conf_dir *loc)
+{
+    return &root_dir(a, loc)->pos[1];
+}
+
+/* The location's directives (and the defaults it inherits) on its new
+ * mapping. */
+static void apply_mapping_directives(struct apply *a, struct verbd_mapping *map,
+                                     const struct verbd_module *module, const struct conf_dir *d,
+                                     const char *shown)
+{
+    char err[256];
     int before = a->errs->count;
     apply_inherited(a, map, module, d);
     for (size_t i = 0; i < d->children.n; i++) {
@@ -934,7 +1028,8 @@ static void apply_server(struct apply *a, const struct conf_dir *d)
     apply_tls(a, a->site);
     if (!a->site->nlistens && !a->errs->count)
         conf_error(a->errs, &d->pos[0], "server has no listen address (add: listen ADDR:PORT;)");
-    else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https)
+    else if (!a->errs->count && a->nlocs == 0 && !a->site->redirect_to_https &&
+             !a->site->routes.rewrites.n)
         warn_no_location(a, &d->pos[0]);
     a->ninherited = top_inherited;
     a->nouter = 0;

@@ -694,7 +694,7 @@ static void next_request(struct http1 *c)
     count_state(c);
 }
 
-static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *path_buf);
+static void decide_and_start(struct http1 *c, struct verbd_exchange *x);
 
 /* A parsed head at the input's start: an exchange, decided and started. */
 static void begin_exchange(struct http1 *c, const struct http_request *h)
@@ -715,18 +715,17 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
         chunked_init(&c->chunked);
     buf_reset(&c->trailers);
     c->read_deadline = 0; /* the module's pace now, until it reads a body */
-    char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
     c->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
     site_hold(c->site);
     x->log = c->site->error_log;
     struct log_target *before = log_use(x->log);
-    decide_and_start(c, x, path_buf);
+    decide_and_start(c, x);
     log_use(before);
 }
 
 /* The site's answer to x: its method decision and module (or a 421, or a
  * redirect to https). */
-static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *path_buf)
+static void decide_and_start(struct http1 *c, struct verbd_exchange *x)
 {
     if (c->sni && site_misdirected(c->lis, c->sni, c->site)) {
         c->body_limit = x->req.max_body = BODY_DISCARD_MAX;
@@ -736,7 +735,7 @@ static void decide_and_start(struct http1 *c, struct verbd_exchange *x, char *pa
         return;
     }
     const struct route_table *routes = &c->site->routes;
-    enum verdict v = route_decide(routes, &x->req, path_buf);
+    enum verdict v = route_decide(routes, x);
     c->body_limit = x->req.max_body;
     if (v == VERDICT_REFUSE && !x->req.mapping && c->site->redirect_to_https &&
         site_redirect_to_https(c->host->listeners, c->host->nlisteners, x))

@@ -7,8 +7,10 @@
 
 #include "core/log.h"
 #include "core/settings.h"
+#include "core/exchange.h"
 #include "http/path.h"
 #include "route/route.h"
+#include "route/vars.h"
 
 static const struct route_mapping *find_mapping(const struct route_table *t, const char *path,
                                                 const char **subpath)
@@ -146,8 +148,285 @@ static bool max_forwards_zero(const struct http_request *h)
     return v.p && v.n == 1 && v.p[0] == '0';
 }
 
-enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf)
+struct route_state *route_state(struct verbd_exchange *x)
 {
+    if (!x->req.route)
+        x->req.route = arena_zalloc(&x->arena, sizeof *x->req.route);
+    return x->req.route;
+}
+
+/* The variables of the exchange's current target. */
+static void vars_of(const struct verbd_request *req, struct vars *v)
+{
+    *v = (struct vars){
+        .req = req, .uri = req->path, .args = req->http.query.p, .args_len = req->http.query.n};
+}
+
+/* Makes a rule's new URI the exchange's target (in its arena). */
+static void take_target(struct verbd_exchange *x, const struct rw_result *r)
+{
+    struct verbd_request *req = &x->req;
+    req->path = arena_strndup(&x->arena, r->path.p, strlen(r->path.p));
+    if (r->has_args) {
+        req->http.query.p = r->args.len ? arena_strndup(&x->arena, r->args.p, r->args.len) : NULL;
+        req->http.query.n = r->args.len;
+    }
+}
+
+/* A pending answer (return, a rewrite's redirect), given once the method
+ * decision lets the request in. */
+static void take_answer(struct verbd_exchange *x, const struct rw_result *r)
+{
+    struct route_state *st = route_state(x);
+    st->answer = r->status;
+    st->answer_location = r->location;
+    st->answer_text = r->text.len ? arena_strndup(&x->arena, r->text.p, r->text.len) : NULL;
+    st->answer_len = r->text.len;
+}
+
+/* One more internal redirect: false (500, logged) past the bound. */
+static bool count_redirect(struct verbd_exchange *x)
+{
+    struct route_state *st = route_state(x);
+    if (++st->redirects <= ROUTE_REDIRECTS_MAX)
+        return true;
+    log_msg(LOG_ERROR,
+            "%.*s %.*s: rewrite or internal redirection cycle (more than %d), last %s; 500",
+            (int)x->req.http.method.n, x->req.http.method.p, (int)x->req.http.target.n,
+            x->req.http.target.p, ROUTE_REDIRECTS_MAX, x->req.path);
+    x->req.refusal = 500;
+    return false;
+}
+
+/* The subpath of path below mapping m (after a `break` or try_files kept
+ * the location): the part under its prefix, or the whole path. */
+static const char *subpath_in(const struct route_mapping *m, const char *path)
+{
+    if (m->exact)
+        return strrchr(path, '/');
+    size_t n = m->prefix[m->prefix_len - 1] == '/' ? m->prefix_len - 1 : m->prefix_len;
+    if (strncmp(path, m->prefix, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+        return path[n] ? path + n : "/";
+    return path;
+}
+
+enum decided { DECIDED_GO = -1, DECIDED_AGAIN = -2 };
+
+/* Runs one rule list: DECIDED_GO to carry on (the target may have
+ * changed: *changed; *stop: a `break`), DECIDED_AGAIN for a `last`, or a
+ * verdict. */
+static int run_rules(struct verbd_exchange *x, const struct rw_list *l, bool *changed, bool *stop)
+{
+    struct vars v;
+    vars_of(&x->req, &v);
+    struct rw_result r = {0};
+    rw_run(l, &v, &r);
+    int out = DECIDED_GO;
+    *changed = r.changed;
+    *stop = false;
+    if (r.changed)
+        take_target(x, &r);
+    switch (r.outcome) {
+    case RW_CONTINUE: break;
+    case RW_STOP_LAST: out = DECIDED_AGAIN; break;
+    case RW_STOP_BREAK: *stop = true; break;
+    case RW_ANSWER: take_answer(x, &r); break;
+    case RW_FAILED:
+        x->req.refusal = r.status;
+        out = VERDICT_REFUSE;
+        break;
+    }
+    rw_result_free(&r);
+    return out;
+}
+
+/* try_files in the chosen location: DECIDED_GO (a file there serves:
+ * path and subpath set), DECIDED_AGAIN (an internal redirect to the last
+ * URI: the target changed), or VERDICT_REFUSE (=CODE). */
+static int try_files(struct verbd_exchange *x, const struct route_mapping *m)
+{
+    struct verbd_request *req = &x->req;
+    struct vars v;
+    vars_of(req, &v);
+    struct buf found = {0};
+    int i = try_files_find(m->try_files, m->root_fd, m->prefix, m->exact ? 1 : m->prefix_len, &v,
+                           &found);
+    int out = DECIDED_GO;
+    if (i >= 0) {
+        /* The file found, as a path of this location. */
+        struct buf path = {0};
+        vars_expand(m->try_files->files[i], &v, VARS_TEXT, &path);
+        req->path = arena_strndup(&x->arena, path.p ? path.p : "/", path.len ? path.len : 1);
+        req->subpath = subpath_in(m, req->path);
+        buf_free(&path);
+    } else if (m->try_files->code) {
+        req->refusal = m->try_files->code;
+        out = VERDICT_REFUSE;
+    } else {
+        buf_reset(&found);
+        vars_expand(m->try_files->uri, &v, VARS_URL, &found);
+        out = route_redirect_target(x, found.p ? found.p : "", found.len) ? DECIDED_AGAIN
+                                                                          : VERDICT_REFUSE;
+    }
+    buf_free(&found);
+    return out;
+}
+
+/* Steps 3 and 4 for the current target (req->path): the rules, the
+ * mapping, the 405, the guards, try_files, the body limit. */
+static int decide_target(const struct route_table *t, struct verbd_exchange *x, bool server_rules)
+{
+    struct verbd_request *req = &x->req;
+    const struct http_request *h = &req->http;
+    int id = req->method_id;
+    req->mapping = NULL;
+    req->subpath = NULL;
+    req->access = 0;
+    bool changed, stop;
+    if (server_rules && t->rewrites.n) {
+        int r = run_rules(x, &t->rewrites, &changed, &stop);
+        if (r == VERDICT_REFUSE)
+            return r;
+        if (req->route && req->route->answer) {
+            /* The server answers before any location; OPTIONS learns the
+             * server's set. */
+            uint64_t limit = t->has_max_body ? t->max_body : UINT64_C(1) << 20;
+            req->max_body = limit;
+            if (h->framing == BODY_LENGTH && h->content_length > limit) {
+                req->refusal = 413;
+                return VERDICT_REFUSE;
+            }
+            return VERDICT_ANSWER;
+        }
+    }
+    req->mapping = find_mapping(t, req->path, &req->subpath);
+    if (!req->mapping) {
+        req->refusal = 404;
+        return VERDICT_REFUSE;
+    }
+    const struct route_mapping *m = req->mapping;
+    if (m->rewrites.n) {
+        int r = run_rules(x, &m->rewrites, &changed, &stop);
+        if (r == VERDICT_REFUSE)
+            return r;
+        if (r == DECIDED_AGAIN || (changed && !stop && !(req->route && req->route->answer)))
+            return count_redirect(x) ? DECIDED_AGAIN : VERDICT_REFUSE;
+        if (changed)
+            req->subpath = subpath_in(m, req->path);
+    }
+    bool pending = req->route && req->route->answer;
+    bool configured = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+    if (configured && id != METHOD_OPTIONS && refused(m, h->method)) {
+        /* A gateway learnt that its upstream implements it nowhere: 405
+         * if another mapping has it, else as if nothing implemented it. */
+        req->refusal = implemented_elsewhere(t, m, id, h->method) || t->unknown_405 ? 405 : 501;
+        return VERDICT_REFUSE;
+    }
+    /* The location's configured set: a 405 from it reveals configuration
+     * only, so it comes before access control. */
+    if (!configured) {
+        req->refusal = 405;
+        return VERDICT_REFUSE;
+    }
+    if (m->guarded) {
+        req->access = guard_status(m, req);
+        /* Answered here (a gateway does not forward it) with the
+         * configured set: nothing about the resource. */
+        if (req->access && id == METHOD_OPTIONS)
+            return VERDICT_ANSWER;
+        if (req->access) {
+            req->refusal = req->access;
+            return VERDICT_REFUSE;
+        }
+        req->access = 200;
+    }
+    /* try_files looks at the resource: after access control, and only
+     * for what a module would serve. */
+    if (m->try_files && !pending && id != METHOD_OPTIONS && id != METHOD_TRACE) {
+        int r = try_files(x, m);
+        if (r != DECIDED_GO)
+            return r;
+    }
+    /* The module's view of this resource (a gateway's refusals were just
+     * asked: its configured set decides, and its allow hook is for the
+     * Allow fields, which costs a lookup per method). */
+    if (!pending && !m->module->refuses && id != METHOD_UNKNOWN &&
+        !(route_allowed(req) & METHOD_BIT(id))) {
+        req->refusal = 405;
+        return VERDICT_REFUSE;
+    }
+    /* The body limit is the location's: checked only for a method the
+     * location allows, so a refused method never hears of it. */
+    uint64_t limit = route_body_limit(t, req->mapping);
+    if (h->framing == BODY_LENGTH && h->content_length > limit) {
+        req->refusal = 413;
+        req->max_body = limit;
+        return VERDICT_REFUSE;
+    }
+    req->max_body = limit;
+    if (pending && id != METHOD_OPTIONS && id != METHOD_TRACE)
+        return VERDICT_ANSWER;
+    /* A gateway forwards OPTIONS with a target, unless Max-Forwards makes
+     * verbd the final recipient (RFC 9110 §7.6.2). */
+    if (id == METHOD_OPTIONS && req->mapping->module->gateway && !max_forwards_zero(h))
+        return VERDICT_SERVE;
+    return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
+}
+
+/* Decides the current target, again after each `last` or internal
+ * redirect, within the bound. */
+static enum verdict decide_loop(const struct route_table *t, struct verbd_exchange *x,
+                                bool server_rules)
+{
+    for (;;) {
+        int r = decide_target(t, x, server_rules);
+        if (r != DECIDED_AGAIN)
+            return (enum verdict)r;
+        /* An internal redirect (try_files) runs the server's rules
+         * again; a `last` maps again only. */
+        struct route_state *st = x->req.route;
+        server_rules = st->internal;
+        st->internal = false;
+    }
+}
+
+bool route_redirect_target(struct verbd_exchange *x, const char *uri, size_t len)
+{
+    if (!count_redirect(x))
+        return false;
+    struct verbd_request *req = &x->req;
+    const char *q = memchr(uri, '?', len);
+    size_t plen = q ? (size_t)(q - uri) : len;
+    char *path = arena_alloc(&x->arena, plen + 1);
+    long n = plen && uri[0] == '/' ? path_normalise(uri, plen, path) : -400;
+    if (n < 0) {
+        log_msg(LOG_WARN, "internal redirect to \"%.*s\": not a valid path", (int)len, uri);
+        req->refusal = (int)-n;
+        return false;
+    }
+    req->path = path;
+    if (q) {
+        req->http.query.p = arena_strndup(&x->arena, q + 1, len - plen - 1);
+        req->http.query.n = len - plen - 1;
+    }
+    x->req.route->internal = true;
+    return true;
+}
+
+enum verdict route_redirect(const struct route_table *t, struct verbd_exchange *x, const char *uri,
+                            size_t len)
+{
+    x->req.refusal = 0;
+    if (!route_redirect_target(x, uri, len))
+        return VERDICT_REFUSE;
+    x->req.route->internal = false;
+    x->req.route->answer = 0;
+    return decide_loop(t, x, true);
+}
+
+enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x)
+{
+    struct verbd_request *req = &x->req;
     const struct http_request *h = &req->http;
     req->mapping = NULL;
     req->path = req->subpath = NULL;
@@ -170,64 +449,20 @@ enum verdict route_decide(const struct route_table *t, struct verbd_request *req
         req->refusal = refusal ? refusal : 400; /* CONNECT, were it implemented */
         return VERDICT_REFUSE;
     }
+    char *path_buf = arena_alloc(&x->arena, h->path.n + 1);
     long n = path_normalise(h->path.p, h->path.n, path_buf);
     if (n < 0) {
         req->refusal = refusal ? refusal : (int)-n;
         return VERDICT_REFUSE;
     }
     req->path = path_buf;
-    req->mapping = find_mapping(t, path_buf, &req->subpath);
-    if (refusal || !req->mapping) {
-        req->refusal = refusal ? refusal : 404;
+    if (refusal || !implemented) {
+        /* Neither rules nor redirects for a method nothing implements. */
+        req->mapping = find_mapping(t, path_buf, &req->subpath);
+        req->refusal = refusal ? refusal : req->mapping ? 405 : 404;
         return VERDICT_REFUSE;
     }
-    const struct route_mapping *m = req->mapping;
-    bool configured = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
-    if (implemented && configured && id != METHOD_OPTIONS && refused(m, h->method)) {
-        /* A gateway learnt that its upstream implements it nowhere: 405
-         * if another mapping has it, else as if nothing implemented it. */
-        req->refusal = implemented_elsewhere(t, m, id, h->method) || t->unknown_405 ? 405 : 501;
-        return VERDICT_REFUSE;
-    }
-    /* The location's configured set: a 405 from it reveals configuration
-     * only, so it comes before access control. */
-    if (!implemented || !configured) {
-        req->refusal = 405;
-        return VERDICT_REFUSE;
-    }
-    if (m->guarded) {
-        req->access = guard_status(m, req);
-        /* Answered here (a gateway does not forward it) with the
-         * configured set: nothing about the resource. */
-        if (req->access && id == METHOD_OPTIONS)
-            return VERDICT_ANSWER;
-        if (req->access) {
-            req->refusal = req->access;
-            return VERDICT_REFUSE;
-        }
-        req->access = 200;
-    }
-    /* The module's view of this resource (a gateway's refusals were just
-     * asked: its configured set decides, and its allow hook is for the
-     * Allow fields, which costs a lookup per method). */
-    if (!m->module->refuses && id != METHOD_UNKNOWN && !(route_allowed(req) & METHOD_BIT(id))) {
-        req->refusal = 405;
-        return VERDICT_REFUSE;
-    }
-    /* The body limit is the location's: checked only for a method the
-     * location allows, so a refused method never hears of it. */
-    uint64_t limit = route_body_limit(t, req->mapping);
-    if (h->framing == BODY_LENGTH && h->content_length > limit) {
-        req->refusal = 413;
-        req->max_body = limit;
-        return VERDICT_REFUSE;
-    }
-    req->max_body = limit;
-    /* A gateway forwards OPTIONS with a target, unless Max-Forwards makes
-     * verbd the final recipient (RFC 9110 §7.6.2). */
-    if (id == METHOD_OPTIONS && req->mapping->module->gateway && !max_forwards_zero(h))
-        return VERDICT_SERVE;
-    return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
+    return decide_loop(t, x, true);
 }
 
 method_set route_allowed(const struct verbd_request *req)
@@ -304,6 +539,7 @@ static void answer_options(const struct route_table *t, const struct verbd_reque
     char allow[METHOD_SET_TEXT_MAX];
     bool whole_server = req->http.form == TARGET_ASTERISK;
     const struct route_mapping *m = req->mapping;
+    whole_server = whole_server || !m; /* the server's own return answers */
     method_set set = whole_server         ? implemented_now(t)
                      : sees_resource(req) ? route_allowed(req)
                                           : m->allowed;
@@ -386,14 +622,35 @@ static void refuse(const struct route_table *t, const struct verbd_request *req,
                 (int)method->n, method->p, req->path, (unsigned long long)req->http.content_length,
                 (unsigned long long)req->max_body, req->mapping->location);
         break;
-    default:
+    case 500:
+        verbd_response_error(res, 500, "The request could not be mapped to a resource here.");
+        break;
+    case 400:
         verbd_response_error(res, req->refusal, "The request target is not a valid path.");
         break;
+    default: verbd_response_error(res, req->refusal, NULL); break;
     }
     if ((req->refusal == 405 || req->refusal == 501) && t->refusal_max_age >= 0) {
         char cc[32];
         snprintf(cc, sizeof cc, "max-age=%ld", t->refusal_max_age);
         verbd_response_header(res, "Cache-Control", cc);
+    }
+}
+
+/* A return (or a rewrite's redirect): a Location with a short body, a
+ * text body, or the built-in body of the status. */
+static void answer_return(const struct route_state *st, struct verbd_response *res)
+{
+    if (st->answer_location) {
+        verbd_response_error(res, st->answer, NULL);
+        verbd_response_header_n(res, "Location", st->answer_text ? st->answer_text : "",
+                                st->answer_len);
+    } else if (st->answer_text) {
+        verbd_response_status(res, st->answer);
+        verbd_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+        verbd_response_body(res, st->answer_text, st->answer_len);
+    } else {
+        verbd_response_error(res, st->answer, NULL);
     }
 }
 
@@ -407,15 +664,24 @@ void route_start(const struct route_table *t, enum verdict v, struct verbd_excha
     case VERDICT_SERVE:
         if (req->mapping->expires.kind > EXPIRES_OFF)
             x->head_filter = expires_apply;
+        if (req->mapping->errors.n)
+            x->intercept = error_page_intercept;
         req->mapping->module->start(req->mapping->inst, x);
         return;
     case VERDICT_ANSWER:
         if (req->method_id == METHOD_TRACE)
             answer_trace(req, res);
-        else
+        else if (req->method_id == METHOD_OPTIONS || !req->route || !req->route->answer)
             answer_options(t, req, res);
+        else
+            answer_return(req->route, res);
         break;
     case VERDICT_REFUSE: refuse(t, req, res); break;
     }
+    /* An error the router answers may have a page of its own. */
+    const struct error_page *page;
+    if (res->status >= 300 && (!req->route || !req->route->in_page) &&
+        (page = error_page_find(t, req->mapping, res->status)) && error_page_serve(t, x, page))
+        return;
     verbd_finish(x);
 }

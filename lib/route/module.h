@@ -46,6 +46,10 @@ struct verbd_module {
     /* The module directive takes no argument (`status;`): create gets
      * NULL. */
     bool no_argument;
+    /* Its argument is the location's root directory (`static DIR`): the
+     * same as `root DIR;`, which try_files reads; with `root` given the
+     * argument may be left out. */
+    bool root_arg;
 
     /* An instance for one mapping; `arg` is the module directive's argument
      * (static: the root directory).  NULL + err on failure. */

@@ -5,9 +5,11 @@
 #include "core/log.h"
 #include "core/settings.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const struct verbd_module *module_find(const char *name)
 {
@@ -84,6 +86,7 @@ static struct route_mapping *add_mapping(struct route_table *t, const char *loca
     m->exact = exact;
     m->narrow = ~(method_set)0;
     m->max_body = BODY_LIMIT_UNSET;
+    m->root_fd = -1;
     return m;
 }
 
@@ -114,6 +117,21 @@ struct route_mapping *route_add(struct route_table *t, const char *location, con
     }
     m->module = mod;
     m->implements = mod->instance_methods ? mod->instance_methods(m->inst) : mod->methods;
+    if (mod->root_arg && arg && *arg) {
+        m->root = strdup(arg);
+        m->root_by_module = true;
+    }
+    return m;
+}
+
+struct route_mapping *route_add_return(struct route_table *t, const char *location, char *err,
+                                       size_t errlen)
+{
+    struct route_mapping *m = add_mapping(t, location, err, errlen);
+    if (!m)
+        return NULL;
+    m->module = &route_return_module;
+    m->implements = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD);
     return m;
 }
 
@@ -172,6 +190,9 @@ static method_set nameable(const struct route_mapping *m)
 {
     if (m->module->gateway)
         return GATEWAY_METHODS;
+    /* A return answers what the server implements: `methods` narrows. */
+    if (m->module == &route_return_module)
+        return ~METHOD_BIT(METHOD_PRI);
     method_set own = m->implements | METHOD_BIT(METHOD_OPTIONS);
     if (own & METHOD_BIT(METHOD_GET))
         own |= METHOD_BIT(METHOD_HEAD);
@@ -248,7 +269,19 @@ int directive_check_arity(const struct verbd_directive *d, int argc, char *err, 
 }
 
 /* The router's own directives: every mapping has them. */
-enum { DIR_METHODS, DIR_TRACE, DIR_HEADER, DIR_MAX_BODY, DIR_SATISFY, DIR_EXPIRES };
+enum {
+    DIR_METHODS,
+    DIR_TRACE,
+    DIR_HEADER,
+    DIR_MAX_BODY,
+    DIR_SATISFY,
+    DIR_EXPIRES,
+    DIR_REWRITE,
+    DIR_RETURN,
+    DIR_TRY_FILES,
+    DIR_ERROR_PAGE,
+    DIR_ROOT,
+};
 static const struct verbd_directive router_directives[] = {
     [DIR_METHODS] = {.name = "methods", .min_args = 1, .max_args = -1},
     [DIR_TRACE] = {.name = "trace", .min_args = 1, .max_args = 1},
@@ -257,6 +290,13 @@ static const struct verbd_directive router_directives[] = {
     /* How the guards' verdicts combine (route_decide). */
     [DIR_SATISFY] = {.name = "satisfy", .min_args = 1, .max_args = 1, .inherit = true},
     [DIR_EXPIRES] = {.name = "expires", .min_args = 1, .max_args = 1},
+    [DIR_REWRITE] = {.name = "rewrite", .min_args = 2, .max_args = 3},
+    [DIR_RETURN] = {.name = "return", .min_args = 1, .max_args = 2},
+    [DIR_TRY_FILES] = {.name = "try_files", .min_args = 2, .max_args = -1},
+    /* Also in `server` (route_table_set) and inherited by locations. */
+    [DIR_ERROR_PAGE] = {.name = "error_page", .min_args = 2, .max_args = -1, .inherit = true},
+    /* The directory a location maps paths to (try_files reads it). */
+    [DIR_ROOT] = {.name = "root", .min_args = 1, .max_args = 1, .path_args = true, .inherit = true},
     {.name = NULL},
 };
 
@@ -362,6 +402,21 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
             snprintf(err, errlen, "satisfy: expected any or all, not \"%s\"", argv[0]);
             return -1;
         case DIR_EXPIRES: return expires_parse(argv[0], &m->expires, err, errlen);
+        case DIR_REWRITE: return rw_add(&m->rewrites, false, argc, argv, err, errlen);
+        case DIR_RETURN: return rw_add(&m->rewrites, true, argc, argv, err, errlen);
+        case DIR_TRY_FILES:
+            if (m->try_files) {
+                snprintf(err, errlen, "try_files is given twice");
+                return -1;
+            }
+            return try_files_parse(&m->try_files, argc, argv, err, errlen);
+        case DIR_ERROR_PAGE: return error_page_parse(&m->errors, argc, argv, err, errlen);
+        case DIR_ROOT:
+            if (m->root_by_module)
+                return 0; /* `static DIR` says it (an inherited root gives way) */
+            free(m->root);
+            m->root = strdup(argv[0]);
+            return 0;
         default: return set_header(m, argv, err, errlen);
         }
     }
@@ -385,8 +440,41 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
     return d->set(m->inst, argc, argv, err, errlen);
 }
 
+bool route_server_directive(const char *name)
+{
+    return strcmp(name, "rewrite") == 0 || strcmp(name, "return") == 0 ||
+           strcmp(name, "error_page") == 0;
+}
+
+int route_table_set(struct route_table *t, const char *name, int argc, const char *const *argv,
+                    char *err, size_t errlen)
+{
+    const struct verbd_directive *d = find_directive(router_directives, name);
+    if (!d || !route_server_directive(name)) {
+        snprintf(err, errlen, "%s is not allowed in server", name);
+        return -1;
+    }
+    if (directive_check_arity(d, argc, err, errlen) < 0)
+        return -1;
+    if (strcmp(name, "error_page") == 0)
+        return error_page_parse(&t->errors, argc, argv, err, errlen);
+    return rw_add(&t->rewrites, strcmp(name, "return") == 0, argc, argv, err, errlen);
+}
+
 int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
 {
+    if (m->try_files) {
+        if (!m->root) {
+            snprintf(err, errlen, "try_files needs a root to look in (root DIR; or static DIR;)");
+            return -1;
+        }
+        if (m->root_fd < 0)
+            m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (m->root_fd < 0) {
+            snprintf(err, errlen, "root %s: %m", m->root);
+            return -1;
+        }
+    }
     for (size_t i = 0; verbd_builtin_guards[i]; i++) {
         const struct verbd_guard *g = verbd_builtin_guards[i];
         if (m->guards[i] && g->check_config && g->check_config(m->guards[i], err, errlen) < 0)
@@ -438,8 +526,25 @@ void route_finish(struct route_table *t)
         if (m->trace)
             t->implemented |= METHOD_BIT(METHOD_TRACE);
     }
+    /* The server's own return and redirects answer GET. */
+    if (t->rewrites.n)
+        t->implemented |= METHOD_BIT(METHOD_GET);
     if (t->implemented & METHOD_BIT(METHOD_GET))
         t->implemented |= METHOD_BIT(METHOD_HEAD);
+    /* A return location answers every method the server implements (but
+     * TRACE, unless enabled there), as `methods` narrows it. */
+    for (size_t i = 0; i < t->n; i++) {
+        struct route_mapping *m = t->maps[i];
+        if (m->module != &route_return_module)
+            continue;
+        method_set allowed =
+            (t->implemented & m->narrow & ~METHOD_BIT(METHOD_TRACE)) | METHOD_BIT(METHOD_OPTIONS);
+        if (allowed & METHOD_BIT(METHOD_GET))
+            allowed |= METHOD_BIT(METHOD_HEAD);
+        if (m->trace)
+            allowed |= METHOD_BIT(METHOD_TRACE);
+        m->allowed = allowed;
+    }
     method_set_format(t->implemented, t->ext_names, t->implemented_text,
                       sizeof t->implemented_text);
     for (size_t i = 0; i < t->n; i++)
@@ -489,11 +594,19 @@ void route_free(struct route_table *t)
             if (m->guards[g])
                 verbd_builtin_guards[g]->destroy(m->guards[g]);
         buf_free(&m->headers);
+        rw_free(&m->rewrites);
+        try_files_free(m->try_files);
+        error_pages_free(&m->errors);
+        free(m->root);
+        if (m->root_fd >= 0)
+            close(m->root_fd);
         free(m->location);
         free(m->prefix);
         free(m);
     }
     free(t->maps);
+    rw_free(&t->rewrites);
+    error_pages_free(&t->errors);
     for (int i = METHOD_REGISTERED_COUNT; i < t->next_ext; i++)
         free((char *)t->ext_names[i]);
     *t = (struct route_table){0};

@@ -12,6 +12,8 @@
 #include "http/method.h"
 #include "route/expires.h"
 #include "route/module.h"
+#include "route/redirect.h"
+#include "route/rewrite.h"
 
 struct route_mapping {
     struct route_table *table;
@@ -32,9 +34,15 @@ struct route_mapping {
     /* Each built-in guard's instance here (verbd_builtin_guards' order),
      * or NULL where none of its directives is given. */
     void *guards[ROUTE_GUARDS_MAX];
-    bool guarded;                           /* some guard has an instance */
-    bool satisfy_any;                       /* `satisfy any`: one guard granting is enough */
-    struct expires expires;                 /* `expires` */
+    bool guarded;                /* some guard has an instance */
+    bool satisfy_any;            /* `satisfy any`: one guard granting is enough */
+    struct expires expires;      /* `expires` */
+    struct rw_list rewrites;     /* `rewrite` and `return`, in order */
+    struct try_files *try_files; /* `try_files`, or NULL */
+    struct error_pages errors;   /* `error_page` */
+    char *root;                  /* `root`, or the argument of a module that takes its root */
+    int root_fd;                 /* the root opened (O_PATH) for try_files, or -1 */
+    bool root_by_module;         /* root came from the module's argument */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
@@ -51,6 +59,8 @@ struct route_table {
     long refusal_max_age;                       /* refusal_cache max-age, or -1 */
     uint64_t max_body;                          /* the server's default, if has_max_body */
     bool has_max_body;
+    struct rw_list rewrites;   /* the server's `rewrite` and `return`, before locations */
+    struct error_pages errors; /* the server's `error_page`, for requests no location has */
     /* While mappings are added: the configuration's upstream groups. */
     const struct upstream_set *upstreams;
 };
@@ -65,6 +75,18 @@ struct route_mapping *route_add_handler(struct route_table *t, const char *locat
                                         const char *methods, verbd_handler_fn *fn,
                                         verbd_start_fn *start, void *data, char *err,
                                         size_t errlen);
+/* Adds a location whose content is its `return` (and rewrites) only: it
+ * answers GET and HEAD, and every other method the server implements,
+ * narrowed by `methods`. */
+struct route_mapping *route_add_return(struct route_table *t, const char *location, char *err,
+                                       size_t errlen);
+/* A server-level directive (rewrite, return, error_page) for the table;
+ * -1 + err. */
+int route_table_set(struct route_table *t, const char *name, int argc, const char *const *argv,
+                    char *err, size_t errlen);
+/* True if `name` is a directive a server block gives to its table. */
+bool route_server_directive(const char *name);
+
 /* A mapping directive: the router's (methods, trace, header, expires) or the
  * module's. */
 int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
@@ -112,12 +134,15 @@ enum verdict {
                        501) */
 };
 
-/* Steps 2-4: method id, path normalisation into path_buf (room for the
- * encoded path + 1 bytes), mapping, then the location's guards.  Sets
- * req->method_id, path, subpath, mapping, refusal, access.  An OPTIONS the
+/* Steps 2-4: method id, path normalisation, the server's rewrites,
+ * mapping, the location's rewrites (a `last` maps again), then the
+ * location's guards and try_files (whose redirect decides again), at
+ * most ROUTE_REDIRECTS_MAX times.  Sets req->method_id, path, subpath,
+ * mapping, refusal, access, and req->route when a rule applied; what it
+ * keeps is in the exchange's arena.  An OPTIONS the
  * guards do not let in is VERDICT_ANSWER with req->access 401 or 403: it
  * is answered with the location's configured set. */
-enum verdict route_decide(const struct route_table *t, struct verbd_request *req, char *path_buf);
+enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x);
 
 /* The request body limit of a mapping: its own `max_body`, else the
  * server's, else the module's default (1m; none for a module that streams
@@ -131,6 +156,9 @@ method_set route_allowed(const struct verbd_request *req);
 /* Steps 5-6: starts the module's exchange for VERDICT_SERVE; otherwise
  * answers (OPTIONS, TRACE, the refusals) and finishes the exchange. */
 void route_start(const struct route_table *t, enum verdict v, struct verbd_exchange *x);
+
+/* The content of a `return` location (not a built-in: no name to map). */
+extern const struct verbd_module route_return_module;
 
 /* The module behind C handler mappings (not a built-in: no name to map). */
 extern const struct verbd_module route_handler_module;

@@ -329,8 +329,7 @@ static bool run_raw(const struct route_table *t, const char *raw, bool start)
     struct verbd_exchange *x = vx_new(NULL, &fake_ops, NULL);
     vx_take_request(x, &h, raw);
     x->body_done = true;
-    char *path_buf = arena_alloc(&x->arena, x->req.http.path.n + 1);
-    last.v = route_decide(t, &x->req, path_buf);
+    last.v = route_decide(t, x);
     last.refusal = x->req.refusal;
     last.loc = x->req.mapping ? x->req.mapping->location : NULL;
     last.method_id = x->req.method_id;

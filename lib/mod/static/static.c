@@ -566,6 +566,7 @@ int static_set_charset(struct static_inst *in, const char *value, char *err, siz
 
 const struct verbd_module verbd_module_static = {
     .name = "static",
+    .root_arg = true,
     .methods = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD),
     .directives = static_directives,
     .create = static_create,
