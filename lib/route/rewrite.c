@@ -188,7 +188,7 @@ static void append_args(struct buf *url, const struct vars *v)
 {
     if (!v->args || !v->args_len)
         return;
-    buf_append(url, memchr(url->p, '?', url->len) ? "&" : "?", 1);
+    buf_append(url, url->len && memchr(url->p, '?', url->len) ? "&" : "?", 1);
     buf_append(url, v->args, v->args_len);
 }
 
