@@ -34,7 +34,6 @@ static const char *const top_names[] = {"listen",
 static const struct {
     const char *nginx, *verbd, *usage, *missing;
 } nginx_names[] = {
-    {"root", "static", "inside a location, static DIR; serves DIR", NULL},
     {"alias", "static", "inside a location, static DIR; serves DIR", NULL},
     {"autoindex", "listing", NULL, NULL},
     {"dav_methods", "webdav", "inside a location, webdav DIR; serves DIR read and written", NULL},
@@ -106,7 +105,8 @@ static bool in_list(const char *const *list, const char *name)
 /* Where a verbd name is accepted, if this build has it at all. */
 static bool verbd_has(const char *name, enum where *where)
 {
-    bool top = in_list(top_names, name) || settings_known(name);
+    bool top = in_list(top_names, name) || settings_known(name) ||
+               route_directive_inherited(name) || route_server_directive(name);
     bool loc = strcmp(name, "include") == 0 || module_find(name) || route_directive_known(name);
     *where = top && loc ? ANY : top ? TOP : LOC;
     return top || loc;

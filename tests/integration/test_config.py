@@ -1058,8 +1058,6 @@ class DidYouMean(ConfigCase):
         R = self.web.root
         top = [("listn 127.0.0.1:0;", 'unknown directive "listn" (did you mean listen?)'),
                ("wokers 2;", 'unknown directive "wokers" (did you mean workers?)'),
-               ("root /srv;", 'unknown directive "root" (did you mean static? inside a '
-                              'location, static DIR; serves DIR)'),
                ("autoindex on;", 'unknown directive "autoindex" (did you mean listing? it '
                                  'belongs inside a location)'),
                ("client_max_body_size 8m;",

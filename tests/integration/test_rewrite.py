@@ -252,6 +252,12 @@ class TryFilesTest(RewriteCase):
         r = self.ask("GET", "/missing")
         self.assertEqual(r.status, 404)
 
+    def test_inherited_root(self):
+        # root at the top level (as nginx writes it), `static;` taking it.
+        self.start("root www;\nlocation / { static; try_files $uri /index.html; }\n")
+        self.assertEqual(self.ask("GET", "/new.txt").body, b"new\n")
+        self.assertEqual(self.ask("GET", "/elsewhere").body, b"home\n")
+
     def test_redirect_loop_through_try_files_is_bounded(self):
         self.start("location / { static www; try_files $uri /nowhere; }\n")
         r = self.ask("GET", "/missing")
