@@ -642,9 +642,9 @@ void route_describe(const struct route_table *t, FILE *out)
     }
     for (size_t j = 0; j < t->n; j++) {
         const struct route_mapping *m = t->maps[j];
-        if (m->module != &route_handler_module)
+        if (m->module != &route_handler_module && m->module != &route_return_module)
             continue;
         method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
-        fprintf(out, "handler location %s: %s\n", m->location, methods);
+        fprintf(out, "%s location %s: %s\n", m->module->name, m->location, methods);
     }
 }
