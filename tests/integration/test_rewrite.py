@@ -176,7 +176,7 @@ class RewriteTest(RewriteCase):
         r = self.ask("GET", "/index.html")
         self.assertEqual(r.status, 200)
 
-    def test_nine_restarts_are_fine(self):
+    def test_ten_restarts_are_the_bound(self):
         rules = "".join("location = /s%d { rewrite ^ /s%d last; return 500; }\n" % (i, i + 1)
                         for i in range(11))
         self.start(rules + "location = /s11 { return 200 done; }\n"
@@ -193,6 +193,18 @@ class RewriteTest(RewriteCase):
         self.assertEqual(r.status, 500)
         self.assertLess(took, 2.0)
         self.assertTrue(wait_for(lambda: "limit" in self.error_log()), self.error_log())
+        r = self.ask("GET", "/aaa")
+        self.assertEqual((r.status, r.body), (200, b"new\n"))
+
+    def test_match_limit_is_verbds_own(self):
+        # About two million steps to fail: under PCRE2's default limit (ten
+        # million), over verbd's (a hundred thousand).
+        self.start("location / { rewrite ^/(a+)+$ /new.txt last; static www; }\n")
+        r = self.ask("GET", "/" + "a" * 20 + "b")
+        self.assertEqual(r.status, 500)
+        # Twelve a's cost some 8000 steps: within the limit, no match.
+        r = self.ask("GET", "/" + "a" * 12 + "b")
+        self.assertEqual(r.status, 404)
         r = self.ask("GET", "/aaa")
         self.assertEqual((r.status, r.body), (200, b"new\n"))
 
@@ -287,8 +299,9 @@ class ErrorPageTest(RewriteCase):
         r = self.ask("GET", "/boom")
         self.assertEqual((r.status, r.body), (500, b"<custom 5xx>\n"))
         # A conditional request does not turn the page into a 304.
-        r = self.ask("GET", "/missing", {"If-None-Match": "*"})
-        self.assertEqual(r.status, 404)
+        for cond in ({"If-None-Match": "*"}, {"Range": "bytes=0-1"}):
+            r = self.ask("GET", "/missing", cond)
+            self.assertEqual((r.status, r.body), (404, b"<custom 404>\n"), cond)
 
     def test_405_and_501_keep_status_and_allow(self):
         self.start("refusal_cache max-age=600;\n"
