@@ -303,6 +303,21 @@ class ErrorPageTest(RewriteCase):
             r = self.ask("GET", "/missing", cond)
             self.assertEqual((r.status, r.body), (404, b"<custom 404>\n"), cond)
 
+    def test_server_page_for_paths_no_location_takes(self):
+        self.start("error_page 404 /pages/404.html;\n"
+                   "location /pages/ { static www/pages; }\n")
+        r = self.ask("GET", "/nothing/here")
+        self.assertEqual((r.status, r.body), (404, b"<custom 404>\n"))
+
+    def test_401_page_keeps_the_challenge(self):
+        self.write("users", "alice:$apr1$abcdefgh$GJ0i4ehBm.dSo5v4cYFgN.\n")
+        self.start("location /pages/ { static www/pages; }\n"
+                   "location / { static www; auth_basic Staff; auth_basic_user_file users;"
+                   " error_page 401 /pages/403.html; }\n")
+        r = self.ask("GET", "/new.txt")
+        self.assertEqual((r.status, r.body), (401, b"<custom 403>\n"))
+        self.assertIn('Basic realm="Staff"', r.header("WWW-Authenticate"))
+
     def test_405_and_501_keep_status_and_allow(self):
         self.start("refusal_cache max-age=600;\n"
                    "location /dav/ { webdav www; }\n"
