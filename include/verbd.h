@@ -96,6 +96,9 @@ struct verbd_mapping *verbd_server_map_async(struct verbd_server *srv, const cha
  * and access control: "allow"/"deny" ADDR|CIDR|all, "auth_basic" REALM|off,
  * "auth_basic_user_file" FILE (read now), "satisfy" any|all.  A mapping
  * with "auth_basic" but no user file refuses every request (401).
+ * Redirects and rewrites: "return" CODE [URL|TEXT], "rewrite" REGEX
+ * REPLACEMENT [last|break|redirect|permanent], "try_files" FILE... URI|=CODE
+ * (needs a root), "error_page" CODE... [=CODE] URI, "root" DIR.
  * Returns 0, -1 with a message in err, or 1 with a warning in err (the
  * directive is taken: a network with host bits set, weak password hashes).
  */
