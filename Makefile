@@ -26,8 +26,9 @@ override CFLAGS += $(XML_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
 # OpenSSL 3: TLS for the server and verbd probe's https.
 # libcrypt (libxcrypt): password hashes for auth_basic.
-# PCRE2 (8-bit): the regular expressions of rewrite.
-LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8
+# PCRE2 (8-bit): the regular expressions of rewrite; zlib and libbrotlienc:
+# gzip and brotli on the fly (lib/mod/compress/).
+LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build

@@ -18,6 +18,9 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/crypt.h ] || need="$need libcrypt-dev"
 # Regular expressions for rewrite: PCRE2.
 [ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
+# Compression on the fly: gzip with zlib, brotli with libbrotlienc.
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+[ -f /usr/include/brotli/encode.h ] || need="$need libbrotli-dev"
 if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"

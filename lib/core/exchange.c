@@ -176,32 +176,69 @@ int verbd_aborted(const struct verbd_exchange *x)
     return x->aborted;
 }
 
+/* The head's last changes before the session takes it: error_page may
+ * take the exchange over (true: nothing is sent for this call), then
+ * `expires`, then the body filter's view of it. */
 static bool filter_head(struct verbd_exchange *x, bool last)
 {
-    if (x->intercept && !x->head_sent && x->intercept(x, last))
+    if (x->head_sent)
+        return false;
+    if (x->intercept && x->intercept(x, last))
         return true;
-    if (x->head_filter && !x->head_sent) {
+    if (x->head_filter) {
         x->head_filter(x);
         x->head_filter = NULL;
     }
+    if (x->filter && !x->filter->head(x, x->filter_arg, last))
+        x->filter = NULL;
     return false;
+}
+
+/* Runs the body filter over what the module handed over and passes the
+ * result on.  A filtered response's head goes out before its body, on
+ * its own: the filter changes the body's length, so the session never
+ * frames it with the module's (chunked on HTTP/1.1).  Returns what
+ * ops->send says, or 0 while the filter holds input. */
+static int filter_send(struct verbd_exchange *x, bool last)
+{
+    bool first = !x->head_sent;
+    x->filter_busy = x->filter->body(x, x->filter_arg, last);
+    if (x->filter_busy || (first && last))
+        x->ops->send(x->sess, x, false);
+    if (x->filter_busy) {
+        x->closing = last;
+        return 0;
+    }
+    bool ok = x->ops->send(x->sess, x, last);
+    if (last) {
+        x->closing = false;
+        x->finished = true;
+        x->on_writable = NULL;
+    }
+    return ok;
 }
 
 int verbd_send(struct verbd_exchange *x)
 {
-    if (x->finished)
+    if (x->finished || x->closing)
         return 0;
     if (filter_head(x, false))
         return 1;
+    if (x->filter)
+        return filter_send(x, false);
     return x->ops->send(x->sess, x, false);
 }
 
 void verbd_finish(struct verbd_exchange *x)
 {
-    if (x->finished)
+    if (x->finished || x->closing)
         return;
     if (filter_head(x, true))
         return;
+    if (x->filter) {
+        filter_send(x, true);
+        return;
+    }
     x->ops->send(x->sess, x, true);
     x->finished = true;
     x->on_writable = NULL;
@@ -226,6 +263,13 @@ void verbd_on_writable(struct verbd_exchange *x, void (*cb)(struct verbd_exchang
 
 void vx_writable(struct verbd_exchange *x)
 {
+    if (x->filter_busy && !x->finished) {
+        struct log_target *before = log_use(x->log);
+        filter_send(x, x->closing);
+        log_use(before);
+        if (x->filter_busy || x->finished)
+            return;
+    }
     void (*cb)(struct verbd_exchange *, void *) = x->on_writable;
     x->on_writable = NULL;
     if (cb && !x->finished) {

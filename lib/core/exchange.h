@@ -113,6 +113,24 @@ struct vx_session_ops {
 
 struct vx_handle;
 
+/* A body filter: between the module and the session, it may change the
+ * head and transform the body pieces (compression, lib/mod/compress/).
+ * The core knows none by name; the router attaches one per exchange
+ * (route_start).  Both calls run before the session sees what they
+ * changed. */
+struct vx_filter {
+    /* Once, after head_filter, before the head is committed; `last`: the
+     * whole body is among the pieces.  May change status and fields;
+     * false: the filter steps aside and the body passes untouched. */
+    bool (*head)(struct verbd_exchange *x, void *arg, bool last);
+    /* Takes the body pieces of x->res and puts in their place what goes
+     * out; `last`: the module finished the response.  Returns true while
+     * it still holds input it has not transformed: it then has put out
+     * some bytes (so the session's output will drain), and is called
+     * again once it has, before the module hears it may write. */
+    bool (*body)(struct verbd_exchange *x, void *arg, bool last);
+};
+
 struct verbd_exchange {
     /* Kept from one use to the next (the pool): memory, not state. */
     struct arena arena;
@@ -133,13 +151,18 @@ struct verbd_exchange {
      * over (error_page answers instead), and then nothing is sent for
      * this call. */
     bool (*intercept)(struct verbd_exchange *x, bool last);
+    /* The body filter, or NULL: most exchanges have none. */
+    const struct vx_filter *filter;
+    void *filter_arg;
     struct log_target *log; /* its server's error log, or NULL */
 
     bool head_sent; /* the session committed status and fields */
     bool finished;  /* the response is complete (or aborted) */
     bool aborted;
-    bool continued; /* 100 Continue went out */
-    bool reading;   /* the module reads the body */
+    bool filter_busy; /* the filter holds input: it runs again on writable */
+    bool closing;     /* the module finished; the filter has not yet */
+    bool continued;   /* 100 Continue went out */
+    bool reading;     /* the module reads the body */
     bool paused;
     bool body_done;      /* the body was delivered to its end (or failed) */
     uint64_t body_bytes; /* response body bytes handed to the session */
@@ -174,6 +197,12 @@ void vx_body_data(struct verbd_exchange *x, const void *p, size_t n);
 void vx_body_done(struct verbd_exchange *x, int status);
 /* The session's output fell under the bound. */
 void vx_writable(struct verbd_exchange *x);
+/* Whether the session should call vx_writable once its output drained:
+ * the module asked to hear it, or a filter has input left. */
+static inline bool vx_wants_writable(const struct verbd_exchange *x)
+{
+    return x->on_writable || x->filter_busy;
+}
 /* Frees the pooled exchanges (at worker exit). */
 void vx_pool_free(void);
 

@@ -1191,7 +1191,7 @@ static void run_once(struct http1 *c)
             }
             if (c->idle && !c->close_after)
                 c->read_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
-            if (c->x && c->x->on_writable) {
+            if (c->x && vx_wants_writable(c->x)) {
                 vx_writable(c->x);
                 continue;
             }

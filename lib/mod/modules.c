@@ -2,6 +2,7 @@
  * consults. */
 #include "mod/access/access.h"
 #include "mod/auth/auth.h"
+#include "mod/compress/compress.h"
 #include "mod/proxy/proxy.h"
 #include "mod/static/static.h"
 #include "mod/status/status.h"
@@ -22,3 +23,13 @@ const struct verbd_guard *const verbd_builtin_guards[] = {
 
 _Static_assert(sizeof verbd_builtin_guards / sizeof verbd_builtin_guards[0] - 1 <= ROUTE_GUARDS_MAX,
                "ROUTE_GUARDS_MAX is too small for the built-in guards");
+
+/* Response filters, asked in this order for every served exchange. */
+const struct verbd_filter *const verbd_builtin_filters[] = {
+    &verbd_filter_compress,
+    NULL,
+};
+
+_Static_assert(sizeof verbd_builtin_filters / sizeof verbd_builtin_filters[0] - 1 <=
+                   ROUTE_FILTERS_MAX,
+               "ROUTE_FILTERS_MAX is too small for the built-in filters");

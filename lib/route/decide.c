@@ -666,6 +666,10 @@ void route_start(const struct route_table *t, enum verdict v, struct verbd_excha
             x->head_filter = expires_apply;
         if (req->mapping->errors.n)
             x->intercept = error_page_intercept;
+        if (req->mapping->filtered)
+            for (size_t i = 0; verbd_builtin_filters[i]; i++)
+                if (req->mapping->filters[i])
+                    verbd_builtin_filters[i]->attach(req->mapping->filters[i], x);
         req->mapping->module->start(req->mapping->inst, x);
         return;
     case VERDICT_ANSWER:

@@ -154,6 +154,33 @@ struct verbd_guard {
 #define ROUTE_GUARDS_MAX 4
 extern const struct verbd_guard *const verbd_builtin_guards[];
 
+/* ---- Filters ----------------------------------------------------------------------------------
+ */
+
+/* A filter: a transformation of the responses of a location, whatever its
+ * module (compression).  Like a guard it declares directives accepted in
+ * every location (those with `inherit` also at top level and in `server`,
+ * each inherited on its own, as nginx merges them) and has an instance on
+ * a location only where one of them is given or inherited. */
+struct verbd_filter {
+    const char *name;
+    const struct verbd_directive *directives;
+    void *(*create)(void);
+    void (*destroy)(void *inst);
+    /* Optional: once the location's directives are all given; -1 + err. */
+    int (*check_config)(void *inst, char *err, size_t errlen);
+    /* Before the module starts an exchange the router decided it serves:
+     * the filter may set x->filter (core/exchange.h) for it.  Refusals and
+     * the router's own answers never pass through a filter. */
+    void (*attach)(void *inst, struct verbd_exchange *x);
+};
+
+/* The built-in filters, NULL-terminated (mod/modules.c); at most
+ * ROUTE_FILTERS_MAX.  An exchange has one body filter slot, so at most one
+ * of them may take a given exchange. */
+#define ROUTE_FILTERS_MAX 2
+extern const struct verbd_filter *const verbd_builtin_filters[];
+
 const struct verbd_module *module_find(const char *name);
 
 /* The module's directive called `name`, or NULL. */

@@ -334,12 +334,29 @@ static const struct verbd_directive *guard_directive(const char *name, size_t *a
     return NULL;
 }
 
+/* The filter declaring directive `name` (its index in *at), or NULL. */
+static const struct verbd_directive *filter_directive(const char *name, size_t *at)
+{
+    for (size_t i = 0; verbd_builtin_filters[i]; i++) {
+        const struct verbd_directive *d =
+            find_directive(verbd_builtin_filters[i]->directives, name);
+        if (d) {
+            if (at)
+                *at = i;
+            return d;
+        }
+    }
+    return NULL;
+}
+
 const struct verbd_directive *route_directive_find(const struct verbd_module *module,
                                                    const char *name)
 {
     const struct verbd_directive *d = find_directive(router_directives, name);
     if (!d)
         d = guard_directive(name, NULL);
+    if (!d)
+        d = filter_directive(name, NULL);
     if (!d && module)
         d = find_directive(module->directives, name);
     return d;
@@ -358,6 +375,8 @@ bool route_directive_inherited(const char *name)
     const struct verbd_directive *d = find_directive(router_directives, name);
     if (!d)
         d = guard_directive(name, NULL);
+    if (!d)
+        d = filter_directive(name, NULL);
     if (d)
         return d->inherit;
     for (size_t i = 0; verbd_builtin_modules[i]; i++) {
@@ -371,7 +390,8 @@ bool route_directive_inherited(const char *name)
 
 bool route_directive_known(const char *name)
 {
-    if (find_directive(router_directives, name) || guard_directive(name, NULL))
+    if (find_directive(router_directives, name) || guard_directive(name, NULL) ||
+        filter_directive(name, NULL))
         return true;
     for (size_t i = 0; verbd_builtin_modules[i]; i++)
         if (find_directive(verbd_builtin_modules[i]->directives, name))
@@ -430,6 +450,15 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
         }
         return d->set(m->guards[g], argc, argv, err, errlen);
     }
+    if ((d = filter_directive(name, &g))) {
+        if (directive_check_arity(d, argc, err, errlen) < 0)
+            return -1;
+        if (!m->filters[g]) {
+            m->filters[g] = verbd_builtin_filters[g]->create();
+            m->filtered = true;
+        }
+        return d->set(m->filters[g], argc, argv, err, errlen);
+    }
     d = find_directive(m->module->directives, name);
     if (!d) {
         snprintf(err, errlen, "unknown directive \"%s\" for module %s", name, m->module->name);
@@ -478,6 +507,11 @@ int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
     for (size_t i = 0; verbd_builtin_guards[i]; i++) {
         const struct verbd_guard *g = verbd_builtin_guards[i];
         if (m->guards[i] && g->check_config && g->check_config(m->guards[i], err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; verbd_builtin_filters[i]; i++) {
+        const struct verbd_filter *f = verbd_builtin_filters[i];
+        if (m->filters[i] && f->check_config && f->check_config(m->filters[i], err, errlen) < 0)
             return -1;
     }
     return 0;
@@ -593,6 +627,9 @@ void route_free(struct route_table *t)
         for (size_t g = 0; verbd_builtin_guards[g]; g++)
             if (m->guards[g])
                 verbd_builtin_guards[g]->destroy(m->guards[g]);
+        for (size_t f = 0; verbd_builtin_filters[f]; f++)
+            if (m->filters[f])
+                verbd_builtin_filters[f]->destroy(m->filters[f]);
         buf_free(&m->headers);
         rw_free(&m->rewrites);
         try_files_free(m->try_files);

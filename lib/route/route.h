@@ -43,6 +43,10 @@ struct route_mapping {
     char *root;                  /* `root`, or the argument of a module that takes its root */
     int root_fd;                 /* the root opened (O_PATH) for try_files, or -1 */
     bool root_by_module;         /* root came from the module's argument */
+    /* Each built-in filter's instance here (verbd_builtin_filters' order),
+     * or NULL where none of its directives is given. */
+    void *filters[ROUTE_FILTERS_MAX];
+    bool filtered; /* some filter has an instance */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
