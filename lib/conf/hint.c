@@ -49,7 +49,7 @@ static const struct {
     {"proxy_pass", "proxy", NULL, NULL},
     {"proxy_cache_path", "cache_zone", NULL, "verbd has no cache yet"},
     {"proxy_cache", "cache", NULL, "verbd has no cache yet"},
-    {"gzip_static", "precompressed", NULL, "verbd does not serve precompressed files yet"},
+    {"gzip_static", "precompressed", NULL, NULL},
     {"ssl_certificate", "tls_certificate", NULL, NULL},
     {"ssl_certificate_key", "tls_certificate_key", NULL, NULL},
     {"ssl_protocols", "tls_protocols", NULL, NULL},

@@ -30,6 +30,7 @@ struct static_inst {
     char *root_real;          /* realpath of the root, for the no-openat2 fallback */
     bool listing;
     bool hidden_files;       /* serve dot-names (hidden_files on); webdav: always */
+    bool precompressed;      /* serve NAME.br / NAME.gz for NAME when newer */
     char *charset;           /* added to text types' Content-Type; NULL: off */
     struct mime_choice mime; /* `types`, `mime_types` */
     char **index;            /* index file names, tried in order */
@@ -139,9 +140,10 @@ enum range_result {
 
 enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
                               size_t *count);
-/* Fills a 206 for the ranges of the cached file e. */
-void range_respond(struct verbd_response *res, struct file_entry *e, const struct byte_range *r,
-                   size_t count);
+/* Fills a 206 for the ranges of the cached file e, whose media type is
+ * `type` (a precompressed file's is its original's). */
+void range_respond(struct verbd_response *res, struct file_entry *e, const char *type,
+                   const struct byte_range *r, size_t count);
 
 /* ---- mime.c ---- */
 

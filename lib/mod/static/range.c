@@ -119,11 +119,10 @@ static void make_boundary(char out[32])
     snprintf(out, 32, "verbd%016" PRIx64, x);
 }
 
-void range_respond(struct verbd_response *res, struct file_entry *e, const struct byte_range *r,
-                   size_t count)
+void range_respond(struct verbd_response *res, struct file_entry *e, const char *type,
+                   const struct byte_range *r, size_t count)
 {
     uint64_t size = (uint64_t)e->st.st_size;
-    const char *type = e->type;
     char cr[80];
     verbd_response_status(res, 206);
     if (count == 1) {

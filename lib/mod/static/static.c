@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "http/coding.h"
 #include "http/method.h"
 #include "mod/static/internal.h"
 
@@ -186,10 +188,84 @@ static void fail(struct verbd_response *res, int fd, int status, const char *why
     verbd_response_error(res, status, why);
 }
 
-/* A file: validators, preconditions, then 304, 412, 206, 416 or 200. */
-static void serve_file(const struct verbd_request *req, struct verbd_response *res,
-                       struct file_entry *e)
+/* The regular file at rel for `precompressed`, from the cache or opened
+ * (and cached); NULL if there is none. */
+static struct file_entry *sibling_entry(const struct static_inst *in, const char *rel)
 {
+    struct file_entry *e = cache_get(in, rel);
+    if (e || cache_known_missing(in, rel))
+        return e;
+    int status;
+    const char *why;
+    int fd = static_open(in, rel, &status, &why);
+    if (fd < 0) {
+        if (status == 404)
+            cache_note_missing(in, rel);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    return cache_put(in, rel, fd, &st);
+}
+
+/* Whole seconds: gzip -k and brotli copy the original's time, some of
+ * them to the second only. */
+static bool not_older(const struct stat *a, const struct stat *b)
+{
+    return a->st_mtim.tv_sec >= b->st_mtim.tv_sec;
+}
+
+/* `precompressed on`: rel.br or rel.gz, whichever the client prefers of
+ * those present, regular and not older than e; NULL to send e itself. */
+static struct file_entry *precompressed_of(const struct static_inst *in,
+                                           const struct verbd_request *req, const char *rel,
+                                           const struct file_entry *e, enum http_coding *coding)
+{
+    struct accept_encoding ae;
+    accept_encoding_init(&ae);
+    size_t count = verbd_request_header_count(req);
+    for (size_t i = 0; i < count; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        if (verbd_request_header_at(req, i, &name, &nlen, &value, &vlen) == 0 && nlen == 15 &&
+            strncasecmp(name, "Accept-Encoding", 15) == 0)
+            accept_encoding_add(&ae, value, vlen);
+    }
+    unsigned offered = 1u << CODING_BR | 1u << CODING_GZIP;
+    for (;;) {
+        enum http_coding c = accept_encoding_choose(&ae, offered);
+        if (c == CODING_IDENTITY)
+            return NULL;
+        offered &= ~(1u << c);
+        char *name;
+        if (asprintf(&name, "%s.%s", rel, c == CODING_BR ? "br" : "gz") < 0)
+            return NULL;
+        struct file_entry *s = sibling_entry(in, name);
+        free(name);
+        if (s && not_older(&s->st, &e->st)) {
+            *coding = c;
+            return s;
+        }
+    }
+}
+
+/* A file: validators, preconditions, then 304, 412, 206, 416 or 200.
+ * With `precompressed`, the file may be its compressed sibling, sent
+ * with the original's type and its own validators and length; every
+ * answer then varies with Accept-Encoding. */
+static void serve_file(const struct static_inst *in, const struct verbd_request *req,
+                       struct verbd_response *res, struct file_entry *e, const char *rel)
+{
+    const char *type = e->type;
+    enum http_coding coding = CODING_IDENTITY;
+    if (in->precompressed) {
+        struct file_entry *s = precompressed_of(in, req, rel, e, &coding);
+        if (s)
+            e = s;
+    }
     struct validators v = {e->etag, true, e->st.st_mtim.tv_sec};
     uint64_t size = (uint64_t)e->st.st_size;
 
@@ -199,6 +275,8 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
         verbd_response_status(res, 304);
         verbd_response_header(res, "ETag", e->etag);
         verbd_response_header(res, "Last-Modified", e->last_modified);
+        if (in->precompressed)
+            verbd_response_header(res, "Vary", "Accept-Encoding");
         return;
     case COND_PROCEED: break;
     }
@@ -224,11 +302,25 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
         verbd_response_header(res, "ETag", e->etag);
         verbd_response_header(res, "Last-Modified", e->last_modified);
         verbd_response_header(res, "Accept-Ranges", "bytes");
-        range_respond(res, e, r, count);
+        if (coding != CODING_IDENTITY)
+            verbd_response_header(res, "Content-Encoding", http_coding_name(coding));
+        if (in->precompressed)
+            verbd_response_header(res, "Vary", "Accept-Encoding");
+        range_respond(res, e, type, r, count);
         return;
     }
     verbd_response_status(res, 200);
-    verbd_response_header_lines(res, e->fields, e->fields_len);
+    if (in->precompressed) {
+        verbd_response_header(res, "ETag", e->etag);
+        verbd_response_header(res, "Last-Modified", e->last_modified);
+        verbd_response_header(res, "Accept-Ranges", "bytes");
+        verbd_response_header(res, "Content-Type", type);
+        if (coding != CODING_IDENTITY)
+            verbd_response_header(res, "Content-Encoding", http_coding_name(coding));
+        verbd_response_header(res, "Vary", "Accept-Encoding");
+    } else {
+        verbd_response_header_lines(res, e->fields, e->fields_len);
+    }
     cache_respond_range(res, e, 0, size);
 }
 
@@ -236,7 +328,7 @@ static void serve_file(const struct verbd_request *req, struct verbd_response *r
 static void serve_opened(const struct static_inst *in, const struct verbd_request *req,
                          struct verbd_response *res, const char *rel, int fd, const struct stat *st)
 {
-    serve_file(req, res, cache_put(in, rel, fd, st));
+    serve_file(in, req, res, cache_put(in, rel, fd, st), rel);
 }
 
 /* A directory requested without its trailing slash: 301 to the path with
@@ -330,7 +422,7 @@ void static_serve(void *vinst, const struct verbd_request *req, struct verbd_res
     }
     struct file_entry *cached = cache_get(in, rel);
     if (cached) {
-        serve_file(req, res, cached);
+        serve_file(in, req, res, cached, rel);
         return;
     }
     if (cache_known_missing(in, rel)) {
@@ -435,6 +527,14 @@ static int set_hidden_files(void *vinst, int argc, const char *const *argv, char
     return directive_on_off("hidden_files", argv[0], &in->hidden_files, err, errlen);
 }
 
+static int set_precompressed(void *vinst, int argc, const char *const *argv, char *err,
+                             size_t errlen)
+{
+    (void)argc;
+    struct static_inst *in = vinst;
+    return directive_on_off("precompressed", argv[0], &in->precompressed, err, errlen);
+}
+
 static int set_charset(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
@@ -474,6 +574,11 @@ static const struct verbd_directive static_directives[] = {
     {.name = "index", .min_args = 1, .max_args = -1, .set = set_index},
     {.name = "listing", .min_args = 1, .max_args = 1, .set = set_listing},
     {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
+    {.name = "precompressed",
+     .min_args = 1,
+     .max_args = 1,
+     .set = set_precompressed,
+     .inherit = true},
     {.name = "types", .min_args = 1, .max_args = 1, .set = set_types, .inherit = true},
     {.name = "mime_types",
      .min_args = 1,
