@@ -33,7 +33,7 @@ case $seconds in
 esac
 build=${FUZZ_BUILD:-build/fuzz}
 cc=${FUZZ_CC:-clang}
-ldlibs=${LDLIBS:--lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8}
+ldlibs=${LDLIBS:--lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz}
 lib_cflags=${LIB_CFLAGS:-$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 

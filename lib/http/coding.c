@@ -162,7 +162,10 @@ enum http_coding accept_encoding_choose(const struct accept_encoding *ae, unsign
             best_q = q;
         }
     }
-    if (best != CODING_IDENTITY && best_q < accept_encoding_weight(ae, CODING_IDENTITY))
+    /* Identity outweighs a coding only if the client weighed it (itself
+     * or by `*`): "gzip;q=0.5" alone still asks for gzip. */
+    int identity_q = ae->identity >= 0 ? ae->identity : ae->star;
+    if (best != CODING_IDENTITY && identity_q > best_q)
         return CODING_IDENTITY;
     return best;
 }

@@ -32,7 +32,9 @@ int accept_encoding_weight(const struct accept_encoding *ae, enum http_coding co
 
 /* The coding to answer with among `offered` (CODING_GZIP and CODING_BR
  * bits: 1 << CODING_GZIP...): the one of highest weight, br before gzip
- * and both before identity at equal weight.  Without Accept-Encoding, or
+ * and both before identity at equal weight; identity wins only with a
+ * higher weight of its own (or `*`'s), not the default it has when
+ * unlisted.  Without Accept-Encoding, or
  * with nothing offered acceptable, CODING_IDENTITY — also when the client
  * refused identity (identity;q=0, *;q=0): verbd then answers unencoded
  * rather than 406, as nginx does (docs/config.md). */
