@@ -1,6 +1,6 @@
 -- bench/scenario.lua: the one wrk script behind every scenario of bench/run.
 --
---   wrk -t1 -c64 -d5s --latency -s bench/scenario.lua URL -- METHOD PATH DEPTH CLOSE BODY
+--   wrk -t1 -c64 -d5s --latency -s bench/scenario.lua URL -- METHOD PATH DEPTH CLOSE BODY [HEADERS]
 --
 --   METHOD  request method (GET, FOO, POST, ...)
 --   PATH    request target (/index.html)
@@ -8,6 +8,8 @@
 --   CLOSE   "close" sends Connection: close (a new connection per request),
 --           "keep" does not
 --   BODY    request body, or "-" for none (no Content-Length either)
+--   HEADERS extra request fields, "Name: value" each, "|" between them,
+--           or "-" for none (optional)
 --
 -- It counts the status code of every response (the `response` hook) and
 -- prints one machine-readable line from `done`, which bench/run parses:
@@ -40,6 +42,13 @@ function init(args)
 
    -- wrk.init has put Host into wrk.headers already: keep that table.
    local headers = wrk.headers
+   local extra = args[6]
+   if extra and extra ~= "-" and extra ~= "" then
+      for field in string.gmatch(extra, "[^|]+") do
+         local name, value = string.match(field, "^%s*([^:]+):%s*(.-)%s*$")
+         if name then headers[name] = value end
+      end
+   end
    if close then headers["Connection"] = "close" end
    wrk.method = method
    wrk.path = path
