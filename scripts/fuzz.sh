@@ -19,8 +19,8 @@
 #   FUZZ_CC      compiler (default clang)
 #   LIB_CFLAGS   compiler flags the library needs (default: libxml2's, as
 #                the Makefile's XML_CFLAGS)
-#   LDLIBS       libraries the library needs (default: -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8,
-#                as the Makefile's LDLIBS)
+#   LDLIBS       libraries the library needs (default: -lxml2 -lsqlite3 -lssl
+#                -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz, as the Makefile's LDLIBS)
 #   FUZZ_ARGS    extra libFuzzer flags, e.g. "-only_ascii=1"
 #   FUZZ_CFLAGS_EXTRA  extra compiler flags (a change rebuilds everything)
 set -u
