@@ -57,7 +57,7 @@ class CompressCase(ConfigCase):
                    "gzip on;\nbrotli on;\ngzip_comp_level 6;\n"
                    "location / { static www; }\n"
                    "location /plain/ { static www; gzip_types text/plain; }\n"
-                   "location /any/ { static www; gzip_types *; }\n"
+                   "location /any/ { static www; gzip_types *; gzip_min_length 1; }\n"
                    "location /min/ { static www; gzip_min_length 200; }\n"
                    "location /off/ { static www; gzip off; brotli off; }\n"
                    "location /gz/ { static www; brotli off; }\n"
@@ -280,24 +280,25 @@ class Eligibility(CompressCase):
         self.assertIsNone(r.header("Vary"))
 
     def test_errors_and_listings(self):
-        r = self.get("/missing.html", "gzip")
+        r = self.get("/any/missing.html", "gzip")
         self.assertEqual(r.status, 404)
         self.assertIsNone(r.header("Content-Encoding"))
         r = self.get("/dav/", "gzip", method="PROPFIND", headers={"Depth": "0"})
         self.assertEqual(r.status, 207)
 
     def test_refusals_keep_allow(self):
-        r = self.get("/page.html", "gzip", method="PUT", headers={"Content-Length": "0"})
+        # /any/ compresses every type: the refusals' text/plain would qualify.
+        r = self.get("/any/page.html", "gzip", method="PUT", headers={"Content-Length": "0"})
         self.assertEqual(r.status, 405)
         self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS")
         self.assertIsNone(r.header("Content-Encoding"))
         self.assertIsNone(r.header("Vary"))
         self.assertIn(b"not allowed", r.body)
-        r = self.get("/page.html", "gzip", method="BREW")
+        r = self.get("/any/page.html", "gzip", method="BREW")
         self.assertEqual(r.status, 501)
         self.assertIsNone(r.header("Content-Encoding"))
         self.assertIn(b"not implemented", r.body)
-        r = self.get("/page.html", "gzip", method="OPTIONS")
+        r = self.get("/any/page.html", "gzip", method="OPTIONS")
         self.assertIn(r.status, (200, 204))
         self.assertIsNone(r.header("Content-Encoding"))
 
