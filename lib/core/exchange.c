@@ -322,6 +322,7 @@ int verbd_upgrade(struct verbd_exchange *x,
 {
     if (x->head_sent || x->reading || x->res.status != 101 || !x->ops->upgrade)
         return 0;
+    x->filter = NULL; /* a tunnel's bytes pass as they are */
     /* The tunnel's input is read like a body that only the client ends. */
     x->on_data = data;
     x->on_done = done;

@@ -341,6 +341,21 @@ class Proxied(CompressCase):
         self.assertEqual(r.body, TEXT)
         self.assertEqual(r.header("Content-Length"), str(len(TEXT)))
 
+    def test_upgrade_passes_untouched(self):
+        """A tunnel after 101 in a location that compresses: its bytes pass
+        as they are (the filter never sees a 101)."""
+        self.up.on(None, "/ws", U.websocket_echo())
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        c = self.connect(timeout=10)
+        c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Accept-Encoding: gzip\r\nSec-WebSocket-Key: " + key.encode() +
+               b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 101)
+        self.assertIsNone(r.header("Content-Encoding"))
+        c.send(U.ws_frame(1, "hello " * 100))
+        self.assertEqual(U.ws_read_frame(c), (True, 1, False, b"hello " * 100))
+
     def test_upstream_encoding_kept(self):
         r = self.get("/encoded", "gzip")
         self.assertEqual(r.header("Content-Encoding"), "gzip")
