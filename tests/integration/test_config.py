@@ -1071,8 +1071,8 @@ class DidYouMean(ConfigCase):
                ("proxy_cache_path /c;", 'unknown directive "proxy_cache_path" (verbd has no '
                                         'cache yet)'),
                ("proxy_cache z;", 'unknown directive "proxy_cache" (verbd has no cache yet)'),
-               ("gzip_static on;", 'unknown directive "gzip_static" (verbd does not serve '
-                                   'precompressed files yet)')]
+               ("gzip_static on;",
+                'unknown directive "gzip_static" (did you mean precompressed?)')]
         for line, msg in top:
             with self.subTest(line=line):
                 self.assertOneError("%s\nlocation / { static %s; }\n" % (line, R), 1, 1, msg)
