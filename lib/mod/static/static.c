@@ -219,7 +219,9 @@ static bool not_older(const struct stat *a, const struct stat *b)
 }
 
 /* `precompressed on`: rel.br or rel.gz, whichever the client prefers of
- * those present, regular and not older than e; NULL to send e itself. */
+ * those present, regular and not older than e; NULL to send e itself.
+ * Caching a sibling may evict an entry, but the least used one: never e,
+ * which was just used. */
 static struct file_entry *precompressed_of(const struct static_inst *in,
                                            const struct verbd_request *req, const char *rel,
                                            const struct file_entry *e, enum http_coding *coding)
