@@ -27,6 +27,11 @@ if [ "$purpose" != run ]; then
     command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
     # The manual pages are rendered with groff -ww (test_install.py).
     command -v groff >/dev/null 2>&1 || need="$need groff-base"
+    # Compression round trips (test_compression.py) decode brotli with
+    # Python's brotli module, or with the brotli command under a Python
+    # that lacks it.
+    command -v brotli >/dev/null 2>&1 || need="$need brotli"
+    /usr/bin/python3 -c "import brotli" >/dev/null 2>&1 || need="$need python3-brotli"
     # Test certificates for https are made with the openssl command.
     command -v openssl >/dev/null 2>&1 || need="$need openssl"
     # The TLS audit (scripts/tls-audit.sh) runs testssl against verbd.
