@@ -322,6 +322,9 @@ class Proxied(CompressCase):
         self.up.on("GET", "/page", U.respond(200, [("Content-Type", "text/html")], TEXT))
         self.up.on("GET", "/chunked", U.respond(200, [("Content-Type", "text/html")], TEXT,
                                                  chunked=True, chunk_size=1000))
+        self.up.on("GET", "/keep", U.respond(200, [("Content-Type", "text/html"),
+                                                   ("Cache-Control", "public, no-transform")],
+                                              TEXT))
         self.up.on("GET", "/encoded", U.respond(200, [("Content-Type", "text/html"),
                                                       ("Content-Encoding", "gzip")],
                                                  gzip.compress(TEXT)))
@@ -355,6 +358,11 @@ class Proxied(CompressCase):
         self.assertIsNone(r.header("Content-Encoding"))
         c.send(U.ws_frame(1, "hello " * 100))
         self.assertEqual(U.ws_read_frame(c), (True, 1, False, b"hello " * 100))
+
+    def test_no_transform_is_honoured(self):
+        r = self.get("/keep", "gzip")
+        self.assertIsNone(r.header("Content-Encoding"))
+        self.assertEqual(r.body, TEXT)
 
     def test_upstream_encoding_kept(self):
         r = self.get("/encoded", "gzip")
