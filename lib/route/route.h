@@ -46,7 +46,7 @@ struct route_mapping {
     /* Each built-in filter's instance here (verbd_builtin_filters' order),
      * or NULL where none of its directives is given. */
     void *filters[ROUTE_FILTERS_MAX];
-    bool filtered; /* some filter has an instance */
+    bool filtered;                          /* some filter has an instance */
     char allowed_text[METHOD_SET_TEXT_MAX]; /* `allowed` as an Allow value */
 };
 
