@@ -27,8 +27,9 @@ override CFLAGS += $(XML_CFLAGS)
 # OpenSSL 3: TLS for the server and verbd probe's https.
 # libcrypt (libxcrypt): password hashes for auth_basic.
 # PCRE2 (8-bit): the regular expressions of rewrite; zlib and libbrotlienc:
-# gzip and brotli on the fly (lib/mod/compress/).
-LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz
+# gzip and brotli on the fly (lib/mod/compress/); libnghttp2: HTTP/2 framing,
+# HPACK and flow control.
+LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build
@@ -170,7 +171,7 @@ $(STREAM): bench/stream_server.c include/verbd.h $(LIBVERBD)
 $(BUILD)/verbd.pc: FORCE
 	@mkdir -p $(dir $@)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-	    'Name: verbd' 'Description: HTTP/1.1 server library that knows its methods' \
+	    'Name: verbd' 'Description: HTTP/1.1 and HTTP/2 server library that knows its methods' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
 	    'Libs: -L$${libdir} -lverbd $(LIB_DEPS)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi

@@ -21,6 +21,8 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 # Compression on the fly: gzip with zlib, brotli with libbrotlienc.
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
 [ -f /usr/include/brotli/encode.h ] || need="$need libbrotli-dev"
+# HTTP/2: framing, HPACK and flow control.
+[ -f /usr/include/nghttp2/nghttp2.h ] || need="$need libnghttp2-dev"
 if [ "$purpose" != run ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl"
@@ -44,6 +46,9 @@ if [ "$purpose" != run ]; then
     command -v litmus >/dev/null 2>&1 || need="$need litmus"
     command -v rclone >/dev/null 2>&1 || need="$need rclone"
     command -v cadaver >/dev/null 2>&1 || need="$need cadaver"
+    # HTTP/2 clients: nghttp2's and Python's h2 (test_http2.py).
+    command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"
+    [ -d /usr/lib/python3/dist-packages/h2 ] || need="$need python3-h2"
 fi
 if [ "$purpose" != run ]; then
     command -v clang >/dev/null 2>&1 || need="$need clang"

@@ -1,6 +1,6 @@
 /* The exchange: one request, its decision, its response and its arena, as
  * the session, the router and the modules share it.  It knows no protocol:
- * the session that owns it (HTTP/1 now) is reached through a table of
+ * the session that owns it (HTTP/1 or an HTTP/2 stream) is reached through a table of
  * operations.  Modules use only the calls of verbd.h. */
 #ifndef VERBD_CORE_EXCHANGE_H
 #define VERBD_CORE_EXCHANGE_H
@@ -30,6 +30,7 @@ struct verbd_request {
     uint64_t max_body;           /* what the session reads of the body at most */
     const struct sockaddr *peer; /* the client's address, or NULL */
     bool tls;                    /* it came over TLS */
+    const char *protocol;        /* "HTTP/2.0" for the access log; NULL: HTTP/1.<minor> */
     struct span trailers;        /* a chunked body's trailer section, once read */
     struct route_state *route;   /* the router's per-request state (rewrites,
                                     internal redirects), or NULL */

@@ -316,7 +316,10 @@ void log_access(struct log_sink *sink, const struct sockaddr *peer, const struct
         append_escaped(b, req->http.method.p, req->http.method.n);
         buf_append(b, " ", 1);
         append_escaped(b, req->http.target.p, req->http.target.n);
-        buf_printf(b, " HTTP/1.%d", req->http.minor);
+        if (req->protocol)
+            buf_printf(b, " %s", req->protocol);
+        else
+            buf_printf(b, " HTTP/1.%d", req->http.minor);
     } else {
         buf_append(b, "-", 1);
     }

@@ -23,6 +23,7 @@ enum setting_kind {
     KIND_BODY_LIMIT,
     KIND_RATE,
     KIND_USER,
+    KIND_SWITCH,
 };
 
 struct setting {
@@ -53,6 +54,7 @@ static const struct setting table[] = {
     {"refusal_cache", KIND_MAX_AGE, FIELD(refusal_max_age), 0, 0},
     {"min_rate", KIND_RATE, FIELD(min_rate), 0, 0},
     {"user", KIND_USER, FIELD(user), 0, 0},
+    {"http2", KIND_SWITCH, FIELD(http2), 0, 0},
 };
 
 void settings_defaults(struct settings *s)
@@ -76,6 +78,7 @@ void settings_defaults(struct settings *s)
         .refusal_max_age = -1,
         .min_rate = 1024,
         .min_rate_window_ms = 30000,
+        .http2 = true,
     };
 }
 
@@ -267,6 +270,11 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
         return 0;
     }
     case KIND_USER: return set_user(s, value, err, errlen);
+    case KIND_SWITCH:
+        if (strcmp(value, "on") && strcmp(value, "off"))
+            break;
+        *(bool *)field = strcmp(value, "on") == 0;
+        return 0;
     case KIND_MAX_AGE:
         if (strcmp(value, "off") == 0) {
             *(long *)field = -1;

@@ -31,6 +31,7 @@ struct settings {
     long refusal_max_age;        /* Cache-Control max-age on 405/501, or -1 */
     char *user;                  /* `user NAME [GROUP]` the workers run as
                                     ("NAME" or "NAME GROUP"), or NULL */
+    bool http2;                  /* HTTP/2: h2 by ALPN, h2c by its preface */
 };
 
 /* A body limit not set: the module's default applies (1m, or none for a

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "engine/http2.h"
 #include "engine/site.h"
 #include "http/method.h"
 #include "http/status.h"
@@ -72,6 +73,8 @@ struct http1 {
     bool linger;      /* ... after draining what the client still sends */
     bool reset;       /* close with a reset (close_stalled) */
     bool tunnel;      /* switched protocols: bytes pass as they are, both ways */
+    bool fresh;       /* nothing parsed yet: the input may be the HTTP/2 preface */
+    bool to_http2;    /* ... and it was: the connection goes to the HTTP/2 session */
 
     /* The request body of the exchange in flight (or being discarded). */
     bool has_body;
@@ -197,6 +200,7 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     c->lis = lis;
     c->tr = *t;
     c->counted_as = STATS_CONN_NONE;
+    c->fresh = true;
     if (sni && lis->nsites > 1 && !(c->sni = strdup(sni))) {
         c->tr.ops->close(&c->tr);
         free(c);
@@ -298,7 +302,9 @@ void http1_close(struct http1 *c)
     loop_defer_cancel(h->loop, &c->run);
     if (c->watched)
         loop_watch_del(h->loop, &c->watch, true);
-    if (c->reset && c->tr.ops->abort)
+    if (c->to_http2)
+        ; /* the transport is the HTTP/2 session's now */
+    else if (c->reset && c->tr.ops->abort)
         c->tr.ops->abort(&c->tr);
     else
         c->tr.ops->close(&c->tr);
@@ -442,6 +448,7 @@ static uint64_t queue_pieces(struct http1 *c, struct verbd_response *res, uint64
 static void answer_error(struct http1 *c, int status, const char *why)
 {
     struct verbd_response *res = &c->host->scratch;
+    c->fresh = false;
     c->linger = true; /* framing is lost: the client may still be sending */
     response_reset(res);
     verbd_response_error(res, status, why);
@@ -701,6 +708,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
 {
     struct verbd_exchange *x = vx_new(c->host->loop, &http1_ops, c);
     c->x = x;
+    c->fresh = false;
     c->state = CONN_EXCHANGE;
     c->idle = false;
     count_state(c);
@@ -868,6 +876,51 @@ static bool discard_body(struct http1 *c)
 
 /* ---- the connection's work ----------------------------------------------------------------- */
 
+/* Whether the input begins with the HTTP/2 connection preface (RFC 9113
+ * §3.4) on a plain address whose default server has `http2 on`: 1 yes, 0
+ * so far, -1 no (then it is an HTTP/1 request, or garbage: 400). */
+static int http2_preface(const struct http1 *c)
+{
+    if (!c->host->h2 || c->lis->tls || !c->lis->sites[0]->settings.http2)
+        return -1;
+    size_t n = c->in_len - c->in_start;
+    if (n > HTTP2_PREFACE_LEN)
+        n = HTTP2_PREFACE_LEN;
+    if (memcmp(c->in + c->in_start, HTTP2_PREFACE, n) != 0)
+        return -1;
+    return n == HTTP2_PREFACE_LEN ? 1 : c->eof ? -1 : 0;
+}
+
+/* Gives the connection, and what was read of it, to the HTTP/2 session. */
+static void hand_to_http2(struct http1 *c)
+{
+    struct http1_host *h = c->host;
+    struct transport t = c->tr;
+    bool watched = c->watched;
+    const struct listener *lis = c->lis;
+    char *sni = c->sni;
+    char *in = c->in;
+    size_t start = c->in_start, len = c->in_len - c->in_start;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in6 in6;
+    } peer;
+    memcpy(&peer, &c->peer, sizeof peer);
+    socklen_t peer_len =
+        c->peer.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (watched) {
+        loop_watch_del(h->loop, &c->watch, false);
+        c->watched = false;
+    }
+    c->sni = NULL;
+    c->in = NULL;
+    http1_close(c);
+    http2_open(h->h2, &t, watched, lis, sni, peer.sa.sa_family ? &peer.sa : NULL, peer_len,
+               in + start, len);
+    give_buf(h, in);
+    free(sni);
+}
+
 /* Advances the exchange in flight and starts the requests after it, within
  * the output bound.  True if it queued output. */
 static bool process(struct http1 *c)
@@ -893,6 +946,16 @@ static bool process(struct http1 *c)
         }
         if (!c->in || c->in_start == c->in_len)
             break;
+        if (c->fresh) {
+            int p = http2_preface(c);
+            if (p == 0)
+                break; /* a beginning of the preface: read on */
+            if (p > 0) {
+                c->to_http2 = true;
+                break;
+            }
+            c->fresh = false;
+        }
         const char *why = NULL;
         struct http_request h;
         int r = http_parse_request(c->in + c->in_start, c->in_len - c->in_start, &c->host->limits,
@@ -1212,6 +1275,10 @@ static void run_once(struct http1 *c)
         }
         if (process(c))
             continue;
+        if (c->to_http2) {
+            hand_to_http2(c);
+            return;
+        }
         if (c->eof) {
             if (c->x && (!c->x->reading || c->tunnel)) {
                 arm_timer(c);

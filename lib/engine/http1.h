@@ -1,7 +1,9 @@
 /* The HTTP/1 session: reads request heads from a transport, turns each
  * into an exchange, frames the exchange's response (Content-Length,
  * chunked, or the end of the connection) and keeps pipelined requests in
- * order: the next one starts when the one before has ended. */
+ * order: the next one starts when the one before has ended.  A plain
+ * connection that opens with the HTTP/2 preface is handed to the HTTP/2
+ * session (h2c with prior knowledge). */
 #ifndef VERBD_ENGINE_HTTP1_H
 #define VERBD_ENGINE_HTTP1_H
 
@@ -18,6 +20,7 @@
 #include "http/chunked.h"
 
 struct http1;
+struct http2_host;
 struct listener;
 
 /* What the sessions of one worker share. */
@@ -33,6 +36,7 @@ struct http1_host {
     struct http1 **conns;
     size_t nconns, cap_conns;
     struct verbd_response scratch; /* answers with no exchange (a bad head) */
+    struct http2_host *h2;         /* h2c connections are handed to it, or NULL */
     bool stopping;
 };
 

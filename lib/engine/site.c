@@ -16,9 +16,9 @@
 /* What an origin server may set for itself; everything else is
  * server-wide (workers, buffer sizes, the error log). */
 static const char *const site_settings[] = {
-    "error_log",      "log_level",      "access_log",   "max_body",
-    "unknown_method", "refusal_cache",  "body_timeout", "send_timeout",
-    "min_rate",       "header_timeout", "idle_timeout", NULL,
+    "error_log",     "log_level",    "access_log",   "max_body", "unknown_method",
+    "refusal_cache", "body_timeout", "send_timeout", "min_rate", "header_timeout",
+    "idle_timeout",  "http2",        NULL,
 };
 
 struct site *site_new(struct verbd_server *srv)
@@ -130,6 +130,8 @@ int site_settle(struct site *s, const struct settings *server, char *err, size_t
     t->max_body = s->settings.max_body;
     t->has_max_body = s->settings.max_body != BODY_LIMIT_UNSET;
     route_finish(t);
+    if (s->tls)
+        tls_config_set_http2(s->tls, s->settings.http2);
     /* Its label in /status: its first name, else its first address as
      * written, else "_" (an implicit server listening on --listen). */
     s->stats = stats_server(s->nnames ? s->names[0] : s->nlistens ? s->listens[0].text : "_");

@@ -38,6 +38,9 @@ void tls_config_free(struct tls_config *c);
 /* What the engine attaches to a configuration (its server). */
 void tls_config_set_owner(struct tls_config *c, void *owner);
 void *tls_config_owner(const struct tls_config *c);
+/* Whether ALPN may choose h2 for clients of this configuration (on by
+ * default). */
+void tls_config_set_http2(struct tls_config *c, bool on);
 
 /* For `verbd -t`: calls warn(ctx, message) when the certificate expires
  * within 30 days, has expired or is not valid yet, and when its chain is
@@ -47,7 +50,8 @@ void tls_config_check(const struct tls_config *c, void (*warn)(void *ctx, const 
                       void *ctx);
 
 /* The protocols verbd speaks over TLS, in order of preference, as ALPN
- * names; a client offering ALPN without any of them is refused with the
+ * names ("h2" unless the configuration's server has `http2 off`); a
+ * client offering ALPN without any of them is refused with the
  * no_application_protocol alert.  Without ALPN a client gets HTTP/1.1. */
 extern const char *const tls_alpn_protocols[];
 

@@ -21,8 +21,7 @@
 
 #define EXPIRY_WARN_DAYS 30
 
-/* h2 goes first once an HTTP/2 session exists. */
-const char *const tls_alpn_protocols[] = {"http/1.1", NULL};
+const char *const tls_alpn_protocols[] = {"h2", "http/1.1", NULL};
 
 static int config_index = -1;
 
@@ -113,8 +112,12 @@ static bool parse_protocols(const char *list, int *min, int *max, char *err, siz
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
+    (void)arg;
+    /* The configuration SNI chose (the client hello callback runs first). */
+    const struct tls_config *c = tls_config_of(SSL_get_SSL_CTX(ssl));
     for (size_t i = 0; tls_alpn_protocols[i]; i++) {
+        if (c && c->no_http2 && strcmp(tls_alpn_protocols[i], "h2") == 0)
+            continue;
         size_t want = strlen(tls_alpn_protocols[i]);
         for (unsigned int at = 0; at < inlen;) {
             unsigned int len = in[at];
@@ -255,6 +258,11 @@ void tls_config_free(struct tls_config *c)
 void tls_config_set_owner(struct tls_config *c, void *owner)
 {
     c->owner = owner;
+}
+
+void tls_config_set_http2(struct tls_config *c, bool on)
+{
+    c->no_http2 = !on;
 }
 
 void *tls_config_owner(const struct tls_config *c)

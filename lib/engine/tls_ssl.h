@@ -13,6 +13,7 @@ struct tls_config {
     char *cert_file;
     int min_version, max_version; /* re-applied when SNI switches to c */
     char *ciphers;
+    bool no_http2; /* `http2 off`: ALPN never picks h2 */
 };
 
 /* The configuration behind ctx (NULL once it is freed). */

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/http2.h"
 #include "engine/notify.h"
 #include "engine/tls.h"
 #include "engine/transport.h"
@@ -58,13 +59,17 @@ static void refuse_busy(int fd)
     close(fd);
 }
 
-/* The handshake is done: an HTTP session over TLS. */
+/* The handshake is done: an HTTP session over TLS, the one ALPN chose. */
 static void tls_done(void *arg, struct transport *t, const struct tls_config *chosen,
                      const char *alpn, const struct sockaddr *peer, socklen_t peer_len)
 {
-    (void)chosen, (void)alpn;
+    (void)chosen;
     struct listen_watch *lw = arg;
-    http1_open(&lw->w->host, t, true, lw->l, tls_transport_server_name(t), peer, peer_len);
+    if (alpn && strcmp(alpn, "h2") == 0)
+        http2_open(&lw->w->h2, t, true, lw->l, tls_transport_server_name(t), peer, peer_len, NULL,
+                   0);
+    else
+        http1_open(&lw->w->host, t, true, lw->l, tls_transport_server_name(t), peer, peer_len);
 }
 
 static const struct tls_acceptor_ops tls_ops = {.done = tls_done};
@@ -107,7 +112,7 @@ static void accept_some(struct worker *w, struct listen_watch *lw)
             return;
         }
         size_t handshakes = lw->tls ? tls_acceptor_pending(lw->tls) : 0;
-        if (w->host.nconns + handshakes >= w->srv->settings.max_connections) {
+        if (w->host.nconns + w->h2.nconns + handshakes >= w->srv->settings.max_connections) {
             if (l->tls)
                 close(fd); /* no 503 a client could read */
             else
@@ -195,9 +200,12 @@ static void after_turn(struct worker *w)
         w->reopen = false;
         log_reopen();
     }
-    if (w->host.stopping)
+    if (w->host.stopping) {
         for (size_t i = w->host.nconns; i-- > 0;)
             http1_stop_if_idle(w->host.conns[i]);
+        for (size_t i = w->h2.nconns; i-- > 0;)
+            http2_stop(w->h2.conns[i]);
+    }
 }
 
 static int worker_init(struct worker *w, struct verbd_server *srv)
@@ -208,6 +216,8 @@ static int worker_init(struct worker *w, struct verbd_server *srv)
     w->loop = loop_new();
     if (!w->loop || http1_host_init(&w->host, w->loop, &srv->settings) < 0)
         return -1;
+    http2_host_init(&w->h2, &w->host);
+    w->host.h2 = &w->h2;
     w->host.listeners = srv->listeners;
     w->host.nlisteners = srv->nlisteners;
     w->listen_watches = calloc(srv->nlisteners ? srv->nlisteners : 1, sizeof *w->listen_watches);
@@ -239,6 +249,7 @@ static void worker_free(struct worker *w)
 {
     for (size_t i = 0; w->listen_watches && i < w->srv->nlisteners; i++)
         tls_acceptor_free(w->listen_watches[i].tls);
+    http2_host_free(&w->h2);
     if (w->loop && w->host.loop)
         http1_host_free(&w->host);
     free(w->listen_watches);
@@ -258,7 +269,7 @@ int worker_run(struct verbd_server *srv)
     }
     for (size_t i = 0; i < srv->nsites; i++)
         route_worker_init(&srv->sites[i]->routes, w.loop);
-    while (!w.host.stopping || (w.host.nconns && clock_ms() < w.stop_deadline)) {
+    while (!w.host.stopping || ((w.host.nconns || w.h2.nconns) && clock_ms() < w.stop_deadline)) {
         if (loop_run_once(w.loop, MAX_WAIT_MS) < 0) {
             log_msg(LOG_ERROR, "epoll_wait: %s", strerror(errno));
             break;
@@ -268,6 +279,7 @@ int worker_run(struct verbd_server *srv)
     }
     /* The sessions end (and with them their exchanges) before the module
      * instances' per-worker state. */
+    http2_host_free(&w.h2);
     http1_host_free(&w.host);
     w.host = (struct http1_host){0};
     for (size_t i = 0; i < srv->nsites; i++)

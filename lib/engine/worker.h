@@ -1,5 +1,5 @@
 /* One worker process: an event loop over the shared listeners, the signal
- * descriptor and its own HTTP/1 sessions. */
+ * descriptor and its own HTTP/1 and HTTP/2 sessions. */
 #ifndef VERBD_ENGINE_WORKER_H
 #define VERBD_ENGINE_WORKER_H
 
@@ -8,6 +8,7 @@
 
 #include "core/loop.h"
 #include "engine/http1.h"
+#include "engine/http2.h"
 #include "engine/server.h"
 
 struct listen_watch;
@@ -16,6 +17,7 @@ struct worker {
     struct verbd_server *srv;
     struct loop *loop;
     struct http1_host host;
+    struct http2_host h2;
     struct loop_watch signal_watch;
     int signal_fd;
     struct listen_watch *listen_watches;

@@ -210,7 +210,7 @@ class Install(unittest.TestCase):
         self.assertIn("-I" + self.installed("include"), flags)
         self.assertIn("-L" + self.installed("lib"), flags)
         for lib in ("-lverbd", "-lxml2", "-lsqlite3", "-lssl", "-lcrypto", "-lcrypt", "-lpcre2-8",
-                    "-lbrotlienc", "-lz"):
+                    "-lbrotlienc", "-lz", "-lnghttp2"):
             self.assertIn(lib, flags)
         self.assertLess(flags.index("-lverbd"), flags.index("-lsqlite3"))
 

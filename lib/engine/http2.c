@@ -1,0 +1,1404 @@
+/* The HTTP/2 session.  One connection, many streams, each stream one
+ * exchange.  libnghttp2 parses and validates frames (RFC 9113's messaging
+ * rules included: pseudo-header fields, lower-case names, no
+ * connection-specific fields, TE only "trailers", Content-Length against
+ * the DATA received), keeps the stream states and flow control and
+ * produces the frames; this file drives it from the loop:
+ *
+ *   - what the transport reads goes to nghttp2_session_mem_recv; its
+ *     callbacks only record (header fields, body bytes, closed streams);
+ *   - after each read the recorded work is done outside nghttp2: streams
+ *     whose head is complete become exchanges and start, body bytes go to
+ *     the readers, closed streams end their exchanges;
+ *   - what nghttp2_session_mem_send produces is gathered into one buffer
+ *     and written with one writev per turn.
+ *
+ * A module's calls (send, read, pause, ...) only record and wake the run,
+ * as in the HTTP/1 session.
+ *
+ * Flow control follows the reader: the window of a stream (and of the
+ * connection) is given back only as its body is delivered, so a module
+ * that pauses stops the client's DATA on that stream alone.  Output is
+ * bounded per stream by OUT_HIGH_WATER, like HTTP/1's. */
+#include "engine/http2.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "engine/site.h"
+#include "http/method.h"
+#include "http/status.h"
+#include "route/route.h"
+
+/* Per stream: the response body queued before verbd_send() says wait. */
+#define OUT_HIGH_WATER (64 * 1024)
+/* Output gathered from nghttp2 before it is written. */
+#define GATHER_MAX (128 * 1024)
+/* Input read (and given to nghttp2) per turn, so that streams get their
+ * turn between reads of a fast client. */
+#define READ_TURN (256 * 1024)
+#define READ_CHUNK (16 * 1024)
+#define MAX_STREAMS 100
+/* A stream's receive window: what it may send before its reader takes
+ * it.  The connection's window covers every stream's, so a stream whose
+ * reader pauses never holds the others up. */
+#define STREAM_WINDOW 65535
+#define CONN_WINDOW (STREAM_WINDOW * (MAX_STREAMS + 1))
+
+/* A piece of a stream's queued response body: bytes of s->out (fd < 0)
+ * or a range of a file, read with pread when nghttp2 asks for DATA.
+ * (The no-copy path, DATA from a file by sendfile, is a later step.) */
+struct seg {
+    int fd;
+    struct file_hold hold; /* on a file's last segment: dropped once sent */
+    uint64_t off, len;
+};
+
+struct h2_stream {
+    struct http2 *c;
+    struct h2_stream *prev, *next;
+    int32_t id;
+    struct verbd_exchange *x;
+    struct site *site;
+
+    /* The request head as it arrives: "name\0value\0" pairs. */
+    struct buf head;
+    size_t nfields;
+    uint64_t head_bytes; /* RFC 9113 §6.5.2's count: name + value + 32 each */
+    int refuse;          /* 414, 431: answered without the router */
+    bool trailer_part;   /* a HEADERS after the head: trailer fields */
+    struct buf trailers; /* "Name: value\r\n" lines */
+    bool ready;          /* the head is complete: start it */
+    bool started;
+
+    /* The request body. */
+    struct buf in; /* received, not yet delivered */
+    size_t in_off;
+    uint64_t in_total;
+    bool end_in;       /* END_STREAM received */
+    bool body_over;    /* past max_body: the rest is dropped */
+    size_t to_consume; /* delivered or dropped bytes to give back as window */
+    uint64_t read_deadline;
+
+    /* The response. */
+    bool submitted; /* HEADERS of the final response went to nghttp2 */
+    bool send_body;
+    bool out_last;        /* the exchange finished: no more pieces */
+    bool deferred;        /* nghttp2 waits for resume_data */
+    bool stated;          /* a Content-Length went out */
+    uint64_t length_left; /* its bytes still owed */
+    struct buf out;
+    size_t out_queued; /* bytes of out not yet given to nghttp2 */
+    struct seg *segs;
+    size_t seg_head, nsegs, cap_segs;
+    nghttp2_nv *trailer_nv; /* in the exchange's arena */
+    size_t ntrailers;
+
+    bool closed; /* nghttp2 closed the stream */
+    bool rst_pending;
+    uint32_t rst_code;
+};
+
+struct http2 {
+    struct http2_host *host;
+    const struct listener *lis;
+    char *sni;
+    struct transport tr;
+    struct loop_watch watch;
+    struct loop_defer run;
+    struct loop_timer timer;
+    uint32_t index;
+    int8_t counted_as;
+    bool watched;
+    bool in_run;
+    bool *closed;
+    bool drained;
+    bool peer_shut;
+    bool eof;
+    bool failed;  /* the transport failed, or nghttp2 did: close */
+    bool goaway;  /* GOAWAY went to nghttp2 (graceful stop) */
+    bool blocked; /* the transport took less than we had */
+    bool kick;    /* work was left for the run in progress */
+    nghttp2_session *ng;
+    struct h2_stream *streams;
+    size_t nstreams;
+    struct buf out; /* gathered output */
+    size_t out_off;
+    struct buf scratch; /* a request head being assembled */
+    uint64_t idle_deadline, write_deadline;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+};
+
+static void h2_run(struct http2 *c);
+static const struct vx_session_ops h2_ops;
+
+static const struct settings *settings_of(const struct http2 *c)
+{
+    return &c->lis->sites[0]->settings;
+}
+
+static const struct settings *stream_settings(const struct h2_stream *s)
+{
+    return s->site ? &s->site->settings : settings_of(s->c);
+}
+
+static void count_state(struct http2 *c)
+{
+    int now = c->nstreams ? STATS_CONN_WRITING : STATS_CONN_IDLE;
+    stats_conn_move(c->counted_as, now);
+    c->counted_as = (int8_t)now;
+}
+
+static void run_deferred(void *arg)
+{
+    h2_run(arg);
+}
+
+static void wake(struct http2 *c)
+{
+    if (c->in_run)
+        c->kick = true;
+    else
+        loop_defer(c->host->h1->loop, &c->run, run_deferred, c);
+}
+
+/* ---- streams ------------------------------------------------------------------- */
+
+static struct h2_stream *new_stream(struct http2 *c, int32_t id)
+{
+    struct h2_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->c = c;
+    s->id = id;
+    s->next = c->streams;
+    if (s->next)
+        s->next->prev = s;
+    c->streams = s;
+    c->nstreams++;
+    count_state(c);
+    return s;
+}
+
+static void drop_segs(struct h2_stream *s)
+{
+    for (size_t i = s->seg_head; i < s->nsegs; i++)
+        file_hold_drop(&s->segs[i].hold);
+    s->seg_head = s->nsegs = 0;
+    buf_reset(&s->out);
+    s->out_queued = 0;
+}
+
+/* Ends the stream's exchange (or drops it, if unfinished: the client went)
+ * and frees the stream.  Never called from inside a module's call. */
+static void free_stream(struct h2_stream *s)
+{
+    struct http2 *c = s->c;
+    if (s->x) {
+        struct verbd_exchange *x = s->x;
+        s->x = NULL;
+        if (x->finished)
+            vx_end(x);
+        else
+            vx_client_gone(x);
+    }
+    if (s->site)
+        site_release(s->site);
+    drop_segs(s);
+    free(s->segs);
+    buf_free(&s->out);
+    buf_free(&s->in);
+    buf_free(&s->head);
+    buf_free(&s->trailers);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    c->nstreams--;
+    count_state(c);
+    if (!c->nstreams)
+        c->idle_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
+    free(s);
+}
+
+static void push_seg(struct h2_stream *s, int fd, uint64_t off, uint64_t len)
+{
+    if (len == 0)
+        return;
+    if (fd < 0 && s->nsegs > s->seg_head) {
+        struct seg *last = &s->segs[s->nsegs - 1];
+        if (last->fd < 0 && last->off + last->len == off) {
+            last->len += len;
+            return;
+        }
+    }
+    if (s->nsegs == s->cap_segs) {
+        size_t cap = s->cap_segs ? s->cap_segs * 2 : 4;
+        struct seg *p = realloc(s->segs, cap * sizeof *p);
+        if (!p)
+            abort();
+        s->segs = p;
+        s->cap_segs = cap;
+    }
+    s->segs[s->nsegs++] = (struct seg){fd, {-1, NULL, NULL}, off, len};
+}
+
+/* ---- the response -------------------------------------------------------------- */
+
+static bool status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
+
+/* Connection-specific fields (RFC 9113 §8.2.2) a module or an upstream
+ * may have set: HTTP/2 carries none of them; Content-Length is the
+ * session's. */
+static bool hop_field(struct span name)
+{
+    static const char *const names[] = {
+        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+        "content-length", NULL};
+    for (size_t i = 0; names[i]; i++)
+        if (strlen(names[i]) == name.n && strncasecmp(names[i], name.p, name.n) == 0)
+            return true;
+    return false;
+}
+
+struct nv_list {
+    nghttp2_nv *v;
+    size_t n, cap;
+};
+
+/* Adds a field with its name lower-cased, copied into x's arena. */
+static void nv_add(struct verbd_exchange *x, struct nv_list *l, const char *name, size_t nlen,
+                   const char *value, size_t vlen)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        nghttp2_nv *p = arena_alloc(&x->arena, cap * sizeof *p);
+        if (l->n)
+            memcpy(p, l->v, l->n * sizeof *p);
+        l->v = p;
+        l->cap = cap;
+    }
+    char *lname = arena_alloc(&x->arena, nlen + 1);
+    for (size_t i = 0; i < nlen; i++)
+        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    l->v[l->n++] = (nghttp2_nv){(uint8_t *)lname, (uint8_t *)value, nlen, vlen, 0};
+}
+
+/* "Name: value\r\n" lines into fields (a location's `header`, trailers). */
+static void nv_add_lines(struct verbd_exchange *x, struct nv_list *l, const char *p, size_t n,
+                         bool skip_hop)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && colon > p) {
+            const char *v = colon + 1;
+            const char *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            struct span name = {p, (size_t)(colon - p)};
+            if (!skip_hop || !hop_field(name))
+                nv_add(x, l, p, name.n, v, (size_t)(ve - v));
+        }
+        p = eol ? eol + 1 : end;
+    }
+}
+
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user);
+
+/* The final response's HEADERS: status, server, date, the module's
+ * fields, the location's, and Content-Length where the body's length is
+ * known (a HEAD gets GET's). */
+static void commit_head(struct h2_stream *s, struct verbd_exchange *x, bool last, uint64_t body)
+{
+    struct verbd_response *res = &x->res;
+    struct nv_list l = {0};
+    char *status = arena_alloc(&x->arena, 24);
+    int slen = snprintf(status, 24, "%d", res->status);
+    nv_add(x, &l, ":status", 7, status, (size_t)slen);
+    nv_add(x, &l, "server", 6, "verbd", 5);
+    if (!res->has_date) {
+        const char *d = clock_date_field(); /* "Date: ...\r\n" */
+        char *v = arena_alloc(&x->arena, CLOCK_DATE_FIELD_LEN);
+        memcpy(v, d + 6, CLOCK_DATE_FIELD_LEN - 8);
+        nv_add(x, &l, "date", 4, v, CLOCK_DATE_FIELD_LEN - 8);
+    }
+    size_t pos = 0;
+    struct span name, value;
+    while (response_field_at(res, &pos, &name, &value) == 0)
+        if (!hop_field(name))
+            nv_add(x, &l, name.p, name.n, value.p, value.n);
+    if (x->extra_head && x->extra_head->len)
+        nv_add_lines(x, &l, x->extra_head->p, x->extra_head->len, true);
+    bool stated = res->length != RESPONSE_NO_LENGTH;
+    uint64_t length = stated ? res->length : body;
+    bool announce = res->status == 304 ? stated : status_has_body(res->status) && (stated || last);
+    if (announce) {
+        char *v = arena_alloc(&x->arena, 24);
+        int n = snprintf(v, 24, "%" PRIu64, length);
+        nv_add(x, &l, "content-length", 14, v, (size_t)n);
+    }
+    s->send_body = status_has_body(res->status) && x->req.method_id != METHOD_HEAD;
+    s->stated = s->send_body && announce;
+    s->length_left = s->stated ? length : UINT64_MAX;
+    bool no_data = last && (!s->send_body || body == 0) && !res->trailers.len;
+    nghttp2_data_provider prov = {.source.ptr = s, .read_callback = read_body};
+    int r = nghttp2_submit_response(s->c->ng, s->id, l.v, l.n, no_data ? NULL : &prov);
+    if (r != 0)
+        log_msg(LOG_DEBUG, "HTTP/2 stream %d: response not submitted: %s", s->id,
+                nghttp2_strerror(r));
+    s->submitted = true;
+    x->head_sent = true;
+}
+
+/* Queues body pieces (up to `limit` bytes), taking over file holds. */
+static uint64_t queue_pieces(struct h2_stream *s, struct verbd_response *res, uint64_t limit)
+{
+    uint64_t queued = 0;
+    for (size_t i = 0; i < res->npieces && queued < limit; i++) {
+        struct body_piece *bp = &res->pieces[i];
+        uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
+        if (bp->fd < 0) {
+            size_t at = s->out.len;
+            buf_append(&s->out, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
+            push_seg(s, -1, at, len);
+            s->out_queued += (size_t)len;
+            body_piece_drop(bp);
+        } else {
+            push_seg(s, bp->fd, bp->offset, len);
+            if (bp->hold.fd >= 0) {
+                s->segs[s->nsegs - 1].hold = bp->hold;
+                bp->hold = (struct file_hold){-1, NULL, NULL};
+            }
+        }
+        queued += len;
+    }
+    return queued;
+}
+
+static void reset_stream(struct h2_stream *s, uint32_t code)
+{
+    if (!s->closed && !s->rst_pending) {
+        s->rst_pending = true;
+        s->rst_code = code;
+        wake(s->c);
+    }
+}
+
+static bool session_send(void *sess, struct verbd_exchange *x, bool last)
+{
+    struct h2_stream *s = sess;
+    struct verbd_response *res = &x->res;
+    uint64_t body = response_body_length(res);
+    if (!x->head_sent)
+        commit_head(s, x, last, body);
+    if (s->send_body && body) {
+        uint64_t n = queue_pieces(s, res, s->length_left);
+        if (s->stated)
+            s->length_left -= n;
+        if (n < body)
+            log_msg(LOG_ERROR, "%.*s %s: the handler wrote more than the length it stated",
+                    (int)x->req.http.method.n, x->req.http.method.p, x->req.path);
+        x->body_bytes += n;
+    }
+    response_clear_body(res);
+    if (last) {
+        s->out_last = true;
+        if (s->send_body && s->stated && s->length_left) {
+            log_msg(LOG_ERROR,
+                    "%.*s %s: the handler wrote %" PRIu64 " bytes less than the length it "
+                    "stated; resetting the stream",
+                    (int)x->req.http.method.n, x->req.http.method.p, x->req.path, s->length_left);
+            reset_stream(s, NGHTTP2_INTERNAL_ERROR);
+        }
+        if (res->trailers.len && s->send_body) {
+            struct nv_list l = {0};
+            nv_add_lines(x, &l, res->trailers.p, res->trailers.len, true);
+            s->trailer_nv = l.v;
+            s->ntrailers = l.n;
+        }
+        log_access(s->site->access_log, &s->c->peer.sa, &x->req, res->status, x->body_bytes);
+        stats_response(s->site->stats, x->req.method_id, res->status);
+    }
+    if (s->deferred && !s->closed && (s->seg_head < s->nsegs || s->out_last)) {
+        s->deferred = false;
+        nghttp2_session_resume_data(s->c->ng, s->id);
+    }
+    wake(s->c);
+    return s->out_queued < OUT_HIGH_WATER;
+}
+
+static void session_abort(void *sess, struct verbd_exchange *x)
+{
+    struct h2_stream *s = sess;
+    if (!x->head_sent) {
+        x->aborted = false;
+        verbd_response_error(&x->res, 500, NULL);
+        session_send(s, x, true);
+        x->aborted = true;
+    } else {
+        log_msg(LOG_INFO, "%.*s %s: response aborted after its head; resetting the stream",
+                (int)x->req.http.method.n, x->req.http.method.p, x->req.path);
+        drop_segs(s);
+        reset_stream(s, NGHTTP2_INTERNAL_ERROR);
+    }
+    wake(s->c);
+}
+
+static void send_continue(struct h2_stream *s)
+{
+    static const nghttp2_nv nv[] = {{(uint8_t *)":status", (uint8_t *)"100", 7, 3, 0}};
+    if (!s->closed)
+        nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, 1, NULL);
+}
+
+static void session_read(void *sess, struct verbd_exchange *x)
+{
+    struct h2_stream *s = sess;
+    if (x->req.http.expect_continue && !x->continued && !x->head_sent && !s->end_in) {
+        x->continued = true;
+        send_continue(s);
+    }
+    s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+    wake(s->c);
+}
+
+static void session_pause(void *sess, struct verbd_exchange *x, bool paused)
+{
+    struct h2_stream *s = sess;
+    (void)x;
+    if (!paused) {
+        s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+        wake(s->c);
+    }
+}
+
+static void session_continue(void *sess, struct verbd_exchange *x)
+{
+    struct h2_stream *s = sess;
+    if (x->req.http.expect_continue && !s->end_in)
+        send_continue(s);
+    wake(s->c);
+}
+
+static void session_interim(void *sess, struct verbd_exchange *x, int status, const char *fields,
+                            size_t len)
+{
+    struct h2_stream *s = sess;
+    if (s->closed)
+        return;
+    struct nv_list l = {0};
+    char *v = arena_alloc(&x->arena, 24);
+    int n = snprintf(v, 24, "%d", status);
+    nv_add(x, &l, ":status", 7, v, (size_t)n);
+    nv_add_lines(x, &l, fields, len, true);
+    nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, l.v, l.n, NULL);
+    wake(s->c);
+}
+
+/* HTTP/2 has no 101 (RFC 9113 §8.6): verbd_upgrade() answers 0. */
+static bool session_upgrade(void *sess, struct verbd_exchange *x)
+{
+    (void)sess, (void)x;
+    return false;
+}
+
+static const struct vx_session_ops h2_ops = {
+    .send = session_send,
+    .abort = session_abort,
+    .read = session_read,
+    .pause = session_pause,
+    .send_continue = session_continue,
+    .send_interim = session_interim,
+    .upgrade = session_upgrade,
+};
+
+/* nghttp2 asks for a stream's DATA: what is queued, up to length. */
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)ng, (void)id, (void)user;
+    struct h2_stream *s = src->ptr;
+    size_t n = 0;
+    while (n < length && s->seg_head < s->nsegs) {
+        struct seg *g = &s->segs[s->seg_head];
+        size_t take = length - n < g->len ? length - n : (size_t)g->len;
+        if (g->fd < 0) {
+            memcpy(buf + n, s->out.p + g->off, take);
+            s->out_queued -= take;
+        } else {
+            ssize_t got = pread(g->fd, buf + n, take, (off_t)g->off);
+            if (got <= 0) {
+                /* The file shrank: the promised body is unkeepable. */
+                log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            }
+            take = (size_t)got;
+        }
+        g->off += take;
+        g->len -= take;
+        n += take;
+        if (g->len == 0) {
+            file_hold_drop(&g->hold);
+            s->seg_head++;
+        }
+    }
+    if (s->seg_head == s->nsegs) {
+        s->seg_head = s->nsegs = 0;
+        buf_reset(&s->out);
+    }
+    if (n == 0 && !s->out_last) {
+        s->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (s->out_last && s->seg_head == s->nsegs) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (s->ntrailers) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            nghttp2_submit_trailer(ng, s->id, s->trailer_nv, s->ntrailers);
+        }
+    }
+    return (ssize_t)n;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static struct h2_stream *stream_of(struct http2 *c, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(c->ng, id);
+}
+
+static bool span_eq(const char *p, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(p, lit, n) == 0;
+}
+
+/* The head's fields, collected: nghttp2 has checked them (RFC 9113
+ * §8.2-8.3); what is left is verbd's own limits. */
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    (void)ng, (void)flags;
+    struct http2 *c = user;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct h2_stream *s = stream_of(c, frame->hd.stream_id);
+    if (!s)
+        return 0;
+    const struct settings *set = settings_of(c);
+    s->head_bytes += namelen + valuelen + 32;
+    if (s->trailer_part) {
+        if (s->head_bytes > set->max_header)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        buf_append(&s->trailers, name, namelen);
+        buf_append(&s->trailers, ": ", 2);
+        buf_append(&s->trailers, value, valuelen);
+        buf_append(&s->trailers, "\r\n", 2);
+        return 0;
+    }
+    if (s->refuse)
+        return 0;
+    if (s->head_bytes > set->max_header || (name[0] != ':' && ++s->nfields > set->max_fields)) {
+        s->refuse = 431;
+        return 0;
+    }
+    if (span_eq((const char *)name, namelen, ":path") && valuelen > set->max_target) {
+        s->refuse = 414;
+        return 0;
+    }
+    buf_append(&s->head, name, namelen);
+    buf_append(&s->head, "", 1);
+    buf_append(&s->head, value, valuelen);
+    buf_append(&s->head, "", 1);
+    return 0;
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    struct http2 *c = user;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct h2_stream *s = stream_of(c, frame->hd.stream_id);
+    if (s) { /* trailer fields */
+        s->trailer_part = true;
+        s->head_bytes = 0;
+        return 0;
+    }
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    s = new_stream(c, frame->hd.stream_id);
+    if (!s)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, s);
+    return 0;
+}
+
+/* The next "name\0value\0" pair of a collected head. */
+static bool next_pair(const struct buf *b, size_t *at, struct span *name, struct span *value)
+{
+    if (*at >= b->len)
+        return false;
+    name->p = b->p + *at;
+    name->n = strlen(name->p);
+    value->p = name->p + name->n + 1;
+    value->n = strlen(value->p);
+    *at += name->n + value->n + 2;
+    return true;
+}
+
+/* The collected head as the struct http_request the router expects,
+ * copied into x's arena: method, target, the authority as the host, the
+ * regular fields (cookie crumbs joined, RFC 9113 §8.2.3).  False if the
+ * request is malformed (then the stream is reset). */
+static bool build_request(struct http2 *c, struct h2_stream *s, struct verbd_exchange *x)
+{
+    struct buf *hb = &c->scratch;
+    buf_reset(hb);
+    struct span method = {0}, path = {0}, authority = {0}, host = {0}, cookie = {0};
+    size_t at = 0, ncookies = 0;
+    struct span name, value;
+    const struct buf *b = &s->head;
+    /* Pseudo-header fields first, then the rest (and the cookies joined),
+     * all into one block the spans point into. */
+    size_t total = b->len + 16;
+    buf_reserve(hb, total * 2);
+    while (next_pair(b, &at, &name, &value)) {
+        if (span_eq(name.p, name.n, "cookie")) {
+            ncookies++;
+            cookie.n += value.n + (ncookies > 1 ? 2 : 0);
+        }
+    }
+    char *base = hb->p;
+#define PUT(sp, src)                                                                               \
+    do {                                                                                           \
+        (sp).p = base + hb->len;                                                                   \
+        (sp).n = (src).n;                                                                          \
+        memcpy(base + hb->len, (src).p, (src).n);                                                  \
+        hb->len += (src).n;                                                                        \
+    } while (0)
+    at = 0;
+    struct http_field *fields = c->host->h1->fields;
+    size_t max_fields = settings_of(c)->max_fields;
+    size_t nfields = 0;
+    bool cookie_done = false;
+    while (next_pair(b, &at, &name, &value)) {
+        if (name.p[0] == ':') {
+            if (span_eq(name.p, name.n, ":method"))
+                PUT(method, value);
+            else if (span_eq(name.p, name.n, ":path"))
+                PUT(path, value);
+            else if (span_eq(name.p, name.n, ":authority"))
+                PUT(authority, value);
+            continue;
+        }
+        if (nfields == max_fields)
+            break; /* counted in on_header: not reached */
+        struct http_field *f = &fields[nfields];
+        if (span_eq(name.p, name.n, "cookie")) {
+            if (cookie_done)
+                continue;
+            cookie_done = true;
+            PUT(f->name, name);
+            f->value.p = base + hb->len;
+            f->value.n = 0;
+            size_t at2 = 0;
+            struct span n2, v2;
+            bool first = true;
+            while (next_pair(b, &at2, &n2, &v2)) {
+                if (!span_eq(n2.p, n2.n, "cookie"))
+                    continue;
+                if (!first) {
+                    memcpy(base + hb->len, "; ", 2);
+                    hb->len += 2;
+                    f->value.n += 2;
+                }
+                first = false;
+                memcpy(base + hb->len, v2.p, v2.n);
+                hb->len += v2.n;
+                f->value.n += v2.n;
+            }
+        } else {
+            PUT(f->name, name);
+            PUT(f->value, value);
+            if (span_eq(name.p, name.n, "host"))
+                host = f->value;
+        }
+        nfields++;
+    }
+#undef PUT
+    /* RFC 9113 §8.3.1: a Host that names another entity than :authority. */
+    if (authority.p && host.p &&
+        (authority.n != host.n || strncasecmp(authority.p, host.p, host.n) != 0))
+        return false;
+    struct http_request h = {0};
+    h.method = method;
+    h.minor = 1;
+    h.fields = fields;
+    h.nfields = nfields;
+    h.keep_alive = true;
+    h.host = authority.p ? authority : host;
+    if (!path.p) { /* CONNECT: only the authority (RFC 9113 §8.5) */
+        h.form = TARGET_AUTHORITY;
+        h.target = authority;
+        h.path = (struct span){base + hb->len, 0};
+    } else if (path.n == 1 && path.p[0] == '*') {
+        h.form = TARGET_ASTERISK;
+        h.target = h.path = path;
+    } else {
+        h.form = TARGET_ORIGIN;
+        h.target = path;
+        const char *q = memchr(path.p, '?', path.n);
+        h.path = (struct span){path.p, q ? (size_t)(q - path.p) : path.n};
+        if (q)
+            h.query = (struct span){q + 1, path.n - h.path.n - 1};
+    }
+    struct span cl = http_fields_find(fields, nfields, "content-length");
+    struct span expect = http_fields_find(fields, nfields, "expect");
+    h.expect_continue =
+        expect.p && expect.n == 12 && strncasecmp(expect.p, "100-continue", 12) == 0;
+    if (cl.p) {
+        h.framing = BODY_LENGTH;
+        for (size_t i = 0; i < cl.n; i++)
+            h.content_length = h.content_length * 10 + (uint64_t)(cl.p[i] - '0');
+    } else if (!s->end_in) {
+        h.framing = BODY_CHUNKED; /* a body of no stated length */
+    }
+    h.head_len = hb->len;
+    vx_take_request(x, &h, base);
+    x->req.protocol = "HTTP/2.0";
+    return true;
+}
+
+/* A complete head: its exchange, decided and started (outside nghttp2's
+ * callbacks: after the read that completed it). */
+static void start_stream(struct http2 *c, struct h2_stream *s)
+{
+    s->started = true;
+    struct verbd_exchange *x = vx_new(c->host->h1->loop, &h2_ops, s);
+    s->x = x;
+    x->req.peer = c->peer.sa.sa_family ? &c->peer.sa : NULL;
+    x->req.tls = c->lis->tls;
+    if (!build_request(c, s, x)) {
+        log_msg(LOG_INFO, "HTTP/2 stream %d: malformed request (Host and :authority differ)",
+                s->id);
+        s->site = c->lis->sites[0];
+        site_hold(s->site);
+        x->finished = x->aborted = true; /* nothing to answer */
+        reset_stream(s, NGHTTP2_PROTOCOL_ERROR);
+        return;
+    }
+    buf_free(&s->head);
+    s->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
+    site_hold(s->site);
+    x->log = s->site->error_log;
+    struct log_target *before = log_use(x->log);
+    if (s->refuse) {
+        x->req.max_body = 0;
+        verbd_response_error(&x->res, s->refuse,
+                             s->refuse == 414 ? "The request target is too long."
+                                              : "The request header fields are too large.");
+        verbd_finish(x);
+    } else if (c->sni && site_misdirected(c->lis, c->sni, s->site)) {
+        x->req.max_body = 0;
+        verbd_response_error(&x->res, 421,
+                             "This connection was set up for another host name (TLS SNI).");
+        verbd_finish(x);
+    } else {
+        const struct route_table *routes = &s->site->routes;
+        enum verdict v = route_decide(routes, x);
+        if (!(v == VERDICT_REFUSE && !x->req.mapping && s->site->redirect_to_https &&
+              site_redirect_to_https(c->host->h1->listeners, c->host->h1->nlisteners, x)))
+            route_start(routes, v, x);
+    }
+    log_use(before);
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)ng, (void)flags;
+    struct http2 *c = user;
+    struct h2_stream *s = stream_of(c, id);
+    if (!s)
+        return 0;
+    s->in_total += len;
+    s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+    struct verbd_exchange *x = s->x;
+    bool dropped = s->body_over || (x && (x->finished || x->body_done));
+    if (!dropped && x && s->in_total > x->req.max_body) {
+        s->body_over = true;
+        dropped = true;
+    }
+    if (dropped) {
+        s->to_consume += len;
+        return 0;
+    }
+    buf_append(&s->in, data, len);
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    (void)ng;
+    struct http2 *c = user;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct h2_stream *s = stream_of(c, frame->hd.stream_id);
+    if (!s)
+        return 0;
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        s->end_in = true;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        s->ready = true;
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
+{
+    (void)ng;
+    struct http2 *c = user;
+    struct h2_stream *s = stream_of(c, id);
+    if (!s)
+        return 0;
+    s->closed = true;
+    if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_CANCEL)
+        log_msg(LOG_INFO, "HTTP/2 stream %d closed: %s", id, nghttp2_http2_strerror(code));
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    struct http2 *c = user;
+    /* Our side ended while the client's is open (its body unread, or
+     * still coming): tell it to stop (RFC 9113 §8.1). */
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        !nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id)) {
+        struct h2_stream *s = stream_of(c, frame->hd.stream_id);
+        if (s)
+            reset_stream(s, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int error, void *user)
+{
+    (void)ng, (void)user;
+    log_msg(LOG_INFO, "HTTP/2 stream %d: invalid frame: %s", frame->hd.stream_id,
+            nghttp2_strerror(error));
+    return 0;
+}
+
+/* ---- the streams' work ----------------------------------------------------------- */
+
+/* Delivers a stream's received body to its reader, and its end. */
+static void feed_body(struct h2_stream *s)
+{
+    struct verbd_exchange *x = s->x;
+    if (!x->reading || x->paused || x->finished)
+        return;
+    if (!s->body_over && s->in_total > x->req.max_body)
+        s->body_over = true;
+    if (s->body_over) {
+        s->to_consume += s->in.len - s->in_off;
+        buf_reset(&s->in);
+        s->in_off = 0;
+        log_msg(LOG_INFO, "HTTP/2 stream %d: request body over max_body", s->id);
+        vx_body_done(x, 413);
+        return;
+    }
+    if (s->in_off < s->in.len) {
+        size_t n = s->in.len - s->in_off;
+        const char *p = s->in.p + s->in_off;
+        s->in_off = s->in.len;
+        s->to_consume += n;
+        vx_body_data(x, p, n);
+    }
+    if (s->in_off == s->in.len) {
+        buf_reset(&s->in);
+        s->in_off = 0;
+        if (s->end_in && x->reading && !x->paused && !x->body_done) {
+            if (s->trailers.len) {
+                buf_append(&s->trailers, "\r\n", 2);
+                vx_take_trailers(x, s->trailers.p, s->trailers.len);
+            }
+            vx_body_done(x, 0);
+        }
+    }
+}
+
+/* Body bytes nobody will read (the exchange finished without them). */
+static void drop_body(struct h2_stream *s)
+{
+    s->to_consume += s->in.len - s->in_off;
+    buf_free(&s->in);
+    s->in_off = 0;
+}
+
+/* One pass over the streams: start, feed, reset, end.  True if anything
+ * was done that may have produced output. */
+static bool streams_work(struct http2 *c, bool *closed)
+{
+    bool did = false;
+    struct h2_stream *next;
+    for (struct h2_stream *s = c->streams; s; s = next) {
+        next = s->next;
+        if (s->ready && !s->started) {
+            start_stream(c, s);
+            did = true;
+            if (*closed)
+                return did;
+        }
+        struct verbd_exchange *x = s->x;
+        if (x && !s->closed) {
+            if (!x->finished && !x->body_done)
+                feed_body(s);
+            if (*closed)
+                return did;
+            if (x->finished && (x->body_done || !x->reading) && s->in.len)
+                drop_body(s);
+        }
+        if (s->to_consume) {
+            if (!s->closed)
+                nghttp2_session_consume(c->ng, s->id, s->to_consume);
+            else
+                nghttp2_session_consume_connection(c->ng, s->to_consume);
+            s->to_consume = 0;
+            did = true;
+        }
+        if (s->rst_pending && !s->closed) {
+            s->rst_pending = false;
+            nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, s->rst_code);
+            did = true;
+        }
+        if (s->closed) {
+            if (s->in.len > s->in_off)
+                nghttp2_session_consume_connection(c->ng, s->in.len - s->in_off);
+            free_stream(s);
+            did = true;
+        }
+    }
+    return did;
+}
+
+/* Streams whose module waits for room, now under the bound. */
+static bool writable_work(struct http2 *c, bool *closed)
+{
+    bool did = false;
+    struct h2_stream *next;
+    for (struct h2_stream *s = c->streams; s && !*closed; s = next) {
+        next = s->next;
+        if (s->x && s->x->on_writable && !s->closed && s->out_queued < OUT_HIGH_WATER) {
+            vx_writable(s->x);
+            did = true;
+        }
+    }
+    return did;
+}
+
+/* ---- the connection -------------------------------------------------------------- */
+
+static ssize_t read_input(struct http2 *c)
+{
+    char buf[READ_CHUNK];
+    ssize_t total = 0;
+    while (total < READ_TURN) {
+        ssize_t n = c->tr.ops->read(&c->tr, buf, sizeof buf);
+        if (n > 0) {
+            total += n;
+            ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf, (size_t)n);
+            if (r < 0) {
+                log_msg(LOG_INFO, "HTTP/2 connection failed: %s", nghttp2_strerror((int)r));
+                return -1;
+            }
+            if ((size_t)n < sizeof buf && !c->peer_shut) {
+                c->drained = true;
+                break;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->drained = true;
+            break;
+        }
+        if (n < 0)
+            return -1;
+        c->eof = true;
+        break;
+    }
+    if (total) {
+        clock_new_epoch();
+        stats_received((uint64_t)total);
+    }
+    return total;
+}
+
+/* Gathers what nghttp2 has to send and writes it.  1: all written;
+ * 0: the transport is full; -1: error. */
+static int flush(struct http2 *c)
+{
+    for (;;) {
+        while (c->out.len - c->out_off < GATHER_MAX) {
+            const uint8_t *p;
+            ssize_t n = nghttp2_session_mem_send(c->ng, &p);
+            if (n < 0) {
+                log_msg(LOG_INFO, "HTTP/2 connection failed: %s", nghttp2_strerror((int)n));
+                return -1;
+            }
+            if (n == 0)
+                break;
+            buf_append(&c->out, p, (size_t)n);
+        }
+        if (c->out_off == c->out.len)
+            break;
+        struct iovec iov = {c->out.p + c->out_off, c->out.len - c->out_off};
+        ssize_t n = c->tr.ops->writev(&c->tr, &iov, 1, false);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->blocked)
+                    c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
+                c->blocked = true;
+                return 0;
+            }
+            return -1;
+        }
+        stats_sent((uint64_t)n);
+        c->blocked = false;
+        c->write_deadline = 0;
+        c->out_off += (size_t)n;
+        if (c->out_off == c->out.len) {
+            c->out_off = 0;
+            buf_reset(&c->out);
+        }
+    }
+    if (c->out.cap > 4 * GATHER_MAX) {
+        buf_free(&c->out);
+        c->out_off = 0;
+    }
+    return 1;
+}
+
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* The earliest deadline: output that does not leave, a body that does not
+ * come, an idle connection. */
+static uint64_t current_deadline(const struct http2 *c)
+{
+    uint64_t due = c->blocked ? c->write_deadline : 0;
+    if (!c->nstreams)
+        due = earlier(due, c->idle_deadline);
+    for (const struct h2_stream *s = c->streams; s; s = s->next) {
+        const struct verbd_exchange *x = s->x;
+        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed)
+            due = earlier(due, s->read_deadline);
+    }
+    return due;
+}
+
+static void on_timer(void *arg);
+
+static void arm_timer(struct http2 *c)
+{
+    uint64_t due = current_deadline(c);
+    if (due && (!loop_timer_armed(&c->timer) || c->timer.at > due))
+        loop_timer_at(c->host->h1->loop, &c->timer, due, on_timer, c);
+}
+
+static void on_timer(void *arg)
+{
+    struct http2 *c = arg;
+    uint64_t now = clock_ms();
+    if (c->blocked && c->write_deadline && now >= c->write_deadline) {
+        log_msg(LOG_DEBUG, "HTTP/2 send timeout");
+        c->failed = true;
+        h2_run(c);
+        return;
+    }
+    if (!c->nstreams && c->idle_deadline && now >= c->idle_deadline && !c->goaway) {
+        c->goaway = true;
+        nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
+    }
+    for (struct h2_stream *s = c->streams; s; s = s->next) {
+        struct verbd_exchange *x = s->x;
+        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed &&
+            now >= s->read_deadline) {
+            log_msg(LOG_INFO, "HTTP/2 stream %d: request body timeout", s->id);
+            s->body_over = true; /* whatever still comes is dropped */
+            vx_body_done(x, 408);
+            reset_stream(s, NGHTTP2_CANCEL);
+        }
+    }
+    h2_run(c);
+}
+
+static void run_once(struct http2 *c)
+{
+    for (int turn = 0; !c->failed; turn++) {
+        bool progress = c->kick;
+        c->kick = false;
+        if (!c->drained && !c->eof && !c->blocked && nghttp2_session_want_read(c->ng)) {
+            ssize_t n = read_input(c);
+            if (n < 0) {
+                c->failed = true;
+                break;
+            }
+            progress = n > 0;
+        }
+        progress |= streams_work(c, c->closed);
+        if (*c->closed)
+            return;
+        int f = flush(c);
+        if (f < 0) {
+            c->failed = true;
+            break;
+        }
+        progress |= writable_work(c, c->closed);
+        if (*c->closed)
+            return;
+        if (c->eof && !c->failed) {
+            /* The client closed its side: nothing more can be asked, and
+             * an HTTP/2 client reads its answers before closing. */
+            c->failed = true;
+            break;
+        }
+        if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+            c->out_off == c->out.len) {
+            c->failed = true; /* finished: GOAWAY sent, or the session ended */
+            break;
+        }
+        if (c->host->h1->stopping && !c->goaway) {
+            c->goaway = true;
+            nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
+            progress = true;
+        }
+        if (c->goaway && !c->nstreams && c->out_off == c->out.len &&
+            !nghttp2_session_want_write(c->ng)) {
+            c->failed = true;
+            break;
+        }
+        if (!progress || f == 0)
+            break;
+    }
+    if (c->failed) {
+        http2_close(c);
+        return;
+    }
+    arm_timer(c);
+}
+
+/* Runs the session's work; not re-entered from a module's call, which
+ * only leaves work for the run in progress. */
+static void h2_run(struct http2 *c)
+{
+    if (c->in_run)
+        return;
+    bool closed = false;
+    c->in_run = true;
+    c->closed = &closed;
+    loop_defer_cancel(c->host->h1->loop, &c->run);
+    run_once(c);
+    if (!closed) {
+        c->in_run = false;
+        c->closed = NULL;
+    }
+}
+
+static void on_io(void *arg, uint32_t events)
+{
+    struct http2 *c = arg;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->peer_shut = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) ||
+        ((events & EPOLLOUT) && c->tr.read_wants_write))
+        c->drained = false;
+    if (events & EPOLLOUT)
+        c->blocked = false;
+    loop_defer(c->host->h1->loop, &c->run, run_deferred, c);
+}
+
+void http2_ready(struct http2 *c)
+{
+    c->drained = false;
+    c->blocked = false;
+    h2_run(c);
+}
+
+/* ---- opening and closing ---------------------------------------------------------- */
+
+static void host_add(struct http2_host *h, struct http2 *c)
+{
+    if (h->nconns == h->cap_conns) {
+        size_t cap = h->cap_conns ? h->cap_conns * 2 : 16;
+        struct http2 **p = realloc(h->conns, cap * sizeof *p);
+        if (!p)
+            abort();
+        h->conns = p;
+        h->cap_conns = cap;
+    }
+    c->index = (uint32_t)h->nconns;
+    h->conns[h->nconns++] = c;
+}
+
+static nghttp2_session_callbacks *callbacks;
+static nghttp2_option *options;
+
+static bool setup_library(void)
+{
+    if (callbacks)
+        return true;
+    if (nghttp2_session_callbacks_new(&callbacks) != 0)
+        return false;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, on_invalid_frame);
+    if (nghttp2_option_new(&options) != 0)
+        return false;
+    /* The window is given back as the reader takes the body. */
+    nghttp2_option_set_no_auto_window_update(options, 1);
+    return true;
+}
+
+void http2_host_init(struct http2_host *h, struct http1_host *h1)
+{
+    memset(h, 0, sizeof *h);
+    h->h1 = h1;
+}
+
+void http2_host_free(struct http2_host *h)
+{
+    while (h->nconns)
+        http2_close(h->conns[h->nconns - 1]);
+    free(h->conns);
+    h->conns = NULL;
+    h->cap_conns = 0;
+}
+
+struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool watch,
+                         const struct listener *lis, const char *sni, const struct sockaddr *peer,
+                         socklen_t peer_len, const void *pre, size_t pre_len)
+{
+    struct http2 *c = calloc(1, sizeof *c);
+    if (!c || !setup_library()) {
+        free(c);
+        t->ops->close((struct transport *)t);
+        return NULL;
+    }
+    c->host = h;
+    c->lis = lis;
+    c->tr = *t;
+    c->counted_as = STATS_CONN_NONE;
+    loop_defer_init(&c->run);
+    loop_timer_init(&c->timer);
+    if (peer)
+        memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
+    if ((sni && lis->nsites > 1 && !(c->sni = strdup(sni))) ||
+        nghttp2_session_server_new2(&c->ng, callbacks, c, options) != 0) {
+        free(c->sni);
+        c->tr.ops->close(&c->tr);
+        free(c);
+        return NULL;
+    }
+    host_add(h, c);
+    count_state(c);
+    const struct settings *set = settings_of(c);
+    c->idle_deadline = clock_ms() + set->idle_timeout_ms;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)set->max_header},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
+        nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) {
+        http2_close(c);
+        return NULL;
+    }
+    if (watch) {
+        if (loop_watch_add(h->h1->loop, &c->watch, c->tr.fd,
+                           EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_io, c) < 0) {
+            http2_close(c);
+            return NULL;
+        }
+        c->watched = true;
+    }
+    if (pre_len) {
+        ssize_t r = nghttp2_session_mem_recv(c->ng, pre, pre_len);
+        if (r < 0) {
+            http2_close(c);
+            return NULL;
+        }
+        stats_received(pre_len);
+    }
+    h2_run(c);
+    return c;
+}
+
+void http2_stop(struct http2 *c)
+{
+    if (!c->in_run)
+        wake(c);
+}
+
+void http2_close(struct http2 *c)
+{
+    struct http2_host *h = c->host;
+    if (c->closed)
+        *c->closed = true;
+    while (c->streams) {
+        c->streams->closed = true;
+        free_stream(c->streams);
+    }
+    nghttp2_session_del(c->ng);
+    buf_free(&c->out);
+    buf_free(&c->scratch);
+    loop_timer_stop(h->h1->loop, &c->timer);
+    loop_defer_cancel(h->h1->loop, &c->run);
+    if (c->watched)
+        loop_watch_del(h->h1->loop, &c->watch, true);
+    if (c->blocked && c->tr.ops->abort)
+        c->tr.ops->abort(&c->tr);
+    else
+        c->tr.ops->close(&c->tr);
+    stats_conn_move(c->counted_as, STATS_CONN_NONE);
+    struct http2 *last = h->conns[--h->nconns];
+    h->conns[c->index] = last;
+    last->index = c->index;
+    free(c->sni);
+    free(c);
+}
