@@ -149,9 +149,11 @@ class Protocols(TLSCase):
     def test_alpn(self):
         self.start(self.config())
         c = self.handshake(alpn=["h2", "http/1.1"])
+        self.assertEqual(c.sock.obj.selected_alpn_protocol(), "h2")
+        c = self.handshake(alpn=["spdy/3", "http/1.1"])
         self.assertEqual(c.sock.obj.selected_alpn_protocol(), "http/1.1")
         with self.assertRaisesRegex(ssl.SSLError, "NO_APPLICATION_PROTOCOL|no application"):
-            self.handshake(alpn=["h2"])
+            self.handshake(alpn=["spdy/3"])
 
 
 def server_pid_of(port, client_port, pids):

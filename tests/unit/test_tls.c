@@ -504,17 +504,25 @@ static void test_sendfile(struct tls_acceptor *a)
 static void test_alpn(struct tls_acceptor *a)
 {
     server_reset();
-    CHECK_INT(connect_tls(a, cctx, "a.test", "h2", NULL, NULL), -1);
+    CHECK_INT(connect_tls(a, cctx, "a.test", "spdy/1", NULL, NULL), -1);
     CHECK_INT(ERR_GET_REASON(client_error), SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL);
     CHECK_INT(S.ndone, 0);
     for (int i = 0; i < 50 && tls_acceptor_pending(a); i++)
         turn(1);
     CHECK_INT(tls_acceptor_pending(a), 0);
-    /* http/1.1 among others is chosen. */
+    /* h2 first, whatever the client's order; http/1.1 among others. */
     server_reset();
     int fd = connect_to(a);
     SSL *cl = client_new(cctx, fd, "a.test", NULL);
-    SSL_set_alpn_protos(cl, (const unsigned char *)"\x02h2\x08http/1.1\x06spdy/1", 19);
+    SSL_set_alpn_protos(cl, (const unsigned char *)"\x08http/1.1\x02h2\x06spdy/1", 19);
+    CHECK_INT(handshake(cl, a), 1);
+    CHECK_STR(S.alpn, "h2");
+    close_server();
+    client_free(cl, fd);
+    server_reset();
+    fd = connect_to(a);
+    cl = client_new(cctx, fd, "a.test", NULL);
+    SSL_set_alpn_protos(cl, (const unsigned char *)"\x08http/1.1\x06spdy/1", 16);
     CHECK_INT(handshake(cl, a), 1);
     CHECK_STR(S.alpn, "http/1.1");
     close_server();
