@@ -1012,7 +1012,7 @@ static bool writable_work(struct http2 *c, bool *closed)
     struct h2_stream *next;
     for (struct h2_stream *s = c->streams; s && !*closed; s = next) {
         next = s->next;
-        if (s->x && s->x->on_writable && !s->closed && s->out_queued < OUT_HIGH_WATER) {
+        if (s->x && vx_wants_writable(s->x) && !s->closed && s->out_queued < OUT_HIGH_WATER) {
             vx_writable(s->x);
             did = true;
         }

@@ -99,6 +99,26 @@ class RoundTrips(CompressCase):
             with open(os.path.join(self.dir, "got"), "rb") as f:
                 self.assertEqual(f.read(), TEXT)
 
+    def test_curl_compressed_over_http2(self):
+        """The filter over an HTTP/2 stream (h2c): a body far larger than
+        the stream's output bound, so the filter is held back and resumed
+        by the HTTP/2 session too."""
+        if not shutil.which("curl"):
+            self.skipTest("no curl")
+        big = (TEXT * (2 * 1024 * 1024 // len(TEXT) + 1))[:2 * 1024 * 1024]
+        self.write("www/big.html", big)
+        for ae in ("gzip", "br"):
+            got = os.path.join(self.dir, "got-" + ae)
+            out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "--compressed",
+                                  "-H", "Accept-Encoding: " + ae, "-D", "-", "-o", got,
+                                  "--max-time", "20",
+                                  "http://127.0.0.1:%d/big.html" % self.server.port],
+                                 stdout=subprocess.PIPE, check=True).stdout.decode()
+            self.assertTrue(out.startswith("HTTP/2 200"), out)
+            self.assertIn("content-encoding: %s" % ae, out.lower())
+            with open(got, "rb") as f:
+                self.assertEqual(f.read(), big)
+
     def test_level_one_and_nine_both_decode(self):
         self.serve(self.HEAD + "gzip on;\nlocation /a/ { static www; gzip_comp_level 1; }\n"
                    "location /b/ { static www; gzip_comp_level 9; brotli on; "
