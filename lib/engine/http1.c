@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/stats.h"
 #include "engine/http2.h"
+#include "engine/outq.h"
 #include "engine/site.h"
 #include "http/method.h"
 #include "http/status.h"
@@ -32,13 +33,6 @@
  * status line (or "HTTP/1.1 <20 digits> Unknown"), Server, Date,
  * Content-Length or Transfer-Encoding, Connection and the empty line. */
 #define HEAD_FIXED_MAX (64 + 15 + CLOCK_DATE_FIELD_LEN + 28 + 20 + 2 + 24 + 2)
-
-/* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
-struct out_seg {
-    int fd;
-    struct file_hold hold; /* on a file's last segment: dropped once sent */
-    uint64_t off, len;
-};
 
 enum conn_state {
     CONN_HEAD,     /* waiting for (or parsing) a request head */
@@ -94,9 +88,7 @@ struct http1 {
 
     char *in; /* input buffer, or NULL when empty */
     size_t in_start, in_len;
-    struct buf out;
-    struct out_seg *segs;
-    size_t seg_head, nsegs, cap_segs;
+    struct outq q; /* the output; its buffer from the host's pool */
     uint64_t read_deadline, write_deadline;
     /* min_rate: a window opens when a module starts (or resumes) reading
      * a body, and when output backs up; bytes moved in it are counted. */
@@ -241,29 +233,19 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
 
 static bool has_output(const struct http1 *c)
 {
-    return c->seg_head < c->nsegs;
-}
-
-static void drop_output(struct http1 *c)
-{
-    for (size_t i = c->seg_head; i < c->nsegs; i++)
-        file_hold_drop(&c->segs[i].hold);
-    c->seg_head = c->nsegs = 0;
-    buf_reset(&c->out);
+    return !outq_empty(&c->q);
 }
 
 /* Returns the output buffer to the pool (or frees it if it grew) and the
  * segment list with it. */
 static void release_output(struct http1 *c)
 {
-    if (c->out.p && c->out.cap == c->host->buf_size)
-        give_buf(c->host, c->out.p);
+    if (c->q.out.p && c->q.out.cap == c->host->buf_size)
+        give_buf(c->host, c->q.out.p);
     else
-        free(c->out.p);
-    c->out = (struct buf){0};
-    free(c->segs);
-    c->segs = NULL;
-    c->seg_head = c->nsegs = c->cap_segs = 0;
+        free(c->q.out.p);
+    c->q.out = (struct buf){0};
+    outq_free_segs(&c->q);
 }
 
 /* Closes a session whose client stopped taking its output: the bytes
@@ -294,7 +276,7 @@ void http1_close(struct http1 *c)
         vx_client_gone(x);
         release_site(c);
     }
-    drop_output(c);
+    outq_drop(&c->q);
     release_output(c);
     if (c->in)
         give_buf(h, c->in);
@@ -319,42 +301,18 @@ void http1_close(struct http1 *c)
 
 /* ---- queueing output ------------------------------------------------------------ */
 
-static void push_seg(struct http1 *c, int fd, uint64_t off, uint64_t len)
-{
-    if (len == 0)
-        return;
-    if (fd < 0 && c->nsegs > c->seg_head) {
-        struct out_seg *last = &c->segs[c->nsegs - 1];
-        if (last->fd < 0 && last->off + last->len == off) {
-            last->len += len;
-            return;
-        }
-    }
-    if (c->nsegs == c->cap_segs) {
-        size_t cap = c->cap_segs ? c->cap_segs * 2 : 4;
-        struct out_seg *p = realloc(c->segs, cap * sizeof *p);
-        if (!p)
-            abort();
-        c->segs = p;
-        c->cap_segs = cap;
-    }
-    c->segs[c->nsegs++] = (struct out_seg){fd, {-1, NULL, NULL}, off, len};
-}
-
 /* Output goes to a pooled buffer, sized like the input ones. */
 static void take_output_buffer(struct http1 *c)
 {
-    if (!c->out.p)
-        c->out = (struct buf){take_buf(c->host), 0, c->host->buf_size};
+    if (!c->q.out.p)
+        c->q.out = (struct buf){take_buf(c->host), 0, c->host->buf_size};
 }
 
 /* Appends bytes to the output as a memory segment. */
 static void out_bytes(struct http1 *c, const void *p, size_t n)
 {
     take_output_buffer(c);
-    size_t at = c->out.len;
-    buf_append(&c->out, p, n);
-    push_seg(c, -1, at, n);
+    outq_bytes(&c->q, p, n);
 }
 
 static bool status_has_body(int status)
@@ -369,7 +327,7 @@ enum announce { ANNOUNCE_NONE, ANNOUNCE_LENGTH, ANNOUNCE_CHUNKED };
 static void queue_head(struct http1 *c, const struct verbd_response *res, const struct buf *extra,
                        int minor, enum announce announce, uint64_t length)
 {
-    struct buf *o = &c->out;
+    struct buf *o = &c->q.out;
     size_t start = o->len;
     size_t extra_len = extra ? extra->len : 0;
     buf_reserve(o, HEAD_FIXED_MAX + res->head.len + extra_len);
@@ -405,41 +363,24 @@ static void queue_head(struct http1 *c, const struct verbd_response *res, const 
         p = mempcpy(p, "Connection: keep-alive\r\n", 24);
     p = mempcpy(p, "\r\n", 2);
     o->len = (size_t)(p - o->p);
-    push_seg(c, -1, start, o->len - start);
+    outq_push(&c->q, -1, start, o->len - start);
 }
 
 /* Appends body pieces (up to `limit` bytes) to the output, taking over the
- * holds on their files.  Returns the bytes queued. */
+ * holds on their files: small files are copied in, so that header and
+ * body leave in one writev, larger ones go by sendfile.  Returns the bytes
+ * queued. */
 static uint64_t queue_pieces(struct http1 *c, struct verbd_response *res, uint64_t limit)
 {
-    struct buf *o = &c->out;
-    uint64_t queued = 0;
-    for (size_t i = 0; i < res->npieces && queued < limit; i++) {
-        struct body_piece *bp = &res->pieces[i];
-        uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
-        if (bp->fd < 0) {
-            out_bytes(c, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
-            body_piece_drop(bp); /* lent bytes are given back once copied */
-        } else if (len <= INLINE_FILE_MAX || !c->tr.ops->sendfile) {
-            buf_reserve(o, (size_t)len);
-            ssize_t got = pread(bp->fd, o->p + o->len, (size_t)len, (off_t)bp->offset);
-            if (got != (ssize_t)len) {
-                /* The file changed under us; the framing promised is
-                 * unkeepable, so end the connection after what we have. */
-                c->close_after = true;
-                return queued;
-            }
-            push_seg(c, -1, o->len, (size_t)got);
-            o->len += (size_t)got;
-        } else {
-            push_seg(c, bp->fd, bp->offset, len);
-            if (bp->hold.fd >= 0) {
-                c->segs[c->nsegs - 1].hold = bp->hold;
-                bp->hold = (struct file_hold){-1, NULL, NULL};
-            }
-        }
-        queued += len;
-    }
+    take_output_buffer(c);
+    uint64_t want = response_body_length(res);
+    want = want < limit ? want : limit;
+    uint64_t queued =
+        outq_pieces(&c->q, res, limit, c->tr.ops->sendfile ? INLINE_FILE_MAX : UINT64_MAX);
+    /* A file changed under us: the framing promised is unkeepable, so the
+     * connection ends after what we have. */
+    if (queued < want)
+        c->close_after = true;
     return queued;
 }
 
@@ -581,7 +522,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         stats_response(c->site->stats, x->req.method_id, res->status);
     }
     wake(c);
-    return c->out.len < OUT_HIGH_WATER;
+    return c->q.out.len < OUT_HIGH_WATER;
 }
 
 static void session_abort(void *sess, struct verbd_exchange *x)
@@ -927,7 +868,7 @@ static bool process(struct http1 *c)
 {
     bool produced = false;
     while (!c->close_after && c->state != CONN_LINGER) {
-        if (c->out.len >= OUT_HIGH_WATER || (has_output(c) && c->segs[c->nsegs - 1].fd >= 0))
+        if (c->q.out.len >= OUT_HIGH_WATER || (has_output(c) && c->q.segs[c->q.n - 1].fd >= 0))
             break;
         if (c->state == CONN_EXCHANGE) {
             struct verbd_exchange *x = c->x;
@@ -1031,44 +972,25 @@ static ssize_t read_input(struct http1 *c)
  * error. */
 static int flush(struct http1 *c)
 {
+    struct outq *q = &c->q;
     while (has_output(c)) {
-        struct out_seg *s = &c->segs[c->seg_head];
+        struct out_seg *s = &q->segs[q->head];
         ssize_t n;
         if (s->fd < 0) {
             struct iovec iov[IOV_BATCH];
             int cnt = 0;
-            size_t i = c->seg_head;
-            for (; i < c->nsegs && cnt < IOV_BATCH && c->segs[i].fd < 0; i++)
-                iov[cnt++] = (struct iovec){c->out.p + c->segs[i].off, (size_t)c->segs[i].len};
+            size_t i = q->head;
+            for (; i < q->n && cnt < IOV_BATCH && q->segs[i].fd < 0; i++)
+                iov[cnt++] = (struct iovec){q->out.p + q->segs[i].off, (size_t)q->segs[i].len};
             /* A head followed by a file body: hold it back so that both
              * leave in the same segments. */
-            n = c->tr.ops->writev(&c->tr, iov, cnt, i < c->nsegs);
-            if (n > 0) {
-                size_t left = (size_t)n;
-                while (left && c->seg_head < c->nsegs) {
-                    struct out_seg *m = &c->segs[c->seg_head];
-                    size_t take = left < m->len ? left : (size_t)m->len;
-                    m->off += take;
-                    m->len -= take;
-                    left -= take;
-                    if (m->len == 0)
-                        c->seg_head++;
-                }
-            }
+            n = c->tr.ops->writev(&c->tr, iov, cnt, i < q->n);
         } else {
             off_t off = (off_t)s->off;
             size_t want = s->len < (1u << 30) ? (size_t)s->len : (1u << 30);
             n = c->tr.ops->sendfile(&c->tr, s->fd, &off, want);
             if (n == 0)
                 return -1; /* the file shrank: the promised length is unkeepable */
-            if (n > 0) {
-                s->off += (uint64_t)n;
-                s->len -= (uint64_t)n;
-                if (s->len == 0) {
-                    file_hold_drop(&s->hold);
-                    c->seg_head++;
-                }
-            }
         }
         if (n < 0) {
             if (errno == EINTR)
@@ -1083,12 +1005,11 @@ static int flush(struct http1 *c)
             }
             return -1;
         }
+        outq_consumed(q, (size_t)n);
         c->out_window_bytes += (uint64_t)n;
         stats_sent((uint64_t)n);
         c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;
     }
-    c->seg_head = c->nsegs = 0;
-    buf_reset(&c->out);
     c->write_deadline = 0;
     c->out_window_at = 0;
     return 1;
@@ -1132,7 +1053,7 @@ static void release_buffers_if_idle(struct http1 *c)
         c->in = NULL;
         c->in_start = c->in_len = 0;
     }
-    if (!has_output(c) && c->out.p)
+    if (!has_output(c) && c->q.out.p)
         release_output(c);
 }
 

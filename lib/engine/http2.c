@@ -34,6 +34,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "engine/outq.h"
 #include "engine/site.h"
 #include "http/method.h"
 #include "http/status.h"
@@ -53,15 +54,6 @@
  * reader pauses never holds the others up. */
 #define STREAM_WINDOW 65535
 #define CONN_WINDOW (STREAM_WINDOW * (MAX_STREAMS + 1))
-
-/* A piece of a stream's queued response body: bytes of s->out (fd < 0)
- * or a range of a file, read with pread when nghttp2 asks for DATA.
- * (The no-copy path, DATA from a file by sendfile, is a later step.) */
-struct seg {
-    int fd;
-    struct file_hold hold; /* on a file's last segment: dropped once sent */
-    uint64_t off, len;
-};
 
 struct h2_stream {
     struct http2 *c;
@@ -96,10 +88,10 @@ struct h2_stream {
     bool deferred;        /* nghttp2 waits for resume_data */
     bool stated;          /* a Content-Length went out */
     uint64_t length_left; /* its bytes still owed */
-    struct buf out;
-    size_t out_queued; /* bytes of out not yet given to nghttp2 */
-    struct seg *segs;
-    size_t seg_head, nsegs, cap_segs;
+    /* The body not yet given to nghttp2; file ranges are read with pread
+     * when it asks for DATA (the no-copy path, DATA from a file by
+     * sendfile, is a later step). */
+    struct outq q;
     nghttp2_nv *trailer_nv; /* in the exchange's arena */
     size_t ntrailers;
 
@@ -193,15 +185,6 @@ static struct h2_stream *new_stream(struct http2 *c, int32_t id)
     return s;
 }
 
-static void drop_segs(struct h2_stream *s)
-{
-    for (size_t i = s->seg_head; i < s->nsegs; i++)
-        file_hold_drop(&s->segs[i].hold);
-    s->seg_head = s->nsegs = 0;
-    buf_reset(&s->out);
-    s->out_queued = 0;
-}
-
 /* Ends the stream's exchange (or drops it, if unfinished: the client went)
  * and frees the stream.  Never called from inside a module's call. */
 static void free_stream(struct h2_stream *s)
@@ -217,9 +200,9 @@ static void free_stream(struct h2_stream *s)
     }
     if (s->site)
         site_release(s->site);
-    drop_segs(s);
-    free(s->segs);
-    buf_free(&s->out);
+    outq_drop(&s->q);
+    outq_free_segs(&s->q);
+    buf_free(&s->q.out);
     buf_free(&s->in);
     buf_free(&s->head);
     buf_free(&s->trailers);
@@ -234,28 +217,6 @@ static void free_stream(struct h2_stream *s)
     if (!c->nstreams)
         c->idle_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
     free(s);
-}
-
-static void push_seg(struct h2_stream *s, int fd, uint64_t off, uint64_t len)
-{
-    if (len == 0)
-        return;
-    if (fd < 0 && s->nsegs > s->seg_head) {
-        struct seg *last = &s->segs[s->nsegs - 1];
-        if (last->fd < 0 && last->off + last->len == off) {
-            last->len += len;
-            return;
-        }
-    }
-    if (s->nsegs == s->cap_segs) {
-        size_t cap = s->cap_segs ? s->cap_segs * 2 : 4;
-        struct seg *p = realloc(s->segs, cap * sizeof *p);
-        if (!p)
-            abort();
-        s->segs = p;
-        s->cap_segs = cap;
-    }
-    s->segs[s->nsegs++] = (struct seg){fd, {-1, NULL, NULL}, off, len};
 }
 
 /* ---- the response -------------------------------------------------------------- */
@@ -375,29 +336,6 @@ static void commit_head(struct h2_stream *s, struct verbd_exchange *x, bool last
 }
 
 /* Queues body pieces (up to `limit` bytes), taking over file holds. */
-static uint64_t queue_pieces(struct h2_stream *s, struct verbd_response *res, uint64_t limit)
-{
-    uint64_t queued = 0;
-    for (size_t i = 0; i < res->npieces && queued < limit; i++) {
-        struct body_piece *bp = &res->pieces[i];
-        uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
-        if (bp->fd < 0) {
-            size_t at = s->out.len;
-            buf_append(&s->out, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
-            push_seg(s, -1, at, len);
-            s->out_queued += (size_t)len;
-            body_piece_drop(bp);
-        } else {
-            push_seg(s, bp->fd, bp->offset, len);
-            if (bp->hold.fd >= 0) {
-                s->segs[s->nsegs - 1].hold = bp->hold;
-                bp->hold = (struct file_hold){-1, NULL, NULL};
-            }
-        }
-        queued += len;
-    }
-    return queued;
-}
 
 static void reset_stream(struct h2_stream *s, uint32_t code)
 {
@@ -416,7 +354,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
     if (!x->head_sent)
         commit_head(s, x, last, body);
     if (s->send_body && body) {
-        uint64_t n = queue_pieces(s, res, s->length_left);
+        uint64_t n = outq_pieces(&s->q, res, s->length_left, 0);
         if (s->stated)
             s->length_left -= n;
         if (n < body)
@@ -443,12 +381,12 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         log_access(s->site->access_log, &s->c->peer.sa, &x->req, res->status, x->body_bytes);
         stats_response(s->site->stats, x->req.method_id, res->status);
     }
-    if (s->deferred && !s->closed && (s->seg_head < s->nsegs || s->out_last)) {
+    if (s->deferred && !s->closed && (!outq_empty(&s->q) || s->out_last)) {
         s->deferred = false;
         nghttp2_session_resume_data(s->c->ng, s->id);
     }
     wake(s->c);
-    return s->out_queued < OUT_HIGH_WATER;
+    return s->q.mem < OUT_HIGH_WATER;
 }
 
 static void session_abort(void *sess, struct verbd_exchange *x)
@@ -462,7 +400,7 @@ static void session_abort(void *sess, struct verbd_exchange *x)
     } else {
         log_msg(LOG_INFO, "%.*s %s: response aborted after its head; resetting the stream",
                 (int)x->req.http.method.n, x->req.http.method.p, x->req.path);
-        drop_segs(s);
+        outq_drop(&s->q);
         reset_stream(s, NGHTTP2_INTERNAL_ERROR);
     }
     wake(s->c);
@@ -542,39 +480,18 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 {
     (void)ng, (void)id, (void)user;
     struct h2_stream *s = src->ptr;
-    size_t n = 0;
-    while (n < length && s->seg_head < s->nsegs) {
-        struct seg *g = &s->segs[s->seg_head];
-        size_t take = length - n < g->len ? length - n : (size_t)g->len;
-        if (g->fd < 0) {
-            memcpy(buf + n, s->out.p + g->off, take);
-            s->out_queued -= take;
-        } else {
-            ssize_t got = pread(g->fd, buf + n, take, (off_t)g->off);
-            if (got <= 0) {
-                /* The file shrank: the promised body is unkeepable. */
-                log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-            }
-            take = (size_t)got;
-        }
-        g->off += take;
-        g->len -= take;
-        n += take;
-        if (g->len == 0) {
-            file_hold_drop(&g->hold);
-            s->seg_head++;
-        }
+    ssize_t copied = outq_copy(&s->q, (char *)buf, length);
+    if (copied < 0) {
+        /* The file shrank: the promised body is unkeepable. */
+        log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    if (s->seg_head == s->nsegs) {
-        s->seg_head = s->nsegs = 0;
-        buf_reset(&s->out);
-    }
+    size_t n = (size_t)copied;
     if (n == 0 && !s->out_last) {
         s->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (s->out_last && s->seg_head == s->nsegs) {
+    if (s->out_last && outq_empty(&s->q)) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->ntrailers) {
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -1012,7 +929,7 @@ static bool writable_work(struct http2 *c, bool *closed)
     struct h2_stream *next;
     for (struct h2_stream *s = c->streams; s && !*closed; s = next) {
         next = s->next;
-        if (s->x && vx_wants_writable(s->x) && !s->closed && s->out_queued < OUT_HIGH_WATER) {
+        if (s->x && vx_wants_writable(s->x) && !s->closed && s->q.mem < OUT_HIGH_WATER) {
             vx_writable(s->x);
             did = true;
         }

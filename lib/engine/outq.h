@@ -1,0 +1,56 @@
+/* A session's queue of output: bytes in one buffer and ranges of files,
+ * in the order they go out.  The HTTP/1 session writes it with writev and
+ * sendfile; the HTTP/2 session copies it into DATA frames. */
+#ifndef VERBD_ENGINE_OUTQ_H
+#define VERBD_ENGINE_OUTQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "core/exchange.h"
+
+/* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
+struct out_seg {
+    int fd;
+    struct file_hold hold; /* on a file's last segment: dropped once sent */
+    uint64_t off, len;
+};
+
+struct outq {
+    struct buf out;
+    struct out_seg *segs;
+    size_t head, n, cap; /* segs[head, n) are still to go */
+    size_t mem;          /* bytes of `out` still to go */
+};
+
+static inline bool outq_empty(const struct outq *q)
+{
+    return q->head == q->n;
+}
+
+/* Queues a range: of q->out (fd < 0; joined to the last one when they
+ * touch) or of a file. */
+void outq_push(struct outq *q, int fd, uint64_t off, uint64_t len);
+/* Copies bytes into q->out and queues them. */
+void outq_bytes(struct outq *q, const void *p, size_t n);
+/* Moves a response's body pieces, up to `limit` bytes, into the queue:
+ * memory is copied (lent bytes given back), a file range up to
+ * `inline_max` bytes is read into the buffer now, a longer one is queued
+ * as a range holding its file.  Returns the bytes queued; fewer than the
+ * pieces had (up to the limit) if a file was shorter than its range. */
+uint64_t outq_pieces(struct outq *q, struct verbd_response *res, uint64_t limit,
+                     uint64_t inline_max);
+/* Copies up to `len` queued bytes into dst (reading file ranges), taking
+ * them off the queue.  Returns the bytes copied, or -1 if a file was
+ * shorter than its range. */
+ssize_t outq_copy(struct outq *q, char *dst, size_t len);
+/* Takes `n` bytes off the queue's head (they were written). */
+void outq_consumed(struct outq *q, size_t n);
+/* Forgets what is queued, releasing its files; the memory stays. */
+void outq_drop(struct outq *q);
+/* Forgets the segment list's memory (the buffer is the owner's). */
+void outq_free_segs(struct outq *q);
+
+#endif
