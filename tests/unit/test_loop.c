@@ -118,6 +118,14 @@ static void stop(int i)
     timers[i].want = false;
 }
 
+/* A deadline past `now` is put a minute further still: the test's own turn
+ * takes time (much more under a sanitizer on a loaded machine), and a
+ * deadline a few milliseconds ahead would come due before the loop runs. */
+static uint64_t beyond(uint64_t at, uint64_t now)
+{
+    return at > now ? at + 60000 : at;
+}
+
 /* Many timers at random deadlines, some stopped and some moved (earlier,
  * later, into the future, out of it) before the turn: they fire in order. */
 static void test_timer_heap_random(void)
@@ -149,9 +157,9 @@ static void test_timer_heap_random(void)
                 break;
             case 2: /* later, maybe past now */
                 if (loop_timer_armed(&timers[i].t))
-                    arm(i, timers[i].t.at + rnd() % 100000, now);
+                    arm(i, beyond(timers[i].t.at + rnd() % 100000, now), now);
                 break;
-            case 3: /* into the future */ arm(i, now + 1 + rnd() % 100000, now); break;
+            case 3: /* into the future */ arm(i, beyond(now + 1 + rnd() % 100000, now), now); break;
             case 4: /* out of the future */ arm(i, lo + rnd() % (now - lo + 1), now); break;
             default: /* stopped twice: a no-op */
                 stop(i);
