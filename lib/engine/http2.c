@@ -54,6 +54,42 @@
  * reader pauses never holds the others up. */
 #define STREAM_WINDOW 65535
 #define CONN_WINDOW (STREAM_WINDOW * (MAX_STREAMS + 1))
+/* After the last GOAWAY: what the client still sends is read and dropped
+ * this long, up to this much, so that the close is not a reset that
+ * loses the GOAWAY on its way. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (256 * 1024)
+
+/* Budgets against floods: frames that cost the server work and ask it
+ * for nothing it can answer.  Each is counted per connection within a
+ * window of FLOOD_WINDOW_MS; one over its budget ends the connection
+ * with GOAWAY ENHANCE_YOUR_CALM. */
+#define FLOOD_WINDOW_MS 10000
+#define MAX_RESETS 200          /* RST_STREAM from the client (rapid reset) */
+#define MAX_PINGS 100           /* PING without ACK */
+#define MAX_SETTINGS_FRAMES 100 /* SETTINGS without ACK */
+#define MAX_EMPTY 100           /* DATA, HEADERS or CONTINUATION with no payload that end nothing */
+#define MAX_DRIBBLE 1000        /* WINDOW_UPDATE of less than DRIBBLE_BYTES */
+#define DRIBBLE_BYTES 1024
+/* The library's own bounds, behind verbd's. */
+#define MAX_CONTINUATIONS 8     /* CONTINUATION frames after one HEADERS */
+#define MAX_OUTBOUND_ACK 1000   /* PING and SETTINGS ACKs the client does not read */
+#define MAX_SETTINGS_ENTRIES 32 /* entries in one SETTINGS frame */
+#define RESET_BURST (2 * MAX_RESETS)
+#define RESET_RATE 33 /* tokens a second */
+
+enum flood { FLOOD_RESET, FLOOD_PING, FLOOD_SETTINGS, FLOOD_EMPTY, FLOOD_DRIBBLE, FLOOD_KINDS };
+
+static const struct {
+    const char *name;
+    uint32_t budget;
+} floods[FLOOD_KINDS] = {
+    [FLOOD_RESET] = {"stream reset", MAX_RESETS},
+    [FLOOD_PING] = {"PING", MAX_PINGS},
+    [FLOOD_SETTINGS] = {"SETTINGS", MAX_SETTINGS_FRAMES},
+    [FLOOD_EMPTY] = {"empty frame", MAX_EMPTY},
+    [FLOOD_DRIBBLE] = {"small WINDOW_UPDATE", MAX_DRIBBLE},
+};
 
 struct h2_stream {
     struct http2 *c;
@@ -116,10 +152,11 @@ struct http2 {
     bool drained;
     bool peer_shut;
     bool eof;
-    bool failed;  /* the transport failed, or nghttp2 did: close */
-    bool goaway;  /* GOAWAY went to nghttp2 (graceful stop) */
-    bool blocked; /* the transport took less than we had */
-    bool kick;    /* work was left for the run in progress */
+    bool failed;    /* the transport failed, or nghttp2 did: close */
+    bool goaway;    /* GOAWAY went to nghttp2 (graceful stop) */
+    bool blocked;   /* the transport took less than we had */
+    bool kick;      /* work was left for the run in progress */
+    bool lingering; /* our side is shut: draining until the client closes */
     nghttp2_session *ng;
     struct h2_stream *streams;
     size_t nstreams;
@@ -127,6 +164,10 @@ struct http2 {
     size_t out_off;
     struct buf scratch; /* a request head being assembled */
     uint64_t idle_deadline, write_deadline;
+    uint64_t flood_start; /* the current window of the flood budgets */
+    uint32_t flood_count[FLOOD_KINDS];
+    uint64_t linger_deadline;
+    size_t lingered;
     union {
         struct sockaddr sa;
         struct sockaddr_in in4;
@@ -754,6 +795,62 @@ static void start_stream(struct http2 *c, struct h2_stream *s)
     log_use(before);
 }
 
+/* Ends the connection with GOAWAY ENHANCE_YOUR_CALM: what the client
+ * sent is read no further (the library wants no more input once the
+ * GOAWAY is queued), and the connection closes once it is written. */
+static void calm(struct http2 *c, const char *what)
+{
+    if (c->goaway && nghttp2_session_want_read(c->ng) == 0)
+        return;
+    log_msg(LOG_INFO, "HTTP/2 connection: %s flood, GOAWAY ENHANCE_YOUR_CALM", what);
+    c->goaway = true;
+    nghttp2_session_terminate_session(c->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* Counts a frame against its budget; false once it is over. */
+static bool flood_count(struct http2 *c, enum flood kind)
+{
+    uint64_t now = clock_ms();
+    if (now - c->flood_start >= FLOOD_WINDOW_MS) {
+        c->flood_start = now;
+        memset(c->flood_count, 0, sizeof c->flood_count);
+    }
+    if (++c->flood_count[kind] <= floods[kind].budget)
+        return true;
+    calm(c, floods[kind].name);
+    return false;
+}
+
+/* Every frame's header, before its payload: the floods that a header
+ * shows. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
+{
+    (void)ng;
+    struct http2 *c = user;
+    switch (hd->type) {
+    case NGHTTP2_RST_STREAM: flood_count(c, FLOOD_RESET); break;
+    case NGHTTP2_PING:
+        if (!(hd->flags & NGHTTP2_FLAG_ACK))
+            flood_count(c, FLOOD_PING);
+        break;
+    case NGHTTP2_SETTINGS:
+        if (!(hd->flags & NGHTTP2_FLAG_ACK))
+            flood_count(c, FLOOD_SETTINGS);
+        break;
+    case NGHTTP2_DATA:
+        if (!hd->length && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
+            flood_count(c, FLOOD_EMPTY);
+        break;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_CONTINUATION:
+        if (!hd->length && !(hd->flags & NGHTTP2_FLAG_END_HEADERS))
+            flood_count(c, FLOOD_EMPTY);
+        break;
+    default: break;
+    }
+    return 0;
+}
+
 static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
                          size_t len, void *user)
 {
@@ -782,6 +879,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 {
     (void)ng;
     struct http2 *c = user;
+    /* A window opened a few bytes at a time makes the response go out in
+     * as many tiny DATA frames (data dribble). */
+    if (frame->hd.type == NGHTTP2_WINDOW_UPDATE &&
+        frame->window_update.window_size_increment < DRIBBLE_BYTES)
+        flood_count(c, FLOOD_DRIBBLE);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct h2_stream *s = stream_of(c, frame->hd.stream_id);
@@ -939,6 +1041,23 @@ static bool writable_work(struct http2 *c, bool *closed)
 
 /* ---- the connection -------------------------------------------------------------- */
 
+/* Gives input to nghttp2.  0: taken; 1: a flood the library bounds,
+ * answered with GOAWAY ENHANCE_YOUR_CALM as verbd's own are (no more
+ * input is wanted); -1: the connection failed. */
+static int feed(struct http2 *c, const void *data, size_t n)
+{
+    ssize_t r = nghttp2_session_mem_recv(c->ng, data, n);
+    if (r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+        calm(c, r == NGHTTP2_ERR_FLOODED ? "unread ACK" : "CONTINUATION");
+        return 1;
+    }
+    if (r < 0) {
+        log_msg(LOG_INFO, "HTTP/2 connection failed: %s", nghttp2_strerror((int)r));
+        return -1;
+    }
+    return 0;
+}
+
 static ssize_t read_input(struct http2 *c)
 {
     char buf[READ_CHUNK];
@@ -947,10 +1066,12 @@ static ssize_t read_input(struct http2 *c)
         ssize_t n = c->tr.ops->read(&c->tr, buf, sizeof buf);
         if (n > 0) {
             total += n;
-            ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf, (size_t)n);
-            if (r < 0) {
-                log_msg(LOG_INFO, "HTTP/2 connection failed: %s", nghttp2_strerror((int)r));
+            int r = feed(c, buf, (size_t)n);
+            if (r < 0)
                 return -1;
+            if (r > 0) {
+                c->drained = true;
+                break;
             }
             if ((size_t)n < sizeof buf && !c->peer_shut) {
                 c->drained = true;
@@ -1032,6 +1153,8 @@ static uint64_t earlier(uint64_t a, uint64_t b)
  * come, an idle connection. */
 static uint64_t current_deadline(const struct http2 *c)
 {
+    if (c->lingering)
+        return c->linger_deadline;
     uint64_t due = c->blocked ? c->write_deadline : 0;
     if (!c->nstreams)
         due = earlier(due, c->idle_deadline);
@@ -1056,6 +1179,12 @@ static void on_timer(void *arg)
 {
     struct http2 *c = arg;
     uint64_t now = clock_ms();
+    if (c->lingering) {
+        if (now >= c->linger_deadline)
+            c->failed = true;
+        h2_run(c);
+        return;
+    }
     if (c->blocked && c->write_deadline && now >= c->write_deadline) {
         log_msg(LOG_DEBUG, "HTTP/2 send timeout");
         c->failed = true;
@@ -1079,8 +1208,43 @@ static void on_timer(void *arg)
     h2_run(c);
 }
 
+static void begin_linger(struct http2 *c)
+{
+    c->tr.ops->shutdown(&c->tr);
+    c->lingering = true;
+    c->linger_deadline = clock_ms() + LINGER_MS;
+}
+
+/* Drops what the client still sends; true once it has closed (or sent
+ * too much). */
+static bool linger(struct http2 *c)
+{
+    char scratch[4096];
+    for (;;) {
+        ssize_t n = c->tr.ops->read(&c->tr, scratch, sizeof scratch);
+        if (n > 0) {
+            c->lingered += (size_t)n;
+            if (c->lingered > LINGER_MAX_BYTES)
+                return true;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        return true;
+    }
+}
+
 static void run_once(struct http2 *c)
 {
+    if (c->lingering) {
+        if (c->failed || c->eof || linger(c))
+            http2_close(c);
+        else
+            arm_timer(c);
+        return;
+    }
     for (int turn = 0; !c->failed; turn++) {
         bool progress = c->kick;
         c->kick = false;
@@ -1111,7 +1275,7 @@ static void run_once(struct http2 *c)
         }
         if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
             c->out_off == c->out.len) {
-            c->failed = true; /* finished: GOAWAY sent, or the session ended */
+            begin_linger(c); /* finished: GOAWAY sent, or the session ended */
             break;
         }
         if (c->host->h1->stopping && !c->goaway) {
@@ -1123,7 +1287,7 @@ static void run_once(struct http2 *c)
         }
         if (c->goaway && !c->nstreams && c->out_off == c->out.len &&
             !nghttp2_session_want_write(c->ng)) {
-            c->failed = true;
+            begin_linger(c);
             break;
         }
         if (!progress || f == 0)
@@ -1131,6 +1295,10 @@ static void run_once(struct http2 *c)
     }
     if (c->failed) {
         http2_close(c);
+        return;
+    }
+    if (c->lingering) {
+        run_once(c); /* drain at once: the client may have closed already */
         return;
     }
     arm_timer(c);
@@ -1198,6 +1366,7 @@ static bool setup_library(void)
         return true;
     if (nghttp2_session_callbacks_new(&callbacks) != 0)
         return false;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
@@ -1209,6 +1378,10 @@ static bool setup_library(void)
         return false;
     /* The window is given back as the reader takes the body. */
     nghttp2_option_set_no_auto_window_update(options, 1);
+    nghttp2_option_set_max_continuations(options, MAX_CONTINUATIONS);
+    nghttp2_option_set_max_outbound_ack(options, MAX_OUTBOUND_ACK);
+    nghttp2_option_set_max_settings(options, MAX_SETTINGS_ENTRIES);
+    nghttp2_option_set_stream_reset_rate_limit(options, RESET_BURST, RESET_RATE);
     return true;
 }
 
@@ -1256,6 +1429,7 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
     count_state(c);
     const struct settings *set = settings_of(c);
     c->idle_deadline = clock_ms() + set->idle_timeout_ms;
+    c->flood_start = clock_ms();
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)set->max_header},
@@ -1275,12 +1449,11 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         c->watched = true;
     }
     if (pre_len) {
-        ssize_t r = nghttp2_session_mem_recv(c->ng, pre, pre_len);
-        if (r < 0) {
+        stats_received(pre_len);
+        if (feed(c, pre, pre_len) < 0) {
             http2_close(c);
             return NULL;
         }
-        stats_received(pre_len);
     }
     h2_run(c);
     return c;
