@@ -65,7 +65,7 @@
  * window of FLOOD_WINDOW_MS; one over its budget ends the connection
  * with GOAWAY ENHANCE_YOUR_CALM. */
 #define FLOOD_WINDOW_MS 10000
-#define MAX_RESETS 200          /* RST_STREAM from the client (rapid reset) */
+#define MAX_RESETS 200          /* RST_STREAM from the client, or sent for its error */
 #define MAX_PINGS 100           /* PING without ACK */
 #define MAX_SETTINGS_FRAMES 100 /* SETTINGS without ACK */
 #define MAX_EMPTY 100           /* DATA, HEADERS or CONTINUATION with no payload that end nothing */
@@ -912,6 +912,14 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     struct http2 *c = user;
+    /* A stream the client made us reset (a malformed request, a flow
+     * control error) costs what one it reset itself does. */
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        uint32_t code = frame->rst_stream.error_code;
+        if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_CANCEL && code != NGHTTP2_REFUSED_STREAM &&
+            code != NGHTTP2_INTERNAL_ERROR)
+            flood_count(c, FLOOD_RESET);
+    }
     /* Our side ended while the client's is open (its body unread, or
      * still coming): tell it to stop (RFC 9113 §8.1). */
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&

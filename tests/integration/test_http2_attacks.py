@@ -107,6 +107,9 @@ class RawClient:
             self.buf += data
 
     def goaway(self, timeout=10):
+        for f in self.frames:
+            if isinstance(f, GoAwayFrame):
+                return f
         return self.read(lambda f: isinstance(f, GoAwayFrame), timeout)
 
     def wait_closed(self, timeout=10):
@@ -247,6 +250,25 @@ class TestFloods(AttackCase):
         got = r.read(lambda f: isinstance(f, (RstStreamFrame, GoAwayFrame, HeadersFrame)))
         self.assertIsInstance(got, (RstStreamFrame, GoAwayFrame), "answered: %r" % got)
         self.assertEqual(got.error_code, PROTOCOL_ERROR)
+        self.assert_served(pending)
+
+    def test_malformed_streams_count_as_resets(self):
+        """Streams the server must reset for the client's error (here an
+        empty field name) count as resets the client sent."""
+        r = self.raw()
+        pending = self.normal.start("GET", "/index.html")
+        # In rounds within SETTINGS_MAX_CONCURRENT_STREAMS, each waiting
+        # for its resets.
+        for _ in range((MAX_RESETS + 50) // 50):
+            sids = [r.stream() for _ in range(50)]
+            r.send([r.headers(sid, r.block() + b"\x00\x00\x00") for sid in sids])
+            last = r.read(lambda f: isinstance(f, GoAwayFrame) or
+                          (isinstance(f, RstStreamFrame) and f.stream_id == sids[-1]))
+            if last is None or isinstance(last, GoAwayFrame):
+                break
+        self.assert_calm(r)
+        resets = [f for f in r.frames if isinstance(f, RstStreamFrame)]
+        self.assertTrue(resets and all(f.error_code == PROTOCOL_ERROR for f in resets))
         self.assert_served(pending)
 
     def test_data_dribble(self):
