@@ -228,6 +228,17 @@ class TestFloods(AttackCase):
         self.assert_calm(r)
         self.assert_served(pending)
 
+    def test_settings_entries(self):
+        """More than 32 entries in one SETTINGS frame."""
+        r = self.raw()
+        pending = self.normal.start("GET", "/index.html")
+        s = SettingsFrame(0)
+        for i in range(40):
+            s.settings[0x100 + i] = 1  # unknown settings, ignored one by one
+        r.send([s])
+        self.assert_calm(r)
+        self.assert_served(pending)
+
     def test_empty_data_flood(self):
         r = self.raw()
         pending = self.normal.start("GET", "/index.html")
