@@ -13,7 +13,7 @@ import time
 
 import hostile_responses as hostile
 import upstream as U
-from harness import build_request
+from harness import build_request, test_certificate
 from test_config import ConfigCase, config_server
 
 
@@ -474,6 +474,29 @@ class Upgrades(ProxyCase):
         self.assertIn("upgrade", req.connection_tokens())
         self.assertNotIn("keep-alive", req.connection_tokens())
         self.assertEqual([op for op, _ in req.ws_messages], [1, 2, 9, 8])
+        self.up.assert_clean()
+
+    def test_websocket_over_tls(self):
+        """The tunnel over a TLS listener: the client's side of it goes
+        through the TLS transport's reads and writes."""
+        cert, key = test_certificate()
+        self.up.on(None, "/v1/ws", U.websocket_echo())
+        text = (self.HEAD + "listen 127.0.0.1:0 tls;\ntls_certificate %s;\ntls_certificate_key %s;\n"
+                "location /api/ { proxy %s/v1/; }\n" % (cert, key, self.up.url))
+        srv = config_server(self.write("verbd.conf", text)).start()
+        self.addCleanup(srv.cleanup)
+        self.assertTrue(srv.tls)
+        c, r = self.handshake(srv)
+        self.assertEqual(r.status, 101)
+        self.assertEqual(r.header("Sec-WebSocket-Accept"), U.ws_accept(self.KEY))
+        c.send(U.ws_frame(1, "hello over tls"))
+        self.assertEqual(U.ws_read_frame(c), (True, 1, False, b"hello over tls"))
+        big = os.urandom(200 * 1024)
+        c.send(U.ws_frame(2, big))
+        self.assertEqual(U.ws_read_frame(c), (True, 2, False, big))
+        c.send(U.ws_frame(8, struct.pack("!H", 1000)))
+        self.assertEqual(U.ws_read_frame(c), (True, 8, False, struct.pack("!H", 1000)))
+        self.assertTrue(c.is_closed(5))
         self.up.assert_clean()
 
     def test_upgrade_refused_by_the_upstream_is_an_ordinary_answer(self):
