@@ -1,9 +1,7 @@
 /* rewrite and return: compiled at configuration, run per request on the
  * decoded, normalised path ($uri). */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "route/rewrite.h"
 
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,21 +9,6 @@
 #include "core/log.h"
 #include "http/path.h"
 #include "http/status.h"
-
-/* One match context for every rule: the limits are the same for all, and
- * the JIT stack PCRE2 uses by default (32 KiB) is enough under them. */
-static pcre2_match_context *match_context(void)
-{
-    static pcre2_match_context *ctx;
-    if (!ctx) {
-        ctx = pcre2_match_context_create(NULL);
-        if (!ctx)
-            abort();
-        pcre2_set_match_limit(ctx, REWRITE_MATCH_LIMIT);
-        pcre2_set_depth_limit(ctx, REWRITE_DEPTH_LIMIT);
-    }
-    return ctx;
-}
 
 static bool redirect_code(int status)
 {
@@ -105,32 +88,21 @@ static int add_rewrite(struct rw_rule *r, int argc, const char *const *argv, cha
             snprintf(err, errlen, "rewrite: the replacement has a control character");
             return -1;
         }
-    /* Paths are bytes (a request may carry any %-escape), so no UTF mode:
-     * a path that is not UTF-8 still matches what it should. */
-    int code;
-    PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)argv[0], PCRE2_ZERO_TERMINATED, 0, &code, &at, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[160];
-        pcre2_get_error_message(code, msg, sizeof msg);
-        snprintf(err, errlen, "rewrite: \"%s\": %s at offset %zu", argv[0], (char *)msg,
-                 (size_t)at);
+    char why[200];
+    if (regex_compile(&r->re, argv[0], false, why, sizeof why) < 0) {
+        snprintf(err, errlen, "rewrite: \"%s\": %s", argv[0], why);
         return -1;
     }
-    uint32_t captures = 0;
-    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &captures);
+    uint32_t captures = r->re.captures;
     for (const char *p = strchr(argv[1], '$'); p; p = strchr(p + 1, '$')) {
         int n = p[1] == '{' ? p[2] - '0' : p[1] - '0';
         if (n >= 1 && n <= 9 && (uint32_t)n > captures) {
             snprintf(err, errlen, "rewrite: $%d but the expression has %u capture%s", n, captures,
                      captures == 1 ? "" : "s");
-            pcre2_code_free(re);
+            regex_free(&r->re);
             return -1;
         }
     }
-    /* JIT where the platform has it; the interpreter otherwise. */
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-    r->re = re;
     r->value = strdup(argv[1]);
     return 0;
 }
@@ -158,7 +130,7 @@ int rw_add(struct rw_list *l, bool is_return, int argc, const char *const *argv,
 void rw_free(struct rw_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        pcre2_code_free(l->v[i].re);
+        regex_free(&l->v[i].re);
         free(l->v[i].value);
     }
     free(l->v);
@@ -242,32 +214,13 @@ static bool take_uri(struct rw_result *r, struct vars *v, const char *uri, size_
  * 1 match, 0 none, -1 failed (500, logged). */
 static int match(const struct rw_rule *rule, struct vars *v)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(rule->re, NULL);
-    if (!md)
-        abort();
-    size_t len = strlen(v->uri);
-    int rc = pcre2_match(rule->re, (PCRE2_SPTR)v->uri, len, 0, 0, md, match_context());
-    if (rc < 0) {
-        pcre2_match_data_free(md);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            return 0;
-        PCRE2_UCHAR msg[120];
-        pcre2_get_error_message(rc, msg, sizeof msg);
-        log_msg(LOG_ERROR, "rewrite: matching %.200s: %s", v->uri, (char *)msg);
-        return -1;
-    }
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    uint32_t pairs = pcre2_get_ovector_count(md);
-    v->subject = v->uri;
-    v->ncap = 0;
-    for (uint32_t i = 0; i < pairs && i < VARS_CAPTURES; i++) {
-        bool set = (int)i < rc && ov[2 * i] != PCRE2_UNSET;
-        v->cap[i][0] = set ? (long)ov[2 * i] : -1;
-        v->cap[i][1] = set ? (long)ov[2 * i + 1] : -1;
-        v->ncap = (int)i + 1;
-    }
-    pcre2_match_data_free(md);
-    return 1;
+    int rc = regex_match(&rule->re, v->uri, v);
+    if (rc >= 0)
+        return rc;
+    char msg[120];
+    regex_error_text(rc, msg, sizeof msg);
+    log_msg(LOG_ERROR, "rewrite: matching %.200s: %s", v->uri, msg);
+    return -1;
 }
 
 void rw_run(const struct rw_list *l, struct vars *v, struct rw_result *r)

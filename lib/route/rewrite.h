@@ -1,8 +1,8 @@
 /* The rewrite module of the router: `rewrite REGEX REPLACEMENT [FLAG];`
  * and `return CODE [URL|TEXT];`, in `server` (run once per request before
  * a location is chosen) and in `location` (run once the location is
- * chosen), in the order written.  Regular expressions are PCRE2's, with a
- * match limit: a hostile path costs a bounded amount of work. */
+ * chosen), in the order written.  Regular expressions are route/regex.h's:
+ * a path over its limits fails the request (500, logged). */
 #ifndef VERBD_ROUTE_REWRITE_H
 #define VERBD_ROUTE_REWRITE_H
 
@@ -10,13 +10,8 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "route/regex.h"
 #include "route/vars.h"
-
-/* PCRE2's match limits for every rewrite: steps of the matcher and depth
- * of its backtracking (in KiB of heap).  A path over them does not match
- * (and is logged). */
-#define REWRITE_MATCH_LIMIT 100000
-#define REWRITE_DEPTH_LIMIT 1000
 
 enum rw_flag {
     RW_NONE,      /* the next rule runs on the new URI */
@@ -28,8 +23,8 @@ enum rw_flag {
 
 struct rw_rule {
     bool is_return;
-    void *re;    /* pcre2_code * (rewrite) */
-    char *value; /* the replacement, the return's URL or TEXT, or NULL */
+    struct regex re; /* rewrite's */
+    char *value;     /* the replacement, the return's URL or TEXT, or NULL */
     enum rw_flag flag;
     int status; /* return's code */
 };
