@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool taken = true;
     for (int f = 0; f < 4 && taken; f++) {
         const char *argv[] = {"^/(.*?)/?([^/]*)$", replacement, flags[f]};
-        taken = rw_add(&l[f], false, 3, argv, err, sizeof err) == 0;
+        taken = rw_add(&l[f], false, -1, 3, argv, err, sizeof err) == 0;
         if (!taken && (!memchr(err, '\0', sizeof err) || !err[0]))
             abort();
     }

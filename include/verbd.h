@@ -56,8 +56,17 @@ int verbd_server_set(struct verbd_server *srv, const char *name, const char *val
  * Maps a location to a built-in module ("static") whose argument is `arg`
  * (for static: the root directory).  `location` is a path prefix ("/",
  * "/files/", "/hello": without a trailing slash it matches itself and what
- * lies below it on a segment boundary) or "= /path" for that path only.
- * Returns the mapping, or NULL with a message in err.
+ * lies below it on a segment boundary), "= /path" for that path only,
+ * "^~ /static/" for a prefix that, as the longest match, stops the search
+ * for a regular expression, or a regular expression (PCRE2) matched
+ * against the decoded path: "~ \\.php$" (case-sensitive), "~* \\.(gif|jpg)$"
+ * (not).  As in nginx: an exact location wins; else the longest prefix if
+ * it is ^~; else the first regular expression that matches, in the order
+ * the mappings were added; else the longest prefix.  A regex location's
+ * module gets the whole path (verbd_request_subpath), and its captures
+ * are $1..$9 in its "return" and "try_files".
+ * Returns the mapping, or NULL with a message in err (a duplicate
+ * location, an expression that does not compile).
  */
 struct verbd_mapping *verbd_server_map(struct verbd_server *srv, const char *location,
                                        const char *module, const char *arg, char *err,

@@ -72,8 +72,8 @@ static void builtin_names(char *out, size_t len)
 }
 
 struct seen_location {
-    bool exact;
-    char *path; /* decoded */
+    const char *kind; /* "" a prefix (plain or ^~), "=", "~" or "~*" */
+    char *path;       /* decoded; an expression as written */
     struct conf_pos pos;
 };
 
@@ -824,54 +824,104 @@ static char *location_path(struct apply *a, const char *path, const struct conf_
     return NULL;
 }
 
+/* Whether the router's message is about the location itself (its regular
+ * expression does not compile) rather than the module's argument. */
+static bool location_blamed(const char *err)
+{
+    return strncmp(err, "location \"", 10) == 0;
+}
+
+/* Whether the location's block opens right after its last word, as in
+ * `location ~ ^/a{2}$ {`: "{" ended a bare word, as it does in nginx. */
+static bool brace_ends_word(const struct conf_dir *d)
+{
+    const struct conf_pos *last = &d->pos[d->argc - 1];
+    return d->block && d->open.line == last->line &&
+           d->open.col == last->col + (int)strlen(d->argv[d->argc - 1]);
+}
+
+/* The location modifier word starts with (the longest first), or NULL. */
+static const char *location_modifier(const char *word)
+{
+    static const char *const modifiers[] = {"=", "^~", "~*", "~"};
+    for (size_t i = 0; i < sizeof modifiers / sizeof modifiers[0]; i++)
+        if (strncmp(word, modifiers[i], strlen(modifiers[i])) == 0)
+            return modifiers[i];
+    return NULL;
+}
+
 static void apply_location(struct apply *a, const struct conf_dir *d)
 {
-    bool ok = !d->bad, exact = false;
-    const char *path = NULL;
+    bool ok = !d->bad;
+    const char *modifier = NULL, *path = NULL;
     const struct conf_pos *path_pos = NULL;
-    if (d->argc == 3 && strcmp(d->argv[1], "=") == 0) {
-        exact = true;
+    if (d->argc == 3) {
+        modifier = location_modifier(d->argv[1]);
         path = d->argv[2];
         path_pos = &d->pos[2];
-    } else if (d->argc == 2 && d->argv[1][0] == '=' && d->argv[1][1]) {
-        exact = true; /* "=/path", as nginx allows */
-        path = d->argv[1] + 1;
-        path_pos = &d->pos[1];
-    } else if (d->argc == 2 || d->argc == 3) {
-        path = d->argv[d->argc - 1];
-        path_pos = &d->pos[d->argc - 1];
-        if (d->argc == 3) {
+        if (!modifier || strlen(modifier) != strlen(d->argv[1])) {
             conf_error(a->errs, &d->pos[1],
-                       "location modifier \"%s\" is not supported (only = for one exact path)",
+                       "location modifier \"%s\" is not supported (= for one exact path, ^~ for a "
+                       "prefix that stops the regex search, ~ and ~* for a regular expression)",
                        d->argv[1]);
             ok = false;
+            modifier = NULL;
+        }
+    } else if (d->argc == 2) {
+        /* "=/path", "~\.php$": the modifier and what follows it in one
+         * word, as nginx allows. */
+        modifier = location_modifier(d->argv[1]);
+        path = d->argv[1] + (modifier ? strlen(modifier) : 0);
+        path_pos = &d->pos[1];
+        if (modifier && !*path) {
+            conf_error(a->errs, &d->pos[0], "location %s needs a %s", modifier,
+                       modifier[0] == '~' ? "regular expression" : "path");
+            ok = false;
+            path = NULL;
         }
     } else {
-        conf_error(a->errs, &d->pos[0], "location takes a path: location [=] PATH { ... }");
+        conf_error(a->errs, &d->pos[0], "location takes a path: location [=|^~|~|~*] PATH { ... }");
+        ok = false;
+    }
+    bool regex = modifier && modifier[0] == '~';
+    if (path && ok && regex && brace_ends_word(d)) {
+        conf_error(a->errs, &d->open,
+                   "\"{\" ends the expression \"%s\" here: an expression with \"{\" must be "
+                   "quoted (location %s \"%s{...}...\" { ... })",
+                   path, modifier, path);
         ok = false;
     }
     char *decoded = NULL;
-    if (path && ok && path[0] != '/') {
+    if (path && ok && regex) {
+        /* Matched as written against the decoded path: a bad expression is
+         * reported when the mapping compiles it. */
+        decoded = strdup(path);
+        if (!decoded)
+            abort();
+    } else if (path && ok && path[0] != '/') {
         conf_error(a->errs, path_pos, "location path \"%s\" must start with \"/\"", path);
         ok = false;
     } else if (path && ok) {
         decoded = location_path(a, path, path_pos);
         ok = decoded != NULL;
-        if (ok)
-            path = decoded;
     }
+    if (decoded)
+        path = decoded;
     if (!d->block) {
-        conf_error(a->errs, &d->pos[0], "location needs a block: location %s%s { ... }",
-                   exact ? "= " : "", path ? path : "PATH");
+        conf_error(a->errs, &d->pos[0], "location needs a block: location %s%s%s { ... }",
+                   modifier ? modifier : "", modifier ? " " : "", path ? path : "PATH");
         free(decoded);
         return;
     }
     char shown[4200];
-    snprintf(shown, sizeof shown, "%s%s", exact ? "= " : "", path ? path : "?");
+    snprintf(shown, sizeof shown, "%s%s%s", modifier ? modifier : "", modifier ? " " : "",
+             path ? path : "?");
+    /* A prefix is the same location with ^~ or without. */
+    const char *kind = regex || (modifier && modifier[0] == '=') ? modifier : "";
     if (ok) {
         for (size_t i = 0; i < a->nlocs; i++) {
             const struct seen_location *s = &a->locs[i];
-            if (s->exact == exact && strcmp(s->path, path) == 0) {
+            if (strcmp(s->kind, kind) == 0 && strcmp(s->path, path) == 0) {
                 conf_error(a->errs, &d->pos[0], "duplicate location %s (first at %s:%d)", shown,
                            s->pos.file->name, s->pos.line);
                 ok = false;
@@ -884,7 +934,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         if (!locs)
             abort();
         a->locs = locs;
-        a->locs[a->nlocs++] = (struct seen_location){exact, decoded, d->pos[0]};
+        a->locs[a->nlocs++] = (struct seen_location){kind, decoded, d->pos[0]};
         decoded = NULL; /* a->locs owns it */
     }
     free(decoded);
@@ -899,7 +949,7 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
                 map =
                     (struct verbd_mapping *)route_add_return(&site->routes, shown, err, sizeof err);
                 if (!map) {
-                    conf_error(a->errs, &d->pos[0], "%s", err);
+                    conf_error(a->errs, location_blamed(err) ? path_pos : &d->pos[0], "%s", err);
                     return;
                 }
             }
@@ -931,7 +981,8 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
                   : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
     free(arg);
     if (!map) {
-        conf_error(a->errs, &mod->pos[mod->argc == 2 ? 1 : 0], "%s", err);
+        conf_error(a->errs, location_blamed(err) ? path_pos : &mod->pos[mod->argc == 2 ? 1 : 0],
+                   "%s", err);
         return;
     }
     apply_mapping_directives(a, map, module, d, shown);

@@ -12,49 +12,6 @@
 #include "route/route.h"
 #include "route/vars.h"
 
-static const struct route_mapping *find_mapping(const struct route_table *t, const char *path,
-                                                const char **subpath)
-{
-    size_t len = strlen(path);
-    /* "/files" under "/files/" (the module redirects it to "/files/"),
-     * unless a location of its own matches as long a prefix. */
-    const struct route_mapping *unslashed = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        const struct route_mapping *m = t->maps[i];
-        size_t n = m->prefix_len;
-        if (m->exact) {
-            /* "= /robots.txt" serves the file of that name in its root. */
-            if (len == n && memcmp(path, m->prefix, n) == 0) {
-                *subpath = strrchr(path, '/');
-                return m;
-            }
-            continue;
-        }
-        if (unslashed && n < unslashed->prefix_len - 1)
-            break;
-        bool dir_prefix = m->prefix[n - 1] == '/';
-        if (dir_prefix && len == n - 1 && memcmp(path, m->prefix, n - 1) == 0) {
-            if (!unslashed)
-                unslashed = m;
-            continue;
-        }
-        if (len < n || memcmp(path, m->prefix, n) != 0)
-            continue;
-        if (dir_prefix)
-            *subpath = path + n - 1;
-        else if (path[n] == '\0')
-            *subpath = "/";
-        else if (path[n] == '/')
-            *subpath = path + n;
-        else
-            continue;
-        return m;
-    }
-    if (unslashed)
-        *subpath = "/";
-    return unslashed;
-}
-
 uint64_t route_body_limit(const struct route_table *t, const struct route_mapping *m)
 {
     if (m->max_body != BODY_LIMIT_UNSET)
@@ -155,11 +112,14 @@ struct route_state *route_state(struct verbd_exchange *x)
     return x->req.route;
 }
 
-/* The variables of the exchange's current target. */
+/* The variables of the exchange's current target, with the captures of
+ * its location's expression. */
 static void vars_of(const struct verbd_request *req, struct vars *v)
 {
     *v = (struct vars){
         .req = req, .uri = req->path, .args = req->http.query.p, .args_len = req->http.query.n};
+    if (req->route)
+        v->cap = req->route->location;
 }
 
 /* Makes a rule's new URI the exchange's target (in its arena). */
@@ -299,7 +259,13 @@ static int decide_target(const struct route_table *t, struct verbd_exchange *x, 
             return VERDICT_ANSWER;
         }
     }
-    req->mapping = find_mapping(t, req->path, &req->subpath);
+    struct captures cap;
+    req->mapping = route_search(t, req->path, &req->subpath, &cap);
+    /* A regex location's captures are its directives' $1..$9. */
+    if (cap.n)
+        route_state(x)->location = cap;
+    else if (req->route)
+        req->route->location.n = 0;
     if (!req->mapping) {
         req->refusal = 404;
         return VERDICT_REFUSE;
@@ -458,7 +424,7 @@ enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x)
     req->path = path_buf;
     if (refusal || !implemented) {
         /* Neither rules nor redirects for a method nothing implements. */
-        req->mapping = find_mapping(t, path_buf, &req->subpath);
+        req->mapping = route_search(t, path_buf, &req->subpath, NULL);
         req->refusal = refusal ? refusal : req->mapping ? 405 : 404;
         return VERDICT_REFUSE;
     }

@@ -35,7 +35,7 @@ int error_page_parse(struct error_pages *l, int argc, const char *const *argv, c
         snprintf(err, errlen, "error_page: \"%s\" is not a URI on this server (/...)", uri);
         return -1;
     }
-    if (vars_check(uri, false, err, errlen) < 0)
+    if (vars_check(uri, -1, err, errlen) < 0)
         return -1;
     if (ncodes < 1) {
         snprintf(err, errlen, "error_page takes CODE... [=CODE] URI");

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "route/vars.h"
 
 struct verbd_exchange;
 struct route_table;
@@ -39,8 +40,9 @@ struct error_pages {
 
 /* What the router keeps per exchange once a rule or a redirect applies. */
 struct route_state {
-    int redirects; /* internal redirects so far */
-    bool internal; /* the last one was an internal redirect (not a `last`) */
+    int redirects;            /* internal redirects so far */
+    struct captures location; /* the chosen location's match, if it is by regex */
+    bool internal;            /* the last one was an internal redirect (not a `last`) */
     /* A return (or a rewrite's redirect) to answer once the method
      * decision lets the request in: status and body or Location. */
     int answer;
@@ -57,8 +59,9 @@ struct route_state {
     struct buf orig_body;
 };
 
-int try_files_parse(struct try_files **out, int argc, const char *const *argv, char *err,
-                    size_t errlen);
+/* `captures`: how many groups the location's expression has (-1: none). */
+int try_files_parse(struct try_files **out, int captures, int argc, const char *const *argv,
+                    char *err, size_t errlen);
 void try_files_free(struct try_files *tf);
 struct vars;
 /* The index of the first FILE that exists under the root (its path, below

@@ -51,7 +51,7 @@ void regex_free(struct regex *re)
     re->code = NULL;
 }
 
-int regex_match(const struct regex *re, const char *subject, struct vars *v)
+int regex_match(const struct regex *re, const char *subject, struct captures *cap)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
     if (!md)
@@ -63,13 +63,13 @@ int regex_match(const struct regex *re, const char *subject, struct vars *v)
     }
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     uint32_t pairs = pcre2_get_ovector_count(md);
-    v->subject = subject;
-    v->ncap = 0;
+    cap->subject = subject;
+    cap->n = 0;
     for (uint32_t i = 0; i < pairs && i < VARS_CAPTURES; i++) {
         bool set = (int)i < rc && ov[2 * i] != PCRE2_UNSET;
-        v->cap[i][0] = set ? (long)ov[2 * i] : -1;
-        v->cap[i][1] = set ? (long)ov[2 * i + 1] : -1;
-        v->ncap = (int)i + 1;
+        cap->at[i][0] = set ? (long)ov[2 * i] : -1;
+        cap->at[i][1] = set ? (long)ov[2 * i + 1] : -1;
+        cap->n = (int)i + 1;
     }
     pcre2_match_data_free(md);
     return 1;

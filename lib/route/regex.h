@@ -19,6 +19,7 @@
 struct regex {
     void *code;        /* pcre2_code *, or NULL */
     uint32_t captures; /* how many capturing groups it has */
+    bool logged;       /* a failed match was logged (for a caller that logs it once) */
 };
 
 /* Compiles `pattern`; -1 + err ("MESSAGE at offset N", PCRE2's) if it does
@@ -26,10 +27,10 @@ struct regex {
 int regex_compile(struct regex *re, const char *pattern, bool caseless, char *err, size_t errlen);
 void regex_free(struct regex *re);
 
-/* Matches `subject`: 1 (its captures, $0..$9, into v), 0 no match, or
+/* Matches `subject`: 1 (its captures, $0..$9, into cap), 0 no match, or
  * PCRE2's negative error code (over a limit, out of memory), whose text
  * regex_error_text gives. */
-int regex_match(const struct regex *re, const char *subject, struct vars *v);
+int regex_match(const struct regex *re, const char *subject, struct captures *cap);
 void regex_error_text(int rc, char *msg, size_t n);
 
 #endif

@@ -20,7 +20,7 @@ static bool absolute_url(const char *s)
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
-static int add_return(struct rw_rule *r, int argc, const char *const *argv, char *err,
+static int add_return(struct rw_rule *r, int captures, int argc, const char *const *argv, char *err,
                       size_t errlen)
 {
     const char *code = argv[0];
@@ -46,7 +46,7 @@ static int add_return(struct rw_rule *r, int argc, const char *const *argv, char
         return -1;
     }
     if (argc == 2) {
-        if (vars_check(argv[1], false, err, errlen) < 0)
+        if (vars_check(argv[1], captures, err, errlen) < 0)
             return -1;
         /* A Location is a header field: no control characters in it. */
         if (redirect_code(r->status))
@@ -81,7 +81,8 @@ static int add_rewrite(struct rw_rule *r, int argc, const char *const *argv, cha
         }
         r->flag = (enum rw_flag)i;
     }
-    if (vars_check(argv[1], true, err, errlen) < 0)
+    /* $N is this rule's own capture, checked once it is compiled. */
+    if (vars_check(argv[1], VARS_CAPTURES - 1, err, errlen) < 0)
         return -1;
     for (const unsigned char *p = (const unsigned char *)argv[1]; *p; p++)
         if (*p < 0x20 || *p == 0x7f) {
@@ -107,15 +108,17 @@ static int add_rewrite(struct rw_rule *r, int argc, const char *const *argv, cha
     return 0;
 }
 
-int rw_add(struct rw_list *l, bool is_return, int argc, const char *const *argv, char *err,
-           size_t errlen)
+int rw_add(struct rw_list *l, bool is_return, int captures, int argc, const char *const *argv,
+           char *err, size_t errlen)
 {
     struct rw_rule r = {0};
     if (argc < 1) {
         snprintf(err, errlen, "%s takes arguments", is_return ? "return" : "rewrite");
         return -1;
     }
-    if ((is_return ? add_return : add_rewrite)(&r, argc, argv, err, errlen) < 0) {
+    int rc = is_return ? add_return(&r, captures, argc, argv, err, errlen)
+                       : add_rewrite(&r, argc, argv, err, errlen);
+    if (rc < 0) {
         free(r.value);
         return -1;
     }
@@ -214,7 +217,7 @@ static bool take_uri(struct rw_result *r, struct vars *v, const char *uri, size_
  * 1 match, 0 none, -1 failed (500, logged). */
 static int match(const struct rw_rule *rule, struct vars *v)
 {
-    int rc = regex_match(&rule->re, v->uri, v);
+    int rc = regex_match(&rule->re, v->uri, &v->cap);
     if (rc >= 0)
         return rc;
     char msg[120];

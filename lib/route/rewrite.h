@@ -35,9 +35,10 @@ struct rw_list {
 };
 
 /* Adds `rewrite ARGS...` or `return ARGS...` (argv without the name);
- * -1 + err if malformed. */
-int rw_add(struct rw_list *l, bool is_return, int argc, const char *const *argv, char *err,
-           size_t errlen);
+ * -1 + err if malformed.  `captures`: how many groups the location's
+ * expression has, for a return's $N (-1: the location has none). */
+int rw_add(struct rw_list *l, bool is_return, int captures, int argc, const char *const *argv,
+           char *err, size_t errlen);
 void rw_free(struct rw_list *l);
 
 enum rw_outcome {

@@ -57,18 +57,63 @@ static int method_id_for_list(struct route_table *t, const char *token, size_t l
     return t->next_ext++;
 }
 
+/* A location's form: "= PATH", "^~ PATH", "~ REGEX", "~* REGEX" or a
+ * prefix; the modifier may be followed by spaces. */
+struct location_form {
+    bool exact, stops_regex, regex, caseless;
+    const char *text; /* the path or the expression */
+};
+
+static struct location_form location_form(const char *location)
+{
+    struct location_form f = {.text = location};
+    size_t skip = 0;
+    if (location[0] == '=')
+        f.exact = true, skip = 1;
+    else if (strncmp(location, "^~", 2) == 0)
+        f.stops_regex = true, skip = 2;
+    else if (strncmp(location, "~*", 2) == 0)
+        f.regex = f.caseless = true, skip = 2;
+    else if (location[0] == '~')
+        f.regex = true, skip = 1;
+    if (skip)
+        f.text = location + skip + strspn(location + skip, " \t");
+    return f;
+}
+
+/* Whether mapping m was added for the same location as form f: the same
+ * path with the same exactness (`^~` is a prefix), or the same expression
+ * with the same case rule. */
+static bool same_location(const struct route_mapping *m, const struct location_form *f)
+{
+    if (f->regex)
+        return m->regex && m->caseless == f->caseless && strcmp(m->pattern, f->text) == 0;
+    return !m->regex && m->exact == f->exact && strcmp(m->prefix, f->text) == 0;
+}
+
 static struct route_mapping *add_mapping(struct route_table *t, const char *location, char *err,
                                          size_t errlen)
 {
-    bool exact = location[0] == '=';
-    const char *path = exact ? location + 1 + strspn(location + 1, " \t") : location;
-    if (path[0] != '/') {
+    struct location_form f = location_form(location);
+    if (f.regex && !f.text[0]) {
+        snprintf(err, errlen, "location \"%s\" needs a regular expression", location);
+        return NULL;
+    }
+    if (!f.regex && f.text[0] != '/') {
         snprintf(err, errlen, "location \"%s\" must start with '/'", location);
         return NULL;
     }
     for (size_t i = 0; i < t->n; i++) {
-        if (t->maps[i]->exact == exact && strcmp(t->maps[i]->prefix, path) == 0) {
+        if (same_location(t->maps[i], &f)) {
             snprintf(err, errlen, "duplicate location \"%s\"", location);
+            return NULL;
+        }
+    }
+    struct regex re = {0};
+    if (f.regex) {
+        char why[200];
+        if (regex_compile(&re, f.text, f.caseless, why, sizeof why) < 0) {
+            snprintf(err, errlen, "location \"%s\": %s", location, why);
             return NULL;
         }
     }
@@ -78,23 +123,42 @@ static struct route_mapping *add_mapping(struct route_table *t, const char *loca
         t->maps = maps;
     if (!maps || !m)
         abort();
+    m->order = t->n;
     t->maps[t->n++] = m;
     m->table = t;
     m->location = strdup(location);
-    m->prefix = strdup(path);
-    m->prefix_len = strlen(path);
-    m->exact = exact;
+    /* A regex location maps the whole path, as location / does. */
+    m->prefix = strdup(f.regex ? "/" : f.text);
+    m->prefix_len = strlen(m->prefix);
+    m->exact = f.exact;
+    m->stops_regex = f.stops_regex;
+    if (f.regex) {
+        m->regex = malloc(sizeof *m->regex);
+        if (!m->regex)
+            abort();
+        *m->regex = re;
+        m->caseless = f.caseless;
+        m->pattern = m->location + (f.text - location);
+    }
     m->narrow = ~(method_set)0;
     m->max_body = BODY_LIMIT_UNSET;
     m->root_fd = -1;
     return m;
 }
 
+static void free_location(struct route_mapping *m)
+{
+    if (m->regex)
+        regex_free(m->regex);
+    free(m->regex);
+    free(m->location);
+    free(m->prefix);
+}
+
 static void drop_last_mapping(struct route_table *t)
 {
     struct route_mapping *m = t->maps[--t->n];
-    free(m->location);
-    free(m->prefix);
+    free_location(m);
     free(m);
 }
 
@@ -399,6 +463,13 @@ bool route_directive_known(const char *name)
     return false;
 }
 
+/* How many groups a regex location's expression has ($1..$N in its
+ * return and try_files), or -1 for any other location. */
+static int location_captures(const struct route_mapping *m)
+{
+    return m->regex ? (int)m->regex->captures : -1;
+}
+
 int route_set(struct route_mapping *m, const char *name, int argc, const char *const *argv,
               char *err, size_t errlen)
 {
@@ -422,14 +493,15 @@ int route_set(struct route_mapping *m, const char *name, int argc, const char *c
             snprintf(err, errlen, "satisfy: expected any or all, not \"%s\"", argv[0]);
             return -1;
         case DIR_EXPIRES: return expires_parse(argv[0], &m->expires, err, errlen);
-        case DIR_REWRITE: return rw_add(&m->rewrites, false, argc, argv, err, errlen);
-        case DIR_RETURN: return rw_add(&m->rewrites, true, argc, argv, err, errlen);
+        case DIR_REWRITE: return rw_add(&m->rewrites, false, -1, argc, argv, err, errlen);
+        case DIR_RETURN:
+            return rw_add(&m->rewrites, true, location_captures(m), argc, argv, err, errlen);
         case DIR_TRY_FILES:
             if (m->try_files) {
                 snprintf(err, errlen, "try_files is given twice");
                 return -1;
             }
-            return try_files_parse(&m->try_files, argc, argv, err, errlen);
+            return try_files_parse(&m->try_files, location_captures(m), argc, argv, err, errlen);
         case DIR_ERROR_PAGE: return error_page_parse(&m->errors, argc, argv, err, errlen);
         case DIR_ROOT:
             if (m->root_by_module)
@@ -487,7 +559,7 @@ int route_table_set(struct route_table *t, const char *name, int argc, const cha
         return -1;
     if (strcmp(name, "error_page") == 0)
         return error_page_parse(&t->errors, argc, argv, err, errlen);
-    return rw_add(&t->rewrites, strcmp(name, "return") == 0, argc, argv, err, errlen);
+    return rw_add(&t->rewrites, strcmp(name, "return") == 0, -1, argc, argv, err, errlen);
 }
 
 int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
@@ -517,13 +589,18 @@ int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
     return 0;
 }
 
-/* Exact locations first, then longer prefixes before shorter ones. */
+/* Exact locations first, then longer prefixes before shorter ones, then
+ * regex locations in the order they were added (the order they are
+ * tried in). */
 static int match_order(const void *a, const void *b)
 {
     const struct route_mapping *x = *(struct route_mapping *const *)a;
     const struct route_mapping *y = *(struct route_mapping *const *)b;
-    if (x->exact != y->exact)
-        return x->exact ? -1 : 1;
+    int rx = x->exact ? 0 : x->regex ? 2 : 1, ry = y->exact ? 0 : y->regex ? 2 : 1;
+    if (rx != ry)
+        return rx - ry;
+    if (x->regex)
+        return (x->order > y->order) - (x->order < y->order);
     return (x->prefix_len < y->prefix_len) - (x->prefix_len > y->prefix_len);
 }
 
@@ -586,6 +663,9 @@ void route_finish(struct route_table *t)
                           sizeof t->maps[i]->allowed_text);
     if (t->n)
         qsort(t->maps, t->n, sizeof *t->maps, match_order);
+    t->nprefix = 0;
+    while (t->nprefix < t->n && !t->maps[t->nprefix]->regex)
+        t->nprefix++;
 }
 
 int route_process_init(void)
@@ -637,8 +717,7 @@ void route_free(struct route_table *t)
         free(m->root);
         if (m->root_fd >= 0)
             close(m->root_fd);
-        free(m->location);
-        free(m->prefix);
+        free_location(m);
         free(m);
     }
     free(t->maps);
@@ -683,5 +762,12 @@ void route_describe(const struct route_table *t, FILE *out)
             continue;
         method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
         fprintf(out, "%s location %s: %s\n", m->module->name, m->location, methods);
+    }
+    if (t->n > t->nprefix) {
+        fprintf(out, "regular expressions, tried in this order when no exact location and no "
+                     "^~ prefix is the match:\n");
+        for (size_t j = t->nprefix; j < t->n; j++)
+            fprintf(out, "  %zu. location %s (%s)\n", j - t->nprefix + 1, t->maps[j]->location,
+                    t->maps[j]->module->name);
     }
 }

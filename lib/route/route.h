@@ -13,14 +13,20 @@
 #include "route/expires.h"
 #include "route/module.h"
 #include "route/redirect.h"
+#include "route/regex.h"
 #include "route/rewrite.h"
 
 struct route_mapping {
     struct route_table *table;
-    char *location; /* as configured: "/files/", "= /robots.txt" */
-    char *prefix;   /* the path part */
+    char *location; /* as configured: "/files/", "= /robots.txt", "^~ /s/", "~ \.php$" */
+    char *prefix;   /* the path part ("/" by regex: the whole path is the module's) */
     size_t prefix_len;
     bool exact;
+    bool stops_regex;    /* `^~`: as the longest prefix, no regex is tried */
+    struct regex *regex; /* `~` and `~*`: matched against the path; else NULL */
+    bool caseless;       /* `~*` */
+    const char *pattern; /* the expression, in location */
+    size_t order;        /* the order it was added in */
     const struct verbd_module *module;
     void *inst;
     method_set implements; /* the module's methods (a C handler's own) */
@@ -51,8 +57,11 @@ struct route_mapping {
 };
 
 struct route_table {
-    struct route_mapping **maps; /* longest prefix first after route_finish */
+    /* After route_finish: exact locations, then prefixes longest first
+     * (maps[0, nprefix)), then those by regex in the order added. */
+    struct route_mapping **maps;
     size_t n;
+    size_t nprefix;
     method_set implemented; /* server-wide (route_finish) */
     bool open;              /* ... and every unknown name (a gateway) */
     bool learns;            /* a mapping may refuse what it was configured for (a gateway) */
@@ -137,6 +146,14 @@ enum verdict {
     VERDICT_REFUSE, /* the router answers with an error (400, 401, 403, 404, 405, 413,
                        501) */
 };
+
+/* Step 3, nginx's search: an exact location matching wins; else the
+ * longest matching prefix if it is `^~`; else the first regex location
+ * (in the order added) that matches; else the longest prefix.  *subpath:
+ * the part of path below the mapping; a regex location's captures go into
+ * cap (may be NULL; cap->n 0 for any other).  NULL if nothing matches. */
+const struct route_mapping *route_search(const struct route_table *t, const char *path,
+                                         const char **subpath, struct captures *cap);
 
 /* Steps 2-4: method id, path normalisation, the server's rewrites,
  * mapping, the location's rewrites (a `last` maps again), then the

@@ -14,11 +14,11 @@
 #include "route/redirect.h"
 #include "route/vars.h"
 
-int try_files_parse(struct try_files **out, int argc, const char *const *argv, char *err,
-                    size_t errlen)
+int try_files_parse(struct try_files **out, int captures, int argc, const char *const *argv,
+                    char *err, size_t errlen)
 {
     for (int i = 0; i < argc; i++)
-        if (vars_check(argv[i], false, err, errlen) < 0)
+        if (vars_check(argv[i], captures, err, errlen) < 0)
             return -1;
     const char *last = argv[argc - 1];
     int code = 0;

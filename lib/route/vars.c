@@ -174,23 +174,31 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
                 put_addr(out, req->peer);
             break;
         case VAR_CAPTURE:
-            if (capture < v->ncap && v->subject && v->cap[capture][0] >= 0)
-                put(out, v->subject + v->cap[capture][0],
-                    (size_t)(v->cap[capture][1] - v->cap[capture][0]), url);
+            if (capture < v->cap.n && v->cap.subject && v->cap.at[capture][0] >= 0)
+                put(out, v->cap.subject + v->cap.at[capture][0],
+                    (size_t)(v->cap.at[capture][1] - v->cap.at[capture][0]), url);
             break;
         case VAR_NONE: break;
         }
     }
 }
 
-int vars_check(const char *tmpl, bool captures, char *err, size_t errlen)
+int vars_check(const char *tmpl, int captures, char *err, size_t errlen)
 {
     for (const char *p = strchr(tmpl, '$'); p; p = strchr(p + 1, '$')) {
         int capture;
         size_t len;
         enum var id = parse_var(p + 1, &capture, &len);
-        if (id == VAR_CAPTURE && !captures) {
-            snprintf(err, errlen, "$%d: captures exist only after a rewrite's match", capture);
+        if (id == VAR_CAPTURE && captures < 0) {
+            snprintf(err, errlen,
+                     "$%d: captures exist only after a rewrite's match or in a location by "
+                     "regular expression",
+                     capture);
+            return -1;
+        }
+        if (id == VAR_CAPTURE && capture > captures) {
+            snprintf(err, errlen, "$%d but the location's expression has %d capture%s", capture,
+                     captures, captures == 1 ? "" : "s");
             return -1;
         }
         if (id == VAR_NONE && len) {

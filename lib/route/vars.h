@@ -1,7 +1,7 @@
 /* Variables in the values of return, rewrite, try_files and error_page:
  * $scheme, $host, $request_uri, $uri, $args, $remote_addr, and $1..$9
- * after a rewrite's match.  ${name} is the same as $name; a '$' not
- * followed by a variable's name is itself. */
+ * after a rewrite's match or in a location by regular expression.  ${name} is the same as $name; a
+ * '$' not followed by a variable's name is itself. */
 #ifndef VERBD_ROUTE_VARS_H
 #define VERBD_ROUTE_VARS_H
 
@@ -14,15 +14,19 @@ struct verbd_request;
 
 #define VARS_CAPTURES 10 /* $0..$9 */
 
+/* The subject of the last match and its captures (offsets, -1 unset). */
+struct captures {
+    const char *subject;
+    long at[VARS_CAPTURES][2];
+    int n;
+};
+
 struct vars {
     const struct verbd_request *req;
     const char *uri;  /* $uri: the current (decoded, normalised) path */
     const char *args; /* $args: the current query, NULL if none */
     size_t args_len;
-    /* The subject of the last match and its captures (offsets, -1 unset). */
-    const char *subject;
-    long cap[VARS_CAPTURES][2];
-    int ncap;
+    struct captures cap;
 };
 
 enum vars_mode {
@@ -35,7 +39,9 @@ enum vars_mode {
 void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, struct buf *out);
 
 /* At configuration: -1 + err if `tmpl` names a variable verbd does not
- * have ($foo); captures are allowed only if `captures`. */
-int vars_check(const char *tmpl, bool captures, char *err, size_t errlen);
+ * have ($foo), or a capture past `captures`, the number of capturing
+ * groups that may have matched (-1: no expression matches first, not even
+ * $0 exists). */
+int vars_check(const char *tmpl, int captures, char *err, size_t errlen);
 
 #endif

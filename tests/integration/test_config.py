@@ -268,9 +268,11 @@ class PlacementErrors(ConfigCase):
         self.assertOneError("location files/ { static %s; }\n" % self.web.root, 1, 10,
                             'location path "files/" must start with "/"')
 
-    def test_regex_location_refused(self):
-        self.assertOneError("location ~ \\.php$ { static %s; }\n" % self.web.root, 1, 10,
-                            'location modifier "~" is not supported (only = for one exact path)')
+    def test_unknown_location_modifier_refused(self):
+        self.assertOneError("location ~~ \\.php$ { static %s; }\n" % self.web.root, 1, 10,
+                            'location modifier "~~" is not supported (= for one exact path, ^~ '
+                            'for a prefix that stops the regex search, ~ and ~* for a regular '
+                            'expression)')
 
 
 class ValueErrors(ConfigCase):
@@ -310,8 +312,8 @@ class ValueErrors(ConfigCase):
                                    "optional level"),
             ("error_log stderr info more;\n", 1, 1, "error_log takes a destination (PATH, stderr "
                                                     "or off) and an optional level"),
-            ("location { static %s; }\n" % R, 1, 1, "location takes a path: location [=] PATH "
-                                                    "{ ... }"),
+            ("location { static %s; }\n" % R, 1, 1, "location takes a path: location [=|^~|~|~*] "
+                                                    "PATH { ... }"),
             ("location /a/ {\n  static %s %s;\n}\n" % (R, R), 2, 3,
              "static takes one argument (the root directory)"),
             ("include;\n", 1, 1, "include takes one file name or pattern"),

@@ -1141,6 +1141,87 @@ static void test_gateway(void)
     route_free(&u);
 }
 
+/* ---- locations by regular expression --------------------------------------------- */
+
+/* route_set with its arguments as given (spaces inside one kept). */
+static void set_args(struct route_mapping *m, const char *name, int argc, const char *const *argv)
+{
+    if (route_set(m, name, argc, argv, err, sizeof err) != 0) {
+        printf("route_set %s: %s\n", name, err);
+        exit(2);
+    }
+}
+
+/* The method decision with a regex mapping: its methods where it answers
+ * the path, the prefix's elsewhere, the server's set the union. */
+static const struct row regex_rows[] = {
+    ROW("POST", "/x.php", SERVE, 200, "~ \\.php$", NULL),
+    ROW("BREW", "/x.php", REFUSE, 405, "~ \\.php$", "GET, HEAD, POST, OPTIONS"),
+    ROW("OPTIONS", "/x.php", ANSWER, 204, "~ \\.php$", "GET, HEAD, POST, OPTIONS"),
+    /* The regex answers below a prefix that is not ^~: its Allow. */
+    ROW("BREW", "/brew/x.php", REFUSE, 405, "~ \\.php$", "GET, HEAD, POST, OPTIONS"),
+    ROW("BREW", "/brew/x", SERVE, 200, "/brew/", NULL),
+    ROW("POST", "/x.html", REFUSE, 405, "/", A_GET),
+    ROW("OPTIONS", "/x.html", ANSWER, 204, "/", A_GET),
+    ROW("PUT", "/x.html", REFUSE, 501, "/", NULL),
+    ROW("PUT", "/x.php", REFUSE, 501, "~ \\.php$", NULL),
+    ROW("POST", "/static/x.php", REFUSE, 405, "^~ /static/", A_GET),
+    ROW("OPTIONS", "*", ANSWER, 204, NULL, "GET, HEAD, POST, OPTIONS, BREW"),
+    ROW("GET", "/hello.txt", SERVE, 200, "/", NULL),
+};
+
+static void test_regex_locations(void)
+{
+    struct route_table t = {0};
+    add(&t, "/", "static", "www");
+    add_handler(&t, "~ \\.php$", "GET POST");
+    add(&t, "^~ /static/", "static", "www");
+    add_handler(&t, "/brew/", "BREW");
+    /* try_files, rewrite ... last and error_page search again. */
+    struct route_mapping *tf = add(&t, "/tf/", "static", "www");
+    set(tf, "try_files", "/none.txt /tried.php");
+    set(add(&t, "/rw/", "static", "www"), "rewrite", "^/rw/(.*)$ /$1.php last");
+    set(add(&t, "/ep/", "static", "www"), "error_page", "404 /page.php");
+    /* Captures: $1 in return and try_files. */
+    const char *user[] = {"200", "user $1"};
+    set_args(add(&t, "~ ^/u/(\\w+)$", "static", "www"), "return", 2, user);
+    set(add(&t, "~ ^/t/(\\w+)$", "static", "www"), "try_files", "/$1.txt =404");
+    const char *caps[] = {"200", "$2-$1"};
+    struct route_mapping *both = add(&t, "~ ^/both/(\\w+)/(\\w+)$", "static", "www");
+    set(both, "rewrite", "^/both/(\\w+)/x$ /u/$1");
+    set_args(both, "return", 2, caps);
+    for (size_t i = 0; i < t.n; i++)
+        if (t.maps[i]->try_files)
+            CHECK_INT(route_mapping_check(t.maps[i], err, sizeof err), 0);
+    finish(&t, 501, -1);
+    CHECK_ROWS(&t, regex_rows, -1);
+
+    run(&t, "POST", "/a/b.php", true);
+    CHECK_STR(cap.body, "POST /a/b.php /a/b.php"); /* the whole path is the subpath */
+    run(&t, "GET", "/tf/x", true);
+    CHECK_STR(cap.body, "GET /tried.php /tried.php");
+    run(&t, "GET", "/rw/abc", true);
+    CHECK_STR(cap.body, "GET /abc.php /abc.php");
+    run(&t, "GET", "/ep/missing", true);
+    CHECK_INT(cap.status, 404);
+    CHECK_STR(cap.body, "GET /page.php /page.php");
+    run(&t, "GET", "/u/bob", true);
+    CHECK_STR(cap.body, "user bob");
+    run(&t, "GET", "/t/hello", true);
+    CHECK_INT(cap.status, 200);
+    CHECK_STR(last.path, "/hello.txt");
+    CHECK_STR(last.subpath, "/hello.txt");
+    run(&t, "GET", "/t/nothing", true);
+    CHECK_INT(cap.status, 404);
+    /* The location's captures until a rewrite matches: then the
+     * rewrite's own (one group: $2 is empty), as in nginx. */
+    run(&t, "GET", "/both/p/q", true);
+    CHECK_STR(cap.body, "q-p");
+    run(&t, "GET", "/both/p/x", true);
+    CHECK_STR(cap.body, "-p");
+    route_free(&t);
+}
+
 int main(void)
 {
     build_tree();
@@ -1159,6 +1240,7 @@ int main(void)
     test_slash_mapping_does_not_shadow_its_own_prefix();
     test_long_allow_whole();
     test_gateway();
+    test_regex_locations();
     vx_pool_free();
     rm_tree();
     return unit_report();
