@@ -159,10 +159,11 @@ const struct route_mapping *route_search(const struct route_table *t, const char
  * mapping, the location's rewrites (a `last` maps again), then the
  * location's guards and try_files (whose redirect decides again), at
  * most ROUTE_REDIRECTS_MAX times.  Sets req->method_id, path, subpath,
- * mapping, refusal, access, and req->route when a rule applied; what it
- * keeps is in the exchange's arena.  An OPTIONS the
- * guards do not let in is VERDICT_ANSWER with req->access 401 or 403: it
- * is answered with the location's configured set. */
+ * mapping, refusal, access, and req->route when a rule applied or a
+ * regex location matched (its captures); what it keeps is in the
+ * exchange's arena.  An OPTIONS the guards do not let in is
+ * VERDICT_ANSWER with req->access 401 or 403: it is answered with the
+ * location's configured set. */
 enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x);
 
 /* The request body limit of a mapping: its own `max_body`, else the
