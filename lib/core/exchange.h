@@ -27,13 +27,14 @@ struct verbd_request {
     int access;       /* a guarded location's verdict: 0 not asked yet, 200 let in, 401, 403 */
     const char *body; /* read for a synchronous handler */
     size_t body_len;
-    uint64_t max_body;           /* what the session reads of the body at most */
-    const struct sockaddr *peer; /* the client's address, or NULL */
-    bool tls;                    /* it came over TLS */
-    const char *protocol;        /* "HTTP/2.0" for the access log; NULL: HTTP/1.<minor> */
-    struct span trailers;        /* a chunked body's trailer section, once read */
-    struct route_state *route;   /* the router's per-request state (rewrites,
-                                    internal redirects), or NULL */
+    uint64_t max_body;            /* what the session reads of the body at most */
+    const struct sockaddr *peer;  /* the client's address, or NULL */
+    const struct sockaddr *local; /* the listening address it came to, or NULL */
+    bool tls;                     /* it came over TLS */
+    const char *protocol;         /* "HTTP/2.0" for the access log; NULL: HTTP/1.<minor> */
+    struct span trailers;         /* a chunked body's trailer section, once read */
+    struct route_state *route;    /* the router's per-request state (rewrites,
+                                     internal redirects), or NULL */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when

@@ -656,6 +656,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     vx_take_request(x, h, c->in + c->in_start);
     x->req.peer = c->peer.sa.sa_family ? &c->peer.sa : NULL;
     x->req.tls = c->lis->tls;
+    x->req.local = (const struct sockaddr *)&c->lis->addr;
     c->in_start += h->head_len;
     c->has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
     c->body_chunked = h->framing == BODY_CHUNKED;

@@ -30,6 +30,24 @@ int route_method_id(const struct route_table *t, const char *token, size_t len)
     return METHOD_UNKNOWN;
 }
 
+void route_relay_allow(const struct route_mapping *m, struct span value, struct verbd_response *res)
+{
+    struct buf out = {0};
+    struct span tok;
+    while (http_list_next(&value, &tok)) {
+        int id = route_method_id(m->table, tok.p, tok.n);
+        bool here = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+        if (!here || (id != METHOD_OPTIONS && m->module->refuses &&
+                      m->module->refuses(m->inst, tok.p, tok.n)))
+            continue;
+        if (out.len)
+            buf_append(&out, ", ", 2);
+        buf_append(&out, tok.p, tok.n);
+    }
+    verbd_response_header_n(res, "Allow", out.len ? out.p : "", out.len);
+    buf_free(&out);
+}
+
 /* Id of a method named in a method list.  With `add`, a token not yet
  * known becomes an extension method of the table.  -1 + err if the token is
  * invalid, unknown (without `add`) or the table is full. */

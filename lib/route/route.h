@@ -131,6 +131,12 @@ void route_free(struct route_table *t);
  * METHOD_UNKNOWN. */
 int route_method_id(const struct route_table *t, const char *token, size_t len);
 
+/* An upstream's Allow value cut down to what mapping m allows now (its
+ * set, less what its gateway learnt refused), added to res as Allow: a
+ * gateway never advertises a method verbd would refuse. */
+void route_relay_allow(const struct route_mapping *m, struct span value,
+                       struct verbd_response *res);
+
 enum verdict {
     VERDICT_SERVE,  /* the module will answer (send 100 Continue if asked) */
     VERDICT_ANSWER, /* the router answers (OPTIONS, TRACE: a success) */

@@ -2,6 +2,8 @@
  * the output buffer. */
 #include "route/vars.h"
 
+#include "core/addr.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -116,13 +118,8 @@ static void put_host(struct buf *out, const struct verbd_request *req)
 
 static void put_addr(struct buf *out, const struct sockaddr *sa)
 {
-    char text[INET6_ADDRSTRLEN] = "";
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+    char text[ADDR_TEXT_MAX];
+    addr_text(sa, text, sizeof text, "");
     buf_puts(out, text);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/exchange.h"
 #include "core/log.h"
 #include "http/chunked.h"
@@ -21,7 +22,7 @@
 #include "http/response.h"
 #include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
-#include "mod/proxy/learn.h"
+#include "upstream/learn.h"
 #include "route/route.h"
 
 /* Request bytes queued for the upstream before the client's body is
@@ -99,39 +100,6 @@ static bool is_idempotent(int id)
            id == METHOD_DELETE || id == METHOD_PROPFIND;
 }
 
-static bool span_is(struct span s, const char *name)
-{
-    return s.n == strlen(name) && strncasecmp(s.p, name, s.n) == 0;
-}
-
-/* Hop-by-hop fields (RFC 9110 §7.6.1) and those the gateway frames
- * itself; plus every field the message's Connection names. */
-static bool hop_by_hop(struct span name, const struct http_field *fields, size_t n)
-{
-    static const char *const fixed[] = {"Connection",
-                                        "Keep-Alive",
-                                        "Proxy-Connection",
-                                        "TE",
-                                        "Transfer-Encoding",
-                                        "Upgrade",
-                                        "Trailer",
-                                        "Content-Length",
-                                        "Proxy-Authenticate",
-                                        "Proxy-Authorization"};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (span_is(name, fixed[i]))
-            return true;
-    for (size_t i = 0; i < n; i++) {
-        if (!span_is(fields[i].name, "Connection"))
-            continue;
-        struct span list = fields[i].value, tok;
-        while (http_list_next(&list, &tok))
-            if (tok.n == name.n && strncasecmp(tok.p, name.p, name.n) == 0)
-                return true;
-    }
-    return false;
-}
-
 /* The fields of a trailer section (validated by the chunked decoder) that
  * a gateway passes on: not those it handles itself.  Returns how many are
  * in `fields`. */
@@ -142,19 +110,9 @@ static size_t passable_trailers(const char *p, size_t len, struct http_field *fi
     if (len <= 2 || http_parse_fields(p, 0, len, fields, FIELDS_MAX, &n, &why) <= 0)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!hop_by_hop(fields[i].name, fields, n))
+        if (!http_hop_by_hop(fields[i].name, fields, n))
             fields[kept++] = fields[i];
     return kept;
-}
-
-/* Whether a field's list value has `token` (case-insensitively). */
-static bool has_token(struct span list, const char *token)
-{
-    struct span tok;
-    while (http_list_next(&list, &tok))
-        if (span_is(tok, token))
-            return true;
-    return false;
 }
 
 /* An HTTP/1.1 request without a body that asks to switch protocols
@@ -165,7 +123,8 @@ static bool asks_upgrade(const struct http_request *h)
         (h->framing == BODY_LENGTH && h->content_length) || !http_field_get(h, "Upgrade").p)
         return false;
     for (size_t i = 0; i < h->nfields; i++)
-        if (span_is(h->fields[i].name, "Connection") && has_token(h->fields[i].value, "upgrade"))
+        if (http_span_is(h->fields[i].name, "Connection") &&
+            http_list_has(h->fields[i].value, "upgrade"))
             return true;
     return false;
 }
@@ -177,37 +136,10 @@ static const char *listed(const struct buf *b, struct span name, bool pairs)
         const char *n = b->p + at;
         const char *v = n + strlen(n) + 1;
         at = (size_t)((pairs ? v + strlen(v) + 1 : v) - b->p);
-        if (span_is(name, n))
+        if (http_span_is(name, n))
             return pairs ? v : n;
     }
     return NULL;
-}
-
-/* The client's address as text (len ≥ 16); IPv4, on every request's
- * path, written out by hand. */
-static void peer_text(const struct verbd_request *req, char *out, size_t len)
-{
-    const struct sockaddr *sa = req->peer;
-    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-        snprintf(out, len, "unknown");
-    else if (sa->sa_family == AF_INET) {
-        const unsigned char *a =
-            (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr.s_addr;
-        char *o = out;
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                *o++ = '.';
-            if (a[i] >= 100)
-                *o++ = (char)('0' + a[i] / 100);
-            if (a[i] >= 10)
-                *o++ = (char)('0' + a[i] / 10 % 10);
-            *o++ = (char)('0' + a[i] % 10);
-        }
-        *o = '\0';
-    } else if (!inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-                          (socklen_t)len)) {
-        snprintf(out, len, "unknown");
-    }
 }
 
 static int hex(char c)
@@ -385,30 +317,31 @@ static void build_head(struct fwd *f)
     struct span via = {0}, xff = {0};
     for (size_t i = 0; i < h->nfields; i++) {
         const struct http_field *fl = &h->fields[i];
-        if (hop_by_hop(fl->name, h->fields, h->nfields) || listed(&in->set_headers, fl->name, true))
+        if (http_hop_by_hop(fl->name, h->fields, h->nfields) ||
+            listed(&in->set_headers, fl->name, true))
             continue;
-        if (span_is(fl->name, "Via")) {
+        if (http_span_is(fl->name, "Via")) {
             via = fl->value;
             has_via = true;
             continue;
         }
-        if (in->forwarded && span_is(fl->name, "X-Forwarded-For")) {
+        if (in->forwarded && http_span_is(fl->name, "X-Forwarded-For")) {
             xff = fl->value;
             continue;
         }
-        if (span_is(fl->name, "Expect") && !f->expect)
+        if (http_span_is(fl->name, "Expect") && !f->expect)
             continue;
-        if (span_is(fl->name, "Max-Forwards") && req->method_id == METHOD_OPTIONS) {
+        if (http_span_is(fl->name, "Max-Forwards") && req->method_id == METHOD_OPTIONS) {
             /* RFC 9110 §7.6.2: one hop fewer (0 was answered by verbd). */
             uint64_t n = strtoull(fl->value.p, NULL, 10);
             buf_printf(b, "Max-Forwards: %llu\r\n", (unsigned long long)(n ? n - 1 : 0));
             continue;
         }
-        if (span_is(fl->name, "Destination")) {
+        if (http_span_is(fl->name, "Destination")) {
             rewrite_destination(f, b, fl->value);
             continue;
         }
-        has_host = has_host || span_is(fl->name, "Host");
+        has_host = has_host || http_span_is(fl->name, "Host");
         buf_append(b, fl->name.p, fl->name.n);
         buf_append(b, ": ", 2);
         buf_append(b, fl->value.p, fl->value.n);
@@ -431,7 +364,7 @@ static void build_head(struct fwd *f)
     size_t mark = b->len;
     if (in->forwarded) {
         char addr[64];
-        peer_text(req, addr, sizeof addr);
+        addr_text(req->peer, addr, sizeof addr, "unknown");
         const char *proto = req->tls ? "https" : "http";
         buf_puts(b, "X-Forwarded-For: ");
         buf_append(b, xff.p, xff.n);
@@ -674,57 +607,16 @@ static void continue_anyway(struct verbd_exchange *x, void *arg)
 
 /* ---- the response ------------------------------------------------------------------- */
 
-/* A 501 about the method (DESIGN.md): not to GET, HEAD or OPTIONS, which
- * every server implements, nor to a request that carried something else
- * the upstream may not support.  Kept for its explicit freshness, or
- * proxy_learn. */
+/* A 501 about the method teaches the gateway (DESIGN.md). */
 static void learn(struct fwd *f, const struct http_response *r)
 {
-    const struct verbd_request *req = &f->x->req;
-    const struct http_request *h = &req->http;
-    int id = req->method_id;
-    if (!f->in->learn_ms || id == METHOD_GET || id == METHOD_HEAD || id == METHOD_OPTIONS ||
-        h->framing == BODY_CHUNKED || h->expect_continue || http_field_get(h, "Content-Range").p)
-        return;
-    uint64_t ttl = f->in->learn_ms;
-    struct span cc = http_response_field(r, "Cache-Control"), d;
-    bool shared = false;
-    while (http_list_next(&cc, &d)) {
-        bool s = d.n > 9 && strncasecmp(d.p, "s-maxage=", 9) == 0;
-        bool m = d.n > 8 && strncasecmp(d.p, "max-age=", 8) == 0;
-        if ((d.n == 8 && strncasecmp(d.p, "no-store", 8) == 0) ||
-            (d.n == 8 && strncasecmp(d.p, "no-cache", 8) == 0))
-            return;
-        if ((s || (m && !shared)) && strspn(d.p + (s ? 9 : 8), "0123456789") == d.n - (s ? 9 : 8)) {
-            ttl = strtoull(d.p + (s ? 9 : 8), NULL, 10) * 1000;
-            shared = shared || s;
-        }
-    }
-    if (ttl == 0)
-        return;
-    learn_refusal(f->in->group->name, h->method.p, h->method.n, ttl);
-    log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
-            f->in->group->name, (int)h->method.n, h->method.p, (unsigned long long)(ttl / 1000));
-}
-
-/* An upstream's Allow cut down to what this location allows now, so verbd
- * never advertises a method it would refuse. */
-static void relay_allow(struct fwd *f, struct verbd_response *res, struct span value)
-{
-    const struct route_mapping *m = f->x->req.mapping;
-    struct buf out = {0};
-    struct span tok;
-    while (http_list_next(&value, &tok)) {
-        int id = route_method_id(m->table, tok.p, tok.n);
-        bool here = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
-        if (!here || (id != METHOD_OPTIONS && m->module->refuses(m->inst, tok.p, tok.n)))
-            continue;
-        if (out.len)
-            buf_append(&out, ", ", 2);
-        buf_append(&out, tok.p, tok.n);
-    }
-    verbd_response_header_n(res, "Allow", out.len ? out.p : "", out.len);
-    buf_free(&out);
+    const struct http_request *h = &f->x->req.http;
+    uint64_t ttl = learn_from_501(f->in->group->name, h, f->x->req.method_id,
+                                  http_response_field(r, "Cache-Control"), f->in->learn_ms);
+    if (ttl)
+        log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
+                f->in->group->name, (int)h->method.n, h->method.p,
+                (unsigned long long)(ttl / 1000));
 }
 
 /* A 1xx other than 100 and 101 (103 Early Hints) goes on to the client,
@@ -734,7 +626,7 @@ static void relay_interim(struct fwd *f, const struct http_response *r)
     struct buf lines = {0};
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
-        if (hop_by_hop(fl->name, r->fields, r->nfields))
+        if (http_hop_by_hop(fl->name, r->fields, r->nfields))
             continue;
         buf_append(&lines, fl->name.p, fl->name.n);
         buf_append(&lines, ": ", 2);
@@ -778,7 +670,8 @@ static void allow_found(void *arg, const char *allow, size_t len)
     f->ask = NULL;
     if (allow) {
         allow_memo_put(f->in, f->ask_target, allow, len);
-        relay_allow(f, verbd_exchange_response(f->x), (struct span){allow, len});
+        route_relay_allow(f->x->req.mapping, (struct span){allow, len},
+                          verbd_exchange_response(f->x));
     }
     arm(f, f->in->read_timeout_ms);
     take_response(f);
@@ -795,7 +688,7 @@ static void fix_allow(struct fwd *f, struct verbd_response *res)
     buf_append(&target, "", 1);
     const char *known = allow_memo_get(f->in, target.p);
     if (known) {
-        relay_allow(f, res, (struct span){known, strlen(known)});
+        route_relay_allow(f->x->req.mapping, (struct span){known, strlen(known)}, res);
         buf_free(&target);
         return;
     }
@@ -828,15 +721,16 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
-        if (hop_by_hop(fl->name, r->fields, r->nfields) || span_is(fl->name, "Server") ||
+        if (http_hop_by_hop(fl->name, r->fields, r->nfields) || http_span_is(fl->name, "Server") ||
             listed(&f->in->hide_headers, fl->name, false))
             continue;
-        if (span_is(fl->name, "Allow")) {
-            relay_allow(f, res, fl->value);
+        if (http_span_is(fl->name, "Allow")) {
+            route_relay_allow(f->x->req.mapping, fl->value, res);
             continue;
         }
-        if ((span_is(fl->name, "Location") && rewrite_location(f, res, "Location", fl->value)) ||
-            (span_is(fl->name, "Content-Location") &&
+        if ((http_span_is(fl->name, "Location") &&
+             rewrite_location(f, res, "Location", fl->value)) ||
+            (http_span_is(fl->name, "Content-Location") &&
              rewrite_location(f, res, "Content-Location", fl->value)))
             continue;
         char name[256];
