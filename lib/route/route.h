@@ -154,6 +154,11 @@ enum verdict {
  * is answered with the location's configured set. */
 enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x);
 
+/* The decision for an internal redirect to uri[0, len) (encoded, with its
+ * query): route_start answers or starts what it decides. */
+enum verdict route_redirect(const struct route_table *t, struct verbd_exchange *x, const char *uri,
+                            size_t len);
+
 /* The request body limit of a mapping: its own `max_body`, else the
  * server's, else the module's default (1m; none for a module that streams
  * bodies to disk). */

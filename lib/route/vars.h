@@ -23,6 +23,11 @@ struct vars {
     const char *subject;
     long cap[VARS_CAPTURES][2];
     int ncap;
+    /* Variables a module adds for its own directives (fastcgi_param's
+     * $document_root): names[i] is worth values[i] in this expansion. */
+    const char *const *extra_names;
+    const char *const *extra_values;
+    size_t nextra;
 };
 
 enum vars_mode {
@@ -37,5 +42,8 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
 /* At configuration: -1 + err if `tmpl` names a variable verbd does not
  * have ($foo); captures are allowed only if `captures`. */
 int vars_check(const char *tmpl, bool captures, char *err, size_t errlen);
+/* The same where a module adds the variables extra_names[0, nextra). */
+int vars_check_extra(const char *tmpl, bool captures, const char *const *extra_names, size_t nextra,
+                     char *err, size_t errlen);
 
 #endif
