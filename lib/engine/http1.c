@@ -1195,6 +1195,10 @@ static void run_once(struct http1 *c)
             http1_close(c);
             return;
         }
+        if (c->peer_shut && c->x && !c->tunnel && vx_wants_client_end(c->x)) {
+            vx_client_ended(c->x);
+            continue;
+        }
         if (process(c))
             continue;
         if (c->to_http2) {

@@ -180,7 +180,11 @@ void fcgi_build_params(const struct fcgi_inst *in, struct verbd_exchange *x,
     const struct route_mapping *m = req->mapping;
     char method[METHOD_NAME_MAX + 1], name[256], port[8], addr[ADDR_TEXT_MAX], peer[ADDR_TEXT_MAX],
         peer_port[8], length[24];
-    snprintf(method, sizeof method, "%.*s", (int)h->method.n, h->method.p);
+    /* The decided method: a local redirect makes it GET. */
+    if (req->method_id >= 0 && req->method_id < METHOD_REGISTERED_COUNT)
+        snprintf(method, sizeof method, "%s", method_name(req->method_id));
+    else
+        snprintf(method, sizeof method, "%.*s", (int)h->method.n, h->method.p);
     server_name(req, name, sizeof name);
     snprintf(port, sizeof port, "%u", addr_port(req->local));
     addr_text(req->local, addr, sizeof addr, "");

@@ -145,18 +145,41 @@ static void release_conn(struct fcgi *f, bool keep)
     f->conn = NULL;
 }
 
+/* The client went away: the application is told (best effort: the
+ * connection is not kept anyway). */
+static void abort_app(struct fcgi *f)
+{
+    if (!f->conn || !f->connected || f->ended)
+        return;
+    struct buf b = {0};
+    fcgi_abort_request(&b, REQUEST_ID);
+    if (send(f->conn->fd, b.p, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+        log_msg(LOG_DEBUG, "fastcgi %s: abort: %s", f->in->group->name, strerror(errno));
+    buf_free(&b);
+    release_conn(f, false);
+}
+
+static void client_ended(struct verbd_exchange *x, void *arg)
+{
+    struct fcgi *f = arg;
+    if (f->finished)
+        return;
+    f->finished = true;
+    log_msg(LOG_INFO, "fastcgi %s: the client closed the connection; the request is aborted",
+            f->in->group->name);
+    verbd_timer_cancel(f->timer);
+    f->timer = NULL;
+    abort_app(f);
+    if (f->member)
+        upstream_member_done(f->member, true);
+    f->member = NULL;
+    verbd_abort(x);
+}
+
 static void cleanup(void *arg)
 {
     struct fcgi *f = arg;
-    if (f->conn && f->connected && !f->ended) {
-        /* The client went away: the application is told (best effort, as
-         * the connection is not kept anyway). */
-        struct buf b = {0};
-        fcgi_abort_request(&b, REQUEST_ID);
-        if (send(f->conn->fd, b.p, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
-            log_msg(LOG_DEBUG, "fastcgi %s: abort: %s", f->in->group->name, strerror(errno));
-        buf_free(&b);
-    }
+    abort_app(f);
     if (f->err_line.len)
         log_stderr_line(f, f->err_line.p, f->err_line.len);
     if (f->member)
@@ -233,6 +256,15 @@ static void body_data(struct verbd_exchange *x, const void *p, size_t n, void *a
     (void)x;
     struct fcgi *f = arg;
     if (f->hold_body) {
+        if (f->finished)
+            return;
+        if (f->held.len + n > f->in->chunked_max) {
+            f->finished = true;
+            verbd_response_error(verbd_exchange_response(f->x), 413,
+                                 "A chunked body this large needs a Content-Length here.");
+            verbd_finish(f->x);
+            return;
+        }
         buf_append(&f->held, p, n);
         return;
     }
@@ -276,6 +308,8 @@ static void body_done(struct verbd_exchange *x, int status, void *arg)
     }
     if (f->hold_body) {
         f->hold_body = false;
+        if (f->finished)
+            return;
         send_request(f, f->held.len);
         return;
     }
@@ -460,6 +494,10 @@ static void take_stdout(struct fcgi *f, const char *p, size_t n)
         if (!end) {
             if (f->head.len >= HEAD_MAX)
                 fail(f, 502, "its CGI header section is too large");
+            return;
+        }
+        if ((size_t)end > HEAD_MAX) {
+            fail(f, 502, "its CGI header section is too large");
             return;
         }
         relay_head(f, f->head.p, (size_t)end);
@@ -726,8 +764,10 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
     if (!f->in_buf)
         abort();
     verbd_cleanup(x, cleanup, f);
+    verbd_on_client_end(x, client_ended, f);
     const struct http_request *h = &x->req.http;
-    bool has_body = verbd_request_has_body(&x->req);
+    /* After a local redirect the body was the first script's: none now. */
+    bool has_body = verbd_request_has_body(&x->req) && !x->reading && !x->body_done;
     if (!has_body) {
         send_request(f, UINT64_MAX);
         return;
@@ -736,8 +776,6 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
     if (h->framing == BODY_CHUNKED) {
         /* CGI needs CONTENT_LENGTH before the body: a chunked one is held
          * (bounded) until its end. */
-        if (x->req.max_body > in->chunked_max)
-            x->req.max_body = in->chunked_max;
         f->hold_body = true;
         verbd_read(x, body_data, body_done, f);
         return;
