@@ -72,9 +72,16 @@ enum fcgi_event fcgi_read(struct fcgi_reader *r, uint16_t id, const char *p, siz
             r->padding_left -= k;
             at += k;
         }
-        if (r->content_left == 0 && r->padding_left == 0 && r->head_have == FCGI_HEADER_LEN &&
-            r->type != FCGI_END_REQUEST)
-            r->head_have = 0; /* that record is done */
+        if (r->content_left == 0 && r->padding_left == 0 && r->head_have == FCGI_HEADER_LEN) {
+            r->head_have = 0; /* that record is done, its padding too */
+            if (r->type == FCGI_END_REQUEST) {
+                *used = at;
+                out->app_status = (uint32_t)r->end[0] << 24 | (uint32_t)r->end[1] << 16 |
+                                  (uint32_t)r->end[2] << 8 | r->end[3];
+                out->protocol_status = r->end[4];
+                return FCGI_END;
+            }
+        }
         if (at == n) {
             *used = at;
             return FCGI_MORE;
@@ -123,23 +130,9 @@ enum fcgi_event fcgi_read(struct fcgi_reader *r, uint16_t id, const char *p, siz
             r->end_have += k;
             r->content_left -= k;
             at += k;
-            if (r->end_have < 8)
-                continue;
-            /* Its padding is consumed with it: what follows is the
-             * connection's next request's. */
-            size_t pad = n - at < r->padding_left ? n - at : r->padding_left;
-            at += pad;
-            r->padding_left -= pad;
-            if (r->padding_left) {
-                *used = at;
-                return FCGI_MORE; /* the rest of the padding first */
-            }
-            r->head_have = 0;
-            *used = at;
-            out->app_status = (uint32_t)r->end[0] << 24 | (uint32_t)r->end[1] << 16 |
-                              (uint32_t)r->end[2] << 8 | r->end[3];
-            out->protocol_status = r->end[4];
-            return FCGI_END;
+            /* Once whole, with its padding (consumed above), it is the
+             * end: what follows is the connection's next request's. */
+            continue;
         }
         if (r->content_left == 0)
             continue;
