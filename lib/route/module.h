@@ -42,8 +42,8 @@ struct verbd_module {
     /* A gateway (DESIGN.md): implements every method but CONNECT and TRACE,
      * unknown names included, unless `methods` narrows it (or, if `methods`
      * above is set, the mapping has not `methods` of its own: then that
-     * set), and forwards OPTIONS with a target while its methods are open
-     * or name OPTIONS. */
+     * set), and forwards OPTIONS with a target (with a set of its own,
+     * only where `methods` names OPTIONS). */
     bool gateway;
     /* The module directive takes no argument (`status;`): create gets
      * NULL. */
