@@ -19,6 +19,7 @@
 #include "mod/fastcgi/record.h"
 #include "route/redirect.h"
 #include "route/route.h"
+#include "upstream/attempt.h"
 #include "upstream/learn.h"
 
 #define REQUEST_ID 1
@@ -36,10 +37,7 @@
 struct fcgi {
     struct verbd_exchange *x;
     struct fcgi_inst *in;
-    struct upstream_member *member;
-    unsigned tries;
-    struct upstream_conn *conn;
-    bool reused, connected, readable, peer_shut;
+    struct upstream_attempt up;
     struct verbd_timer *timer;
     struct fcgi_script script;
 
@@ -92,7 +90,7 @@ static void log_stderr_line(struct fcgi *f, const char *p, size_t n)
     while (n && (p[n - 1] == '\r' || p[n - 1] == '\n'))
         n--;
     log_msg(LOG_ERROR, "fastcgi %s (%s) stderr: %.*s", f->in->group->name,
-            f->member ? f->member->name : "-", (int)n, p);
+            f->up.member ? f->up.member->name : "-", (int)n, p);
 }
 
 static void take_stderr(struct fcgi *f, const char *p, size_t n)
@@ -121,7 +119,7 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
     (void)x;
     struct fcgi *f = arg;
     fail(f, 504,
-         !f->connected            ? "the application did not accept the connection in time"
+         !f->up.connected         ? "the application did not accept the connection in time"
          : f->out_at < f->out.len ? "the application did not take the request in time"
                                   : "the application did not answer in time");
 }
@@ -136,24 +134,18 @@ static void arm(struct fcgi *f, uint64_t ms)
 
 static void release_conn(struct fcgi *f, bool keep)
 {
-    if (!f->conn)
-        return;
-    if (keep)
-        upstream_conn_keep(f->conn);
-    else
-        upstream_conn_close(f->conn);
-    f->conn = NULL;
+    upstream_attempt_release(&f->up, keep);
 }
 
 /* The client went away: the application is told (best effort: the
  * connection is not kept anyway). */
 static void abort_app(struct fcgi *f)
 {
-    if (!f->conn || !f->connected || f->ended)
+    if (!f->up.conn || !f->up.connected || f->ended)
         return;
     struct buf b = {0};
     fcgi_abort_request(&b, REQUEST_ID);
-    if (send(f->conn->fd, b.p, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+    if (send(f->up.conn->fd, b.p, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
         log_msg(LOG_DEBUG, "fastcgi %s: abort: %s", f->in->group->name, strerror(errno));
     buf_free(&b);
     release_conn(f, false);
@@ -170,9 +162,7 @@ static void client_ended(struct verbd_exchange *x, void *arg)
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
     abort_app(f);
-    if (f->member)
-        upstream_member_done(f->member, true);
-    f->member = NULL;
+    upstream_attempt_done(&f->up, true);
     verbd_abort(x);
 }
 
@@ -182,8 +172,7 @@ static void cleanup(void *arg)
     abort_app(f);
     if (f->err_line.len)
         log_stderr_line(f, f->err_line.p, f->err_line.len);
-    if (f->member)
-        upstream_member_done(f->member, true);
+    upstream_attempt_done(&f->up, true); /* the client left first */
     release_conn(f, false);
     buf_free(&f->out);
     buf_free(&f->held);
@@ -200,12 +189,11 @@ static void fail(struct fcgi *f, int status, const char *why)
     if (f->finished)
         return;
     f->finished = true;
-    log_msg(LOG_ERROR, "fastcgi %s (%s): %s", f->in->group->name, f->member ? f->member->name : "-",
-            why);
-    if (f->member) {
-        upstream_member_done(f->member, !(status == 504 || !f->connected));
-        f->member = NULL;
-    }
+    log_msg(LOG_ERROR, "fastcgi %s (%s): %s", f->in->group->name,
+            f->up.member ? f->up.member->name : "-", why);
+    /* A timeout or an unreachable member counts against it; an invalid
+     * answer is the application's, not the member's health. */
+    upstream_attempt_done(&f->up, !(status == 504 || !f->up.connected));
     release_conn(f, false);
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
@@ -227,8 +215,7 @@ static void complete(struct fcgi *f)
     bool keep =
         f->in->group->max_idle && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_conn(f, keep);
-    upstream_member_done(f->member, true);
-    f->member = NULL;
+    upstream_attempt_done(&f->up, true);
     if (f->has_length && f->left && f->x->req.method_id != METHOD_HEAD) {
         verbd_abort(f->x); /* shorter than its Content-Length */
         return;
@@ -338,7 +325,7 @@ static void send_request(struct fcgi *f, uint64_t content_length)
     buf_free(&f->held);
     if (!connect_member(f))
         return;
-    f->replayable = f->reused && f->body_complete;
+    f->replayable = f->up.reused && f->body_complete;
     pump(f);
 }
 
@@ -357,8 +344,7 @@ static void local_redirect(struct fcgi *f, struct span location)
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
     release_conn(f, false);
-    upstream_member_done(f->member, true);
-    f->member = NULL;
+    upstream_attempt_done(&f->up, true);
     response_reset(&x->res);
     if (x->req.method_id != METHOD_HEAD)
         x->req.method_id = METHOD_GET;
@@ -573,20 +559,15 @@ static void client_took(struct verbd_exchange *x, void *arg)
  * on a new one.  False if the exchange ended. */
 static bool retry(struct fcgi *f)
 {
-    upstream_conn_close(f->conn);
-    f->conn = NULL;
     f->replayable = false;
     f->out_at = 0;
     memset(&f->reader, 0, sizeof f->reader);
-    f->conn = upstream_conn_open(f->in->group, f->member, f->x->loop, &f->reused, conn_event, f);
-    if (!f->conn) {
+    if (!upstream_attempt_reconnect(&f->up)) {
         fail(f, 502, strerror(errno));
         return false;
     }
-    f->connected = f->reused;
-    f->readable = f->peer_shut = false;
-    arm(f, f->reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-    if (f->reused && !f->flush_due) {
+    arm(f, f->up.reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    if (f->up.reused && !f->flush_due) {
         f->flush_due = true;
         verbd_defer(f->x, flush_body, f);
     }
@@ -595,15 +576,11 @@ static bool retry(struct fcgi *f)
 
 static bool read_app(struct fcgi *f)
 {
-    for (;;) {
-        if (f->waiting_client || f->finished)
-            return !f->finished;
-        if (!f->readable)
+    while (!f->waiting_client && !f->finished) {
+        ssize_t n = upstream_attempt_recv(&f->up, f->in_buf, IN_CHUNK);
+        if (n == 0)
             return true;
-        ssize_t n = recv(f->conn->fd, f->in_buf, IN_CHUNK, 0);
         if (n > 0) {
-            if ((size_t)n < IN_CHUNK && !f->peer_shut)
-                f->readable = false;
             f->in_len = (size_t)n;
             f->answered = true;
             arm(f, f->in->read_timeout_ms);
@@ -611,45 +588,34 @@ static bool read_app(struct fcgi *f)
                 return false;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            f->readable = false;
-            return true;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
         if (!f->answered && f->replayable)
             return retry(f);
         fail(f, 502,
-             n < 0          ? strerror(errno)
+             errno          ? strerror(errno)
              : f->head_done ? "it closed the connection before the end of the response"
                             : "it closed the connection without an answer");
         return false;
     }
+    return !f->finished;
 }
 
 static bool write_app(struct fcgi *f)
 {
-    while (f->out_at < f->out.len) {
-        ssize_t n = send(f->conn->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
-        if (n > 0) {
-            f->out_at += (size_t)n;
-            arm(f, f->in->send_timeout_ms);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
+    bool progress = false;
+    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at, &progress);
+    if (progress)
+        arm(f, f->in->send_timeout_ms);
+    if (r == 0)
+        return true;
+    if (r < 0) {
         if (!f->answered && f->replayable)
             return retry(f);
-        if (f->answered) {
-            /* It answered without reading the whole body: its answer
-             * stands, the rest of the body is dropped. */
-            f->out_at = f->out.len = 0;
-            return true;
+        if (!f->answered) {
+            fail(f, 502, strerror(errno));
+            return false;
         }
-        fail(f, 502, strerror(errno));
-        return false;
+        /* It answered without reading the whole body: its answer stands,
+         * the rest of the body is dropped. */
     }
     if (!f->replayable)
         f->out_at = f->out.len = 0;
@@ -663,11 +629,11 @@ static bool write_app(struct fcgi *f)
 
 static void pump(struct fcgi *f)
 {
-    if (f->finished || !f->conn)
+    if (f->finished || !f->up.conn)
         return;
-    if (f->connected && !write_app(f))
+    if (f->up.connected && !write_app(f))
         return;
-    if (f->connected && !read_app(f))
+    if (f->up.connected && !read_app(f))
         return;
     if (f->waiting_client)
         verbd_on_writable(f->x, client_took, f);
@@ -676,58 +642,29 @@ static void pump(struct fcgi *f)
 static void conn_event(void *owner, uint32_t events)
 {
     struct fcgi *f = owner;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->peer_shut = true;
-    if (!f->connected && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
-        int e = 0;
-        socklen_t len = sizeof e;
-        getsockopt(f->conn->fd, SOL_SOCKET, SO_ERROR, &e, &len);
-        if (e) {
-            char why[160];
-            snprintf(why, sizeof why, "connect: %s", strerror(e));
-            if (f->tries < f->in->group->n) {
-                log_msg(LOG_ERROR, "fastcgi %s (%s): %s; trying another", f->in->group->name,
-                        f->member->name, why);
-                upstream_member_done(f->member, false);
-                upstream_conn_close(f->conn);
-                f->conn = NULL;
-                if (connect_member(f))
-                    pump(f);
-                return;
-            }
-            fail(f, 502, why);
-            return;
-        }
-        f->connected = true;
-        arm(f, f->in->read_timeout_ms);
+    char why[160];
+    bool was = f->up.connected;
+    int r = upstream_attempt_event(&f->up, events, why, sizeof why);
+    if (r < 0) {
+        fail(f, 502, why);
+        return;
     }
+    /* Connected now, or on to the next member (a kept connection to it
+     * raises no edge of its own: it is written to at once). */
+    if (r == 0 || (!was && f->up.connected))
+        arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     pump(f);
 }
 
 static bool connect_member(struct fcgi *f)
 {
-    struct upstream_group *g = f->in->group;
-    for (;;) {
-        f->member = upstream_pick(g, f->member);
-        f->tries++;
-        f->conn = upstream_conn_open(g, f->member, f->x->loop, &f->reused, conn_event, f);
-        if (f->conn) {
-            f->connected = f->reused;
-            f->readable = f->peer_shut = false;
-            arm(f, f->connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-            return true;
-        }
-        char why[160];
-        snprintf(why, sizeof why, "connect: %s", strerror(errno));
-        if (f->tries >= g->n) {
-            fail(f, 502, why);
-            return false;
-        }
-        log_msg(LOG_ERROR, "fastcgi %s (%s): %s; trying another", g->name, f->member->name, why);
-        upstream_member_done(f->member, false);
+    char why[160];
+    if (!upstream_attempt_connect(&f->up, why, sizeof why)) {
+        fail(f, 502, why);
+        return false;
     }
+    arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    return true;
 }
 
 void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
@@ -736,6 +673,7 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
+    upstream_attempt_init(&f->up, in->group, "fastcgi", x->loop, conn_event, f);
     struct verbd_response *res = verbd_exchange_response(x);
     const struct route_mapping *m = x->req.mapping;
     if (fcgi_find_script(in, x, &f->script) < 0) {

@@ -22,6 +22,7 @@
 #include "http/response.h"
 #include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
+#include "upstream/attempt.h"
 #include "upstream/learn.h"
 #include "route/route.h"
 
@@ -44,14 +45,11 @@
 struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
-    struct upstream_member *member; /* the group's member this goes to */
-    unsigned tries;                 /* members tried */
-    struct upstream_conn *conn;     /* owned while the request is under way */
-    bool reused;                    /* a kept connection: a failure before any answer retries */
+    struct upstream_attempt up; /* the member and the connection; a kept connection's
+                                   failure before any answer retries */
     bool retried;
     bool replayable; /* every request byte sent is still in `out`, and the method may be
                       * sent twice: a kept connection's close before any answer retries */
-    bool connected;
     struct verbd_timer *timer;
 
     /* Toward the upstream. */
@@ -75,15 +73,11 @@ struct fwd {
     enum response_framing framing;
     uint64_t left; /* RESPONSE_LENGTH: body bytes still due */
     struct chunked chunked;
-    bool readable;       /* the upstream may have sent more: no short read since it was
-                          * last reported readable (a reply to a request only just
-                          * sent is not tried for) */
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
     unsigned interims;   /* 1xx responses before the final one */
     bool flush_due;      /* body bytes wait for the end of the loop turn */
-    bool peer_shut;      /* the upstream closed its side: read to the end */
     struct buf trailers; /* the trailer section as received */
     struct ask *ask;     /* proxy_fix_allow: the OPTIONS that will give a 405 its Allow */
     char *ask_target;
@@ -423,8 +417,8 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
     (void)x;
     struct fwd *f = arg;
     fail(f, 504,
-         !f->connected ? "the upstream did not accept the connection in time"
-         : f->tunnel   ? "the upgraded connection was idle longer than proxy_read_timeout"
+         !f->up.connected ? "the upstream did not accept the connection in time"
+         : f->tunnel      ? "the upgraded connection was idle longer than proxy_read_timeout"
          : f->out_at < f->out.len ? "the upstream did not take the request in time"
                                   : "the upstream did not answer in time");
 }
@@ -441,23 +435,14 @@ static void arm(struct fwd *f, uint64_t ms)
 
 static void release_upstream(struct fwd *f, bool keep)
 {
-    if (!f->conn)
-        return;
-    if (keep)
-        upstream_conn_keep(f->conn);
-    else
-        upstream_conn_close(f->conn);
-    f->conn = NULL;
+    upstream_attempt_release(&f->up, keep);
 }
 
 static void cleanup(void *arg)
 {
     struct fwd *f = arg;
-    if (f->member)
-        upstream_member_done(f->member, true); /* the client left first */
-    if (f->conn)
-        upstream_conn_close(f->conn); /* the exchange ended (client gone) */
-    f->conn = NULL;
+    upstream_attempt_done(&f->up, true);     /* the client left first */
+    upstream_attempt_release(&f->up, false); /* the exchange ended (client gone) */
     ask_cancel(f->ask);
     free(f->ask_target);
     buf_free(&f->out);
@@ -472,12 +457,11 @@ static void fail(struct fwd *f, int status, const char *why)
     if (f->finished)
         return;
     f->finished = true;
-    if (f->member) {
-        log_msg(LOG_ERROR, "proxy %s (%s): %s", f->in->group->name, f->member->name, why);
+    if (f->up.member) {
+        log_msg(LOG_ERROR, "proxy %s (%s): %s", f->in->group->name, f->up.member->name, why);
         /* A timeout or an unreachable member counts against it; an invalid
          * answer is the application's, not the member's health. */
-        upstream_member_done(f->member, !(status == 504 || !f->connected));
-        f->member = NULL;
+        upstream_attempt_done(&f->up, !(status == 504 || !f->up.connected));
     } else {
         log_msg(LOG_ERROR, "proxy %s: %s", f->in->group->name, why);
     }
@@ -504,8 +488,7 @@ static void complete(struct fwd *f)
      * end and the response ended where its framing says. */
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_upstream(f, keep);
-    upstream_member_done(f->member, true);
-    f->member = NULL;
+    upstream_attempt_done(&f->up, true);
     verbd_finish(f->x);
 }
 
@@ -904,23 +887,17 @@ static void client_took(struct verbd_exchange *x, void *arg)
  * §9.3.1), from the bytes kept.  False if the exchange ended. */
 static bool retry(struct fwd *f)
 {
-    upstream_conn_close(f->conn);
     f->retried = true;
     f->replayable = false;
     f->out_at = 0;
-    bool reused;
-    f->conn = upstream_conn_open(f->in->group, f->member, f->x->loop, &reused, conn_event, f);
-    f->reused = reused;
-    if (!f->conn) {
+    if (!upstream_attempt_reconnect(&f->up)) {
         fail(f, 502, strerror(errno));
         return false;
     }
-    f->connected = reused;
-    f->readable = f->peer_shut = false;
-    arm(f, reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    arm(f, f->up.reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     /* Another kept connection raises no edge of its own: it is written
      * to from the loop (a new one, once it is connected). */
-    if (reused && !f->flush_due) {
+    if (f->up.reused && !f->flush_due) {
         f->flush_due = true;
         verbd_defer(f->x, flush_body, f);
     }
@@ -938,24 +915,15 @@ static bool read_upstream(struct fwd *f)
             take_response(f);
             continue;
         }
-        /* The watch is level-triggered: what comes later is reported. */
-        if (!f->readable)
+        ssize_t n = upstream_attempt_recv(&f->up, f->in_buf + f->in_len, room);
+        if (n == 0)
             return true;
-        ssize_t n = recv(f->conn->fd, f->in_buf + f->in_len, room, 0);
         if (n > 0) {
-            if ((size_t)n < room && !f->peer_shut)
-                f->readable = false;
             f->in_len += (size_t)n;
             arm(f, f->in->read_timeout_ms);
             take_response(f);
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            f->readable = false;
-            return true;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
         /* The end of the connection. */
         if (f->head_done && f->framing == RESPONSE_CLOSE) {
             f->reusable = false;
@@ -965,7 +933,7 @@ static bool read_upstream(struct fwd *f)
         if (!f->head_done && f->in_len == 0 && f->replayable)
             return retry(f);
         fail(f, 502,
-             n < 0          ? strerror(errno)
+             errno          ? strerror(errno)
              : f->head_done ? "it closed the connection before the end of the body"
                             : "it closed the connection without an answer");
         return false;
@@ -974,17 +942,13 @@ static bool read_upstream(struct fwd *f)
 
 static bool write_upstream(struct fwd *f)
 {
-    while (f->out_at < f->out.len) {
-        ssize_t n = send(f->conn->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
-        if (n > 0) {
-            f->out_at += (size_t)n;
-            arm(f, f->in->send_timeout_ms);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
+    bool progress = false;
+    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at, &progress);
+    if (progress)
+        arm(f, f->in->send_timeout_ms);
+    if (r == 0)
+        return true;
+    if (r < 0) {
         if (!f->head_done && f->in_len == 0 && f->replayable)
             return retry(f);
         /* The upstream stopped reading: it may have answered already (a
@@ -1003,7 +967,7 @@ static bool write_upstream(struct fwd *f)
     arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
     if (f->tunnel && f->body_complete && !f->shut_sent) {
         f->shut_sent = true; /* the client closed its side: so does verbd */
-        shutdown(f->conn->fd, SHUT_WR);
+        shutdown(f->up.conn->fd, SHUT_WR);
     }
     if (f->body_paused && !f->finished) {
         f->body_paused = false;
@@ -1014,13 +978,13 @@ static bool write_upstream(struct fwd *f)
 
 static void pump(struct fwd *f)
 {
-    if (f->finished || !f->conn)
+    if (f->finished || !f->up.conn)
         return;
     /* The connection's watch is edge-triggered: each side is driven until
      * it would block, and the next edge resumes it. */
-    if (f->connected && !write_upstream(f))
+    if (f->up.connected && !write_upstream(f))
         return;
-    if (f->connected && !read_upstream(f))
+    if (f->up.connected && !read_upstream(f))
         return;
     if (f->waiting_client)
         verbd_on_writable(f->x, client_took, f);
@@ -1029,36 +993,17 @@ static void pump(struct fwd *f)
 static void conn_event(void *owner, uint32_t events)
 {
     struct fwd *f = owner;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->readable = true;
-    /* The close may come with the data of this very edge: no later edge
-     * reports it, so a short read must not end reading. */
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->peer_shut = true;
-    if (!f->connected && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
-        int e = 0;
-        socklen_t len = sizeof e;
-        getsockopt(f->conn->fd, SOL_SOCKET, SO_ERROR, &e, &len);
-        if (e) {
-            char why[160];
-            snprintf(why, sizeof why, "connect: %s", strerror(e));
-            if (f->tries < f->in->group->n) {
-                /* Nothing was sent: another member may take it. */
-                log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", f->in->group->name,
-                        f->member->name, why);
-                upstream_member_done(f->member, false);
-                upstream_conn_close(f->conn);
-                f->conn = NULL;
-                if (connect_member(f))
-                    pump(f);
-                return;
-            }
-            fail(f, 502, why);
-            return;
-        }
-        f->connected = true;
-        arm(f, f->in->read_timeout_ms);
+    char why[160];
+    bool was = f->up.connected;
+    int r = upstream_attempt_event(&f->up, events, why, sizeof why);
+    if (r < 0) {
+        fail(f, 502, why);
+        return;
     }
+    /* Connected now, or on to the next member (a kept connection to it
+     * raises no edge of its own: it is written to at once). */
+    if (r == 0 || (!was && f->up.connected))
+        arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     pump(f);
 }
 
@@ -1067,26 +1012,13 @@ static void conn_event(void *owner, uint32_t events)
  * one is left: no byte of it was sent).  False if the exchange ended. */
 static bool connect_member(struct fwd *f)
 {
-    struct upstream_group *g = f->in->group;
-    for (;;) {
-        f->member = upstream_pick(g, f->member);
-        f->tries++;
-        f->conn = upstream_conn_open(g, f->member, f->x->loop, &f->reused, conn_event, f);
-        if (f->conn) {
-            f->connected = f->reused;
-            f->readable = f->peer_shut = false;
-            arm(f, f->connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-            return true;
-        }
-        char why[160];
-        snprintf(why, sizeof why, "connect: %s", strerror(errno));
-        if (f->tries >= g->n) {
-            fail(f, 502, why);
-            return false;
-        }
-        log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", g->name, f->member->name, why);
-        upstream_member_done(f->member, false);
+    char why[160];
+    if (!upstream_attempt_connect(&f->up, why, sizeof why)) {
+        fail(f, 502, why);
+        return false;
     }
+    arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    return true;
 }
 
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
@@ -1095,6 +1027,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
+    upstream_attempt_init(&f->up, in->group, "proxy", x->loop, conn_event, f);
     const struct verbd_request *req = &x->req;
     f->head_request = req->method_id == METHOD_HEAD;
     f->expect = req->http.expect_continue;
@@ -1108,7 +1041,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     f->body_complete = !has_body;
     if (!connect_member(f))
         return;
-    f->replayable = f->reused && is_idempotent(req->method_id);
+    f->replayable = f->up.reused && is_idempotent(req->method_id);
     if (has_body) {
         /* A client waiting for 100 Continue hears it when the upstream
          * sends it (or after a moment, when verbd forwards the body). */
