@@ -337,6 +337,14 @@ void verbd_abort(struct verbd_exchange *x);
 void verbd_on_writable(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
                        void *arg);
 
+/* cb(x, arg) runs once if the client ends its side of the connection
+ * while the exchange has nothing more to read from it (an HTTP/1 FIN; an
+ * HTTP/2 client cancels its stream instead, which ends the exchange): a
+ * gateway then stops the work nobody waits for.  Without it a client that
+ * half-closed still gets its answer. */
+void verbd_on_client_end(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
+                         void *arg);
+
 /* Reads the request body at the handler's pace: data(x, bytes, len, arg)
  * for each piece (de-chunked; the bytes are valid during the call only),
  * then done(x, status, arg): status 0 when the body is complete, or the

@@ -46,6 +46,10 @@ if [ "$purpose" != run ]; then
     command -v litmus >/dev/null 2>&1 || need="$need litmus"
     command -v rclone >/dev/null 2>&1 || need="$need rclone"
     command -v cadaver >/dev/null 2>&1 || need="$need cadaver"
+    # FastCGI: PHP-FPM as the application (test_fastcgi.py), and DokuWiki,
+    # a PHP application from Debian run behind verbd unchanged (test_apps.py).
+    ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need="$need php-fpm"
+    [ -f /usr/share/dokuwiki/doku.php ] || need="$need dokuwiki"
     # HTTP/2 clients: nghttp2's and Python's h2 (test_http2.py).
     command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"
     [ -d /usr/lib/python3/dist-packages/h2 ] || need="$need python3-h2"

@@ -973,9 +973,13 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
                    strcmp(mod->argv[0], "static") == 0 ? " (the root directory)" : "");
         return;
     }
-    char *arg = module->no_argument ? NULL
-                : mod->argc == 2    ? file_relative(&mod->pos[1], mod->argv[1])
-                                    : file_relative(root_pos(a, d), root);
+    /* A gateway's argument is an address, anything else's a directory. */
+    char *arg = module->no_argument                 ? NULL
+                : mod->argc == 2 && module->gateway ? strdup(mod->argv[1])
+                : mod->argc == 2                    ? file_relative(&mod->pos[1], mod->argv[1])
+                                                    : file_relative(root_pos(a, d), root);
+    if (!module->no_argument && !arg)
+        abort();
     map = a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
                                    sizeof err)
                   : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);

@@ -27,13 +27,14 @@ struct verbd_request {
     int access;       /* a guarded location's verdict: 0 not asked yet, 200 let in, 401, 403 */
     const char *body; /* read for a synchronous handler */
     size_t body_len;
-    uint64_t max_body;           /* what the session reads of the body at most */
-    const struct sockaddr *peer; /* the client's address, or NULL */
-    bool tls;                    /* it came over TLS */
-    const char *protocol;        /* "HTTP/2.0" for the access log; NULL: HTTP/1.<minor> */
-    struct span trailers;        /* a chunked body's trailer section, once read */
-    struct route_state *route;   /* the router's per-request state (rewrites,
-                                    internal redirects), or NULL */
+    uint64_t max_body;            /* what the session reads of the body at most */
+    const struct sockaddr *peer;  /* the client's address, or NULL */
+    const struct sockaddr *local; /* the listening address it came to, or NULL */
+    bool tls;                     /* it came over TLS */
+    const char *protocol;         /* "HTTP/2.0" for the access log; NULL: HTTP/1.<minor> */
+    struct span trailers;         /* a chunked body's trailer section, once read */
+    struct route_state *route;    /* the router's per-request state (rewrites,
+                                     internal redirects), or NULL */
 };
 
 /* An open file a body piece (or an output segment) holds: closed when
@@ -173,6 +174,8 @@ struct verbd_exchange {
     void *read_arg;
     void (*on_writable)(struct verbd_exchange *x, void *arg);
     void *writable_arg;
+    void (*on_client_end)(struct verbd_exchange *x, void *arg);
+    void *client_end_arg;
 
     struct vx_handle *handles;     /* timers, watches, deferred calls */
     struct vx_handle *spare_defer; /* deferred calls that ran, for the next ones */
@@ -203,6 +206,14 @@ void vx_writable(struct verbd_exchange *x);
 static inline bool vx_wants_writable(const struct verbd_exchange *x)
 {
     return x->on_writable || x->filter_busy;
+}
+/* The client ended its side of the connection while the exchange has
+ * nothing more to read from it: tells the module that asked
+ * (verbd_on_client_end), once. */
+void vx_client_ended(struct verbd_exchange *x);
+static inline bool vx_wants_client_end(const struct verbd_exchange *x)
+{
+    return x->on_client_end && !x->finished && (!x->reading || x->body_done);
 }
 /* Frees the pooled exchanges (at worker exit). */
 void vx_pool_free(void);

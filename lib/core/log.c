@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/addr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -287,11 +289,8 @@ static void append_escaped(struct buf *b, const char *p, size_t n)
 
 static void append_peer(struct buf *b, const struct sockaddr *peer)
 {
-    char host[INET6_ADDRSTRLEN] = "-";
-    if (peer && peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
-    else if (peer && peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
+    char host[ADDR_TEXT_MAX];
+    addr_text(peer, host, sizeof host, "-");
     buf_puts(b, host);
 }
 

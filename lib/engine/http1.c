@@ -656,6 +656,7 @@ static void begin_exchange(struct http1 *c, const struct http_request *h)
     vx_take_request(x, h, c->in + c->in_start);
     x->req.peer = c->peer.sa.sa_family ? &c->peer.sa : NULL;
     x->req.tls = c->lis->tls;
+    x->req.local = (const struct sockaddr *)&c->lis->addr;
     c->in_start += h->head_len;
     c->has_body = h->framing == BODY_CHUNKED || (h->framing == BODY_LENGTH && h->content_length);
     c->body_chunked = h->framing == BODY_CHUNKED;
@@ -1193,6 +1194,10 @@ static void run_once(struct http1 *c)
             }
             http1_close(c);
             return;
+        }
+        if (c->peer_shut && c->x && !c->tunnel && vx_wants_client_end(c->x)) {
+            vx_client_ended(c->x);
+            continue;
         }
         if (process(c))
             continue;

@@ -760,6 +760,7 @@ static void start_stream(struct http2 *c, struct h2_stream *s)
     s->x = x;
     x->req.peer = c->peer.sa.sa_family ? &c->peer.sa : NULL;
     x->req.tls = c->lis->tls;
+    x->req.local = (const struct sockaddr *)&c->lis->addr;
     if (!build_request(c, s, x)) {
         log_msg(LOG_INFO, "HTTP/2 stream %d: malformed request (Host and :authority differ)",
                 s->id);

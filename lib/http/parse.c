@@ -758,3 +758,34 @@ bool http_list_has(struct span value, const char *token)
             return true;
     return false;
 }
+
+bool http_span_is(struct span s, const char *name)
+{
+    return s.n == strlen(name) && eq_nocase(s.p, name, s.n);
+}
+
+bool http_hop_by_hop(struct span name, const struct http_field *fields, size_t n)
+{
+    static const char *const fixed[] = {"Connection",
+                                        "Keep-Alive",
+                                        "Proxy-Connection",
+                                        "TE",
+                                        "Transfer-Encoding",
+                                        "Upgrade",
+                                        "Trailer",
+                                        "Content-Length",
+                                        "Proxy-Authenticate",
+                                        "Proxy-Authorization"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (http_span_is(name, fixed[i]))
+            return true;
+    for (size_t i = 0; i < n; i++) {
+        if (!http_span_is(fields[i].name, "Connection"))
+            continue;
+        struct span list = fields[i].value, tok;
+        while (http_list_next(&list, &tok))
+            if (tok.n == name.n && eq_nocase(tok.p, name.p, name.n))
+                return true;
+    }
+    return false;
+}

@@ -101,4 +101,13 @@ bool http_list_next(struct span *list, struct span *elem);
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
 bool http_list_has(struct span value, const char *token);
 
+/* True if s is `name`, ASCII case-insensitively. */
+bool http_span_is(struct span s, const char *name);
+
+/* Whether a gateway must not pass the field `name` on: the hop-by-hop
+ * fields (RFC 9110 §7.6.1), those it frames itself (Content-Length,
+ * Transfer-Encoding, Trailer), and every field the message's Connection
+ * fields among fields[0, n) name. */
+bool http_hop_by_hop(struct span name, const struct http_field *fields, size_t n);
+
 #endif

@@ -3,6 +3,7 @@
 #include "mod/access/access.h"
 #include "mod/auth/auth.h"
 #include "mod/compress/compress.h"
+#include "mod/fastcgi/fastcgi.h"
 #include "mod/proxy/proxy.h"
 #include "mod/static/static.h"
 #include "mod/status/status.h"
@@ -10,7 +11,8 @@
 #include "route/module.h"
 
 const struct verbd_module *const verbd_builtin_modules[] = {
-    &verbd_module_static, &verbd_module_webdav, &verbd_module_proxy, &verbd_module_status, NULL,
+    &verbd_module_static,  &verbd_module_webdav, &verbd_module_proxy,
+    &verbd_module_fastcgi, &verbd_module_status, NULL,
 };
 
 /* Addresses before passwords: a client refused by address is not asked

@@ -332,9 +332,13 @@ static int decide_target(const struct route_table *t, struct verbd_exchange *x, 
     req->max_body = limit;
     if (pending && id != METHOD_OPTIONS && id != METHOD_TRACE)
         return VERDICT_ANSWER;
-    /* A gateway forwards OPTIONS with a target, unless Max-Forwards makes
-     * verbd the final recipient (RFC 9110 §7.6.2). */
-    if (id == METHOD_OPTIONS && req->mapping->module->gateway && !max_forwards_zero(h))
+    /* A gateway forwards OPTIONS with a target (one with a set of its own,
+     * FastCGI, only where `methods` names OPTIONS), unless Max-Forwards
+     * makes verbd the final recipient (RFC 9110 §7.6.2). */
+    const struct route_mapping *mm = req->mapping;
+    if (id == METHOD_OPTIONS && mm->module->gateway &&
+        (!mm->module->methods || (mm->narrow & METHOD_BIT(METHOD_OPTIONS))) &&
+        !max_forwards_zero(h))
         return VERDICT_SERVE;
     return id == METHOD_OPTIONS || id == METHOD_TRACE ? VERDICT_ANSWER : VERDICT_SERVE;
 }

@@ -191,10 +191,6 @@ static bool conditional(struct span name)
     return false;
 }
 
-/* Defined in decide.c: the decision for an internal redirect to `uri`. */
-enum verdict route_redirect(const struct route_table *t, struct verbd_exchange *x, const char *uri,
-                            size_t len);
-
 bool error_page_serve(const struct route_table *t, struct verbd_exchange *x,
                       const struct error_page *page)
 {

@@ -40,8 +40,10 @@ struct verbd_module {
     bool streams_bodies;                      /* stores request bodies as they arrive (to disk),
                                                  so it needs no default max_body */
     /* A gateway (DESIGN.md): implements every method but CONNECT and TRACE,
-     * unknown names included, unless `methods` narrows it, and answers
-     * OPTIONS with a target itself (forwarding it). */
+     * unknown names included, unless `methods` narrows it (or, if `methods`
+     * above is set, the mapping has not `methods` of its own: then that
+     * set), and forwards OPTIONS with a target (with a set of its own,
+     * only where `methods` names OPTIONS). */
     bool gateway;
     /* The module directive takes no argument (`status;`): create gets
      * NULL. */

@@ -82,6 +82,10 @@ const struct error_page *error_page_find(const struct route_table *t, const stru
  * for a path that is not one) if it cannot be. */
 bool route_redirect_target(struct verbd_exchange *x, const char *uri, size_t len);
 
+/* Whether rel names a regular file (dir: a directory) under the directory
+ * root_fd, resolved without leaving it (no "..", no symlink out of it). */
+bool route_file_beneath(int root_fd, const char *rel, bool dir);
+
 /* The exchange's state, created on first use. */
 struct route_state *route_state(struct verbd_exchange *x);
 

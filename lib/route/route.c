@@ -30,6 +30,24 @@ int route_method_id(const struct route_table *t, const char *token, size_t len)
     return METHOD_UNKNOWN;
 }
 
+void route_relay_allow(const struct route_mapping *m, struct span value, struct verbd_response *res)
+{
+    struct buf out = {0};
+    struct span tok;
+    while (http_list_next(&value, &tok)) {
+        int id = route_method_id(m->table, tok.p, tok.n);
+        bool here = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
+        if (!here || (id != METHOD_OPTIONS && m->module->refuses &&
+                      m->module->refuses(m->inst, tok.p, tok.n)))
+            continue;
+        if (out.len)
+            buf_append(&out, ", ", 2);
+        buf_append(&out, tok.p, tok.n);
+    }
+    verbd_response_header_n(res, "Allow", out.len ? out.p : "", out.len);
+    buf_free(&out);
+}
+
 /* Id of a method named in a method list.  With `add`, a token not yet
  * known becomes an extension method of the table.  -1 + err if the token is
  * invalid, unknown (without `add`) or the table is full. */
@@ -564,17 +582,16 @@ int route_table_set(struct route_table *t, const char *name, int argc, const cha
 
 int route_mapping_check(struct route_mapping *m, char *err, size_t errlen)
 {
-    if (m->try_files) {
-        if (!m->root) {
-            snprintf(err, errlen, "try_files needs a root to look in (root DIR; or static DIR;)");
-            return -1;
-        }
-        if (m->root_fd < 0)
-            m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (m->root_fd < 0) {
-            snprintf(err, errlen, "root %s: %m", m->root);
-            return -1;
-        }
+    if (m->try_files && !m->root) {
+        snprintf(err, errlen, "try_files needs a root to look in (root DIR; or static DIR;)");
+        return -1;
+    }
+    /* Opened for whatever looks files up under it (try_files, scripts). */
+    if (m->root && m->root_fd < 0)
+        m->root_fd = open(m->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (m->try_files && m->root_fd < 0) {
+        snprintf(err, errlen, "root %s: %m", m->root);
+        return -1;
     }
     for (size_t i = 0; verbd_builtin_guards[i]; i++) {
         const struct verbd_guard *g = verbd_builtin_guards[i];
@@ -622,6 +639,10 @@ void route_finish(struct route_table *t)
             m->implements = m->module->instance_methods(m->inst);
         if (m->module->gateway)
             m->implements = GATEWAY_METHODS & known_ids(t);
+        /* A gateway with a set of its own (FastCGI: GET, HEAD, POST) is
+         * narrowed to it unless `methods` says otherwise. */
+        if (m->module->gateway && m->module->methods && m->narrow == ~(method_set)0)
+            m->narrow = m->module->methods;
         m->open = m->module->gateway && m->narrow == ~(method_set)0;
         method_set allowed = (m->implements & m->narrow) | METHOD_BIT(METHOD_OPTIONS);
         if (allowed & METHOD_BIT(METHOD_GET))
@@ -735,7 +756,12 @@ void route_describe(const struct route_table *t, FILE *out)
         const struct verbd_module *mod = verbd_builtin_modules[i];
         method_set own = mod->methods | METHOD_BIT(METHOD_OPTIONS);
         method_set_format(own, NULL, methods, sizeof methods);
-        if (mod->gateway)
+        if (mod->gateway && mod->methods)
+            fprintf(out,
+                    "module %s: %s by default; any method but CONNECT and TRACE that "
+                    "`methods` names\n",
+                    mod->name, methods);
+        else if (mod->gateway)
             fprintf(out, "module %s: every method but CONNECT and TRACE, unknown names too\n",
                     mod->name);
         else

@@ -140,6 +140,12 @@ void route_free(struct route_table *t);
  * METHOD_UNKNOWN. */
 int route_method_id(const struct route_table *t, const char *token, size_t len);
 
+/* An upstream's Allow value cut down to what mapping m allows now (its
+ * set, less what its gateway learnt refused), added to res as Allow: a
+ * gateway never advertises a method verbd would refuse. */
+void route_relay_allow(const struct route_mapping *m, struct span value,
+                       struct verbd_response *res);
+
 enum verdict {
     VERDICT_SERVE,  /* the module will answer (send 100 Continue if asked) */
     VERDICT_ANSWER, /* the router answers (OPTIONS, TRACE: a success) */
@@ -165,6 +171,11 @@ const struct route_mapping *route_search(const struct route_table *t, const char
  * VERDICT_ANSWER with req->access 401 or 403: it is answered with the
  * location's configured set. */
 enum verdict route_decide(const struct route_table *t, struct verbd_exchange *x);
+
+/* The decision for an internal redirect to uri[0, len) (encoded, with its
+ * query): route_start answers or starts what it decides. */
+enum verdict route_redirect(const struct route_table *t, struct verbd_exchange *x, const char *uri,
+                            size_t len);
 
 /* The request body limit of a mapping: its own `max_body`, else the
  * server's, else the module's default (1m; none for a module that streams

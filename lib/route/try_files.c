@@ -58,9 +58,7 @@ void try_files_free(struct try_files *tf)
     free(tf);
 }
 
-/* Whether rel names a file (dir: a directory) under the root, resolved
- * without leaving it (no "..", no symlink out of it). */
-static bool exists_beneath(int root_fd, const char *rel, bool dir)
+bool route_file_beneath(int root_fd, const char *rel, bool dir)
 {
     struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
@@ -123,7 +121,7 @@ int try_files_find(const struct try_files *tf, int root_fd, const char *prefix, 
         const char *rel = path[0] == '/' ? path + 1 : path;
         if (!*rel)
             rel = ".";
-        if (exists_beneath(root_fd, rel, dir))
+        if (route_file_beneath(root_fd, rel, dir))
             return (int)i;
     }
     return -1;

@@ -2,6 +2,8 @@
  * the output buffer. */
 #include "route/vars.h"
 
+#include "core/addr.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@ enum var {
     VAR_ARGS,
     VAR_REMOTE_ADDR,
     VAR_CAPTURE,
+    VAR_EXTRA,
 };
 
 static const struct {
@@ -37,7 +40,8 @@ static bool is_name_char(char c)
 /* The variable at p (just past '$'): its id, the capture number, and the
  * length of its spelling after '$'.  VAR_NONE with *len the name's length
  * (0 if there is none) for a name verbd does not have. */
-static enum var parse_var(const char *p, int *capture, size_t *len)
+static enum var parse_var(const char *p, const char *const *extra, size_t nextra, int *capture,
+                          size_t *len)
 {
     bool brace = *p == '{';
     const char *name = p + brace;
@@ -62,6 +66,11 @@ static enum var parse_var(const char *p, int *capture, size_t *len)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
             return names[i].id;
+    for (size_t i = 0; i < nextra; i++)
+        if (strlen(extra[i]) == n && memcmp(extra[i], name, n) == 0) {
+            *capture = (int)i;
+            return VAR_EXTRA;
+        }
     return VAR_NONE;
 }
 
@@ -116,13 +125,8 @@ static void put_host(struct buf *out, const struct verbd_request *req)
 
 static void put_addr(struct buf *out, const struct sockaddr *sa)
 {
-    char text[INET6_ADDRSTRLEN] = "";
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+    char text[ADDR_TEXT_MAX];
+    addr_text(sa, text, sizeof text, "");
     buf_puts(out, text);
 }
 
@@ -139,7 +143,7 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
         buf_append(out, p, (size_t)(dollar - p));
         int capture = 0;
         size_t len;
-        enum var id = parse_var(dollar + 1, &capture, &len);
+        enum var id = parse_var(dollar + 1, v->extra_names, v->nextra, &capture, &len);
         if (id == VAR_NONE) {
             buf_append(out, "$", 1); /* checked at configuration: literal */
             p = dollar + 1;
@@ -178,6 +182,10 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
                 put(out, v->cap.subject + v->cap.at[capture][0],
                     (size_t)(v->cap.at[capture][1] - v->cap.at[capture][0]), url);
             break;
+        case VAR_EXTRA:
+            if (v->extra_values[capture])
+                buf_puts(out, v->extra_values[capture]);
+            break;
         case VAR_NONE: break;
         }
     }
@@ -185,10 +193,16 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
 
 int vars_check(const char *tmpl, int captures, char *err, size_t errlen)
 {
+    return vars_check_extra(tmpl, captures, NULL, 0, err, errlen);
+}
+
+int vars_check_extra(const char *tmpl, int captures, const char *const *extra_names, size_t nextra,
+                     char *err, size_t errlen)
+{
     for (const char *p = strchr(tmpl, '$'); p; p = strchr(p + 1, '$')) {
         int capture;
         size_t len;
-        enum var id = parse_var(p + 1, &capture, &len);
+        enum var id = parse_var(p + 1, extra_names, nextra, &capture, &len);
         if (id == VAR_CAPTURE && captures < 0) {
             snprintf(err, errlen,
                      "$%d: captures exist only after a rewrite's match or in a location by "
@@ -204,8 +218,8 @@ int vars_check(const char *tmpl, int captures, char *err, size_t errlen)
         if (id == VAR_NONE && len) {
             snprintf(err, errlen,
                      "unknown variable \"$%.*s\" (verbd has $scheme, $host, $request_uri, $uri, "
-                     "$args, $remote_addr and $1..$9)",
-                     (int)len, p + 1);
+                     "$args, $remote_addr and $1..$9%s)",
+                     (int)len, p + 1, nextra ? ", and those of this directive's module" : "");
             return -1;
         }
         if (id == VAR_NONE && p[1] == '{') {

@@ -27,6 +27,11 @@ struct vars {
     const char *args; /* $args: the current query, NULL if none */
     size_t args_len;
     struct captures cap;
+    /* Variables a module adds for its own directives (fastcgi_param's
+     * $document_root): names[i] is worth values[i] in this expansion. */
+    const char *const *extra_names;
+    const char *const *extra_values;
+    size_t nextra;
 };
 
 enum vars_mode {
@@ -43,5 +48,8 @@ void vars_expand(const char *tmpl, const struct vars *v, enum vars_mode mode, st
  * groups that may have matched (-1: no expression matches first, not even
  * $0 exists). */
 int vars_check(const char *tmpl, int captures, char *err, size_t errlen);
+/* The same where a module adds the variables extra_names[0, nextra). */
+int vars_check_extra(const char *tmpl, int captures, const char *const *extra_names, size_t nextra,
+                     char *err, size_t errlen);
 
 #endif

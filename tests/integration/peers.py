@@ -112,3 +112,83 @@ class Apache:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, True)
+
+
+def find_php_fpm():
+    """The php-fpm binary Debian installs (php-fpm8.2 on bookworm), or None."""
+    import glob
+    for path in ["/usr/sbin/php-fpm"] + sorted(glob.glob("/usr/sbin/php-fpm*"), reverse=True):
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+class PhpFpm:
+    """PHP-FPM on a Unix socket in its own temporary directory, `pm =
+    static` with `children` processes, in the foreground, stopped by PID.
+    Under root its workers run as an unprivileged user (www-data, or
+    nobody), as in production; `ini` adds php_admin_value lines.  Its
+    error log is self.log."""
+
+    def __init__(self, children=4, ini=None, user=None):
+        self.bin = find_php_fpm()
+        if not self.bin:
+            raise RuntimeError("php-fpm is not installed (apt-get install php-fpm)")
+        self.dir = tempfile.mkdtemp(prefix="verbd-fpm-")
+        os.chmod(self.dir, 0o755)
+        self.socket = os.path.join(self.dir, "php.sock")
+        self.log = os.path.join(self.dir, "fpm.log")
+        self.children = children
+        self.ini = dict(ini or {})
+        self.user = user
+        self.proc = None
+
+    def start(self):
+        lines = ["[global]", "pid = %s/fpm.pid" % self.dir, "error_log = %s" % self.log,
+                 "daemonize = no", "log_level = notice", "[app]",
+                 "listen = %s" % self.socket, "listen.mode = 0666", "pm = static",
+                 "pm.max_children = %d" % self.children, "catch_workers_output = yes",
+                 "clear_env = yes"]
+        if os.geteuid() == 0:
+            user = self.user or ("www-data" if _has_user("www-data") else "nobody")
+            import grp
+            import pwd
+            group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+            lines += ["user = %s" % user, "group = %s" % group]
+        lines += ["php_admin_value[%s] = %s" % kv for kv in self.ini.items()]
+        path = os.path.join(self.dir, "fpm.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen([self.bin, "-y", path, "-F"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.path.exists(self.socket):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        text = open(self.log).read() if os.path.exists(self.log) else "(no log)"
+        self.stop()
+        raise RuntimeError("php-fpm did not start:\n" + text)
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, True)

@@ -153,7 +153,7 @@ class Format(StatusCase):
                         ("verbd_connections_accepted_total", "counter"),
                         ("verbd_connections_active", "gauge"), ("verbd_connections", "gauge"),
                         ("verbd_workers", "gauge"),
-                        ("verbd_proxy_learnt_refusal_seconds", "gauge")):
+                        ("verbd_gateway_learnt_refusal_seconds", "gauge")):
             self.assertEqual(m.types.get(name), t, name)
         self.assertEqual(m.get("verbd_workers"), 2)
         self.assertEqual(m.get("verbd_requests_total", server="www.test", method="GET", code="200"), 1)
@@ -378,11 +378,11 @@ class LearntRefusals(StatusCase):
         self.start("workers 2;\naccess_log off;\nlisten 127.0.0.1:%d;\n"
                    "location /api/ { proxy %s/; }\nlocation = /status { status; }\n"
                    % (self.port, up.url))
-        before = self.scrape().series("verbd_proxy_learnt_refusal_seconds")
+        before = self.scrape().series("verbd_gateway_learnt_refusal_seconds")
         self.assertEqual(before, {})
         self.assertEqual(self.ask("PATCH", "/api/x", "localhost")[0].status, 501)
         m = self.scrape()
-        learnt = m.series("verbd_proxy_learnt_refusal_seconds")
+        learnt = m.series("verbd_gateway_learnt_refusal_seconds")
         self.assertEqual(len(learnt), 1, learnt)
         (labels, seconds), = learnt.items()
         self.assertEqual(dict(labels)["method"], "PATCH")
@@ -402,13 +402,13 @@ class LearntRefusals(StatusCase):
         self.start("workers 2;\naccess_log off;\nlisten 127.0.0.1:%d;\n"
                    "location /api/ { proxy %s/; }\nlocation = /status { status; }\n"
                    % (self.port, up.url))
-        self.assertEqual(self.scrape().series("verbd_proxy_405_without_allow_total"), {})
+        self.assertEqual(self.scrape().series("verbd_gateway_405_without_allow_total"), {})
         for _ in range(3):
             self.assertEqual(self.ask("DELETE", "/api/x", "localhost")[0].status, 405)
         self.assertEqual(self.ask("PUT", "/api/x", "localhost")[0].status, 405)
         m = self.scrape()
-        self.assertEqual(m.types.get("verbd_proxy_405_without_allow_total"), "counter")
-        counted = m.series("verbd_proxy_405_without_allow_total")
+        self.assertEqual(m.types.get("verbd_gateway_405_without_allow_total"), "counter")
+        counted = m.series("verbd_gateway_405_without_allow_total")
         self.assertEqual(list(counted.values()), [3], counted)
 
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/exchange.h"
 #include "core/log.h"
 #include "http/chunked.h"
@@ -21,7 +22,8 @@
 #include "http/response.h"
 #include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
-#include "mod/proxy/learn.h"
+#include "upstream/attempt.h"
+#include "upstream/learn.h"
 #include "route/route.h"
 
 /* Request bytes queued for the upstream before the client's body is
@@ -43,14 +45,11 @@
 struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
-    struct upstream_member *member; /* the group's member this goes to */
-    unsigned tries;                 /* members tried */
-    struct upstream_conn *conn;     /* owned while the request is under way */
-    bool reused;                    /* a kept connection: a failure before any answer retries */
+    struct upstream_attempt up; /* the member and the connection; a kept connection's
+                                   failure before any answer retries */
     bool retried;
     bool replayable; /* every request byte sent is still in `out`, and the method may be
                       * sent twice: a kept connection's close before any answer retries */
-    bool connected;
     struct verbd_timer *timer;
 
     /* Toward the upstream. */
@@ -74,15 +73,11 @@ struct fwd {
     enum response_framing framing;
     uint64_t left; /* RESPONSE_LENGTH: body bytes still due */
     struct chunked chunked;
-    bool readable;       /* the upstream may have sent more: no short read since it was
-                          * last reported readable (a reply to a request only just
-                          * sent is not tried for) */
     bool reusable;       /* the response allows keeping the connection */
     bool waiting_client; /* paused until the client takes what is queued */
     bool write_failed;   /* the upstream stopped reading the request */
     unsigned interims;   /* 1xx responses before the final one */
     bool flush_due;      /* body bytes wait for the end of the loop turn */
-    bool peer_shut;      /* the upstream closed its side: read to the end */
     struct buf trailers; /* the trailer section as received */
     struct ask *ask;     /* proxy_fix_allow: the OPTIONS that will give a 405 its Allow */
     char *ask_target;
@@ -99,39 +94,6 @@ static bool is_idempotent(int id)
            id == METHOD_DELETE || id == METHOD_PROPFIND;
 }
 
-static bool span_is(struct span s, const char *name)
-{
-    return s.n == strlen(name) && strncasecmp(s.p, name, s.n) == 0;
-}
-
-/* Hop-by-hop fields (RFC 9110 §7.6.1) and those the gateway frames
- * itself; plus every field the message's Connection names. */
-static bool hop_by_hop(struct span name, const struct http_field *fields, size_t n)
-{
-    static const char *const fixed[] = {"Connection",
-                                        "Keep-Alive",
-                                        "Proxy-Connection",
-                                        "TE",
-                                        "Transfer-Encoding",
-                                        "Upgrade",
-                                        "Trailer",
-                                        "Content-Length",
-                                        "Proxy-Authenticate",
-                                        "Proxy-Authorization"};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (span_is(name, fixed[i]))
-            return true;
-    for (size_t i = 0; i < n; i++) {
-        if (!span_is(fields[i].name, "Connection"))
-            continue;
-        struct span list = fields[i].value, tok;
-        while (http_list_next(&list, &tok))
-            if (tok.n == name.n && strncasecmp(tok.p, name.p, name.n) == 0)
-                return true;
-    }
-    return false;
-}
-
 /* The fields of a trailer section (validated by the chunked decoder) that
  * a gateway passes on: not those it handles itself.  Returns how many are
  * in `fields`. */
@@ -142,19 +104,9 @@ static size_t passable_trailers(const char *p, size_t len, struct http_field *fi
     if (len <= 2 || http_parse_fields(p, 0, len, fields, FIELDS_MAX, &n, &why) <= 0)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!hop_by_hop(fields[i].name, fields, n))
+        if (!http_hop_by_hop(fields[i].name, fields, n))
             fields[kept++] = fields[i];
     return kept;
-}
-
-/* Whether a field's list value has `token` (case-insensitively). */
-static bool has_token(struct span list, const char *token)
-{
-    struct span tok;
-    while (http_list_next(&list, &tok))
-        if (span_is(tok, token))
-            return true;
-    return false;
 }
 
 /* An HTTP/1.1 request without a body that asks to switch protocols
@@ -165,7 +117,8 @@ static bool asks_upgrade(const struct http_request *h)
         (h->framing == BODY_LENGTH && h->content_length) || !http_field_get(h, "Upgrade").p)
         return false;
     for (size_t i = 0; i < h->nfields; i++)
-        if (span_is(h->fields[i].name, "Connection") && has_token(h->fields[i].value, "upgrade"))
+        if (http_span_is(h->fields[i].name, "Connection") &&
+            http_list_has(h->fields[i].value, "upgrade"))
             return true;
     return false;
 }
@@ -177,37 +130,10 @@ static const char *listed(const struct buf *b, struct span name, bool pairs)
         const char *n = b->p + at;
         const char *v = n + strlen(n) + 1;
         at = (size_t)((pairs ? v + strlen(v) + 1 : v) - b->p);
-        if (span_is(name, n))
+        if (http_span_is(name, n))
             return pairs ? v : n;
     }
     return NULL;
-}
-
-/* The client's address as text (len ≥ 16); IPv4, on every request's
- * path, written out by hand. */
-static void peer_text(const struct verbd_request *req, char *out, size_t len)
-{
-    const struct sockaddr *sa = req->peer;
-    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-        snprintf(out, len, "unknown");
-    else if (sa->sa_family == AF_INET) {
-        const unsigned char *a =
-            (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr.s_addr;
-        char *o = out;
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                *o++ = '.';
-            if (a[i] >= 100)
-                *o++ = (char)('0' + a[i] / 100);
-            if (a[i] >= 10)
-                *o++ = (char)('0' + a[i] / 10 % 10);
-            *o++ = (char)('0' + a[i] % 10);
-        }
-        *o = '\0';
-    } else if (!inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-                          (socklen_t)len)) {
-        snprintf(out, len, "unknown");
-    }
 }
 
 static int hex(char c)
@@ -385,30 +311,31 @@ static void build_head(struct fwd *f)
     struct span via = {0}, xff = {0};
     for (size_t i = 0; i < h->nfields; i++) {
         const struct http_field *fl = &h->fields[i];
-        if (hop_by_hop(fl->name, h->fields, h->nfields) || listed(&in->set_headers, fl->name, true))
+        if (http_hop_by_hop(fl->name, h->fields, h->nfields) ||
+            listed(&in->set_headers, fl->name, true))
             continue;
-        if (span_is(fl->name, "Via")) {
+        if (http_span_is(fl->name, "Via")) {
             via = fl->value;
             has_via = true;
             continue;
         }
-        if (in->forwarded && span_is(fl->name, "X-Forwarded-For")) {
+        if (in->forwarded && http_span_is(fl->name, "X-Forwarded-For")) {
             xff = fl->value;
             continue;
         }
-        if (span_is(fl->name, "Expect") && !f->expect)
+        if (http_span_is(fl->name, "Expect") && !f->expect)
             continue;
-        if (span_is(fl->name, "Max-Forwards") && req->method_id == METHOD_OPTIONS) {
+        if (http_span_is(fl->name, "Max-Forwards") && req->method_id == METHOD_OPTIONS) {
             /* RFC 9110 §7.6.2: one hop fewer (0 was answered by verbd). */
             uint64_t n = strtoull(fl->value.p, NULL, 10);
             buf_printf(b, "Max-Forwards: %llu\r\n", (unsigned long long)(n ? n - 1 : 0));
             continue;
         }
-        if (span_is(fl->name, "Destination")) {
+        if (http_span_is(fl->name, "Destination")) {
             rewrite_destination(f, b, fl->value);
             continue;
         }
-        has_host = has_host || span_is(fl->name, "Host");
+        has_host = has_host || http_span_is(fl->name, "Host");
         buf_append(b, fl->name.p, fl->name.n);
         buf_append(b, ": ", 2);
         buf_append(b, fl->value.p, fl->value.n);
@@ -431,7 +358,7 @@ static void build_head(struct fwd *f)
     size_t mark = b->len;
     if (in->forwarded) {
         char addr[64];
-        peer_text(req, addr, sizeof addr);
+        addr_text(req->peer, addr, sizeof addr, "unknown");
         const char *proto = req->tls ? "https" : "http";
         buf_puts(b, "X-Forwarded-For: ");
         buf_append(b, xff.p, xff.n);
@@ -490,8 +417,8 @@ static void on_timeout(struct verbd_exchange *x, void *arg)
     (void)x;
     struct fwd *f = arg;
     fail(f, 504,
-         !f->connected ? "the upstream did not accept the connection in time"
-         : f->tunnel   ? "the upgraded connection was idle longer than proxy_read_timeout"
+         !f->up.connected ? "the upstream did not accept the connection in time"
+         : f->tunnel      ? "the upgraded connection was idle longer than proxy_read_timeout"
          : f->out_at < f->out.len ? "the upstream did not take the request in time"
                                   : "the upstream did not answer in time");
 }
@@ -508,23 +435,14 @@ static void arm(struct fwd *f, uint64_t ms)
 
 static void release_upstream(struct fwd *f, bool keep)
 {
-    if (!f->conn)
-        return;
-    if (keep)
-        upstream_conn_keep(f->conn);
-    else
-        upstream_conn_close(f->conn);
-    f->conn = NULL;
+    upstream_attempt_release(&f->up, keep);
 }
 
 static void cleanup(void *arg)
 {
     struct fwd *f = arg;
-    if (f->member)
-        upstream_member_done(f->member, true); /* the client left first */
-    if (f->conn)
-        upstream_conn_close(f->conn); /* the exchange ended (client gone) */
-    f->conn = NULL;
+    upstream_attempt_done(&f->up, true);     /* the client left first */
+    upstream_attempt_release(&f->up, false); /* the exchange ended (client gone) */
     ask_cancel(f->ask);
     free(f->ask_target);
     buf_free(&f->out);
@@ -539,12 +457,11 @@ static void fail(struct fwd *f, int status, const char *why)
     if (f->finished)
         return;
     f->finished = true;
-    if (f->member) {
-        log_msg(LOG_ERROR, "proxy %s (%s): %s", f->in->group->name, f->member->name, why);
+    if (f->up.member) {
+        log_msg(LOG_ERROR, "proxy %s (%s): %s", f->in->group->name, f->up.member->name, why);
         /* A timeout or an unreachable member counts against it; an invalid
          * answer is the application's, not the member's health. */
-        upstream_member_done(f->member, !(status == 504 || !f->connected));
-        f->member = NULL;
+        upstream_attempt_done(&f->up, !(status == 504 || !f->up.connected));
     } else {
         log_msg(LOG_ERROR, "proxy %s: %s", f->in->group->name, why);
     }
@@ -571,8 +488,7 @@ static void complete(struct fwd *f)
      * end and the response ended where its framing says. */
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_upstream(f, keep);
-    upstream_member_done(f->member, true);
-    f->member = NULL;
+    upstream_attempt_done(&f->up, true);
     verbd_finish(f->x);
 }
 
@@ -674,57 +590,16 @@ static void continue_anyway(struct verbd_exchange *x, void *arg)
 
 /* ---- the response ------------------------------------------------------------------- */
 
-/* A 501 about the method (DESIGN.md): not to GET, HEAD or OPTIONS, which
- * every server implements, nor to a request that carried something else
- * the upstream may not support.  Kept for its explicit freshness, or
- * proxy_learn. */
+/* A 501 about the method teaches the gateway (DESIGN.md). */
 static void learn(struct fwd *f, const struct http_response *r)
 {
-    const struct verbd_request *req = &f->x->req;
-    const struct http_request *h = &req->http;
-    int id = req->method_id;
-    if (!f->in->learn_ms || id == METHOD_GET || id == METHOD_HEAD || id == METHOD_OPTIONS ||
-        h->framing == BODY_CHUNKED || h->expect_continue || http_field_get(h, "Content-Range").p)
-        return;
-    uint64_t ttl = f->in->learn_ms;
-    struct span cc = http_response_field(r, "Cache-Control"), d;
-    bool shared = false;
-    while (http_list_next(&cc, &d)) {
-        bool s = d.n > 9 && strncasecmp(d.p, "s-maxage=", 9) == 0;
-        bool m = d.n > 8 && strncasecmp(d.p, "max-age=", 8) == 0;
-        if ((d.n == 8 && strncasecmp(d.p, "no-store", 8) == 0) ||
-            (d.n == 8 && strncasecmp(d.p, "no-cache", 8) == 0))
-            return;
-        if ((s || (m && !shared)) && strspn(d.p + (s ? 9 : 8), "0123456789") == d.n - (s ? 9 : 8)) {
-            ttl = strtoull(d.p + (s ? 9 : 8), NULL, 10) * 1000;
-            shared = shared || s;
-        }
-    }
-    if (ttl == 0)
-        return;
-    learn_refusal(f->in->group->name, h->method.p, h->method.n, ttl);
-    log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
-            f->in->group->name, (int)h->method.n, h->method.p, (unsigned long long)(ttl / 1000));
-}
-
-/* An upstream's Allow cut down to what this location allows now, so verbd
- * never advertises a method it would refuse. */
-static void relay_allow(struct fwd *f, struct verbd_response *res, struct span value)
-{
-    const struct route_mapping *m = f->x->req.mapping;
-    struct buf out = {0};
-    struct span tok;
-    while (http_list_next(&value, &tok)) {
-        int id = route_method_id(m->table, tok.p, tok.n);
-        bool here = id != METHOD_UNKNOWN ? (m->allowed & METHOD_BIT(id)) != 0 : m->open;
-        if (!here || (id != METHOD_OPTIONS && m->module->refuses(m->inst, tok.p, tok.n)))
-            continue;
-        if (out.len)
-            buf_append(&out, ", ", 2);
-        buf_append(&out, tok.p, tok.n);
-    }
-    verbd_response_header_n(res, "Allow", out.len ? out.p : "", out.len);
-    buf_free(&out);
+    const struct http_request *h = &f->x->req.http;
+    uint64_t ttl = learn_from_501(f->in->group->name, h, f->x->req.method_id,
+                                  http_response_field(r, "Cache-Control"), f->in->learn_ms);
+    if (ttl)
+        log_msg(LOG_INFO, "proxy %s: learnt that %.*s is not implemented there (for %llus)",
+                f->in->group->name, (int)h->method.n, h->method.p,
+                (unsigned long long)(ttl / 1000));
 }
 
 /* A 1xx other than 100 and 101 (103 Early Hints) goes on to the client,
@@ -734,7 +609,7 @@ static void relay_interim(struct fwd *f, const struct http_response *r)
     struct buf lines = {0};
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
-        if (hop_by_hop(fl->name, r->fields, r->nfields))
+        if (http_hop_by_hop(fl->name, r->fields, r->nfields))
             continue;
         buf_append(&lines, fl->name.p, fl->name.n);
         buf_append(&lines, ": ", 2);
@@ -778,7 +653,8 @@ static void allow_found(void *arg, const char *allow, size_t len)
     f->ask = NULL;
     if (allow) {
         allow_memo_put(f->in, f->ask_target, allow, len);
-        relay_allow(f, verbd_exchange_response(f->x), (struct span){allow, len});
+        route_relay_allow(f->x->req.mapping, (struct span){allow, len},
+                          verbd_exchange_response(f->x));
     }
     arm(f, f->in->read_timeout_ms);
     take_response(f);
@@ -795,7 +671,7 @@ static void fix_allow(struct fwd *f, struct verbd_response *res)
     buf_append(&target, "", 1);
     const char *known = allow_memo_get(f->in, target.p);
     if (known) {
-        relay_allow(f, res, (struct span){known, strlen(known)});
+        route_relay_allow(f->x->req.mapping, (struct span){known, strlen(known)}, res);
         buf_free(&target);
         return;
     }
@@ -828,15 +704,16 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
-        if (hop_by_hop(fl->name, r->fields, r->nfields) || span_is(fl->name, "Server") ||
+        if (http_hop_by_hop(fl->name, r->fields, r->nfields) || http_span_is(fl->name, "Server") ||
             listed(&f->in->hide_headers, fl->name, false))
             continue;
-        if (span_is(fl->name, "Allow")) {
-            relay_allow(f, res, fl->value);
+        if (http_span_is(fl->name, "Allow")) {
+            route_relay_allow(f->x->req.mapping, fl->value, res);
             continue;
         }
-        if ((span_is(fl->name, "Location") && rewrite_location(f, res, "Location", fl->value)) ||
-            (span_is(fl->name, "Content-Location") &&
+        if ((http_span_is(fl->name, "Location") &&
+             rewrite_location(f, res, "Location", fl->value)) ||
+            (http_span_is(fl->name, "Content-Location") &&
              rewrite_location(f, res, "Content-Location", fl->value)))
             continue;
         char name[256];
@@ -1010,23 +887,17 @@ static void client_took(struct verbd_exchange *x, void *arg)
  * §9.3.1), from the bytes kept.  False if the exchange ended. */
 static bool retry(struct fwd *f)
 {
-    upstream_conn_close(f->conn);
     f->retried = true;
     f->replayable = false;
     f->out_at = 0;
-    bool reused;
-    f->conn = upstream_conn_open(f->in->group, f->member, f->x->loop, &reused, conn_event, f);
-    f->reused = reused;
-    if (!f->conn) {
+    if (!upstream_attempt_reconnect(&f->up)) {
         fail(f, 502, strerror(errno));
         return false;
     }
-    f->connected = reused;
-    f->readable = f->peer_shut = false;
-    arm(f, reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    arm(f, f->up.reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     /* Another kept connection raises no edge of its own: it is written
      * to from the loop (a new one, once it is connected). */
-    if (reused && !f->flush_due) {
+    if (f->up.reused && !f->flush_due) {
         f->flush_due = true;
         verbd_defer(f->x, flush_body, f);
     }
@@ -1044,24 +915,15 @@ static bool read_upstream(struct fwd *f)
             take_response(f);
             continue;
         }
-        /* The watch is level-triggered: what comes later is reported. */
-        if (!f->readable)
+        ssize_t n = upstream_attempt_recv(&f->up, f->in_buf + f->in_len, room);
+        if (n == 0)
             return true;
-        ssize_t n = recv(f->conn->fd, f->in_buf + f->in_len, room, 0);
         if (n > 0) {
-            if ((size_t)n < room && !f->peer_shut)
-                f->readable = false;
             f->in_len += (size_t)n;
             arm(f, f->in->read_timeout_ms);
             take_response(f);
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            f->readable = false;
-            return true;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
         /* The end of the connection. */
         if (f->head_done && f->framing == RESPONSE_CLOSE) {
             f->reusable = false;
@@ -1071,7 +933,7 @@ static bool read_upstream(struct fwd *f)
         if (!f->head_done && f->in_len == 0 && f->replayable)
             return retry(f);
         fail(f, 502,
-             n < 0          ? strerror(errno)
+             errno          ? strerror(errno)
              : f->head_done ? "it closed the connection before the end of the body"
                             : "it closed the connection without an answer");
         return false;
@@ -1080,17 +942,13 @@ static bool read_upstream(struct fwd *f)
 
 static bool write_upstream(struct fwd *f)
 {
-    while (f->out_at < f->out.len) {
-        ssize_t n = send(f->conn->fd, f->out.p + f->out_at, f->out.len - f->out_at, MSG_NOSIGNAL);
-        if (n > 0) {
-            f->out_at += (size_t)n;
-            arm(f, f->in->send_timeout_ms);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        if (n < 0 && errno == EINTR)
-            continue;
+    bool progress = false;
+    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at, &progress);
+    if (progress)
+        arm(f, f->in->send_timeout_ms);
+    if (r == 0)
+        return true;
+    if (r < 0) {
         if (!f->head_done && f->in_len == 0 && f->replayable)
             return retry(f);
         /* The upstream stopped reading: it may have answered already (a
@@ -1109,7 +967,7 @@ static bool write_upstream(struct fwd *f)
     arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
     if (f->tunnel && f->body_complete && !f->shut_sent) {
         f->shut_sent = true; /* the client closed its side: so does verbd */
-        shutdown(f->conn->fd, SHUT_WR);
+        shutdown(f->up.conn->fd, SHUT_WR);
     }
     if (f->body_paused && !f->finished) {
         f->body_paused = false;
@@ -1120,13 +978,13 @@ static bool write_upstream(struct fwd *f)
 
 static void pump(struct fwd *f)
 {
-    if (f->finished || !f->conn)
+    if (f->finished || !f->up.conn)
         return;
     /* The connection's watch is edge-triggered: each side is driven until
      * it would block, and the next edge resumes it. */
-    if (f->connected && !write_upstream(f))
+    if (f->up.connected && !write_upstream(f))
         return;
-    if (f->connected && !read_upstream(f))
+    if (f->up.connected && !read_upstream(f))
         return;
     if (f->waiting_client)
         verbd_on_writable(f->x, client_took, f);
@@ -1135,36 +993,17 @@ static void pump(struct fwd *f)
 static void conn_event(void *owner, uint32_t events)
 {
     struct fwd *f = owner;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->readable = true;
-    /* The close may come with the data of this very edge: no later edge
-     * reports it, so a short read must not end reading. */
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        f->peer_shut = true;
-    if (!f->connected && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
-        int e = 0;
-        socklen_t len = sizeof e;
-        getsockopt(f->conn->fd, SOL_SOCKET, SO_ERROR, &e, &len);
-        if (e) {
-            char why[160];
-            snprintf(why, sizeof why, "connect: %s", strerror(e));
-            if (f->tries < f->in->group->n) {
-                /* Nothing was sent: another member may take it. */
-                log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", f->in->group->name,
-                        f->member->name, why);
-                upstream_member_done(f->member, false);
-                upstream_conn_close(f->conn);
-                f->conn = NULL;
-                if (connect_member(f))
-                    pump(f);
-                return;
-            }
-            fail(f, 502, why);
-            return;
-        }
-        f->connected = true;
-        arm(f, f->in->read_timeout_ms);
+    char why[160];
+    bool was = f->up.connected;
+    int r = upstream_attempt_event(&f->up, events, why, sizeof why);
+    if (r < 0) {
+        fail(f, 502, why);
+        return;
     }
+    /* Connected now, or on to the next member (a kept connection to it
+     * raises no edge of its own: it is written to at once). */
+    if (r == 0 || (!was && f->up.connected))
+        arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     pump(f);
 }
 
@@ -1173,26 +1012,13 @@ static void conn_event(void *owner, uint32_t events)
  * one is left: no byte of it was sent).  False if the exchange ended. */
 static bool connect_member(struct fwd *f)
 {
-    struct upstream_group *g = f->in->group;
-    for (;;) {
-        f->member = upstream_pick(g, f->member);
-        f->tries++;
-        f->conn = upstream_conn_open(g, f->member, f->x->loop, &f->reused, conn_event, f);
-        if (f->conn) {
-            f->connected = f->reused;
-            f->readable = f->peer_shut = false;
-            arm(f, f->connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-            return true;
-        }
-        char why[160];
-        snprintf(why, sizeof why, "connect: %s", strerror(errno));
-        if (f->tries >= g->n) {
-            fail(f, 502, why);
-            return false;
-        }
-        log_msg(LOG_ERROR, "proxy %s (%s): %s; trying another", g->name, f->member->name, why);
-        upstream_member_done(f->member, false);
+    char why[160];
+    if (!upstream_attempt_connect(&f->up, why, sizeof why)) {
+        fail(f, 502, why);
+        return false;
     }
+    arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
+    return true;
 }
 
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
@@ -1201,6 +1027,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
+    upstream_attempt_init(&f->up, in->group, "proxy", x->loop, conn_event, f);
     const struct verbd_request *req = &x->req;
     f->head_request = req->method_id == METHOD_HEAD;
     f->expect = req->http.expect_continue;
@@ -1214,7 +1041,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     f->body_complete = !has_body;
     if (!connect_member(f))
         return;
-    f->replayable = f->reused && is_idempotent(req->method_id);
+    f->replayable = f->up.reused && is_idempotent(req->method_id);
     if (has_body) {
         /* A client waiting for 100 Continue hears it when the upstream
          * sends it (or after a moment, when verbd forwards the body). */

@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
-#include "mod/proxy/learn.h"
+#include "upstream/learn.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_TIMEOUT_MS 60000

@@ -148,9 +148,16 @@ static void status_start(void *inst, struct verbd_exchange *x)
     requests(&b, sum);
     free(sum);
     connections(&b);
-    for (size_t i = 0; verbd_builtin_modules[i]; i++)
-        if (verbd_builtin_modules[i]->metrics)
-            verbd_builtin_modules[i]->metrics(&b);
+    /* Modules that share state (the gateways' learnt refusals) share the
+     * callback too: each callback runs once. */
+    for (size_t i = 0; verbd_builtin_modules[i]; i++) {
+        void (*metrics)(struct buf *) = verbd_builtin_modules[i]->metrics;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = verbd_builtin_modules[j]->metrics == metrics;
+        if (metrics && !seen)
+            metrics(&b);
+    }
     struct verbd_response *res = verbd_exchange_response(x);
     verbd_response_header(res, "Content-Type", CONTENT_TYPE);
     verbd_response_header(res, "Cache-Control", "no-store");

@@ -4,16 +4,19 @@
  * One table in memory shared by every worker (mapped before they fork,
  * kept across reloads), keyed by upstream and method, so a refusal learnt
  * by one worker is decided by all. */
-#include "mod/proxy/learn.h"
+#include "upstream/learn.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 
 #include "core/clock.h"
 #include "core/stats.h"
+#include "http/method.h"
 
 #define SLOTS 256
 #define KEY_MAX 96 /* "upstream\nMETHOD" */
@@ -129,6 +132,31 @@ void learn_refusal(const char *upstream, const char *method, size_t len, uint64_
     memcpy(use->key, key, strlen(key) + 1);
     use->expires_ms = now + ttl_ms;
     unlock();
+}
+
+uint64_t learn_from_501(const char *upstream, const struct http_request *h, int id, struct span cc,
+                        uint64_t default_ttl_ms)
+{
+    if (!default_ttl_ms || id == METHOD_GET || id == METHOD_HEAD || id == METHOD_OPTIONS ||
+        h->framing == BODY_CHUNKED || h->expect_continue || http_field_get(h, "Content-Range").p)
+        return 0;
+    uint64_t ttl = default_ttl_ms;
+    struct span d;
+    bool shared = false;
+    while (http_list_next(&cc, &d)) {
+        bool s = d.n > 9 && strncasecmp(d.p, "s-maxage=", 9) == 0;
+        bool m = d.n > 8 && strncasecmp(d.p, "max-age=", 8) == 0;
+        if ((d.n == 8 && strncasecmp(d.p, "no-store", 8) == 0) ||
+            (d.n == 8 && strncasecmp(d.p, "no-cache", 8) == 0))
+            return 0;
+        if ((s || (m && !shared)) && strspn(d.p + (s ? 9 : 8), "0123456789") == d.n - (s ? 9 : 8)) {
+            ttl = strtoull(d.p + (s ? 9 : 8), NULL, 10) * 1000;
+            shared = shared || s;
+        }
+    }
+    if (ttl)
+        learn_refusal(upstream, h->method.p, h->method.n, ttl);
+    return ttl;
 }
 
 uint64_t learnt_refusal(const char *upstream, const char *method, size_t len)
@@ -251,26 +279,26 @@ void learn_missing_allow(const char *upstream)
 
 void learn_metrics(struct buf *out)
 {
-    buf_puts(out, "# HELP verbd_proxy_405_without_allow_total 405 answers an upstream sent "
+    buf_puts(out, "# HELP verbd_gateway_405_without_allow_total 405 answers an upstream sent "
                   "without the Allow field RFC 9110 requires, by upstream.\n"
-                  "# TYPE verbd_proxy_405_without_allow_total counter\n");
+                  "# TYPE verbd_gateway_405_without_allow_total counter\n");
     if (table) {
         static struct missing_slot missing[MISSING_SLOTS];
         lock();
         memcpy(missing, table->missing, sizeof missing);
         unlock();
         for (unsigned i = 0; i < MISSING_SLOTS && missing[i].upstream[0]; i++) {
-            buf_puts(out, "verbd_proxy_405_without_allow_total{upstream=");
+            buf_puts(out, "verbd_gateway_405_without_allow_total{upstream=");
             stats_put_label(out, missing[i].upstream, strlen(missing[i].upstream));
             buf_puts(out, "} ");
             buf_put_u64(out, missing[i].count);
             buf_puts(out, "\n");
         }
     }
-    buf_puts(out, "# HELP verbd_proxy_learnt_refusal_seconds Methods an upstream answered 501, "
+    buf_puts(out, "# HELP verbd_gateway_learnt_refusal_seconds Methods an upstream answered 501, "
                   "refused here without asking it until the answer goes stale: seconds left, by "
                   "upstream and method.\n"
-                  "# TYPE verbd_proxy_learnt_refusal_seconds gauge\n");
+                  "# TYPE verbd_gateway_learnt_refusal_seconds gauge\n");
     if (!table)
         return;
     /* A copy of the live slots, formatted after the lock is let go. */
@@ -286,7 +314,7 @@ void learn_metrics(struct buf *out)
         const char *key = live[i].key, *nl = strchr(key, '\n');
         if (!nl)
             continue;
-        buf_puts(out, "verbd_proxy_learnt_refusal_seconds{upstream=");
+        buf_puts(out, "verbd_gateway_learnt_refusal_seconds{upstream=");
         stats_put_label(out, key, (size_t)(nl - key));
         buf_puts(out, ",method=");
         stats_put_label(out, nl + 1, strlen(nl + 1));
