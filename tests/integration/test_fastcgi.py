@@ -669,6 +669,21 @@ class Protocol(ConfigCase):
         allow = self.ask("OPTIONS", "/r").header("Allow")
         self.assertNotIn("PATCH", allow)
 
+    def test_upstream_group_fails_over(self):
+        # Two applications in a group; the first is down: requests go to the
+        # second, and the dead one is named in the log once, then skipped.
+        text = (self.HEAD + "upstream app {\n    server unix:%s/gone.sock max_fails=1 fail_timeout=30s;\n"
+                "    server unix:%s;\n}\n"
+                "location / { fastcgi app; root %s/root; fastcgi_check_script off; }\n"
+                % (self.dir, self.app.socket, self.dir))
+        srv = config_server(self.write("verbd.conf", text)).start()
+        self.addCleanup(srv.cleanup)
+        self.srv = srv
+        for _ in range(4):
+            self.assertEqual(self.ask("GET", "/x").status, 200)
+        self.assertEqual(len(self.app.requests), 4)
+        self.assertEqual(srv.stderr_text().count("trying another"), 1, srv.stderr_text())
+
     def test_read_timeout_is_504(self):
         def stall(req):
             time.sleep(2)
