@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/method.h"
 #include "verbd.h"
@@ -190,6 +191,10 @@ const struct verbd_directive *module_directive(const struct verbd_module *m, con
 
 /* Parses on|off for directive `name`; -1 + err otherwise. */
 int directive_on_off(const char *name, const char *value, bool *out, char *err, size_t errlen);
+
+/* Parses a duration (5s, 500ms, 1m; not 0) for directive `name`; -1 +
+ * err otherwise. */
+int directive_duration(const char *name, const char *value, uint64_t *ms, char *err, size_t errlen);
 
 /* Checks a directive's argument count against its declaration; -1 + err. */
 int directive_check_arity(const struct verbd_directive *d, int argc, char *err, size_t errlen);

@@ -327,6 +327,15 @@ static int set_header(struct route_mapping *m, const char *const *argv, char *er
     return 0;
 }
 
+int directive_duration(const char *name, const char *value, uint64_t *ms, char *err, size_t errlen)
+{
+    if (parse_duration_ms(value, ms) < 0 || *ms == 0) {
+        snprintf(err, errlen, "%s: \"%s\" is not a duration (5s, 500ms, 1m)", name, value);
+        return -1;
+    }
+    return 0;
+}
+
 int directive_on_off(const char *name, const char *value, bool *out, char *err, size_t errlen)
 {
     if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {

@@ -91,35 +91,26 @@ static method_set fastcgi_allow(void *inst, const struct verbd_request *req, met
     return out;
 }
 
-static int set_ms(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen)
-{
-    if (parse_duration_ms(v, ms) < 0 || *ms == 0) {
-        snprintf(err, errlen, "%s: \"%s\" is not a duration (5s, 500ms, 1m)", name, v);
-        return -1;
-    }
-    return 0;
-}
-
 static int set_connect_timeout(void *inst, int argc, const char *const *argv, char *err,
                                size_t errlen)
 {
     (void)argc;
-    return set_ms(&((struct fcgi_inst *)inst)->connect_timeout_ms, "fastcgi_connect_timeout",
-                  argv[0], err, errlen);
+    return directive_duration("fastcgi_connect_timeout", argv[0],
+                              &((struct fcgi_inst *)inst)->connect_timeout_ms, err, errlen);
 }
 
 static int set_send_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_ms(&((struct fcgi_inst *)inst)->send_timeout_ms, "fastcgi_send_timeout", argv[0],
-                  err, errlen);
+    return directive_duration("fastcgi_send_timeout", argv[0],
+                              &((struct fcgi_inst *)inst)->send_timeout_ms, err, errlen);
 }
 
 static int set_read_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_ms(&((struct fcgi_inst *)inst)->read_timeout_ms, "fastcgi_read_timeout", argv[0],
-                  err, errlen);
+    return directive_duration("fastcgi_read_timeout", argv[0],
+                              &((struct fcgi_inst *)inst)->read_timeout_ms, err, errlen);
 }
 
 static int set_learn(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
@@ -130,7 +121,7 @@ static int set_learn(void *inst, int argc, const char *const *argv, char *err, s
         in->learn_ms = 0;
         return 0;
     }
-    return set_ms(&in->learn_ms, "fastcgi_learn", argv[0], err, errlen);
+    return directive_duration("fastcgi_learn", argv[0], &in->learn_ms, err, errlen);
 }
 
 static int set_check_script(void *inst, int argc, const char *const *argv, char *err, size_t errlen)

@@ -135,8 +135,6 @@ static void proxy_worker_exit(void *inst)
     upstream_group_drop_idle(in->group);
 }
 
-static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen);
-
 static void proxy_start(void *inst, struct verbd_exchange *x)
 {
     proxy_forward(inst, x);
@@ -173,38 +171,29 @@ static int set_learn(void *inst, int argc, const char *const *argv, char *err, s
         in->learn_ms = 0;
         return 0;
     }
-    return set_timeout(&in->learn_ms, "proxy_learn", argv[0], err, errlen);
-}
-
-static int set_timeout(uint64_t *ms, const char *name, const char *v, char *err, size_t errlen)
-{
-    if (parse_duration_ms(v, ms) < 0 || *ms == 0) {
-        snprintf(err, errlen, "%s: \"%s\" is not a duration (5s, 500ms, 1m)", name, v);
-        return -1;
-    }
-    return 0;
+    return directive_duration("proxy_learn", argv[0], &in->learn_ms, err, errlen);
 }
 
 static int set_connect_timeout(void *inst, int argc, const char *const *argv, char *err,
                                size_t errlen)
 {
     (void)argc;
-    return set_timeout(&((struct proxy_inst *)inst)->connect_timeout_ms, "proxy_connect_timeout",
-                       argv[0], err, errlen);
+    return directive_duration("proxy_connect_timeout", argv[0],
+                              &((struct proxy_inst *)inst)->connect_timeout_ms, err, errlen);
 }
 
 static int set_send_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_timeout(&((struct proxy_inst *)inst)->send_timeout_ms, "proxy_send_timeout", argv[0],
-                       err, errlen);
+    return directive_duration("proxy_send_timeout", argv[0],
+                              &((struct proxy_inst *)inst)->send_timeout_ms, err, errlen);
 }
 
 static int set_read_timeout(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    return set_timeout(&((struct proxy_inst *)inst)->read_timeout_ms, "proxy_read_timeout", argv[0],
-                       err, errlen);
+    return directive_duration("proxy_read_timeout", argv[0],
+                              &((struct proxy_inst *)inst)->read_timeout_ms, err, errlen);
 }
 
 static int set_keepalive(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
@@ -245,7 +234,7 @@ static int set_learn_options(void *inst, int argc, const char *const *argv, char
         in->options_every_ms = DEFAULT_OPTIONS_EVERY_MS;
         return 0;
     }
-    return set_timeout(&in->options_every_ms, "proxy_learn_options", argv[0], err, errlen);
+    return directive_duration("proxy_learn_options", argv[0], &in->options_every_ms, err, errlen);
 }
 
 static int set_fix_allow(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
