@@ -357,21 +357,34 @@ static void local_redirect(struct fcgi *f, struct span location)
     route_start(t, v, x);
 }
 
-/* The CGI header section (fields ending in CRLF or LF, then an empty
- * line) made HTTP's: CRLF line ends for the field parser. */
-static long normalise_head(const char *p, size_t n, struct buf *out)
+/* The end of the CGI header section in p[0, n) (its lines end in CRLF or
+ * LF; an empty line ends it): the offset just past it, or 0 while it is
+ * incomplete.  *bare_lf: some line ended in LF alone. */
+static size_t head_end(const char *p, size_t n, bool *bare_lf)
+{
+    *bare_lf = false;
+    for (const char *nl = memchr(p, '\n', n); nl;
+         nl = memchr(nl + 1, '\n', (size_t)(p + n - nl - 1))) {
+        size_t at = (size_t)(nl - p);
+        bool crlf = at > 0 && p[at - 1] == '\r';
+        *bare_lf = *bare_lf || !crlf;
+        /* The line that ends here is empty: the line before ended just
+         * before it, or this is the first. */
+        size_t start = crlf ? at - 1 : at;
+        if (start == 0 || p[start - 1] == '\n')
+            return at + 1;
+    }
+    return 0;
+}
+
+/* The section with CRLF line ends, for the field parser. */
+static void crlf_lines(const char *p, size_t n, struct buf *out)
 {
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
             buf_append(out, "\r", 1);
         buf_append(out, p + i, 1);
-        size_t l = out->len;
-        if (l >= 4 && memcmp(out->p + l - 4, "\r\n\r\n", 4) == 0)
-            return (long)(i + 1);
-        if (l == 2 && memcmp(out->p, "\r\n", 2) == 0)
-            return (long)(i + 1);
     }
-    return 0;
 }
 
 static bool parse_status(struct span v, int *status)
@@ -387,12 +400,17 @@ static bool parse_status(struct span v, int *status)
 static void relay_head(struct fcgi *f, const char *p, size_t n)
 {
     struct buf norm = {0};
-    normalise_head(p, n, &norm);
+    bool bare_lf;
+    head_end(p, n, &bare_lf);
+    if (bare_lf) {
+        crlf_lines(p, n, &norm);
+        p = norm.p;
+        n = norm.len;
+    }
     struct http_field fields[FIELDS_MAX];
     size_t nf = 0;
     const char *why = "";
-    long r =
-        norm.len == 2 ? 2 : http_parse_fields(norm.p, 0, norm.len, fields, FIELDS_MAX, &nf, &why);
+    long r = n == 2 ? 2 : http_parse_fields(p, 0, n, fields, FIELDS_MAX, &nf, &why);
     if (r <= 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "its CGI header section is invalid (%s)", why);
@@ -472,24 +490,27 @@ static void relay_head(struct fcgi *f, const char *p, size_t n)
 static void take_stdout(struct fcgi *f, const char *p, size_t n)
 {
     if (!f->head_done) {
-        size_t before = f->head.len;
-        buf_append(&f->head, p, n);
-        struct buf norm = {0};
-        long end = normalise_head(f->head.p, f->head.len, &norm);
-        buf_free(&norm);
-        if (!end) {
-            if (f->head.len >= HEAD_MAX)
+        /* Usually the whole section is in the first piece: parsed where
+         * it lies, else gathered (bounded) until it is whole. */
+        bool bare_lf;
+        size_t before = f->head.len, end;
+        const char *head = p;
+        if (before == 0 && (end = head_end(p, n, &bare_lf)) != 0) {
+            before = 0;
+        } else {
+            buf_append(&f->head, p, n);
+            head = f->head.p;
+            end = head_end(f->head.p, f->head.len, &bare_lf);
+        }
+        if (!end || end > HEAD_MAX) {
+            if (end || f->head.len >= HEAD_MAX)
                 fail(f, 502, "its CGI header section is too large");
             return;
         }
-        if ((size_t)end > HEAD_MAX) {
-            fail(f, 502, "its CGI header section is too large");
-            return;
-        }
-        relay_head(f, f->head.p, (size_t)end);
+        relay_head(f, head, end);
         if (f->finished || !f->head_done)
             return;
-        size_t used = (size_t)end - before;
+        size_t used = end - before;
         p += used;
         n -= used;
     }
