@@ -188,6 +188,17 @@ class Php(ConfigCase):
         self.assertEqual(e["APP_ENV"], "test-/app/env.php")
         self.assertEqual(e["SERVER_NAME"], "app.example")
 
+    def test_request_uri_is_what_the_client_sent(self):
+        # Whatever a rewrite makes of the target, REQUEST_URI stays the
+        # client's (PHP routers read it); QUERY_STRING is the new one.
+        self.start(locations="location /r/ { rewrite ^/r/(.*)$ /app/env.php?x=$1 last; "
+                             "static %s; }\n" % self.root)
+        e = self.env("GET", "/r/abc?b=2")
+        self.assertEqual(e["REQUEST_URI"], "/r/abc?b=2")
+        self.assertEqual(e["QUERY_STRING"], "x=abc&b=2")
+        e = self.env("GET", "http://localhost/app/env.php?c=3")
+        self.assertEqual(e["REQUEST_URI"], "/app/env.php?c=3")
+
     def test_index_for_a_directory(self):
         self.start(locations="location /front/ { fastcgi unix:%s; root %s/front; }\n"
                    % (self.fpm.socket, self.root))
@@ -474,6 +485,7 @@ class Php(ConfigCase):
                            capture_output=True, timeout=30)
         e = json.loads(p.stdout)
         self.assertEqual(e["SERVER_PROTOCOL"], "HTTP/2.0")
+        self.assertEqual(e["REQUEST_URI"], "/app/env.php")
         self.assertEqual(e["post"], {"a": "1"})
 
 

@@ -180,11 +180,22 @@ void fcgi_build_params(const struct fcgi_inst *in, struct verbd_exchange *x,
     const char *query = h->query.p ? dup_n(x, h->query.p, h->query.n) : "";
     struct span ct = http_field_get(h, "Content-Type");
     const char *type = ct.p ? dup_n(x, ct.p, ct.n) : "";
+    /* REQUEST_URI: the target as the client sent it, whatever try_files
+     * or a rewrite made of it since (the path of an absolute form). */
     struct buf uri = {0};
-    buf_append(&uri, h->path.p, h->path.n);
-    if (h->query.p) {
-        buf_append(&uri, "?", 1);
-        buf_append(&uri, h->query.p, h->query.n);
+    struct span target = h->target;
+    const char *scheme = target.n && target.p[0] != '/' ? memchr(target.p, ':', target.n) : NULL;
+    if (scheme && (size_t)(target.p + target.n - scheme) > 3 && scheme[1] == '/' &&
+        scheme[2] == '/') {
+        const char *slash = memchr(scheme + 3, '/', (size_t)(target.p + target.n - scheme - 3));
+        const char *q = memchr(scheme + 3, '?', (size_t)(target.p + target.n - scheme - 3));
+        const char *from = slash && (!q || slash < q) ? slash : q;
+        if (!from || from == q)
+            buf_append(&uri, "/", 1);
+        if (from)
+            buf_append(&uri, from, (size_t)(target.p + target.n - from));
+    } else {
+        buf_append(&uri, target.p, target.n);
     }
     buf_append(&uri, "", 1);
     char protocol[16];

@@ -28,18 +28,18 @@ void fcgi_abort_request(struct buf *out, uint16_t id)
 void fcgi_stream(struct buf *out, enum fcgi_type type, uint16_t id, const void *p, size_t len)
 {
     static const char zeros[8];
-    const char *at = p;
+    size_t at = 0;
     do {
-        size_t n = len < FCGI_CONTENT_MAX ? len : FCGI_CONTENT_MAX;
+        size_t n = len - at < FCGI_CONTENT_MAX ? len - at : FCGI_CONTENT_MAX;
         /* Content padded to a multiple of 8, as the specification
          * recommends for the receiver's alignment. */
         size_t padding = (8 - n % 8) % 8;
         header(out, type, id, n, padding);
-        buf_append(out, at, n);
+        if (n)
+            buf_append(out, (const char *)p + at, n);
         buf_append(out, zeros, padding);
         at += n;
-        len -= n;
-    } while (len);
+    } while (at < len);
 }
 
 static void put_length(struct buf *b, size_t n)

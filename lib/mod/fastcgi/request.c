@@ -93,6 +93,14 @@ static void log_stderr_line(struct fcgi *f, const char *p, size_t n)
             f->up.member ? f->up.member->name : "-", (int)n, p);
 }
 
+/* A last line without its end, logged while the member is still known. */
+static void flush_stderr(struct fcgi *f)
+{
+    if (f->err_line.len)
+        log_stderr_line(f, f->err_line.p, f->err_line.len);
+    buf_reset(&f->err_line);
+}
+
 static void take_stderr(struct fcgi *f, const char *p, size_t n)
 {
     while (n) {
@@ -170,8 +178,7 @@ static void cleanup(void *arg)
 {
     struct fcgi *f = arg;
     abort_app(f);
-    if (f->err_line.len)
-        log_stderr_line(f, f->err_line.p, f->err_line.len);
+    flush_stderr(f);
     upstream_attempt_done(&f->up, true); /* the client left first */
     release_conn(f, false);
     buf_free(&f->out);
@@ -189,6 +196,7 @@ static void fail(struct fcgi *f, int status, const char *why)
     if (f->finished)
         return;
     f->finished = true;
+    flush_stderr(f);
     log_msg(LOG_ERROR, "fastcgi %s (%s): %s", f->in->group->name,
             f->up.member ? f->up.member->name : "-", why);
     /* A timeout or an unreachable member counts against it; an invalid
@@ -210,6 +218,7 @@ static void fail(struct fcgi *f, int status, const char *why)
 static void complete(struct fcgi *f)
 {
     f->finished = true;
+    flush_stderr(f);
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
     bool keep =
