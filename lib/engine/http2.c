@@ -420,7 +420,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
             s->ntrailers = l.n;
         }
         log_access(s->site->access_log, &s->c->peer.sa, &x->req, res->status, x->body_bytes);
-        stats_response(s->site->stats, x->req.method_id, res->status);
+        stats_response(s->site->stats, x->req.method_id, res->status, STATS_PROTO_H2);
     }
     if (s->deferred && !s->closed && (!outq_empty(&s->q) || s->out_last)) {
         s->deferred = false;
@@ -1434,7 +1434,14 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         return NULL;
     }
     host_add(h, c);
+    /* An h2c connection was accepted, and its first bytes read, by the
+     * HTTP/1 session, which counted both. */
+    if (pre) {
+        c->counted_as = STATS_CONN_IDLE;
+        stats_conn_adopt(STATS_CONN_IDLE);
+    }
     count_state(c);
+    stats_conn_protocol(STATS_PROTO_H2);
     const struct settings *set = settings_of(c);
     c->idle_deadline = clock_ms() + set->idle_timeout_ms;
     c->flood_start = clock_ms();
@@ -1457,7 +1464,6 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         c->watched = true;
     }
     if (pre_len) {
-        stats_received(pre_len);
         if (feed(c, pre, pre_len) < 0) {
             http2_close(c);
             return NULL;

@@ -78,6 +78,25 @@ static void requests(struct buf *b, struct stats_block *sum)
                     server_sample(b, "verbd_refusals_total", server, m, r ? "405" : "501",
                                   sum->refusals[m][r]);
     }
+    family(b, "verbd_protocol_requests_total", "counter",
+           "Responses sent, by origin server and protocol (http/1.0, http/1.1, h2; a request "
+           "head that did not parse counts as http/1.1).");
+    for (unsigned i = 0; i < n; i++) {
+        const char *server = stats_server_name(i);
+        if (!server)
+            continue;
+        memset(sum, 0, sizeof *sum);
+        stats_sum_server(i, sum);
+        for (int p = 0; p < STATS_PROTOS; p++) {
+            if (!sum->protocols[p])
+                continue;
+            buf_puts(b, "verbd_protocol_requests_total{server=");
+            stats_put_label(b, server, strlen(server));
+            buf_printf(b, ",protocol=\"%s\"} ", stats_proto_label(p));
+            buf_put_u64(b, sum->protocols[p]);
+            buf_append(b, "\n", 1);
+        }
+    }
 }
 
 static void connections(struct buf *b)
@@ -100,6 +119,15 @@ static void connections(struct buf *b)
         stats_add_worker(i, &one);
         buf_printf(b, "verbd_connections_accepted_total{worker=\"%u\"} ", i);
         buf_put_u64(b, one.accepted);
+        buf_append(b, "\n", 1);
+    }
+    family(b, "verbd_protocol_connections_total", "counter",
+           "Client connections by protocol, counted once it is settled (by ALPN, or by the "
+           "first bytes on a plain address): http/1.1 for the HTTP/1 session (HTTP/1.0 "
+           "clients' too), h2 for HTTP/2.");
+    for (int p = STATS_PROTO_HTTP11; p < STATS_PROTOS; p++) {
+        buf_printf(b, "verbd_protocol_connections_total{protocol=\"%s\"} ", stats_proto_label(p));
+        buf_put_u64(b, w.sessions[p]);
         buf_append(b, "\n", 1);
     }
     family(b, "verbd_connections_active", "gauge", "Client connections open now.");
