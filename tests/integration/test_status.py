@@ -136,6 +136,12 @@ class StatusCase(ConfigCase):
         self.assertEqual(r.status, 200, r)
         return Metrics(r) if method == "GET" else r
 
+    def states(self):
+        """Connections by state, and active, in one scrape."""
+        m = self.scrape()
+        return ({s: m.get("verbd_connections", state=s) for s in ("reading", "writing", "idle")},
+                m.get("verbd_connections_active"))
+
     def error_log(self):
         return read(os.path.join(self.dir, "error.log")).decode("utf-8", "replace")
 
@@ -294,11 +300,7 @@ class Counting(StatusCase):
         reading = self.server.connect(timeout=10)
         self.addCleanup(reading.close)
         reading.send(b"GET /index.html HTTP/1.1\r\nHost: www.test\r\n")
-
-        def states():
-            m = self.scrape()
-            return ({s: m.get("verbd_connections", state=s) for s in ("reading", "writing", "idle")},
-                    m.get("verbd_connections_active"))
+        states = self.states
         # The scrape itself is the one writing.
         want = ({"reading": 1, "writing": 1, "idle": 1}, 3)
         self.assertTrue(wait_for(lambda: states() == want, 5), states())
@@ -521,11 +523,7 @@ class ByProtocol(StatusCase):
         c = H2Client("127.0.0.1", self.port)
         self.addCleanup(c.close)
         self.assertEqual(c.request("GET", "/index.html", authority="www.test").status, 200)
-
-        def states():
-            m = self.scrape()
-            return ({s: m.get("verbd_connections", state=s) for s in ("reading", "writing", "idle")},
-                    m.get("verbd_connections_active"))
+        states = self.states
         # The h2c connection is idle once (not also as the HTTP/1 session
         # that saw its preface); the scrape is the one writing.
         want = ({"reading": 0, "writing": 1, "idle": 1}, 2)
