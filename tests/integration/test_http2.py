@@ -36,6 +36,7 @@ except ImportError:  # a Python other than the system's: Debian's package
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame, WindowUpdateFrame
 
 from harness import Conn, build_request, free_port, test_certificate, webroot
+from method_table import TableCase, http2, table_tests
 from test_config import config_server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -65,7 +66,8 @@ class Response:
 class H2Client:
     """One HTTP/2 connection: h2c (prior knowledge) or h2 over TLS."""
 
-    def __init__(self, host, port, tls=False, window=None, ack=True, timeout=10):
+    def __init__(self, host, port, tls=False, window=None, ack=True, timeout=10,
+                 server_name="localhost"):
         raw = socket.create_connection((host, port), timeout=timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.alpn = None
@@ -74,7 +76,7 @@ class H2Client:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
             ctx.set_alpn_protocols(["h2", "http/1.1"])
-            raw = ctx.wrap_socket(raw, server_hostname="localhost")
+            raw = ctx.wrap_socket(raw, server_hostname=server_name)
             self.alpn = raw.selected_alpn_protocol()
         self.sock = raw
         self.timeout = timeout
@@ -246,56 +248,23 @@ class Http2Case(unittest.TestCase):
         return c
 
 
-# One table, compared with HTTP/1.1's answer to the same request.
-DECISIONS = [
-    ("GET", "/index.html", 200),
-    ("HEAD", "/index.html", 200),
-    ("GET", "/missing", 404),
-    ("OPTIONS", "/index.html", None),
-    ("OPTIONS", "*", None),
-    ("BREW", "/index.html", 501),
-    ("get", "/", 501),
-    ("POST", "/", 501),
-    ("PUT", "/index.html", 405),
-    ("DELETE", "/", 405),
-    ("TRACE", "/", 501),
-    ("PUT", "/ro/x.txt", 405),
-    ("PROPFIND", "/ro/", 405),
-    ("OPTIONS", "/ro/", None),
-    ("OPTIONS", "/dav/", None),
-    ("GET", "/dav/big.bin", 200),
-    ("MKCOL", "/missing-dir/", 405),
-]
+@table_tests
+class MethodDecisionH2c(TableCase):
+    """The method-decision table (method_table.py) over h2c: the same
+    expectations as over HTTP/1.1 (test_methods.py)."""
+
+    transport = http2
+
+
+@table_tests
+class MethodDecisionH2(TableCase):
+    """The same over h2 (TLS, ALPN)."""
+
+    transport = http2
+    tls = True
 
 
 class MethodDecision(Http2Case):
-    def check_table(self, tls):
-        c = self.client(tls=tls)
-        port = self.tls_port if tls else self.plain_port
-        for method, target, status in DECISIONS:
-            with self.subTest(method=method, target=target):
-                r2 = c.request(method, target)
-                r1 = h1_request("127.0.0.1", port, method, target, tls=tls)
-                self.assertIsNone(r2.reset, r2)
-                if status is not None:
-                    self.assertEqual(r2.status, status, r2)
-                self.assertEqual(r2.status, r1.status, (r1, r2))
-                self.assertEqual(r2.header("allow"), r1.header("Allow"), (r1, r2))
-                self.assertEqual(r2.header("content-type"), r1.header("Content-Type"))
-                self.assertEqual(r2.header("content-length"), r1.header("Content-Length"))
-                self.assertEqual(bytes(r2.body), r1.body, (r1, r2))
-                self.assertEqual(r2.header("server"), "verbd")
-                self.assertIsNotNone(r2.header("date"))
-                for name, _ in r2.headers:
-                    self.assertEqual(name, name.lower())
-                    self.assertNotIn(name, ("connection", "keep-alive", "transfer-encoding"))
-
-    def test_table_over_h2c(self):
-        self.check_table(False)
-
-    def test_table_over_h2_tls(self):
-        self.check_table(True)
-
     def test_head_mirrors_get(self):
         c = self.client()
         for target in ("/index.html", "/missing", "/dav/big.bin"):

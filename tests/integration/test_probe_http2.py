@@ -25,7 +25,7 @@ except ImportError:  # a Python other than the system's: Debian's package
     import h2.connection
     import h2.events
 
-from harness import free_port, test_certificate
+from harness import plain_and_tls_listen, test_certificate
 from test_config import config_server
 from peers import Nginx, find_program
 from test_probe import DEFAULT_ORDER, UNSAFE, ProbeTestCase, by_label, label, probe, probe_json, tree
@@ -49,16 +49,13 @@ class VerbdCase(ProbeTestCase):
         for path, data in (("www/index.html", b"hello\n"), ("dav/precious.txt", b"precious\n")):
             with open(os.path.join(self.dir, path), "wb") as f:
                 f.write(data)
-        cert, key = test_certificate()
-        self.plain, self.tls = free_port(), free_port()
+        self.plain, self.tls, listen = plain_and_tls_listen()
         self.log = os.path.join(self.dir, "access.log")
         conf = os.path.join(self.dir, "verbd.conf")
         with open(conf, "w") as f:
-            f.write("workers 1;\naccess_log %s;\nserver {\n    listen 127.0.0.1:%d;\n"
-                    "    listen 127.0.0.1:%d tls;\n    tls_certificate %s;\n"
-                    "    tls_certificate_key %s;\n    http2 %s;\n"
+            f.write("workers 1;\naccess_log %s;\nserver {\n%s    http2 %s;\n"
                     "    location / { static %s; }\n    location /dav/ { webdav %s; }\n}\n"
-                    % (self.log, self.plain, self.tls, cert, key, http2, self.www, self.dav))
+                    % (self.log, listen, http2, self.www, self.dav))
         srv = config_server(conf).start()
         self.addCleanup(srv.cleanup)
 
