@@ -59,6 +59,13 @@
  * loses the GOAWAY on its way. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (256 * 1024)
+/* A stream answered before its request body ended: what still comes of
+ * the body is read and dropped this long, up to this much, so that the
+ * client sees its stream end as its request did (curl, among others,
+ * takes RST_STREAM NO_ERROR in the middle of an upload for a failure);
+ * past either bound the stream is reset with NO_ERROR (RFC 9113 §8.1). */
+#define DRAIN_MS 2000
+#define DRAIN_MAX_BYTES (64 * 1024)
 
 /* Budgets against floods: frames that cost the server work and ask it
  * for nothing it can answer.  Each is counted per connection within a
@@ -132,6 +139,9 @@ struct h2_stream {
     size_t ntrailers;
 
     bool closed; /* nghttp2 closed the stream */
+    bool draining;         /* answered; the rest of the body is dropped */
+    uint64_t drain_deadline;
+    uint64_t drained;
     bool rst_pending;
     uint32_t rst_code;
 };
@@ -869,6 +879,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     }
     if (dropped) {
         s->to_consume += len;
+        if (s->draining && (s->drained += len) > DRAIN_MAX_BYTES)
+            reset_stream(s, NGHTTP2_NO_ERROR);
         return 0;
     }
     buf_append(&s->in, data, len);
@@ -921,13 +933,16 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
             flood_count(c, FLOOD_RESET);
     }
     /* Our side ended while the client's is open (its body unread, or
-     * still coming): tell it to stop (RFC 9113 §8.1). */
+     * still coming): drop the rest of it, within DRAIN_MS and
+     * DRAIN_MAX_BYTES, then tell it to stop (RFC 9113 §8.1). */
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
         !nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id)) {
         struct h2_stream *s = stream_of(c, frame->hd.stream_id);
-        if (s)
-            reset_stream(s, NGHTTP2_NO_ERROR);
+        if (s && !s->draining) {
+            s->draining = true;
+            s->drain_deadline = clock_ms() + DRAIN_MS;
+        }
     }
     return 0;
 }
@@ -1170,6 +1185,8 @@ static uint64_t current_deadline(const struct http2 *c)
         const struct verbd_exchange *x = s->x;
         if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed)
             due = earlier(due, s->read_deadline);
+        if (s->draining && !s->closed && !s->rst_pending)
+            due = earlier(due, s->drain_deadline);
     }
     return due;
 }
@@ -1212,6 +1229,8 @@ static void on_timer(void *arg)
             vx_body_done(x, 408);
             reset_stream(s, NGHTTP2_CANCEL);
         }
+        if (s->draining && !s->closed && now >= s->drain_deadline)
+            reset_stream(s, NGHTTP2_NO_ERROR);
     }
     h2_run(c);
 }
