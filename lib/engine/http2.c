@@ -138,8 +138,8 @@ struct h2_stream {
     nghttp2_nv *trailer_nv; /* in the exchange's arena */
     size_t ntrailers;
 
-    bool closed; /* nghttp2 closed the stream */
-    bool draining;         /* answered; the rest of the body is dropped */
+    bool closed;   /* nghttp2 closed the stream */
+    bool draining; /* answered; the rest of the body is dropped */
     uint64_t drain_deadline;
     uint64_t drained;
     bool rst_pending;
