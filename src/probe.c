@@ -18,9 +18,10 @@
 static const char usage[] =
     "usage: verbd probe [options] http[s]://HOST[:PORT]/PATH\n"
     "\n"
-    "Asks an HTTP/1.1 server which methods it implements, which it allows on\n"
+    "Asks an HTTP server which methods it implements, which it allows on\n"
     "this resource, and whether its answers agree with each other and with\n"
-    "RFC 9110.  One fresh connection per request.\n"
+    "RFC 9110, over HTTP/1.1 (or HTTP/2 too: --http2).  One fresh connection\n"
+    "per request.\n"
     "\n"
     "By default it changes nothing on the server.  It sends only safe methods\n"
     "to the URL: OPTIONS (and OPTIONS *), GET, HEAD and TRACE; PROPFIND and\n"
@@ -38,6 +39,11 @@ static const char usage[] =
     "  -H, --header 'N: V'   add a header field to every request, e.g. for\n"
     "                        authentication (repeatable)\n"
     "  -t, --timeout SECS    time limit for each exchange (default 5)\n"
+    "      --http2           ask over HTTP/2 (h2c with prior knowledge for http://,\n"
+    "                        ALPN h2 for https://), then over HTTP/1.1, and say\n"
+    "                        where the answers differ; the same requests go\n"
+    "                        out both ways (and, with --unsafe, each way to a\n"
+    "                        resource of its own)\n"
     "  -k, --insecure        https: do not verify the server's certificate\n"
     "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
     "                        instead of the system's trusted ones\n"
@@ -60,17 +66,25 @@ static const char usage[] =
     "which TLS version, cipher and ALPN protocol the server chose.\n"
     "\n"
     "Output is coloured on a terminal unless NO_COLOR is set.\n"
-    "Exit status: 0 consistent, 1 inconsistencies found, 2 bad usage, invalid\n"
-    "URL, or the server could not be reached (or its certificate not verified).\n";
+    "Exit status: 0 consistent, 1 inconsistencies found (or, with --http2,\n"
+    "answers that differ between HTTP/1.1 and HTTP/2), 2 bad usage, invalid\n"
+    "URL, or the server could not be reached (or its certificate not verified,\n"
+    "or, with --http2, it does not speak HTTP/2 there).\n";
 
-enum { OPT_JSON = 256, OPT_UNSAFE, OPT_SCRATCH, OPT_CACERT };
+enum { OPT_JSON = 256, OPT_UNSAFE, OPT_SCRATCH, OPT_CACERT, OPT_HTTP2 };
 
 static const struct option options[] = {
-    {"method", required_argument, NULL, 'm'},  {"header", required_argument, NULL, 'H'},
-    {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, OPT_JSON},
-    {"unsafe", no_argument, NULL, OPT_UNSAFE}, {"scratch", required_argument, NULL, OPT_SCRATCH},
-    {"insecure", no_argument, NULL, 'k'},      {"cacert", required_argument, NULL, OPT_CACERT},
-    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    {"method", required_argument, NULL, 'm'},
+    {"header", required_argument, NULL, 'H'},
+    {"timeout", required_argument, NULL, 't'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"unsafe", no_argument, NULL, OPT_UNSAFE},
+    {"scratch", required_argument, NULL, OPT_SCRATCH},
+    {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"http2", no_argument, NULL, OPT_HTTP2},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -146,7 +160,38 @@ static void random_hex(char *out, size_t nbytes)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-static struct probe_run run;
+static struct probe_run run, run_h1;
+
+/* Sends the probes of r in order, each placed by the answers so far, and
+ * checks the answers.  2 if nothing reached the server (said on stderr). */
+static int send_probes(struct probe_config *cfg, struct probe_run *r, const char *const *methods,
+                       size_t nmethods)
+{
+    probe_plan(cfg, r, methods, nmethods);
+    bool any = false;
+    for (size_t i = 0; i < r->nprobes; i++) {
+        struct probe *p = &r->probes[i];
+        /* Where it may go depends on what the server answered so far. */
+        probe_place(cfg, r, i);
+        if (!p->tried) {
+            probe_classify(p);
+            continue;
+        }
+        probe_exchange(cfg, p);
+        if (p->connect_failed && !any) {
+            /* Nothing reached the server so far: it is unreachable (or,
+             * over HTTP/2, does not speak it). */
+            fprintf(stderr, "verbd probe: %s\n", p->error);
+            return 2;
+        }
+        any = true;
+        probe_classify(p);
+        probe_after(cfg, r, i);
+    }
+    probe_cleanup(cfg, r);
+    probe_check(cfg, r);
+    return 0;
+}
 
 int probe_main(int argc, char **argv)
 {
@@ -154,6 +199,7 @@ int probe_main(int argc, char **argv)
     const char *methods[PROBE_MAX_PROBES];
     const char *scratch = NULL;
     size_t nmethods = 0;
+    bool http2 = false;
     cfg.timeout = 5;
 
     optind = 1;
@@ -187,6 +233,7 @@ int probe_main(int argc, char **argv)
         case OPT_SCRATCH: scratch = optarg; break;
         case 'k': cfg.insecure = true; break;
         case OPT_CACERT: cfg.cacert = optarg; break;
+        case OPT_HTTP2: http2 = true; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':': return usage_error("option %s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option %s", argv[optind - 1]);
@@ -234,30 +281,27 @@ int probe_main(int argc, char **argv)
     random_hex(cfg.cookie, 16);
     random_hex(cfg.nonce, 16);
 
-    probe_plan(&cfg, &run, methods, nmethods);
-    bool any = false;
-    for (size_t i = 0; i < run.nprobes; i++) {
-        struct probe *p = &run.probes[i];
-        /* Where it may go depends on what the server answered so far. */
-        probe_place(&cfg, &run, i);
-        if (!p->tried) {
-            probe_classify(p);
-            continue;
-        }
-        probe_exchange(&cfg, p);
-        if (p->connect_failed && !any) {
-            /* Nothing reached the server so far: it is unreachable. */
-            fprintf(stderr, "verbd probe: %s\n", p->error);
-            probe_tls_free(&cfg);
-            freeaddrinfo(cfg.addrs);
-            return 2;
-        }
-        any = true;
-        probe_classify(p);
-        probe_after(&cfg, &run, i);
+    /* With --http2, HTTP/2 first (a server that does not speak it is told
+     * so at once), then the same plan over HTTP/1.1 to compare with, its
+     * random names new. */
+    cfg.http2 = http2;
+    rc = send_probes(&cfg, &run, methods, nmethods);
+    if (rc == 0 && http2) {
+        struct probe_tls_info tls = cfg.tls;
+        cfg.http2 = false;
+        cfg.tls.done = false;
+        random_hex(cfg.nonce, 16);
+        rc = send_probes(&cfg, &run_h1, methods, nmethods);
+        cfg.tls = tls;
+        cfg.http2 = true;
+        if (rc == 0)
+            probe_compare(&run_h1, &run);
     }
-    probe_cleanup(&cfg, &run);
-    probe_check(&cfg, &run);
+    if (rc) {
+        probe_tls_free(&cfg);
+        freeaddrinfo(cfg.addrs);
+        return rc;
+    }
     if (cfg.json)
         probe_print_json(&cfg, &run);
     else
@@ -268,10 +312,10 @@ int probe_main(int argc, char **argv)
     bool answered = false;
     for (size_t i = 0; i < run.nprobes; i++)
         answered |= run.probes[i].answered;
-    if (any && !answered && !run.problems) {
+    if (!answered && !run.problems) {
         fprintf(stderr, "verbd probe: %s accepted connections but answered no request\n",
                 cfg.url.authority);
         return 2;
     }
-    return run.problems ? 1 : 0;
+    return run.problems || run.ndiffers ? 1 : 0;
 }

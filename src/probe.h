@@ -1,9 +1,11 @@
-/* verbd probe: asks any HTTP/1.1 server which methods it implements,
- * allows or refuses on a resource, and checks that its answers agree.
+/* verbd probe: asks any HTTP server which methods it implements, allows
+ * or refuses on a resource, and checks that its answers agree (over
+ * HTTP/1.1; with --http2 over HTTP/2 as well, and whether the two agree).
  *
  *   probe.c        command line, the list of probes, the run
  *   probe_plan.c   which method may go where: safety, random paths, scratch
  *   probe_net.c    URL, connection, one bounded request/response exchange
+ *   probe_h2.c     the same exchange over HTTP/2 (libnghttp2)
  *   probe_tls.c    the TLS layer of an https connection (OpenSSL)
  *   probe_check.c  classification, inconsistencies, verdict
  *   probe_out.c    table and JSON output
@@ -76,6 +78,7 @@ struct probe_config {
     const char *cacert;         /* --cacert FILE: trust this instead of the system store */
     struct ssl_ctx_st *tls_ctx; /* what every connection shares (probe_tls.c) */
     struct probe_tls_info tls;  /* for the report */
+    bool http2;                 /* this run speaks HTTP/2 (--http2) */
 };
 
 /* One copied response field. */
@@ -120,7 +123,7 @@ struct probe {
     /* what came back */
     bool answered; /* a valid status line and head */
     bool connect_failed;
-    char error[200];       /* !answered, or a problem reading the body */
+    char error[320];       /* !answered, or a problem reading the body */
     const char *malformed; /* the parser's reason, if the head was invalid */
     int status;
     char reason[64];
@@ -174,6 +177,10 @@ struct probe_run {
     char verdict[1024];
     char advice[6][1400];
     size_t nadvice;
+    /* --http2: where this run's answers differ from HTTP/1.1's */
+    bool compared;
+    struct finding differs[PROBE_MAX_PROBES];
+    size_t ndiffers;
 };
 
 /* probe_net.c */
@@ -182,8 +189,41 @@ struct probe_run {
 int probe_parse_url(const char *text, struct probe_url *url, char *err, size_t cap);
 /* Resolves the URL's host into cfg->addrs; -1 with a message on failure. */
 int probe_resolve(struct probe_config *cfg, char *err, size_t cap);
-/* Sends one request and reads its response, bounded in size and time. */
+/* Sends one request and reads its response, bounded in size and time:
+ * over HTTP/1.1, or HTTP/2 with cfg->http2 (probe_h2.c). */
 void probe_exchange(struct probe_config *cfg, struct probe *p);
+/* The request's header fields, in the order sent, one call each: Host
+ * (unless a --header sets it), the probe's own, the user's. */
+void probe_request_fields(const struct probe_config *cfg, const struct probe *p,
+                          void (*field)(void *arg, const char *name, const char *value), void *arg);
+/* A connection for one exchange, plain or TLS, bounded by a deadline. */
+struct probe_reader {
+    int fd;
+    struct probe_tls_conn *tls; /* https, else NULL */
+    double deadline;
+    bool eof;
+    int err; /* errno of a failed recv, 0 */
+};
+/* Connects rd (its deadline set) to the server, with the TLS handshake
+ * for https; -1 with p->error and p->connect_failed set. */
+int probe_open(struct probe_config *cfg, struct probe *p, struct probe_reader *rd);
+void probe_close(struct probe_reader *rd);
+/* Sends all of buf; -1 with errno on failure or past the deadline. */
+int probe_send(struct probe_reader *rd, const char *buf, size_t n);
+/* Reads once into buf[0, cap); the count, 0 at EOF (rd->eof), past the
+ * deadline or on an error (rd->err). */
+size_t probe_read(struct probe_reader *rd, char *buf, size_t cap);
+/* Notes a final response head's status and fields in p (answered). */
+struct http_response;
+void probe_take_head(struct probe *p, const struct http_response *r);
+/* Counts body bytes, keeping the first PROBE_KEEP_BODY of them; then,
+ * at the end of the body, looks there for the TRACE cookie. */
+void probe_take_body(struct probe *p, const char *data, size_t n);
+void probe_body_end(const struct probe_config *cfg, struct probe *p);
+
+/* probe_h2.c: probe_exchange over HTTP/2 (libnghttp2's client session):
+ * h2c with prior knowledge for http URLs, ALPN h2 for https. */
+void probe_h2_exchange(struct probe_config *cfg, struct probe *p);
 /* CLOCK_MONOTONIC in seconds: what deadlines are measured in. */
 double probe_now(void);
 
@@ -228,6 +268,9 @@ const char *probe_scratch_content(void);
 /* probe_check.c */
 void probe_classify(struct probe *p);
 void probe_check(const struct probe_config *cfg, struct probe_run *run);
+/* --http2: notes in h2->differs where its answers differ from h1's, the
+ * same plan sent over HTTP/1.1, and says so in its verdict. */
+void probe_compare(const struct probe_run *h1, struct probe_run *h2);
 
 /* probe_out.c */
 void probe_print_table(const struct probe_config *cfg, const struct probe_run *run);

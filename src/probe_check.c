@@ -539,3 +539,70 @@ void probe_check(const struct probe_config *cfg, struct probe_run *run)
                  "--scratch URL.",
                  untried, run->scratch.why[0] ? run->scratch.why : "see the table");
 }
+
+/* What a probe got, in a few words: "405, Allow: GET, HEAD". */
+static void summary(const struct probe *p, char *out, size_t cap)
+{
+    char v[PROBE_VALUE];
+    if (!p->tried) {
+        snprintf(out, cap, "not sent");
+        return;
+    }
+    if (!p->answered) {
+        snprintf(out, cap, "no answer (%s)", clean(p->error, v, sizeof v));
+        return;
+    }
+    snprintf(out, cap, "%d", p->status);
+    const struct probe_value *vals[] = {&p->allow, &p->dav, &p->accept_patch};
+    const char *names[] = {"Allow", "DAV", "Accept-Patch"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!vals[i]->present)
+            continue;
+        size_t l = strlen(out);
+        snprintf(out + l, cap - l, ", %s: %s", names[i], clean(vals[i]->v, v, sizeof v));
+    }
+}
+
+static bool same_value(const struct probe_value *a, const struct probe_value *b)
+{
+    return a->present == b->present && (!a->present || strcmp(a->v, b->v) == 0);
+}
+
+/* The same answer as far as the method decision goes: status, Allow (as
+ * a set), DAV and Accept-Patch. */
+static bool same_answer(const struct probe *a, const struct probe *b)
+{
+    if (a->tried != b->tried || a->where != b->where || a->answered != b->answered)
+        return false;
+    if (!a->tried || !a->answered)
+        return true;
+    return a->status == b->status && a->allow.present == b->allow.present &&
+           (!a->allow.present || allow_equal(&a->allow, &b->allow)) &&
+           same_value(&a->dav, &b->dav) && same_value(&a->accept_patch, &b->accept_patch);
+}
+
+void probe_compare(const struct probe_run *h1, struct probe_run *h2)
+{
+    h2->compared = true;
+    for (size_t i = 0; i < h2->nprobes && i < h1->nprobes; i++) {
+        const struct probe *a = &h1->probes[i], *b = &h2->probes[i];
+        if (same_answer(a, b))
+            continue;
+        struct finding *f = &h2->differs[h2->ndiffers++];
+        char s1[PROBE_VALUE * 3], s2[PROBE_VALUE * 3];
+        summary(a, s1, sizeof s1);
+        summary(b, s2, sizeof s2);
+        f->kind = FINDING_PROBLEM;
+        f->rfc = "RFC 9110: semantics shared by every version";
+        snprintf(f->methods, sizeof f->methods, "%s", label(b));
+        snprintf(f->text, sizeof f->text, "HTTP/1.1: %.180s; HTTP/2: %.180s", s1, s2);
+    }
+    size_t l = strlen(h2->verdict);
+    if (h2->ndiffers)
+        snprintf(h2->verdict + l, sizeof h2->verdict - l,
+                 " Over HTTP/1.1 %zu answer%s differ%s from HTTP/2's (see above).", h2->ndiffers,
+                 h2->ndiffers == 1 ? "" : "s", h2->ndiffers == 1 ? "s" : "");
+    else
+        snprintf(h2->verdict + l, sizeof h2->verdict - l,
+                 " HTTP/1.1 and HTTP/2 get the same answers.");
+}

@@ -209,8 +209,7 @@ static int connect_one(const struct addrinfo *ai, double deadline)
     return fd;
 }
 
-/* Tries the address that worked last, then the others. */
-static int connect_any(struct probe_config *cfg, double deadline)
+int probe_connect(struct probe_config *cfg, double deadline)
 {
     int fd = connect_one(cfg->good, deadline);
     if (fd >= 0)
@@ -229,54 +228,89 @@ static int connect_any(struct probe_config *cfg, double deadline)
     return -1;
 }
 
-static size_t build_request(const struct probe_config *cfg, const struct probe *p, char *out,
-                            size_t cap)
+void probe_request_fields(const struct probe_config *cfg, const struct probe *p,
+                          void (*field)(void *arg, const char *name, const char *value), void *arg)
 {
-    int n = snprintf(out, cap, "%s %s HTTP/1.1\r\n", p->method, p->target);
-    size_t len = n > 0 ? (size_t)n : 0;
-#define ADD(...)                                                                                   \
-    do {                                                                                           \
-        if (len < cap) {                                                                           \
-            int k_ = snprintf(out + len, cap - len, __VA_ARGS__);                                  \
-            len += k_ > 0 ? (size_t)k_ : 0;                                                        \
-        }                                                                                          \
-    } while (0)
+    char v[PROBE_TARGET + 400];
     if (!cfg->user_host)
-        ADD("Host: %s\r\n", cfg->url.authority);
-    ADD("User-Agent: verbd-probe/" VERBD_VERSION "\r\n");
-    const char *content = p->content ? probe_scratch_content() : "";
+        field(arg, "Host", cfg->url.authority);
+    field(arg, "User-Agent", "verbd-probe/" VERBD_VERSION);
     if (p->content) {
         /* Only ever to the scratch resource (probe_plan.c). */
-        ADD("Content-Type: text/plain\r\n");
-        ADD("Content-Length: %zu\r\n", strlen(content));
+        field(arg, "Content-Type", "text/plain");
+        snprintf(v, sizeof v, "%zu", strlen(probe_scratch_content()));
+        field(arg, "Content-Length", v);
     } else if (strcmp(p->method, "GET") != 0 && strcmp(p->method, "HEAD") != 0 &&
                strcmp(p->method, "OPTIONS") != 0 && strcmp(p->method, "TRACE") != 0) {
         /* No content; said explicitly for methods that may carry some. */
-        ADD("Content-Length: 0\r\n");
+        field(arg, "Content-Length", "0");
     }
     if (p->if_none_match)
-        ADD("If-None-Match: *\r\n"); /* create, never replace (RFC 9110 §13.1.2) */
+        field(arg, "If-None-Match", "*"); /* create, never replace (RFC 9110 §13.1.2) */
     if (p->guarded) {
         /* A method of unknown meaning, sent only to a path that does not
          * exist, also carries preconditions that cannot hold (RFC 9110
          * §13.1.1; the If header is the WebDAV form, RFC 4918 §10.4). */
-        ADD("If-Match: \"%s\"\r\n", cfg->etag);
-        ADD("If: ([\"%s\"])\r\n", cfg->etag);
+        snprintf(v, sizeof v, "\"%s\"", cfg->etag);
+        field(arg, "If-Match", v);
+        snprintf(v, sizeof v, "([\"%s\"])", cfg->etag);
+        field(arg, "If", v);
     }
     if (p->destination[0]) {
-        ADD("Destination: %s://%s%s\r\n", cfg->url.scheme, cfg->url.authority, p->destination);
-        ADD("Overwrite: F\r\n"); /* never replace what is there */
+        snprintf(v, sizeof v, "%s://%s%s", cfg->url.scheme, cfg->url.authority, p->destination);
+        field(arg, "Destination", v);
+        field(arg, "Overwrite", "F"); /* never replace what is there */
     }
     if (strcmp(p->method, "PROPFIND") == 0)
-        ADD("Depth: 0\r\n");
-    if (strcmp(p->method, "TRACE") == 0)
-        ADD("Cookie: verbd-probe=%s\r\n", cfg->cookie);
-    for (size_t i = 0; i < cfg->nheaders; i++)
-        ADD("%s\r\n", cfg->headers[i]);
-    ADD("Connection: close\r\n\r\n");
-    ADD("%s", content);
-#undef ADD
-    return len < cap ? len : 0;
+        field(arg, "Depth", "0");
+    if (strcmp(p->method, "TRACE") == 0) {
+        snprintf(v, sizeof v, "verbd-probe=%s", cfg->cookie);
+        field(arg, "Cookie", v);
+    }
+    for (size_t i = 0; i < cfg->nheaders; i++) {
+        /* "Name: value", validated by the command line */
+        const char *h = cfg->headers[i], *colon = strchr(h, ':');
+        snprintf(v, sizeof v, "%.*s", (int)(colon - h), h);
+        const char *value = colon + 1 + strspn(colon + 1, " \t");
+        size_t n = strlen(value);
+        while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+            n--;
+        size_t l = strlen(v) + 1;
+        if (l + n < sizeof v) {
+            memcpy(v + l, value, n);
+            v[l + n] = '\0';
+            field(arg, v, v + l);
+        }
+    }
+}
+
+struct head_text {
+    char *out;
+    size_t cap, len;
+};
+
+static void head_line(void *arg, const char *name, const char *value)
+{
+    struct head_text *t = arg;
+    if (t->len < t->cap) {
+        int k = snprintf(t->out + t->len, t->cap - t->len, "%s: %s\r\n", name, value);
+        t->len += k > 0 ? (size_t)k : 0;
+    }
+}
+
+static size_t build_request(const struct probe_config *cfg, const struct probe *p, char *out,
+                            size_t cap)
+{
+    int n = snprintf(out, cap, "%s %s HTTP/1.1\r\n", p->method, p->target);
+    struct head_text t = {out, cap, n > 0 ? (size_t)n : 0};
+    probe_request_fields(cfg, p, head_line, &t);
+    head_line(&t, "Connection", "close");
+    if (t.len < t.cap) {
+        int k =
+            snprintf(out + t.len, cap - t.len, "\r\n%s", p->content ? probe_scratch_content() : "");
+        t.len += k > 0 ? (size_t)k : 0;
+    }
+    return t.len < cap ? t.len : 0;
 }
 
 static void copy_value(struct probe_value *dst, const struct http_response *r, const char *name)
@@ -312,16 +346,7 @@ static void copy_allow(struct probe_value *dst, const struct http_response *r)
     }
 }
 
-struct reader {
-    int fd;
-    struct probe_tls_conn *tls; /* https, else NULL */
-    double deadline;
-    bool eof;
-    int err; /* errno of a failed recv, 0 */
-};
-
-/* Reads once into buf[0, cap); returns the count, 0 at EOF, timeout or error. */
-static size_t read_some(struct reader *rd, char *buf, size_t cap)
+size_t probe_read(struct probe_reader *rd, char *buf, size_t cap)
 {
     if (rd->eof || rd->err || cap == 0)
         return 0;
@@ -358,8 +383,7 @@ static char head_buf[PROBE_MAX_HEAD + 1];
 static char body_buf[PROBE_KEEP_BODY];
 static char io_buf[16384];
 
-/* Counts body bytes, keeping the first PROBE_KEEP_BODY of them. */
-static void take_body(struct probe *p, const char *data, size_t n)
+void probe_take_body(struct probe *p, const char *data, size_t n)
 {
     if (p->body_bytes < PROBE_KEEP_BODY) {
         size_t room = PROBE_KEEP_BODY - (size_t)p->body_bytes;
@@ -370,7 +394,7 @@ static void take_body(struct probe *p, const char *data, size_t n)
 
 /* Reads the body that follows the head; `have` bytes of it are already in
  * `pre`. */
-static void read_body(struct reader *rd, const struct http_response *r, struct probe *p,
+static void read_body(struct probe_reader *rd, const struct http_response *r, struct probe *p,
                       const char *pre, size_t have)
 {
     struct chunked ch;
@@ -388,7 +412,7 @@ static void read_body(struct reader *rd, const struct http_response *r, struct p
                 struct span piece;
                 const char *why;
                 enum chunked_result cr = chunked_decode(&ch, data, n, &used, &piece, &why);
-                take_body(p, piece.p, piece.n);
+                probe_take_body(p, piece.p, piece.n);
                 data += used;
                 n -= used;
                 if (cr == CHUNKED_DONE)
@@ -404,7 +428,7 @@ static void read_body(struct reader *rd, const struct http_response *r, struct p
                 size_t k = n;
                 if (r->framing == RESPONSE_LENGTH && k > r->content_length - p->body_bytes)
                     k = (size_t)(r->content_length - p->body_bytes);
-                take_body(p, data, k);
+                probe_take_body(p, data, k);
                 data += k;
                 n -= k;
                 if (r->framing == RESPONSE_LENGTH && p->body_bytes == r->content_length)
@@ -419,7 +443,7 @@ static void read_body(struct reader *rd, const struct http_response *r, struct p
         }
         /* Never past the bound: framing bytes only make the body smaller. */
         size_t room = (size_t)(PROBE_MAX_BODY - p->body_bytes);
-        n = read_some(rd, io_buf, room < sizeof io_buf ? room : sizeof io_buf);
+        n = probe_read(rd, io_buf, room < sizeof io_buf ? room : sizeof io_buf);
         data = io_buf;
         if (n == 0) {
             if (rd->eof && r->framing == RESPONSE_CLOSE)
@@ -439,8 +463,96 @@ static void read_body(struct reader *rd, const struct http_response *r, struct p
     }
 }
 
+int probe_open(struct probe_config *cfg, struct probe *p, struct probe_reader *rd)
+{
+    int fd = probe_connect(cfg, rd->deadline);
+    if (fd < 0) {
+        p->connect_failed = true;
+        snprintf(p->error, sizeof p->error, "cannot connect to %.120s: %s", cfg->url.authority,
+                 strerror(errno));
+        return -1;
+    }
+    rd->fd = fd;
+    if (cfg->url.tls) {
+        char why[sizeof p->error];
+        if (!(rd->tls = probe_tls_connect(cfg, fd, rd->deadline, why, sizeof why))) {
+            p->connect_failed = true;
+            snprintf(p->error, sizeof p->error, "%s", why);
+            close(fd);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void probe_close(struct probe_reader *rd)
+{
+    if (rd->tls)
+        probe_tls_close(rd->tls);
+    close(rd->fd);
+}
+
+int probe_send(struct probe_reader *rd, const char *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        if (rd->tls) {
+            long k = probe_tls_send(rd->tls, buf + off, n - off, rd->deadline);
+            if (k < 0)
+                return -1;
+            off += (size_t)k;
+            continue;
+        }
+        if (!arm(rd->fd, rd->deadline)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        ssize_t k = send(rd->fd, buf + off, n - off, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                errno = ETIMEDOUT;
+            return -1;
+        }
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+void probe_take_head(struct probe *p, const struct http_response *r)
+{
+    p->answered = true;
+    p->status = r->status;
+    size_t rn = r->reason.n < sizeof p->reason - 1 ? r->reason.n : sizeof p->reason - 1;
+    memcpy(p->reason, r->reason.p, rn);
+    p->reason[rn] = '\0';
+    copy_allow(&p->allow, r);
+    copy_value(&p->retry_after, r, "Retry-After");
+    copy_value(&p->content_length, r, "Content-Length");
+    copy_value(&p->etag, r, "ETag");
+    copy_value(&p->last_modified, r, "Last-Modified");
+    copy_value(&p->content_type, r, "Content-Type");
+    copy_value(&p->location, r, "Location");
+    copy_value(&p->server, r, "Server");
+    copy_value(&p->dav, r, "DAV");
+    copy_value(&p->accept_patch, r, "Accept-Patch");
+    p->te_and_cl = r->quirks & RESPONSE_TE_AND_CL;
+}
+
+void probe_body_end(const struct probe_config *cfg, struct probe *p)
+{
+    if (p->body_bytes && cfg->cookie[0]) {
+        size_t kept = p->body_bytes < PROBE_KEEP_BODY ? (size_t)p->body_bytes : PROBE_KEEP_BODY;
+        p->cookie_echoed = memmem(body_buf, kept, cfg->cookie, strlen(cfg->cookie)) != NULL;
+    }
+}
+
 void probe_exchange(struct probe_config *cfg, struct probe *p)
 {
+    if (cfg->http2) {
+        probe_h2_exchange(cfg, p);
+        return;
+    }
     double deadline = probe_now() + cfg->timeout;
     char req[16384];
     size_t reqlen = build_request(cfg, p, req, sizeof req);
@@ -448,45 +560,12 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         snprintf(p->error, sizeof p->error, "request too large");
         return;
     }
-
-    int fd = connect_any(cfg, deadline);
-    if (fd < 0) {
-        p->connect_failed = true;
-        snprintf(p->error, sizeof p->error, "cannot connect to %.120s: %s", cfg->url.authority,
-                 strerror(errno));
+    struct probe_reader rd = {.deadline = deadline};
+    if (probe_open(cfg, p, &rd) < 0)
         return;
-    }
-    struct reader rd = {.fd = fd, .deadline = deadline};
-    if (cfg->url.tls) {
-        char why[sizeof p->error];
-        if (!(rd.tls = probe_tls_connect(cfg, fd, deadline, why, sizeof why))) {
-            p->connect_failed = true;
-            snprintf(p->error, sizeof p->error, "%s", why);
-            close(fd);
-            return;
-        }
-    }
-    for (size_t off = 0; off < reqlen;) {
-        if (rd.tls) {
-            long k = probe_tls_send(rd.tls, req + off, reqlen - off, deadline);
-            if (k < 0)
-                goto send_failed;
-            off += (size_t)k;
-            continue;
-        }
-        if (!arm(fd, deadline)) {
-            errno = ETIMEDOUT;
-            goto send_failed;
-        }
-        ssize_t k = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                errno = ETIMEDOUT;
-            goto send_failed;
-        }
-        off += (size_t)k;
+    if (probe_send(&rd, req, reqlen) < 0) {
+        snprintf(p->error, sizeof p->error, "sending the request failed: %s", strerror(errno));
+        goto done;
     }
 
     static struct http_field fields[PROBE_MAX_FIELDS];
@@ -511,7 +590,7 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         }
         if (rc > 0)
             break;
-        size_t got = read_some(&rd, head_buf + len, sizeof head_buf - len);
+        size_t got = probe_read(&rd, head_buf + len, sizeof head_buf - len);
         if (got == 0) {
             if (rd.eof)
                 snprintf(p->error, sizeof p->error,
@@ -525,23 +604,7 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         len += got;
     }
 
-    p->answered = true;
-    p->status = r.status;
-    size_t rn = r.reason.n < sizeof p->reason - 1 ? r.reason.n : sizeof p->reason - 1;
-    memcpy(p->reason, r.reason.p, rn);
-    p->reason[rn] = '\0';
-    copy_allow(&p->allow, &r);
-    copy_value(&p->retry_after, &r, "Retry-After");
-    copy_value(&p->content_length, &r, "Content-Length");
-    copy_value(&p->etag, &r, "ETag");
-    copy_value(&p->last_modified, &r, "Last-Modified");
-    copy_value(&p->content_type, &r, "Content-Type");
-    copy_value(&p->location, &r, "Location");
-    copy_value(&p->server, &r, "Server");
-    copy_value(&p->dav, &r, "DAV");
-    copy_value(&p->accept_patch, &r, "Accept-Patch");
-    p->te_and_cl = r.quirks & RESPONSE_TE_AND_CL;
-
+    probe_take_head(p, &r);
     size_t rest = len - (size_t)rc;
     if (r.framing == RESPONSE_NONE) {
         /* Whatever follows belongs to no message: a body sent where none
@@ -550,23 +613,13 @@ void probe_exchange(struct probe_config *cfg, struct probe *p)
         double grace = probe_now() + NO_BODY_GRACE;
         rd.deadline = grace < deadline ? grace : deadline;
         size_t got;
-        while ((got = read_some(&rd, io_buf, sizeof io_buf)) > 0 &&
+        while ((got = probe_read(&rd, io_buf, sizeof io_buf)) > 0 &&
                p->unexpected_body < PROBE_MAX_BODY)
             p->unexpected_body += got;
     } else {
         read_body(&rd, &r, p, head_buf + rc, rest);
     }
-    if (p->body_bytes && cfg->cookie[0]) {
-        size_t kept = p->body_bytes < PROBE_KEEP_BODY ? (size_t)p->body_bytes : PROBE_KEEP_BODY;
-        p->cookie_echoed = memmem(body_buf, kept, cfg->cookie, strlen(cfg->cookie)) != NULL;
-    }
+    probe_body_end(cfg, p);
 done:
-    if (rd.tls)
-        probe_tls_close(rd.tls);
-    close(fd);
-    return;
-
-send_failed:
-    snprintf(p->error, sizeof p->error, "sending the request failed: %s", strerror(errno));
-    goto done;
+    probe_close(&rd);
 }

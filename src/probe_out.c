@@ -179,8 +179,11 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
         if (run->probes[i].server.present)
             probe_copy_clean(server, sizeof server, run->probes[i].server.v,
                              strlen(run->probes[i].server.v));
-    printf("%sverbd probe %s%s%s%s%s\n", bold, cfg->url.text, off, server[0] ? "  (Server: " : "",
-           server, server[0] ? ")" : "");
+    printf("%sverbd probe %s%s%s%s%s%s\n", bold, cfg->url.text, off,
+           !cfg->http2    ? ""
+           : cfg->url.tls ? "  over HTTP/2 (h2, TLS)"
+                          : "  over HTTP/2 (h2c, prior knowledge)",
+           server[0] ? "  (Server: " : "", server, server[0] ? ")" : "");
     if (cfg->tls.done)
         printf("TLS: %s, cipher %s, ALPN %s, %s\n", cfg->tls.version, cfg->tls.cipher,
                cfg->tls.alpn,
@@ -254,8 +257,20 @@ void probe_print_table(const struct probe_config *cfg, const struct probe_run *r
             wrap(3, text, 4, WIDTH);
         }
     }
+    if (run->compared && run->ndiffers) {
+        printf("\n%sHTTP/1.1 and HTTP/2 differ (%zu)%s\n", bold, run->ndiffers, off);
+        for (size_t i = 0; i < run->ndiffers; i++) {
+            const struct finding *f = &run->differs[i];
+            char text[1100];
+            snprintf(text, sizeof text, "%s: %s [%s]", f->methods, f->text, f->rfc);
+            printf("  %s!%s", red, off);
+            wrap(3, text, 4, WIDTH);
+        }
+    } else if (run->compared) {
+        printf("\n%sHTTP/1.1 and HTTP/2: the same answers to every probe%s\n", bold, off);
+    }
     printf("\n");
-    printf("%sVerdict:%s", run->problems ? red : green, off);
+    printf("%sVerdict:%s", run->problems || run->ndiffers ? red : green, off);
     wrap(8, run->verdict, 2, WIDTH);
     if (run->nadvice) {
         printf("\n%sWhat to check%s\n", bold, off);
@@ -320,6 +335,7 @@ void probe_print_json(const struct probe_config *cfg, const struct probe_run *ru
 {
     printf("{\n  \"url\": ");
     jstr(cfg->url.text);
+    printf(",\n  \"protocol\": \"%s\"", cfg->http2 ? "h2" : "http/1.1");
     printf(",\n  \"tls\": ");
     if (cfg->tls.done) {
         printf("{\"version\": ");
@@ -442,6 +458,17 @@ void probe_print_json(const struct probe_config *cfg, const struct probe_run *ru
                 printf("null");
             printf(", \"message\": ");
             jtext(f->text);
+            printf("}");
+        }
+    }
+    if (run->compared) {
+        /* --http2: where HTTP/1.1's answers differ */
+        printf("\n  ],\n  \"http1_differences\": [");
+        for (size_t i = 0; i < run->ndiffers; i++) {
+            printf("%s\n    {\"method\": ", i ? "," : "");
+            jstr(run->differs[i].methods);
+            printf(", \"message\": ");
+            jtext(run->differs[i].text);
             printf("}");
         }
     }

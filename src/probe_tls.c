@@ -3,7 +3,9 @@
  * Certificates are verified by default: against the system trust store
  * (or only the --cacert file), and for the URL's host name, or its IP
  * address for a literal.  SNI names the host (never an IP literal, RFC
- * 6066 §3); ALPN offers http/1.1 alone, the only protocol the probe speaks.
+ * 6066 §3); ALPN offers http/1.1 alone, or with --http2 h2 then http/1.1
+ * (a server that picks http/1.1 or nothing is told apart from one that
+ * refuses the handshake).
  *
  * The socket is made non-blocking and each OpenSSL call is repeated after
  * poll() says the socket is ready for what it wants, until the exchange's
@@ -32,6 +34,7 @@ struct probe_tls_conn {
 
 /* ALPN protocol list: length-prefixed names (RFC 7301 §3.1). */
 static const unsigned char alpn_offer[] = "\x08http/1.1";
+static const unsigned char alpn_offer_h2[] = "\x02h2\x08http/1.1";
 
 /* OpenSSL's reason for the last error it queued, or `fallback`. */
 static const char *ssl_reason(const char *fallback)
@@ -202,6 +205,8 @@ struct probe_tls_conn *probe_tls_connect(struct probe_config *cfg, int fd, doubl
             ok &= SSL_set1_host(c->ssl, cfg->url.host) == 1;
         }
     }
+    if (cfg->http2)
+        ok &= SSL_set_alpn_protos(c->ssl, alpn_offer_h2, sizeof alpn_offer_h2 - 1) == 0;
     if (!ok) {
         snprintf(err, cap, "cannot verify the host %.200s: %s", cfg->url.host,
                  ssl_reason("not a valid host name"));
@@ -229,6 +234,18 @@ struct probe_tls_conn *probe_tls_connect(struct probe_config *cfg, int fd, doubl
         return NULL;
     }
     note_session(cfg, c->ssl);
+    const unsigned char *proto;
+    unsigned int n;
+    SSL_get0_alpn_selected(c->ssl, &proto, &n);
+    if (cfg->http2 && !(n == 2 && memcmp(proto, "h2", 2) == 0)) {
+        char chose[32];
+        probe_copy_clean(chose, sizeof chose, (const char *)proto, n);
+        snprintf(err, cap,
+                 "%.120s does not offer HTTP/2 over TLS: asked for ALPN h2, it chose %s%s%s",
+                 cfg->url.authority, n ? "\"" : "no protocol", n ? chose : "", n ? "\"" : "");
+        probe_tls_close(c);
+        return NULL;
+    }
     return c;
 }
 

@@ -122,7 +122,7 @@ int stats_server(const char *name)
     return (int)region->servers - 1;
 }
 
-void stats_response(int server, int method_id, int status)
+void stats_response(int server, int method_id, int status, int proto)
 {
     if (!stats_blocks || server < 0)
         return;
@@ -132,6 +132,7 @@ void stats_response(int server, int method_id, int status)
     if (c < 0)
         c = HTTP_STATUS_COUNT + (status < 200 ? 0 : status >= 500 ? 4 : status / 100 - 1);
     stats_add(&b->requests[m][c], 1);
+    stats_add(&b->protocols[proto], 1);
     if (method_id >= 0 && (status == 501 || status == 405))
         stats_add(&b->refusals[m][status == 405], 1);
 }
@@ -172,6 +173,8 @@ static void sum_label(unsigned i, struct stats_block *sum)
             sum->refusals[m][0] += load(&b->refusals[m][0]);
             sum->refusals[m][1] += load(&b->refusals[m][1]);
         }
+        for (int p = 0; p < STATS_PROTOS; p++)
+            sum->protocols[p] += load(&b->protocols[p]);
     }
 }
 
@@ -201,11 +204,23 @@ void stats_add_worker(unsigned w, struct stats_worker *sum)
     sum->accepted += load(&s->accepted);
     for (int i = 0; i < STATS_CONN_STATES; i++)
         sum->conns[i] += load(&s->conns[i]);
+    for (int p = 0; p < STATS_PROTOS; p++)
+        sum->sessions[p] += load(&s->sessions[p]);
 }
 
 int64_t stats_started(void)
 {
     return region ? region->started : 0;
+}
+
+const char *stats_proto_label(int proto)
+{
+    static const char *const labels[STATS_PROTOS] = {
+        [STATS_PROTO_HTTP10] = "http/1.0",
+        [STATS_PROTO_HTTP11] = "http/1.1",
+        [STATS_PROTO_H2] = "h2",
+    };
+    return labels[proto];
 }
 
 const char *stats_method_label(int i)

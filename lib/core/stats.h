@@ -26,6 +26,17 @@
 /* The longest origin server label kept (longer ones are cut). */
 #define STATS_NAME_MAX 256
 
+/* The protocol of a request: HTTP/1.0 and HTTP/1.1 as the request line
+ * says, HTTP/2 (h2 over TLS, h2c on a plain address).  A connection's:
+ * the session that serves it, STATS_PROTO_HTTP11 for HTTP/1 (the HTTP/1
+ * session answers HTTP/1.0 requests too). */
+enum stats_proto {
+    STATS_PROTO_HTTP10,
+    STATS_PROTO_HTTP11,
+    STATS_PROTO_H2,
+    STATS_PROTOS,
+};
+
 /* What the HTTP/1 session can tell of a connection. */
 enum stats_conn {
     STATS_CONN_READING, /* a request head (or a body nobody reads) coming in */
@@ -39,6 +50,7 @@ enum stats_conn {
 struct stats_block {
     uint64_t requests[STATS_METHODS][STATS_CODES];
     uint64_t refusals[STATS_METHODS][2]; /* 501, 405 */
+    uint64_t protocols[STATS_PROTOS];    /* requests, by protocol */
 };
 
 /* One worker's connection counters (a cache line of its own or more). */
@@ -46,6 +58,7 @@ struct stats_worker {
     _Alignas(64) uint64_t received, sent; /* bytes */
     uint64_t accepted;                    /* connections */
     uint64_t conns[STATS_CONN_STATES];    /* open now, by state */
+    uint64_t sessions[STATS_PROTOS];      /* connections, by protocol once settled */
 };
 
 /* Maps the region for `workers` workers and up to `servers` origin
@@ -83,8 +96,9 @@ static inline void stats_sub(uint64_t *p, uint64_t n)
 
 /* A response went out (as its access-log line is written): `method_id`
  * is METHOD_* (or anything else: `other`; -1 for a request whose head
- * did not parse), `server` stats_server()'s index. */
-void stats_response(int server, int method_id, int status);
+ * did not parse), `server` stats_server()'s index, `proto` a
+ * STATS_PROTO_* (STATS_PROTO_HTTP11 for a head that did not parse). */
+void stats_response(int server, int method_id, int status, int proto);
 
 /* Bytes read from and written to a client connection. */
 static inline void stats_received(uint64_t n)
@@ -113,6 +127,23 @@ static inline void stats_conn_move(int from, int to)
         stats_add(&stats_self->accepted, 1);
 }
 
+/* A connection another session accepted (and counted) goes on in this
+ * one, in state `to`: the HTTP/1 session hands an h2c connection to the
+ * HTTP/2 session once it has seen the preface. */
+static inline void stats_conn_adopt(int to)
+{
+    if (stats_self && to != STATS_CONN_NONE)
+        stats_add(&stats_self->conns[to], 1);
+}
+
+/* The protocol of a connection is settled (STATS_PROTO_*): ALPN, or the
+ * first bytes on a plain address. */
+static inline void stats_conn_protocol(int proto)
+{
+    if (stats_self)
+        stats_add(&stats_self->sessions[proto], 1);
+}
+
 /* ---- reading: what the status module shows ---------------------------------- */
 
 /* Labels are read by index below stats_servers() (0 without a region);
@@ -130,6 +161,7 @@ void stats_add_worker(unsigned w, struct stats_worker *sum);
 int64_t stats_started(void);
 
 /* The method and status labels of a counter's position. */
+const char *stats_proto_label(int proto);
 const char *stats_method_label(int i);
 /* "200", or "4xx" for the class positions; into out (4 bytes). */
 const char *stats_code_label(int i, char *out);

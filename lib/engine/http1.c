@@ -401,7 +401,7 @@ static void answer_error(struct http1 *c, int status, const char *why)
     queue_pieces(c, res, UINT64_MAX);
     c->close_after = true;
     log_access(c->lis->sites[0]->access_log, &c->peer.sa, NULL, status, response_body_length(res));
-    stats_response(c->lis->sites[0]->stats, -1, status);
+    stats_response(c->lis->sites[0]->stats, -1, status, STATS_PROTO_HTTP11);
     response_reset(res);
 }
 
@@ -519,7 +519,8 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         if (!c->keep_alive || c->framing == FRAME_CLOSE)
             c->close_after = true;
         log_access(c->site->access_log, &c->peer.sa, &x->req, res->status, x->body_bytes);
-        stats_response(c->site->stats, x->req.method_id, res->status);
+        stats_response(c->site->stats, x->req.method_id, res->status,
+                       x->req.http.minor == 0 ? STATS_PROTO_HTTP10 : STATS_PROTO_HTTP11);
     }
     wake(c);
     return c->q.out.len < OUT_HIGH_WATER;
@@ -897,6 +898,7 @@ static bool process(struct http1 *c)
                 break;
             }
             c->fresh = false;
+            stats_conn_protocol(STATS_PROTO_HTTP11);
         }
         const char *why = NULL;
         struct http_request h;

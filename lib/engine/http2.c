@@ -59,6 +59,13 @@
  * loses the GOAWAY on its way. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (256 * 1024)
+/* A stream answered before its request body ended: what still comes of
+ * the body is read and dropped this long, up to this much, so that the
+ * client sees its stream end as its request did (curl, among others,
+ * takes RST_STREAM NO_ERROR in the middle of an upload for a failure);
+ * past either bound the stream is reset with NO_ERROR (RFC 9113 §8.1). */
+#define DRAIN_MS 2000
+#define DRAIN_MAX_BYTES (64 * 1024)
 
 /* Budgets against floods: frames that cost the server work and ask it
  * for nothing it can answer.  Each is counted per connection within a
@@ -131,7 +138,10 @@ struct h2_stream {
     nghttp2_nv *trailer_nv; /* in the exchange's arena */
     size_t ntrailers;
 
-    bool closed; /* nghttp2 closed the stream */
+    bool closed;   /* nghttp2 closed the stream */
+    bool draining; /* answered; the rest of the body is dropped */
+    uint64_t drain_deadline;
+    uint64_t drained;
     bool rst_pending;
     uint32_t rst_code;
 };
@@ -420,7 +430,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
             s->ntrailers = l.n;
         }
         log_access(s->site->access_log, &s->c->peer.sa, &x->req, res->status, x->body_bytes);
-        stats_response(s->site->stats, x->req.method_id, res->status);
+        stats_response(s->site->stats, x->req.method_id, res->status, STATS_PROTO_H2);
     }
     if (s->deferred && !s->closed && (!outq_empty(&s->q) || s->out_last)) {
         s->deferred = false;
@@ -870,6 +880,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     }
     if (dropped) {
         s->to_consume += len;
+        if (s->draining && (s->drained += len) > DRAIN_MAX_BYTES)
+            reset_stream(s, NGHTTP2_NO_ERROR);
         return 0;
     }
     buf_append(&s->in, data, len);
@@ -922,13 +934,16 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
             flood_count(c, FLOOD_RESET);
     }
     /* Our side ended while the client's is open (its body unread, or
-     * still coming): tell it to stop (RFC 9113 §8.1). */
+     * still coming): drop the rest of it, within DRAIN_MS and
+     * DRAIN_MAX_BYTES, then tell it to stop (RFC 9113 §8.1). */
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
         !nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id)) {
         struct h2_stream *s = stream_of(c, frame->hd.stream_id);
-        if (s)
-            reset_stream(s, NGHTTP2_NO_ERROR);
+        if (s && !s->draining) {
+            s->draining = true;
+            s->drain_deadline = clock_ms() + DRAIN_MS;
+        }
     }
     return 0;
 }
@@ -1171,6 +1186,8 @@ static uint64_t current_deadline(const struct http2 *c)
         const struct verbd_exchange *x = s->x;
         if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed)
             due = earlier(due, s->read_deadline);
+        if (s->draining && !s->closed && !s->rst_pending)
+            due = earlier(due, s->drain_deadline);
     }
     return due;
 }
@@ -1213,6 +1230,8 @@ static void on_timer(void *arg)
             vx_body_done(x, 408);
             reset_stream(s, NGHTTP2_CANCEL);
         }
+        if (s->draining && !s->closed && now >= s->drain_deadline)
+            reset_stream(s, NGHTTP2_NO_ERROR);
     }
     h2_run(c);
 }
@@ -1435,7 +1454,14 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         return NULL;
     }
     host_add(h, c);
+    /* An h2c connection was accepted, and its first bytes read, by the
+     * HTTP/1 session, which counted both. */
+    if (pre) {
+        c->counted_as = STATS_CONN_IDLE;
+        stats_conn_adopt(STATS_CONN_IDLE);
+    }
     count_state(c);
+    stats_conn_protocol(STATS_PROTO_H2);
     const struct settings *set = settings_of(c);
     c->idle_deadline = clock_ms() + set->idle_timeout_ms;
     c->flood_start = clock_ms();
@@ -1458,7 +1484,6 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         c->watched = true;
     }
     if (pre_len) {
-        stats_received(pre_len);
         if (feed(c, pre, pre_len) < 0) {
             http2_close(c);
             return NULL;

@@ -35,7 +35,9 @@ void http2_host_free(struct http2_host *h);
 
 /* A session over transport t (taken over) for the sites of listener lis;
  * sni as for http1_open.  `pre`: bytes already read from t (an HTTP/1
- * session that saw the preface), given to the session first.  It closes
+ * session that saw the preface), given to the session first; not NULL,
+ * the connection and those bytes were counted (core/stats.h) by the
+ * HTTP/1 session already.  It closes
  * itself when done.  NULL if it could not be set up (t is closed then). */
 struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool watch,
                          const struct listener *lis, const char *sni, const struct sockaddr *peer,

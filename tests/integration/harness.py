@@ -61,6 +61,17 @@ def test_certificate():
     return _test_cert
 
 
+def plain_and_tls_listen():
+    """A plain and a TLS address on loopback for one server block: (plain
+    port, TLS port, the block's listen and tls_certificate lines, with the
+    test certificate)."""
+    cert, key = test_certificate()
+    plain, tls = free_port(), free_port()
+    return plain, tls, ("    listen 127.0.0.1:%d;\n    listen 127.0.0.1:%d tls;\n"
+                        "    tls_certificate %s;\n    tls_certificate_key %s;\n"
+                        % (plain, tls, cert, key))
+
+
 def tls_client_context(cafile=None):
     """A client context: TLS 1.2 or 1.3; verifying against cafile if given."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -1,7 +1,7 @@
 """Peer servers on loopback for the tests that compare verbd with them or
 put verbd in front of them: finding their programs, waiting for their
-ports, and Apache httpd (Debian's apache2) with its own config in a
-temporary directory, one process (-X), stopped by PID."""
+ports, and Apache httpd (Debian's apache2) and nginx, each with its own
+config in a temporary directory, one process, stopped by PID."""
 
 import os
 import shutil
@@ -101,13 +101,75 @@ class Apache:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, True)
+
+
+def stop_process(proc):
+    """SIGTERM, then SIGKILL after 10 s; None or an ended process is left."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+{http}
+}}
+"""
+
+
+class Nginx:
+    """nginx, one process (master_process off), listening on `ports` (their
+    number); `http` is the rest of its http block, formatted with d (the
+    directory), root (d/root, created) and port, port2, ... ."""
+
+    def __init__(self, http, ports=1):
+        self.nginx = find_program("nginx")
+        self.dir = tempfile.mkdtemp(prefix="verbd-nginx-")
+        self.root = os.path.join(self.dir, "root")
+        os.makedirs(self.root)
+        self.ports = [free_port() for _ in range(ports)]
+        self.http = http
+        self.proc = None
+
+    def start(self):
+        names = {"d": self.dir, "root": self.root}
+        for i, p in enumerate(self.ports):
+            names["port" if i == 0 else "port%d" % (i + 1)] = p
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=self.dir, http=self.http.format(**names)))
+        self.proc = subprocess.Popen([self.nginx, "-c", conf, "-p", self.dir, "-e",
+                                      os.path.join(self.dir, "error.log")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        if not all(wait_port(p, self.proc) for p in self.ports):
+            with open(os.path.join(self.dir, "error.log")) as f:
+                text = f.read()
+            self.stop()
+            raise RuntimeError("nginx did not start:\n" + text)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
 
     def cleanup(self):
         self.stop()

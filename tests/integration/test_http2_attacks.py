@@ -1,10 +1,13 @@
 """HTTP/2 floods and stalls, each sent with raw frames: rapid reset,
 CONTINUATION flood, PING, SETTINGS and empty-frame floods, zero-length
-header fields, data dribble, a body that never comes, an idle connection.
+header fields, data dribble, HPACK table churn and table sizes, PRIORITY
+floods and churn, a body that never comes, an idle connection.
 Each test checks the server's answer (GOAWAY with its error code, or the
 stream reset) and that a normal client on another connection is served
 meanwhile and afterwards."""
 
+import os
+import random
 import socket
 import sys
 import time
@@ -13,20 +16,21 @@ import unittest
 try:
     import hpack
     from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame,
-                                  HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame,
-                                  WindowUpdateFrame)
+                                  HeadersFrame, PingFrame, PriorityFrame, RstStreamFrame,
+                                  SettingsFrame, WindowUpdateFrame)
 except ImportError:  # a Python other than the system's: Debian's package
     sys.path.append("/usr/lib/python3/dist-packages")
     import hpack
     from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame,
-                                  HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame,
-                                  WindowUpdateFrame)
+                                  HeadersFrame, PingFrame, PriorityFrame, RstStreamFrame,
+                                  SettingsFrame, WindowUpdateFrame)
 
 from test_http2 import PREFACE, Http2Case
 
 NO_ERROR = 0
 PROTOCOL_ERROR = 1
 CANCEL = 8
+COMPRESSION_ERROR = 9
 ENHANCE_YOUR_CALM = 11
 
 # verbd's budgets (lib/engine/http2.c), per connection and 10 s window.
@@ -291,6 +295,161 @@ class TestFloods(AttackCase):
         r.read(lambda f: isinstance(f, HeadersFrame) and f.stream_id == sid)
         r.send([WindowUpdateFrame(sid, window_increment=1) for _ in range(MAX_DRIBBLE + 100)])
         self.assert_calm(r)
+        self.assert_served(pending)
+
+
+class ServerCost:
+    """What the server process (one worker: the process itself) spends:
+    CPU seconds and resident memory, from /proc."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.cpu0, self.rss0 = self.cpu(), self.rss()
+
+    def cpu(self):
+        with open("/proc/%d/stat" % self.pid) as stat:
+            f = stat.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+
+    def grown(self):
+        return self.rss() - self.rss0
+
+    def spent(self):
+        return self.cpu() - self.cpu0
+
+
+class TestHpack(AttackCase):
+    """The HPACK dynamic tables (RFC 7541): the server's decoder table is
+    libnghttp2's default 4 KiB (verbd advertises no other), its encoder
+    table what the client allows, at most 4 KiB."""
+
+    def answers(self, r, sids, dec):
+        """Reads until every stream in sids has its response (HEAD: a head
+        that ends the stream), decoding each block in order with dec;
+        returns {sid: fields}."""
+        got = {}
+
+        def take(f):
+            if isinstance(f, HeadersFrame) and f.stream_id in sids:
+                got[f.stream_id] = dict(dec.decode(f.data))
+            return isinstance(f, GoAwayFrame) or len(got) == len(sids)
+        last = r.read(take)
+        self.assertNotIsInstance(last, GoAwayFrame, last)
+        return got
+
+    def churn(self, r, dec, rounds, per_round=50, fields=8):
+        """HEAD requests whose fields are all new and large: each one evicts
+        the previous ones from the server's decoder table."""
+        rnd = random.Random(7)
+        for n in range(rounds):
+            sids = [r.stream() for _ in range(per_round)]
+            r.send([r.headers(sid, r.block(method="HEAD", extra=[
+                ("x-churn-%d" % k, "%x" % rnd.getrandbits(1600)) for k in range(fields)]))
+                    for sid in sids])
+            for sid, fields_ in self.answers(r, sids, dec).items():
+                self.assertEqual(fields_[":status"], "200", fields_)
+                self.assertEqual(fields_["content-length"], "1024", fields_)
+                self.assertEqual(fields_["server"], "verbd", fields_)
+
+    def test_table_churn_under_a_small_client_table(self):
+        """The client allows the server's encoder 256 bytes of table
+        (SETTINGS_HEADER_TABLE_SIZE) and sends 2000 requests of 8 new
+        400-byte fields each: every response decodes with a 256-byte
+        table, the server's memory does not grow with the churn."""
+        cost = ServerCost(self.server.pid)
+        r = self.raw(settings={SettingsFrame.HEADER_TABLE_SIZE: 256})
+        pending = self.normal.start("GET", "/index.html")
+        dec = hpack.Decoder()
+        dec.max_allowed_table_size = 256
+        dec.header_table.maxsize = 256
+        self.churn(r, dec, rounds=40)
+        self.assertLessEqual(dec.header_table._current_size, 256)
+        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        self.assert_served(pending)
+
+    def test_huge_table_allowed_by_the_client(self):
+        """A client that allows 2 GiB of table: the server's encoder keeps
+        to its own 4 KiB."""
+        cost = ServerCost(self.server.pid)
+        r = self.raw(settings={SettingsFrame.HEADER_TABLE_SIZE: 1 << 31})
+        pending = self.normal.start("GET", "/index.html")
+        dec = hpack.Decoder()
+        dec.max_allowed_table_size = 1 << 31
+        self.churn(r, dec, rounds=10)
+        self.assertLessEqual(dec.header_table.maxsize, 4096)
+        self.assertLessEqual(dec.header_table._current_size, 4096)
+        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        self.assert_served(pending)
+
+    def test_table_size_update_beyond_the_servers(self):
+        """A header block that sizes the server's decoder table to 1 MiB,
+        above the 4 KiB it allows: COMPRESSION_ERROR (RFC 7541 §6.3)."""
+        r = self.raw()
+        pending = self.normal.start("GET", "/index.html")
+        enc = hpack.Encoder()
+        enc.header_table_size = 1 << 20  # emits the size update first
+        r.send([r.headers(r.stream(), enc.encode([(":method", "GET"), (":path", "/"),
+                                                  (":scheme", "http"),
+                                                  (":authority", "localhost")]))])
+        g = r.goaway()
+        self.assertIsNotNone(g, "no GOAWAY; frames: %r" % r.frames[-5:])
+        self.assertEqual(g.error_code, COMPRESSION_ERROR)
+        self.assertTrue(r.wait_closed())
+        self.assert_served(pending)
+
+
+class TestPriority(AttackCase):
+    """PRIORITY frames (RFC 9113 §5.3.2, deprecated) are accepted and
+    ignored.  libnghttp2 keeps a priority tree of its own; it holds at
+    most max(16, SETTINGS_MAX_CONCURRENT_STREAMS) idle streams, so a flood
+    for ever new stream ids, or churn among open streams, costs no memory
+    and CPU in proportion to the bytes sent."""
+
+    def test_priority_flood_for_new_streams(self):
+        cost = ServerCost(self.server.pid)
+        r = self.raw()
+        pending = self.normal.start("GET", "/index.html")
+        rnd = random.Random(3)
+        frames = [PriorityFrame(rnd.randrange(1, 1 << 30, 2), depends_on=rnd.randrange(0, 1 << 30),
+                                stream_weight=rnd.randrange(256), exclusive=bool(i & 1))
+                  for i in range(200000)]
+        r.send([b"".join(f.serialize() for f in frames)])
+        sid = r.stream()
+        r.send([r.headers(sid, r.block())])
+        got = r.read(lambda f: isinstance(f, GoAwayFrame) or
+                     (isinstance(f, HeadersFrame) and f.stream_id == sid), timeout=30)
+        self.assertIsInstance(got, HeadersFrame, "PRIORITY frames are ignored: %r" % got)
+        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        self.assertLess(cost.spent(), 3.0, "2.8 MB of PRIORITY frames cost %.2fs" % cost.spent())
+        self.assert_served(pending)
+
+    def test_priority_churn_among_open_streams(self):
+        """99 streams held open (a 1-byte window), their dependencies
+        reshuffled exclusively 100,000 times."""
+        r = self.raw(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 1})
+        sids = [r.stream() for _ in range(99)]
+        r.send([r.headers(sid, r.block("/dav/big.bin")) for sid in sids])
+        r.read(lambda f: isinstance(f, HeadersFrame) and f.stream_id == sids[-1])
+        cost = ServerCost(self.server.pid)
+        pending = self.normal.start("GET", "/index.html")
+        rnd = random.Random(5)
+        frames = []
+        for _ in range(100000):
+            a, b = rnd.sample(sids, 2)
+            frames.append(PriorityFrame(a, depends_on=b, stream_weight=rnd.randrange(256),
+                                        exclusive=True))
+        r.send([b"".join(f.serialize() for f in frames)])
+        r.send([WindowUpdateFrame(sids[0], window_increment=1 << 20)])
+        got = r.read(lambda f: isinstance(f, GoAwayFrame) or
+                     (isinstance(f, DataFrame) and f.stream_id == sids[0] and len(f.data) > 1),
+                     timeout=30)
+        self.assertIsInstance(got, DataFrame, "the streams go on: %r" % got)
+        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        self.assertLess(cost.spent(), 3.0, "the churn cost %.2fs" % cost.spent())
         self.assert_served(pending)
 
 

@@ -1,37 +1,32 @@
-"""The method decision: 501 for what nothing implements, OPTIONS telling the
-same truth, HEAD mirroring GET, TRACE only when enabled, Expect handling."""
+"""The method decision: the table of method_table.py over HTTP/1.1 (plain
+and TLS; test_http2.py runs it over h2c and h2), then what is HTTP/1's own
+or needs a server of its own: 501 and 405 framing, refused bodies and
+pipelining, OPTIONS without a body, HEAD mirroring GET, TRACE only when
+enabled, Expect handling."""
 
 import time
 import unittest
 
 from harness import VerbdTestCase, build_request, get_request
+from method_table import ALLOW, TableCase, http1, table_tests
 
-ALLOW = "GET, HEAD, OPTIONS"
 ALLOW_TRACE = "GET, HEAD, OPTIONS, TRACE"
 
-UNIMPLEMENTED = ["BREW", "FOO", "get", "head", "Get", "POST", "PUT", "DELETE", "PATCH", "PROPFIND",
-                 "MKCOL", "LOCK", "QUERY", "COPY", "MOVE", "UNLOCK", "SEARCH", "PRI", "TRACE", "options", "ACL", "M-SEARCH", "X_Y.Z~1"]
-TARGETS = [("root", "/"), ("index", "/index.html"), ("missing", "/missing"), ("subdir", "/sub/")]
+
+@table_tests
+class DecisionTable(TableCase):
+    """The method-decision table (method_table.py) over HTTP/1.1; the same
+    table runs over h2c and h2 in test_http2.py."""
+
+    transport = http1
 
 
-def _ident(method):
-    safe = "".join(ch if ch.isalnum() else "_" for ch in method)
-    if method.isupper():
-        return safe
-    return safe.lower() + ("_lowercase" if method.islower() else "_mixedcase")
+@table_tests
+class DecisionTableTls(TableCase):
+    """The same over HTTP/1.1 on TLS."""
 
-
-class NotImplemented501(VerbdTestCase):
-    def check_501(self, method, target):
-        c, r = self.get(target, method=method)
-        self.assertStatus(r, 501)
-        self.assertUsable(c)
-
-
-for _m in UNIMPLEMENTED:
-    for _tname, _target in TARGETS:
-        setattr(NotImplemented501, "test_%s_on_%s_is_501" % (_ident(_m), _tname),
-                (lambda m, t: lambda self: self.check_501(m, t))(_m, _target))
+    transport = http1
+    tls = True
 
 
 class Response501(VerbdTestCase):

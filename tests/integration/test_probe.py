@@ -13,7 +13,6 @@ import pty
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 import unittest
 
 from harness import Server, free_port, run_verbd, verbd_bin, webroot
-from peers import Apache, find_httpd, find_program, wait_port
+from peers import Apache, Nginx, find_httpd, find_program
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROKEN = os.path.join(HERE, "broken_server.py")
@@ -712,61 +711,27 @@ class AgainstNginxDav(ProbeTestCase):
     ignores If-Match, so only not sending unsafe methods protects its files."""
 
     def setUp(self):
-        nginx = find_program("nginx")
-        if not nginx:
+        if not find_program("nginx"):
             self.skipTest("nginx is not installed (Debian package: nginx)")
-        self.dir = tempfile.mkdtemp(prefix="verbd-nginx-dav-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.root = os.path.join(self.dir, "root")
+        nginx = Nginx("""    access_log {d}/access.log;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /dav/ {{
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            dav_access user:rw group:rw all:r;
+        }}
+    }}
+""")
+        self.addCleanup(nginx.cleanup)
+        self.dir, self.root, self.port = nginx.dir, nginx.root, nginx.ports[0]
         os.makedirs(os.path.join(self.root, "dav", "sub"))
         for name, text in (("index.html", "hello\n"), ("dav/precious.txt", "precious\n"),
                            ("dav/sub/x.txt", "x\n")):
             with open(os.path.join(self.root, name), "w") as f:
                 f.write(text)
         self.before = tree(self.root)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {d}/root;
-        location /dav/ {{
-            dav_methods PUT DELETE MKCOL COPY MOVE;
-            dav_access user:rw group:rw all:r;
-        }}
-    }}
-}}
-""".format(d=self.dir, port=self.port))
-        self.proc = subprocess.Popen([nginx, "-c", conf, "-p", self.dir, "-e",
-                                      os.path.join(self.dir, "error.log")],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        self.addCleanup(self.stop)
-        if not wait_port(self.port, self.proc):
-            with open(os.path.join(self.dir, "error.log")) as f:
-                self.fail("nginx did not start:\n" + f.read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        nginx.start()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -807,53 +772,19 @@ class AgainstNginx(ProbeTestCase):
     """Stock nginx serving static files: its 405s carry no Allow."""
 
     def setUp(self):
-        nginx = find_program("nginx")
-        if not nginx:
+        if not find_program("nginx"):
             self.skipTest("nginx is not installed (Debian package: nginx)")
-        self.dir = tempfile.mkdtemp(prefix="verbd-nginx-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        os.mkdir(os.path.join(self.dir, "root"))
-        with open(os.path.join(self.dir, "root", "index.html"), "w") as f:
-            f.write("hello from nginx\n")
-        self.port = free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+        nginx = Nginx("""    access_log off;
     server {{
         listen 127.0.0.1:{port};
-        root {d}/root;
+        root {root};
     }}
-}}
-""".format(d=self.dir, port=self.port))
-        self.proc = subprocess.Popen([nginx, "-c", conf, "-p", self.dir, "-e",
-                                      os.path.join(self.dir, "error.log")],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        self.addCleanup(self.stop)
-        if not wait_port(self.port, self.proc):
-            with open(os.path.join(self.dir, "error.log")) as f:
-                self.fail("nginx did not start:\n" + f.read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+""")
+        self.addCleanup(nginx.cleanup)
+        with open(os.path.join(nginx.root, "index.html"), "w") as f:
+            f.write("hello from nginx\n")
+        nginx.start()
+        self.port = nginx.ports[0]
 
     def test_nginx_405_without_allow_is_reported(self):
         data = probe_json("http://127.0.0.1:%d/" % self.port)

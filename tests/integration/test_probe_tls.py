@@ -15,9 +15,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import free_port
-from test_probe import (UNSAFE, ProbeTestCase, by_label, find_program, probe, probe_json, tree,
-                        wait_port)
+from peers import Nginx, find_program
+from test_probe import UNSAFE, ProbeTestCase, by_label, probe, probe_json, tree
 
 OPENSSL = shutil.which("openssl")
 NGINX = find_program("nginx")
@@ -66,68 +65,36 @@ class AgainstNginxTls(ProbeTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="verbd-probe-tls-")
-        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        names = ("leaf", "self", "wrong")
+        servers = "".join("""
+    server {{{{
+        listen 127.0.0.1:{{{port}}} ssl;
+        ssl_certificate {{d}}/{name}.pem;
+        ssl_certificate_key {{d}}/{name}.key;
+        root {{root}};
+        location /dav/ {{{{
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            dav_access user:rw group:rw all:r;
+        }}}}
+    }}}}""".format(name=name, port="port" if i == 0 else "port%d" % (i + 1))
+                          for i, name in enumerate(names))
+        cls.nginx = Nginx("""    log_format tls '$ssl_server_name|$ssl_protocol|$ssl_alpn_protocol|$request_method|$uri|'
+                   '$http_destination';
+    access_log {d}/access.log tls;
+    ssl_protocols TLSv1.2 TLSv1.3;
+""" + servers, ports=len(names))
+        cls.addClassCleanup(cls.nginx.cleanup)
+        cls.dir, cls.root = cls.nginx.dir, cls.nginx.root
+        cls.ports = dict(zip(names, cls.nginx.ports))
         make_certificates(cls.dir)
         cls.ca = os.path.join(cls.dir, "ca.pem")
-        cls.root = os.path.join(cls.dir, "root")
         os.makedirs(os.path.join(cls.root, "dav"))
         for name, data in (("index.html", b"hello over TLS\n"),
                            ("dav/precious.txt", b"precious\n"),
                            ("big.bin", b"x" * (2 * 1024 * 1024))):
             with open(os.path.join(cls.root, name), "wb") as f:
                 f.write(data)
-        cls.ports = {name: free_port() for name in ("leaf", "self", "wrong")}
-        servers = "".join("""
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {d}/{name}.pem;
-        ssl_certificate_key {d}/{name}.key;
-        root {d}/root;
-        location /dav/ {{
-            dav_methods PUT DELETE MKCOL COPY MOVE;
-            dav_access user:rw group:rw all:r;
-        }}
-    }}""".format(d=cls.dir, name=name, port=port) for name, port in cls.ports.items())
-        conf = os.path.join(cls.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    log_format tls '$ssl_server_name|$ssl_protocol|$ssl_alpn_protocol|$request_method|$uri|'
-                   '$http_destination';
-    access_log {d}/access.log tls;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    ssl_protocols TLSv1.2 TLSv1.3;
-{servers}
-}}
-""".format(d=cls.dir, servers=servers))
-        cls.proc = subprocess.Popen([NGINX, "-c", conf, "-p", cls.dir, "-e",
-                                     os.path.join(cls.dir, "error.log")],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-        cls.addClassCleanup(cls.stop_nginx)
-        if not all(wait_port(p, cls.proc) for p in cls.ports.values()):
-            with open(os.path.join(cls.dir, "error.log")) as f:
-                raise AssertionError("nginx did not start:\n" + f.read())
-
-    @classmethod
-    def stop_nginx(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
+        cls.nginx.start()
 
     def url(self, server, path="/", host="localhost"):
         return "https://%s:%d%s" % (host, self.ports[server], path)

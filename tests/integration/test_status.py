@@ -1,7 +1,8 @@
 """The status module (docs/config.md, "status"): `location = /status {
 status; }` answers GET and HEAD in the Prometheus text exposition format
 with requests by server, method and status, refusals (501, 405) by method,
-bytes, connections by state and the modules' own metrics (the proxy's
+requests by server and protocol (http/1.0, http/1.1, h2), bytes,
+connections by state and by protocol, and the modules' own metrics (the proxy's
 learnt refusals); counters are kept per worker in shared memory and added
 up exactly, and survive a reload."""
 
@@ -13,7 +14,7 @@ import threading
 import time
 
 import upstream as U
-from harness import build_request, free_port
+from harness import Conn, build_request, free_port, test_certificate
 from test_config import ConfigCase, config_server, read, wait_for
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -134,6 +135,12 @@ class StatusCase(ConfigCase):
         r, _, _ = self.ask(method, "/status", "admin.test")
         self.assertEqual(r.status, 200, r)
         return Metrics(r) if method == "GET" else r
+
+    def states(self):
+        """Connections by state, and active, in one scrape."""
+        m = self.scrape()
+        return ({s: m.get("verbd_connections", state=s) for s in ("reading", "writing", "idle")},
+                m.get("verbd_connections_active"))
 
     def error_log(self):
         return read(os.path.join(self.dir, "error.log")).decode("utf-8", "replace")
@@ -293,11 +300,7 @@ class Counting(StatusCase):
         reading = self.server.connect(timeout=10)
         self.addCleanup(reading.close)
         reading.send(b"GET /index.html HTTP/1.1\r\nHost: www.test\r\n")
-
-        def states():
-            m = self.scrape()
-            return ({s: m.get("verbd_connections", state=s) for s in ("reading", "writing", "idle")},
-                    m.get("verbd_connections_active"))
+        states = self.states
         # The scrape itself is the one writing.
         want = ({"reading": 1, "writing": 1, "idle": 1}, 3)
         self.assertTrue(wait_for(lambda: states() == want, 5), states())
@@ -410,6 +413,124 @@ class LearntRefusals(StatusCase):
         self.assertEqual(m.types.get("verbd_gateway_405_without_allow_total"), "counter")
         counted = m.series("verbd_gateway_405_without_allow_total")
         self.assertEqual(list(counted.values()), [3], counted)
+
+
+class ByProtocol(StatusCase):
+    """Requests by server and protocol, connections by protocol: exact
+    sums over two workers, HTTP/1.0, HTTP/1.1, h2c and h2 (TLS) mixed."""
+
+    def test_requests_and_connections_by_protocol(self):
+        from test_http2 import H2Client
+        cert, key = test_certificate()
+        tls_port = free_port()
+        self.start("workers 2;\naccess_log off;\n"
+                   "server {\n    listen 127.0.0.1:%(p)d;\n    listen 127.0.0.1:%(t)d tls;\n"
+                   "    tls_certificate %(c)s;\n    tls_certificate_key %(k)s;\n"
+                   "    server_name www.test;\n    location / { static www; }\n}\n"
+                   "server {\n    listen 127.0.0.1:%(p)d;\n    server_name admin.test;\n"
+                   "    location = /status { status; }\n}\n"
+                   % {"p": self.port, "t": tls_port, "c": cert, "k": key})
+        results = []
+
+        def h1(version, tls):
+            c = Conn("127.0.0.1", tls_port if tls else self.port, timeout=10, tls=tls)
+            try:
+                c.send(build_request("GET", "/index.html", version=version, host="www.test"))
+                results.append(c.read_response("GET").status)
+            finally:
+                c.close()
+
+        def h2(tls, streams=3):
+            c = H2Client("127.0.0.1", tls_port if tls else self.port, tls=tls)
+            try:
+                for _ in range(streams):
+                    results.append(c.request("GET", "/index.html", authority="www.test").status)
+            finally:
+                c.close()
+
+        kinds = ([(h1, ("HTTP/1.1", False))] * 4 + [(h1, ("HTTP/1.0", False))] * 2 +
+                 [(h1, ("HTTP/1.1", True))] + [(h2, (False,))] * 4 + [(h2, (True,))] * 2)
+        scrapes = rounds = 0
+        while rounds < 20:
+            rounds += 1
+            threads = [threading.Thread(target=f, args=a) for f, a in kinds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            per_worker = self.scrape().series("verbd_connections_accepted_total")
+            scrapes += 1
+            if len(per_worker) == 2 and all(v > 0 for v in per_worker.values()):
+                break
+        self.assertTrue(all(v > 0 for v in per_worker.values()), per_worker)
+        self.assertEqual(results, [200] * len(results))
+        self.assertEqual(len(results), rounds * (7 + 6 * 3))
+        for _ in range(3):  # whichever worker answers, the same sums
+            m = self.scrape()
+            scrapes += 1
+            by = m.series("verbd_protocol_requests_total")
+            self.assertEqual(by, {
+                frozenset({("server", "www.test"), ("protocol", "http/1.1")}): rounds * 5,
+                frozenset({("server", "www.test"), ("protocol", "http/1.0")}): rounds * 2,
+                frozenset({("server", "www.test"), ("protocol", "h2")}): rounds * 18,
+                # This scrape is counted once it is answered.
+                frozenset({("server", "admin.test"), ("protocol", "http/1.1")}): scrapes - 1,
+            })
+            # Every response is counted once by protocol and once by method.
+            self.assertEqual(sum(v for k, v in m.series("verbd_requests_total").items()
+                                 if ("server", "www.test") in k), rounds * 25)
+            self.assertEqual(m.get("verbd_protocol_connections_total", protocol="http/1.1"),
+                             rounds * 7 + scrapes)
+            self.assertEqual(m.get("verbd_protocol_connections_total", protocol="h2"), rounds * 6)
+            # An h2c connection is accepted once, not again by the HTTP/2
+            # session the HTTP/1 session hands it to.
+            self.assertEqual(sum(m.series("verbd_connections_accepted_total").values()),
+                             rounds * 13 + scrapes)
+
+    def test_h2c_bytes_are_counted_once(self):
+        from test_http2 import H2Client
+        self.start()
+        first = self.scrape()
+        sent = []
+
+        class Counting(H2Client):
+            def flush(self):
+                data = self.conn.data_to_send()
+                if data:
+                    sent.append(len(data))
+                    self.sock.sendall(data)
+        c = Counting("127.0.0.1", self.port)
+        for _ in range(3):
+            self.assertEqual(c.request("GET", "/index.html", authority="www.test").status, 200)
+        c.close()
+        scrape = len(build_request("GET", "/status", host="admin.test"))
+        # What the HTTP/1 session read before it saw the preface is the
+        # HTTP/2 session's input too, but bytes received only once.
+        scrapes = 0
+        deadline = time.monotonic() + 5
+        while True:
+            m = self.scrape()
+            scrapes += 1
+            rx = m.get("verbd_received_bytes_total") - first.get("verbd_received_bytes_total")
+            if rx == sum(sent) + scrapes * scrape or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(rx, sum(sent) + scrapes * scrape)
+
+    def test_h2c_connection_gauges(self):
+        from test_http2 import H2Client
+        self.start()
+        c = H2Client("127.0.0.1", self.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/index.html", authority="www.test").status, 200)
+        states = self.states
+        # The h2c connection is idle once (not also as the HTTP/1 session
+        # that saw its preface); the scrape is the one writing.
+        want = ({"reading": 0, "writing": 1, "idle": 1}, 2)
+        self.assertTrue(wait_for(lambda: states() == want, 5), states())
+        c.close()
+        want = ({"reading": 0, "writing": 1, "idle": 0}, 1)
+        self.assertTrue(wait_for(lambda: states() == want, 5), states())
 
 
 if __name__ == "__main__":

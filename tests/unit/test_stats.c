@@ -28,7 +28,7 @@ static void test_without_region(void)
 {
     /* Nothing mapped (a test, `verbd -t`): counting is a no-op. */
     CHECK_INT(stats_server("x"), -1);
-    stats_response(0, METHOD_GET, 200);
+    stats_response(0, METHOD_GET, 200, STATS_PROTO_H2);
     stats_received(10);
     stats_conn_move(STATS_CONN_NONE, STATS_CONN_IDLE);
     CHECK_INT(stats_servers(), 0);
@@ -59,24 +59,29 @@ static void test_workers(void)
     if (pid == 0) {
         stats_enter_worker(1);
         for (int i = 0; i < 5; i++)
-            stats_response(a, METHOD_GET, 200);
-        stats_response(a, METHOD_UNKNOWN, 501);
-        stats_response(a, -1, 400); /* a head that did not parse */
-        stats_response(a, METHOD_PUT, 405);
+            stats_response(a, METHOD_GET, 200, STATS_PROTO_H2);
+        stats_response(a, METHOD_UNKNOWN, 501, STATS_PROTO_HTTP10);
+        stats_response(a, -1, 400, STATS_PROTO_HTTP11); /* a head that did not parse */
+        stats_response(a, METHOD_PUT, 405, STATS_PROTO_HTTP11);
         stats_received(100);
         stats_conn_move(STATS_CONN_NONE, STATS_CONN_READING);
+        stats_conn_protocol(STATS_PROTO_H2);
         _exit(0);
     }
     int status;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
     stats_enter_worker(0);
     for (int i = 0; i < 3; i++)
-        stats_response(a, METHOD_GET, 200);
-    stats_response(b, METHOD_PATCH, 501);
-    stats_response(a, METHOD_GET, 299); /* not in the table: 2xx */
+        stats_response(a, METHOD_GET, 200, STATS_PROTO_HTTP11);
+    stats_response(b, METHOD_PATCH, 501, STATS_PROTO_H2);
+    stats_response(a, METHOD_GET, 299, STATS_PROTO_HTTP11); /* not in the table: 2xx */
     stats_received(1);
     stats_conn_move(STATS_CONN_NONE, STATS_CONN_READING);
+    stats_conn_protocol(STATS_PROTO_HTTP11);
     stats_conn_move(STATS_CONN_READING, STATS_CONN_IDLE);
+    /* Handed to another session: still one connection accepted. */
+    stats_conn_move(STATS_CONN_IDLE, STATS_CONN_NONE);
+    stats_conn_adopt(STATS_CONN_IDLE);
 
     CHECK_INT(requests((unsigned)a, METHOD_GET, 200), 8);
     CHECK_INT(requests((unsigned)a, STATS_METHOD_OTHER, 501), 1);
@@ -94,6 +99,10 @@ static void test_workers(void)
     for (int m = 0; m < STATS_METHODS; m++)
         refused += sum.refusals[m][0] + sum.refusals[m][1];
     CHECK_INT(refused, 2);
+    /* By protocol: every response once. */
+    CHECK_INT(sum.protocols[STATS_PROTO_HTTP10], 1);
+    CHECK_INT(sum.protocols[STATS_PROTO_HTTP11], 6);
+    CHECK_INT(sum.protocols[STATS_PROTO_H2], 5);
 
     struct stats_worker w = {0};
     CHECK_INT(stats_workers(), 2);
@@ -103,6 +112,8 @@ static void test_workers(void)
     CHECK_INT(w.accepted, 2);
     CHECK_INT(w.conns[STATS_CONN_READING], 1); /* worker 1's, still counted */
     CHECK_INT(w.conns[STATS_CONN_IDLE], 1);
+    CHECK_INT(w.sessions[STATS_PROTO_HTTP11], 1);
+    CHECK_INT(w.sessions[STATS_PROTO_H2], 1);
 
     /* A worker that replaces worker 1 keeps its counters, not its
      * connections. */

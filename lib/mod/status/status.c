@@ -42,42 +42,70 @@ static void server_sample(struct buf *b, const char *name, const char *server, i
     buf_append(b, "\n", 1);
 }
 
-/* The request counters: one family of every server's series, then the
- * other. */
-static void requests(struct buf *b, struct stats_block *sum)
+/* The series of one family for one server's sums. */
+static void requests_of(struct buf *b, const char *server, const struct stats_block *sum)
+{
+    char code[4];
+    for (int m = 0; m < STATS_METHODS; m++)
+        for (int c = 0; c < STATS_CODES; c++)
+            if (sum->requests[m][c])
+                server_sample(b, "verbd_requests_total", server, m, stats_code_label(c, code),
+                              sum->requests[m][c]);
+}
+
+static void refusals_of(struct buf *b, const char *server, const struct stats_block *sum)
+{
+    for (int m = 0; m < STATS_METHODS; m++)
+        for (int r = 0; r < 2; r++)
+            if (sum->refusals[m][r])
+                server_sample(b, "verbd_refusals_total", server, m, r ? "405" : "501",
+                              sum->refusals[m][r]);
+}
+
+static void protocols_of(struct buf *b, const char *server, const struct stats_block *sum)
+{
+    for (int p = 0; p < STATS_PROTOS; p++) {
+        if (!sum->protocols[p])
+            continue;
+        buf_puts(b, "verbd_protocol_requests_total{server=");
+        stats_put_label(b, server, strlen(server));
+        buf_printf(b, ",protocol=\"%s\"} ", stats_proto_label(p));
+        buf_put_u64(b, sum->protocols[p]);
+        buf_append(b, "\n", 1);
+    }
+}
+
+/* One family: its every server's series. */
+static void per_server(struct buf *b, struct stats_block *sum,
+                       void (*series)(struct buf *, const char *, const struct stats_block *))
 {
     unsigned n = stats_servers();
+    for (unsigned i = 0; i < n; i++) {
+        const char *server = stats_server_name(i);
+        if (!server)
+            continue;
+        memset(sum, 0, sizeof *sum);
+        stats_sum_server(i, sum);
+        series(b, server, sum);
+    }
+}
+
+/* The request counters: one family of every server's series, then the
+ * next. */
+static void requests(struct buf *b, struct stats_block *sum)
+{
     family(b, "verbd_requests_total", "counter",
            "Responses sent, by origin server, request method (registered methods by name, any "
            "other as other) and status code.");
-    for (unsigned i = 0; i < n; i++) {
-        const char *server = stats_server_name(i);
-        if (!server)
-            continue;
-        memset(sum, 0, sizeof *sum);
-        stats_sum_server(i, sum);
-        char code[4];
-        for (int m = 0; m < STATS_METHODS; m++)
-            for (int c = 0; c < STATS_CODES; c++)
-                if (sum->requests[m][c])
-                    server_sample(b, "verbd_requests_total", server, m, stats_code_label(c, code),
-                                  sum->requests[m][c]);
-    }
+    per_server(b, sum, requests_of);
     family(b, "verbd_refusals_total", "counter",
            "Requests refused because of their method, by origin server and method: 501 (nothing "
            "in the server implements it) or 405 (not allowed for the resource).");
-    for (unsigned i = 0; i < n; i++) {
-        const char *server = stats_server_name(i);
-        if (!server)
-            continue;
-        memset(sum, 0, sizeof *sum);
-        stats_sum_server(i, sum);
-        for (int m = 0; m < STATS_METHODS; m++)
-            for (int r = 0; r < 2; r++)
-                if (sum->refusals[m][r])
-                    server_sample(b, "verbd_refusals_total", server, m, r ? "405" : "501",
-                                  sum->refusals[m][r]);
-    }
+    per_server(b, sum, refusals_of);
+    family(b, "verbd_protocol_requests_total", "counter",
+           "Responses sent, by origin server and protocol (http/1.0, http/1.1, h2; a request "
+           "head that did not parse counts as http/1.1).");
+    per_server(b, sum, protocols_of);
 }
 
 static void connections(struct buf *b)
@@ -100,6 +128,15 @@ static void connections(struct buf *b)
         stats_add_worker(i, &one);
         buf_printf(b, "verbd_connections_accepted_total{worker=\"%u\"} ", i);
         buf_put_u64(b, one.accepted);
+        buf_append(b, "\n", 1);
+    }
+    family(b, "verbd_protocol_connections_total", "counter",
+           "Client connections by protocol, counted once it is settled (by ALPN, or by the "
+           "first bytes on a plain address): http/1.1 for the HTTP/1 session (HTTP/1.0 "
+           "clients' too), h2 for HTTP/2.");
+    for (int p = STATS_PROTO_HTTP11; p < STATS_PROTOS; p++) {
+        buf_printf(b, "verbd_protocol_connections_total{protocol=\"%s\"} ", stats_proto_label(p));
+        buf_put_u64(b, w.sessions[p]);
         buf_append(b, "\n", 1);
     }
     family(b, "verbd_connections_active", "gauge", "Client connections open now.");
