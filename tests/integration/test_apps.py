@@ -31,13 +31,16 @@ import html.parser
 import http.cookiejar
 import os
 import pwd
+import random
 import re
 import shutil
+import struct
 import tempfile
 import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 from harness import Conn, build_request, run_verbd
 from peers import PhpFpm, find_php_fpm
@@ -238,10 +241,18 @@ class Browser:
             e.close()
             return e.code, e.headers, body
 
-    def open(self, path, method="GET", fields=None, headers=None):
+    def open(self, path, method="GET", fields=None, headers=None, multipart=False):
+        """fields: [(name, value)], a value being a str or, for a file,
+        (filename, media type, bytes); sent urlencoded or as
+        multipart/form-data."""
         url = urllib.parse.urljoin(self.base, path)
         data = None
-        if fields is not None:
+        if fields is not None and multipart:
+            boundary = "----verbdtest" + os.urandom(12).hex()
+            data = multipart_body(fields, boundary)
+            headers = dict(headers or {},
+                           **{"Content-Type": "multipart/form-data; boundary=" + boundary})
+        elif fields is not None:
             data = urllib.parse.urlencode(fields).encode()
             headers = dict(headers or {}, **{"Content-Type": "application/x-www-form-urlencoded"})
         history = []
@@ -279,10 +290,41 @@ class Browser:
         if button is not None and not any(n == button for n, _ in fields):
             raise AssertionError("form %r has no button %r" % (form_id, button))
         action = urllib.parse.urljoin(page.url, self_form["action"] or page.url)
-        return self.open(action, self_form["method"].upper(), fields), fields
+        multipart = self_form["enctype"].lower() == "multipart/form-data"
+        return self.open(action, self_form["method"].upper(), fields, multipart=multipart), fields
 
     def cookie_names(self):
         return sorted(c.name for c in self.jar)
+
+
+def multipart_body(fields, boundary):
+    """multipart/form-data (RFC 7578) as browsers send it."""
+    out = []
+    for name, value in fields:
+        if isinstance(value, tuple):
+            filename, ctype, content = value
+            out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                        "Content-Type: %s\r\n\r\n" % (boundary, name, filename, ctype)).encode()
+                       + content + b"\r\n")
+        else:
+            out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+                        % (boundary, name, value)).encode())
+    out.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(out)
+
+
+def png(width, height, seed):
+    """A valid PNG of noise: incompressible, so its size is about
+    width * height * 3 bytes."""
+    rnd = random.Random(seed)
+    rows = b"".join(b"\0" + rnd.randbytes(width * 3) for _ in range(height))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
 
 
 class FormParser(html.parser.HTMLParser):
@@ -307,7 +349,7 @@ class FormParser(html.parser.HTMLParser):
         a = dict(attrs)
         if tag == "form":
             self.form = {"action": a.get("action", ""), "method": a.get("method", "get"),
-                         "fields": []}
+                         "enctype": a.get("enctype", ""), "fields": []}
             self.forms[a.get("id") or "form%d" % len(self.forms)] = self.form
         elif self.form is None or "name" not in a:
             return
@@ -528,6 +570,37 @@ class DokuWiki(unittest.TestCase):
         self.assertRegex(dict(sent)["sectok"], r"^[0-9a-f]{32}$")
         self.assertFalse(os.path.exists(
             os.path.join(self.wiki.data, "pages", "verbd_nosession.txt")))
+
+    def test_media_uploaded_and_fetched(self):
+        """An image sent through the media manager's upload form
+        (multipart/form-data, 1.5 MB streamed to PHP), then fetched through
+        lib/exe/fetch.php: whole, by range, and revalidated."""
+        srv = self.serve()
+        b = Browser(self.base(srv))
+        self.login(b)
+        manager = b.open("/doku.php?id=start&do=media&ns=&tab_files=upload")
+        self.assertDokuWikiPage(manager)
+        image = png(700, 700, 20)
+        self.assertGreater(len(image), 1400000)
+        page, sent = b.submit(manager, "dw__upload",
+                              {"upload": ("verbd.png", "image/png", image), "mediaid": "verbd.png"},
+                              None)
+        self.assertDokuWikiPage(page)
+        with open(os.path.join(self.wiki.data, "media", "verbd.png"), "rb") as f:
+            self.assertEqual(f.read(), image)
+
+        whole = b.open("/lib/exe/fetch.php?media=verbd.png")
+        self.assertEqual(whole.status, 200)
+        self.assertEqual(whole.headers.get("Content-Type"), "image/png")
+        self.assertEqual(whole.body, image)
+        part = self.raw(srv, "GET", "/lib/exe/fetch.php?media=verbd.png", [("Range", "bytes=100-199")])
+        self.assertEqual(part.status, 206)
+        self.assertEqual(part.body, image[100:200])
+        tag = whole.headers.get("ETag")
+        self.assertTrue(tag, whole.headers)
+        again = self.raw(srv, "GET", "/lib/exe/fetch.php?media=verbd.png", [("If-None-Match", tag)])
+        self.assertEqual(again.status, 304)
+        self.assertEqual(again.body, b"")
 
     # -- refused ----------------------------------------------------------------
 
