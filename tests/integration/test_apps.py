@@ -602,6 +602,46 @@ class DokuWiki(unittest.TestCase):
         self.assertEqual(again.status, 304)
         self.assertEqual(again.body, b"")
 
+    def test_body_over_post_max_size(self):
+        """A body past max_body (PHP's post_max_size, 8 MB) is 413 before
+        PHP-FPM, with a Content-Length or chunked; one under it runs PHP."""
+        srv = self.serve()
+        big = 8 * 1024 * 1024 + 1
+        r, ran = self.php_runs_during(lambda: self.raw(
+            srv, "POST", "/doku.php?id=start",
+            [("Content-Type", "application/x-www-form-urlencoded"),
+             ("Content-Length", str(big))]))
+        self.assertEqual(r.status, 413)
+        self.assertEqual(ran, [])
+
+        def chunked():
+            c = Conn(srv.host, srv.port, timeout=30)
+            try:
+                c.send(build_request("POST", "/lib/exe/ajax.php", [
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Transfer-Encoding", "chunked")], host="localhost"))
+                piece = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+                for _ in range(big // 65536 + 1):
+                    if not c.try_send(piece):
+                        break
+                c.try_send(b"0\r\n\r\n")
+                return c.read_until_close(timeout=30)
+            finally:
+                c.close()
+
+        out, ran = self.php_runs_during(chunked)
+        self.assertEqual(ran, [])
+        if out:
+            self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+
+        small = b"call=qsearch&q=verbd"
+        r, ran = self.php_runs_during(lambda: self.raw(
+            srv, "POST", "/lib/exe/ajax.php",
+            [("Content-Type", "application/x-www-form-urlencoded"),
+             ("Content-Length", str(len(small)))], small))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(ran, ["/lib/exe/ajax.php"])
+
     # -- refused ----------------------------------------------------------------
 
     def test_refused_and_never_reach_php(self):
