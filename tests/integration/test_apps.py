@@ -5,8 +5,10 @@ documented file is the tested one).
 
 A browser's session: the start page; logging in and creating a page
 through the edit form (its sectok and other fields, the session and login
-cookies, the redirect after saving), then reading the page back; the
-stylesheets, scripts and images the page links to.  The directories
+cookies, the redirect after saving), then reading the page back; an image
+uploaded through the media manager and fetched back; the stylesheets,
+scripts and images the page links to.  Bodies past PHP's post_max_size
+are refused before PHP.  The directories
 DokuWiki's security advice keeps from the web are refused and never reach
 PHP, and the same requests without those rules are shown to reach PHP (or
 to find nothing, where Debian keeps the files out of the web root).  The
@@ -738,6 +740,14 @@ class DokuWiki(unittest.TestCase):
                 self.assertEqual(r.status, status, r.body[:500])
                 self.assertIn(text, r.body)
                 self.assertEqual(ran, [target])
+        # Other files at the top go to PHP-FPM, which runs .php files only
+        # (security.limit_extensions): DokuWiki's VERSION is not served.
+        for target in ["/VERSION", "/.htaccess.dist"]:
+            with self.subTest(target=target):
+                r, ran = self.php_runs_during(lambda: self.raw(srv, "GET", target))
+                self.assertEqual(r.status, 403)
+                self.assertNotIn(b"Igor", r.body)
+                self.assertEqual(ran, [])
         # A script that is not there is verbd's 404, before PHP-FPM (whose
         # own answer would be "File not found.").
         for target in ["/nothing.php", "/lib/exe/nothing.php", "/doku.php/nothing.php"]:
