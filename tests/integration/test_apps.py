@@ -431,6 +431,16 @@ class DokuWiki(unittest.TestCase):
         # The wiki wrote into its temporary directory only.
         assert not os.path.exists("/var/lib/dokuwiki/data/pages/verbd_test.txt")
 
+    def setUp(self):
+        self.servers = []
+
+    def tearDown(self):
+        # Each verbd stops cleanly, and none of its workers died meanwhile
+        # (the supervisor would have started another).
+        for srv in self.servers:
+            srv.stop()
+            self.assertNotIn("ended unexpectedly", srv.stderr_text())
+
     def serve(self, protect=True):
         d = tempfile.mkdtemp(prefix="verbd-apps-")
         self.addCleanup(shutil.rmtree, d, True)
@@ -439,6 +449,7 @@ class DokuWiki(unittest.TestCase):
             f.write(runnable_config(self.doc, self.wiki.fpm.socket, protect))
         srv = config_server(path).start()
         self.addCleanup(srv.cleanup)
+        self.servers.append(srv)
         return srv
 
     def base(self, srv):
