@@ -8,7 +8,8 @@ through the edit form (its sectok and other fields, the session and login
 cookies, the redirect after saving), then reading the page back; an image
 uploaded through the media manager and fetched back; the stylesheets,
 scripts and images the page links to.  Bodies past PHP's post_max_size
-are refused before PHP.  The directories
+are refused before PHP.  The same with DokuWiki's nice URLs and the
+`location /` the document gives for them (NiceURLs).  The directories
 DokuWiki's security advice keeps from the web are refused and never reach
 PHP, and the same requests without those rules are shown to reach PHP (or
 to find nothing, where Debian keeps the files out of the web root).  The
@@ -86,18 +87,26 @@ def missing():
     return None
 
 
-def doc_config():
-    """The config block of docs/fastcgi.md's "## DokuWiki" section."""
+def doc_config(nice=False):
+    """The config of docs/fastcgi.md's "## DokuWiki" section: its file, or
+    with nice, that file with the `location /` of "### Nice URLs"."""
     with open(DOC, encoding="utf-8") as f:
         text = f.read()
     m = re.search(r"^## DokuWiki\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     if not m:
         raise AssertionError("docs/fastcgi.md has no \"## DokuWiki\" section")
     blocks = re.findall(r"^```\n(.*?)^```", m.group(1), re.S | re.M)
-    conf = [b for b in blocks if "fastcgi " in b]
-    if len(conf) != 1:
-        raise AssertionError("docs/fastcgi.md's DokuWiki section has %d config blocks" % len(conf))
-    return conf[0]
+    files = [b for b in blocks if "upstream php" in b]
+    nices = [b for b in blocks if b.startswith("location / {") and "try_files" in b]
+    if len(files) != 1 or len(nices) != 1:
+        raise AssertionError("docs/fastcgi.md's DokuWiki section has %d config files and %d "
+                             "nice-URL locations, not one of each" % (len(files), len(nices)))
+    if not nice:
+        return files[0]
+    out, n = re.subn(r"^location / \{\n.*?^\}\n", lambda _: nices[0], files[0], flags=re.S | re.M)
+    if n != 1:
+        raise AssertionError("the documented file has %d `location /` blocks" % n)
+    return out
 
 
 def runnable_config(doc, socket, protect=True):
@@ -130,7 +139,7 @@ class Wiki:
     DATA_DIRS = ["attic", "cache", "index", "locks", "log", "media", "media_attic", "media_meta",
                  "meta", "pages", "tmp"]
 
-    def __init__(self):
+    def __init__(self, local=""):
         self.dir = tempfile.mkdtemp(prefix="verbd-dokuwiki-")
         self.conf = os.path.join(self.dir, "conf")
         self.data = os.path.join(self.dir, "data")
@@ -143,7 +152,7 @@ class Wiki:
                    "====== The verbd test wiki ======\n\nServed by **verbd** through PHP-FPM.\n")
         self.write(os.path.join(self.conf, "local.php"),
                    "<?php\n$conf['title'] = 'verbd test wiki';\n$conf['savedir'] = '%s';\n"
-                   "$conf['useacl'] = 1;\n$conf['superuser'] = '@admin';\n" % self.data)
+                   "$conf['useacl'] = 1;\n$conf['superuser'] = '@admin';\n%s" % (self.data, local))
         # Debian's ACL as its postinst writes it: anyone reads, users edit.
         self.write(os.path.join(self.conf, "acl.auth.php"),
                    "# <?php exit()?>\n*\t@ALL\t1\n*\t@user\t8\n")
@@ -409,16 +418,17 @@ class Assets(html.parser.HTMLParser):
 REASON = missing()
 
 
-@unittest.skipIf(REASON and not IN_CI, REASON)
-class DokuWiki(unittest.TestCase):
+class WikiCase(unittest.TestCase):
     """One PHP-FPM and one wiki for the class; a verbd per test."""
+
+    NICE = False  # DokuWiki's nice URLs, and the documented location for them
 
     @classmethod
     def setUpClass(cls):
         if REASON:
             raise AssertionError("CI=true, but " + REASON)
-        cls.doc = doc_config()
-        cls.wiki = Wiki()
+        cls.doc = doc_config(cls.NICE)
+        cls.wiki = Wiki("$conf['userewrite'] = 1;\n" if cls.NICE else "")
         try:
             cls.wiki.start()
         except BaseException:
@@ -478,6 +488,27 @@ class DokuWiki(unittest.TestCase):
         self.assertIn('<meta name="generator" content="DokuWiki"/>', page.text)
         self.assertIn("<title>", page.text)
 
+    def login(self, b, start="/doku.php?id=start&do=login"):
+        form = b.open(start)
+        self.assertDokuWikiPage(form)
+        page, fields = b.submit(form, "dw__login", {"u": USER, "p": PASSWORD}, None)
+        self.assertDokuWikiPage(page)
+        self.assertIn("Logged in as", page.text, "not logged in:\n" + page.text[:3000])
+        return page
+
+    def edit(self, b, page_id, text, at="/doku.php?id=%s&do=edit"):
+        """The edit form of page_id, sent back with `text`: (form page, the
+        fields sent, the page after DokuWiki's redirect)."""
+        form = b.open(at % page_id)
+        self.assertDokuWikiPage(form)
+        page, fields = b.submit(form, "dw__editform", {"wikitext": text}, "do[save]")
+        return form, dict(fields), page
+
+
+@unittest.skipIf(REASON and not IN_CI, REASON)
+class DokuWiki(WikiCase):
+    """The documented file, DokuWiki's default URLs (doku.php?id=...)."""
+
     def test_documented_file_checks(self):
         """verbd -t accepts the file exactly as documented."""
         d = tempfile.mkdtemp(prefix="verbd-apps-")
@@ -504,22 +535,6 @@ class DokuWiki(unittest.TestCase):
         self.assertIn("DokuWiki", b.cookie_names(), "no session cookie: %r" % page.headers)
 
     # -- a page made through the edit form -------------------------------------
-
-    def login(self, b):
-        form = b.open("/doku.php?id=start&do=login")
-        self.assertDokuWikiPage(form)
-        page, fields = b.submit(form, "dw__login", {"u": USER, "p": PASSWORD}, None)
-        self.assertDokuWikiPage(page)
-        self.assertIn("Logged in as", page.text, "not logged in:\n" + page.text[:3000])
-        return page
-
-    def edit(self, b, page_id, text):
-        """The edit form of page_id, sent back with `text`: (form page, the
-        fields sent, the page after DokuWiki's redirect)."""
-        form = b.open("/doku.php?id=%s&do=edit" % page_id)
-        self.assertDokuWikiPage(form)
-        page, fields = b.submit(form, "dw__editform", {"wikitext": text}, "do[save]")
-        return form, dict(fields), page
 
     def test_page_created_through_the_edit_form(self):
         srv = self.serve()
@@ -792,6 +807,80 @@ class DokuWiki(unittest.TestCase):
         self.assertEqual(allow(out["OPTIONS static"]), ["GET", "HEAD", "OPTIONS"])
         self.assertEqual(allow(out["OPTIONS *"]), ["GET", "HEAD", "OPTIONS", "POST"])
         self.assertEqual(ran, [], "refused methods or OPTIONS reached PHP")
+
+
+@unittest.skipIf(REASON and not IN_CI, REASON)
+class NiceURLs(WikiCase):
+    """DokuWiki with nice URLs ($conf['userewrite'] = 1) and the documented
+    `location /` for them: pages at their names, _media, _detail and
+    _export rewritten, the refusals and static files as before."""
+
+    NICE = True
+
+    def test_pages_at_their_names(self):
+        srv = self.serve()
+        b = Browser(self.base(srv))
+        start = b.open("/")
+        self.assertDokuWikiPage(start)
+        # DokuWiki writes nice links: this is the mode under test.
+        self.assertIn('href="/_export/raw/start"', start.text)
+        page, ran = self.php_runs_during(lambda: b.open("/start"))
+        self.assertDokuWikiPage(page)
+        self.assertIn("The verbd test wiki</h1>", page.text)
+        self.assertEqual(len(ran), 1)
+        missing = b.open("/verbd_missing")
+        self.assertDokuWikiPage(missing)
+        self.assertIn("This topic does not exist yet", missing.text)
+
+    def test_page_created_at_its_name(self):
+        srv = self.serve()
+        b = Browser(self.base(srv))
+        self.login(b, "/start?do=login")
+        text = "====== Nice ======\n\nWritten at **its own name**.\n"
+        form, sent, page = self.edit(b, "verbd_nice", text, "/%s?do=edit")
+        self.assertRegex(sent["sectok"], r"^[0-9a-f]{32}$")
+        self.assertEqual(len(page.history), 1, page.history)
+        self.assertRegex(page.history[0][1], r"^http://[^/]+/verbd_nice$")
+        self.assertDokuWikiPage(page)
+        self.assertIn("<strong>its own name</strong>", page.text)
+        shown = Browser(self.base(srv)).open("/verbd_nice")
+        self.assertRegex(shown.text, r"<h1[^>]*>Nice</h1>")
+
+    def test_media_detail_and_export(self):
+        srv = self.serve()
+        src = os.path.join(DOKU, "lib", "images", "license", "button", "cc.png")
+        dst = os.path.join(self.wiki.data, "media", "verbd_cc.png")
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o644)
+        with open(src, "rb") as f:
+            image = f.read()
+        b = Browser(self.base(srv))
+        media, ran = self.php_runs_during(lambda: b.open("/_media/verbd_cc.png"))
+        self.assertEqual(media.status, 200)
+        self.assertEqual(media.headers.get("Content-Type"), "image/png")
+        self.assertEqual(media.body, image)
+        self.assertEqual(len(ran), 1)
+        detail = b.open("/_detail/verbd_cc.png")
+        self.assertDokuWikiPage(detail)
+        self.assertIn("verbd_cc.png", detail.text)
+        raw = b.open("/_export/raw/start")
+        self.assertEqual(raw.status, 200)
+        with open(os.path.join(self.wiki.data, "pages", "start.txt"), encoding="utf-8") as f:
+            self.assertEqual(raw.text, f.read())
+
+    def test_files_and_refusals_as_before(self):
+        srv = self.serve()
+        for target, status in [("/doku.php", 200), ("/feed.php", 200),
+                               ("/lib/tpl/dokuwiki/images/logo.png", 200)]:
+            with self.subTest(target=target):
+                r = self.raw(srv, "GET", target)
+                self.assertEqual(r.status, status)
+                self.assertNotIn(b"This topic does not exist", r.body)
+        for target, _ in REFUSED:
+            with self.subTest(target=target):
+                r, ran = self.php_runs_during(lambda: self.raw(srv, "GET", target))
+                self.assertEqual(r.status, 403)
+                self.assertEqual(ran, [])
 
 
 if __name__ == "__main__":
