@@ -178,7 +178,7 @@ class Wiki:
                 os.chown(dirpath, pw.pw_uid, pw.pw_gid)
                 for n in filenames:
                     os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid)
-        self.fpm = PhpFpm(children=4, user=self.user, ini={
+        self.fpm = PhpFpm(children=2, user=self.user, ini={
             "auto_prepend_file": os.path.join(self.dir, "prepend.php"),
             "session.save_path": os.path.join(self.dir, "sessions"),
         })
