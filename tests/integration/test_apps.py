@@ -832,6 +832,19 @@ class NiceURLs(WikiCase):
         self.assertDokuWikiPage(missing)
         self.assertIn("This topic does not exist yet", missing.text)
 
+    @unittest.expectedFailure
+    def test_request_uri_is_the_clients(self):
+        """REQUEST_URI is the target the client sent, as with nginx's
+        $request_uri and as docs/fastcgi.md says.  Known bug: after
+        try_files or a rewrite the fastcgi module sends the client's path
+        with the rewritten query (/start?id=/start&do=login)."""
+        srv = self.serve()
+        for target in ["/start?do=login", "/_export/raw/start"]:
+            with self.subTest(target=target):
+                r, ran = self.php_runs_during(lambda: self.raw(srv, "GET", target))
+                self.assertEqual(r.status, 200)
+                self.assertEqual(ran, [target])
+
     def test_page_created_at_its_name(self):
         srv = self.serve()
         b = Browser(self.base(srv))
