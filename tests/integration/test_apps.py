@@ -334,8 +334,9 @@ def png(width, height, seed):
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1))
+            + chunk(b"IEND", b""))
 
 
 class FormParser(html.parser.HTMLParser):
@@ -621,7 +622,8 @@ class DokuWiki(WikiCase):
         self.assertEqual(whole.status, 200)
         self.assertEqual(whole.headers.get("Content-Type"), "image/png")
         self.assertEqual(whole.body, image)
-        part = self.raw(srv, "GET", "/lib/exe/fetch.php?media=verbd.png", [("Range", "bytes=100-199")])
+        part = self.raw(srv, "GET", "/lib/exe/fetch.php?media=verbd.png",
+                        [("Range", "bytes=100-199")])
         self.assertEqual(part.status, 206)
         self.assertEqual(part.body, image[100:200])
         tag = whole.headers.get("ETag")
