@@ -46,7 +46,7 @@ EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 LIBVERBD := $(BUILD)/libverbd.a
 VERBD    := $(BUILD)/verbd
 
-.PHONY: all run test test-asan test-tls-audit test-proxy-stream fuzz valgrind examples bench bench-smoke install deb clean
+.PHONY: all run test test-asan test-tls-audit test-proxy-stream test-apps fuzz valgrind examples bench bench-smoke install deb clean
 
 all: $(VERBD)
 
@@ -105,6 +105,15 @@ test-proxy-stream:
 	@$(MAKE) --no-print-directory $(VERBD)
 	@cd tests/integration && VERBD_BIN=$(abspath $(VERBD)) VERBD_STREAM_BYTES=2147483648 \
 	    python3 -m unittest -v test_proxy_stream
+
+# DokuWiki, Debian's package, behind verbd and PHP-FPM with the config of
+# docs/fastcgi.md: a page made through its edit form, its private
+# directories refused (tests/integration/test_apps.py, which make test
+# runs too).
+test-apps:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(VERBD)
+	@cd tests/integration && VERBD_BIN=$(abspath $(VERBD)) python3 -m unittest -v test_apps
 
 # Every fuzz harness for FUZZ_SECONDS each; fails on any crash, leak or
 # timeout (scripts/fuzz.sh).
