@@ -524,7 +524,8 @@ void probe_take_head(struct probe *p, const struct http_response *r)
     p->answered = true;
     p->status = r->status;
     size_t rn = r->reason.n < sizeof p->reason - 1 ? r->reason.n : sizeof p->reason - 1;
-    memcpy(p->reason, r->reason.p, rn);
+    if (rn) /* HTTP/2 has no reason phrase */
+        memcpy(p->reason, r->reason.p, rn);
     p->reason[rn] = '\0';
     copy_allow(&p->allow, r);
     copy_value(&p->retry_after, r, "Retry-After");

@@ -35,6 +35,16 @@ def verbd_bin():
     return os.environ.get("VERBD_BIN") or DEFAULT_BIN
 
 
+def measured_as_built():
+    """False under a sanitizer or a wrapper (valgrind), whose own
+    bookkeeping (ASan's quarantine of freed memory) is not verbd's."""
+    if os.environ.get("VERBD_WRAPPER"):
+        return False
+    with open(verbd_bin(), "rb") as f:
+        return b"AddressSanitizer" not in f.read()
+
+
+
 LISTEN_RE = re.compile(r"listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)/")
 
 # VERBD_TEST_TLS=1 runs every server started on a directory over TLS (a

@@ -15,10 +15,10 @@ import time
 import unittest
 
 import fcgi_app as F
-from harness import build_request
+from harness import build_request, measured_as_built
 from peers import PhpFpm, find_php_fpm
 from test_config import ConfigCase, config_server
-from test_proxy_stream import Sampler, measured_as_built
+from test_proxy_stream import Sampler
 
 SCRIPTS = {
     "env.php": r"""<?php

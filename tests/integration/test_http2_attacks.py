@@ -25,6 +25,7 @@ except ImportError:  # a Python other than the system's: Debian's package
                                   HeadersFrame, PingFrame, PriorityFrame, RstStreamFrame,
                                   SettingsFrame, WindowUpdateFrame)
 
+from harness import measured_as_built
 from test_http2 import PREFACE, Http2Case
 
 NO_ERROR = 0
@@ -368,7 +369,8 @@ class TestHpack(AttackCase):
         dec.header_table.maxsize = 256
         self.churn(r, dec, rounds=40)
         self.assertLessEqual(dec.header_table._current_size, 256)
-        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        if measured_as_built():
+            self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
         self.assert_served(pending)
 
     def test_huge_table_allowed_by_the_client(self):
@@ -382,7 +384,8 @@ class TestHpack(AttackCase):
         self.churn(r, dec, rounds=10)
         self.assertLessEqual(dec.header_table.maxsize, 4096)
         self.assertLessEqual(dec.header_table._current_size, 4096)
-        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        if measured_as_built():
+            self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
         self.assert_served(pending)
 
     def test_table_size_update_beyond_the_servers(self):
@@ -423,7 +426,8 @@ class TestPriority(AttackCase):
         got = r.read(lambda f: isinstance(f, GoAwayFrame) or
                      (isinstance(f, HeadersFrame) and f.stream_id == sid), timeout=30)
         self.assertIsInstance(got, HeadersFrame, "PRIORITY frames are ignored: %r" % got)
-        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        if measured_as_built():
+            self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
         self.assertLess(cost.spent(), 3.0, "2.8 MB of PRIORITY frames cost %.2fs" % cost.spent())
         self.assert_served(pending)
 
@@ -448,7 +452,8 @@ class TestPriority(AttackCase):
                      (isinstance(f, DataFrame) and f.stream_id == sids[0] and len(f.data) > 1),
                      timeout=30)
         self.assertIsInstance(got, DataFrame, "the streams go on: %r" % got)
-        self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
+        if measured_as_built():
+            self.assertLess(cost.grown(), 4 << 20, "resident memory grew by %d" % cost.grown())
         self.assertLess(cost.spent(), 3.0, "the churn cost %.2fs" % cost.spent())
         self.assert_served(pending)
 

@@ -10,7 +10,7 @@ import threading
 import time
 
 import upstream as U
-from harness import build_request, verbd_bin
+from harness import build_request, measured_as_built
 from test_config import ConfigCase, config_server
 
 TOTAL = int(os.environ.get("VERBD_STREAM_BYTES", str(256 << 20)))
@@ -18,15 +18,6 @@ TOTAL = int(os.environ.get("VERBD_STREAM_BYTES", str(256 << 20)))
 # direction and the session's) and allocator slack; nothing that grows
 # with the body.
 FLAT_LIMIT = 1 << 20
-
-
-def measured_as_built():
-    """False under a sanitizer or a wrapper (valgrind), whose own
-    bookkeeping (ASan's quarantine of freed memory) is not verbd's."""
-    if os.environ.get("VERBD_WRAPPER"):
-        return False
-    with open(verbd_bin(), "rb") as f:
-        return b"AddressSanitizer" not in f.read()
 
 
 def rss_kib(pid):
