@@ -639,6 +639,43 @@ class Protocol(ConfigCase):
         with self.assertRaises(Exception):
             c.read_response()
 
+    def test_bodies_of_concurrent_answers_stay_apart(self):
+        # Answers are read into one buffer per worker and lent to the
+        # responses: with compression, a slow reader and several answers
+        # under way at once, every body must still arrive exactly.
+        import gzip
+        import zlib
+
+        def big(req):
+            tag = req.params["QUERY_STRING"].encode()
+            body = b"".join(b"%s %06d %s\n" % (tag, i, hashlib.sha256(tag + b"%d" % i)
+                                                .hexdigest().encode()) for i in range(6000))
+            req.stdout(b"Content-Type: text/plain\r\n\r\n")
+            for i in range(0, len(body), 50000):
+                req.stdout(body[i:i + 50000])
+            req.end()
+        self.handlers["/big"] = big
+        self.start(extra="gzip on; gzip_types text/plain;")
+        conns = []
+        for i in range(6):
+            # The first reader is slow (a small receive buffer, read last):
+            # the compressor holds its input while the others are read.
+            c = self.srv.connect(timeout=20, rcvbuf=4096 if i == 1 else None)
+            self.addCleanup(c.close)
+            enc = {"Accept-Encoding": "gzip"} if i % 2 else {}
+            c.send(build_request("GET", "/big?t%d" % i, headers=enc))
+            conns.append((c, i))
+            time.sleep(0.1)
+        conns.append(conns.pop(1))
+        for c, i in conns:
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r)
+            body = gzip.decompress(r.body) if i % 2 else r.body
+            tag = b"t%d" % i
+            want = b"".join(b"%s %06d %s\n" % (tag, k, hashlib.sha256(tag + b"%d" % k)
+                                                .hexdigest().encode()) for k in range(6000))
+            self.assertEqual(zlib.crc32(body), zlib.crc32(want), (i, len(body), len(want)))
+
     def test_stderr_is_rate_limited(self):
         def noisy(req):
             req.stderr(b"".join(b"noise %d\n" % i for i in range(500)))

@@ -24,9 +24,10 @@
 
 #define REQUEST_ID 1
 /* Request bytes queued for the application before the client's body is
- * paused; application bytes read per turn. */
+ * paused; application bytes read at once (a 64 KiB answer in one or two
+ * reads). */
 #define OUT_HIGH (64 * 1024)
-#define IN_CHUNK (16 * 1024)
+#define IN_CHUNK (128 * 1024)
 /* The CGI header section, at most; its fields. */
 #define HEAD_MAX (32 * 1024)
 #define FIELDS_MAX 100
@@ -52,7 +53,9 @@ struct fcgi {
 
     /* From the application. */
     struct fcgi_reader reader;
-    char *in_buf;
+    const char *in_buf; /* what was just read: the worker's scratch, or own_buf */
+    bool in_scratch;
+    char *own_buf; /* while the scratch is lent out */
     size_t in_len;
     struct buf head; /* the CGI header section until it is whole */
     bool head_done;
@@ -67,6 +70,17 @@ struct fcgi {
 
 static void pump(struct fcgi *f);
 static void conn_event(void *owner, uint32_t events);
+
+/* What the worker reads applications' answers into, and how many body
+ * pieces of responses still borrow from it. */
+static char scratch[IN_CHUNK];
+static unsigned scratch_lent;
+
+static void scratch_returned(void *ctx)
+{
+    (void)ctx;
+    scratch_lent--;
+}
 static bool connect_member(struct fcgi *f);
 
 /* ---- STDERR to the error log, rate-limited per worker ------------------------------ */
@@ -185,7 +199,7 @@ static void cleanup(void *arg)
     buf_free(&f->held);
     buf_free(&f->head);
     buf_free(&f->err_line);
-    free(f->in_buf);
+    free(f->own_buf);
 }
 
 /* The application failed: before the head went out the client gets
@@ -530,7 +544,14 @@ static void take_stdout(struct fcgi *f, const char *p, size_t n)
             n = (size_t)f->left; /* past its length: dropped */
         f->left -= n;
     }
-    verbd_response_body(verbd_exchange_response(f->x), p, n);
+    /* Lent, not copied: the session copies it out as it queues it (and
+     * gives it back), so the scratch is free again by the next read. */
+    if (f->in_scratch) {
+        scratch_lent++;
+        verbd_response_body_shared(verbd_exchange_response(f->x), p, n, scratch_returned, NULL);
+    } else {
+        verbd_response_body(verbd_exchange_response(f->x), p, n);
+    }
 }
 
 /* Parses what is buffered.  False if the exchange ended. */
@@ -607,7 +628,17 @@ static bool retry(struct fcgi *f)
 static bool read_app(struct fcgi *f)
 {
     while (!f->waiting_client && !f->finished) {
-        ssize_t n = upstream_attempt_recv(&f->up, f->in_buf, IN_CHUNK);
+        /* The worker's one buffer, unless responses still borrow from it
+         * (a body filter holding its input): then the exchange's own. */
+        char *into = scratch;
+        if (scratch_lent) {
+            if (!f->own_buf && !(f->own_buf = malloc(IN_CHUNK)))
+                abort();
+            into = f->own_buf;
+        }
+        f->in_buf = into;
+        f->in_scratch = into == scratch;
+        ssize_t n = upstream_attempt_recv(&f->up, into, IN_CHUNK);
         if (n == 0)
             return true;
         if (n > 0) {
@@ -728,9 +759,6 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
         verbd_finish(x);
         return;
     }
-    f->in_buf = malloc(IN_CHUNK);
-    if (!f->in_buf)
-        abort();
     verbd_cleanup(x, cleanup, f);
     verbd_on_client_end(x, client_ended, f);
     const struct http_request *h = &x->req.http;
