@@ -152,7 +152,7 @@ bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
 	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
 	    --tls-client $(TLSHAND) $(BENCH_ARGS)
 
-$(CEILING): bench/ceiling.c
+$(CEILING): bench/ceiling.c bench/event_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
@@ -160,7 +160,7 @@ $(PCEILING): bench/proxy_ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
-$(FCGIRESP): bench/fcgi_responder.c
+$(FCGIRESP): bench/fcgi_responder.c bench/event_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 

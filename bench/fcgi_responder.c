@@ -53,6 +53,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "event_loop.h"
+
 enum {
     FCGI_BEGIN_REQUEST = 1,
     FCGI_ABORT_REQUEST = 2,
@@ -300,13 +302,13 @@ static int parse(struct conn *c)
     size_t pos = 0;
     int r = 0;
     while (!c->outlen) {
-        if (c->skip) {
-            size_t n = c->inlen - pos < c->skip ? c->inlen - pos : c->skip;
-            pos += n;
-            c->skip -= n;
-            if (c->skip)
-                break;
+        if (c->skip > c->inlen - pos) {
+            c->skip -= c->inlen - pos;
+            pos = c->inlen;
+            break;
         }
+        pos += c->skip;
+        c->skip = 0;
         if (c->close_after || c->inlen - pos < HEADER)
             break;
         const unsigned char *h = c->in + pos;
@@ -403,45 +405,37 @@ static void serve(struct conn *c, unsigned events)
     drop(c);
 }
 
+static void on_event(void *c, unsigned events)
+{
+    serve(c, events);
+}
+
+static void on_accept(int ep, int fd)
+{
+    if (conns >= CONNS_PER_PROC) {
+        close(fd);
+        return;
+    }
+    struct conn *c = malloc(sizeof *c);
+    if (!c)
+        die("malloc");
+    memset(c, 0, offsetof(struct conn, in));
+    c->fd = fd;
+    conns++;
+    /* Registered edge-triggered: what is already there (and the room to
+     * write) comes as the first edge. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        drop(c);
+}
+
 static void worker(int ls)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev) < 0)
         die("epoll");
-    struct epoll_event evs[256];
-    for (;;) {
-        int n = epoll_wait(ep, evs, 256, -1);
-        if (n < 0 && errno != EINTR)
-            die("epoll_wait");
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr) {
-                serve(evs[i].data.ptr, evs[i].events);
-                continue;
-            }
-            for (;;) {
-                int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
-                    break; /* EAGAIN, another process took it, or out of fds */
-                if (conns >= CONNS_PER_PROC) {
-                    close(fd);
-                    continue;
-                }
-                struct conn *c = malloc(sizeof *c);
-                if (!c)
-                    die("malloc");
-                memset(c, 0, offsetof(struct conn, in));
-                c->fd = fd;
-                conns++;
-                /* Registered edge-triggered: what is already there (and
-                 * the room to write) comes as the first edge. */
-                ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-                ev.data.ptr = c;
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-                    drop(c);
-            }
-        }
-    }
+    event_loop(ep, ls, on_event, on_accept);
 }
 
 /* The listening socket for ADDRESS; prints its "listening on" line. */
