@@ -125,7 +125,8 @@ test-asan:
 	    LDFLAGS="-fsanitize=address,undefined" test
 
 # Benchmark against nginx (and h2o, lighttpd when installed), side by side,
-# and as a reverse proxy against nginx and HAProxy:
+# as a reverse proxy against nginx and HAProxy, and in front of a FastCGI
+# application against nginx, h2o and lighttpd:
 # see docs/performance.md.  BENCH_ARGS passes options to bench/run.
 # bench/ceiling.c is the benchmark's constant-answer reference, not a server;
 # bench/proxy_ceiling.c the proxy scenarios' byte-pump reference, not a proxy.
@@ -143,14 +144,14 @@ TLSHAND  := $(BUILD)/bench-tls-handshake
 FCGIRESP := $(BUILD)/bench-fcgi-responder
 bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
 	bench/run --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) --docs docs/performance.md $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) --docs docs/performance.md $(BENCH_ARGS)
 
 # Every scenario for one second, 500 idle connections, 200 slow readers:
 # checks that the benchmark works, not how fast verbd is.  Results go to
 # build/bench-smoke/.
 bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
 	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) $(BENCH_ARGS)
 
 $(CEILING): bench/ceiling.c bench/event_loop.h
 	@mkdir -p $(dir $@)
