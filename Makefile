@@ -86,7 +86,7 @@ FUZZ_SECONDS_IN_TEST ?= 30
 
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN) $(EXAMPLES)
+	@$(MAKE) --no-print-directory $(VERBD) $(UNIT_BIN) $(EXAMPLES) $(FCGIRESP)
 	@python3 tests/run.py --build $(BUILD) --fuzz-seconds $(FUZZ_SECONDS_IN_TEST)
 
 # testssl.sh's full run against verbd over TLS, with an ECDSA P-256 and an
@@ -134,7 +134,8 @@ test-asan:
 	    LDFLAGS="-fsanitize=address,undefined" test
 
 # Benchmark against nginx (and h2o, lighttpd when installed), side by side,
-# and as a reverse proxy against nginx and HAProxy:
+# as a reverse proxy against nginx and HAProxy, and in front of a FastCGI
+# application against nginx, h2o and lighttpd:
 # see docs/performance.md.  BENCH_ARGS passes options to bench/run.
 # bench/ceiling.c is the benchmark's constant-answer reference, not a server;
 # bench/proxy_ceiling.c the proxy scenarios' byte-pump reference, not a proxy.
@@ -142,27 +143,34 @@ test-asan:
 # scenario: a C handler streaming 1 MiB to slow readers.
 # bench/tls_handshake.c is the client of the tls-handshake scenario: a new
 # connection and a full TLS handshake per request.
+# bench/fcgi_responder.c is the FastCGI scenarios' application, a
+# constant-answer FastCGI responder (tests/integration/test_fcgi_responder.py).
 BENCH_ARGS ?=
 CEILING  := $(BUILD)/bench-ceiling
 PCEILING := $(BUILD)/bench-proxy-ceiling
 STREAM   := $(BUILD)/bench-stream
 TLSHAND  := $(BUILD)/bench-tls-handshake
-bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND)
+FCGIRESP := $(BUILD)/bench-fcgi-responder
+bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
 	bench/run --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) --docs docs/performance.md $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) --docs docs/performance.md $(BENCH_ARGS)
 
 # Every scenario for one second, 500 idle connections, 200 slow readers:
 # checks that the benchmark works, not how fast verbd is.  Results go to
 # build/bench-smoke/.
-bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND)
+bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
 	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) $(BENCH_ARGS)
 
-$(CEILING): bench/ceiling.c
+$(CEILING): bench/ceiling.c bench/event_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
 $(PCEILING): bench/proxy_ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(FCGIRESP): bench/fcgi_responder.c bench/event_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event_loop.h"
+
 enum { INBUF = 16384 };
 
 struct answer;
@@ -268,6 +270,27 @@ static int serve(struct conn *c, unsigned events)
     return 0;
 }
 
+static void on_event(void *c, unsigned events)
+{
+    serve(c, events);
+}
+
+static void on_accept(int ep, int fd)
+{
+    struct conn *c = malloc(sizeof *c);
+    if (!c)
+        die("malloc");
+    memset(c, 0, offsetof(struct conn, in));
+    c->fd = fd;
+    /* Answer what is already there before registering: what comes later,
+     * or room to write, the registration reports. */
+    if (!serve(c, EPOLLIN))
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        drop(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -318,34 +341,5 @@ int main(int argc, char **argv)
     printf("listening on http://127.0.0.1:%u/\n", ntohs(sa.sin_port));
     fflush(stdout);
 
-    struct epoll_event evs[256];
-    for (;;) {
-        int n = epoll_wait(ep, evs, 256, -1);
-        if (n < 0 && errno != EINTR)
-            die("epoll_wait");
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr) {
-                serve(evs[i].data.ptr, evs[i].events);
-                continue;
-            }
-            for (;;) {
-                int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
-                    break; /* EAGAIN (or out of fds: the next edge) */
-                struct conn *c = malloc(sizeof *c);
-                if (!c)
-                    die("malloc");
-                memset(c, 0, offsetof(struct conn, in));
-                c->fd = fd;
-                /* Answer what is already there before registering: what
-                 * comes later, or room to write, the registration reports. */
-                if (!serve(c, EPOLLIN))
-                    continue;
-                ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-                ev.data.ptr = c;
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-                    drop(c);
-            }
-        }
-    }
+    event_loop(ep, ls, on_event, on_accept);
 }
