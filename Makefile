@@ -143,6 +143,7 @@ test-asan:
 # scenario: a C handler streaming 1 MiB to slow readers.
 # bench/tls_handshake.c is the client of the tls-handshake scenario: a new
 # connection and a full TLS handshake per request.
+# bench/fcgi_ceiling.c the FastCGI scenarios' reference, not a gateway.
 # bench/fcgi_responder.c is the FastCGI scenarios' application, a
 # constant-answer FastCGI responder (tests/integration/test_fcgi_responder.py).
 BENCH_ARGS ?=
@@ -151,22 +152,27 @@ PCEILING := $(BUILD)/bench-proxy-ceiling
 STREAM   := $(BUILD)/bench-stream
 TLSHAND  := $(BUILD)/bench-tls-handshake
 FCGIRESP := $(BUILD)/bench-fcgi-responder
-bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
+FCEILING := $(BUILD)/bench-fcgi-ceiling
+bench: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP) $(FCEILING)
 	bench/run --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) --docs docs/performance.md $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) --fcgi-ceiling $(FCEILING) --docs docs/performance.md $(BENCH_ARGS)
 
 # Every scenario for one second, 500 idle connections, 200 slow readers:
 # checks that the benchmark works, not how fast verbd is.  Results go to
 # build/bench-smoke/.
-bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP)
+bench-smoke: $(VERBD) $(CEILING) $(PCEILING) $(STREAM) $(TLSHAND) $(FCGIRESP) $(FCEILING)
 	bench/run --smoke --verbd $(VERBD) --ceiling $(CEILING) --proxy-ceiling $(PCEILING) --stream-server $(STREAM) \
-	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) $(BENCH_ARGS)
+	    --tls-client $(TLSHAND) --fcgi-responder $(FCGIRESP) --fcgi-ceiling $(FCEILING) $(BENCH_ARGS)
 
 $(CEILING): bench/ceiling.c bench/event_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
 $(PCEILING): bench/proxy_ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+$(FCEILING): bench/fcgi_ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
 
