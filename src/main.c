@@ -1,5 +1,6 @@
 /* verbd: serve a directory over HTTP/1.1 with exact method semantics. */
 #include <getopt.h>
+#include <malloc.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,6 +128,13 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "probe") == 0)
         return probe_main(argc - 1, argv + 1);
+    /* The daemon keeps the memory it frees for reuse: with glibc's
+     * defaults the output buffer of every response with a large body in
+     * memory (a gateway's 64 KiB answer) would be mapped and unmapped, or
+     * the heap trimmed, each time.  Freed memory stays in the worker's
+     * heap up to these bounds. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     srv = verbd_server_new();
     if (!srv)
         fail("%s", "out of memory");
