@@ -337,13 +337,14 @@ void verbd_abort(struct verbd_exchange *x);
 void verbd_on_writable(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
                        void *arg);
 
-/* cb(x, arg) runs once if the client ends its side of the connection
- * while the exchange has nothing more to read from it (an HTTP/1 FIN; an
- * HTTP/2 client cancels its stream instead, which ends the exchange): a
- * gateway then stops the work nobody waits for.  Without it a client that
- * half-closed still gets its answer. */
-void verbd_on_client_end(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
-                         void *arg);
+/* The exchange ends, as when the client goes away, if the client ends its
+ * side of the connection while nothing more is read from it for the
+ * exchange (an HTTP/1 FIN; an HTTP/2 client cancels its stream instead,
+ * which always ends the exchange): no answer is sent, the connection
+ * closes and the cleanups run, so a gateway stops the work nobody waits
+ * for (as nginx does).  Without it a client that half-closed still gets
+ * its answer. */
+void verbd_end_on_client_end(struct verbd_exchange *x);
 
 /* Reads the request body at the handler's pace: data(x, bytes, len, arg)
  * for each piece (de-chunked; the bytes are valid during the call only),

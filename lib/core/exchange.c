@@ -279,22 +279,9 @@ void vx_writable(struct verbd_exchange *x)
     }
 }
 
-void verbd_on_client_end(struct verbd_exchange *x, void (*cb)(struct verbd_exchange *x, void *arg),
-                         void *arg)
+void verbd_end_on_client_end(struct verbd_exchange *x)
 {
-    x->on_client_end = cb;
-    x->client_end_arg = arg;
-}
-
-void vx_client_ended(struct verbd_exchange *x)
-{
-    void (*cb)(struct verbd_exchange *, void *) = x->on_client_end;
-    x->on_client_end = NULL;
-    if (cb && !x->finished) {
-        struct log_target *before = log_use(x->log);
-        cb(x, x->client_end_arg);
-        log_use(before);
-    }
+    x->end_on_client_end = true;
 }
 
 /* ---- reading the body ---------------------------------------------------------- */

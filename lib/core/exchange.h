@@ -174,8 +174,7 @@ struct verbd_exchange {
     void *read_arg;
     void (*on_writable)(struct verbd_exchange *x, void *arg);
     void *writable_arg;
-    void (*on_client_end)(struct verbd_exchange *x, void *arg);
-    void *client_end_arg;
+    bool end_on_client_end; /* verbd_end_on_client_end */
 
     struct vx_handle *handles;     /* timers, watches, deferred calls */
     struct vx_handle *spare_defer; /* deferred calls that ran, for the next ones */
@@ -207,13 +206,12 @@ static inline bool vx_wants_writable(const struct verbd_exchange *x)
 {
     return x->on_writable || x->filter_busy;
 }
-/* The client ended its side of the connection while the exchange has
- * nothing more to read from it: tells the module that asked
- * (verbd_on_client_end), once. */
-void vx_client_ended(struct verbd_exchange *x);
-static inline bool vx_wants_client_end(const struct verbd_exchange *x)
+/* Whether the exchange ends with the client's side of the connection
+ * (verbd_end_on_client_end): asked, and nothing more is read from the
+ * client for it. */
+static inline bool vx_ends_with_client(const struct verbd_exchange *x)
 {
-    return x->on_client_end && !x->finished && (!x->reading || x->body_done);
+    return x->end_on_client_end && !x->finished && (!x->reading || x->body_done);
 }
 /* Frees the pooled exchanges (at worker exit). */
 void vx_pool_free(void);

@@ -1197,9 +1197,11 @@ static void run_once(struct http1 *c)
             http1_close(c);
             return;
         }
-        if (c->peer_shut && c->x && !c->tunnel && vx_wants_client_end(c->x)) {
-            vx_client_ended(c->x);
-            continue;
+        if (c->peer_shut && c->x && !c->tunnel && vx_ends_with_client(c->x)) {
+            log_msg(LOG_INFO, "%.*s %s: the client closed its side; the request is given up",
+                    (int)c->x->req.http.method.n, c->x->req.http.method.p, c->x->req.path);
+            http1_close(c);
+            return;
         }
         if (process(c))
             continue;

@@ -8,6 +8,7 @@ poisons a kept connection."""
 
 import hashlib
 import os
+import socket
 import struct
 import time
 
@@ -145,6 +146,19 @@ class Methods(ProxyCase):
         r = self.ask(srv, "PUT", "/api/x")
         self.assertEqual(r.status, 405)
         self.assertEqual(r.header("Allow"), "GET, PUT")
+
+    def test_client_that_closes_aborts_the_upstream_request(self):
+        # The client gives up while the upstream is slow: verbd gives the
+        # request up too (nginx's proxy_ignore_client_abort off), closing
+        # its upstream connection instead of waiting for the answer.
+        self.up.on("GET", "/v1/slow", U.stall(3))
+        srv = self.proxy(head=self.HEAD + "log_level info;\n")
+        c = srv.connect(timeout=10)
+        c.send(build_request("GET", "/api/slow"))
+        self.up.wait_requests(1)
+        c.close()
+        self.up.wait_for(lambda: "the request is given up" in srv.stderr_text(), 2,
+                         "verbd to give the request up")
 
     def test_max_forwards(self):
         srv = self.proxy()

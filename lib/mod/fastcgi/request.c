@@ -173,21 +173,6 @@ static void abort_app(struct fcgi *f)
     release_conn(f, false);
 }
 
-static void client_ended(struct verbd_exchange *x, void *arg)
-{
-    struct fcgi *f = arg;
-    if (f->finished)
-        return;
-    f->finished = true;
-    log_msg(LOG_INFO, "fastcgi %s: the client closed the connection; the request is aborted",
-            f->in->group->name);
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
-    abort_app(f);
-    upstream_attempt_done(&f->up, true);
-    verbd_abort(x);
-}
-
 static void cleanup(void *arg)
 {
     struct fcgi *f = arg;
@@ -760,7 +745,7 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
         return;
     }
     verbd_cleanup(x, cleanup, f);
-    verbd_on_client_end(x, client_ended, f);
+    verbd_end_on_client_end(x);
     const struct http_request *h = &x->req.http;
     /* After a local redirect the body was the first script's: none now. */
     bool has_body = verbd_request_has_body(&x->req) && !x->reading && !x->body_done;

@@ -1036,6 +1036,9 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     if (!f->in_buf)
         abort();
     verbd_cleanup(x, cleanup, f);
+    /* A client that closes its side gives the request up (the upstream
+     * connection closes with the exchange), as nginx does. */
+    verbd_end_on_client_end(x);
     build_head(f);
     bool has_body = verbd_request_has_body(req);
     f->body_complete = !has_body;
