@@ -39,7 +39,6 @@ struct fcgi {
     struct verbd_exchange *x;
     struct fcgi_inst *in;
     struct upstream_attempt up;
-    struct verbd_timer *timer;
     struct fcgi_script script;
 
     /* Toward the application. */
@@ -69,7 +68,6 @@ struct fcgi {
 };
 
 static void pump(struct fcgi *f);
-static void conn_event(void *owner, uint32_t events);
 
 /* What the worker reads applications' answers into, and how many body
  * pieces of responses still borrow from it. */
@@ -136,22 +134,13 @@ static void take_stderr(struct fcgi *f, const char *p, size_t n)
 
 static void fail(struct fcgi *f, int status, const char *why);
 
-static void on_timeout(struct verbd_exchange *x, void *arg)
+static void timed_out(void *arg)
 {
-    (void)x;
     struct fcgi *f = arg;
     fail(f, 504,
          !f->up.connected         ? "the application did not accept the connection in time"
          : f->out_at < f->out.len ? "the application did not take the request in time"
                                   : "the application did not answer in time");
-}
-
-static void arm(struct fcgi *f, uint64_t ms)
-{
-    if (f->timer)
-        verbd_timer_reset(f->timer, ms);
-    else
-        f->timer = verbd_timer(f->x, ms, 0, on_timeout, f);
 }
 
 static void release_conn(struct fcgi *f, bool keep)
@@ -202,8 +191,7 @@ static void fail(struct fcgi *f, int status, const char *why)
      * answer is the application's, not the member's health. */
     upstream_attempt_done(&f->up, !(status == 504 || !f->up.connected));
     release_conn(f, false);
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
+    upstream_attempt_stop_timer(&f->up);
     if (f->head_done && f->x->head_sent) {
         verbd_abort(f->x);
         return;
@@ -218,8 +206,7 @@ static void complete(struct fcgi *f)
 {
     f->finished = true;
     flush_stderr(f);
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
+    upstream_attempt_stop_timer(&f->up);
     bool keep =
         f->in->group->max_idle && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_conn(f, keep);
@@ -291,7 +278,7 @@ static void body_done(struct verbd_exchange *x, int status, void *arg)
         release_conn(f, false);
         if (!f->finished) {
             f->finished = true;
-            verbd_timer_cancel(f->timer);
+            upstream_attempt_stop_timer(&f->up);
             if (f->head_done) {
                 verbd_abort(f->x);
             } else {
@@ -349,8 +336,7 @@ static void local_redirect(struct fcgi *f, struct span location)
     memcpy(uri, location.p, location.n);
     uri[location.n] = '\0';
     f->finished = true;
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
+    upstream_attempt_stop_timer(&f->up);
     release_conn(f, false);
     upstream_attempt_done(&f->up, true);
     response_reset(&x->res);
@@ -602,7 +588,6 @@ static bool retry(struct fcgi *f)
         fail(f, 502, strerror(errno));
         return false;
     }
-    arm(f, f->up.reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     if (f->up.reused && !f->flush_due) {
         f->flush_due = true;
         verbd_defer(f->x, flush_body, f);
@@ -629,7 +614,6 @@ static bool read_app(struct fcgi *f)
         if (n > 0) {
             f->in_len = (size_t)n;
             f->answered = true;
-            arm(f, f->in->read_timeout_ms);
             if (!take_input(f))
                 return false;
             continue;
@@ -647,10 +631,7 @@ static bool read_app(struct fcgi *f)
 
 static bool write_app(struct fcgi *f)
 {
-    bool progress = false;
-    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at, &progress);
-    if (progress)
-        arm(f, f->in->send_timeout_ms);
+    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at);
     if (r == 0)
         return true;
     if (r < 0) {
@@ -665,7 +646,6 @@ static bool write_app(struct fcgi *f)
     }
     if (!f->replayable)
         f->out_at = f->out.len = 0;
-    arm(f, f->in->read_timeout_ms);
     if (f->body_paused && !f->finished) {
         f->body_paused = false;
         verbd_read_resume(f->x);
@@ -685,21 +665,14 @@ static void pump(struct fcgi *f)
         verbd_on_writable(f->x, client_took, f);
 }
 
-static void conn_event(void *owner, uint32_t events)
+static void ready(void *arg)
 {
-    struct fcgi *f = owner;
-    char why[160];
-    bool was = f->up.connected;
-    int r = upstream_attempt_event(&f->up, events, why, sizeof why);
-    if (r < 0) {
-        fail(f, 502, why);
-        return;
-    }
-    /* Connected now, or on to the next member (a kept connection to it
-     * raises no edge of its own: it is written to at once). */
-    if (r == 0 || (!was && f->up.connected))
-        arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-    pump(f);
+    pump(arg);
+}
+
+static void failed(void *arg, const char *why)
+{
+    fail(arg, 502, why);
 }
 
 static bool connect_member(struct fcgi *f)
@@ -709,7 +682,6 @@ static bool connect_member(struct fcgi *f)
         fail(f, 502, why);
         return false;
     }
-    arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     return true;
 }
 
@@ -719,7 +691,9 @@ void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
-    upstream_attempt_init(&f->up, in->group, "fastcgi", x->loop, conn_event, f);
+    struct upstream_timeouts t = {in->connect_timeout_ms, in->send_timeout_ms, in->read_timeout_ms};
+    struct upstream_owner o = {ready, failed, timed_out, f};
+    upstream_attempt_init(&f->up, in->group, "fastcgi", x, &t, &o);
     struct verbd_response *res = verbd_exchange_response(x);
     const struct route_mapping *m = x->req.mapping;
     if (fcgi_find_script(in, x, &f->script) < 0) {

@@ -50,7 +50,6 @@ struct fwd {
     bool retried;
     bool replayable; /* every request byte sent is still in `out`, and the method may be
                       * sent twice: a kept connection's close before any answer retries */
-    struct verbd_timer *timer;
 
     /* Toward the upstream. */
     struct buf out;
@@ -84,7 +83,6 @@ struct fwd {
     bool finished;
 };
 
-static void conn_event(void *owner, uint32_t events);
 static void fail(struct fwd *f, int status, const char *why);
 static bool connect_member(struct fwd *f);
 
@@ -412,23 +410,14 @@ static void build_head(struct fwd *f)
 
 /* ---- the watch and the timer ------------------------------------------------ */
 
-static void on_timeout(struct verbd_exchange *x, void *arg)
+static void timed_out(void *arg)
 {
-    (void)x;
     struct fwd *f = arg;
     fail(f, 504,
          !f->up.connected ? "the upstream did not accept the connection in time"
          : f->tunnel      ? "the upgraded connection was idle longer than proxy_read_timeout"
          : f->out_at < f->out.len ? "the upstream did not take the request in time"
                                   : "the upstream did not answer in time");
-}
-
-static void arm(struct fwd *f, uint64_t ms)
-{
-    if (f->timer)
-        verbd_timer_reset(f->timer, ms);
-    else
-        f->timer = verbd_timer(f->x, ms, 0, on_timeout, f);
 }
 
 /* ---- ending ------------------------------------------------------------------- */
@@ -466,8 +455,7 @@ static void fail(struct fwd *f, int status, const char *why)
         log_msg(LOG_ERROR, "proxy %s: %s", f->in->group->name, why);
     }
     release_upstream(f, false);
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
+    upstream_attempt_stop_timer(&f->up);
     /* A head relayed but not yet sent can still become the 502. */
     if (f->head_done && f->x->head_sent) {
         verbd_abort(f->x);
@@ -482,8 +470,7 @@ static void fail(struct fwd *f, int status, const char *why)
 static void complete(struct fwd *f)
 {
     f->finished = true;
-    verbd_timer_cancel(f->timer);
-    f->timer = NULL;
+    upstream_attempt_stop_timer(&f->up);
     /* Kept only if this exchange used it whole: its request went out to the
      * end and the response ended where its framing says. */
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
@@ -541,7 +528,7 @@ static void body_done(struct verbd_exchange *x, int status, void *arg)
         release_upstream(f, false);
         if (!f->finished) {
             f->finished = true;
-            verbd_timer_cancel(f->timer);
+            upstream_attempt_stop_timer(&f->up);
             if (f->head_done) {
                 verbd_abort(f->x);
             } else {
@@ -656,7 +643,7 @@ static void allow_found(void *arg, const char *allow, size_t len)
         route_relay_allow(f->x->req.mapping, (struct span){allow, len},
                           verbd_exchange_response(f->x));
     }
-    arm(f, f->in->read_timeout_ms);
+    upstream_attempt_await(&f->up);
     take_response(f);
     pump(f);
 }
@@ -681,8 +668,8 @@ static void fix_allow(struct fwd *f, struct verbd_response *res)
     f->ask = ask_options(f->in->group, f->x->loop, target.p, h->host.n ? host : f->in->authority,
                          f->in->read_timeout_ms, allow_found, f);
     if (f->ask) {
-        f->ask_target = target.p;     /* freed with f */
-        verbd_timer_cancel(f->timer); /* the OPTIONS has its own */
+        f->ask_target = target.p;            /* freed with f */
+        upstream_attempt_stop_timer(&f->up); /* the OPTIONS has its own */
     } else {
         buf_free(&target);
     }
@@ -894,7 +881,6 @@ static bool retry(struct fwd *f)
         fail(f, 502, strerror(errno));
         return false;
     }
-    arm(f, f->up.reused ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     /* Another kept connection raises no edge of its own: it is written
      * to from the loop (a new one, once it is connected). */
     if (f->up.reused && !f->flush_due) {
@@ -920,7 +906,6 @@ static bool read_upstream(struct fwd *f)
             return true;
         if (n > 0) {
             f->in_len += (size_t)n;
-            arm(f, f->in->read_timeout_ms);
             take_response(f);
             continue;
         }
@@ -942,10 +927,7 @@ static bool read_upstream(struct fwd *f)
 
 static bool write_upstream(struct fwd *f)
 {
-    bool progress = false;
-    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at, &progress);
-    if (progress)
-        arm(f, f->in->send_timeout_ms);
+    int r = upstream_attempt_send(&f->up, &f->out, &f->out_at);
     if (r == 0)
         return true;
     if (r < 0) {
@@ -964,7 +946,6 @@ static bool write_upstream(struct fwd *f)
     }
     if (!f->replayable)
         f->out_at = f->out.len = 0;
-    arm(f, f->in->read_timeout_ms); /* all sent: the answer is due */
     if (f->tunnel && f->body_complete && !f->shut_sent) {
         f->shut_sent = true; /* the client closed its side: so does verbd */
         shutdown(f->up.conn->fd, SHUT_WR);
@@ -990,26 +971,16 @@ static void pump(struct fwd *f)
         verbd_on_writable(f->x, client_took, f);
 }
 
-static void conn_event(void *owner, uint32_t events)
+static void ready(void *arg)
 {
-    struct fwd *f = owner;
-    char why[160];
-    bool was = f->up.connected;
-    int r = upstream_attempt_event(&f->up, events, why, sizeof why);
-    if (r < 0) {
-        fail(f, 502, why);
-        return;
-    }
-    /* Connected now, or on to the next member (a kept connection to it
-     * raises no edge of its own: it is written to at once). */
-    if (r == 0 || (!was && f->up.connected))
-        arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
-    pump(f);
+    pump(arg);
 }
 
-/* Connects to the next member of the group (a member that refused the
- * connection is counted as failed, and the request goes to another while
- * one is left: no byte of it was sent).  False if the exchange ended. */
+static void failed(void *arg, const char *why)
+{
+    fail(arg, 502, why);
+}
+
 static bool connect_member(struct fwd *f)
 {
     char why[160];
@@ -1017,7 +988,6 @@ static bool connect_member(struct fwd *f)
         fail(f, 502, why);
         return false;
     }
-    arm(f, f->up.connected ? f->in->read_timeout_ms : f->in->connect_timeout_ms);
     return true;
 }
 
@@ -1027,7 +997,9 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
-    upstream_attempt_init(&f->up, in->group, "proxy", x->loop, conn_event, f);
+    struct upstream_timeouts t = {in->connect_timeout_ms, in->send_timeout_ms, in->read_timeout_ms};
+    struct upstream_owner o = {ready, failed, timed_out, f};
+    upstream_attempt_init(&f->up, in->group, "proxy", x, &t, &o);
     const struct verbd_request *req = &x->req;
     f->head_request = req->method_id == METHOD_HEAD;
     f->expect = req->http.expect_continue;
