@@ -59,7 +59,7 @@ static bool open_conn(struct upstream_attempt *a)
     return a->conn != NULL;
 }
 
-bool upstream_attempt_connect(struct upstream_attempt *a, char *why, size_t len)
+static bool connect_next(struct upstream_attempt *a, char *why, size_t len)
 {
     for (;;) {
         a->member = upstream_pick(a->group, a->member);
@@ -101,7 +101,7 @@ static void on_io(void *arg, uint32_t events)
             upstream_member_done(a->member, false);
             upstream_conn_close(a->conn);
             a->conn = NULL;
-            if (!upstream_attempt_connect(a, why, sizeof why)) {
+            if (!connect_next(a, why, sizeof why)) {
                 a->o.failed(a->o.owner, why);
                 return;
             }
@@ -115,6 +115,15 @@ static void on_io(void *arg, uint32_t events)
         }
     }
     a->o.ready(a->o.owner);
+}
+
+bool upstream_attempt_connect(struct upstream_attempt *a)
+{
+    char why[160];
+    if (connect_next(a, why, sizeof why))
+        return true;
+    a->o.failed(a->o.owner, why);
+    return false;
 }
 
 int upstream_attempt_send(struct upstream_attempt *a, const struct buf *out, size_t *at)

@@ -57,9 +57,9 @@ void upstream_attempt_init(struct upstream_attempt *a, struct upstream_group *g,
 /* A connection to the next member: a kept one (ready at once: the owner
  * drives it itself), or a new one whose connect is in progress (ready()
  * once done).  A member whose connection fails counts as failed and the
- * next is tried while nothing was sent.  False with the reason in why when
- * no member is left. */
-bool upstream_attempt_connect(struct upstream_attempt *a, char *why, size_t len);
+ * next is tried while nothing was sent.  False, after failed(), when no
+ * member is left. */
+bool upstream_attempt_connect(struct upstream_attempt *a);
 
 /* Sends out[*at, out->len) until it is all sent or the connection would
  * block: 1 all sent (the answer is due: the read timeout runs), 0 would

@@ -79,7 +79,6 @@ static void scratch_returned(void *ctx)
     (void)ctx;
     scratch_lent--;
 }
-static bool connect_member(struct fcgi *f);
 
 /* ---- STDERR to the error log, rate-limited per worker ------------------------------ */
 
@@ -318,7 +317,7 @@ static void send_request(struct fcgi *f, uint64_t content_length)
         f->body_complete = true;
     }
     buf_free(&f->held);
-    if (!connect_member(f))
+    if (!upstream_attempt_connect(&f->up))
         return;
     f->replayable = f->up.reused && f->body_complete;
     pump(f);
@@ -673,16 +672,6 @@ static void ready(void *arg)
 static void failed(void *arg, const char *why)
 {
     fail(arg, 502, why);
-}
-
-static bool connect_member(struct fcgi *f)
-{
-    char why[160];
-    if (!upstream_attempt_connect(&f->up, why, sizeof why)) {
-        fail(f, 502, why);
-        return false;
-    }
-    return true;
 }
 
 void fcgi_start(struct fcgi_inst *in, struct verbd_exchange *x)

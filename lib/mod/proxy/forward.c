@@ -84,7 +84,6 @@ struct fwd {
 };
 
 static void fail(struct fwd *f, int status, const char *why);
-static bool connect_member(struct fwd *f);
 
 static bool is_idempotent(int id)
 {
@@ -981,16 +980,6 @@ static void failed(void *arg, const char *why)
     fail(arg, 502, why);
 }
 
-static bool connect_member(struct fwd *f)
-{
-    char why[160];
-    if (!upstream_attempt_connect(&f->up, why, sizeof why)) {
-        fail(f, 502, why);
-        return false;
-    }
-    return true;
-}
-
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
 {
     struct fwd *f = verbd_alloc(x, sizeof *f);
@@ -1014,7 +1003,7 @@ void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
     build_head(f);
     bool has_body = verbd_request_has_body(req);
     f->body_complete = !has_body;
-    if (!connect_member(f))
+    if (!upstream_attempt_connect(&f->up))
         return;
     f->replayable = f->up.reused && is_idempotent(req->method_id);
     if (has_body) {
