@@ -9,6 +9,7 @@ poisons a kept connection."""
 import hashlib
 import os
 import socket
+import subprocess
 import struct
 import time
 
@@ -227,6 +228,16 @@ class Methods(ProxyCase):
 
 
 class Forwarding(ProxyCase):
+    def test_via_names_the_protocol_received(self):
+        srv = self.proxy()
+        p = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-H", "Via: 1.1 edge",
+                            "http://127.0.0.1:%d/api/x" % srv.port],
+                           capture_output=True, timeout=30)
+        d = U.parse_echo(p.stdout)
+        self.assertEqual(d["headers"].get("Via"), "1.1 edge, 2 verbd")
+        d = self.echoed(self.ask(srv, "GET", "/api/x"))
+        self.assertEqual(d["headers"].get("Via"), "1.1 verbd")
+
     def test_target_and_fields(self):
         srv = self.proxy()
         r = self.ask(srv, "GET", "/api/a%20b/c?q=1&r", headers={

@@ -351,7 +351,8 @@ static void build_head(struct fwd *f)
     buf_puts(b, "Via: ");
     buf_append(b, via.p, via.n);
     buf_puts(b, has_via ? ", " : "");
-    buf_puts(b, h->minor ? "1.1 verbd\r\n" : "1.0 verbd\r\n");
+    /* The protocol the request came in with (RFC 9110 §7.6.3). */
+    buf_puts(b, req->protocol ? "2 verbd\r\n" : h->minor ? "1.1 verbd\r\n" : "1.0 verbd\r\n");
     size_t mark = b->len;
     if (in->forwarded) {
         char addr[64];
