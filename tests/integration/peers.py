@@ -49,7 +49,19 @@ def _has_user(name):
         return False
 
 
-class Apache:
+class Peer:
+    """A server the tests start in a temporary directory of their own
+    (self.dir) as a child process (self.proc), stopped by PID."""
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, True)
+
+
+class Apache(Peer):
     """httpd with `modules` loaded, listening on `ports` (their number),
     serving `self.root`; `conf` is the rest of httpd.conf, formatted with
     d (the directory), root and port, port2, ... .  The directory is
@@ -100,12 +112,6 @@ class Apache:
             raise RuntimeError("apache2 did not start:\n" + text)
         return self
 
-    def stop(self):
-        stop_process(self.proc)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, True)
 
 
 def stop_process(proc):
@@ -136,7 +142,7 @@ http {{
 """
 
 
-class Nginx:
+class Nginx(Peer):
     """nginx, one process (master_process off), listening on `ports` (their
     number); `http` is the rest of its http block, formatted with d (the
     directory), root (d/root, created) and port, port2, ... ."""
@@ -168,12 +174,6 @@ class Nginx:
             raise RuntimeError("nginx did not start:\n" + text)
         return self
 
-    def stop(self):
-        stop_process(self.proc)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, True)
 
 
 def find_php_fpm():
@@ -185,7 +185,7 @@ def find_php_fpm():
     return None
 
 
-class PhpFpm:
+class PhpFpm(Peer):
     """PHP-FPM on a Unix socket in its own temporary directory, `pm =
     static` with `children` processes, in the foreground, stopped by PID.
     Under root its workers run as an unprivileged user (www-data, or
@@ -242,15 +242,3 @@ class PhpFpm:
         except OSError:
             return ""
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, True)
