@@ -18,6 +18,7 @@
 
 #include "cache/cc.h"
 #include "cache/fresh.h"
+#include "fields.h"
 
 static void check_list(struct span list, const char *p, size_t n)
 {
@@ -35,39 +36,29 @@ static void check_numbers(const struct cache_control *cc)
             abort();
 }
 
+/* One value parsed alone (checked) and into the whole. */
+static void parse_field(const char *p, size_t n, void *arg)
+{
+    struct span v = {p, n};
+    struct cache_control one, again;
+    cc_init(&one);
+    cc_parse(&one, v);
+    check_list(one.private_fields, p, n);
+    check_list(one.no_cache_fields, p, n);
+    check_numbers(&one);
+    cc_init(&again);
+    cc_parse(&again, v);
+    if (memcmp(&one, &again, sizeof one) != 0)
+        abort();
+    cc_parse(arg, v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
-    if (!copy)
-        return 0;
-    memcpy(copy, data, size);
     struct cache_control a, b;
     cc_init(&a);
     cc_init(&b);
-    size_t at = 0;
-    while (at <= size) {
-        const char *nul = memchr(copy + at, 0, size - at);
-        size_t n = nul ? (size_t)(nul - (copy + at)) : size - at;
-        char *field = malloc(n ? n : 1);
-        if (!field)
-            break;
-        memcpy(field, copy + at, n);
-        struct span v = {field, n};
-        struct cache_control one;
-        cc_init(&one);
-        cc_parse(&one, v);
-        check_list(one.private_fields, field, n);
-        check_list(one.no_cache_fields, field, n);
-        check_numbers(&one);
-        struct cache_control again;
-        cc_init(&again);
-        cc_parse(&again, v);
-        if (memcmp(&one, &again, sizeof one) != 0)
-            abort();
-        cc_parse(&a, v);
-        free(field);
-        at += n + 1;
-    }
+    fuzz_each_field(data, size, parse_field, &a);
     check_numbers(&a);
     /* The same directives judged as a response's and as a request's. */
     struct fresh_times t = {.date = 1000,
@@ -90,6 +81,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !(a.flags & CC_NO_CACHE))
             abort();
     }
-    free(copy);
     return 0;
 }

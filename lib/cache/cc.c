@@ -106,6 +106,35 @@ static bool next_directive(struct span *list, struct span *out)
     }
 }
 
+/* The directives that are flags only. */
+static const struct {
+    const char *name;
+    unsigned flag;
+} flags[] = {
+    {"no-store", CC_NO_STORE},
+    {"public", CC_PUBLIC},
+    {"must-revalidate", CC_MUST_REVALIDATE},
+    {"proxy-revalidate", CC_PROXY_REVALIDATE},
+    {"must-understand", CC_MUST_UNDERSTAND},
+    {"no-transform", CC_NO_TRANSFORM},
+    {"only-if-cached", CC_ONLY_IF_CACHED},
+    {"immutable", CC_IMMUTABLE},
+};
+
+/* no-cache and private: a flag alone, a list of field names with an
+ * argument (the first list given is kept). */
+static void set_fields(struct cache_control *cc, struct span arg, bool has_arg, unsigned alone,
+                       unsigned listed, struct span *names)
+{
+    if (!has_arg || !arg.n) {
+        cc->flags |= alone;
+        return;
+    }
+    cc->flags |= listed;
+    if (!names->p)
+        *names = arg;
+}
+
 void cc_parse(struct cache_control *cc, struct span value)
 {
     struct span d;
@@ -113,54 +142,32 @@ void cc_parse(struct cache_control *cc, struct span value)
         struct span name, arg;
         bool has_arg;
         split(d, &name, &arg, &has_arg);
-        if (is(name, "no-store")) {
-            cc->flags |= CC_NO_STORE;
-        } else if (is(name, "no-cache")) {
-            if (has_arg && arg.n) {
-                cc->flags |= CC_NO_CACHE_FIELDS;
-                if (!cc->no_cache_fields.p)
-                    cc->no_cache_fields = arg;
-            } else {
-                cc->flags |= CC_NO_CACHE;
+        bool known = false;
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !known; i++)
+            if (is(name, flags[i].name)) {
+                cc->flags |= flags[i].flag;
+                known = true;
             }
-        } else if (is(name, "private")) {
-            if (has_arg && arg.n) {
-                cc->flags |= CC_PRIVATE_FIELDS;
-                if (!cc->private_fields.p)
-                    cc->private_fields = arg;
-            } else {
-                cc->flags |= CC_PRIVATE;
-            }
-        } else if (is(name, "public")) {
-            cc->flags |= CC_PUBLIC;
-        } else if (is(name, "must-revalidate")) {
-            cc->flags |= CC_MUST_REVALIDATE;
-        } else if (is(name, "proxy-revalidate")) {
-            cc->flags |= CC_PROXY_REVALIDATE;
-        } else if (is(name, "must-understand")) {
-            cc->flags |= CC_MUST_UNDERSTAND;
-        } else if (is(name, "no-transform")) {
-            cc->flags |= CC_NO_TRANSFORM;
-        } else if (is(name, "only-if-cached")) {
-            cc->flags |= CC_ONLY_IF_CACHED;
-        } else if (is(name, "immutable")) {
-            cc->flags |= CC_IMMUTABLE;
-        } else if (is(name, "max-age")) {
+        if (known)
+            continue;
+        if (is(name, "no-cache"))
+            set_fields(cc, arg, has_arg, CC_NO_CACHE, CC_NO_CACHE_FIELDS, &cc->no_cache_fields);
+        else if (is(name, "private"))
+            set_fields(cc, arg, has_arg, CC_PRIVATE, CC_PRIVATE_FIELDS, &cc->private_fields);
+        else if (is(name, "max-age"))
             set_seconds(&cc->max_age, arg, has_arg, cc, true);
-        } else if (is(name, "s-maxage")) {
+        else if (is(name, "s-maxage"))
             set_seconds(&cc->s_maxage, arg, has_arg, cc, true);
-        } else if (is(name, "max-stale")) {
-            if (!has_arg)
-                cc->flags |= CC_MAX_STALE_ANY;
-            else
-                set_seconds(&cc->max_stale, arg, has_arg, cc, false);
-        } else if (is(name, "min-fresh")) {
+        else if (is(name, "max-stale") && !has_arg)
+            cc->flags |= CC_MAX_STALE_ANY;
+        else if (is(name, "max-stale"))
+            set_seconds(&cc->max_stale, arg, has_arg, cc, false);
+        else if (is(name, "min-fresh"))
             set_seconds(&cc->min_fresh, arg, has_arg, cc, false);
-        } else if (is(name, "stale-while-revalidate")) {
+        else if (is(name, "stale-while-revalidate"))
             set_seconds(&cc->stale_while_revalidate, arg, has_arg, cc, false);
-        } else if (is(name, "stale-if-error")) {
+        else if (is(name, "stale-if-error"))
             set_seconds(&cc->stale_if_error, arg, has_arg, cc, false);
-        }
     }
 }
 

@@ -140,29 +140,29 @@ static void test_age(void)
 
 static void test_judge(void)
 {
-    struct cache_control res = cc_of("max-age=60"), req = cc_of("");
-    CHECK_INT(fresh_judge(60, 10, &res, &req), FRESH_USE);
-    CHECK_INT(fresh_judge(60, 60, &res, &req), FRESH_VALIDATE);
-    req = cc_of("max-age=5");
-    CHECK_INT(fresh_judge(60, 10, &res, &req), FRESH_VALIDATE);
-    req = cc_of("min-fresh=55");
-    CHECK_INT(fresh_judge(60, 10, &res, &req), FRESH_VALIDATE);
-    req = cc_of("min-fresh=50");
-    CHECK_INT(fresh_judge(60, 10, &res, &req), FRESH_USE);
-    req = cc_of("max-stale=30");
-    CHECK_INT(fresh_judge(60, 80, &res, &req), FRESH_USE_STALE);
-    CHECK_INT(fresh_judge(60, 100, &res, &req), FRESH_VALIDATE);
-    req = cc_of("max-stale");
-    CHECK_INT(fresh_judge(60, 100000, &res, &req), FRESH_USE_STALE);
-    req = cc_of("no-cache");
-    CHECK_INT(fresh_judge(60, 0, &res, &req), FRESH_VALIDATE);
-    req = cc_of("max-stale");
-    res = cc_of("max-age=60, must-revalidate");
-    CHECK_INT(fresh_judge(60, 61, &res, &req), FRESH_VALIDATE);
-    res = cc_of("s-maxage=60");
-    CHECK_INT(fresh_judge(60, 61, &res, &req), FRESH_VALIDATE);
-    res = cc_of("no-cache");
-    CHECK_INT(fresh_judge(60, 1, &res, &req), FRESH_VALIDATE);
+    static const struct {
+        const char *res, *req;
+        uint64_t lifetime, age;
+        enum fresh_verdict want;
+    } cases[] = {
+        {"max-age=60", "", 60, 10, FRESH_USE},
+        {"max-age=60", "", 60, 60, FRESH_VALIDATE},
+        {"max-age=60", "max-age=5", 60, 10, FRESH_VALIDATE},
+        {"max-age=60", "min-fresh=55", 60, 10, FRESH_VALIDATE},
+        {"max-age=60", "min-fresh=50", 60, 10, FRESH_USE},
+        {"max-age=60", "max-stale=30", 60, 80, FRESH_USE_STALE},
+        {"max-age=60", "max-stale=30", 60, 100, FRESH_VALIDATE},
+        {"max-age=60", "max-stale", 60, 100000, FRESH_USE_STALE},
+        {"max-age=60", "no-cache", 60, 0, FRESH_VALIDATE},
+        {"max-age=60, must-revalidate", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"max-age=60, proxy-revalidate", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"s-maxage=60", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"no-cache", "max-stale", 60, 1, FRESH_VALIDATE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cache_control res = cc_of(cases[i].res), req = cc_of(cases[i].req);
+        CHECK_INT(fresh_judge(cases[i].lifetime, cases[i].age, &res, &req), cases[i].want);
+    }
 }
 
 static void test_storable(void)
