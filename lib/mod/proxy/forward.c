@@ -21,6 +21,7 @@
 #include "http/parse.h"
 #include "http/response.h"
 #include "mod/proxy/ask.h"
+#include "mod/proxy/cache.h"
 #include "mod/proxy/internal.h"
 #include "upstream/attempt.h"
 #include "upstream/learn.h"
@@ -45,6 +46,7 @@
 struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
+    struct cachex *cx;          /* the location's cache, or NULL (cache.h) */
     struct upstream_attempt up; /* the member and the connection; a kept connection's
                                    failure before any answer retries */
     bool retried;
@@ -299,7 +301,11 @@ static void build_head(struct fwd *f)
     const struct http_request *h = &req->http;
     struct proxy_inst *in = f->in;
     struct buf *b = &f->out;
-    buf_append(b, h->method.p, h->method.n);
+    const char *method = proxy_cache_method(f->cx);
+    if (method)
+        buf_puts(b, method);
+    else
+        buf_append(b, h->method.p, h->method.n);
     buf_append(b, " ", 1);
     upstream_path(b, in, req);
     if (h->query.p) {
@@ -312,7 +318,7 @@ static void build_head(struct fwd *f)
     for (size_t i = 0; i < h->nfields; i++) {
         const struct http_field *fl = &h->fields[i];
         if (http_hop_by_hop(fl->name, h->fields, h->nfields) ||
-            listed(&in->set_headers, fl->name, true))
+            listed(&in->set_headers, fl->name, true) || proxy_cache_drops(f->cx, fl->name))
             continue;
         if (http_span_is(fl->name, "Via")) {
             via = fl->value;
@@ -393,6 +399,7 @@ static void build_head(struct fwd *f)
         if (*v) /* an empty value removes the field */
             buf_printf(b, "%s: %s\r\n", n, v);
     }
+    proxy_cache_fields(f->cx, b);
     if (f->upgrade) {
         struct span up = http_field_get(h, "Upgrade");
         buf_puts(b, "Connection: upgrade\r\nUpgrade: ");
@@ -468,6 +475,8 @@ static void fail(struct fwd *f, int status, const char *why)
     release_upstream(f, false);
     verbd_timer_cancel(f->timer);
     f->timer = NULL;
+    if (!f->head_done && proxy_cache_failed(f->cx, status))
+        return; /* answered from the cache, or 504 by its rules */
     /* A head relayed but not yet sent can still become the 502. */
     if (f->head_done && f->x->head_sent) {
         verbd_abort(f->x);
@@ -479,7 +488,9 @@ static void fail(struct fwd *f, int status, const char *why)
     verbd_finish(f->x);
 }
 
-static void complete(struct fwd *f)
+/* The upstream's part is over: its connection kept if this exchange
+ * used it whole. */
+static void settle(struct fwd *f)
 {
     f->finished = true;
     verbd_timer_cancel(f->timer);
@@ -489,6 +500,12 @@ static void complete(struct fwd *f)
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_upstream(f, keep);
     upstream_attempt_done(&f->up, true);
+}
+
+static void complete(struct fwd *f)
+{
+    settle(f);
+    proxy_cache_complete(f->cx);
     verbd_finish(f->x);
 }
 
@@ -738,6 +755,7 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     f->reusable = r->keep_alive && !r->quirks && r->framing != RESPONSE_CLOSE;
     if (r->framing == RESPONSE_CHUNKED)
         chunked_init(&f->chunked);
+    proxy_cache_head(f->cx, r, res);
     f->head_done = true;
 }
 
@@ -757,6 +775,12 @@ static void relay_trailers(struct fwd *f, struct verbd_response *res)
         value[fields[i].value.n] = '\0';
         verbd_response_trailer(res, name, value);
     }
+}
+
+static void relay_body(struct fwd *f, struct verbd_response *res, const char *p, size_t n)
+{
+    verbd_response_body(res, p, n);
+    proxy_cache_body(f->cx, p, n);
 }
 
 /* Parses what is buffered: interim and final heads, then body bytes. */
@@ -797,6 +821,12 @@ static void take_response(struct fwd *f)
             } else if (r.status > 101) {
                 relay_interim(f, &r);
             }
+        } else if (proxy_cache_final(f->cx, &r)) {
+            /* A 304 to the cache's validation: the cache answered. */
+            f->reusable = r.keep_alive && !r.quirks && r.framing == RESPONSE_NONE;
+            f->in_len -= (size_t)n;
+            settle(f);
+            return;
         } else {
             relay_head(f, &r);
             if (f->finished)
@@ -828,7 +858,7 @@ static void take_response(struct fwd *f)
         size_t avail = f->in_len - used;
         if (f->framing == RESPONSE_LENGTH) {
             size_t take = avail < f->left ? avail : (size_t)f->left;
-            verbd_response_body(res, p, take);
+            relay_body(f, res, p, take);
             f->left -= take;
             used += take;
             ended = f->left == 0;
@@ -839,7 +869,7 @@ static void take_response(struct fwd *f)
             size_t trailer_before = f->chunked.trailer;
             enum chunked_result cr = chunked_decode(&f->chunked, p, avail, &consumed, &data, &why);
             if (data.n)
-                verbd_response_body(res, data.p, data.n);
+                relay_body(f, res, data.p, data.n);
             /* The trailer section's bytes end what this call consumed. */
             size_t tn = f->chunked.trailer - trailer_before;
             if (tn && cr != CHUNKED_ERROR)
@@ -855,7 +885,7 @@ static void take_response(struct fwd *f)
             if (!consumed && cr == CHUNKED_MORE)
                 break;
         } else {
-            verbd_response_body(res, p, avail);
+            relay_body(f, res, p, avail);
             used += avail;
         }
     }
@@ -1021,15 +1051,16 @@ static bool connect_member(struct fwd *f)
     return true;
 }
 
-void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
+void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx)
 {
     struct fwd *f = verbd_alloc(x, sizeof *f);
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
+    f->cx = cx;
     upstream_attempt_init(&f->up, in->group, "proxy", x->loop, conn_event, f);
     const struct verbd_request *req = &x->req;
-    f->head_request = req->method_id == METHOD_HEAD;
+    f->head_request = req->method_id == METHOD_HEAD && !proxy_cache_method(cx);
     f->expect = req->http.expect_continue;
     f->upgrade = asks_upgrade(&req->http);
     f->in_buf = malloc(HEAD_MAX);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cache/fresh.h"
+#include "cache/store.h"
 #include "core/buf.h"
 #include "core/loop.h"
 #include "route/module.h"
@@ -14,6 +16,7 @@
 #include "verbd.h"
 
 struct ask;
+struct cachex;
 
 struct proxy_inst {
     struct upstream_group *group; /* a named `upstream`, or one of the URL's address */
@@ -31,6 +34,16 @@ struct proxy_inst {
     struct loop_timer options_timer;
     struct ask *options_ask;
     struct allow_memo *memo; /* the Allow fields so found, per worker */
+    /* The cache (docs/cache.md): its zone (NULL: none), key template
+     * (NULL: scheme, host and target), cache_bypass values ("tmpl\0"
+     * each), cache_min_uses, cache_heuristic, cache_max_entry (0: the
+     * default). */
+    struct zone *zone;
+    char *cache_key;
+    struct buf bypass;
+    unsigned min_uses;
+    struct heuristic heuristic;
+    uint64_t max_entry;
 };
 
 /* The Allow an upstream's OPTIONS gave for target (an upstream path), while
@@ -45,6 +58,6 @@ int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const c
                     size_t errlen);
 
 /* Starts forwarding the exchange (forward.c). */
-void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x);
+void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx);
 
 #endif
