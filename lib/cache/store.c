@@ -428,7 +428,7 @@ bool store_insert(struct zone *z, const char *key, size_t key_len, const char *v
         if (e->hash != h || e->vary_len != vary_len || !key_is(z, e, key, key_len))
             continue;
         chain_read(z, e, e->key_len, old_vary, vary_len);
-        if (memcmp(old_vary, vary, vary_len) == 0)
+        if (vary_len == 0 || memcmp(old_vary, vary, vary_len) == 0)
             unlink_entry(z, i);
     }
     while ((z->nfree < need || z->free_entry == NONE) && evict_one(z))
