@@ -440,6 +440,63 @@ class Validation(CacheCase):
         self.assertEqual(self.get("/nc").status, 504)
 
 
+class Stale(CacheCase):
+    def test_stale_if_error(self):
+        self.up.on("GET", "/sie", answer(200, [("Cache-Control", "max-age=1, stale-if-error=60"),
+                                               ("Age", "1")], b"old"))
+        self.up.on("GET", "/plain", answer(200, [("Cache-Control", "max-age=1"), ("Age", "1")]))
+        self.start()
+        self.get("/sie")
+        self.get("/plain")
+        self.up.queue(answer(503, [("Content-Type", "text/plain")], b"down"),
+                      answer(503, [("Content-Type", "text/plain")], b"down"))
+        r = self.get("/sie")
+        self.assertEqual((r.status, r.body), (200, b"old"))
+        self.assertIn("fwd-status=503", r.header("Cache-Status"))
+        self.assertIn("detail=stale-if-error", r.header("Cache-Status"))
+        self.assertEqual(self.get("/plain").status, 503)
+        # The request's own stale-if-error does as well.
+        self.up.queue(answer(500))
+        r = self.get("/plain", headers={"Cache-Control": "stale-if-error=60"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.up.count("GET"), 5)
+
+    def test_must_revalidate_without_validators_is_504_when_unreachable(self):
+        self.up.on("GET", "/m", answer(200, [("Cache-Control", "max-age=1, must-revalidate"),
+                                             ("Age", "1")]))
+        self.up.on("GET", "/o", answer(200, [("Cache-Control", "max-age=1"), ("Age", "1")]))
+        self.start()
+        self.get("/m")
+        self.get("/o")
+        self.up.stop()
+        self.assertEqual(self.get("/m").status, 504)
+        self.assertEqual(self.get("/o").status, 200)
+
+
+class Purge(CacheCase):
+    def test_purge_from_allowed_addresses_only(self):
+        self.up.on("GET", None, answer(200, [("Cache-Control", "max-age=60")]))
+        text = (self.TOP + "listen 127.0.0.1:0;\n"
+                "location / { proxy %s/; cache z; cache_purge 127.0.0.0/8; }\n"
+                "location /no/ { proxy %s/no/; cache z; cache_purge 10.0.0.1; }\n"
+                "location /fwd/ { proxy %s/fwd/; cache z; }\n" % ((self.up.url,) * 3))
+        self.srv = config_server(self.write("verbd.conf", text)).start()
+        self.addCleanup(self.srv.cleanup)
+        self.get("/p")
+        self.assertHit(self.get("/p"))
+        r = self.ask("PURGE", "/p")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.ask("PURGE", "/p").status, 404)
+        self.get("/p")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        self.get("/no/x")
+        self.assertEqual(self.ask("PURGE", "/no/x").status, 403)
+        self.assertHit(self.get("/no/x"))
+        # Without cache_purge, PURGE is a method like any other: forwarded.
+        self.ask("PURGE", "/fwd/x")
+        self.assertEqual(self.up.count("PURGE"), 1)
+
+
 class Invalidation(CacheCase):
     def test_unknown_unsafe_method_invalidates(self):
         self.up.on("GET", "/x", answer(200, [("Cache-Control", "max-age=60")]))

@@ -42,8 +42,9 @@ struct cachex {
     bool may_store;
     bool convert_head;
     bool authorized; /* the request has Authorization (§3.5) */
-    /* The entry being validated (held), and a copy of its head. */
-    bool validating;
+    /* The stale entry being validated (held), and a copy of its head;
+     * `conditional`: asked with its validators. */
+    bool validating, conditional;
     struct store_hit hit;
     struct buf hit_copy;
     /* What is kept of the answer until it is complete. */
@@ -312,11 +313,12 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
             gateway_timeout(cx, "stale", "only-if-cached: the stored response is stale");
             return true;
         }
+        /* Held while the upstream is asked: with validators the answer
+         * may be a 304; without, the entry may still serve if the
+         * upstream fails. */
         cx->fwd = cx->req.flags & CC_NO_CACHE ? "request" : "stale";
-        if (has_validator(&cx->hit))
-            cx->validating = true;
-        else
-            store_release(cx->zone, cx->hit.index);
+        cx->validating = true;
+        cx->conditional = has_validator(&cx->hit);
         return false;
     }
     cx->fwd = rc == -2 ? "vary-miss" : "uri-miss";
@@ -328,6 +330,26 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
     return false;
 }
 
+void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x)
+{
+    struct verbd_response *res = verbd_exchange_response(x);
+    if (access_rules_match(in->purge, in->npurge, x->req.peer) <= 0) {
+        verbd_response_error(res, 403, "PURGE is not allowed from this address.");
+        verbd_finish(x);
+        return;
+    }
+    struct buf key = {0};
+    make_key(in, &x->req, &key);
+    unsigned n = store_remove(in->zone, key.p, key.len);
+    buf_free(&key);
+    char text[64];
+    snprintf(text, sizeof text, "Purged %u entr%s.\n", n, n == 1 ? "y" : "ies");
+    verbd_response_status(res, n ? 200 : 404);
+    verbd_response_header(res, "Content-Type", "text/plain");
+    verbd_response_body(res, text, strlen(text));
+    verbd_finish(x);
+}
+
 const char *proxy_cache_method(const struct cachex *cx)
 {
     return cx && cx->convert_head ? "GET" : NULL;
@@ -335,13 +357,13 @@ const char *proxy_cache_method(const struct cachex *cx)
 
 bool proxy_cache_drops(const struct cachex *cx, struct span name)
 {
-    return cx && cx->validating &&
+    return cx && cx->conditional &&
            (http_span_is(name, "If-None-Match") || http_span_is(name, "If-Modified-Since"));
 }
 
 void proxy_cache_fields(const struct cachex *cx, struct buf *b)
 {
-    if (!cx || !cx->validating)
+    if (!cx || !cx->conditional)
         return;
     struct http_field f[FIELDS_MAX];
     size_t n = policy_fields(cx->hit.head, cx->hit.head_len, f, FIELDS_MAX);
@@ -359,11 +381,34 @@ void proxy_cache_fields(const struct cachex *cx, struct buf *b)
     }
 }
 
+/* RFC 5861 §4: the held stale entry may answer for an upstream error
+ * while its staleness is within stale-if-error (the response's or the
+ * request's), unless it may never be served stale. */
+static bool stale_if_error(const struct cachex *cx)
+{
+    const struct store_meta *m = &cx->hit.meta;
+    uint64_t age = age_of(m, time(NULL));
+    uint64_t stale = age > m->lifetime ? age - m->lifetime : 0;
+    uint64_t window = m->stale_if_error;
+    if (cx->req.stale_if_error != CC_UNSET &&
+        (window == CC_UNSET || cx->req.stale_if_error > window))
+        window = cx->req.stale_if_error;
+    return window != CC_UNSET && stale <= window && m->may_serve_stale &&
+           !(m->cc_flags & CC_NO_CACHE) && !(cx->req.flags & CC_NO_CACHE);
+}
+
 bool proxy_cache_final(struct cachex *cx, const struct http_response *r)
 {
     if (!cx || !cx->validating)
         return false;
-    if (r->status != 304) {
+    if ((r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504) &&
+        stale_if_error(cx)) {
+        cx->validating = false;
+        serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, "stale", r->status, false,
+              "stale-if-error");
+        return true;
+    }
+    if (r->status != 304 || !cx->conditional) {
         /* A new answer replaces the entry as it is stored. */
         store_release(cx->zone, cx->hit.index);
         cx->validating = false;
@@ -493,6 +538,11 @@ void proxy_cache_body(struct cachex *cx, const void *p, size_t n)
     buf_append(&cx->body, p, n);
 }
 
+bool proxy_cache_holds(const struct cachex *cx)
+{
+    return cx && cx->convert_head && cx->capturing;
+}
+
 void proxy_cache_complete(struct cachex *cx)
 {
     if (!cx || !cx->capturing)
@@ -512,7 +562,8 @@ bool proxy_cache_failed(struct cachex *cx, int status)
     cx->validating = false;
     const struct store_meta *m = &cx->hit.meta;
     /* Disconnected: a stale response may go out unless its directives or
-     * the request's forbid it (§4.2.4). */
+     * the request's forbid it (§4.2.4; stale-if-error need not be
+     * there). */
     if (m->may_serve_stale && !(m->cc_flags & CC_NO_CACHE) && !(cx->req.flags & CC_NO_CACHE)) {
         serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, "stale", 0, false,
               "upstream-unreachable");

@@ -20,6 +20,10 @@ struct cachex;
  * cache about (false). */
 bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct cachex **cx);
 
+/* PURGE in a location with cache_purge: removes the target's entries
+ * (200, or 404 if none) for a client the rules allow, 403 for others. */
+void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x);
+
 /* The method to send upstream instead of the client's, or NULL (a HEAD
  * miss is fetched as GET, so that it can be stored). */
 const char *proxy_cache_method(const struct cachex *cx);
@@ -36,6 +40,10 @@ bool proxy_cache_final(struct cachex *cx, const struct http_response *r);
 void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct verbd_response *res);
 /* Body bytes as relayed. */
 void proxy_cache_body(struct cachex *cx, const void *p, size_t n);
+/* Whether the answer waits for its end before the client hears it: a
+ * HEAD fetched as GET that is being stored gets its head once the entry
+ * is (so the client's next request finds it). */
+bool proxy_cache_holds(const struct cachex *cx);
 /* The response ended complete. */
 void proxy_cache_complete(struct cachex *cx);
 /* The upstream failed before any head went out: true if the cache

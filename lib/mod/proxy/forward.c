@@ -822,7 +822,9 @@ static void take_response(struct fwd *f)
                 relay_interim(f, &r);
             }
         } else if (proxy_cache_final(f->cx, &r)) {
-            /* A 304 to the cache's validation: the cache answered. */
+            /* A 304 to the cache's validation, or an error a stale entry
+             * answers for (stale-if-error): the cache answered, and the
+             * connection is kept only if no body follows. */
             f->reusable = r.keep_alive && !r.quirks && r.framing == RESPONSE_NONE;
             f->in_len -= (size_t)n;
             settle(f);
@@ -900,6 +902,8 @@ static void take_response(struct fwd *f)
         complete(f);
         return;
     }
+    if (proxy_cache_holds(f->cx))
+        return; /* bounded by cache_max_entry: past it, capturing stops */
     if (!verbd_send(f->x))
         f->waiting_client = true;
 }

@@ -11,6 +11,7 @@
 #include "cache/store.h"
 #include "core/buf.h"
 #include "core/loop.h"
+#include "mod/access/rules.h"
 #include "route/module.h"
 #include "upstream/upstream.h"
 #include "verbd.h"
@@ -44,6 +45,8 @@ struct proxy_inst {
     unsigned min_uses;
     struct heuristic heuristic;
     uint64_t max_entry;
+    struct access_rule *purge; /* cache_purge: who may PURGE here */
+    size_t npurge;
 };
 
 /* The Allow an upstream's OPTIONS gave for target (an upstream path), while

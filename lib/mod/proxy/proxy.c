@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/exchange.h"
 #include "core/settings.h"
 #include "http/parse.h"
 #include "core/log.h"
@@ -91,6 +92,7 @@ static void proxy_destroy(void *inst)
     free(in->memo);
     free(in->cache_key);
     buf_free(&in->bypass);
+    free(in->purge);
     free(in);
 }
 
@@ -143,6 +145,11 @@ static void proxy_start(void *inst, struct verbd_exchange *x)
 {
     struct proxy_inst *in = inst;
     struct cachex *cx = NULL;
+    const struct span m = x->req.http.method;
+    if (in->zone && in->npurge && m.n == 5 && memcmp(m.p, "PURGE", 5) == 0) {
+        proxy_cache_purge(in, x);
+        return;
+    }
     if (in->zone && proxy_cache_start(in, x, &cx))
         return;
     proxy_forward(in, x, cx);
@@ -396,6 +403,30 @@ static int set_cache_max_entry(void *inst, int argc, const char *const *argv, ch
     return 0;
 }
 
+static int set_cache_purge(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    struct proxy_inst *in = inst;
+    struct access_rule *r = realloc(in->purge, (in->npurge + (size_t)argc) * sizeof *r);
+    if (!r)
+        abort();
+    in->purge = r;
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        char why[200];
+        int one = access_rule_parse(argv[i], true, &r[in->npurge], why, sizeof why);
+        if (one < 0) {
+            snprintf(err, errlen, "cache_purge: %s", why);
+            return -1;
+        }
+        if (one > 0) {
+            snprintf(err, errlen, "cache_purge: %s", why);
+            rc = 1;
+        }
+        in->npurge++;
+    }
+    return rc;
+}
+
 static const struct verbd_directive proxy_directives[] = {
     {"proxy_connect_timeout", 1, 1, set_connect_timeout, false, false},
     {"proxy_send_timeout", 1, 1, set_send_timeout, false, false},
@@ -413,6 +444,7 @@ static const struct verbd_directive proxy_directives[] = {
     {"cache_min_uses", 1, 1, set_cache_min_uses, false, false},
     {"cache_heuristic", 1, -1, set_cache_heuristic, false, false},
     {"cache_max_entry", 1, 1, set_cache_max_entry, false, false},
+    {"cache_purge", 1, -1, set_cache_purge, false, false},
     {NULL, 0, 0, NULL, false, false},
 };
 
