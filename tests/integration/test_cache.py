@@ -8,9 +8,11 @@ stored GET, request directives, validation, invalidation by unsafe
 methods (FROB included), Cache-Status, and the configuration."""
 
 import email.utils
+import subprocess
 import time
 
 import upstream as U
+from harness import verbd_bin
 from test_config import ConfigCase, config_server
 
 
@@ -542,6 +544,35 @@ class Invalidation(CacheCase):
         self.ask("OPTIONS", "/s")
         self.ask("PROPFIND", "/s")
         self.assertHit(self.get("/s"))
+
+
+class Operator(CacheCase):
+    def test_metrics_per_zone(self):
+        self.up.on("GET", "/m", answer(200, [("Cache-Control", "max-age=60")]))
+        self.start(top="location = /status { status; }\n")
+        self.get("/m")
+        self.get("/m")
+        self.ask("FROB", "/m")
+        text = self.get("/status").body.decode()
+        for line in ('verbd_proxy_cache_hits_total{zone="z"} 1',
+                     'verbd_proxy_cache_misses_total{zone="z"} 1',
+                     'verbd_proxy_cache_stores_total{zone="z"} 1',
+                     'verbd_proxy_cache_invalidations_total{zone="z"} 1',
+                     'verbd_proxy_cache_entries{zone="z"} 0'):
+            self.assertIn(line + "\n", text)
+        # Each family once, the learnt refusals' too.
+        for family in ("verbd_proxy_cache_hits_total", "verbd_gateway_learnt_refusal_seconds"):
+            self.assertEqual(text.count("# TYPE %s " % family), 1, family)
+
+    def test_zones_in_verbd_m(self):
+        path = self.write("verbd.conf", self.TOP + "listen 127.0.0.1:0;\n"
+                          "location /a/ { proxy %s/; cache z; cache_max_entry 64k; }\n"
+                          % self.up.url)
+        out = subprocess.run([verbd_bin(), "-M", "-c", path], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("  location /a/: every method but CONNECT and TRACE\n"
+                      "    cache z: memory 4194304 bytes, entries up to 65536 bytes\n", out.stdout)
 
 
 class Config(ConfigCase):

@@ -22,6 +22,7 @@
 #include "cache/vary.h"
 #include "core/exchange.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "http/method.h"
 #include "mod/proxy/internal.h"
 #include "route/vars.h"
@@ -495,6 +496,7 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
         cache_status(res, cx->fwd, r->status, false, false, 0, "key-too-long");
         return;
     }
+    store_count(cx->zone, false);
     struct cache_control cc;
     cc_init(&cc);
     cc_parse_fields(&cc, r->fields, r->nfields);
@@ -552,7 +554,6 @@ void proxy_cache_complete(struct cachex *cx)
                       cx->head.len, cx->body.p, cx->body.len, &cx->meta))
         log_msg(LOG_INFO, "cache %s: no room for %.*s", zone_name(cx->zone), (int)cx->key.len,
                 cx->key.p);
-    store_count(cx->zone, false);
 }
 
 bool proxy_cache_failed(struct cachex *cx, int status)
@@ -574,4 +575,53 @@ bool proxy_cache_failed(struct cachex *cx, int status)
                     "the stored response must be validated and the upstream "
                     "cannot be reached");
     return true;
+}
+
+void proxy_cache_metrics(struct buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"hits_total", "counter",
+         "Answers from the cache (fresh, or stale as the request allowed)"},
+        {"misses_total", "counter", "Answers that went upstream (stored or not)"},
+        {"stores_total", "counter", "Entries stored (a 304's refresh included)"},
+        {"evictions_total", "counter", "Entries evicted to make room"},
+        {"invalidations_total", "counter", "Entries removed by unsafe methods or PURGE"},
+        {"entries", "gauge", "Entries stored now"},
+        {"bytes_used", "gauge", "Bytes of the zone that entries use"},
+        {"bytes", "gauge", "Bytes of the zone for entries"},
+    };
+    struct zone_stats st[32];
+    size_t n = 0;
+    for (struct zone *z; n < 32 && (z = zone_at(n)); n++)
+        store_stats(z, &st[n]);
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        buf_printf(out, "# HELP verbd_proxy_cache_%s %s, by cache zone.\n", families[f].name,
+                   families[f].help);
+        buf_printf(out, "# TYPE verbd_proxy_cache_%s %s\n", families[f].name, families[f].type);
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t v[] = {st[i].hits,       st[i].misses,        st[i].stores,
+                                  st[i].evictions,  st[i].invalidations, st[i].entries,
+                                  st[i].bytes_used, st[i].bytes};
+            const char *name = zone_name(zone_at(i));
+            buf_printf(out, "verbd_proxy_cache_%s{zone=", families[f].name);
+            stats_put_label(out, name, strlen(name));
+            buf_puts(out, "} ");
+            buf_put_u64(out, v[f]);
+            buf_puts(out, "\n");
+        }
+    }
+}
+
+void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
+{
+    if (!in->zone)
+        return;
+    uint64_t limit = in->max_entry ? in->max_entry : DEFAULT_MAX_ENTRY;
+    uint64_t max = zone_max_entry(in->zone);
+    fprintf(out, "    cache %s: memory %llu bytes, entries up to %llu bytes%s\n",
+            zone_name(in->zone), (unsigned long long)zone_bytes(in->zone),
+            (unsigned long long)(limit < max ? limit : max),
+            in->npurge ? ", PURGE from cache_purge's addresses" : "");
 }

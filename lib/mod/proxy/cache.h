@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/buf.h"
 #include "http/parse.h"
@@ -23,6 +24,11 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
 /* PURGE in a location with cache_purge: removes the target's entries
  * (200, or 404 if none) for a client the rules allow, 403 for others. */
 void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x);
+
+/* The zones' counters, as the proxy module's metrics (Prometheus text). */
+void proxy_cache_metrics(struct buf *out);
+/* The location's cache for verbd -M. */
+void proxy_cache_describe(const struct proxy_inst *in, FILE *out);
 
 /* The method to send upstream instead of the client's, or NULL (a HEAD
  * miss is fetched as GET, so that it can be stored). */

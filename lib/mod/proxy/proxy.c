@@ -155,6 +155,11 @@ static void proxy_start(void *inst, struct verbd_exchange *x)
     proxy_forward(in, x, cx);
 }
 
+static void proxy_describe(void *inst, FILE *out)
+{
+    proxy_cache_describe(inst, out);
+}
+
 static bool proxy_refuses(void *inst, const char *m, size_t n)
 {
     struct proxy_inst *in = inst;
@@ -459,7 +464,10 @@ const struct verbd_module verbd_module_proxy = {
     .worker_init = proxy_worker_init,
     .worker_exit = proxy_worker_exit,
     .process_init = learn_init,
-    .metrics = learn_metrics,
+    /* The learnt refusals' families come with fastcgi's metrics (the same
+     * table, shared by both gateways): here, the cache zones'. */
+    .metrics = proxy_cache_metrics,
+    .describe = proxy_describe,
     .refuses = proxy_refuses,
     .allow = proxy_allow,
     .start = proxy_start,
