@@ -33,6 +33,13 @@ struct use_slot {
     uint32_t count;
 };
 
+/* A key being fetched by some worker, until `until` at the latest. */
+#define FLIGHT_SLOTS 256
+struct flight {
+    uint64_t hash;
+    uint64_t until;
+};
+
 struct zone {
     atomic_flag lock;
     char name[NAME_LEN];
@@ -43,6 +50,7 @@ struct zone {
     uint32_t lru_new, lru_old;
     struct zone_stats stats;
     struct use_slot uses[USE_SLOTS];
+    struct flight flights[FLIGHT_SLOTS];
     /* Offsets from the zone's start. */
     size_t buckets_at, entries_at, links_at, blocks_at;
 };
@@ -522,5 +530,45 @@ void store_stats(struct zone *z, struct zone_stats *out)
 {
     lock(z);
     *out = z->stats;
+    unlock(z);
+}
+
+bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_t now,
+                        uint64_t until)
+{
+    uint64_t h = hash_key(key, key_len);
+    struct flight *free_slot = NULL;
+    bool mine = true;
+    lock(z);
+    for (unsigned i = 0; i < FLIGHT_SLOTS; i++) {
+        struct flight *f = &z->flights[(h + i) % FLIGHT_SLOTS];
+        if (f->until <= now) {
+            if (!free_slot)
+                free_slot = f;
+            continue;
+        }
+        if (f->hash == h) {
+            mine = false;
+            break;
+        }
+    }
+    /* With every slot taken nobody waits: the fetch goes on unmarked. */
+    if (mine && free_slot)
+        *free_slot = (struct flight){h, until};
+    unlock(z);
+    return mine;
+}
+
+void store_flight_done(struct zone *z, const char *key, size_t key_len)
+{
+    uint64_t h = hash_key(key, key_len);
+    lock(z);
+    for (unsigned i = 0; i < FLIGHT_SLOTS; i++) {
+        struct flight *f = &z->flights[(h + i) % FLIGHT_SLOTS];
+        if (f->until && f->hash == h) {
+            f->until = 0;
+            break;
+        }
+    }
     unlock(z);
 }

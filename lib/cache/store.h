@@ -90,6 +90,13 @@ unsigned store_remove(struct zone *z, const char *key, size_t key_len);
  * cache_min_uses; counts are approximate: a small table). */
 unsigned store_count_use(struct zone *z, const char *key, size_t key_len);
 
+/* Collapsed forwarding: true if the caller may fetch `key` now (it is
+ * marked in flight until `until`, or until store_flight_done), false if
+ * another fetch of it is in flight (any worker's).  Times in ms. */
+bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_t now,
+                        uint64_t until);
+void store_flight_done(struct zone *z, const char *key, size_t key_len);
+
 /* The zone's counters. */
 struct zone_stats {
     uint64_t hits, misses, stores, evictions, invalidations;

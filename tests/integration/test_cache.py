@@ -9,6 +9,7 @@ methods (FROB included), Cache-Status, and the configuration."""
 
 import email.utils
 import subprocess
+import threading
 import time
 
 import upstream as U
@@ -473,6 +474,51 @@ class Stale(CacheCase):
         self.up.stop()
         self.assertEqual(self.get("/m").status, 504)
         self.assertEqual(self.get("/o").status, 200)
+
+
+class Collapsing(CacheCase):
+    def concurrent_gets(self, target, n):
+        conns = [self.srv.connect(timeout=10) for _ in range(n)]
+        for c in conns:
+            self.addCleanup(c.close)
+            c.send(("GET %s HTTP/1.1\r\nHost: example.test\r\n\r\n" % target).encode())
+        return [c.read_response("GET") for c in conns]
+
+    def slow(self, fields):
+        """Answers after 0.5 s; self.most is the most requests it had at
+        once."""
+        lock = threading.Lock()
+        self.busy = self.most = 0
+
+        def handler(ex):
+            ex.drain()
+            with lock:
+                self.busy += 1
+                self.most = max(self.most, self.busy)
+            time.sleep(0.5)
+            with lock:
+                self.busy -= 1
+            ex.respond(200, fields, b"slow")
+        return handler
+
+    def test_concurrent_misses_send_one_request(self):
+        self.up.on("GET", "/c", self.slow([("Cache-Control", "max-age=60")]))
+        self.start(top="workers 2;\n")
+        rs = self.concurrent_gets("/c", 6)
+        self.assertEqual([r.status for r in rs], [200] * 6)
+        self.assertEqual([r.body for r in rs], [b"slow"] * 6)
+        self.assertEqual(self.up.count("GET"), 1)
+        collapsed = [r for r in rs if "collapsed" in r.header("Cache-Status")]
+        self.assertEqual(len(collapsed), 5, [r.header("Cache-Status") for r in rs])
+
+    def test_an_uncacheable_answer_releases_the_waiters(self):
+        self.up.on("GET", "/u", self.slow([("Cache-Control", "no-store")]))
+        self.start()
+        rs = self.concurrent_gets("/u", 4)
+        self.assertEqual([r.status for r in rs], [200] * 4)
+        self.assertEqual(self.up.count("GET"), 4)
+        # The three that waited went together, not one behind the other.
+        self.assertEqual(self.most, 3)
 
 
 class Purge(CacheCase):

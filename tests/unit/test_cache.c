@@ -339,6 +339,13 @@ static void test_store(void)
     }
     CHECK(store_body_piece(z, &hit, 0, &p, &len) && memcmp(p, body, len) == 0);
     store_release(z, hit.index);
+    /* One fetch of a key in flight at a time, until done or its time. */
+    CHECK(store_flight_claim(z, "f", 1, 1000, 2000));
+    CHECK(!store_flight_claim(z, "f", 1, 1500, 2500));
+    CHECK(store_flight_claim(z, "g", 1, 1500, 2500));
+    CHECK(store_flight_claim(z, "f", 1, 2000, 3000)); /* the first one's time is up */
+    store_flight_done(z, "f", 1);
+    CHECK(store_flight_claim(z, "f", 1, 2100, 3000));
     /* Counting uses. */
     CHECK_INT(store_count_use(z, "u", 1), 1);
     CHECK_INT(store_count_use(z, "u", 1), 2);

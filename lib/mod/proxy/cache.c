@@ -21,6 +21,7 @@
 #include "cache/store.h"
 #include "cache/vary.h"
 #include "core/exchange.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
 #include "http/method.h"
@@ -31,6 +32,12 @@
 /* The default entry limit: at most this, and at most half the zone. */
 #define DEFAULT_MAX_ENTRY (1024 * 1024)
 #define FIELDS_MAX 128
+/* Collapsed forwarding: a miss whose key another exchange is fetching
+ * looks again this often, for at most this long, before it goes
+ * upstream itself; a fetch counts as in flight for at most FLIGHT_MS. */
+#define COLLAPSE_POLL_MS 10
+#define COLLAPSE_WAIT_MS 5000
+#define FLIGHT_MS 30000
 
 struct cachex {
     struct proxy_inst *in;
@@ -48,6 +55,11 @@ struct cachex {
     bool validating, conditional;
     struct store_hit hit;
     struct buf hit_copy;
+    /* Collapsed forwarding: this exchange fetches the key for others
+     * (leader), or waits for another's fetch (wait, until wait_until). */
+    bool leader;
+    struct verbd_timer *wait;
+    uint64_t wait_until;
     /* What is kept of the answer until it is complete. */
     bool capturing;
     struct buf head, body, vary;
@@ -56,9 +68,18 @@ struct cachex {
     time_t request_time;
 };
 
+/* The leader's fetch is over (stored, or not storable): waiters go on. */
+static void land(struct cachex *cx)
+{
+    if (cx->leader)
+        store_flight_done(cx->zone, cx->key.p, cx->key.len);
+    cx->leader = false;
+}
+
 static void cachex_cleanup(void *arg)
 {
     struct cachex *cx = arg;
+    land(cx);
     if (cx->validating)
         store_release(cx->zone, cx->hit.index);
     buf_free(&cx->key);
@@ -252,6 +273,10 @@ static bool has_validator(const struct store_hit *hit)
     return http_fields_find(f, n, "ETag").p || http_fields_find(f, n, "Last-Modified").p;
 }
 
+/* A miss: fetches the key for everyone (true), or waits for the fetch
+ * another exchange has in flight (false). */
+static bool take_off(struct cachex *cx);
+
 bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct cachex **out)
 {
     struct cachex *cx = verbd_alloc(x, sizeof *cx);
@@ -328,7 +353,7 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
         gateway_timeout(cx, cx->fwd, "only-if-cached: nothing is stored for it");
         return true;
     }
-    return false;
+    return !take_off(cx);
 }
 
 void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x)
@@ -349,6 +374,53 @@ void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x)
     verbd_response_header(res, "Content-Type", "text/plain");
     verbd_response_body(res, text, strlen(text));
     verbd_finish(x);
+}
+
+static void collapse_poll(struct verbd_exchange *x, void *arg)
+{
+    struct cachex *cx = arg;
+    const struct http_request *h = &x->req.http;
+    if (store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy,
+                     &cx->hit) == 0) {
+        struct cache_control rcc;
+        response_cc(&cx->hit.meta, &rcc);
+        uint64_t age = age_of(&cx->hit.meta, time(NULL));
+        if (fresh_judge(cx->hit.meta.lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
+            !(cx->hit.meta.authorized && !(cx->hit.meta.cc_flags & CC_PUBLIC))) {
+            verbd_timer_cancel(cx->wait);
+            char fwd[32];
+            snprintf(fwd, sizeof fwd, "%s; collapsed", cx->fwd);
+            serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, fwd, 0, false, NULL);
+            return;
+        }
+        store_release(cx->zone, cx->hit.index);
+    }
+    uint64_t now = clock_ms();
+    if (now < cx->wait_until &&
+        !store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS))
+        return; /* still in flight */
+    /* The fetch ended with nothing this request may use (an answer not
+     * stored, another variant), or took too long: this one goes upstream
+     * itself, as do the others that waited, at once (none leads them
+     * again, so they are not queued one behind the other). */
+    verbd_timer_cancel(cx->wait);
+    if (now < cx->wait_until)
+        store_flight_done(cx->zone, cx->key.p, cx->key.len);
+    proxy_forward(cx->in, x, cx);
+}
+
+static bool take_off(struct cachex *cx)
+{
+    if (!cx->may_store)
+        return true;
+    uint64_t now = clock_ms();
+    if (store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS)) {
+        cx->leader = true;
+        return true;
+    }
+    cx->wait_until = now + COLLAPSE_WAIT_MS;
+    cx->wait = verbd_timer(cx->x, COLLAPSE_POLL_MS, COLLAPSE_POLL_MS, collapse_poll, cx);
+    return false;
 }
 
 const char *proxy_cache_method(const struct cachex *cx)
@@ -514,6 +586,7 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     if (!why && cx->vary.len > STORE_VARY_MAX)
         why = "vary-too-large";
     if (why) {
+        land(cx);
         cache_status(res, cx->fwd, r->status, false, false, 0, why);
         return;
     }
@@ -535,6 +608,7 @@ void proxy_cache_body(struct cachex *cx, const void *p, size_t n)
     if (cx->body.len + n > cx->max) {
         cx->capturing = false; /* grew past the limit: not stored */
         buf_free(&cx->body);
+        land(cx);
         return;
     }
     buf_append(&cx->body, p, n);
@@ -554,6 +628,7 @@ void proxy_cache_complete(struct cachex *cx)
                       cx->head.len, cx->body.p, cx->body.len, &cx->meta))
         log_msg(LOG_INFO, "cache %s: no room for %.*s", zone_name(cx->zone), (int)cx->key.len,
                 cx->key.p);
+    land(cx);
 }
 
 bool proxy_cache_failed(struct cachex *cx, int status)
