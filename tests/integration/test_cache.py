@@ -31,6 +31,18 @@ def answer(status=200, headers=(), body=b"x" * 100):
     return handler
 
 
+def validated(etag, fields, body, fields_304):
+    """An upstream handler that answers 304 with fields_304 to
+    If-None-Match: etag, and 200 with fields and body otherwise."""
+    def handler(ex):
+        ex.drain()
+        if ex.request.header("If-None-Match") == etag:
+            ex.respond(304, [("ETag", etag)] + fields_304, b"")
+        else:
+            ex.respond(200, [("ETag", etag)] + fields, body)
+    return handler
+
+
 class CacheCase(ConfigCase):
     TOP = "access_log off;\nworkers 1;\ncache_zone z memory=4m;\n"
 
@@ -373,15 +385,9 @@ class Requests(CacheCase):
 
 class Validation(CacheCase):
     def test_stale_entry_is_validated_and_a_304_refreshes_it(self):
-        def etagged(ex):
-            ex.drain()
-            if ex.request.header("If-None-Match") == '"e1"':
-                ex.respond(304, [("ETag", '"e1"'), ("Cache-Control", "max-age=60"),
-                                 ("X-Version", "2")], b"")
-            else:
-                ex.respond(200, [("ETag", '"e1"'), ("Cache-Control", "max-age=10"),
-                                 ("Age", "10"), ("X-Version", "1")], b"body")
-        self.up.on("GET", "/e", etagged)
+        self.up.on("GET", "/e", validated('"e1"', [("Cache-Control", "max-age=10"), ("Age", "10"),
+                                                   ("X-Version", "1")], b"body",
+                                          [("Cache-Control", "max-age=60"), ("X-Version", "2")]))
         self.start()
         self.assertEqual(self.get("/e").header("X-Version"), "1")
         r = self.get("/e", headers={"If-None-Match": '"other"'})
@@ -463,6 +469,48 @@ class Stale(CacheCase):
         r = self.get("/plain", headers={"Cache-Control": "stale-if-error=60"})
         self.assertEqual(r.status, 200)
         self.assertEqual(self.up.count("GET"), 5)
+
+    def wait_for(self, cond):
+        """Asks cond() every 50 ms until it holds (2 s at most)."""
+        for _ in range(40):
+            if cond():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_stale_while_revalidate(self):
+        self.up.on("GET", "/w", validated(
+            '"w1"', [("X-Version", "1"), ("Age", "2"),
+                     ("Cache-Control", "max-age=1, stale-while-revalidate=60")], b"swr",
+            [("Cache-Control", "max-age=60"), ("X-Version", "2")]))
+        self.start()
+        self.get("/w")
+        # Stale: answered at once, and revalidated in the background.
+        r = self.get("/w")
+        self.assertEqual((r.status, r.body, r.header("X-Version")), (200, b"swr", "1"))
+        self.assertIn("detail=stale-while-revalidate", r.header("Cache-Status"))
+        self.assertTrue(self.wait_for(lambda: self.get("/w").header("X-Version") == "2"))
+        r = self.get("/w")
+        self.assertHit(r)
+        self.assertNotIn("stale", r.header("Cache-Status"))
+        self.assertEqual(r.body, b"swr")
+        # One revalidation however many stale answers went out meanwhile.
+        self.assertEqual(self.up.count("GET"), 2)
+        self.assertEqual(self.up.requests[1].header("If-None-Match"), '"w1"')
+
+    def test_stale_while_revalidate_finds_a_change(self):
+        self.up.on("GET", "/c", answer(200, [("Cache-Control", "max-age=1, "
+                                                                "stale-while-revalidate=60"),
+                                             ("Age", "2")]))
+        self.start()
+        self.get("/c")
+        self.assertIn("stale-while-revalidate", self.get("/c").header("Cache-Status"))
+        # The background answer was a 200, not a 304: the entry went, and
+        # the next request fetched it again.
+        self.assertTrue(self.wait_for(lambda: self.up.count("GET") == 2))
+        self.assertTrue(self.wait_for(
+            lambda: "fwd=uri-miss" in self.get("/c").header("Cache-Status")))
+        self.assertEqual(self.up.count("GET"), 3)
 
     def test_must_revalidate_without_validators_is_504_when_unreachable(self):
         self.up.on("GET", "/m", answer(200, [("Cache-Control", "max-age=1, must-revalidate"),

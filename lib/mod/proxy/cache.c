@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/stats.h"
 #include "http/method.h"
+#include "mod/proxy/ask.h"
 #include "mod/proxy/internal.h"
 #include "route/vars.h"
 
@@ -276,6 +277,8 @@ static bool has_validator(const struct store_hit *hit)
 /* A miss: fetches the key for everyone (true), or waits for the fetch
  * another exchange has in flight (false). */
 static bool take_off(struct cachex *cx);
+static bool while_revalidate(const struct cachex *cx, uint64_t age);
+static void revalidate_later(struct cachex *cx);
 
 bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct cachex **out)
 {
@@ -332,6 +335,12 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
         if (v != FRESH_VALIDATE) {
             serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, NULL, 0, false,
                   v == FRESH_USE_STALE ? "stale" : NULL);
+            return true;
+        }
+        if (while_revalidate(cx, age)) {
+            revalidate_later(cx);
+            serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, NULL, 0, false,
+                  "stale-while-revalidate");
             return true;
         }
         if (cx->req.flags & CC_ONLY_IF_CACHED) {
@@ -434,12 +443,11 @@ bool proxy_cache_drops(const struct cachex *cx, struct span name)
            (http_span_is(name, "If-None-Match") || http_span_is(name, "If-Modified-Since"));
 }
 
-void proxy_cache_fields(const struct cachex *cx, struct buf *b)
+/* If-None-Match and If-Modified-Since from a stored head's validators. */
+static void put_validators(const char *head, size_t head_len, struct buf *b)
 {
-    if (!cx || !cx->conditional)
-        return;
     struct http_field f[FIELDS_MAX];
-    size_t n = policy_fields(cx->hit.head, cx->hit.head_len, f, FIELDS_MAX);
+    size_t n = policy_fields(head, head_len, f, FIELDS_MAX);
     struct span etag = http_fields_find(f, n, "ETag");
     struct span lm = http_fields_find(f, n, "Last-Modified");
     if (etag.p) {
@@ -452,6 +460,35 @@ void proxy_cache_fields(const struct cachex *cx, struct buf *b)
         buf_append(b, lm.p, lm.n);
         buf_puts(b, "\r\n");
     }
+}
+
+void proxy_cache_fields(const struct cachex *cx, struct buf *b)
+{
+    if (cx && cx->conditional)
+        put_validators(cx->hit.head, cx->hit.head_len, b);
+}
+
+/* §4.3.4: a 304's fields update the stored ones of the held entry, which
+ * is stored again with them (its merged head in `head`, its new record
+ * in *meta). */
+static void refresh(struct zone *z, const struct store_hit *hit, const struct http_response *r,
+                    const struct heuristic *h, time_t request_time, struct buf *head,
+                    struct store_meta *meta)
+{
+    policy_merge_304(hit->head, hit->head_len, r->fields, r->nfields, head);
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(head->p, head->len, f, FIELDS_MAX);
+    policy_meta(hit->meta.status, f, n, h, request_time, time(NULL), meta);
+    meta->authorized = hit->meta.authorized;
+    meta->has_length = hit->meta.has_length;
+    struct buf body = {0};
+    const char *p;
+    size_t len;
+    for (size_t i = 0; store_body_piece(z, hit, i, &p, &len); i++)
+        buf_append(&body, p, len);
+    store_insert(z, hit->key, hit->key_len, hit->vary, hit->vary_len, head->p, head->len, body.p,
+                 body.len, meta);
+    buf_free(&body);
 }
 
 /* RFC 5861 §4: the held stale entry may answer for an upstream error
@@ -487,29 +524,15 @@ bool proxy_cache_final(struct cachex *cx, const struct http_response *r)
         cx->validating = false;
         return false;
     }
-    /* §4.3.4: the 304's fields update the stored ones; the entry is
-     * stored again with them and answers. */
     struct buf head = {0};
-    policy_merge_304(cx->hit.head, cx->hit.head_len, r->fields, r->nfields, &head);
-    struct http_field f[FIELDS_MAX];
-    size_t n = policy_fields(head.p, head.len, f, FIELDS_MAX);
     struct store_meta meta;
-    policy_meta(cx->hit.meta.status, f, n, &cx->in->heuristic, cx->request_time, time(NULL), &meta);
-    meta.authorized = cx->hit.meta.authorized;
-    struct buf body = {0};
-    const char *p;
-    size_t len;
-    for (size_t i = 0; store_body_piece(cx->zone, &cx->hit, i, &p, &len); i++)
-        buf_append(&body, p, len);
-    store_insert(cx->zone, cx->hit.key, cx->hit.key_len, cx->hit.vary, cx->hit.vary_len, head.p,
-                 head.len, body.p, body.len, &meta);
+    refresh(cx->zone, &cx->hit, r, &cx->in->heuristic, cx->request_time, &head, &meta);
     /* Served from the entry held (its body is the same), with the new
      * head and times. */
     cx->validating = false;
     cx->hit.meta = meta;
     serve(cx, &cx->hit, head.p, head.len, cx->fwd, 304, true, NULL);
     buf_free(&head);
-    buf_free(&body);
     return true;
 }
 
@@ -699,4 +722,139 @@ void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
             zone_name(in->zone), (unsigned long long)zone_bytes(in->zone),
             (unsigned long long)(limit < max ? limit : max),
             in->npurge ? ", PURGE from cache_purge's addresses" : "");
+}
+
+/* ---- stale-while-revalidate (RFC 5861 §3) ---- */
+
+/* A revalidation in the background, outliving the exchange that
+ * started it: its own request to the upstream, for the head only. */
+struct revalidation {
+    struct proxy_inst *in;
+    struct ask *ask;
+    struct revalidation *next;
+    struct buf key, vary;
+    time_t request_time;
+};
+
+/* Whether the stale entry held answers now while it is revalidated: it
+ * is within the response's stale-while-revalidate, may be served stale,
+ * and the request asks nothing about freshness. */
+static bool while_revalidate(const struct cachex *cx, uint64_t age)
+{
+    const struct store_meta *m = &cx->hit.meta;
+    const struct cache_control *q = &cx->req;
+    return m->stale_while_revalidate != CC_UNSET && age > m->lifetime &&
+           age - m->lifetime <= m->stale_while_revalidate && m->may_serve_stale &&
+           !(m->cc_flags & CC_NO_CACHE) && !(q->flags & CC_NO_CACHE) && q->max_age == CC_UNSET &&
+           q->min_fresh == CC_UNSET && cx->in->loop;
+}
+
+static void forget(struct revalidation *rv)
+{
+    struct revalidation **at = &rv->in->revalidations;
+    while (*at && *at != rv)
+        at = &(*at)->next;
+    if (*at)
+        *at = rv->next;
+    store_flight_done(rv->in->zone, rv->key.p, rv->key.len);
+    buf_free(&rv->key);
+    buf_free(&rv->vary);
+    free(rv);
+}
+
+static bool same_variant(const char *vary, size_t len, void *arg)
+{
+    const struct revalidation *rv = arg;
+    return len == rv->vary.len && (len == 0 || memcmp(vary, rv->vary.p, len) == 0);
+}
+
+/* The answer's head: a 304 refreshes the entry; any other answer means
+ * it changed (or went), so it is removed and the next request fetches
+ * it the usual way; no answer leaves it as it is. */
+static void revalidated(void *arg, const struct http_response *r)
+{
+    struct revalidation *rv = arg;
+    struct zone *z = rv->in->zone;
+    if (r && r->status == 304) {
+        struct buf copy = {0}, head = {0};
+        struct store_hit hit;
+        struct store_meta meta;
+        if (store_lookup(z, rv->key.p, rv->key.len, same_variant, rv, &copy, &hit) == 0) {
+            refresh(z, &hit, r, &rv->in->heuristic, rv->request_time, &head, &meta);
+            store_release(z, hit.index);
+        }
+        buf_free(&copy);
+        buf_free(&head);
+    } else if (r) {
+        store_remove(z, rv->key.p, rv->key.len);
+    }
+    forget(rv);
+}
+
+/* Starts the revalidation of the held entry, unless one of its key is in
+ * flight already: the request's path and Host, the fields its variant
+ * names, the entry's validators, proxy_set_header's fields. */
+static void revalidate_later(struct cachex *cx)
+{
+    struct proxy_inst *in = cx->in;
+    uint64_t now = clock_ms();
+    if (!store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS))
+        return;
+    struct revalidation *rv = calloc(1, sizeof *rv);
+    if (!rv)
+        abort();
+    rv->in = in;
+    rv->request_time = time(NULL);
+    buf_append(&rv->key, cx->key.p, cx->key.len);
+    buf_append(&rv->vary, cx->hit.vary, cx->hit.vary_len);
+    const struct verbd_request *req = &cx->x->req;
+    const struct http_request *h = &req->http;
+    struct buf b = {0};
+    buf_puts(&b, "GET ");
+    proxy_upstream_path(&b, in, req);
+    if (h->query.p) {
+        buf_puts(&b, "?");
+        buf_append(&b, h->query.p, h->query.n);
+    }
+    buf_puts(&b, " HTTP/1.1\r\n");
+    bool host_set = false;
+    for (size_t at = 0; at < in->set_headers.len;) {
+        const char *n = in->set_headers.p + at, *v = n + strlen(n) + 1;
+        at = (size_t)(v + strlen(v) + 1 - in->set_headers.p);
+        host_set = host_set || strcasecmp(n, "Host") == 0;
+        if (*v)
+            buf_printf(&b, "%s: %s\r\n", n, v);
+    }
+    if (!host_set)
+        buf_printf(&b, "Host: %.*s\r\n", h->host.n ? (int)h->host.n : (int)strlen(in->authority),
+                   h->host.n ? h->host.p : in->authority);
+    for (size_t at = 0; at < cx->hit.vary_len;) {
+        const char *name = cx->hit.vary + at;
+        size_t n = strlen(name);
+        at += n + 1;
+        at += strlen(cx->hit.vary + at) + 1;
+        for (size_t i = 0; i < h->nfields; i++)
+            if (h->fields[i].name.n == n && strncasecmp(h->fields[i].name.p, name, n) == 0)
+                buf_printf(&b, "%.*s: %.*s\r\n", (int)n, h->fields[i].name.p,
+                           (int)h->fields[i].value.n, h->fields[i].value.p);
+    }
+    put_validators(cx->hit.head, cx->hit.head_len, &b);
+    buf_puts(&b, "Via: 1.1 verbd\r\nConnection: close\r\n\r\n");
+    rv->ask = ask_head(in->group, in->loop, b.p, b.len, in->read_timeout_ms, revalidated, rv);
+    buf_free(&b);
+    if (!rv->ask) {
+        forget(rv);
+        return;
+    }
+    rv->next = in->revalidations;
+    in->revalidations = rv;
+}
+
+void proxy_cache_worker_exit(struct proxy_inst *in)
+{
+    while (in->revalidations) {
+        struct revalidation *rv = in->revalidations;
+        ask_cancel(rv->ask);
+        forget(rv);
+    }
 }

@@ -30,6 +30,10 @@ void proxy_cache_metrics(struct buf *out);
 /* The location's cache for verbd -M. */
 void proxy_cache_describe(const struct proxy_inst *in, FILE *out);
 
+/* Gives up the instance's revalidations in the background (worker
+ * exit). */
+void proxy_cache_worker_exit(struct proxy_inst *in);
+
 /* The method to send upstream instead of the client's, or NULL (a HEAD
  * miss is fetched as GET, so that it can be stored). */
 const char *proxy_cache_method(const struct cachex *cx);

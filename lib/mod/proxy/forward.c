@@ -192,8 +192,8 @@ static void upstream_target(struct buf *b, const struct verbd_request *req)
 
 /* The location's prefix becomes the upstream's: "/api/x" under
  * "location /api/ { proxy http://app/v1/; }" is "/v1/x". */
-static void upstream_path(struct buf *b, const struct proxy_inst *in,
-                          const struct verbd_request *req)
+void proxy_upstream_path(struct buf *b, const struct proxy_inst *in,
+                         const struct verbd_request *req)
 {
     size_t plen = strlen(in->prefix);
     buf_append(b, in->prefix, plen && in->prefix[plen - 1] == '/' ? plen - 1 : plen);
@@ -307,7 +307,7 @@ static void build_head(struct fwd *f)
     else
         buf_append(b, h->method.p, h->method.n);
     buf_append(b, " ", 1);
-    upstream_path(b, in, req);
+    proxy_upstream_path(b, in, req);
     if (h->query.p) {
         buf_append(b, "?", 1);
         buf_append(b, h->query.p, h->query.n);
@@ -684,7 +684,7 @@ static void allow_found(void *arg, const char *allow, size_t len)
 static void fix_allow(struct fwd *f, struct verbd_response *res)
 {
     struct buf target = {0};
-    upstream_path(&target, f->in, &f->x->req);
+    proxy_upstream_path(&target, f->in, &f->x->req);
     buf_append(&target, "", 1);
     const char *known = allow_memo_get(f->in, target.p);
     if (known) {

@@ -18,6 +18,7 @@
 
 struct ask;
 struct cachex;
+struct revalidation;
 
 struct proxy_inst {
     struct upstream_group *group; /* a named `upstream`, or one of the URL's address */
@@ -47,6 +48,7 @@ struct proxy_inst {
     uint64_t max_entry;
     struct access_rule *purge; /* cache_purge: who may PURGE here */
     size_t npurge;
+    struct revalidation *revalidations; /* per worker, in the background */
 };
 
 /* The Allow an upstream's OPTIONS gave for target (an upstream path), while
@@ -59,6 +61,11 @@ void allow_memo_put(struct proxy_inst *in, const char *target, const char *allow
  * authority.  -1 + err if malformed or unresolvable. */
 int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const char *url, char *err,
                     size_t errlen);
+
+/* Appends the path the upstream gets for req: the location's prefix
+ * replaced by the URL's (forward.c). */
+void proxy_upstream_path(struct buf *b, const struct proxy_inst *in,
+                         const struct verbd_request *req);
 
 /* Starts forwarding the exchange (forward.c). */
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx);

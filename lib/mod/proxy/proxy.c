@@ -138,6 +138,7 @@ static void proxy_worker_exit(void *inst)
         loop_timer_stop(in->loop, &in->options_timer);
     ask_cancel(in->options_ask);
     in->options_ask = NULL;
+    proxy_cache_worker_exit(in);
     upstream_group_drop_idle(in->group);
 }
 
