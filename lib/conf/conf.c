@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cache/store.h"
 #include "conf/hint.h"
 #include "conf/read.h"
 #include "core/log.h"
@@ -24,10 +25,24 @@
 
 /* Top-level directives with their own syntax; every other top-level
  * directive is a server setting with one value. */
-static const char *const top_directives[] = {
-    "listen",        "location",    "include",           "workers",         "access_log",
-    "error_log",     "server",      "server_name",       "tls_certificate", "tls_certificate_key",
-    "tls_protocols", "tls_ciphers", "redirect_to_https", "upstream",        NULL};
+const char *const conf_top_directives[] = {
+    "listen",
+    "location",
+    "include",
+    "workers",
+    "access_log",
+    "error_log",
+    "server",
+    "server_name",
+    "tls_certificate",
+    "tls_certificate_key",
+    "tls_protocols",
+    "tls_ciphers",
+    "redirect_to_https",
+    "upstream",
+    "cache_zone",
+    NULL,
+};
 
 /* The directives of one origin server's TLS, applied together at the end
  * of its block (or of the file): the certificate with its options. */
@@ -54,8 +69,8 @@ static bool is_module(const char *name)
 /* Any directive name, in any block. */
 static bool conf_known(const char *name)
 {
-    return in_list(top_directives, name) || settings_known(name) || route_directive_known(name) ||
-           is_module(name);
+    return in_list(conf_top_directives, name) || settings_known(name) ||
+           route_directive_known(name) || is_module(name);
 }
 
 /* "static" or "static, webdav". */
@@ -407,6 +422,36 @@ static void apply_upstream(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
 }
 
+/* cache_zone NAME memory=SIZE: a cache's memory, shared by the workers
+ * (made here, before they fork; a reload keeps a zone of the same name
+ * and size), applied before any location names it. */
+static void apply_cache_zone(struct apply *a, const struct conf_dir *d)
+{
+    uint64_t bytes = 0;
+    bool sized = false;
+    if (d->block || d->argc < 2) {
+        conf_error(a->errs, &d->pos[0], "cache_zone takes a name and memory=SIZE");
+        return;
+    }
+    for (int i = 2; i < d->argc; i++) {
+        if (strncmp(d->argv[i], "memory=", 7) == 0 && parse_size(d->argv[i] + 7, &bytes) == 0) {
+            sized = true;
+            continue;
+        }
+        conf_error(a->errs, &d->pos[i],
+                   "cache_zone: want memory=SIZE (the disk store is not built yet), not \"%s\"",
+                   d->argv[i]);
+        return;
+    }
+    if (!sized) {
+        conf_error(a->errs, &d->pos[0], "cache_zone %s: memory=SIZE is required", d->argv[1]);
+        return;
+    }
+    char err[256];
+    if (!zone_get(d->argv[1], bytes, err, sizeof err))
+        conf_error(a->errs, &d->pos[1], "%s", err);
+}
+
 /* server_name NAME...: the names of the server block being applied. */
 static void apply_server_name(struct apply *a, const struct conf_dir *d)
 {
@@ -511,7 +556,8 @@ static void apply_server_rule(struct apply *a, const struct conf_dir *d, bool ha
 static void apply_top(struct apply *a, const struct conf_dir *d, bool has_servers)
 {
     const char *name = d->argv[0];
-    if (strcmp(name, "server") == 0 || strcmp(name, "upstream") == 0) {
+    if (strcmp(name, "server") == 0 || strcmp(name, "upstream") == 0 ||
+        strcmp(name, "cache_zone") == 0) {
         if (a->site)
             conf_error(a->errs, &d->pos[0], "%s is not allowed inside server", name);
         return; /* upstream: before everything else; server: after the top level */
@@ -541,7 +587,7 @@ static void apply_top(struct apply *a, const struct conf_dir *d, bool has_server
     }
     if (route_directive_inherited(name))
         return; /* a default for the locations (apply_location) */
-    if (!in_list(top_directives, name) && !settings_known(name)) {
+    if (!in_list(conf_top_directives, name) && !settings_known(name)) {
         conf_error(a->errs, &d->pos[0], "%s is only allowed inside location", name);
         return;
     }
@@ -1155,6 +1201,8 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         for (size_t i = 0; i < top.n; i++)
             if (strcmp(top.v[i].argv[0], "upstream") == 0 && !top.v[i].bad)
                 apply_upstream(&a, &top.v[i]);
+            else if (strcmp(top.v[i].argv[0], "cache_zone") == 0 && !top.v[i].bad)
+                apply_cache_zone(&a, &top.v[i]);
         /* The top level first: a server inherits it wherever it is written. */
         for (size_t i = 0; i < top.n; i++)
             apply_top(&a, &top.v[i], has_servers);

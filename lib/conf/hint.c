@@ -14,20 +14,9 @@
 
 enum where { TOP, LOC, ANY };
 
-/* Directives conf.c handles itself; the settings (settings.c), the
- * router's own directives (route.c), modules and their directives are
- * found in their tables. */
-static const char *const top_names[] = {"listen",
-                                        "location",
-                                        "include",
-                                        "server",
-                                        "server_name",
-                                        "tls_certificate",
-                                        "tls_certificate_key",
-                                        "tls_protocols",
-                                        "tls_ciphers",
-                                        "redirect_to_https",
-                                        NULL};
+/* The directives conf.c handles itself (conf_top_directives); the
+ * settings (settings.c), the router's own directives (route.c), modules
+ * and their directives are found in their tables. */
 
 /* nginx's names.  `verbd` is the counterpart; when this build has it the
  * hint suggests it (with `usage` if set), otherwise it says `missing`. */
@@ -47,8 +36,11 @@ static const struct {
     {"worker_connections", "max_connections", NULL, NULL},
     {"add_header", "header", NULL, NULL},
     {"proxy_pass", "proxy", NULL, NULL},
-    {"proxy_cache_path", "cache_zone", NULL, "verbd has no cache yet"},
-    {"proxy_cache", "cache", NULL, "verbd has no cache yet"},
+    {"proxy_cache_path", "cache_zone", NULL, NULL},
+    {"proxy_cache", "cache", NULL, NULL},
+    {"proxy_cache_key", "cache_key", NULL, NULL},
+    {"proxy_cache_bypass", "cache_bypass", NULL, NULL},
+    {"proxy_cache_min_uses", "cache_min_uses", NULL, NULL},
     {"gzip_static", "precompressed", NULL, NULL},
     {"ssl_certificate", "tls_certificate", NULL, NULL},
     {"ssl_certificate_key", "tls_certificate_key", NULL, NULL},
@@ -105,7 +97,7 @@ static bool in_list(const char *const *list, const char *name)
 /* Where a verbd name is accepted, if this build has it at all. */
 static bool verbd_has(const char *name, enum where *where)
 {
-    bool top = in_list(top_names, name) || settings_known(name) ||
+    bool top = in_list(conf_top_directives, name) || settings_known(name) ||
                route_directive_inherited(name) || route_server_directive(name);
     bool loc = strcmp(name, "include") == 0 || module_find(name) || route_directive_known(name);
     *where = top && loc ? ANY : top ? TOP : LOC;
@@ -175,7 +167,7 @@ void conf_hint(const char *name, bool in_location, char *out, size_t len)
     struct best b = {.dist = limit + 1, .nginx = -1};
     enum where w;
     const char *v;
-    for (size_t i = 0; (v = top_names[i]); i++)
+    for (size_t i = 0; (v = conf_top_directives[i]); i++)
         consider_name(&b, name, v, limit, in_location);
     for (size_t i = 0; (v = settings_name(i)); i++)
         consider_name(&b, name, v, limit, in_location);

@@ -15,6 +15,9 @@
  */
 void conf_hint(const char *name, bool in_location, char *out, size_t len);
 
+/* The top-level directives with their own syntax (conf.c), NULL-ended. */
+extern const char *const conf_top_directives[];
+
 /*
  * Levenshtein distance with adjacent transpositions ("stauts" is one edit
  * from "status"), or limit + 1 if it is more than limit.

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "http/method.h"
 #include "verbd.h"
@@ -82,6 +83,10 @@ struct verbd_module {
      * text format (whole families, # HELP and # TYPE lines included, each
      * name starting verbd_<module>_).  Runs in the worker that answers. */
     void (*metrics)(struct buf *out);
+
+    /* Optional: more about an instance for `verbd -M`, as lines indented
+     * under its location's (a proxy's cache zone). */
+    void (*describe)(void *inst, FILE *out);
 
     /* Optional, for a gateway: whether this instance refuses the method
      * m[0, n) now (its upstream said it implements it nowhere).  The

@@ -786,6 +786,8 @@ void route_describe(const struct route_table *t, FILE *out)
                         m->trace ? " (TRACE answered here)" : "");
             else
                 fprintf(out, "  location %s: %s\n", m->location, methods);
+            if (mod->describe)
+                mod->describe(m->inst, out);
             any = true;
         }
         if (t->n && !any)

@@ -1070,9 +1070,10 @@ class DidYouMean(ConfigCase):
                 'unknown directive "ssl_certificate" (did you mean tls_certificate?)'),
                ("proxy_pass http://b;", 'unknown directive "proxy_pass" (did you mean proxy? it '
                                         'belongs inside a location)'),
-               ("proxy_cache_path /c;", 'unknown directive "proxy_cache_path" (verbd has no '
-                                        'cache yet)'),
-               ("proxy_cache z;", 'unknown directive "proxy_cache" (verbd has no cache yet)'),
+               ("proxy_cache_path /c;",
+                'unknown directive "proxy_cache_path" (did you mean cache_zone?)'),
+               ("proxy_cache z;", 'unknown directive "proxy_cache" (did you mean cache? it '
+                                  'belongs inside a location)'),
                ("gzip_static on;",
                 'unknown directive "gzip_static" (did you mean precompressed?)')]
         for line, msg in top:

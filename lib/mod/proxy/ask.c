@@ -1,8 +1,10 @@
-/* Asking an upstream what it allows: "OPTIONS target" on a connection of
- * its own, read up to the answer's head, whose Allow is handed back.  It
- * runs on the worker's loop, not in an exchange, so that it can serve both
- * a request waiting for it (proxy_fix_allow) and the periodic OPTIONS *
- * (proxy_learn_options). */
+/* Asking an upstream on a connection of its own, read up to the answer's
+ * head: "OPTIONS target", whose Allow is handed back, or a request the
+ * cache makes, whose head is.  It runs on the worker's loop, not in an
+ * exchange, so that it can serve a request waiting for it
+ * (proxy_fix_allow), the periodic OPTIONS * (proxy_learn_options), and a
+ * revalidation that outlives the exchange that started it
+ * (stale-while-revalidate). */
 #include "mod/proxy/ask.h"
 
 #include <errno.h>
@@ -28,7 +30,8 @@ struct ask {
     size_t out_at;
     char in[HEAD_MAX];
     size_t in_len;
-    ask_done_fn *done;
+    ask_done_fn *done;      /* OPTIONS: the Allow */
+    ask_head_fn *head_done; /* or the head */
     void *arg;
 };
 
@@ -36,7 +39,10 @@ struct ask {
  * goes; its owner forgets it in `done` and never cancels it after. */
 static void finish(struct ask *a, const char *allow, size_t len)
 {
-    a->done(a->arg, allow, len);
+    if (a->head_done)
+        a->head_done(a->arg, NULL);
+    else
+        a->done(a->arg, allow, len);
     ask_cancel(a);
 }
 
@@ -59,6 +65,11 @@ static bool take_head(struct ask *a)
         if (r.status < 200) {
             at += (size_t)n;
             continue;
+        }
+        if (a->head_done) {
+            a->head_done(a->arg, &r);
+            ask_cancel(a);
+            return true;
         }
         struct span allow = http_response_field(&r, "Allow");
         if (r.status >= 300 || !allow.p)
@@ -113,15 +124,11 @@ static void start_writing(void *arg)
     on_io(arg, 0);
 }
 
-struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char *target,
-                        const char *host, uint64_t timeout_ms, ask_done_fn *done, void *arg)
+/* An ask of the request in a->out, on a connection of its own. */
+static struct ask *ask_send(struct ask *a, struct upstream_group *g, struct loop *loop,
+                            uint64_t timeout_ms)
 {
-    struct ask *a = calloc(1, sizeof *a);
-    if (!a)
-        return NULL;
     a->loop = loop;
-    a->done = done;
-    a->arg = arg;
     loop_timer_init(&a->timer);
     loop_defer_init(&a->kick);
     a->member = upstream_pick(g, NULL);
@@ -129,18 +136,42 @@ struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char 
     a->conn = upstream_conn_open(g, a->member, loop, &reused, on_io, a);
     if (!a->conn) {
         upstream_member_done(a->member, true);
+        buf_free(&a->out);
         free(a);
         return NULL;
     }
-    buf_printf(&a->out,
-               "OPTIONS %s HTTP/1.1\r\nHost: %s\r\nVia: 1.1 verbd\r\nConnection: close\r\n\r\n",
-               target, host);
     loop_timer_at(loop, &a->timer, clock_ms() + timeout_ms, on_timeout, a);
     /* A kept connection raises no edge of its own: the first write is
      * tried at once (a new one waits for being connected). */
     if (reused)
         loop_defer(loop, &a->kick, start_writing, a);
     return a;
+}
+
+struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char *target,
+                        const char *host, uint64_t timeout_ms, ask_done_fn *done, void *arg)
+{
+    struct ask *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->done = done;
+    a->arg = arg;
+    buf_printf(&a->out,
+               "OPTIONS %s HTTP/1.1\r\nHost: %s\r\nVia: 1.1 verbd\r\nConnection: close\r\n\r\n",
+               target, host);
+    return ask_send(a, g, loop, timeout_ms);
+}
+
+struct ask *ask_head(struct upstream_group *g, struct loop *loop, const char *request, size_t len,
+                     uint64_t timeout_ms, ask_head_fn *done, void *arg)
+{
+    struct ask *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->head_done = done;
+    a->arg = arg;
+    buf_append(&a->out, request, len);
+    return ask_send(a, g, loop, timeout_ms);
 }
 
 void ask_cancel(struct ask *a)

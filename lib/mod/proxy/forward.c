@@ -21,6 +21,7 @@
 #include "http/parse.h"
 #include "http/response.h"
 #include "mod/proxy/ask.h"
+#include "mod/proxy/cache.h"
 #include "mod/proxy/internal.h"
 #include "upstream/attempt.h"
 #include "upstream/learn.h"
@@ -45,6 +46,7 @@
 struct fwd {
     struct verbd_exchange *x;
     struct proxy_inst *in;
+    struct cachex *cx;          /* the location's cache, or NULL (cache.h) */
     struct upstream_attempt up; /* the member and the connection; a kept connection's
                                    failure before any answer retries */
     bool retried;
@@ -187,8 +189,8 @@ static void upstream_target(struct buf *b, const struct verbd_request *req)
 
 /* The location's prefix becomes the upstream's: "/api/x" under
  * "location /api/ { proxy http://app/v1/; }" is "/v1/x". */
-static void upstream_path(struct buf *b, const struct proxy_inst *in,
-                          const struct verbd_request *req)
+void proxy_upstream_path(struct buf *b, const struct proxy_inst *in,
+                         const struct verbd_request *req)
 {
     size_t plen = strlen(in->prefix);
     buf_append(b, in->prefix, plen && in->prefix[plen - 1] == '/' ? plen - 1 : plen);
@@ -296,9 +298,13 @@ static void build_head(struct fwd *f)
     const struct http_request *h = &req->http;
     struct proxy_inst *in = f->in;
     struct buf *b = &f->out;
-    buf_append(b, h->method.p, h->method.n);
+    const char *method = proxy_cache_method(f->cx);
+    if (method)
+        buf_puts(b, method);
+    else
+        buf_append(b, h->method.p, h->method.n);
     buf_append(b, " ", 1);
-    upstream_path(b, in, req);
+    proxy_upstream_path(b, in, req);
     if (h->query.p) {
         buf_append(b, "?", 1);
         buf_append(b, h->query.p, h->query.n);
@@ -309,7 +315,7 @@ static void build_head(struct fwd *f)
     for (size_t i = 0; i < h->nfields; i++) {
         const struct http_field *fl = &h->fields[i];
         if (http_hop_by_hop(fl->name, h->fields, h->nfields) ||
-            listed(&in->set_headers, fl->name, true))
+            listed(&in->set_headers, fl->name, true) || proxy_cache_drops(f->cx, fl->name))
             continue;
         if (http_span_is(fl->name, "Via")) {
             via = fl->value;
@@ -391,6 +397,7 @@ static void build_head(struct fwd *f)
         if (*v) /* an empty value removes the field */
             buf_printf(b, "%s: %s\r\n", n, v);
     }
+    proxy_cache_fields(f->cx, b);
     if (f->upgrade) {
         struct span up = http_field_get(h, "Upgrade");
         buf_puts(b, "Connection: upgrade\r\nUpgrade: ");
@@ -456,6 +463,8 @@ static void fail(struct fwd *f, int status, const char *why)
     }
     release_upstream(f, false);
     upstream_attempt_stop_timer(&f->up);
+    if (!f->head_done && proxy_cache_failed(f->cx, status))
+        return; /* answered from the cache, or 504 by its rules */
     /* A head relayed but not yet sent can still become the 502. */
     if (f->head_done && f->x->head_sent) {
         verbd_abort(f->x);
@@ -467,7 +476,9 @@ static void fail(struct fwd *f, int status, const char *why)
     verbd_finish(f->x);
 }
 
-static void complete(struct fwd *f)
+/* The upstream's part is over: its connection kept if this exchange
+ * used it whole. */
+static void settle(struct fwd *f)
 {
     f->finished = true;
     upstream_attempt_stop_timer(&f->up);
@@ -476,6 +487,12 @@ static void complete(struct fwd *f)
     bool keep = f->reusable && f->body_complete && f->out_at == f->out.len && f->in_len == 0;
     release_upstream(f, keep);
     upstream_attempt_done(&f->up, true);
+}
+
+static void complete(struct fwd *f)
+{
+    settle(f);
+    proxy_cache_complete(f->cx);
     verbd_finish(f->x);
 }
 
@@ -654,7 +671,7 @@ static void allow_found(void *arg, const char *allow, size_t len)
 static void fix_allow(struct fwd *f, struct verbd_response *res)
 {
     struct buf target = {0};
-    upstream_path(&target, f->in, &f->x->req);
+    proxy_upstream_path(&target, f->in, &f->x->req);
     buf_append(&target, "", 1);
     const char *known = allow_memo_get(f->in, target.p);
     if (known) {
@@ -725,6 +742,7 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     f->reusable = r->keep_alive && !r->quirks && r->framing != RESPONSE_CLOSE;
     if (r->framing == RESPONSE_CHUNKED)
         chunked_init(&f->chunked);
+    proxy_cache_head(f->cx, r, res);
     f->head_done = true;
 }
 
@@ -744,6 +762,12 @@ static void relay_trailers(struct fwd *f, struct verbd_response *res)
         value[fields[i].value.n] = '\0';
         verbd_response_trailer(res, name, value);
     }
+}
+
+static void relay_body(struct fwd *f, struct verbd_response *res, const char *p, size_t n)
+{
+    verbd_response_body(res, p, n);
+    proxy_cache_body(f->cx, p, n);
 }
 
 /* Parses what is buffered: interim and final heads, then body bytes. */
@@ -784,6 +808,14 @@ static void take_response(struct fwd *f)
             } else if (r.status > 101) {
                 relay_interim(f, &r);
             }
+        } else if (proxy_cache_final(f->cx, &r)) {
+            /* A 304 to the cache's validation, or an error a stale entry
+             * answers for (stale-if-error): the cache answered, and the
+             * connection is kept only if no body follows. */
+            f->reusable = r.keep_alive && !r.quirks && r.framing == RESPONSE_NONE;
+            f->in_len -= (size_t)n;
+            settle(f);
+            return;
         } else {
             relay_head(f, &r);
             if (f->finished)
@@ -815,7 +847,7 @@ static void take_response(struct fwd *f)
         size_t avail = f->in_len - used;
         if (f->framing == RESPONSE_LENGTH) {
             size_t take = avail < f->left ? avail : (size_t)f->left;
-            verbd_response_body(res, p, take);
+            relay_body(f, res, p, take);
             f->left -= take;
             used += take;
             ended = f->left == 0;
@@ -826,7 +858,7 @@ static void take_response(struct fwd *f)
             size_t trailer_before = f->chunked.trailer;
             enum chunked_result cr = chunked_decode(&f->chunked, p, avail, &consumed, &data, &why);
             if (data.n)
-                verbd_response_body(res, data.p, data.n);
+                relay_body(f, res, data.p, data.n);
             /* The trailer section's bytes end what this call consumed. */
             size_t tn = f->chunked.trailer - trailer_before;
             if (tn && cr != CHUNKED_ERROR)
@@ -842,7 +874,7 @@ static void take_response(struct fwd *f)
             if (!consumed && cr == CHUNKED_MORE)
                 break;
         } else {
-            verbd_response_body(res, p, avail);
+            relay_body(f, res, p, avail);
             used += avail;
         }
     }
@@ -857,6 +889,8 @@ static void take_response(struct fwd *f)
         complete(f);
         return;
     }
+    if (proxy_cache_holds(f->cx))
+        return; /* bounded by cache_max_entry: past it, capturing stops */
     if (!verbd_send(f->x))
         f->waiting_client = true;
 }
@@ -981,17 +1015,18 @@ static void failed(void *arg, const char *why)
     fail(arg, 502, why);
 }
 
-void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x)
+void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx)
 {
     struct fwd *f = verbd_alloc(x, sizeof *f);
     memset(f, 0, sizeof *f);
     f->x = x;
     f->in = in;
+    f->cx = cx;
     struct upstream_timeouts t = {in->connect_timeout_ms, in->send_timeout_ms, in->read_timeout_ms};
     struct upstream_owner o = {ready, failed, timed_out, f};
     upstream_attempt_init(&f->up, in->group, "proxy", x, &t, &o);
     const struct verbd_request *req = &x->req;
-    f->head_request = req->method_id == METHOD_HEAD;
+    f->head_request = req->method_id == METHOD_HEAD && !proxy_cache_method(cx);
     f->expect = req->http.expect_continue;
     f->upgrade = asks_upgrade(&req->http);
     f->in_buf = malloc(HEAD_MAX);

@@ -7,13 +7,18 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cache/fresh.h"
+#include "cache/store.h"
 #include "core/buf.h"
 #include "core/loop.h"
+#include "mod/access/rules.h"
 #include "route/module.h"
 #include "upstream/upstream.h"
 #include "verbd.h"
 
 struct ask;
+struct cachex;
+struct revalidation;
 
 struct proxy_inst {
     struct upstream_group *group; /* a named `upstream`, or one of the URL's address */
@@ -31,6 +36,19 @@ struct proxy_inst {
     struct loop_timer options_timer;
     struct ask *options_ask;
     struct allow_memo *memo; /* the Allow fields so found, per worker */
+    /* The cache (docs/cache.md): its zone (NULL: none), key template
+     * (NULL: scheme, host and target), cache_bypass values ("tmpl\0"
+     * each), cache_min_uses, cache_heuristic, cache_max_entry (0: the
+     * default). */
+    struct zone *zone;
+    char *cache_key;
+    struct buf bypass;
+    unsigned min_uses;
+    struct heuristic heuristic;
+    uint64_t max_entry;
+    struct access_rule *purge; /* cache_purge: who may PURGE here */
+    size_t npurge;
+    struct revalidation *revalidations; /* per worker, in the background */
 };
 
 /* The Allow an upstream's OPTIONS gave for target (an upstream path), while
@@ -44,7 +62,12 @@ void allow_memo_put(struct proxy_inst *in, const char *target, const char *allow
 int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const char *url, char *err,
                     size_t errlen);
 
+/* Appends the path the upstream gets for req: the location's prefix
+ * replaced by the URL's (forward.c). */
+void proxy_upstream_path(struct buf *b, const struct proxy_inst *in,
+                         const struct verbd_request *req);
+
 /* Starts forwarding the exchange (forward.c). */
-void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x);
+void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx);
 
 #endif

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/exchange.h"
 #include "core/settings.h"
 #include "http/parse.h"
 #include "core/log.h"
 #include "mod/proxy/ask.h"
+#include "mod/proxy/cache.h"
 #include "mod/proxy/internal.h"
+#include "route/vars.h"
 #include "upstream/learn.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -87,6 +90,9 @@ static void proxy_destroy(void *inst)
     buf_free(&in->set_headers);
     buf_free(&in->hide_headers);
     free(in->memo);
+    free(in->cache_key);
+    buf_free(&in->bypass);
+    free(in->purge);
     free(in);
 }
 
@@ -132,12 +138,27 @@ static void proxy_worker_exit(void *inst)
         loop_timer_stop(in->loop, &in->options_timer);
     ask_cancel(in->options_ask);
     in->options_ask = NULL;
+    proxy_cache_worker_exit(in);
     upstream_group_drop_idle(in->group);
 }
 
 static void proxy_start(void *inst, struct verbd_exchange *x)
 {
-    proxy_forward(inst, x);
+    struct proxy_inst *in = inst;
+    struct cachex *cx = NULL;
+    const struct span m = x->req.http.method;
+    if (in->zone && in->npurge && m.n == 5 && memcmp(m.p, "PURGE", 5) == 0) {
+        proxy_cache_purge(in, x);
+        return;
+    }
+    if (in->zone && proxy_cache_start(in, x, &cx))
+        return;
+    proxy_forward(in, x, cx);
+}
+
+static void proxy_describe(void *inst, FILE *out)
+{
+    proxy_cache_describe(inst, out);
 }
 
 static bool proxy_refuses(void *inst, const char *m, size_t n)
@@ -196,15 +217,25 @@ static int set_read_timeout(void *inst, int argc, const char *const *argv, char 
                               &((struct proxy_inst *)inst)->read_timeout_ms, err, errlen);
 }
 
+/* A whole number from min to max for directive `name`; -1 + err. */
+static int parse_count(const char *name, const char *value, long min, long max, long *out,
+                       char *err, size_t errlen)
+{
+    char *end;
+    *out = strtol(value, &end, 10);
+    if (!*value || *end || *out < min || *out > max) {
+        snprintf(err, errlen, "%s: \"%s\" is not a count from %ld to %ld", name, value, min, max);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_keepalive(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    char *end;
-    long n = strtol(argv[0], &end, 10);
-    if (*end || n < 0 || n > 1024) {
-        snprintf(err, errlen, "proxy_keepalive: \"%s\" is not a count from 0 to 1024", argv[0]);
+    long n;
+    if (parse_count("proxy_keepalive", argv[0], 0, 1024, &n, err, errlen) < 0)
         return -1;
-    }
     struct upstream_group *g = ((struct proxy_inst *)inst)->group;
     if (g->refs > 1 || g->n != 1 || strcmp(g->name, g->members[0].name) != 0) {
         snprintf(err, errlen, "proxy_keepalive: set keepalive in the upstream %s block", g->name);
@@ -280,6 +311,128 @@ static int hide_header(void *inst, int argc, const char *const *argv, char *err,
     return 0;
 }
 
+/* ---- the cache's directives (docs/cache.md) ---- */
+
+static int set_cache(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (strcmp(argv[0], "off") == 0) {
+        in->zone = NULL;
+        return 0;
+    }
+    in->zone = zone_find(argv[0]);
+    if (!in->zone) {
+        snprintf(err, errlen,
+                 "cache: no cache_zone %s (declare it at the top level: "
+                 "cache_zone %s memory=64m;)",
+                 argv[0], argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_cache_key(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    if (vars_check(argv[0], -1, err, errlen) < 0)
+        return -1;
+    free(in->cache_key);
+    in->cache_key = strdup(argv[0]);
+    if (!in->cache_key)
+        abort();
+    return 0;
+}
+
+static int set_cache_bypass(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    struct proxy_inst *in = inst;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "$http_", 6) != 0 && vars_check(argv[i], -1, err, errlen) < 0)
+            return -1;
+        if (strncmp(argv[i], "$http_", 6) == 0 &&
+            (!argv[i][6] || !http_is_token(argv[i] + 6, strlen(argv[i] + 6)))) {
+            snprintf(err, errlen, "cache_bypass: \"%s\" names no field", argv[i]);
+            return -1;
+        }
+        buf_append(&in->bypass, argv[i], strlen(argv[i]) + 1);
+    }
+    return 0;
+}
+
+static int set_cache_min_uses(void *inst, int argc, const char *const *argv, char *err,
+                              size_t errlen)
+{
+    (void)argc;
+    long n;
+    if (parse_count("cache_min_uses", argv[0], 1, 1000, &n, err, errlen) < 0)
+        return -1;
+    ((struct proxy_inst *)inst)->min_uses = (unsigned)n;
+    return 0;
+}
+
+static int set_cache_heuristic(void *inst, int argc, const char *const *argv, char *err,
+                               size_t errlen)
+{
+    struct proxy_inst *in = inst;
+    for (int i = 0; i < argc; i++) {
+        char *end;
+        long status = strtol(argv[i], &end, 10);
+        int k = *end == '=' ? fresh_heuristic_index((int)status) : -1;
+        if (k < 0) {
+            snprintf(err, errlen,
+                     "cache_heuristic: \"%s\" is not STATUS=DURATION for a heuristically "
+                     "cacheable status (200 203 204 206 300 301 308 404 405 410 414 501)",
+                     argv[i]);
+            return -1;
+        }
+        uint64_t ms;
+        if (directive_duration("cache_heuristic", end + 1, &ms, err, errlen) < 0)
+            return -1;
+        in->heuristic.seconds[k] = (ms + 999) / 1000;
+        in->heuristic.set[k] = true;
+    }
+    return 0;
+}
+
+static int set_cache_max_entry(void *inst, int argc, const char *const *argv, char *err,
+                               size_t errlen)
+{
+    (void)argc;
+    uint64_t n;
+    if (parse_size(argv[0], &n) < 0 || n == 0) {
+        snprintf(err, errlen, "cache_max_entry: \"%s\" is not a size (64k, 8m)", argv[0]);
+        return -1;
+    }
+    ((struct proxy_inst *)inst)->max_entry = n;
+    return 0;
+}
+
+static int set_cache_purge(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    struct proxy_inst *in = inst;
+    struct access_rule *r = realloc(in->purge, (in->npurge + (size_t)argc) * sizeof *r);
+    if (!r)
+        abort();
+    in->purge = r;
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        char why[200];
+        int one = access_rule_parse(argv[i], true, &r[in->npurge], why, sizeof why);
+        if (one < 0) {
+            snprintf(err, errlen, "cache_purge: %s", why);
+            return -1;
+        }
+        if (one > 0) {
+            snprintf(err, errlen, "cache_purge: %s", why);
+            rc = 1;
+        }
+        in->npurge++;
+    }
+    return rc;
+}
+
 static const struct verbd_directive proxy_directives[] = {
     {"proxy_connect_timeout", 1, 1, set_connect_timeout, false, false},
     {"proxy_send_timeout", 1, 1, set_send_timeout, false, false},
@@ -291,6 +444,13 @@ static const struct verbd_directive proxy_directives[] = {
     {"proxy_learn_options", 1, 1, set_learn_options, false, false},
     {"proxy_set_header", 2, 2, set_header, false, false},
     {"proxy_hide_header", 1, 1, hide_header, false, false},
+    {"cache", 1, 1, set_cache, false, false},
+    {"cache_key", 1, 1, set_cache_key, false, false},
+    {"cache_bypass", 1, -1, set_cache_bypass, false, false},
+    {"cache_min_uses", 1, 1, set_cache_min_uses, false, false},
+    {"cache_heuristic", 1, -1, set_cache_heuristic, false, false},
+    {"cache_max_entry", 1, 1, set_cache_max_entry, false, false},
+    {"cache_purge", 1, -1, set_cache_purge, false, false},
     {NULL, 0, 0, NULL, false, false},
 };
 
@@ -305,7 +465,10 @@ const struct verbd_module verbd_module_proxy = {
     .worker_init = proxy_worker_init,
     .worker_exit = proxy_worker_exit,
     .process_init = learn_init,
-    .metrics = learn_metrics,
+    /* The learnt refusals' families come with fastcgi's metrics (the same
+     * table, shared by both gateways): here, the cache zones'. */
+    .metrics = proxy_cache_metrics,
+    .describe = proxy_describe,
     .refuses = proxy_refuses,
     .allow = proxy_allow,
     .start = proxy_start,

@@ -1,0 +1,111 @@
+/* A cache zone's memory store: entries (a key, a variant's request
+ * fields, a response head and body, and a fixed record of what the
+ * freshness rules need) in one shared mapping made before the workers
+ * fork, so every worker finds what any of them stored.  Memory is cut in
+ * blocks; an entry is a chain of them; the least recently used entries
+ * no exchange is reading give way when room is needed.  An entry being
+ * read holds a reference: removing it (eviction, invalidation, a newer
+ * copy) only unlinks it, and its blocks are freed with the last
+ * reference. */
+#ifndef VERBD_CACHE_STORE_H
+#define VERBD_CACHE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define STORE_BLOCK 4096
+/* A key, a variant's fields and a response head, each at most. */
+#define STORE_KEY_MAX 2048
+#define STORE_VARY_MAX 4096
+#define STORE_HEAD_MAX (16 * 1024)
+
+/* What the freshness rules and the reuse rules need of an entry, kept
+ * beside its bytes (the proxy module's, opaque to the store). */
+struct store_meta {
+    int status;
+    unsigned cc_flags; /* cache/cc.h flags of the response */
+    int64_t date, expires, last_modified;
+    uint64_t age;
+    int64_t request_time, response_time;
+    uint64_t lifetime; /* seconds, when response_time was */
+    bool heuristic;
+    bool may_serve_stale;
+    bool has_s_maxage;
+    bool authorized; /* stored from a request with Authorization (§3.5) */
+    uint64_t stale_while_revalidate, stale_if_error; /* CC_UNSET if absent */
+    bool has_length;                                 /* the body's length was stated */
+};
+
+struct zone;
+
+/* The zone called `name`, of `bytes` memory, made now (in the process
+ * that forks the workers) or the one made before under that name and
+ * size (a reload keeps it); NULL + err. */
+struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen);
+/* The zone called `name` if one is declared (NULL otherwise). */
+struct zone *zone_find(const char *name);
+const char *zone_name(const struct zone *z);
+uint64_t zone_bytes(const struct zone *z);
+/* The largest entry (head and body) the zone can take. */
+uint64_t zone_max_entry(const struct zone *z);
+
+/* An entry found and held for reading (released by store_release). */
+struct store_hit {
+    uint32_t index;
+    struct store_meta meta;
+    char *key, *vary, *head; /* copies (in the caller's buffer), NUL-terminated */
+    size_t key_len, vary_len, head_len;
+    uint64_t body_len;
+};
+
+/* Finds an entry of `key` whose variant `match(vary, len, arg)` accepts,
+ * takes a reference, and copies its key, variant and head into `copy`
+ * (the hit's pointers point there).  0 if found, -1 if no entry of that
+ * key, -2 if entries of that key exist but no variant matched. */
+int store_lookup(struct zone *z, const char *key, size_t key_len,
+                 bool (*match)(const char *vary, size_t len, void *arg), void *arg,
+                 struct buf *copy, struct store_hit *hit);
+/* The body of a held entry, block by block: the n-th piece's bytes (n
+ * from 0); false past the end.  The bytes stay valid while the entry is
+ * held. */
+bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
+                      size_t *len);
+/* Takes another reference on a held entry (one per piece lent out). */
+void store_hold(struct zone *z, uint32_t index);
+void store_release(struct zone *z, uint32_t index);
+
+/* Stores an entry (a copy of everything), replacing any of the same key
+ * and variant; evicts the least recently used entries not being read to
+ * make room.  False if it does not fit. */
+bool store_insert(struct zone *z, const char *key, size_t key_len, const char *vary,
+                  size_t vary_len, const char *head, size_t head_len, const char *body,
+                  uint64_t body_len, const struct store_meta *meta);
+/* Removes every entry (every variant) of `key`; returns how many. */
+unsigned store_remove(struct zone *z, const char *key, size_t key_len);
+
+/* Counts one more request for `key` and returns the count so far (for
+ * cache_min_uses; counts are approximate: a small table). */
+unsigned store_count_use(struct zone *z, const char *key, size_t key_len);
+
+/* Collapsed forwarding: true if the caller may fetch `key` now (it is
+ * marked in flight until `until`, or until store_flight_done), false if
+ * another fetch of it is in flight (any worker's).  Times in ms. */
+bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_t now,
+                        uint64_t until);
+void store_flight_done(struct zone *z, const char *key, size_t key_len);
+
+/* The zone's counters. */
+struct zone_stats {
+    uint64_t hits, misses, stores, evictions, invalidations;
+    uint64_t entries, bytes_used, bytes;
+};
+void store_stats(struct zone *z, struct zone_stats *out);
+void store_count(struct zone *z, bool hit);
+/* Every zone declared, for metrics and verbd -M (i from 0; NULL past
+ * the end). */
+struct zone *zone_at(size_t i);
+
+#endif

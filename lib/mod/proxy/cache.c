@@ -1,0 +1,860 @@
+/* The proxy's cache: where the rules of lib/cache/ meet an exchange.
+ * A GET (or HEAD) in a location with a cache is looked up by its key and
+ * variant; a fresh entry (or a stale one the request accepts) answers it
+ * here, with Age and Cache-Status; a stale one with validators is
+ * validated upstream (its 304 refreshes the entry and answers); anything
+ * else is forwarded, and a storable answer is kept as it streams through
+ * (up to the entry limit), stored once complete.  Any other method that
+ * is not safe, answered 2xx or 3xx, invalidates the target and the
+ * same-origin Location and Content-Location (RFC 9111 §4.4). */
+#include "mod/proxy/cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cache/cc.h"
+#include "cache/fresh.h"
+#include "cache/policy.h"
+#include "cache/store.h"
+#include "cache/vary.h"
+#include "core/exchange.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "http/method.h"
+#include "mod/proxy/ask.h"
+#include "mod/proxy/internal.h"
+#include "route/vars.h"
+
+#define DEFAULT_KEY "$scheme://$host$request_uri"
+/* The default entry limit: at most this, and at most half the zone. */
+#define DEFAULT_MAX_ENTRY (1024 * 1024)
+#define FIELDS_MAX 128
+/* Collapsed forwarding: a miss whose key another exchange is fetching
+ * looks again this often, for at most this long, before it goes
+ * upstream itself; a fetch counts as in flight for at most FLIGHT_MS. */
+#define COLLAPSE_POLL_MS 10
+#define COLLAPSE_WAIT_MS 5000
+#define FLIGHT_MS 30000
+
+struct cachex {
+    struct proxy_inst *in;
+    struct verbd_exchange *x;
+    struct zone *zone;
+    struct buf key;
+    struct cache_control req; /* the request's directives */
+    const char *fwd;          /* Cache-Status fwd=, NULL: nothing to say */
+    bool invalidate;          /* an unsafe method: a success invalidates */
+    bool may_store;
+    bool convert_head;
+    bool authorized; /* the request has Authorization (§3.5) */
+    /* The stale entry being validated (held), and a copy of its head;
+     * `conditional`: asked with its validators. */
+    bool validating, conditional;
+    struct store_hit hit;
+    struct buf hit_copy;
+    /* Collapsed forwarding: this exchange fetches the key for others
+     * (leader), or waits for another's fetch (wait, until wait_until). */
+    bool leader;
+    struct verbd_timer *wait;
+    uint64_t wait_until;
+    /* What is kept of the answer until it is complete. */
+    bool capturing;
+    struct buf head, body, vary;
+    struct store_meta meta;
+    uint64_t max;
+    time_t request_time;
+};
+
+/* The leader's fetch is over (stored, or not storable): waiters go on. */
+static void land(struct cachex *cx)
+{
+    if (cx->leader)
+        store_flight_done(cx->zone, cx->key.p, cx->key.len);
+    cx->leader = false;
+}
+
+static void cachex_cleanup(void *arg)
+{
+    struct cachex *cx = arg;
+    land(cx);
+    if (cx->validating)
+        store_release(cx->zone, cx->hit.index);
+    buf_free(&cx->key);
+    buf_free(&cx->hit_copy);
+    buf_free(&cx->head);
+    buf_free(&cx->body);
+    buf_free(&cx->vary);
+}
+
+static void vars_for(const struct verbd_request *req, struct vars *v)
+{
+    memset(v, 0, sizeof *v);
+    v->req = req;
+    v->uri = req->path;
+    v->args = req->http.query.p;
+    v->args_len = req->http.query.n;
+}
+
+/* cache_bypass: a value that expands to something other than "" or "0";
+ * $http_NAME is the request's field NAME ('_' for '-'). */
+static bool bypassed(const struct proxy_inst *in, const struct verbd_request *req)
+{
+    struct vars v;
+    vars_for(req, &v);
+    struct buf out = {0};
+    bool yes = false;
+    for (size_t at = 0; at < in->bypass.len && !yes;) {
+        const char *t = in->bypass.p + at;
+        at += strlen(t) + 1;
+        buf_reset(&out);
+        if (strncmp(t, "$http_", 6) == 0) {
+            char name[128];
+            snprintf(name, sizeof name, "%s", t + 6);
+            for (char *c = name; *c; c++)
+                if (*c == '_')
+                    *c = '-';
+            struct span f = http_field_get(&req->http, name);
+            if (f.p)
+                buf_append(&out, f.p, f.n);
+        } else {
+            vars_expand(t, &v, VARS_TEXT, &out);
+        }
+        yes = out.len && !(out.len == 1 && out.p[0] == '0');
+    }
+    buf_free(&out);
+    return yes;
+}
+
+static void response_cc(const struct store_meta *m, struct cache_control *cc)
+{
+    cc_init(cc);
+    cc->flags = m->cc_flags;
+    if (m->has_s_maxage)
+        cc->s_maxage = 1; /* only its presence matters once stored */
+}
+
+static uint64_t age_of(const struct store_meta *m, time_t now)
+{
+    return fresh_current_age(&(struct fresh_times){.date = m->date,
+                                                   .age = m->age,
+                                                   .request_time = m->request_time,
+                                                   .response_time = m->response_time},
+                             now);
+}
+
+static int64_t ttl_of(const struct store_meta *m, uint64_t age)
+{
+    return (int64_t)m->lifetime - (int64_t)age;
+}
+
+static void cache_status(struct verbd_response *res, const char *fwd, int fwd_status, bool stored,
+                         bool ttl_known, int64_t ttl, const char *detail)
+{
+    char v[256];
+    int n = snprintf(v, sizeof v, "verbd");
+    if (!fwd)
+        n += snprintf(v + n, sizeof v - (size_t)n, "; hit");
+    else
+        n += snprintf(v + n, sizeof v - (size_t)n, "; fwd=%s", fwd);
+    if (fwd && fwd_status)
+        n += snprintf(v + n, sizeof v - (size_t)n, "; fwd-status=%d", fwd_status);
+    if (stored)
+        n += snprintf(v + n, sizeof v - (size_t)n, "; stored");
+    if (ttl_known)
+        n += snprintf(v + n, sizeof v - (size_t)n, "; ttl=%lld", (long long)ttl);
+    if (detail)
+        snprintf(v + n, sizeof v - (size_t)n, "; detail=%s", detail);
+    verbd_response_header(res, "Cache-Status", v);
+}
+
+/* The bytes a response lends from a held entry: the entry is released
+ * when the last piece is. */
+struct lent {
+    struct zone *zone;
+    uint32_t index;
+    size_t pieces;
+};
+
+static void lent_release(void *arg)
+{
+    struct lent *l = arg;
+    if (--l->pieces == 0) {
+        store_release(l->zone, l->index);
+        free(l);
+    }
+}
+
+static void add_fields(struct verbd_response *res, const struct http_field *f, size_t n,
+                       bool only_304)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[256];
+        if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)))
+            continue;
+        memcpy(name, f[i].name.p, f[i].name.n);
+        name[f[i].name.n] = '\0';
+        verbd_response_header_n(res, name, f[i].value.p, f[i].value.n);
+    }
+}
+
+/* Answers from a held entry (the reference passes to the response) with
+ * head `head` (the entry's, or one a 304 just refreshed). */
+static void serve(struct cachex *cx, const struct store_hit *hit, const char *head, size_t head_len,
+                  const char *fwd, int fwd_status, bool stored, const char *detail)
+{
+    struct verbd_exchange *x = cx->x;
+    struct verbd_response *res = verbd_exchange_response(x);
+    uint64_t age = age_of(&hit->meta, time(NULL));
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(head, head_len, f, FIELDS_MAX);
+    const struct http_request *h = &x->req.http;
+    bool not_modified = hit->meta.status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
+    verbd_response_status(res, not_modified ? 304 : hit->meta.status);
+    add_fields(res, f, n, not_modified);
+    char age_text[24];
+    snprintf(age_text, sizeof age_text, "%llu", (unsigned long long)age);
+    verbd_response_header(res, "Age", age_text);
+    cache_status(res, fwd, fwd_status, stored, true, ttl_of(&hit->meta, age), detail);
+    store_count(cx->zone, fwd == NULL);
+    if (not_modified || hit->meta.status == 204) {
+        store_release(cx->zone, hit->index);
+        verbd_finish(x);
+        return;
+    }
+    verbd_response_length(res, hit->body_len);
+    size_t pieces = 0;
+    const char *p;
+    size_t len;
+    while (store_body_piece(cx->zone, hit, pieces, &p, &len))
+        pieces++;
+    if (!pieces) {
+        store_release(cx->zone, hit->index);
+        verbd_finish(x);
+        return;
+    }
+    struct lent *l = malloc(sizeof *l);
+    if (!l)
+        abort();
+    *l = (struct lent){cx->zone, hit->index, pieces};
+    for (size_t i = 0; store_body_piece(cx->zone, hit, i, &p, &len); i++)
+        verbd_response_body_shared(res, p, len, lent_release, l);
+    verbd_finish(x);
+}
+
+/* only-if-cached without a usable entry (RFC 9111 §5.2.1.7). */
+static void gateway_timeout(struct cachex *cx, const char *fwd, const char *why)
+{
+    struct verbd_response *res = verbd_exchange_response(cx->x);
+    verbd_response_error(res, 504, why);
+    cache_status(res, fwd, 0, false, false, 0, NULL);
+    verbd_finish(cx->x);
+}
+
+static bool vary_ok(const char *vary, size_t len, void *arg)
+{
+    const struct http_request *h = arg;
+    return vary_matches(vary, len, h->fields, h->nfields);
+}
+
+static void make_key(const struct proxy_inst *in, const struct verbd_request *req, struct buf *out)
+{
+    struct vars v;
+    vars_for(req, &v);
+    vars_expand(in->cache_key ? in->cache_key : DEFAULT_KEY, &v, VARS_TEXT, out);
+}
+
+static bool has_validator(const struct store_hit *hit)
+{
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(hit->head, hit->head_len, f, FIELDS_MAX);
+    return http_fields_find(f, n, "ETag").p || http_fields_find(f, n, "Last-Modified").p;
+}
+
+/* A miss: fetches the key for everyone (true), or waits for the fetch
+ * another exchange has in flight (false). */
+static bool take_off(struct cachex *cx);
+static bool while_revalidate(const struct cachex *cx, uint64_t age);
+static void revalidate_later(struct cachex *cx);
+
+bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct cachex **out)
+{
+    struct cachex *cx = verbd_alloc(x, sizeof *cx);
+    memset(cx, 0, sizeof *cx);
+    cx->in = in;
+    cx->x = x;
+    cx->zone = in->zone;
+    uint64_t limit = in->max_entry ? in->max_entry : DEFAULT_MAX_ENTRY;
+    cx->max = limit < zone_max_entry(in->zone) ? limit : zone_max_entry(in->zone);
+    cx->request_time = time(NULL);
+    verbd_cleanup(x, cachex_cleanup, cx);
+    *out = cx;
+    const struct verbd_request *req = &x->req;
+    const struct http_request *h = &req->http;
+    if (req->method_id != METHOD_GET && req->method_id != METHOD_HEAD) {
+        cx->invalidate = !method_is_safe(req->method_id);
+        cx->fwd = "method";
+        if (cx->invalidate)
+            make_key(in, req, &cx->key);
+        return false;
+    }
+    make_key(in, req, &cx->key);
+    if (cx->key.len > STORE_KEY_MAX) {
+        cx->fwd = "bypass";
+        return false;
+    }
+    cc_init(&cx->req);
+    cc_parse_fields(&cx->req, h->fields, h->nfields);
+    cx->authorized = http_field_get(h, "Authorization").p != NULL;
+    cx->convert_head = req->method_id == METHOD_HEAD;
+    cx->may_store = !in->min_uses || in->min_uses <= 1 ||
+                    store_count_use(cx->zone, cx->key.p, cx->key.len) >= in->min_uses;
+    if (bypassed(in, req)) {
+        cx->fwd = "bypass";
+        return false;
+    }
+    int rc =
+        store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy, &cx->hit);
+    if (rc == 0) {
+        const struct store_meta *m = &cx->hit.meta;
+        /* §3.5: an answer to a request with Authorization serves others
+         * only where its directives say a shared cache may. */
+        if (m->authorized && !(m->cc_flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) &&
+            !m->has_s_maxage) {
+            store_release(cx->zone, cx->hit.index);
+            cx->fwd = "uri-miss";
+            return false;
+        }
+        struct cache_control rcc;
+        response_cc(m, &rcc);
+        uint64_t age = age_of(m, time(NULL));
+        enum fresh_verdict v = fresh_judge(m->lifetime, age, &rcc, &cx->req);
+        if (v != FRESH_VALIDATE) {
+            serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, NULL, 0, false,
+                  v == FRESH_USE_STALE ? "stale" : NULL);
+            return true;
+        }
+        if (while_revalidate(cx, age)) {
+            revalidate_later(cx);
+            serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, NULL, 0, false,
+                  "stale-while-revalidate");
+            return true;
+        }
+        if (cx->req.flags & CC_ONLY_IF_CACHED) {
+            store_release(cx->zone, cx->hit.index);
+            gateway_timeout(cx, "stale", "only-if-cached: the stored response is stale");
+            return true;
+        }
+        /* Held while the upstream is asked: with validators the answer
+         * may be a 304; without, the entry may still serve if the
+         * upstream fails. */
+        cx->fwd = cx->req.flags & CC_NO_CACHE ? "request" : "stale";
+        cx->validating = true;
+        cx->conditional = has_validator(&cx->hit);
+        return false;
+    }
+    cx->fwd = rc == -2 ? "vary-miss" : "uri-miss";
+    if (cx->req.flags & CC_ONLY_IF_CACHED) {
+        store_count(cx->zone, false);
+        gateway_timeout(cx, cx->fwd, "only-if-cached: nothing is stored for it");
+        return true;
+    }
+    return !take_off(cx);
+}
+
+void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x)
+{
+    struct verbd_response *res = verbd_exchange_response(x);
+    if (access_rules_match(in->purge, in->npurge, x->req.peer) <= 0) {
+        verbd_response_error(res, 403, "PURGE is not allowed from this address.");
+        verbd_finish(x);
+        return;
+    }
+    struct buf key = {0};
+    make_key(in, &x->req, &key);
+    unsigned n = store_remove(in->zone, key.p, key.len);
+    buf_free(&key);
+    char text[64];
+    snprintf(text, sizeof text, "Purged %u entr%s.\n", n, n == 1 ? "y" : "ies");
+    verbd_response_status(res, n ? 200 : 404);
+    verbd_response_header(res, "Content-Type", "text/plain");
+    verbd_response_body(res, text, strlen(text));
+    verbd_finish(x);
+}
+
+static void collapse_poll(struct verbd_exchange *x, void *arg)
+{
+    struct cachex *cx = arg;
+    const struct http_request *h = &x->req.http;
+    if (store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy,
+                     &cx->hit) == 0) {
+        struct cache_control rcc;
+        response_cc(&cx->hit.meta, &rcc);
+        uint64_t age = age_of(&cx->hit.meta, time(NULL));
+        if (fresh_judge(cx->hit.meta.lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
+            !(cx->hit.meta.authorized && !(cx->hit.meta.cc_flags & CC_PUBLIC))) {
+            verbd_timer_cancel(cx->wait);
+            char fwd[32];
+            snprintf(fwd, sizeof fwd, "%s; collapsed", cx->fwd);
+            serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, fwd, 0, false, NULL);
+            return;
+        }
+        store_release(cx->zone, cx->hit.index);
+    }
+    uint64_t now = clock_ms();
+    if (now < cx->wait_until &&
+        !store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS))
+        return; /* still in flight */
+    /* The fetch ended with nothing this request may use (an answer not
+     * stored, another variant), or took too long: this one goes upstream
+     * itself, as do the others that waited, at once (none leads them
+     * again, so they are not queued one behind the other). */
+    verbd_timer_cancel(cx->wait);
+    if (now < cx->wait_until)
+        store_flight_done(cx->zone, cx->key.p, cx->key.len);
+    proxy_forward(cx->in, x, cx);
+}
+
+static bool take_off(struct cachex *cx)
+{
+    if (!cx->may_store)
+        return true;
+    uint64_t now = clock_ms();
+    if (store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS)) {
+        cx->leader = true;
+        return true;
+    }
+    cx->wait_until = now + COLLAPSE_WAIT_MS;
+    cx->wait = verbd_timer(cx->x, COLLAPSE_POLL_MS, COLLAPSE_POLL_MS, collapse_poll, cx);
+    return false;
+}
+
+const char *proxy_cache_method(const struct cachex *cx)
+{
+    return cx && cx->convert_head ? "GET" : NULL;
+}
+
+bool proxy_cache_drops(const struct cachex *cx, struct span name)
+{
+    return cx && cx->conditional &&
+           (http_span_is(name, "If-None-Match") || http_span_is(name, "If-Modified-Since"));
+}
+
+/* If-None-Match and If-Modified-Since from a stored head's validators. */
+static void put_validators(const char *head, size_t head_len, struct buf *b)
+{
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(head, head_len, f, FIELDS_MAX);
+    struct span etag = http_fields_find(f, n, "ETag");
+    struct span lm = http_fields_find(f, n, "Last-Modified");
+    if (etag.p) {
+        buf_puts(b, "If-None-Match: ");
+        buf_append(b, etag.p, etag.n);
+        buf_puts(b, "\r\n");
+    }
+    if (lm.p) {
+        buf_puts(b, "If-Modified-Since: ");
+        buf_append(b, lm.p, lm.n);
+        buf_puts(b, "\r\n");
+    }
+}
+
+void proxy_cache_fields(const struct cachex *cx, struct buf *b)
+{
+    if (cx && cx->conditional)
+        put_validators(cx->hit.head, cx->hit.head_len, b);
+}
+
+/* §4.3.4: a 304's fields update the stored ones of the held entry, which
+ * is stored again with them (its merged head in `head`, its new record
+ * in *meta). */
+static void refresh(struct zone *z, const struct store_hit *hit, const struct http_response *r,
+                    const struct heuristic *h, time_t request_time, struct buf *head,
+                    struct store_meta *meta)
+{
+    policy_merge_304(hit->head, hit->head_len, r->fields, r->nfields, head);
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(head->p, head->len, f, FIELDS_MAX);
+    policy_meta(hit->meta.status, f, n, h, request_time, time(NULL), meta);
+    meta->authorized = hit->meta.authorized;
+    meta->has_length = hit->meta.has_length;
+    struct buf body = {0};
+    const char *p;
+    size_t len;
+    for (size_t i = 0; store_body_piece(z, hit, i, &p, &len); i++)
+        buf_append(&body, p, len);
+    store_insert(z, hit->key, hit->key_len, hit->vary, hit->vary_len, head->p, head->len, body.p,
+                 body.len, meta);
+    buf_free(&body);
+}
+
+/* RFC 5861 §4: the held stale entry may answer for an upstream error
+ * while its staleness is within stale-if-error (the response's or the
+ * request's), unless it may never be served stale. */
+static bool stale_if_error(const struct cachex *cx)
+{
+    const struct store_meta *m = &cx->hit.meta;
+    uint64_t age = age_of(m, time(NULL));
+    uint64_t stale = age > m->lifetime ? age - m->lifetime : 0;
+    uint64_t window = m->stale_if_error;
+    if (cx->req.stale_if_error != CC_UNSET &&
+        (window == CC_UNSET || cx->req.stale_if_error > window))
+        window = cx->req.stale_if_error;
+    return window != CC_UNSET && stale <= window && m->may_serve_stale &&
+           !(m->cc_flags & CC_NO_CACHE) && !(cx->req.flags & CC_NO_CACHE);
+}
+
+bool proxy_cache_final(struct cachex *cx, const struct http_response *r)
+{
+    if (!cx || !cx->validating)
+        return false;
+    if ((r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504) &&
+        stale_if_error(cx)) {
+        cx->validating = false;
+        serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, "stale", r->status, false,
+              "stale-if-error");
+        return true;
+    }
+    if (r->status != 304 || !cx->conditional) {
+        /* A new answer replaces the entry as it is stored. */
+        store_release(cx->zone, cx->hit.index);
+        cx->validating = false;
+        return false;
+    }
+    struct buf head = {0};
+    struct store_meta meta;
+    refresh(cx->zone, &cx->hit, r, &cx->in->heuristic, cx->request_time, &head, &meta);
+    /* Served from the entry held (its body is the same), with the new
+     * head and times. */
+    cx->validating = false;
+    cx->hit.meta = meta;
+    serve(cx, &cx->hit, head.p, head.len, cx->fwd, 304, true, NULL);
+    buf_free(&head);
+    return true;
+}
+
+/* The key of a URI in Location or Content-Location that has the
+ * request's origin (the default key only): "scheme://host/path". */
+static void invalidate_uri(struct cachex *cx, struct span uri)
+{
+    const struct verbd_request *req = &cx->x->req;
+    struct buf origin = {0};
+    struct vars v;
+    vars_for(req, &v);
+    vars_expand("$scheme://$host", &v, VARS_TEXT, &origin);
+    struct buf key = {0};
+    if (uri.n && uri.p[0] == '/' && !(uri.n > 1 && uri.p[1] == '/')) {
+        buf_append(&key, origin.p, origin.len);
+        buf_append(&key, uri.p, uri.n);
+    } else if (uri.n > origin.len && strncasecmp(uri.p, origin.p, origin.len) == 0 &&
+               (uri.p[origin.len] == '/' || uri.p[origin.len] == ':')) {
+        /* An explicit port is the same origin only if it is the one the
+         * key leaves out: keys have no port. */
+        const char *path = memchr(uri.p + origin.len, '/', uri.n - origin.len);
+        if (path) {
+            buf_append(&key, origin.p, origin.len);
+            buf_append(&key, path, (size_t)(uri.p + uri.n - path));
+        }
+    }
+    if (key.len)
+        store_remove(cx->zone, key.p, key.len);
+    buf_free(&origin);
+    buf_free(&key);
+}
+
+static void invalidate(struct cachex *cx, struct verbd_response *res)
+{
+    store_remove(cx->zone, cx->key.p, cx->key.len);
+    if (cx->in->cache_key)
+        return; /* other URIs' keys are known for the default key only */
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(res->head.p, res->head.len, f, FIELDS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (http_span_is(f[i].name, "Location") || http_span_is(f[i].name, "Content-Location"))
+            invalidate_uri(cx, f[i].value);
+}
+
+void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct verbd_response *res)
+{
+    if (!cx)
+        return;
+    if (cx->invalidate) {
+        if (r->status >= 200 && r->status < 400)
+            invalidate(cx, res);
+        cache_status(res, cx->fwd, r->status, false, false, 0, NULL);
+        return;
+    }
+    if (!cx->key.len || cx->key.len > STORE_KEY_MAX) {
+        cache_status(res, cx->fwd, r->status, false, false, 0, "key-too-long");
+        return;
+    }
+    store_count(cx->zone, false);
+    struct cache_control cc;
+    cc_init(&cc);
+    cc_parse_fields(&cc, r->fields, r->nfields);
+    const char *why = policy_unstorable(r->status, &cc, &cx->req,
+                                        http_fields_find(r->fields, r->nfields, "Expires").p);
+    if (!why && !cx->may_store)
+        why = "min-uses";
+    if (!why && r->framing == RESPONSE_LENGTH && r->content_length > cx->max)
+        why = "too-large";
+    if (!why && res->head.len > STORE_HEAD_MAX)
+        why = "head-too-large";
+    const struct http_request *h = &cx->x->req.http;
+    if (!why && vary_build(&cx->vary, r->fields, r->nfields, h->fields, h->nfields) < 0)
+        why = "vary-star";
+    if (!why && cx->vary.len > STORE_VARY_MAX)
+        why = "vary-too-large";
+    if (why) {
+        land(cx);
+        cache_status(res, cx->fwd, r->status, false, false, 0, why);
+        return;
+    }
+    time_t now = time(NULL);
+    policy_meta(r->status, r->fields, r->nfields, &cx->in->heuristic,
+                cx->request_time ? cx->request_time : now, now, &cx->meta);
+    cx->meta.authorized = cx->authorized;
+    cx->meta.has_length = r->framing == RESPONSE_LENGTH;
+    policy_stored_head(res->head.p, res->head.len, &cc, &cx->head);
+    cx->capturing = true;
+    uint64_t age = age_of(&cx->meta, now);
+    cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
+}
+
+void proxy_cache_body(struct cachex *cx, const void *p, size_t n)
+{
+    if (!cx || !cx->capturing)
+        return;
+    if (cx->body.len + n > cx->max) {
+        cx->capturing = false; /* grew past the limit: not stored */
+        buf_free(&cx->body);
+        land(cx);
+        return;
+    }
+    buf_append(&cx->body, p, n);
+}
+
+bool proxy_cache_holds(const struct cachex *cx)
+{
+    return cx && cx->convert_head && cx->capturing;
+}
+
+void proxy_cache_complete(struct cachex *cx)
+{
+    if (!cx || !cx->capturing)
+        return;
+    cx->capturing = false;
+    if (!store_insert(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len, cx->head.p,
+                      cx->head.len, cx->body.p, cx->body.len, &cx->meta))
+        log_msg(LOG_INFO, "cache %s: no room for %.*s", zone_name(cx->zone), (int)cx->key.len,
+                cx->key.p);
+    land(cx);
+}
+
+bool proxy_cache_failed(struct cachex *cx, int status)
+{
+    if (!cx || !cx->validating || (status != 502 && status != 504))
+        return false;
+    cx->validating = false;
+    const struct store_meta *m = &cx->hit.meta;
+    /* Disconnected: a stale response may go out unless its directives or
+     * the request's forbid it (§4.2.4; stale-if-error need not be
+     * there). */
+    if (m->may_serve_stale && !(m->cc_flags & CC_NO_CACHE) && !(cx->req.flags & CC_NO_CACHE)) {
+        serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, "stale", 0, false,
+              "upstream-unreachable");
+        return true;
+    }
+    store_release(cx->zone, cx->hit.index);
+    gateway_timeout(cx, cx->fwd,
+                    "the stored response must be validated and the upstream "
+                    "cannot be reached");
+    return true;
+}
+
+void proxy_cache_metrics(struct buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"hits_total", "counter",
+         "Answers from the cache (fresh, or stale as the request allowed)"},
+        {"misses_total", "counter", "Answers that went upstream (stored or not)"},
+        {"stores_total", "counter", "Entries stored (a 304's refresh included)"},
+        {"evictions_total", "counter", "Entries evicted to make room"},
+        {"invalidations_total", "counter", "Entries removed by unsafe methods or PURGE"},
+        {"entries", "gauge", "Entries stored now"},
+        {"bytes_used", "gauge", "Bytes of the zone that entries use"},
+        {"bytes", "gauge", "Bytes of the zone for entries"},
+    };
+    struct zone_stats st[32];
+    size_t n = 0;
+    for (struct zone *z; n < 32 && (z = zone_at(n)); n++)
+        store_stats(z, &st[n]);
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        buf_printf(out, "# HELP verbd_proxy_cache_%s %s, by cache zone.\n", families[f].name,
+                   families[f].help);
+        buf_printf(out, "# TYPE verbd_proxy_cache_%s %s\n", families[f].name, families[f].type);
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t v[] = {st[i].hits,       st[i].misses,        st[i].stores,
+                                  st[i].evictions,  st[i].invalidations, st[i].entries,
+                                  st[i].bytes_used, st[i].bytes};
+            const char *name = zone_name(zone_at(i));
+            buf_printf(out, "verbd_proxy_cache_%s{zone=", families[f].name);
+            stats_put_label(out, name, strlen(name));
+            buf_puts(out, "} ");
+            buf_put_u64(out, v[f]);
+            buf_puts(out, "\n");
+        }
+    }
+}
+
+void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
+{
+    if (!in->zone)
+        return;
+    uint64_t limit = in->max_entry ? in->max_entry : DEFAULT_MAX_ENTRY;
+    uint64_t max = zone_max_entry(in->zone);
+    fprintf(out, "    cache %s: memory %llu bytes, entries up to %llu bytes%s\n",
+            zone_name(in->zone), (unsigned long long)zone_bytes(in->zone),
+            (unsigned long long)(limit < max ? limit : max),
+            in->npurge ? ", PURGE from cache_purge's addresses" : "");
+}
+
+/* ---- stale-while-revalidate (RFC 5861 §3) ---- */
+
+/* A revalidation in the background, outliving the exchange that
+ * started it: its own request to the upstream, for the head only. */
+struct revalidation {
+    struct proxy_inst *in;
+    struct ask *ask;
+    struct revalidation *next;
+    struct buf key, vary;
+    time_t request_time;
+};
+
+/* Whether the stale entry held answers now while it is revalidated: it
+ * is within the response's stale-while-revalidate, may be served stale,
+ * and the request asks nothing about freshness. */
+static bool while_revalidate(const struct cachex *cx, uint64_t age)
+{
+    const struct store_meta *m = &cx->hit.meta;
+    const struct cache_control *q = &cx->req;
+    return m->stale_while_revalidate != CC_UNSET && age > m->lifetime &&
+           age - m->lifetime <= m->stale_while_revalidate && m->may_serve_stale &&
+           !(m->cc_flags & CC_NO_CACHE) && !(q->flags & CC_NO_CACHE) && q->max_age == CC_UNSET &&
+           q->min_fresh == CC_UNSET && cx->in->loop;
+}
+
+static void forget(struct revalidation *rv)
+{
+    struct revalidation **at = &rv->in->revalidations;
+    while (*at && *at != rv)
+        at = &(*at)->next;
+    if (*at)
+        *at = rv->next;
+    store_flight_done(rv->in->zone, rv->key.p, rv->key.len);
+    buf_free(&rv->key);
+    buf_free(&rv->vary);
+    free(rv);
+}
+
+static bool same_variant(const char *vary, size_t len, void *arg)
+{
+    const struct revalidation *rv = arg;
+    return len == rv->vary.len && (len == 0 || memcmp(vary, rv->vary.p, len) == 0);
+}
+
+/* The answer's head: a 304 refreshes the entry; any other answer means
+ * it changed (or went), so it is removed and the next request fetches
+ * it the usual way; no answer leaves it as it is. */
+static void revalidated(void *arg, const struct http_response *r)
+{
+    struct revalidation *rv = arg;
+    struct zone *z = rv->in->zone;
+    if (r && r->status == 304) {
+        struct buf copy = {0}, head = {0};
+        struct store_hit hit;
+        struct store_meta meta;
+        if (store_lookup(z, rv->key.p, rv->key.len, same_variant, rv, &copy, &hit) == 0) {
+            refresh(z, &hit, r, &rv->in->heuristic, rv->request_time, &head, &meta);
+            store_release(z, hit.index);
+        }
+        buf_free(&copy);
+        buf_free(&head);
+    } else if (r) {
+        store_remove(z, rv->key.p, rv->key.len);
+    }
+    forget(rv);
+}
+
+/* Starts the revalidation of the held entry, unless one of its key is in
+ * flight already: the request's path and Host, the fields its variant
+ * names, the entry's validators, proxy_set_header's fields. */
+static void revalidate_later(struct cachex *cx)
+{
+    struct proxy_inst *in = cx->in;
+    uint64_t now = clock_ms();
+    if (!store_flight_claim(cx->zone, cx->key.p, cx->key.len, now, now + FLIGHT_MS))
+        return;
+    struct revalidation *rv = calloc(1, sizeof *rv);
+    if (!rv)
+        abort();
+    rv->in = in;
+    rv->request_time = time(NULL);
+    buf_append(&rv->key, cx->key.p, cx->key.len);
+    buf_append(&rv->vary, cx->hit.vary, cx->hit.vary_len);
+    const struct verbd_request *req = &cx->x->req;
+    const struct http_request *h = &req->http;
+    struct buf b = {0};
+    buf_puts(&b, "GET ");
+    proxy_upstream_path(&b, in, req);
+    if (h->query.p) {
+        buf_puts(&b, "?");
+        buf_append(&b, h->query.p, h->query.n);
+    }
+    buf_puts(&b, " HTTP/1.1\r\n");
+    bool host_set = false;
+    for (size_t at = 0; at < in->set_headers.len;) {
+        const char *n = in->set_headers.p + at, *v = n + strlen(n) + 1;
+        at = (size_t)(v + strlen(v) + 1 - in->set_headers.p);
+        host_set = host_set || strcasecmp(n, "Host") == 0;
+        if (*v)
+            buf_printf(&b, "%s: %s\r\n", n, v);
+    }
+    if (!host_set)
+        buf_printf(&b, "Host: %.*s\r\n", h->host.n ? (int)h->host.n : (int)strlen(in->authority),
+                   h->host.n ? h->host.p : in->authority);
+    for (size_t at = 0; at < cx->hit.vary_len;) {
+        const char *name = cx->hit.vary + at;
+        size_t n = strlen(name);
+        at += n + 1;
+        at += strlen(cx->hit.vary + at) + 1;
+        for (size_t i = 0; i < h->nfields; i++)
+            if (h->fields[i].name.n == n && strncasecmp(h->fields[i].name.p, name, n) == 0)
+                buf_printf(&b, "%.*s: %.*s\r\n", (int)n, h->fields[i].name.p,
+                           (int)h->fields[i].value.n, h->fields[i].value.p);
+    }
+    put_validators(cx->hit.head, cx->hit.head_len, &b);
+    buf_puts(&b, "Via: 1.1 verbd\r\nConnection: close\r\n\r\n");
+    rv->ask = ask_head(in->group, in->loop, b.p, b.len, in->read_timeout_ms, revalidated, rv);
+    buf_free(&b);
+    if (!rv->ask) {
+        forget(rv);
+        return;
+    }
+    rv->next = in->revalidations;
+    in->revalidations = rv;
+}
+
+void proxy_cache_worker_exit(struct proxy_inst *in)
+{
+    while (in->revalidations) {
+        struct revalidation *rv = in->revalidations;
+        ask_cancel(rv->ask);
+        forget(rv);
+    }
+}

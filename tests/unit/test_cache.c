@@ -1,0 +1,368 @@
+/* The cache's pure parts (lib/cache/): Cache-Control parsing, freshness
+ * arithmetic, the storing rules, Vary matching, entity-tag comparison,
+ * and the shared store's bound, eviction order and references. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cc.h"
+#include "cache/fresh.h"
+#include "cache/policy.h"
+#include "cache/store.h"
+#include "cache/vary.h"
+#include "unit.h"
+
+static struct span sp(const char *s)
+{
+    return (struct span){s, strlen(s)};
+}
+
+static struct cache_control cc_of(const char *s)
+{
+    struct cache_control cc;
+    cc_init(&cc);
+    cc_parse(&cc, sp(s));
+    return cc;
+}
+
+static void test_cc(void)
+{
+    struct cache_control cc = cc_of("max-age=60, s-maxage=\"30\", no-cache, must-revalidate");
+    CHECK_INT(cc.max_age, 60);
+    CHECK_INT(cc.s_maxage, 30);
+    CHECK(cc.flags & CC_NO_CACHE);
+    CHECK(cc.flags & CC_MUST_REVALIDATE);
+    CHECK(!(cc.flags & CC_NO_STORE));
+    /* First occurrence wins; case-insensitive names; unknown ignored. */
+    cc = cc_of("MAX-AGE=5, max-age=100, foo=\"a,b\", bar");
+    CHECK_INT(cc.max_age, 5);
+    /* Invalid values are stale, not fresh for ever. */
+    cc = cc_of("max-age=abc");
+    CHECK_INT(cc.max_age, 0);
+    CHECK(cc.flags & CC_INVALID_AGE);
+    cc = cc_of("max-age=");
+    CHECK_INT(cc.max_age, 0);
+    cc = cc_of("max-age=-1");
+    CHECK_INT(cc.max_age, 0);
+    /* Past 2^31: 2^31 (RFC 9111 §1.2.2). */
+    cc = cc_of("max-age=99999999999999999999999");
+    CHECK_INT(cc.max_age, CC_DELTA_MAX);
+    /* Field names of private and no-cache; a quoted comma is not a list
+     * separator of directives. */
+    cc = cc_of("private=\"Set-Cookie, X-A\", no-cache=\"X-B\", max-age=3");
+    CHECK(cc.flags & CC_PRIVATE_FIELDS);
+    CHECK(!(cc.flags & CC_PRIVATE));
+    CHECK(cc.flags & CC_NO_CACHE_FIELDS);
+    CHECK(cc_names_field(cc.private_fields, sp("set-cookie")));
+    CHECK(cc_names_field(cc.private_fields, sp("X-A")));
+    CHECK(!cc_names_field(cc.private_fields, sp("X-B")));
+    CHECK(cc_names_field(cc.no_cache_fields, sp("x-b")));
+    CHECK_INT(cc.max_age, 3);
+    cc = cc_of("max-stale, only-if-cached, min-fresh=7");
+    CHECK(cc.flags & CC_MAX_STALE_ANY);
+    CHECK(cc.flags & CC_ONLY_IF_CACHED);
+    CHECK_INT(cc.min_fresh, 7);
+    CHECK_INT(cc.max_stale, CC_UNSET);
+    cc = cc_of("max-stale=9, stale-while-revalidate=4, stale-if-error=8, must-understand");
+    CHECK_INT(cc.max_stale, 9);
+    CHECK_INT(cc.stale_while_revalidate, 4);
+    CHECK_INT(cc.stale_if_error, 8);
+    CHECK(cc.flags & CC_MUST_UNDERSTAND);
+    cc = cc_of(" , ,, ");
+    CHECK_INT(cc.flags, 0);
+    cc = cc_of("no-store");
+    CHECK(cc.flags & CC_NO_STORE);
+}
+
+static void test_lifetime(void)
+{
+    struct fresh_times t = {.date = 1000,
+                            .expires = -1,
+                            .last_modified = -1,
+                            .request_time = 1000,
+                            .response_time = 1000};
+    enum fresh_source src;
+    struct cache_control cc = cc_of("max-age=60, s-maxage=10");
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 10);
+    CHECK_INT(src, FRESH_EXPLICIT);
+    cc = cc_of("max-age=60");
+    t.expires = 5000;
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 60);
+    cc = cc_of("");
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 4000); /* Expires - Date */
+    t.expires = 0;                                             /* invalid: expired */
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 0);
+    CHECK_INT(src, FRESH_EXPLICIT);
+    t.expires = -1;
+    /* Heuristic: 10% since Last-Modified, at most a day. */
+    t.last_modified = 0;
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 100);
+    CHECK_INT(src, FRESH_HEURISTIC);
+    t.date = 10 * 86400 * 2;
+    CHECK_INT(fresh_lifetime(404, &cc, &t, NULL, &src), 86400);
+    t.date = 1000;
+    t.last_modified = -1;
+    CHECK_INT(fresh_lifetime(404, &cc, &t, NULL, &src), 60);
+    CHECK_INT(fresh_lifetime(410, &cc, &t, NULL, &src), 60);
+    CHECK_INT(fresh_lifetime(405, &cc, &t, NULL, &src), 600);
+    CHECK_INT(fresh_lifetime(414, &cc, &t, NULL, &src), 600);
+    CHECK_INT(fresh_lifetime(501, &cc, &t, NULL, &src), 600);
+    CHECK_INT(fresh_lifetime(200, &cc, &t, NULL, &src), 0);
+    CHECK_INT(src, FRESH_NONE);
+    CHECK_INT(fresh_lifetime(302, &cc, &t, NULL, &src), 0);
+    CHECK_INT(src, FRESH_NONE);
+    /* The operator's values win over both rules. */
+    struct heuristic h = {0};
+    h.set[fresh_heuristic_index(501)] = true;
+    h.seconds[fresh_heuristic_index(501)] = 2;
+    h.set[fresh_heuristic_index(200)] = true;
+    h.seconds[fresh_heuristic_index(200)] = 3600;
+    CHECK_INT(fresh_lifetime(501, &cc, &t, &h, &src), 2);
+    CHECK_INT(fresh_lifetime(200, &cc, &t, &h, &src), 3600);
+    CHECK_INT(src, FRESH_HEURISTIC);
+    CHECK_INT(fresh_heuristic_index(302), -1);
+    CHECK_INT(fresh_heuristic_index(308), 6);
+}
+
+static void test_age(void)
+{
+    /* RFC 9111 §4.2.3 step by step. */
+    struct fresh_times t = {.date = 990, .age = 5, .request_time = 998, .response_time = 1000};
+    /* apparent 10; corrected 5 + 2 = 7; initial 10; resident 20. */
+    CHECK_INT(fresh_current_age(&t, 1020), 30);
+    t.age = 20; /* corrected 22 beats apparent 10 */
+    CHECK_INT(fresh_current_age(&t, 1000), 22);
+    t.date = 2000; /* a Date in the future: apparent age 0 */
+    t.age = 0;
+    CHECK_INT(fresh_current_age(&t, 1000), 2);
+    t.date = -1;
+    CHECK_INT(fresh_current_age(&t, 1010), 12);
+}
+
+static void test_judge(void)
+{
+    static const struct {
+        const char *res, *req;
+        uint64_t lifetime, age;
+        enum fresh_verdict want;
+    } cases[] = {
+        {"max-age=60", "", 60, 10, FRESH_USE},
+        {"max-age=60", "", 60, 60, FRESH_VALIDATE},
+        {"max-age=60", "max-age=5", 60, 10, FRESH_VALIDATE},
+        {"max-age=60", "min-fresh=55", 60, 10, FRESH_VALIDATE},
+        {"max-age=60", "min-fresh=50", 60, 10, FRESH_USE},
+        {"max-age=60", "max-stale=30", 60, 80, FRESH_USE_STALE},
+        {"max-age=60", "max-stale=30", 60, 100, FRESH_VALIDATE},
+        {"max-age=60", "max-stale", 60, 100000, FRESH_USE_STALE},
+        {"max-age=60", "no-cache", 60, 0, FRESH_VALIDATE},
+        {"max-age=60, must-revalidate", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"max-age=60, proxy-revalidate", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"s-maxage=60", "max-stale", 60, 61, FRESH_VALIDATE},
+        {"no-cache", "max-stale", 60, 1, FRESH_VALIDATE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cache_control res = cc_of(cases[i].res), req = cc_of(cases[i].req);
+        CHECK_INT(fresh_judge(cases[i].lifetime, cases[i].age, &res, &req), cases[i].want);
+    }
+}
+
+static void test_storable(void)
+{
+    struct cache_control none = cc_of(""), res;
+    CHECK(policy_unstorable(200, &none, &none, false) == NULL);
+    CHECK(policy_unstorable(501, &none, &none, false) == NULL);
+    CHECK_STR(policy_unstorable(302, &none, &none, false), "no-freshness");
+    CHECK(policy_unstorable(302, &none, &none, true) == NULL);
+    res = cc_of("max-age=5");
+    CHECK(policy_unstorable(302, &res, &none, false) == NULL);
+    res = cc_of("no-store, max-age=5");
+    CHECK_STR(policy_unstorable(200, &res, &none, false), "no-store");
+    res = cc_of("private");
+    CHECK_STR(policy_unstorable(200, &res, &none, false), "private");
+    res = cc_of("private=\"Set-Cookie\"");
+    CHECK(policy_unstorable(200, &res, &none, false) == NULL);
+    res = cc_of("must-understand, no-store");
+    CHECK(policy_unstorable(200, &res, &none, false) == NULL);
+    CHECK_STR(policy_unstorable(299, &res, &none, false), "must-understand");
+    struct cache_control req = cc_of("no-store");
+    CHECK_STR(policy_unstorable(200, &none, &req, false), "request-no-store");
+    CHECK_STR(policy_unstorable(206, &none, &none, false), "status");
+    CHECK_STR(policy_unstorable(304, &none, &none, false), "status");
+}
+
+static void test_head(void)
+{
+    const char head[] = "Content-Type: text/plain\r\nAge: 5\r\nSet-Cookie: a=b\r\nX-A: 1\r\n"
+                        "Cache-Status: up; hit\r\nETag: \"1\"\r\n";
+    struct cache_control cc = cc_of("private=\"set-cookie\", no-cache=\"x-a\"");
+    struct buf out = {0};
+    policy_stored_head(head, sizeof head - 1, &cc, &out);
+    buf_append(&out, "", 1);
+    CHECK_STR(out.p, "Content-Type: text/plain\r\nETag: \"1\"\r\n");
+    /* A 304 replaces fields it has, keeps the framing ones. */
+    struct http_field f[3] = {
+        {sp("ETag"), sp("\"2\"")}, {sp("Content-Length"), sp("0")}, {sp("X-New"), sp("n")}};
+    buf_reset(&out);
+    const char *stored = "Content-Type: a\r\nETag: \"1\"\r\nContent-Length: 9\r\n";
+    policy_merge_304(stored, strlen(stored), f, 3, &out);
+    buf_append(&out, "", 1);
+    CHECK_STR(out.p, "Content-Type: a\r\nContent-Length: 9\r\nETag: \"2\"\r\nX-New: n\r\n");
+    buf_free(&out);
+    struct http_field g[8];
+    const char *lines = "A: 1\r\nB:2 \r\nbad\r\nC:\r\n";
+    CHECK_INT(policy_fields(lines, strlen(lines), g, 8), 3);
+    CHECK(g[1].value.n == 1 && g[1].value.p[0] == '2');
+    CHECK_INT(g[2].value.n, 0);
+}
+
+static void test_etag(void)
+{
+    CHECK(policy_etag_match(sp("\"a\""), sp("\"a\"")));
+    CHECK(policy_etag_match(sp("W/\"a\""), sp("\"a\"")));
+    CHECK(policy_etag_match(sp("\"a\""), sp("W/\"a\"")));
+    CHECK(policy_etag_match(sp("\"x\", W/\"a\""), sp("\"a\"")));
+    CHECK(policy_etag_match(sp("*"), sp("\"a\"")));
+    CHECK(!policy_etag_match(sp("\"b\""), sp("\"a\"")));
+    CHECK(!policy_etag_match(sp("a"), sp("a")));
+    CHECK(!policy_etag_match(sp("\"a\""), sp("bogus")));
+    CHECK(!policy_etag_match(sp(""), sp("\"a\"")));
+    struct http_field req[1] = {{sp("If-Modified-Since"), sp("Sun, 06 Nov 1994 08:49:37 GMT")}};
+    struct http_field older[1] = {{sp("Last-Modified"), sp("Sun, 06 Nov 1994 08:00:00 GMT")}};
+    struct http_field newer[1] = {{sp("Last-Modified"), sp("Mon, 07 Nov 1994 08:00:00 GMT")}};
+    CHECK(policy_not_modified(req, 1, older, 1));
+    CHECK(!policy_not_modified(req, 1, newer, 1));
+    struct http_field both[2] = {{sp("If-None-Match"), sp("\"z\"")}, req[0]};
+    CHECK(!policy_not_modified(both, 2, older, 1)); /* If-None-Match decides */
+}
+
+static void test_vary(void)
+{
+    struct http_field resp[2] = {{sp("Vary"), sp("Accept-Encoding, X-Mode")},
+                                 {sp("Content-Type"), sp("a/b")}};
+    struct http_field req[3] = {{sp("Accept-Encoding"), sp("gzip,  br")},
+                                {sp("accept-encoding"), sp("zstd")},
+                                {sp("Host"), sp("h")}};
+    struct buf v = {0};
+    CHECK_INT(vary_build(&v, resp, 2, req, 3), 0);
+    CHECK_INT(v.len, strlen("accept-encoding") + 1 + strlen("+gzip,br,zstd") + 1 + 7 + 2);
+    CHECK(vary_matches(v.p, v.len, req, 3));
+    struct http_field same[2] = {{sp("ACCEPT-ENCODING"), sp("GZIP,br, zstd")},
+                                 {sp("Host"), sp("")}};
+    CHECK(vary_matches(v.p, v.len, same, 2));
+    struct http_field other[1] = {{sp("Accept-Encoding"), sp("gzip")}};
+    CHECK(!vary_matches(v.p, v.len, other, 1));
+    struct http_field mode[2] = {same[0], {sp("X-Mode"), sp("a")}};
+    CHECK(!vary_matches(v.p, v.len, mode, 2)); /* present where it was absent */
+    /* Other fields compare as sent. */
+    buf_reset(&v);
+    struct http_field r2[1] = {{sp("Vary"), sp("x-mode")}};
+    struct http_field m1[1] = {{sp("X-Mode"), sp("A b")}};
+    struct http_field m2[1] = {{sp("X-Mode"), sp("a b")}};
+    CHECK_INT(vary_build(&v, r2, 1, m1, 1), 0);
+    CHECK(vary_matches(v.p, v.len, m1, 1));
+    CHECK(!vary_matches(v.p, v.len, m2, 1));
+    buf_reset(&v);
+    struct http_field star[1] = {{sp("Vary"), sp("Accept, *")}};
+    CHECK_INT(vary_build(&v, star, 1, req, 3), -1);
+    /* No Vary: the one variant matches everything. */
+    CHECK(vary_matches("", 0, req, 3));
+    buf_free(&v);
+}
+
+static bool any(const char *vary, size_t len, void *arg)
+{
+    (void)vary, (void)len, (void)arg;
+    return true;
+}
+
+static void test_store(void)
+{
+    char err[256];
+    CHECK(zone_get("tiny", 1024, err, sizeof err) == NULL);
+    struct zone *z = zone_get("t", 256 * 1024, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK(zone_get("t", 256 * 1024, err, sizeof err) == z); /* a reload keeps it */
+    CHECK(zone_find("t") == z);
+    struct store_meta meta = {.status = 200};
+    char *body = malloc(100000);
+    memset(body, 'b', 100000);
+    for (int i = 0; i < 100000; i++)
+        body[i] = (char)('a' + i % 26);
+    CHECK(!store_insert(z, "big", 3, "", 0, "", 0, body, zone_max_entry(z) + 1, &meta));
+    CHECK(store_insert(z, "k1", 2, "", 0, "H: 1\r\n", 6, body, 10000, &meta));
+    struct buf copy = {0};
+    struct store_hit hit;
+    CHECK_INT(store_lookup(z, "k1", 2, any, NULL, &copy, &hit), 0);
+    CHECK_STR(hit.head, "H: 1\r\n");
+    CHECK_INT(hit.body_len, 10000);
+    /* The pieces put together are the body. */
+    size_t at = 0, n = 0;
+    const char *p;
+    size_t len;
+    bool same = true;
+    for (; store_body_piece(z, &hit, n, &p, &len); n++) {
+        same = same && at + len <= 10000 && memcmp(p, body + at, len) == 0;
+        at += len;
+    }
+    CHECK(same);
+    CHECK_INT(at, 10000);
+    /* Removed while held: gone for lookups, its bytes still readable. */
+    CHECK_INT(store_remove(z, "k1", 2), 1);
+    struct store_hit again;
+    CHECK_INT(store_lookup(z, "k1", 2, any, NULL, &copy, &again), -1);
+    CHECK(store_body_piece(z, &hit, 0, &p, &len) && memcmp(p, body, len) == 0);
+    store_release(z, hit.index);
+    /* The zone stays bounded; the least recently used goes first. */
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "e%d", i);
+        CHECK(store_insert(z, key, strlen(key), "", 0, "", 0, body, 20000, &meta));
+        if (i == 10) {
+            /* Touch e0 so that it outlives e1. */
+            CHECK_INT(store_lookup(z, "e0", 2, any, NULL, &copy, &hit), 0);
+            store_release(z, hit.index);
+        }
+    }
+    struct zone_stats st;
+    store_stats(z, &st);
+    CHECK(st.bytes_used <= st.bytes);
+    CHECK(st.evictions > 0);
+    CHECK_INT(store_lookup(z, "e99", 3, any, NULL, &copy, &hit), 0);
+    store_release(z, hit.index);
+    CHECK_INT(store_lookup(z, "e1", 2, any, NULL, &copy, &hit), -1);
+    /* A held entry is never evicted. */
+    CHECK_INT(store_lookup(z, "e98", 3, any, NULL, &copy, &hit), 0);
+    for (int i = 100; i < 200; i++) {
+        snprintf(key, sizeof key, "e%d", i);
+        store_insert(z, key, strlen(key), "", 0, "", 0, body, 20000, &meta);
+    }
+    CHECK(store_body_piece(z, &hit, 0, &p, &len) && memcmp(p, body, len) == 0);
+    store_release(z, hit.index);
+    /* One fetch of a key in flight at a time, until done or its time. */
+    CHECK(store_flight_claim(z, "f", 1, 1000, 2000));
+    CHECK(!store_flight_claim(z, "f", 1, 1500, 2500));
+    CHECK(store_flight_claim(z, "g", 1, 1500, 2500));
+    CHECK(store_flight_claim(z, "f", 1, 2000, 3000)); /* the first one's time is up */
+    store_flight_done(z, "f", 1);
+    CHECK(store_flight_claim(z, "f", 1, 2100, 3000));
+    /* Counting uses. */
+    CHECK_INT(store_count_use(z, "u", 1), 1);
+    CHECK_INT(store_count_use(z, "u", 1), 2);
+    buf_free(&copy);
+    free(body);
+}
+
+int main(void)
+{
+    test_cc();
+    test_lifetime();
+    test_age();
+    test_judge();
+    test_storable();
+    test_head();
+    test_etag();
+    test_vary();
+    test_store();
+    return unit_report();
+}
