@@ -49,6 +49,10 @@
 #define READ_TURN (256 * 1024)
 #define READ_CHUNK (16 * 1024)
 #define MAX_STREAMS 100
+/* Ended streams a worker keeps for new ones, with buffers up to
+ * SPARE_BUF_MAX: a stream then costs no allocation of verbd's own. */
+#define MAX_SPARE_STREAMS 256
+#define SPARE_BUF_MAX (16 * 1024)
 /* A stream's receive window: what it may send before its reader takes
  * it.  The connection's window covers every stream's, so a stream whose
  * reader pauses never holds the others up. */
@@ -222,9 +226,18 @@ static void wake(struct http2 *c)
 
 static struct h2_stream *new_stream(struct http2 *c, int32_t id)
 {
-    struct h2_stream *s = calloc(1, sizeof *s);
-    if (!s)
+    struct http2_host *h = c->host;
+    struct h2_stream *s = h->spare;
+    if (s) {
+        h->spare = s->next;
+        h->nspare--;
+        struct buf head = s->head, in = s->in, trailers = s->trailers;
+        struct outq q = s->q;
+        memset(s, 0, sizeof *s);
+        s->head = head, s->in = in, s->trailers = trailers, s->q = q;
+    } else if (!(s = calloc(1, sizeof *s))) {
         return NULL;
+    }
     s->c = c;
     s->id = id;
     s->next = c->streams;
@@ -234,6 +247,34 @@ static struct h2_stream *new_stream(struct http2 *c, int32_t id)
     c->nstreams++;
     count_state(c);
     return s;
+}
+
+static void buf_keep(struct buf *b)
+{
+    if (b->cap > SPARE_BUF_MAX)
+        buf_free(b);
+    buf_reset(b);
+}
+
+/* A stream's memory: kept for a new stream, or freed. */
+static void spare_stream(struct http2_host *h, struct h2_stream *s)
+{
+    if (h->nspare >= MAX_SPARE_STREAMS) {
+        outq_free_segs(&s->q);
+        buf_free(&s->q.out);
+        buf_free(&s->in);
+        buf_free(&s->head);
+        buf_free(&s->trailers);
+        free(s);
+        return;
+    }
+    buf_keep(&s->q.out);
+    buf_keep(&s->in);
+    buf_keep(&s->head);
+    buf_keep(&s->trailers);
+    s->next = h->spare;
+    h->spare = s;
+    h->nspare++;
 }
 
 /* Ends the stream's exchange (or drops it, if unfinished: the client went)
@@ -252,11 +293,6 @@ static void free_stream(struct h2_stream *s)
     if (s->site)
         site_release(s->site);
     outq_drop(&s->q);
-    outq_free_segs(&s->q);
-    buf_free(&s->q.out);
-    buf_free(&s->in);
-    buf_free(&s->head);
-    buf_free(&s->trailers);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -267,7 +303,7 @@ static void free_stream(struct h2_stream *s)
     count_state(c);
     if (!c->nstreams)
         c->idle_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
-    free(s);
+    spare_stream(c->host, s);
 }
 
 /* ---- the response -------------------------------------------------------------- */
@@ -282,11 +318,17 @@ static bool status_has_body(int status)
  * session's. */
 static bool hop_field(struct span name)
 {
-    static const char *const names[] = {
-        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-        "content-length", NULL};
-    for (size_t i = 0; names[i]; i++)
-        if (strlen(names[i]) == name.n && strncasecmp(names[i], name.p, name.n) == 0)
+    static const struct {
+        const char *p;
+        size_t n;
+    } names[] = {
+#define HOP(lit) {lit, sizeof lit - 1}
+        HOP("connection"), HOP("keep-alive"),     HOP("proxy-connection"),
+        HOP("upgrade"),    HOP("content-length"), HOP("transfer-encoding"),
+#undef HOP
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].n == name.n && strncasecmp(names[i].p, name.p, name.n) == 0)
             return true;
     return false;
 }
@@ -296,9 +338,8 @@ struct nv_list {
     size_t n, cap;
 };
 
-/* Adds a field with its name lower-cased, copied into x's arena. */
-static void nv_add(struct verbd_exchange *x, struct nv_list *l, const char *name, size_t nlen,
-                   const char *value, size_t vlen)
+/* Room for one more field; the list lives in x's arena. */
+static nghttp2_nv *nv_next(struct verbd_exchange *x, struct nv_list *l)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -308,10 +349,44 @@ static void nv_add(struct verbd_exchange *x, struct nv_list *l, const char *name
         l->v = p;
         l->cap = cap;
     }
-    char *lname = arena_alloc(&x->arena, nlen + 1);
-    for (size_t i = 0; i < nlen; i++)
-        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    l->v[l->n++] = (nghttp2_nv){(uint8_t *)lname, (uint8_t *)value, nlen, vlen, 0};
+    return &l->v[l->n++];
+}
+
+/* Adds a field whose name and value stay where they are until the
+ * stream's exchange ends, which is after its HEADERS went out or were
+ * dropped: nghttp2 takes them without a copy. */
+static void nv_put(struct verbd_exchange *x, struct nv_list *l, const char *name, size_t nlen,
+                   const char *value, size_t vlen)
+{
+    *nv_next(x, l) = (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen,
+                                  NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+}
+
+/* Adds a field with its name lower-cased: in place when the name is
+ * writable (a response's own fields, which nothing reads after its
+ * head), else copied into x's arena. */
+static void nv_add(struct verbd_exchange *x, struct nv_list *l, char *name, size_t nlen,
+                   const char *value, size_t vlen, bool in_place)
+{
+    char *lname = name;
+    for (size_t i = 0; i < nlen && !in_place && lname == name; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z')
+            lname = arena_alloc(&x->arena, nlen + 1);
+    if (in_place || lname != name)
+        for (size_t i = 0; i < nlen; i++)
+            lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    nv_put(x, l, lname, nlen, value, vlen);
+}
+
+/* n in decimal at the end of buf[24]; returns where it starts. */
+static char *decimal(char *buf, uint64_t n, size_t *len)
+{
+    char *p = buf + 24;
+    do
+        *--p = (char)('0' + n % 10);
+    while (n /= 10);
+    *len = (size_t)(buf + 24 - p);
+    return p;
 }
 
 /* "Name: value\r\n" lines into fields (a location's `header`, trailers). */
@@ -332,7 +407,7 @@ static void nv_add_lines(struct verbd_exchange *x, struct nv_list *l, const char
                 ve--;
             struct span name = {p, (size_t)(colon - p)};
             if (!skip_hop || !hop_field(name))
-                nv_add(x, l, p, name.n, v, (size_t)(ve - v));
+                nv_add(x, l, (char *)p, name.n, v, (size_t)(ve - v), false);
         }
         p = eol ? eol + 1 : end;
     }
@@ -348,30 +423,31 @@ static void commit_head(struct h2_stream *s, struct verbd_exchange *x, bool last
 {
     struct verbd_response *res = &x->res;
     struct nv_list l = {0};
-    char *status = arena_alloc(&x->arena, 24);
-    int slen = snprintf(status, 24, "%d", res->status);
-    nv_add(x, &l, ":status", 7, status, (size_t)slen);
-    nv_add(x, &l, "server", 6, "verbd", 5);
+    char *num = arena_alloc(&x->arena, 48);
+    size_t slen;
+    const char *status = decimal(num, (uint64_t)res->status, &slen);
+    nv_put(x, &l, ":status", 7, status, slen);
+    nv_put(x, &l, "server", 6, "verbd", 5);
     if (!res->has_date) {
         const char *d = clock_date_field(); /* "Date: ...\r\n" */
         char *v = arena_alloc(&x->arena, CLOCK_DATE_FIELD_LEN);
         memcpy(v, d + 6, CLOCK_DATE_FIELD_LEN - 8);
-        nv_add(x, &l, "date", 4, v, CLOCK_DATE_FIELD_LEN - 8);
+        nv_put(x, &l, "date", 4, v, CLOCK_DATE_FIELD_LEN - 8);
     }
     size_t pos = 0;
     struct span name, value;
     while (response_field_at(res, &pos, &name, &value) == 0)
         if (!hop_field(name))
-            nv_add(x, &l, name.p, name.n, value.p, value.n);
+            nv_add(x, &l, (char *)name.p, name.n, value.p, value.n, true);
     if (x->extra_head && x->extra_head->len)
         nv_add_lines(x, &l, x->extra_head->p, x->extra_head->len, true);
     bool stated = res->length != RESPONSE_NO_LENGTH;
     uint64_t length = stated ? res->length : body;
     bool announce = res->status == 304 ? stated : status_has_body(res->status) && (stated || last);
     if (announce) {
-        char *v = arena_alloc(&x->arena, 24);
-        int n = snprintf(v, 24, "%" PRIu64, length);
-        nv_add(x, &l, "content-length", 14, v, (size_t)n);
+        size_t n;
+        const char *v = decimal(num + 24, length, &n);
+        nv_put(x, &l, "content-length", 14, v, n);
     }
     s->send_body = status_has_body(res->status) && x->req.method_id != METHOD_HEAD;
     s->stated = s->send_body && announce;
@@ -500,10 +576,12 @@ static void session_interim(void *sess, struct verbd_exchange *x, int status, co
     if (s->closed)
         return;
     struct nv_list l = {0};
-    char *v = arena_alloc(&x->arena, 24);
-    int n = snprintf(v, 24, "%d", status);
-    nv_add(x, &l, ":status", 7, v, (size_t)n);
+    size_t n;
+    const char *v = decimal(arena_alloc(&x->arena, 24), (uint64_t)status, &n);
+    nv_put(x, &l, ":status", 7, v, n);
     nv_add_lines(x, &l, fields, len, true);
+    for (size_t i = 1; i < l.n; i++) /* the fields are the caller's, for this call only */
+        l.v[i].flags = NGHTTP2_NV_FLAG_NONE;
     nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, l.v, l.n, NULL);
     wake(s->c);
 }
@@ -780,7 +858,7 @@ static void start_stream(struct http2 *c, struct h2_stream *s)
         reset_stream(s, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
-    buf_free(&s->head);
+    buf_reset(&s->head);
     s->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
     site_hold(s->site);
     x->log = s->site->error_log;
@@ -1423,6 +1501,13 @@ void http2_host_free(struct http2_host *h)
 {
     while (h->nconns)
         http2_close(h->conns[h->nconns - 1]);
+    while (h->spare) {
+        struct h2_stream *s = h->spare;
+        h->spare = s->next;
+        h->nspare = MAX_SPARE_STREAMS; /* freed, not kept */
+        spare_stream(h, s);
+    }
+    h->nspare = 0;
     free(h->conns);
     h->conns = NULL;
     h->cap_conns = 0;
