@@ -174,8 +174,8 @@ struct http2 {
     nghttp2_session *ng;
     struct h2_stream *streams;
     size_t nstreams;
-    struct buf out; /* gathered output */
-    size_t out_off;
+    struct outq out;    /* gathered output: frames, and file ranges of DATA */
+    uint64_t gathered;  /* its bytes */
     struct buf scratch; /* a request head being assembled */
     uint64_t idle_deadline, write_deadline;
     uint64_t flood_start; /* the current window of the flood budgets */
@@ -292,6 +292,10 @@ static void free_stream(struct h2_stream *s)
     }
     if (s->site)
         site_release(s->site);
+    /* Ranges of a file of this stream's may still wait in the connection's
+     * output (a reset stream): its hold stays until they are written. */
+    for (size_t i = s->q.head; i < s->q.n; i++)
+        outq_keep_hold(&c->out, &s->q.segs[i].hold);
     outq_drop(&s->q);
     if (s->prev)
         s->prev->next = s->next;
@@ -603,24 +607,22 @@ static const struct vx_session_ops h2_ops = {
     .upgrade = session_upgrade,
 };
 
-/* nghttp2 asks for a stream's DATA: what is queued, up to length. */
+/* nghttp2 asks for a stream's DATA: how much of what is queued, up to
+ * length, goes in the next frame.  The bytes are not copied here:
+ * send_data moves them to the connection's output. */
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
-    (void)ng, (void)id, (void)user;
+    (void)ng, (void)id, (void)buf, (void)user;
     struct h2_stream *s = src->ptr;
-    ssize_t copied = outq_copy(&s->q, (char *)buf, length);
-    if (copied < 0) {
-        /* The file shrank: the promised body is unkeepable. */
-        log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    size_t n = (size_t)copied;
+    uint64_t queued = outq_length(&s->q);
+    size_t n = queued < length ? (size_t)queued : length;
     if (n == 0 && !s->out_last) {
         s->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (s->out_last && outq_empty(&s->q)) {
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (s->out_last && n == queued) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->ntrailers) {
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -628,6 +630,35 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         }
     }
     return (ssize_t)n;
+}
+
+/* A DATA frame goes out: its header, then its payload moved from the
+ * stream's queue to the connection's output, memory copied once and file
+ * ranges left to sendfile where the transport has it (h2c), else read
+ * into the output (TLS, which copies anyway). */
+static int send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *user)
+{
+    (void)ng, (void)frame;
+    struct http2 *c = user;
+    struct h2_stream *s = src->ptr;
+    outq_bytes(&c->out, framehd, 9);
+    size_t moved = outq_move(&s->q, &c->out, length, c->tr.ops->sendfile != NULL);
+    c->gathered += 9 + length;
+    if (moved < length) {
+        /* The file shrank: the frame's length is kept with zeros, and the
+         * stream, whose promised body is unkeepable, is reset. */
+        log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
+        static const char zeros[256];
+        for (size_t left = length - moved; left;) {
+            size_t k = left < sizeof zeros ? left : sizeof zeros;
+            outq_bytes(&c->out, zeros, k);
+            left -= k;
+        }
+        outq_drop(&s->q);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -1204,7 +1235,7 @@ static ssize_t read_input(struct http2 *c)
 static int flush(struct http2 *c)
 {
     for (;;) {
-        while (c->out.len - c->out_off < GATHER_MAX) {
+        while (c->gathered < GATHER_MAX) {
             const uint8_t *p;
             ssize_t n = nghttp2_session_mem_send(c->ng, &p);
             if (n < 0) {
@@ -1213,12 +1244,16 @@ static int flush(struct http2 *c)
             }
             if (n == 0)
                 break;
-            buf_append(&c->out, p, (size_t)n);
+            outq_bytes(&c->out, p, (size_t)n);
+            c->gathered += (uint64_t)n;
         }
-        if (c->out_off == c->out.len)
+        if (outq_empty(&c->out))
             break;
-        struct iovec iov = {c->out.p + c->out_off, c->out.len - c->out_off};
-        ssize_t n = c->tr.ops->writev(&c->tr, &iov, 1, false);
+        ssize_t n = outq_write(&c->out, &c->tr);
+        if (n == 0) {
+            log_msg(LOG_ERROR, "HTTP/2: a file changed while sent");
+            return -1; /* DATA of a length its file no longer has */
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1233,16 +1268,10 @@ static int flush(struct http2 *c)
         stats_sent((uint64_t)n);
         c->blocked = false;
         c->write_deadline = 0;
-        c->out_off += (size_t)n;
-        if (c->out_off == c->out.len) {
-            c->out_off = 0;
-            buf_reset(&c->out);
-        }
+        c->gathered -= (uint64_t)n;
     }
-    if (c->out.cap > 4 * GATHER_MAX) {
-        buf_free(&c->out);
-        c->out_off = 0;
-    }
+    if (c->out.out.cap > 4 * GATHER_MAX)
+        buf_free(&c->out.out);
     return 1;
 }
 
@@ -1380,7 +1409,7 @@ static void run_once(struct http2 *c)
             break;
         }
         if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-            c->out_off == c->out.len) {
+            outq_empty(&c->out)) {
             begin_linger(c); /* finished: GOAWAY sent, or the session ended */
             break;
         }
@@ -1391,7 +1420,7 @@ static void run_once(struct http2 *c)
                                   NULL, 0);
             progress = true;
         }
-        if (c->goaway && !c->nstreams && c->out_off == c->out.len &&
+        if (c->goaway && !c->nstreams && outq_empty(&c->out) &&
             !nghttp2_session_want_write(c->ng)) {
             begin_linger(c);
             break;
@@ -1480,6 +1509,7 @@ static bool setup_library(void)
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, on_invalid_frame);
+    nghttp2_session_callbacks_set_send_data_callback(callbacks, send_data);
     if (nghttp2_option_new(&options) != 0)
         return false;
     /* The window is given back as the reader takes the body. */
@@ -1594,7 +1624,9 @@ void http2_close(struct http2 *c)
         free_stream(c->streams);
     }
     nghttp2_session_del(c->ng);
-    buf_free(&c->out);
+    outq_drop(&c->out);
+    outq_free_segs(&c->out);
+    buf_free(&c->out.out);
     buf_free(&c->scratch);
     loop_timer_stop(h->h1->loop, &c->timer);
     loop_defer_cancel(h->h1->loop, &c->run);
