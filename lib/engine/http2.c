@@ -127,6 +127,9 @@ struct h2_stream {
     bool body_over;    /* past max_body: the rest is dropped */
     size_t to_consume; /* delivered or dropped bytes to give back as window */
     uint64_t read_deadline;
+    /* min_rate, as HTTP/1's: a window opens when the module starts (or
+     * resumes) reading; the body bytes received in it are counted. */
+    uint64_t rate_at, rate_bytes; /* rate_at 0: no window */
 
     /* The response. */
     bool submitted; /* HEADERS of the final response went to nghttp2 */
@@ -552,6 +555,8 @@ static void session_read(void *sess, struct verbd_exchange *x)
         send_continue(s);
     }
     s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+    s->rate_at = clock_ms();
+    s->rate_bytes = 0;
     wake(s->c);
 }
 
@@ -561,6 +566,8 @@ static void session_pause(void *sess, struct verbd_exchange *x, bool paused)
     (void)x;
     if (!paused) {
         s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+        s->rate_at = clock_ms(); /* a paused body owes no rate */
+        s->rate_bytes = 0;
         wake(s->c);
     }
 }
@@ -980,6 +987,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     if (!s)
         return 0;
     s->in_total += len;
+    s->rate_bytes += len;
     s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
     struct verbd_exchange *x = s->x;
     bool dropped = s->body_over || (x && (x->finished || x->body_done));
@@ -1280,6 +1288,34 @@ static uint64_t earlier(uint64_t a, uint64_t b)
     return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/* A stream whose module waits for more of its body. */
+static bool awaits_body(const struct h2_stream *s)
+{
+    const struct verbd_exchange *x = s->x;
+    return x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed;
+}
+
+/* The end of the stream's min_rate window, or 0 if none is open. */
+static uint64_t rate_end(const struct h2_stream *s)
+{
+    uint64_t window = stream_settings(s)->min_rate_window_ms;
+    return s->rate_at && window ? s->rate_at + window : 0;
+}
+
+/* A min_rate window that ended: true if the body kept the rate (a new
+ * window opens), false if it did not. */
+static bool kept_rate(struct h2_stream *s, uint64_t now)
+{
+    uint64_t end = rate_end(s);
+    if (!end || now < end)
+        return true;
+    const struct settings *set = stream_settings(s);
+    bool kept = s->rate_bytes * 1000 >= set->min_rate * set->min_rate_window_ms;
+    s->rate_at = now;
+    s->rate_bytes = 0;
+    return kept;
+}
+
 /* The earliest deadline: output that does not leave, a body that does not
  * come, an idle connection. */
 static uint64_t current_deadline(const struct http2 *c)
@@ -1290,9 +1326,8 @@ static uint64_t current_deadline(const struct http2 *c)
     if (!c->nstreams)
         due = earlier(due, c->idle_deadline);
     for (const struct h2_stream *s = c->streams; s; s = s->next) {
-        const struct verbd_exchange *x = s->x;
-        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed)
-            due = earlier(due, s->read_deadline);
+        if (awaits_body(s))
+            due = earlier(earlier(due, s->read_deadline), rate_end(s));
         if (s->draining && !s->closed && !s->rst_pending)
             due = earlier(due, s->drain_deadline);
     }
@@ -1329,12 +1364,14 @@ static void on_timer(void *arg)
         nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
     }
     for (struct h2_stream *s = c->streams; s; s = s->next) {
-        struct verbd_exchange *x = s->x;
-        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed &&
-            now >= s->read_deadline) {
-            log_msg(LOG_INFO, "HTTP/2 stream %d: request body timeout", s->id);
+        const char *why = !awaits_body(s)           ? NULL
+                          : now >= s->read_deadline ? "request body timeout"
+                          : !kept_rate(s, now)      ? "request body slower than min_rate"
+                                                    : NULL;
+        if (why) {
+            log_msg(LOG_INFO, "HTTP/2 stream %d: %s", s->id, why);
             s->body_over = true; /* whatever still comes is dropped */
-            vx_body_done(x, 408);
+            vx_body_done(s->x, 408);
             reset_stream(s, NGHTTP2_CANCEL);
         }
         if (s->draining && !s->closed && now >= s->drain_deadline)

@@ -649,6 +649,41 @@ class WebdavThroughCurl(Http2Case):
         self.assertEqual(os.listdir(self.dav), ["big.bin"])
 
 
+class MinRate(Http2Case):
+    """min_rate (docs/config.md) over HTTP/2: a request body slower than
+    the rate over its window ends that stream with 408 (or a reset); the
+    connection and its other streams go on."""
+
+    server_args = ("--set", "min_rate=1k 1s", "--set", "body_timeout=30s")
+
+    def test_slow_body_is_408_and_the_connection_goes_on(self):
+        c = self.client()
+        sid = c.start("PUT", "/dav/slow.bin", headers=[("content-length", "100000")], end=False)
+        r = c.responses[sid]
+        start = time.monotonic()
+        # 100 bytes every 0.25 s: 400 bytes a second, under 1k.
+        while not r.ended and time.monotonic() - start < 6:
+            try:
+                c.conn.send_data(sid, b"x" * 100)
+                c.flush()
+            except h2.exceptions.StreamClosedError:
+                break
+            try:
+                c.pump(lambda: r.ended, timeout=0.25)
+            except AssertionError:
+                pass  # not ended yet: send more
+        self.assertTrue(r.ended, "the slow body was not stopped: %r" % r)
+        self.assertTrue(r.status == 408 or r.reset is not None, r)
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        self.assertLess(time.monotonic() - start, 4)
+        self.assertFalse(os.path.exists(os.path.join(self.dav, "slow.bin")))
+        self.assertIsNone(c.goaway)
+        # The same connection: a body at full speed is not held to it.
+        data = os.urandom(300000)
+        self.assertEqual(c.request("PUT", "/dav/fast.bin", body=data).status, 201)
+        self.assertEqual(c.request("GET", "/index.html").status, 200)
+
+
 class Http2Off(Http2Case):
     http2 = "off"
 
