@@ -1621,6 +1621,10 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)set->max_header},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* No RFC 7540 priority tree (deprecated by RFC 9113): the library
+         * then keeps no closed streams for it and schedules by RFC 9218's
+         * urgency, which costs less per stream. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) {

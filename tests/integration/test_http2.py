@@ -444,6 +444,11 @@ class Streams(Http2Case):
         c = self.client()
         c.pump(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
 
+    def test_no_rfc7540_priorities(self):
+        # RFC 9218 §2.1: SETTINGS_NO_RFC7540_PRIORITIES (0x9) = 1.
+        c = self.client()
+        c.pump(lambda: c.conn.remote_settings.get(0x9) == 1)
+
     def test_a_stalled_stream_does_not_hold_the_others(self):
         # The client gives no window back for the big body: its stream
         # stops; another stream on the same connection is still answered.
