@@ -102,6 +102,10 @@ static const struct {
     [FLOOD_DRIBBLE] = {"small WINDOW_UPDATE", MAX_DRIBBLE},
 };
 
+struct pair_len {
+    uint32_t name, value;
+};
+
 struct h2_stream {
     struct http2 *c;
     struct h2_stream *prev, *next;
@@ -109,7 +113,8 @@ struct h2_stream {
     struct verbd_exchange *x;
     struct site *site;
 
-    /* The request head as it arrives: "name\0value\0" pairs. */
+    /* The request head as it arrives: pairs of the two lengths (struct
+     * pair_len) then name and value. */
     struct buf head;
     size_t nfields;
     uint64_t head_bytes; /* RFC 9113 §6.5.2's count: name + value + 32 each */
@@ -714,10 +719,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         s->refuse = 414;
         return 0;
     }
-    buf_append(&s->head, name, namelen);
-    buf_append(&s->head, "", 1);
-    buf_append(&s->head, value, valuelen);
-    buf_append(&s->head, "", 1);
+    struct pair_len len = {(uint32_t)namelen, (uint32_t)valuelen};
+    buf_reserve(&s->head, sizeof len + namelen + valuelen);
+    char *p = s->head.p + s->head.len;
+    memcpy(p, &len, sizeof len);
+    memcpy(p + sizeof len, name, namelen);
+    memcpy(p + sizeof len + namelen, value, valuelen);
+    s->head.len += sizeof len + namelen + valuelen;
     return 0;
 }
 
@@ -741,16 +749,18 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     return 0;
 }
 
-/* The next "name\0value\0" pair of a collected head. */
+/* The next pair of a collected head. */
 static bool next_pair(const struct buf *b, size_t *at, struct span *name, struct span *value)
 {
     if (*at >= b->len)
         return false;
-    name->p = b->p + *at;
-    name->n = strlen(name->p);
-    value->p = name->p + name->n + 1;
-    value->n = strlen(value->p);
-    *at += name->n + value->n + 2;
+    struct pair_len len;
+    memcpy(&len, b->p + *at, sizeof len);
+    name->p = b->p + *at + sizeof len;
+    name->n = len.name;
+    value->p = name->p + len.name;
+    value->n = len.value;
+    *at += sizeof len + len.name + len.value;
     return true;
 }
 
