@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1542,6 +1544,97 @@ static void host_add(struct http2_host *h, struct http2 *c)
 static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
 
+/* libnghttp2 allocates and frees several small blocks per stream (the
+ * stream, its frames, their queue items): they are kept per thread by
+ * size class for the next ones, up to POOL_KEEP bytes a class, instead
+ * of going through malloc each time. */
+#define POOL_CLASSES 6 /* 64, 128, ... 2048 bytes */
+#define POOL_MIN 64
+#define POOL_KEEP (128 * 1024)
+
+struct pool_head {
+    size_t size; /* what the block holds: its class's, or what was asked */
+    union {
+        struct pool_head *next; /* while kept */
+        max_align_t align;
+    } u;
+};
+
+static _Thread_local struct {
+    struct pool_head *free[POOL_CLASSES];
+    size_t kept[POOL_CLASSES];
+} pool;
+
+static int pool_class(size_t size)
+{
+    int k = 0;
+    for (size_t cap = POOL_MIN; cap < size; cap <<= 1)
+        if (++k == POOL_CLASSES)
+            return -1;
+    return k;
+}
+
+static void *pool_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    int k = pool_class(size);
+    struct pool_head *h;
+    if (k >= 0 && (h = pool.free[k])) {
+        pool.free[k] = h->u.next;
+        pool.kept[k] -= h->size;
+        return &h->u;
+    }
+    size_t cap = k >= 0 ? (size_t)POOL_MIN << k : size;
+    h = malloc(offsetof(struct pool_head, u) + (cap ? cap : 1));
+    if (!h)
+        return NULL;
+    h->size = cap;
+    return &h->u;
+}
+
+static void pool_free(void *p, void *ud)
+{
+    (void)ud;
+    if (!p)
+        return;
+    struct pool_head *h = (struct pool_head *)((char *)p - offsetof(struct pool_head, u));
+    int k = pool_class(h->size);
+    if (k < 0 || h->size != (size_t)POOL_MIN << k || pool.kept[k] + h->size > POOL_KEEP) {
+        free(h);
+        return;
+    }
+    h->u.next = pool.free[k];
+    pool.free[k] = h;
+    pool.kept[k] += h->size;
+}
+
+static void *pool_calloc(size_t n, size_t size, void *ud)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = pool_malloc(n * size, ud);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void *pool_realloc(void *p, size_t size, void *ud)
+{
+    if (!p)
+        return pool_malloc(size, ud);
+    struct pool_head *h = (struct pool_head *)((char *)p - offsetof(struct pool_head, u));
+    if (size <= h->size)
+        return p;
+    void *q = pool_malloc(size, ud);
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->size);
+    pool_free(p, ud);
+    return q;
+}
+
+static nghttp2_mem pool_mem = {NULL, pool_malloc, pool_free, pool_calloc, pool_realloc};
+
 static bool setup_library(void)
 {
     if (callbacks)
@@ -1609,7 +1702,7 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
     if (peer)
         memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
     if ((sni && lis->nsites > 1 && !(c->sni = strdup(sni))) ||
-        nghttp2_session_server_new2(&c->ng, callbacks, c, options) != 0) {
+        nghttp2_session_server_new3(&c->ng, callbacks, c, options, &pool_mem) != 0) {
         free(c->sni);
         c->tr.ops->close(&c->tr);
         free(c);
