@@ -930,29 +930,14 @@ static ssize_t read_input(struct http1 *c)
     }
     ssize_t total = 0;
     while (c->in_len < h->buf_size) {
-        size_t room = h->buf_size - c->in_len;
-        ssize_t n = c->tr.ops->read(&c->tr, c->in + c->in_len, room);
-        if (n > 0) {
-            c->in_len += (size_t)n;
-            total += n;
-            /* A short read emptied the socket: anything newer raises a new
-             * edge, so there is no need to ask again for EAGAIN. */
-            if ((size_t)n < room && !c->peer_shut) {
-                c->drained = true;
-                break;
-            }
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            c->drained = true;
-            break;
-        }
+        ssize_t n = transport_read_some(&c->tr, c->in + c->in_len, h->buf_size - c->in_len,
+                                        c->peer_shut, &c->drained, &c->eof);
         if (n < 0)
             return -1;
-        c->eof = true;
-        break;
+        c->in_len += (size_t)n;
+        total += n;
+        if (n == 0 || c->drained)
+            break;
     }
     /* Whatever is answered from now on arrived before any file is looked
      * at again. */

@@ -53,8 +53,8 @@
 #define MAX_STREAMS 100
 /* Ended streams a worker keeps for new ones, with buffers up to
  * SPARE_BUF_MAX: a stream then costs no allocation of verbd's own. */
-#define MAX_SPARE_STREAMS 256
-#define SPARE_BUF_MAX (16 * 1024)
+#define MAX_SPARE_STREAMS 64
+#define SPARE_BUF_MAX (4 * 1024)
 /* A stream's receive window: what it may send before its reader takes
  * it.  The connection's window covers every stream's, so a stream whose
  * reader pauses never holds the others up. */
@@ -1216,32 +1216,22 @@ static ssize_t read_input(struct http2 *c)
     char buf[READ_CHUNK];
     ssize_t total = 0;
     while (total < READ_TURN) {
-        ssize_t n = c->tr.ops->read(&c->tr, buf, sizeof buf);
-        if (n > 0) {
-            total += n;
-            int r = feed(c, buf, (size_t)n);
-            if (r < 0)
-                return -1;
-            if (r > 0) {
-                c->drained = true;
-                break;
-            }
-            if ((size_t)n < sizeof buf && !c->peer_shut) {
-                c->drained = true;
-                break;
-            }
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ssize_t n =
+            transport_read_some(&c->tr, buf, sizeof buf, c->peer_shut, &c->drained, &c->eof);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        total += n;
+        int r = feed(c, buf, (size_t)n);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
             c->drained = true;
             break;
         }
-        if (n < 0)
-            return -1;
-        c->eof = true;
-        break;
+        if (c->drained)
+            break;
     }
     if (total) {
         clock_new_epoch();
