@@ -326,6 +326,34 @@ class Bodies(Http2Case):
                 self.assertEqual(int(r.header("content-length")), BIG)
                 self.assertTrue(bytes(r.body) == want, "body differs")
 
+    def test_large_frames_both_transports(self):
+        # A client that allows 1 MiB frames and windows: DATA of up to
+        # 256 KiB, whose file payload goes by the transport's sendfile
+        # (docs/http2.md).
+        with open(os.path.join(self.dav, "big.bin"), "rb") as f:
+            want = f.read()
+        for tls in (False, True):
+            with self.subTest(tls=tls):
+                c = self.client(tls=tls, window=1 << 20)
+                c.conn.update_settings({h2.settings.SettingCodes.MAX_FRAME_SIZE: 1 << 20})
+                c.conn.increment_flow_control_window(1 << 24)
+                c.flush()
+                sizes = []
+                orig = c.handle
+
+                def handle(ev, orig=orig, sizes=sizes):
+                    if isinstance(ev, h2.events.DataReceived):
+                        sizes.append(len(ev.data))
+                    orig(ev)
+                c.handle = handle
+                # h2 applies its settings once the server acknowledged them.
+                c.pump(lambda: c.conn.local_settings.max_frame_size == 1 << 20)
+                r = c.wait(c.start("GET", "/dav/big.bin"))
+                self.assertEqual(r.status, 200)
+                self.assertTrue(bytes(r.body) == want, "body differs")
+                self.assertEqual(max(sizes), 256 * 1024, sizes[:10])
+                self.assertEqual(c.request("GET", "/index.html").status, 200)
+
     def test_large_upload_with_flow_control(self):
         data = os.urandom(8 * 1024 * 1024 + 7)
         for tls in (False, True):
