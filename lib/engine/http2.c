@@ -1269,7 +1269,10 @@ static ssize_t read_input(struct http2 *c)
 static int flush(struct http2 *c)
 {
     for (;;) {
-        while (c->gathered < GATHER_MAX) {
+        /* Bounded by what is unwritten and by the buffer's length: the
+         * buffer starts over only once all of it is written, so adding to
+         * one that is partly written would make it grow (and move). */
+        while (c->gathered < GATHER_MAX && c->out.out.len < GATHER_MAX) {
             const uint8_t *p;
             ssize_t n = nghttp2_session_mem_send(c->ng, &p);
             if (n < 0) {
