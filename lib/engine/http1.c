@@ -28,7 +28,6 @@
  * is not destroyed by a reset. */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (64 * 1024)
-#define IOV_BATCH 64
 /* A response head without the handler's fields, at most: the longest
  * status line (or "HTTP/1.1 <20 digits> Unknown"), Server, Date,
  * Content-Length or Transfer-Encoding, Connection and the empty line. */
@@ -931,29 +930,14 @@ static ssize_t read_input(struct http1 *c)
     }
     ssize_t total = 0;
     while (c->in_len < h->buf_size) {
-        size_t room = h->buf_size - c->in_len;
-        ssize_t n = c->tr.ops->read(&c->tr, c->in + c->in_len, room);
-        if (n > 0) {
-            c->in_len += (size_t)n;
-            total += n;
-            /* A short read emptied the socket: anything newer raises a new
-             * edge, so there is no need to ask again for EAGAIN. */
-            if ((size_t)n < room && !c->peer_shut) {
-                c->drained = true;
-                break;
-            }
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            c->drained = true;
-            break;
-        }
+        ssize_t n = transport_read_some(&c->tr, c->in + c->in_len, h->buf_size - c->in_len,
+                                        c->peer_shut, &c->drained, &c->eof);
         if (n < 0)
             return -1;
-        c->eof = true;
-        break;
+        c->in_len += (size_t)n;
+        total += n;
+        if (n == 0 || c->drained)
+            break;
     }
     /* Whatever is answered from now on arrived before any file is looked
      * at again. */
@@ -977,24 +961,9 @@ static int flush(struct http1 *c)
 {
     struct outq *q = &c->q;
     while (has_output(c)) {
-        struct out_seg *s = &q->segs[q->head];
-        ssize_t n;
-        if (s->fd < 0) {
-            struct iovec iov[IOV_BATCH];
-            int cnt = 0;
-            size_t i = q->head;
-            for (; i < q->n && cnt < IOV_BATCH && q->segs[i].fd < 0; i++)
-                iov[cnt++] = (struct iovec){q->out.p + q->segs[i].off, (size_t)q->segs[i].len};
-            /* A head followed by a file body: hold it back so that both
-             * leave in the same segments. */
-            n = c->tr.ops->writev(&c->tr, iov, cnt, i < q->n);
-        } else {
-            off_t off = (off_t)s->off;
-            size_t want = s->len < (1u << 30) ? (size_t)s->len : (1u << 30);
-            n = c->tr.ops->sendfile(&c->tr, s->fd, &off, want);
-            if (n == 0)
-                return -1; /* the file shrank: the promised length is unkeepable */
-        }
+        ssize_t n = outq_write(q, &c->tr);
+        if (n == 0)
+            return -1; /* a file shrank: the promised length is unkeepable */
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1008,7 +977,6 @@ static int flush(struct http1 *c)
             }
             return -1;
         }
-        outq_consumed(q, (size_t)n);
         c->out_window_bytes += (uint64_t)n;
         stats_sent((uint64_t)n);
         c->write_deadline = clock_ms() + settings_of(c)->send_timeout_ms;

@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,13 +44,30 @@
 
 /* Per stream: the response body queued before verbd_send() says wait. */
 #define OUT_HIGH_WATER (64 * 1024)
-/* Output gathered from nghttp2 before it is written. */
-#define GATHER_MAX (128 * 1024)
+/* Output gathered from nghttp2 before it is written.  (Over loopback,
+ * 32-64 KiB writes cost less CPU per byte than 128 KiB ones.) */
+#define GATHER_MAX (64 * 1024)
+/* A DATA frame's file payload from this size on leaves by the transport's
+ * sendfile (h2c; TLS: kernel TLS, else a record at a time); a smaller one
+ * is read into the output.  With the 16 KiB frames clients
+ * allow by default, a sendfile and a write for each frame's header cost
+ * more than one pread per frame and one writev for many: 0.63-0.68x
+ * h2o's requests per CPU-second against 0.86x (64 KiB files, h2load -c16
+ * -m4, loopback; docs/http2.md). */
+#define SENDFILE_MIN (64 * 1024)
+/* The largest DATA frame, when the client's SETTINGS_MAX_FRAME_SIZE and
+ * windows allow it (the library's frame buffer grows to it for that
+ * connection) and the transport has sendfile; 16 KiB otherwise. */
+#define FRAME_MAX (256 * 1024)
 /* Input read (and given to nghttp2) per turn, so that streams get their
  * turn between reads of a fast client. */
 #define READ_TURN (256 * 1024)
 #define READ_CHUNK (16 * 1024)
 #define MAX_STREAMS 100
+/* Ended streams a worker keeps for new ones, with buffers up to
+ * SPARE_BUF_MAX: a stream then costs no allocation of verbd's own. */
+#define MAX_SPARE_STREAMS 64
+#define SPARE_BUF_MAX (4 * 1024)
 /* A stream's receive window: what it may send before its reader takes
  * it.  The connection's window covers every stream's, so a stream whose
  * reader pauses never holds the others up. */
@@ -98,6 +117,10 @@ static const struct {
     [FLOOD_DRIBBLE] = {"small WINDOW_UPDATE", MAX_DRIBBLE},
 };
 
+struct pair_len {
+    uint32_t name, value;
+};
+
 struct h2_stream {
     struct http2 *c;
     struct h2_stream *prev, *next;
@@ -105,7 +128,8 @@ struct h2_stream {
     struct verbd_exchange *x;
     struct site *site;
 
-    /* The request head as it arrives: "name\0value\0" pairs. */
+    /* The request head as it arrives: pairs of the two lengths (struct
+     * pair_len) then name and value. */
     struct buf head;
     size_t nfields;
     uint64_t head_bytes; /* RFC 9113 §6.5.2's count: name + value + 32 each */
@@ -123,6 +147,9 @@ struct h2_stream {
     bool body_over;    /* past max_body: the rest is dropped */
     size_t to_consume; /* delivered or dropped bytes to give back as window */
     uint64_t read_deadline;
+    /* min_rate, as HTTP/1's: a window opens when the module starts (or
+     * resumes) reading; the body bytes received in it are counted. */
+    uint64_t rate_at, rate_bytes; /* rate_at 0: no window */
 
     /* The response. */
     bool submitted; /* HEADERS of the final response went to nghttp2 */
@@ -170,8 +197,8 @@ struct http2 {
     nghttp2_session *ng;
     struct h2_stream *streams;
     size_t nstreams;
-    struct buf out; /* gathered output */
-    size_t out_off;
+    struct outq out;    /* gathered output: frames, and file ranges of DATA */
+    uint64_t gathered;  /* its bytes */
     struct buf scratch; /* a request head being assembled */
     uint64_t idle_deadline, write_deadline;
     uint64_t flood_start; /* the current window of the flood budgets */
@@ -222,9 +249,18 @@ static void wake(struct http2 *c)
 
 static struct h2_stream *new_stream(struct http2 *c, int32_t id)
 {
-    struct h2_stream *s = calloc(1, sizeof *s);
-    if (!s)
+    struct http2_host *h = c->host;
+    struct h2_stream *s = h->spare;
+    if (s) {
+        h->spare = s->next;
+        h->nspare--;
+        struct buf head = s->head, in = s->in, trailers = s->trailers;
+        struct outq q = s->q;
+        memset(s, 0, sizeof *s);
+        s->head = head, s->in = in, s->trailers = trailers, s->q = q;
+    } else if (!(s = calloc(1, sizeof *s))) {
         return NULL;
+    }
     s->c = c;
     s->id = id;
     s->next = c->streams;
@@ -234,6 +270,34 @@ static struct h2_stream *new_stream(struct http2 *c, int32_t id)
     c->nstreams++;
     count_state(c);
     return s;
+}
+
+static void buf_keep(struct buf *b)
+{
+    if (b->cap > SPARE_BUF_MAX)
+        buf_free(b);
+    buf_reset(b);
+}
+
+/* A stream's memory: kept for a new stream, or freed. */
+static void spare_stream(struct http2_host *h, struct h2_stream *s)
+{
+    if (h->nspare >= MAX_SPARE_STREAMS) {
+        outq_free_segs(&s->q);
+        buf_free(&s->q.out);
+        buf_free(&s->in);
+        buf_free(&s->head);
+        buf_free(&s->trailers);
+        free(s);
+        return;
+    }
+    buf_keep(&s->q.out);
+    buf_keep(&s->in);
+    buf_keep(&s->head);
+    buf_keep(&s->trailers);
+    s->next = h->spare;
+    h->spare = s;
+    h->nspare++;
 }
 
 /* Ends the stream's exchange (or drops it, if unfinished: the client went)
@@ -251,12 +315,11 @@ static void free_stream(struct h2_stream *s)
     }
     if (s->site)
         site_release(s->site);
+    /* Ranges of a file of this stream's may still wait in the connection's
+     * output (a reset stream): its hold stays until they are written. */
+    for (size_t i = s->q.head; i < s->q.n; i++)
+        outq_keep_hold(&c->out, &s->q.segs[i].hold);
     outq_drop(&s->q);
-    outq_free_segs(&s->q);
-    buf_free(&s->q.out);
-    buf_free(&s->in);
-    buf_free(&s->head);
-    buf_free(&s->trailers);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -267,7 +330,7 @@ static void free_stream(struct h2_stream *s)
     count_state(c);
     if (!c->nstreams)
         c->idle_deadline = clock_ms() + settings_of(c)->idle_timeout_ms;
-    free(s);
+    spare_stream(c->host, s);
 }
 
 /* ---- the response -------------------------------------------------------------- */
@@ -282,11 +345,17 @@ static bool status_has_body(int status)
  * session's. */
 static bool hop_field(struct span name)
 {
-    static const char *const names[] = {
-        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-        "content-length", NULL};
-    for (size_t i = 0; names[i]; i++)
-        if (strlen(names[i]) == name.n && strncasecmp(names[i], name.p, name.n) == 0)
+    static const struct {
+        const char *p;
+        size_t n;
+    } names[] = {
+#define HOP(lit) {lit, sizeof lit - 1}
+        HOP("connection"), HOP("keep-alive"),     HOP("proxy-connection"),
+        HOP("upgrade"),    HOP("content-length"), HOP("transfer-encoding"),
+#undef HOP
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].n == name.n && strncasecmp(names[i].p, name.p, name.n) == 0)
             return true;
     return false;
 }
@@ -296,9 +365,8 @@ struct nv_list {
     size_t n, cap;
 };
 
-/* Adds a field with its name lower-cased, copied into x's arena. */
-static void nv_add(struct verbd_exchange *x, struct nv_list *l, const char *name, size_t nlen,
-                   const char *value, size_t vlen)
+/* Room for one more field; the list lives in x's arena. */
+static nghttp2_nv *nv_next(struct verbd_exchange *x, struct nv_list *l)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -308,10 +376,44 @@ static void nv_add(struct verbd_exchange *x, struct nv_list *l, const char *name
         l->v = p;
         l->cap = cap;
     }
-    char *lname = arena_alloc(&x->arena, nlen + 1);
-    for (size_t i = 0; i < nlen; i++)
-        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    l->v[l->n++] = (nghttp2_nv){(uint8_t *)lname, (uint8_t *)value, nlen, vlen, 0};
+    return &l->v[l->n++];
+}
+
+/* Adds a field whose name and value stay where they are until the
+ * stream's exchange ends, which is after its HEADERS went out or were
+ * dropped: nghttp2 takes them without a copy. */
+static void nv_put(struct verbd_exchange *x, struct nv_list *l, const char *name, size_t nlen,
+                   const char *value, size_t vlen)
+{
+    *nv_next(x, l) = (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen,
+                                  NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+}
+
+/* Adds a field with its name lower-cased: in place when the name is
+ * writable (a response's own fields, which nothing reads after its
+ * head), else copied into x's arena. */
+static void nv_add(struct verbd_exchange *x, struct nv_list *l, char *name, size_t nlen,
+                   const char *value, size_t vlen, bool in_place)
+{
+    char *lname = name;
+    for (size_t i = 0; i < nlen && !in_place && lname == name; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z')
+            lname = arena_alloc(&x->arena, nlen + 1);
+    if (in_place || lname != name)
+        for (size_t i = 0; i < nlen; i++)
+            lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    nv_put(x, l, lname, nlen, value, vlen);
+}
+
+/* n in decimal at the end of buf[24]; returns where it starts. */
+static char *decimal(char *buf, uint64_t n, size_t *len)
+{
+    char *p = buf + 24;
+    do
+        *--p = (char)('0' + n % 10);
+    while (n /= 10);
+    *len = (size_t)(buf + 24 - p);
+    return p;
 }
 
 /* "Name: value\r\n" lines into fields (a location's `header`, trailers). */
@@ -332,7 +434,7 @@ static void nv_add_lines(struct verbd_exchange *x, struct nv_list *l, const char
                 ve--;
             struct span name = {p, (size_t)(colon - p)};
             if (!skip_hop || !hop_field(name))
-                nv_add(x, l, p, name.n, v, (size_t)(ve - v));
+                nv_add(x, l, (char *)p, name.n, v, (size_t)(ve - v), false);
         }
         p = eol ? eol + 1 : end;
     }
@@ -348,30 +450,31 @@ static void commit_head(struct h2_stream *s, struct verbd_exchange *x, bool last
 {
     struct verbd_response *res = &x->res;
     struct nv_list l = {0};
-    char *status = arena_alloc(&x->arena, 24);
-    int slen = snprintf(status, 24, "%d", res->status);
-    nv_add(x, &l, ":status", 7, status, (size_t)slen);
-    nv_add(x, &l, "server", 6, "verbd", 5);
+    char *num = arena_alloc(&x->arena, 48);
+    size_t slen;
+    const char *status = decimal(num, (uint64_t)res->status, &slen);
+    nv_put(x, &l, ":status", 7, status, slen);
+    nv_put(x, &l, "server", 6, "verbd", 5);
     if (!res->has_date) {
         const char *d = clock_date_field(); /* "Date: ...\r\n" */
         char *v = arena_alloc(&x->arena, CLOCK_DATE_FIELD_LEN);
         memcpy(v, d + 6, CLOCK_DATE_FIELD_LEN - 8);
-        nv_add(x, &l, "date", 4, v, CLOCK_DATE_FIELD_LEN - 8);
+        nv_put(x, &l, "date", 4, v, CLOCK_DATE_FIELD_LEN - 8);
     }
     size_t pos = 0;
     struct span name, value;
     while (response_field_at(res, &pos, &name, &value) == 0)
         if (!hop_field(name))
-            nv_add(x, &l, name.p, name.n, value.p, value.n);
+            nv_add(x, &l, (char *)name.p, name.n, value.p, value.n, true);
     if (x->extra_head && x->extra_head->len)
         nv_add_lines(x, &l, x->extra_head->p, x->extra_head->len, true);
     bool stated = res->length != RESPONSE_NO_LENGTH;
     uint64_t length = stated ? res->length : body;
     bool announce = res->status == 304 ? stated : status_has_body(res->status) && (stated || last);
     if (announce) {
-        char *v = arena_alloc(&x->arena, 24);
-        int n = snprintf(v, 24, "%" PRIu64, length);
-        nv_add(x, &l, "content-length", 14, v, (size_t)n);
+        size_t n;
+        const char *v = decimal(num + 24, length, &n);
+        nv_put(x, &l, "content-length", 14, v, n);
     }
     s->send_body = status_has_body(res->status) && x->req.method_id != METHOD_HEAD;
     s->stated = s->send_body && announce;
@@ -472,6 +575,8 @@ static void session_read(void *sess, struct verbd_exchange *x)
         send_continue(s);
     }
     s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+    s->rate_at = clock_ms();
+    s->rate_bytes = 0;
     wake(s->c);
 }
 
@@ -481,6 +586,8 @@ static void session_pause(void *sess, struct verbd_exchange *x, bool paused)
     (void)x;
     if (!paused) {
         s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
+        s->rate_at = clock_ms(); /* a paused body owes no rate */
+        s->rate_bytes = 0;
         wake(s->c);
     }
 }
@@ -500,10 +607,12 @@ static void session_interim(void *sess, struct verbd_exchange *x, int status, co
     if (s->closed)
         return;
     struct nv_list l = {0};
-    char *v = arena_alloc(&x->arena, 24);
-    int n = snprintf(v, 24, "%d", status);
-    nv_add(x, &l, ":status", 7, v, (size_t)n);
+    size_t n;
+    const char *v = decimal(arena_alloc(&x->arena, 24), (uint64_t)status, &n);
+    nv_put(x, &l, ":status", 7, v, n);
     nv_add_lines(x, &l, fields, len, true);
+    for (size_t i = 1; i < l.n; i++) /* the fields are the caller's, for this call only */
+        l.v[i].flags = NGHTTP2_NV_FLAG_NONE;
     nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, l.v, l.n, NULL);
     wake(s->c);
 }
@@ -525,24 +634,22 @@ static const struct vx_session_ops h2_ops = {
     .upgrade = session_upgrade,
 };
 
-/* nghttp2 asks for a stream's DATA: what is queued, up to length. */
+/* nghttp2 asks for a stream's DATA: how much of what is queued, up to
+ * length, goes in the next frame.  The bytes are not copied here:
+ * send_data moves them to the connection's output. */
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
-    (void)ng, (void)id, (void)user;
+    (void)ng, (void)id, (void)buf, (void)user;
     struct h2_stream *s = src->ptr;
-    ssize_t copied = outq_copy(&s->q, (char *)buf, length);
-    if (copied < 0) {
-        /* The file shrank: the promised body is unkeepable. */
-        log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    size_t n = (size_t)copied;
+    uint64_t queued = outq_length(&s->q);
+    size_t n = queued < length ? (size_t)queued : length;
     if (n == 0 && !s->out_last) {
         s->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (s->out_last && outq_empty(&s->q)) {
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (s->out_last && n == queued) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->ntrailers) {
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -550,6 +657,46 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         }
     }
     return (ssize_t)n;
+}
+
+/* How long a DATA frame may be: the library keeps it within the
+ * client's windows and SETTINGS_MAX_FRAME_SIZE. */
+static ssize_t data_length(nghttp2_session *ng, uint8_t type, int32_t id, int32_t conn_window,
+                           int32_t stream_window, uint32_t max_frame, void *user)
+{
+    (void)ng, (void)type, (void)id, (void)conn_window, (void)stream_window, (void)max_frame;
+    struct http2 *c = user;
+    return c->tr.ops->sendfile ? FRAME_MAX : 16384;
+}
+
+/* A DATA frame goes out: its header, then its payload moved from the
+ * stream's queue to the connection's output, memory copied once and file
+ * ranges left to the transport's sendfile when the frame is large
+ * enough, else read into the output. */
+static int send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *user)
+{
+    (void)ng, (void)frame;
+    struct http2 *c = user;
+    struct h2_stream *s = src->ptr;
+    outq_bytes(&c->out, framehd, 9);
+    bool ranges = c->tr.ops->sendfile && length >= SENDFILE_MIN;
+    size_t moved = outq_move(&s->q, &c->out, length, ranges);
+    c->gathered += 9 + length;
+    if (moved < length) {
+        /* The file shrank: the frame's length is kept with zeros, and the
+         * stream, whose promised body is unkeepable, is reset. */
+        log_msg(LOG_ERROR, "HTTP/2 stream %d: a file changed while sent", s->id);
+        static const char zeros[256];
+        for (size_t left = length - moved; left;) {
+            size_t k = left < sizeof zeros ? left : sizeof zeros;
+            outq_bytes(&c->out, zeros, k);
+            left -= k;
+        }
+        outq_drop(&s->q);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -598,10 +745,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         s->refuse = 414;
         return 0;
     }
-    buf_append(&s->head, name, namelen);
-    buf_append(&s->head, "", 1);
-    buf_append(&s->head, value, valuelen);
-    buf_append(&s->head, "", 1);
+    struct pair_len len = {(uint32_t)namelen, (uint32_t)valuelen};
+    buf_reserve(&s->head, sizeof len + namelen + valuelen);
+    char *p = s->head.p + s->head.len;
+    memcpy(p, &len, sizeof len);
+    memcpy(p + sizeof len, name, namelen);
+    memcpy(p + sizeof len + namelen, value, valuelen);
+    s->head.len += sizeof len + namelen + valuelen;
     return 0;
 }
 
@@ -625,16 +775,18 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     return 0;
 }
 
-/* The next "name\0value\0" pair of a collected head. */
+/* The next pair of a collected head. */
 static bool next_pair(const struct buf *b, size_t *at, struct span *name, struct span *value)
 {
     if (*at >= b->len)
         return false;
-    name->p = b->p + *at;
-    name->n = strlen(name->p);
-    value->p = name->p + name->n + 1;
-    value->n = strlen(value->p);
-    *at += name->n + value->n + 2;
+    struct pair_len len;
+    memcpy(&len, b->p + *at, sizeof len);
+    name->p = b->p + *at + sizeof len;
+    name->n = len.name;
+    value->p = name->p + len.name;
+    value->n = len.value;
+    *at += sizeof len + len.name + len.value;
     return true;
 }
 
@@ -780,7 +932,7 @@ static void start_stream(struct http2 *c, struct h2_stream *s)
         reset_stream(s, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
-    buf_free(&s->head);
+    buf_reset(&s->head);
     s->site = site_select(c->lis, x->req.http.host.p, x->req.http.host.n);
     site_hold(s->site);
     x->log = s->site->error_log;
@@ -871,6 +1023,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     if (!s)
         return 0;
     s->in_total += len;
+    s->rate_bytes += len;
     s->read_deadline = clock_ms() + stream_settings(s)->body_timeout_ms;
     struct verbd_exchange *x = s->x;
     bool dropped = s->body_over || (x && (x->finished || x->body_done));
@@ -1087,32 +1240,22 @@ static ssize_t read_input(struct http2 *c)
     char buf[READ_CHUNK];
     ssize_t total = 0;
     while (total < READ_TURN) {
-        ssize_t n = c->tr.ops->read(&c->tr, buf, sizeof buf);
-        if (n > 0) {
-            total += n;
-            int r = feed(c, buf, (size_t)n);
-            if (r < 0)
-                return -1;
-            if (r > 0) {
-                c->drained = true;
-                break;
-            }
-            if ((size_t)n < sizeof buf && !c->peer_shut) {
-                c->drained = true;
-                break;
-            }
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ssize_t n =
+            transport_read_some(&c->tr, buf, sizeof buf, c->peer_shut, &c->drained, &c->eof);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        total += n;
+        int r = feed(c, buf, (size_t)n);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
             c->drained = true;
             break;
         }
-        if (n < 0)
-            return -1;
-        c->eof = true;
-        break;
+        if (c->drained)
+            break;
     }
     if (total) {
         clock_new_epoch();
@@ -1126,7 +1269,10 @@ static ssize_t read_input(struct http2 *c)
 static int flush(struct http2 *c)
 {
     for (;;) {
-        while (c->out.len - c->out_off < GATHER_MAX) {
+        /* Bounded by what is unwritten and by the buffer's length: the
+         * buffer starts over only once all of it is written, so adding to
+         * one that is partly written would make it grow (and move). */
+        while (c->gathered < GATHER_MAX && c->out.out.len < GATHER_MAX) {
             const uint8_t *p;
             ssize_t n = nghttp2_session_mem_send(c->ng, &p);
             if (n < 0) {
@@ -1135,12 +1281,16 @@ static int flush(struct http2 *c)
             }
             if (n == 0)
                 break;
-            buf_append(&c->out, p, (size_t)n);
+            outq_bytes(&c->out, p, (size_t)n);
+            c->gathered += (uint64_t)n;
         }
-        if (c->out_off == c->out.len)
+        if (outq_empty(&c->out))
             break;
-        struct iovec iov = {c->out.p + c->out_off, c->out.len - c->out_off};
-        ssize_t n = c->tr.ops->writev(&c->tr, &iov, 1, false);
+        ssize_t n = outq_write(&c->out, &c->tr);
+        if (n == 0) {
+            log_msg(LOG_ERROR, "HTTP/2: a file changed while sent");
+            return -1; /* DATA of a length its file no longer has */
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1155,22 +1305,44 @@ static int flush(struct http2 *c)
         stats_sent((uint64_t)n);
         c->blocked = false;
         c->write_deadline = 0;
-        c->out_off += (size_t)n;
-        if (c->out_off == c->out.len) {
-            c->out_off = 0;
-            buf_reset(&c->out);
-        }
+        c->gathered -= (uint64_t)n;
     }
-    if (c->out.cap > 4 * GATHER_MAX) {
-        buf_free(&c->out);
-        c->out_off = 0;
-    }
+    if (c->out.out.cap > 4 * GATHER_MAX)
+        buf_free(&c->out.out);
     return 1;
 }
 
 static uint64_t earlier(uint64_t a, uint64_t b)
 {
     return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* A stream whose module waits for more of its body. */
+static bool awaits_body(const struct h2_stream *s)
+{
+    const struct verbd_exchange *x = s->x;
+    return x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed;
+}
+
+/* The end of the stream's min_rate window, or 0 if none is open. */
+static uint64_t rate_end(const struct h2_stream *s)
+{
+    uint64_t window = stream_settings(s)->min_rate_window_ms;
+    return s->rate_at && window ? s->rate_at + window : 0;
+}
+
+/* A min_rate window that ended: true if the body kept the rate (a new
+ * window opens), false if it did not. */
+static bool kept_rate(struct h2_stream *s, uint64_t now)
+{
+    uint64_t end = rate_end(s);
+    if (!end || now < end)
+        return true;
+    const struct settings *set = stream_settings(s);
+    bool kept = s->rate_bytes * 1000 >= set->min_rate * set->min_rate_window_ms;
+    s->rate_at = now;
+    s->rate_bytes = 0;
+    return kept;
 }
 
 /* The earliest deadline: output that does not leave, a body that does not
@@ -1183,9 +1355,8 @@ static uint64_t current_deadline(const struct http2 *c)
     if (!c->nstreams)
         due = earlier(due, c->idle_deadline);
     for (const struct h2_stream *s = c->streams; s; s = s->next) {
-        const struct verbd_exchange *x = s->x;
-        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed)
-            due = earlier(due, s->read_deadline);
+        if (awaits_body(s))
+            due = earlier(earlier(due, s->read_deadline), rate_end(s));
         if (s->draining && !s->closed && !s->rst_pending)
             due = earlier(due, s->drain_deadline);
     }
@@ -1222,12 +1393,14 @@ static void on_timer(void *arg)
         nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
     }
     for (struct h2_stream *s = c->streams; s; s = s->next) {
-        struct verbd_exchange *x = s->x;
-        if (x && x->reading && !x->paused && !x->body_done && !s->end_in && !s->closed &&
-            now >= s->read_deadline) {
-            log_msg(LOG_INFO, "HTTP/2 stream %d: request body timeout", s->id);
+        const char *why = !awaits_body(s)           ? NULL
+                          : now >= s->read_deadline ? "request body timeout"
+                          : !kept_rate(s, now)      ? "request body slower than min_rate"
+                                                    : NULL;
+        if (why) {
+            log_msg(LOG_INFO, "HTTP/2 stream %d: %s", s->id, why);
             s->body_over = true; /* whatever still comes is dropped */
-            vx_body_done(x, 408);
+            vx_body_done(s->x, 408);
             reset_stream(s, NGHTTP2_CANCEL);
         }
         if (s->draining && !s->closed && now >= s->drain_deadline)
@@ -1302,7 +1475,7 @@ static void run_once(struct http2 *c)
             break;
         }
         if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-            c->out_off == c->out.len) {
+            outq_empty(&c->out)) {
             begin_linger(c); /* finished: GOAWAY sent, or the session ended */
             break;
         }
@@ -1313,7 +1486,7 @@ static void run_once(struct http2 *c)
                                   NULL, 0);
             progress = true;
         }
-        if (c->goaway && !c->nstreams && c->out_off == c->out.len &&
+        if (c->goaway && !c->nstreams && outq_empty(&c->out) &&
             !nghttp2_session_want_write(c->ng)) {
             begin_linger(c);
             break;
@@ -1388,6 +1561,97 @@ static void host_add(struct http2_host *h, struct http2 *c)
 static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
 
+/* libnghttp2 allocates and frees several small blocks per stream (the
+ * stream, its frames, their queue items): they are kept per thread by
+ * size class for the next ones, up to POOL_KEEP bytes a class, instead
+ * of going through malloc each time. */
+#define POOL_CLASSES 6 /* 64, 128, ... 2048 bytes */
+#define POOL_MIN 64
+#define POOL_KEEP (128 * 1024)
+
+struct pool_head {
+    size_t size; /* what the block holds: its class's, or what was asked */
+    union {
+        struct pool_head *next; /* while kept */
+        max_align_t align;
+    } u;
+};
+
+static _Thread_local struct {
+    struct pool_head *free[POOL_CLASSES];
+    size_t kept[POOL_CLASSES];
+} pool;
+
+static int pool_class(size_t size)
+{
+    int k = 0;
+    for (size_t cap = POOL_MIN; cap < size; cap <<= 1)
+        if (++k == POOL_CLASSES)
+            return -1;
+    return k;
+}
+
+static void *pool_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    int k = pool_class(size);
+    struct pool_head *h;
+    if (k >= 0 && (h = pool.free[k])) {
+        pool.free[k] = h->u.next;
+        pool.kept[k] -= h->size;
+        return &h->u;
+    }
+    size_t cap = k >= 0 ? (size_t)POOL_MIN << k : size;
+    h = malloc(offsetof(struct pool_head, u) + (cap ? cap : 1));
+    if (!h)
+        return NULL;
+    h->size = cap;
+    return &h->u;
+}
+
+static void pool_free(void *p, void *ud)
+{
+    (void)ud;
+    if (!p)
+        return;
+    struct pool_head *h = (struct pool_head *)((char *)p - offsetof(struct pool_head, u));
+    int k = pool_class(h->size);
+    if (k < 0 || h->size != (size_t)POOL_MIN << k || pool.kept[k] + h->size > POOL_KEEP) {
+        free(h);
+        return;
+    }
+    h->u.next = pool.free[k];
+    pool.free[k] = h;
+    pool.kept[k] += h->size;
+}
+
+static void *pool_calloc(size_t n, size_t size, void *ud)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = pool_malloc(n * size, ud);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void *pool_realloc(void *p, size_t size, void *ud)
+{
+    if (!p)
+        return pool_malloc(size, ud);
+    struct pool_head *h = (struct pool_head *)((char *)p - offsetof(struct pool_head, u));
+    if (size <= h->size)
+        return p;
+    void *q = pool_malloc(size, ud);
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->size);
+    pool_free(p, ud);
+    return q;
+}
+
+static nghttp2_mem pool_mem = {NULL, pool_malloc, pool_free, pool_calloc, pool_realloc};
+
 static bool setup_library(void)
 {
     if (callbacks)
@@ -1402,6 +1666,8 @@ static bool setup_library(void)
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, on_invalid_frame);
+    nghttp2_session_callbacks_set_send_data_callback(callbacks, send_data);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, data_length);
     if (nghttp2_option_new(&options) != 0)
         return false;
     /* The window is given back as the reader takes the body. */
@@ -1423,6 +1689,13 @@ void http2_host_free(struct http2_host *h)
 {
     while (h->nconns)
         http2_close(h->conns[h->nconns - 1]);
+    while (h->spare) {
+        struct h2_stream *s = h->spare;
+        h->spare = s->next;
+        h->nspare = MAX_SPARE_STREAMS; /* freed, not kept */
+        spare_stream(h, s);
+    }
+    h->nspare = 0;
     free(h->conns);
     h->conns = NULL;
     h->cap_conns = 0;
@@ -1447,7 +1720,7 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
     if (peer)
         memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
     if ((sni && lis->nsites > 1 && !(c->sni = strdup(sni))) ||
-        nghttp2_session_server_new2(&c->ng, callbacks, c, options) != 0) {
+        nghttp2_session_server_new3(&c->ng, callbacks, c, options, &pool_mem) != 0) {
         free(c->sni);
         c->tr.ops->close(&c->tr);
         free(c);
@@ -1469,6 +1742,10 @@ struct http2 *http2_open(struct http2_host *h, const struct transport *t, bool w
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)set->max_header},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* No RFC 7540 priority tree (deprecated by RFC 9113): the library
+         * then keeps no closed streams for it and schedules by RFC 9218's
+         * urgency, which costs less per stream. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) {
@@ -1509,7 +1786,9 @@ void http2_close(struct http2 *c)
         free_stream(c->streams);
     }
     nghttp2_session_del(c->ng);
-    buf_free(&c->out);
+    outq_drop(&c->out);
+    outq_free_segs(&c->out);
+    buf_free(&c->out.out);
     buf_free(&c->scratch);
     loop_timer_stop(h->h1->loop, &c->timer);
     loop_defer_cancel(h->h1->loop, &c->run);

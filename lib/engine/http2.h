@@ -15,6 +15,7 @@
 #include "engine/transport.h"
 
 struct http2;
+struct h2_stream;
 struct listener;
 
 /* The connection preface a client sends first (RFC 9113 §3.4). */
@@ -27,6 +28,8 @@ struct http2_host {
     struct http1_host *h1;
     struct http2 **conns;
     size_t nconns, cap_conns;
+    struct h2_stream *spare; /* ended streams kept with their buffers */
+    size_t nspare;
 };
 
 void http2_host_init(struct http2_host *h, struct http1_host *h1);

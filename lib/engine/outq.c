@@ -4,6 +4,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Memory segments written by one writev. */
+#define IOV_BATCH 64
+
+static struct out_seg *new_seg(struct outq *q)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 4;
+        struct out_seg *p = realloc(q->segs, cap * sizeof *p);
+        if (!p)
+            abort();
+        q->segs = p;
+        q->cap = cap;
+    }
+    return &q->segs[q->n++];
+}
+
 void outq_push(struct outq *q, int fd, uint64_t off, uint64_t len)
 {
     if (len == 0)
@@ -17,15 +33,7 @@ void outq_push(struct outq *q, int fd, uint64_t off, uint64_t len)
             return;
         }
     }
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 4;
-        struct out_seg *p = realloc(q->segs, cap * sizeof *p);
-        if (!p)
-            abort();
-        q->segs = p;
-        q->cap = cap;
-    }
-    q->segs[q->n++] = (struct out_seg){fd, {-1, NULL, NULL}, off, len};
+    *new_seg(q) = (struct out_seg){fd, {-1, NULL, NULL}, off, len};
 }
 
 void outq_bytes(struct outq *q, const void *p, size_t n)
@@ -85,6 +93,79 @@ ssize_t outq_copy(struct outq *q, char *dst, size_t len)
     return (ssize_t)n;
 }
 
+size_t outq_move(struct outq *src, struct outq *dst, size_t n, bool ranges)
+{
+    size_t moved = 0;
+    while (moved < n && src->head < src->n) {
+        struct out_seg *g = &src->segs[src->head];
+        size_t take = n - moved < g->len ? n - moved : (size_t)g->len;
+        if (g->fd < 0) {
+            outq_bytes(dst, src->out.p + g->off, take);
+        } else if (ranges) {
+            outq_push(dst, g->fd, g->off, take);
+            if (take == g->len && g->hold.fd >= 0) {
+                dst->segs[dst->n - 1].hold = g->hold;
+                g->hold = (struct file_hold){-1, NULL, NULL};
+            }
+        } else {
+            struct buf *o = &dst->out;
+            buf_reserve(o, take);
+            ssize_t got = pread(g->fd, o->p + o->len, take, (off_t)g->off);
+            if (got <= 0)
+                return moved;
+            take = (size_t)got;
+            outq_push(dst, -1, o->len, take);
+            o->len += take;
+        }
+        outq_consumed(src, take);
+        moved += take;
+    }
+    return moved;
+}
+
+void outq_keep_hold(struct outq *q, struct file_hold *hold)
+{
+    if (hold->fd < 0)
+        return;
+    if (outq_empty(q)) {
+        file_hold_drop(hold);
+        return;
+    }
+    *new_seg(q) = (struct out_seg){hold->fd, *hold, 0, 0};
+    *hold = (struct file_hold){-1, NULL, NULL};
+}
+
+uint64_t outq_length(const struct outq *q)
+{
+    uint64_t n = 0;
+    for (size_t i = q->head; i < q->n; i++)
+        n += q->segs[i].len;
+    return n;
+}
+
+ssize_t outq_write(struct outq *q, struct transport *t)
+{
+    struct out_seg *s = &q->segs[q->head];
+    ssize_t n;
+    if (s->fd < 0) {
+        struct iovec iov[IOV_BATCH];
+        int cnt = 0;
+        size_t i = q->head;
+        for (; i < q->n && cnt < IOV_BATCH && q->segs[i].fd < 0; i++)
+            iov[cnt++] = (struct iovec){q->out.p + q->segs[i].off, (size_t)q->segs[i].len};
+        /* Bytes followed by a file range (a head before its body, a DATA
+         * frame's header before its payload) may wait to leave with it. */
+        n = t->ops->writev(t, iov, cnt, i < q->n);
+    } else {
+        off_t off = (off_t)s->off;
+        size_t want = s->len < (1u << 30) ? (size_t)s->len : (1u << 30);
+        n = t->ops->sendfile(t, s->fd, &off, want);
+    }
+    if (n > 0)
+        outq_consumed(q, (size_t)n);
+    return n;
+}
+
 void outq_consumed(struct outq *q, size_t n)
 {
     while (n && q->head < q->n) {
@@ -99,6 +180,11 @@ void outq_consumed(struct outq *q, size_t n)
             file_hold_drop(&g->hold);
             q->head++;
         }
+    }
+    /* Holds kept for ranges now written (outq_keep_hold). */
+    while (q->head < q->n && q->segs[q->head].len == 0) {
+        file_hold_drop(&q->segs[q->head].hold);
+        q->head++;
     }
     if (q->head == q->n) {
         q->head = q->n = 0;

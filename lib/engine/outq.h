@@ -1,6 +1,8 @@
 /* A session's queue of output: bytes in one buffer and ranges of files,
- * in the order they go out.  The HTTP/1 session writes it with writev and
- * sendfile; the HTTP/2 session copies it into DATA frames. */
+ * in the order they go out, written with writev and sendfile.  The
+ * HTTP/1 session queues its responses in one; the HTTP/2 session queues
+ * each stream's body in one and moves it, a DATA frame at a time, into
+ * the connection's, which it writes the same way. */
 #ifndef VERBD_ENGINE_OUTQ_H
 #define VERBD_ENGINE_OUTQ_H
 
@@ -10,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/exchange.h"
+#include "engine/transport.h"
 
 /* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
 struct out_seg {
@@ -46,6 +49,21 @@ uint64_t outq_pieces(struct outq *q, struct verbd_response *res, uint64_t limit,
  * them off the queue.  Returns the bytes copied, or -1 if a file was
  * shorter than its range. */
 ssize_t outq_copy(struct outq *q, char *dst, size_t len);
+/* Moves `n` queued bytes from src's head to dst's tail: bytes copied,
+ * file ranges queued as ranges of the same file (with the file's hold
+ * once its last byte moves) if `ranges`, else read into dst's buffer.
+ * Returns the bytes moved, fewer if a file was shorter than its range. */
+size_t outq_move(struct outq *src, struct outq *dst, size_t n, bool ranges);
+/* Keeps a file's hold until what is queued before it is written (the
+ * owner of the hold went, ranges of its file are still queued). */
+void outq_keep_hold(struct outq *q, struct file_hold *hold);
+/* Total bytes queued, memory and file ranges. */
+uint64_t outq_length(const struct outq *q);
+/* Writes from the head: one writev of the memory segments in a row, or
+ * one sendfile of a file range; takes what was written off the queue.
+ * Returns the bytes written, 0 if a file was shorter than its range, or
+ * -1 with errno. */
+ssize_t outq_write(struct outq *q, struct transport *t);
 /* Takes `n` bytes off the queue's head (they were written). */
 void outq_consumed(struct outq *q, size_t n);
 /* Forgets what is queued, releasing its files; the memory stays. */

@@ -38,6 +38,13 @@ struct transport {
     bool read_wants_write;
 };
 
+/* One read for a session's loop: the bytes read (> 0), or 0 when there
+ * is nothing more for now, with *drained set once the transport is empty
+ * (would block, or a short read while the peer's side is open) and *eof
+ * at the end of input; -1 on an error (errno). */
+ssize_t transport_read_some(struct transport *t, void *buf, size_t n, bool peer_shut, bool *drained,
+                            bool *eof);
+
 /* Plain TCP on a connected, non-blocking socket. */
 void tcp_transport_init(struct transport *t, int fd);
 

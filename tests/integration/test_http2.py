@@ -326,6 +326,34 @@ class Bodies(Http2Case):
                 self.assertEqual(int(r.header("content-length")), BIG)
                 self.assertTrue(bytes(r.body) == want, "body differs")
 
+    def test_large_frames_both_transports(self):
+        # A client that allows 1 MiB frames and windows: DATA of up to
+        # 256 KiB, whose file payload goes by the transport's sendfile
+        # (docs/http2.md).
+        with open(os.path.join(self.dav, "big.bin"), "rb") as f:
+            want = f.read()
+        for tls in (False, True):
+            with self.subTest(tls=tls):
+                c = self.client(tls=tls, window=1 << 20)
+                c.conn.update_settings({h2.settings.SettingCodes.MAX_FRAME_SIZE: 1 << 20})
+                c.conn.increment_flow_control_window(1 << 24)
+                c.flush()
+                sizes = []
+                orig = c.handle
+
+                def handle(ev, orig=orig, sizes=sizes):
+                    if isinstance(ev, h2.events.DataReceived):
+                        sizes.append(len(ev.data))
+                    orig(ev)
+                c.handle = handle
+                # h2 applies its settings once the server acknowledged them.
+                c.pump(lambda: c.conn.local_settings.max_frame_size == 1 << 20)
+                r = c.wait(c.start("GET", "/dav/big.bin"))
+                self.assertEqual(r.status, 200)
+                self.assertTrue(bytes(r.body) == want, "body differs")
+                self.assertEqual(max(sizes), 256 * 1024, sizes[:10])
+                self.assertEqual(c.request("GET", "/index.html").status, 200)
+
     def test_large_upload_with_flow_control(self):
         data = os.urandom(8 * 1024 * 1024 + 7)
         for tls in (False, True):
@@ -443,6 +471,11 @@ class Streams(Http2Case):
     def test_max_concurrent_streams_is_100(self):
         c = self.client()
         c.pump(lambda: c.conn.remote_settings.max_concurrent_streams == 100)
+
+    def test_no_rfc7540_priorities(self):
+        # RFC 9218 §2.1: SETTINGS_NO_RFC7540_PRIORITIES (0x9) = 1.
+        c = self.client()
+        c.pump(lambda: c.conn.remote_settings.get(0x9) == 1)
 
     def test_a_stalled_stream_does_not_hold_the_others(self):
         # The client gives no window back for the big body: its stream
@@ -647,6 +680,41 @@ class WebdavThroughCurl(Http2Case):
                 for a1, a2 in zip(runs["h1"], runs[mode]):
                     self.assertEqual(a2, a1)
         self.assertEqual(os.listdir(self.dav), ["big.bin"])
+
+
+class MinRate(Http2Case):
+    """min_rate (docs/config.md) over HTTP/2: a request body slower than
+    the rate over its window ends that stream with 408 (or a reset); the
+    connection and its other streams go on."""
+
+    server_args = ("--set", "min_rate=1k 1s", "--set", "body_timeout=30s")
+
+    def test_slow_body_is_408_and_the_connection_goes_on(self):
+        c = self.client()
+        sid = c.start("PUT", "/dav/slow.bin", headers=[("content-length", "100000")], end=False)
+        r = c.responses[sid]
+        start = time.monotonic()
+        # 100 bytes every 0.25 s: 400 bytes a second, under 1k.
+        while not r.ended and time.monotonic() - start < 6:
+            try:
+                c.conn.send_data(sid, b"x" * 100)
+                c.flush()
+            except h2.exceptions.StreamClosedError:
+                break
+            try:
+                c.pump(lambda: r.ended, timeout=0.25)
+            except AssertionError:
+                pass  # not ended yet: send more
+        self.assertTrue(r.ended, "the slow body was not stopped: %r" % r)
+        self.assertTrue(r.status == 408 or r.reset is not None, r)
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        self.assertLess(time.monotonic() - start, 4)
+        self.assertFalse(os.path.exists(os.path.join(self.dav, "slow.bin")))
+        self.assertIsNone(c.goaway)
+        # The same connection: a body at full speed is not held to it.
+        data = os.urandom(300000)
+        self.assertEqual(c.request("PUT", "/dav/fast.bin", body=data).status, 201)
+        self.assertEqual(c.request("GET", "/index.html").status, 200)
 
 
 class Http2Off(Http2Case):
