@@ -25,6 +25,7 @@ struct verbd_request {
     const struct route_mapping *mapping; /* set by the router */
     int refusal;                         /* the router's error status */
     int access;       /* a guarded location's verdict: 0 not asked yet, 200 let in, 401, 403 */
+    const char *user; /* the user a guard let in as (auth_basic), for the access log, or NULL */
     const char *body; /* read for a synchronous handler */
     size_t body_len;
     uint64_t max_body;            /* what the session reads of the body at most */

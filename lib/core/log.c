@@ -310,7 +310,12 @@ void log_access(struct log_sink *sink, const struct sockaddr *peer, const struct
         last = now;
     }
     append_peer(b, peer);
-    buf_printf(b, " - - [%s] \"", stamp);
+    buf_append(b, " - ", 3);
+    if (req && req->user)
+        append_escaped(b, req->user, strlen(req->user));
+    else
+        buf_append(b, "-", 1);
+    buf_printf(b, " [%s] \"", stamp);
     if (req && req->http.method.p) {
         append_escaped(b, req->http.method.p, req->http.method.n);
         buf_append(b, " ", 1);

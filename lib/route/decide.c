@@ -72,15 +72,23 @@ static method_set implemented_now(const struct route_table *t)
  * answers; with `satisfy any` one that grants is enough, and otherwise a
  * challenge (the client may yet log in) wins over a refusal.  A guard
  * with nothing to say (no rule matched) neither grants nor refuses. */
-static int guard_status(const struct route_mapping *m, const struct verbd_request *req)
+static int guard_status(const struct route_mapping *m, struct verbd_exchange *x)
 {
+    struct verbd_request *req = &x->req;
     bool challenged = false, forbidden = false;
     for (size_t i = 0; verbd_builtin_guards[i]; i++) {
+        const struct verbd_guard *g = verbd_builtin_guards[i];
         if (!m->guards[i])
             continue;
-        switch (verbd_builtin_guards[i]->check(m->guards[i], req)) {
+        switch (g->check(m->guards[i], req)) {
         case GUARD_PASS: break;
         case GUARD_GRANT:
+            if (g->user) {
+                char name[256];
+                size_t n = g->user(m->guards[i], req, name, sizeof name);
+                if (n)
+                    req->user = arena_strndup(&x->arena, name, n);
+            }
             if (m->satisfy_any)
                 return 0;
             break;
@@ -295,7 +303,7 @@ static int decide_target(const struct route_table *t, struct verbd_exchange *x, 
         return VERDICT_REFUSE;
     }
     if (m->guarded) {
-        req->access = guard_status(m, req);
+        req->access = guard_status(m, x);
         /* Answered here (a gateway does not forward it) with the
          * configured set: nothing about the resource. */
         if (req->access && id == METHOD_OPTIONS)

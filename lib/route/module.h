@@ -152,6 +152,10 @@ struct verbd_guard {
     /* The verdict on a request; runs on the event loop, so a guard that
      * hashes bounds what one call costs. */
     enum guard_verdict (*check)(void *inst, const struct verbd_request *req);
+    /* Optional: the name a request this guard granted is known by (the
+     * user of auth_basic), for the access log: its length, written to out
+     * (room for cap bytes), or 0. */
+    size_t (*user)(void *inst, const struct verbd_request *req, char *out, size_t cap);
     /* Optional: header fields of a 401 (WWW-Authenticate), also added to
      * an OPTIONS answered without access. */
     void (*challenge)(void *inst, struct verbd_response *res);

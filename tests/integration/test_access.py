@@ -206,6 +206,27 @@ location /priv/ { static www; auth_basic "Staff only"; auth_basic_user_file %s; 
         # An unguarded location never asks.
         self.assertEqual(self.ask("GET", "/index.html").status, 200)
 
+    def test_access_log_names_the_user_let_in(self):
+        # The Common Log Format's third field: the user auth_basic let in,
+        # never a name that was refused.
+        log = os.path.join(self.dir, "access.log")
+        self.serve_auth(self.users(entry("bcrypt", "alice", "s3cret")),
+                        extra="access_log %s;\n" % log)
+        self.assertEqual(self.ask("GET", "/priv/index.html", self.auth("alice", "s3cret")).status,
+                         200)
+        self.assertEqual(self.ask("GET", "/priv/index.html", self.auth("mallory", "x")).status,
+                         401)
+        self.assertEqual(self.ask("GET", "/index.html", self.auth("alice", "s3cret")).status, 200)
+        self.server.stop()
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        self.assertIn(" - alice [", lines[0])
+        self.assertIn(" - - [", lines[1])
+        self.assertNotIn("mallory", lines[1])
+        # An unguarded location checks no credentials: it names nobody.
+        self.assertIn(" - - [", lines[2])
+
     def test_every_scheme_right_and_wrong(self):
         schemes = ["bcrypt", "bcrypt-2b", "sha512", "sha256", "apr1"]
         lines = [entry(s, "u-" + s, "pw-" + s) for s in schemes]

@@ -198,6 +198,22 @@ static enum guard_verdict auth_check(void *inst, const struct verbd_request *req
     return ok ? GUARD_GRANT : GUARD_CHALLENGE;
 }
 
+/* The user of credentials auth_check granted (checked again only for
+ * their form: the grant was this request's). */
+static size_t auth_user(void *inst, const struct verbd_request *req, char *out, size_t cap)
+{
+    (void)inst;
+    struct span v = authorization(&req->http);
+    struct basic_credentials cr;
+    size_t n = 0;
+    if (v.p && basic_parse(v.p, v.n, &cr) == 0 && cr.user_len < cap) {
+        memcpy(out, cr.user, cr.user_len);
+        n = cr.user_len;
+    }
+    OPENSSL_cleanse(&cr, sizeof cr);
+    return n;
+}
+
 static void auth_challenge(void *inst, struct verbd_response *res)
 {
     struct auth_inst *in = inst;
@@ -223,5 +239,6 @@ const struct verbd_guard verbd_guard_auth_basic = {
     .destroy = auth_destroy,
     .check_config = auth_check_config,
     .check = auth_check,
+    .user = auth_user,
     .challenge = auth_challenge,
 };
