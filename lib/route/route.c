@@ -758,6 +758,18 @@ void route_free(struct route_table *t)
     *t = (struct route_table){0};
 }
 
+/* The guards a location asks, after its methods: who may use them. */
+static void describe_guards(const struct route_mapping *m, FILE *out)
+{
+    if (!m->guarded)
+        return;
+    fprintf(out, "    guards:");
+    for (size_t i = 0; verbd_builtin_guards[i]; i++)
+        if (m->guards[i])
+            fprintf(out, " %s", verbd_builtin_guards[i]->name);
+    fprintf(out, " (satisfy %s)\n", m->satisfy_any ? "any" : "all");
+}
+
 void route_describe(const struct route_table *t, FILE *out)
 {
     char methods[METHOD_SET_TEXT_MAX];
@@ -786,6 +798,7 @@ void route_describe(const struct route_table *t, FILE *out)
                         m->trace ? " (TRACE answered here)" : "");
             else
                 fprintf(out, "  location %s: %s\n", m->location, methods);
+            describe_guards(m, out);
             if (mod->describe)
                 mod->describe(m->inst, out);
             any = true;
@@ -799,6 +812,7 @@ void route_describe(const struct route_table *t, FILE *out)
             continue;
         method_set_format(m->allowed, t->ext_names, methods, sizeof methods);
         fprintf(out, "%s location %s: %s\n", m->module->name, m->location, methods);
+        describe_guards(m, out);
     }
     if (t->n > t->nprefix) {
         fprintf(out, "regular expressions, tried in this order when no exact location and no "

@@ -15,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Conn, build_request, free_port
+from harness import run_verbd, Conn, build_request, free_port
 from test_config import ConfigCase, read, wait_for
 
 REALM_FIELD = 'Basic realm="Staff only", charset="UTF-8"'
@@ -205,6 +205,19 @@ location /priv/ { static www; auth_basic "Staff only"; auth_basic_user_file %s; 
         self.assertIsNone(r.header("WWW-Authenticate"))
         # An unguarded location never asks.
         self.assertEqual(self.ask("GET", "/index.html").status, 200)
+
+    def test_verbd_M_shows_the_guards(self):
+        path = self.users(entry("bcrypt", "alice", "s3cret"))
+        conf = os.path.join(self.dir, "guards.conf")
+        with open(conf, "w") as f:
+            f.write(self.HEAD + "location / { static www; }\nlocation /priv/ { static www; "
+                    "allow 127.0.0.1; deny all; auth_basic x; auth_basic_user_file %s; "
+                    "satisfy any; }\n" % path)
+        out = run_verbd("-M", "-c", conf).stdout.decode()
+        lines = out.splitlines()
+        at = lines.index("  location /priv/: GET, HEAD, OPTIONS")
+        self.assertEqual(lines[at + 1], "    guards: access auth_basic (satisfy any)")
+        self.assertNotIn("guards:", lines[lines.index("  location /: GET, HEAD, OPTIONS") + 1])
 
     def test_access_log_names_the_user_let_in(self):
         # The Common Log Format's third field: the user auth_basic let in,
