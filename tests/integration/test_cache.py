@@ -759,6 +759,26 @@ class Targeted(CacheCase):
         self.assertHit(self.get("/v"))
         self.assertEqual(self.up.count("GET", "/v"), 2)
 
+    def test_hidden_cdn_cache_control_obeyed_after_a_304(self):
+        # Hidden from the client, CDN-Cache-Control still decides, and is
+        # kept (never served) for the validation's 304 to be judged by.
+        self.up.on("GET", "/h", validated('"h1"', [("Cache-Control", "no-store"),
+                                                   ("CDN-Cache-Control", "max-age=10"),
+                                                   ("Age", "10")], b"h",
+                                          [("X-Version", "2")]))
+        self.start("proxy_hide_header CDN-Cache-Control;")
+        r1 = self.get("/h")
+        self.assertIn("stored", r1.header("Cache-Status"))
+        r2 = self.get("/h")
+        self.assertIn("fwd-status=304", r2.header("Cache-Status"))
+        r3 = self.get("/h")
+        self.assertHit(r3)
+        self.assertEqual(r3.header("X-Version"), "2")
+        for r in (r1, r2, r3):
+            self.assertIsNone(r.header("CDN-Cache-Control"), r.headers)
+            self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertEqual(self.up.count("GET", "/h"), 2)
+
 
 class Config(ConfigCase):
     def test_errors(self):

@@ -188,15 +188,33 @@ static void lent_release(void *arg)
     }
 }
 
-/* The stored fields but the targeted field (stored so that a refresh
- * still obeys it; it never reaches a client). */
+/* Whether proxy_hide_header names the field. */
+static bool hidden(const struct proxy_inst *in, struct span name)
+{
+    for (size_t at = 0; at < in->hide_headers.len;) {
+        const char *h = in->hide_headers.p + at;
+        at += strlen(h) + 1;
+        if (http_span_is(name, h))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a stored field stays out of the answers from the cache: the
+ * targeted field, and the hidden ones (kept so that a refresh still
+ * obeys the directives they hold, or brought by a 304). */
+static bool withheld(const struct proxy_inst *in, struct span name)
+{
+    return (in->cache_targeted && http_span_is(name, in->cache_targeted)) || hidden(in, name);
+}
+
 static void add_fields(struct verbd_response *res, const struct http_field *f, size_t n,
-                       bool only_304, const char *targeted)
+                       bool only_304, const struct proxy_inst *in)
 {
     for (size_t i = 0; i < n; i++) {
         char name[256];
         if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)) ||
-            (targeted && http_span_is(f[i].name, targeted)))
+            withheld(in, f[i].name))
             continue;
         memcpy(name, f[i].name.p, f[i].name.n);
         name[f[i].name.n] = '\0';
@@ -217,7 +235,7 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     const struct http_request *h = &x->req.http;
     bool not_modified = hit->meta.status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
     verbd_response_status(res, not_modified ? 304 : hit->meta.status);
-    add_fields(res, f, n, not_modified, cx->in->cache_targeted);
+    add_fields(res, f, n, not_modified, cx->in);
     char age_text[24];
     snprintf(age_text, sizeof age_text, "%llu", (unsigned long long)age);
     verbd_response_header(res, "Age", age_text);
@@ -581,15 +599,16 @@ static void invalidate(struct cachex *cx, struct verbd_response *res)
             invalidate_uri(cx, f[i].value);
 }
 
-/* The targeted field's lines, which the client's head lacks, go into the
- * stored head after it. */
+/* The lines of the targeted fields that the client's head lacks (the
+ * operator's field; CDN-Cache-Control if hidden) go into the stored head
+ * after it, so that a 304's refresh is judged as the answer was. */
 static void keep_targeted(const struct proxy_inst *in, const struct http_response *r,
                           struct buf *head)
 {
-    if (!in->cache_targeted)
-        return;
     for (size_t i = 0; i < r->nfields; i++)
-        if (http_span_is(r->fields[i].name, in->cache_targeted)) {
+        if ((in->cache_targeted && http_span_is(r->fields[i].name, in->cache_targeted)) ||
+            (http_span_is(r->fields[i].name, "CDN-Cache-Control") &&
+             hidden(in, r->fields[i].name))) {
             buf_append(head, r->fields[i].name.p, r->fields[i].name.n);
             buf_puts(head, ": ");
             buf_append(head, r->fields[i].value.p, r->fields[i].value.n);
