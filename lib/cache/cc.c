@@ -178,6 +178,90 @@ void cc_parse_fields(struct cache_control *cc, const struct http_field *fields, 
             cc_parse(cc, fields[i].value);
 }
 
+static bool tchar(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* One directive: token [ "=" ( token / quoted-string ) ] with optional
+ * white space around "=". */
+static bool directive_valid(struct span d)
+{
+    size_t i = 0;
+    while (i < d.n && tchar(d.p[i]))
+        i++;
+    if (i == 0)
+        return false;
+    while (i < d.n && (d.p[i] == ' ' || d.p[i] == '\t'))
+        i++;
+    if (i == d.n)
+        return true;
+    if (d.p[i++] != '=')
+        return false;
+    while (i < d.n && (d.p[i] == ' ' || d.p[i] == '\t'))
+        i++;
+    if (i < d.n && d.p[i] == '"') {
+        for (i++; i < d.n && d.p[i] != '"'; i++)
+            if (d.p[i] == '\\')
+                i++;
+        return i + 1 == d.n; /* the closing quote ends the directive */
+    }
+    size_t start = i;
+    while (i < d.n && tchar(d.p[i]))
+        i++;
+    return i > start && i == d.n;
+}
+
+bool cc_valid(struct span value)
+{
+    struct span d;
+    bool any = false;
+    while (next_directive(&value, &d)) {
+        if (!directive_valid(d))
+            return false;
+        any = true;
+    }
+    return any;
+}
+
+/* Whether fields[0, n) have a field `name`, every line of it valid. */
+static bool valid_field(const struct http_field *fields, size_t n, const char *name)
+{
+    bool seen = false;
+    for (size_t i = 0; i < n; i++)
+        if (http_span_is(fields[i].name, name)) {
+            if (!cc_valid(fields[i].value))
+                return false;
+            seen = true;
+        }
+    return seen;
+}
+
+static void parse_named(struct cache_control *cc, const struct http_field *fields, size_t n,
+                        const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (http_span_is(fields[i].name, name))
+            cc_parse(cc, fields[i].value);
+}
+
+enum cc_source cc_parse_targeted(struct cache_control *cc, const struct http_field *fields,
+                                 size_t n, const char *targeted)
+{
+    cc_init(cc);
+    if (targeted && valid_field(fields, n, targeted)) {
+        parse_named(cc, fields, n, targeted);
+        return CC_FROM_TARGETED;
+    }
+    if (valid_field(fields, n, "CDN-Cache-Control")) {
+        parse_named(cc, fields, n, "CDN-Cache-Control");
+        return CC_FROM_CDN;
+    }
+    parse_named(cc, fields, n, "Cache-Control");
+    return CC_FROM_CACHE_CONTROL;
+}
+
 bool cc_names_field(struct span names, struct span name)
 {
     struct span e;

@@ -48,6 +48,28 @@ void cc_parse(struct cache_control *cc, struct span value);
 /* Parses every Cache-Control line among fields[0, n). */
 void cc_parse_fields(struct cache_control *cc, const struct http_field *fields, size_t n);
 
+/* Whether a field value is a valid, non-empty list of cache directives
+ * (RFC 9111 §5.2: token [ "=" ( token / quoted-string ) ], comma
+ * separated): what RFC 9213 §2.1 asks of a targeted field before it
+ * counts, parsed as Cache-Control (as §2.2 allows). */
+bool cc_valid(struct span value);
+
+/* Where a shared cache's response directives came from. */
+enum cc_source {
+    CC_FROM_CACHE_CONTROL, /* Cache-Control, with Expires */
+    CC_FROM_CDN,           /* CDN-Cache-Control (RFC 9213) */
+    CC_FROM_TARGETED,      /* the operator's own targeted field */
+};
+
+/* The response directives verbd's cache obeys (RFC 9213 §2.1): those of
+ * the field named `targeted` (NULL: none configured) if it is present
+ * and every line of it valid, else CDN-Cache-Control's on the same
+ * terms, else Cache-Control's.  Unless the answer is
+ * CC_FROM_CACHE_CONTROL, Cache-Control and Expires are to be ignored
+ * for storing and freshness. */
+enum cc_source cc_parse_targeted(struct cache_control *cc, const struct http_field *fields,
+                                 size_t n, const char *targeted);
+
 /* Whether the comma-separated field-name list `names` names `name`. */
 bool cc_names_field(struct span names, struct span name);
 

@@ -45,14 +45,15 @@ static time_t date_of(const struct http_field *f, size_t n, const char *name, ti
 }
 
 void policy_meta(int status, const struct http_field *f, size_t n, const struct heuristic *h,
-                 time_t request_time, time_t response_time, struct store_meta *meta)
+                 const char *targeted, time_t request_time, time_t response_time,
+                 struct store_meta *meta)
 {
     struct cache_control cc;
-    cc_init(&cc);
-    cc_parse_fields(&cc, f, n);
+    bool own = cc_parse_targeted(&cc, f, n, targeted) == CC_FROM_CACHE_CONTROL;
     struct fresh_times t = {
         .date = date_of(f, n, "Date", -1),
-        .expires = date_of(f, n, "Expires", 0), /* invalid: already expired (§5.3) */
+        /* invalid: already expired (§5.3) */
+        .expires = own ? date_of(f, n, "Expires", 0) : -1,
         .last_modified = date_of(f, n, "Last-Modified", -1),
         .request_time = request_time,
         .response_time = response_time,

@@ -22,9 +22,13 @@ const char *policy_unstorable(int status, const struct cache_control *res,
                               const struct cache_control *req, bool explicit_expires);
 
 /* The record kept beside a stored response with fields f[0, n): its
- * times and freshness lifetime (request_time and response_time given). */
+ * times and freshness lifetime (request_time and response_time given).
+ * Its directives are cc_parse_targeted's (`targeted`: the operator's
+ * field, or NULL); when they come from a targeted field, Expires counts
+ * for nothing (RFC 9213 §2.1). */
 void policy_meta(int status, const struct http_field *f, size_t n, const struct heuristic *h,
-                 time_t request_time, time_t response_time, struct store_meta *meta);
+                 const char *targeted, time_t request_time, time_t response_time,
+                 struct store_meta *meta);
 
 /* The field lines of head[0, len) ("Name: value\r\n" each) that are
  * stored: all but Age, Cache-Status and those private="..." or

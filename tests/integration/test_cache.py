@@ -669,6 +669,117 @@ class Operator(CacheCase):
                       "    cache z: memory 4194304 bytes, entries up to 65536 bytes\n", out.stdout)
 
 
+class Targeted(CacheCase):
+    """RFC 9213: CDN-Cache-Control's directives, when valid, decide instead
+    of Cache-Control's and Expires, and go on to the client; the field
+    cache_targeted_field names comes before both and is not relayed."""
+
+    TARGETED = "cache_targeted_field Verbd-Cache-Control;"
+
+    def test_cdn_max_age_overrides_cache_control_no_store(self):
+        self.up.on("GET", "/c", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control", "max-age=60")], b"cdn"))
+        self.start()
+        r1 = self.get("/c")
+        self.assertIn("stored", r1.header("Cache-Status"))
+        r2 = self.get("/c")
+        self.assertHit(r2)
+        self.assertEqual(r2.body, b"cdn")
+        self.assertEqual(self.up.count("GET", "/c"), 1)
+        for r in (r1, r2):
+            self.assertEqual(r.header_all("CDN-Cache-Control"), ["max-age=60"])
+            self.assertEqual(r.header("Cache-Control"), "no-store")
+
+    def test_cdn_no_store_beats_cache_control_max_age(self):
+        self.up.on("GET", "/n", answer(200, [("Cache-Control", "max-age=60"),
+                                             ("CDN-Cache-Control", "no-store")]))
+        self.start()
+        r = self.get("/n")
+        self.assertIn("detail=no-store", r.header("Cache-Status"))
+        self.assertEqual(r.header("CDN-Cache-Control"), "no-store")
+        self.get("/n")
+        self.assertEqual(self.up.count("GET", "/n"), 2)
+
+    def test_cdn_cache_control_ignores_expires(self):
+        # A 302 is stored only with explicit freshness: Expires would give
+        # it, but CDN-Cache-Control's directives replace it.
+        self.up.on("GET", "/e", answer(302, [("Location", "/x"),
+                                             ("Expires", lambda: http_date(3600)),
+                                             ("CDN-Cache-Control", "must-revalidate")]))
+        self.start()
+        r = self.get("/e")
+        self.assertIn("detail=no-freshness", r.header("Cache-Status"))
+        self.get("/e")
+        self.assertEqual(self.up.count("GET", "/e"), 2)
+
+    def test_targeted_field_beats_both_and_is_not_relayed(self):
+        self.up.on("GET", "/t", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control", "no-store"),
+                                             ("Verbd-Cache-Control", "max-age=60")], b"t"))
+        self.up.on("GET", "/u", answer(200, [("Cache-Control", "max-age=60"),
+                                             ("CDN-Cache-Control", "max-age=60"),
+                                             ("Verbd-Cache-Control", "no-store")]))
+        self.start(self.TARGETED)
+        r1, r2 = self.get("/t"), self.get("/t")
+        self.assertHit(r2)
+        self.assertEqual(self.up.count("GET", "/t"), 1)
+        for r in (r1, r2, self.ask("HEAD", "/t")):
+            self.assertIsNone(r.header("Verbd-Cache-Control"), r.headers)
+            self.assertEqual(r.header("CDN-Cache-Control"), "no-store")
+        u = self.get("/u")
+        self.assertIn("detail=no-store", u.header("Cache-Status"))
+        self.assertIsNone(u.header("Verbd-Cache-Control"), u.headers)
+        self.get("/u")
+        self.assertEqual(self.up.count("GET", "/u"), 2)
+
+    def test_invalid_targeted_field_is_ignored(self):
+        # Read leniently, the field would say no-store; it is not a valid
+        # list (an unterminated quoted string), so CDN-Cache-Control decides.
+        self.up.on("GET", "/i", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control", "max-age=60"),
+                                             ("Verbd-Cache-Control", 'no-store, max-age="60')]))
+        self.start(self.TARGETED)
+        r = self.get("/i")
+        self.assertIn("stored", r.header("Cache-Status"))
+        self.assertIsNone(r.header("Verbd-Cache-Control"), r.headers)
+        self.assertHit(self.get("/i"))
+        self.assertEqual(self.up.count("GET", "/i"), 1)
+
+    def test_targeted_field_obeyed_after_a_304(self):
+        # The stored entry keeps the field (never served) so that a
+        # validation's 304 is judged by it too.
+        self.up.on("GET", "/v", validated('"v1"', [("Cache-Control", "no-store"),
+                                                   ("Verbd-Cache-Control", "max-age=10"),
+                                                   ("Age", "10")], b"v", []))
+        self.start(self.TARGETED)
+        self.get("/v")
+        r = self.get("/v")
+        self.assertIn("fwd-status=304", r.header("Cache-Status"))
+        self.assertIsNone(r.header("Verbd-Cache-Control"), r.headers)
+        self.assertHit(self.get("/v"))
+        self.assertEqual(self.up.count("GET", "/v"), 2)
+
+    def test_hidden_cdn_cache_control_obeyed_after_a_304(self):
+        # Hidden from the client, CDN-Cache-Control still decides, and is
+        # kept (never served) for the validation's 304 to be judged by.
+        self.up.on("GET", "/h", validated('"h1"', [("Cache-Control", "no-store"),
+                                                   ("CDN-Cache-Control", "max-age=10"),
+                                                   ("Age", "10")], b"h",
+                                          [("X-Version", "2")]))
+        self.start("proxy_hide_header CDN-Cache-Control;")
+        r1 = self.get("/h")
+        self.assertIn("stored", r1.header("Cache-Status"))
+        r2 = self.get("/h")
+        self.assertIn("fwd-status=304", r2.header("Cache-Status"))
+        r3 = self.get("/h")
+        self.assertHit(r3)
+        self.assertEqual(r3.header("X-Version"), "2")
+        for r in (r1, r2, r3):
+            self.assertIsNone(r.header("CDN-Cache-Control"), r.headers)
+            self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertEqual(self.up.count("GET", "/h"), 2)
+
+
 class Config(ConfigCase):
     def test_errors(self):
         cases = [
@@ -683,6 +794,8 @@ class Config(ConfigCase):
              "cache_key $nope; }\n", "nope"),
             ("cache_zone z memory=1m;\nlocation / { proxy http://127.0.0.1:9/; cache z; "
              "cache_min_uses 0; }\n", "cache_min_uses"),
+            ("cache_zone z memory=1m;\nlocation / { proxy http://127.0.0.1:9/; cache z; "
+             "cache_targeted_field CDN-Cache-Control; }\n", "cache_targeted_field"),
         ]
         for text, msg in cases:
             with self.subTest(text=text):

@@ -189,6 +189,70 @@ static void test_storable(void)
     CHECK_STR(policy_unstorable(304, &none, &none, false), "status");
 }
 
+/* RFC 9213: the targeted field, else CDN-Cache-Control, else
+ * Cache-Control; an invalid or empty targeted field counts as absent. */
+static void test_targeted(void)
+{
+    CHECK(cc_valid(sp("max-age=60, no-store")));
+    CHECK(cc_valid(sp("private=\"Set-Cookie, X\", s-maxage = 5")));
+    CHECK(!cc_valid(sp("")));
+    CHECK(!cc_valid(sp(" , ")));
+    CHECK(!cc_valid(sp("max-age=60 no-store")));
+    CHECK(!cc_valid(sp("max-age=\"60")));
+    CHECK(!cc_valid(sp("max-age=")));
+    CHECK(!cc_valid(sp("@bad")));
+    CHECK(!cc_valid(sp("max-age=(60)")));
+
+    struct http_field f[] = {
+        {sp("Cache-Control"), sp("no-store")},
+        {sp("CDN-Cache-Control"), sp("max-age=60")},
+        {sp("Verbd-Cache-Control"), sp("max-age=5, must-revalidate")},
+    };
+    struct cache_control cc;
+    /* The targeted field first, when configured. */
+    CHECK_INT(cc_parse_targeted(&cc, f, 3, "verbd-cache-control"), CC_FROM_TARGETED);
+    CHECK_INT(cc.max_age, 5);
+    CHECK(cc.flags & CC_MUST_REVALIDATE);
+    CHECK(!(cc.flags & CC_NO_STORE));
+    /* Not configured: CDN-Cache-Control, Cache-Control ignored. */
+    CHECK_INT(cc_parse_targeted(&cc, f, 3, NULL), CC_FROM_CDN);
+    CHECK_INT(cc.max_age, 60);
+    CHECK(!(cc.flags & (CC_NO_STORE | CC_MUST_REVALIDATE)));
+    /* Configured but absent: CDN-Cache-Control. */
+    CHECK_INT(cc_parse_targeted(&cc, f, 2, "Verbd-Cache-Control"), CC_FROM_CDN);
+    CHECK_INT(cc.max_age, 60);
+    /* Neither: Cache-Control. */
+    CHECK_INT(cc_parse_targeted(&cc, f, 1, "Verbd-Cache-Control"), CC_FROM_CACHE_CONTROL);
+    CHECK(cc.flags & CC_NO_STORE);
+    CHECK_INT(cc.max_age, CC_UNSET);
+    /* An invalid targeted field is ignored: the next one decides.  One
+     * invalid line spoils the field. */
+    struct http_field g[] = {
+        {sp("Cache-Control"), sp("max-age=10")},
+        {sp("CDN-Cache-Control"), sp("no-store")},
+        {sp("Verbd-Cache-Control"), sp("max-age=5")},
+        {sp("Verbd-Cache-Control"), sp("max-age=\"7")},
+    };
+    CHECK_INT(cc_parse_targeted(&cc, g, 4, "Verbd-Cache-Control"), CC_FROM_CDN);
+    CHECK(cc.flags & CC_NO_STORE);
+    g[1].value = sp("");
+    CHECK_INT(cc_parse_targeted(&cc, g, 4, "Verbd-Cache-Control"), CC_FROM_CACHE_CONTROL);
+    CHECK_INT(cc.max_age, 10);
+    CHECK(!(cc.flags & CC_NO_STORE));
+
+    /* Freshness from the targeted field ignores Expires (§2.1). */
+    struct http_field e[] = {
+        {sp("Date"), sp("Sun, 06 Nov 1994 08:49:37 GMT")},
+        {sp("Expires"), sp("Sun, 06 Nov 1994 09:49:37 GMT")},
+        {sp("CDN-Cache-Control"), sp("public")},
+    };
+    struct store_meta m;
+    policy_meta(302, e, 3, NULL, NULL, 0, 0, &m);
+    CHECK_INT(m.lifetime, 0);
+    policy_meta(302, e, 2, NULL, NULL, 0, 0, &m);
+    CHECK_INT(m.lifetime, 3600);
+}
+
 static void test_head(void)
 {
     const char head[] = "Content-Type: text/plain\r\nAge: 5\r\nSet-Cookie: a=b\r\nX-A: 1\r\n"
@@ -360,6 +424,7 @@ int main(void)
     test_age();
     test_judge();
     test_storable();
+    test_targeted();
     test_head();
     test_etag();
     test_vary();

@@ -188,12 +188,33 @@ static void lent_release(void *arg)
     }
 }
 
+/* Whether proxy_hide_header names the field. */
+static bool hidden(const struct proxy_inst *in, struct span name)
+{
+    for (size_t at = 0; at < in->hide_headers.len;) {
+        const char *h = in->hide_headers.p + at;
+        at += strlen(h) + 1;
+        if (http_span_is(name, h))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a stored field stays out of the answers from the cache: the
+ * targeted field, and the hidden ones (kept so that a refresh still
+ * obeys the directives they hold, or brought by a 304). */
+static bool withheld(const struct proxy_inst *in, struct span name)
+{
+    return (in->cache_targeted && http_span_is(name, in->cache_targeted)) || hidden(in, name);
+}
+
 static void add_fields(struct verbd_response *res, const struct http_field *f, size_t n,
-                       bool only_304)
+                       bool only_304, const struct proxy_inst *in)
 {
     for (size_t i = 0; i < n; i++) {
         char name[256];
-        if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)))
+        if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)) ||
+            withheld(in, f[i].name))
             continue;
         memcpy(name, f[i].name.p, f[i].name.n);
         name[f[i].name.n] = '\0';
@@ -214,7 +235,7 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     const struct http_request *h = &x->req.http;
     bool not_modified = hit->meta.status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
     verbd_response_status(res, not_modified ? 304 : hit->meta.status);
-    add_fields(res, f, n, not_modified);
+    add_fields(res, f, n, not_modified, cx->in);
     char age_text[24];
     snprintf(age_text, sizeof age_text, "%llu", (unsigned long long)age);
     verbd_response_header(res, "Age", age_text);
@@ -472,13 +493,14 @@ void proxy_cache_fields(const struct cachex *cx, struct buf *b)
  * is stored again with them (its merged head in `head`, its new record
  * in *meta). */
 static void refresh(struct zone *z, const struct store_hit *hit, const struct http_response *r,
-                    const struct heuristic *h, time_t request_time, struct buf *head,
+                    const struct proxy_inst *in, time_t request_time, struct buf *head,
                     struct store_meta *meta)
 {
     policy_merge_304(hit->head, hit->head_len, r->fields, r->nfields, head);
     struct http_field f[FIELDS_MAX];
     size_t n = policy_fields(head->p, head->len, f, FIELDS_MAX);
-    policy_meta(hit->meta.status, f, n, h, request_time, time(NULL), meta);
+    policy_meta(hit->meta.status, f, n, &in->heuristic, in->cache_targeted, request_time,
+                time(NULL), meta);
     meta->authorized = hit->meta.authorized;
     meta->has_length = hit->meta.has_length;
     struct buf body = {0};
@@ -526,7 +548,7 @@ bool proxy_cache_final(struct cachex *cx, const struct http_response *r)
     }
     struct buf head = {0};
     struct store_meta meta;
-    refresh(cx->zone, &cx->hit, r, &cx->in->heuristic, cx->request_time, &head, &meta);
+    refresh(cx->zone, &cx->hit, r, cx->in, cx->request_time, &head, &meta);
     /* Served from the entry held (its body is the same), with the new
      * head and times. */
     cx->validating = false;
@@ -577,6 +599,23 @@ static void invalidate(struct cachex *cx, struct verbd_response *res)
             invalidate_uri(cx, f[i].value);
 }
 
+/* The lines of the targeted fields that the client's head lacks (the
+ * operator's field; CDN-Cache-Control if hidden) go into the stored head
+ * after it, so that a 304's refresh is judged as the answer was. */
+static void keep_targeted(const struct proxy_inst *in, const struct http_response *r,
+                          struct buf *head)
+{
+    for (size_t i = 0; i < r->nfields; i++)
+        if ((in->cache_targeted && http_span_is(r->fields[i].name, in->cache_targeted)) ||
+            (http_span_is(r->fields[i].name, "CDN-Cache-Control") &&
+             hidden(in, r->fields[i].name))) {
+            buf_append(head, r->fields[i].name.p, r->fields[i].name.n);
+            buf_puts(head, ": ");
+            buf_append(head, r->fields[i].value.p, r->fields[i].value.n);
+            buf_puts(head, "\r\n");
+        }
+}
+
 void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct verbd_response *res)
 {
     if (!cx)
@@ -592,11 +631,13 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
         return;
     }
     store_count(cx->zone, false);
+    /* RFC 9213: a valid targeted field's directives, not Cache-Control's
+     * and Expires, decide. */
     struct cache_control cc;
-    cc_init(&cc);
-    cc_parse_fields(&cc, r->fields, r->nfields);
+    enum cc_source source = cc_parse_targeted(&cc, r->fields, r->nfields, cx->in->cache_targeted);
     const char *why = policy_unstorable(r->status, &cc, &cx->req,
-                                        http_fields_find(r->fields, r->nfields, "Expires").p);
+                                        source == CC_FROM_CACHE_CONTROL &&
+                                            http_fields_find(r->fields, r->nfields, "Expires").p);
     if (!why && !cx->may_store)
         why = "min-uses";
     if (!why && r->framing == RESPONSE_LENGTH && r->content_length > cx->max)
@@ -614,11 +655,12 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
         return;
     }
     time_t now = time(NULL);
-    policy_meta(r->status, r->fields, r->nfields, &cx->in->heuristic,
+    policy_meta(r->status, r->fields, r->nfields, &cx->in->heuristic, cx->in->cache_targeted,
                 cx->request_time ? cx->request_time : now, now, &cx->meta);
     cx->meta.authorized = cx->authorized;
     cx->meta.has_length = r->framing == RESPONSE_LENGTH;
     policy_stored_head(res->head.p, res->head.len, &cc, &cx->head);
+    keep_targeted(cx->in, r, &cx->head);
     cx->capturing = true;
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
@@ -780,7 +822,7 @@ static void revalidated(void *arg, const struct http_response *r)
         struct store_hit hit;
         struct store_meta meta;
         if (store_lookup(z, rv->key.p, rv->key.len, same_variant, rv, &copy, &hit) == 0) {
-            refresh(z, &hit, r, &rv->in->heuristic, rv->request_time, &head, &meta);
+            refresh(z, &hit, r, rv->in, rv->request_time, &head, &meta);
             store_release(z, hit.index);
         }
         buf_free(&copy);

@@ -709,7 +709,8 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
         if (http_hop_by_hop(fl->name, r->fields, r->nfields) || http_span_is(fl->name, "Server") ||
-            listed(&f->in->hide_headers, fl->name, false))
+            listed(&f->in->hide_headers, fl->name, false) ||
+            (f->in->cache_targeted && http_span_is(fl->name, f->in->cache_targeted)))
             continue;
         if (http_span_is(fl->name, "Allow")) {
             route_relay_allow(f->x->req.mapping, fl->value, res);
@@ -754,7 +755,8 @@ static void relay_trailers(struct fwd *f, struct verbd_response *res)
     for (size_t i = 0; i < n; i++) {
         char name[256], value[4096];
         if (fields[i].name.n >= sizeof name || fields[i].value.n >= sizeof value ||
-            listed(&f->in->hide_headers, fields[i].name, false))
+            listed(&f->in->hide_headers, fields[i].name, false) ||
+            (f->in->cache_targeted && http_span_is(fields[i].name, f->in->cache_targeted)))
             continue;
         memcpy(name, fields[i].name.p, fields[i].name.n);
         name[fields[i].name.n] = '\0';

@@ -46,6 +46,7 @@ struct proxy_inst {
     unsigned min_uses;
     struct heuristic heuristic;
     uint64_t max_entry;
+    char *cache_targeted;      /* cache_targeted_field: its name, or NULL */
     struct access_rule *purge; /* cache_purge: who may PURGE here */
     size_t npurge;
     struct revalidation *revalidations; /* per worker, in the background */

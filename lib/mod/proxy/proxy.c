@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/exchange.h"
@@ -91,6 +92,7 @@ static void proxy_destroy(void *inst)
     buf_free(&in->hide_headers);
     free(in->memo);
     free(in->cache_key);
+    free(in->cache_targeted);
     buf_free(&in->bypass);
     free(in->purge);
     free(in);
@@ -409,6 +411,31 @@ static int set_cache_max_entry(void *inst, int argc, const char *const *argv, ch
     return 0;
 }
 
+/* cache_targeted_field NAME|off: a cache-control field for verbd alone
+ * (RFC 9213), above CDN-Cache-Control and Cache-Control, never relayed. */
+static int set_cache_targeted(void *inst, int argc, const char *const *argv, char *err,
+                              size_t errlen)
+{
+    (void)argc;
+    struct proxy_inst *in = inst;
+    free(in->cache_targeted);
+    in->cache_targeted = NULL;
+    if (strcmp(argv[0], "off") == 0)
+        return 0;
+    if (!http_is_token(argv[0], strlen(argv[0])) || strcasecmp(argv[0], "Cache-Control") == 0 ||
+        strcasecmp(argv[0], "CDN-Cache-Control") == 0) {
+        snprintf(err, errlen,
+                 "cache_targeted_field: \"%s\" is not a field name of verbd's own "
+                 "(Verbd-Cache-Control, say)",
+                 argv[0]);
+        return -1;
+    }
+    in->cache_targeted = strdup(argv[0]);
+    if (!in->cache_targeted)
+        abort();
+    return 0;
+}
+
 static int set_cache_purge(void *inst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     struct proxy_inst *in = inst;
@@ -451,6 +478,7 @@ static const struct verbd_directive proxy_directives[] = {
     {"cache_heuristic", 1, -1, set_cache_heuristic, false, false},
     {"cache_max_entry", 1, 1, set_cache_max_entry, false, false},
     {"cache_purge", 1, -1, set_cache_purge, false, false},
+    {"cache_targeted_field", 1, 1, set_cache_targeted, false, false},
     {NULL, 0, 0, NULL, false, false},
 };
 
