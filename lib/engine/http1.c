@@ -55,19 +55,20 @@ struct http1 {
     enum conn_state state;
     int8_t counted_as; /* enum stats_conn: its state in the counters */
     bool watched;
-    bool in_run;      /* http1_run is on the stack */
-    bool *closed;     /* set when the session is freed during a run */
-    bool idle;        /* between requests, nothing received yet */
-    bool eof;         /* the client will send nothing more */
-    bool drained;     /* the transport had no more input at the last read */
-    bool peer_shut;   /* the client closed its side: read to the end */
-    bool read_failed; /* the transport reported an error on reading */
-    bool close_after; /* close once the output is flushed */
-    bool linger;      /* ... after draining what the client still sends */
-    bool reset;       /* close with a reset (close_stalled) */
-    bool tunnel;      /* switched protocols: bytes pass as they are, both ways */
-    bool fresh;       /* nothing parsed yet: the input may be the HTTP/2 preface */
-    bool to_http2;    /* ... and it was: the connection goes to the HTTP/2 session */
+    bool watch_wanted; /* watched once its first run leaves it open */
+    bool in_run;       /* http1_run is on the stack */
+    bool *closed;      /* set when the session is freed during a run */
+    bool idle;         /* between requests, nothing received yet */
+    bool eof;          /* the client will send nothing more */
+    bool drained;      /* the transport had no more input at the last read */
+    bool peer_shut;    /* the client closed its side: read to the end */
+    bool read_failed;  /* the transport reported an error on reading */
+    bool close_after;  /* close once the output is flushed */
+    bool linger;       /* ... after draining what the client still sends */
+    bool reset;        /* close with a reset (close_stalled) */
+    bool tunnel;       /* switched protocols: bytes pass as they are, both ways */
+    bool fresh;        /* nothing parsed yet: the input may be the HTTP/2 preface */
+    bool to_http2;     /* ... and it was: the connection goes to the HTTP/2 session */
 
     /* The request body of the exchange in flight (or being discarded). */
     bool has_body;
@@ -172,6 +173,7 @@ static const struct settings *settings_of(const struct http1 *c)
 /* ---- opening and closing ------------------------------------------------------ */
 
 static void on_io(void *arg, uint32_t events);
+static void take_input(struct http1 *c, uint32_t events);
 static void on_timer(void *arg);
 static void run_deferred(void *arg)
 {
@@ -218,16 +220,34 @@ struct http1 *http1_open(struct http1_host *h, const struct transport *t, bool w
     h->conns[h->nconns++] = c;
     count_state(c);
 
-    if (watch) {
-        if (loop_watch_add(h->loop, &c->watch, c->tr.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                           on_io, c) < 0) {
-            http1_close(c);
-            return NULL;
-        }
-        c->watched = true;
+    if (!watch) {
+        http1_run(c);
+        return c;
     }
-    http1_run(c);
+    /* A new connection usually holds its request already (TCP_DEFER_ACCEPT).
+     * It is read now, with the rest of the accept batch, and answered after
+     * the batch, so that their requests share one file-system epoch as a
+     * batch of ready connections does; and it is watched only if it is
+     * still open then: one answered and closed at once costs no epoll_ctl.
+     * (Adding an edge-triggered watch reports what is ready at that moment,
+     * so nothing that arrives before it is missed.) */
+    c->watch_wanted = true;
+    take_input(c, EPOLLIN);
+    loop_defer(h->loop, &c->run, run_deferred, c);
     return c;
+}
+
+/* Watches a session that outlived its first run; closes it if it cannot. */
+static void start_watching(struct http1 *c)
+{
+    c->watch_wanted = false;
+    if (loop_watch_add(c->host->loop, &c->watch, c->tr.fd,
+                       EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_io, c) < 0) {
+        log_msg(LOG_ERROR, "epoll_ctl: %s", strerror(errno));
+        http1_close(c);
+        return;
+    }
+    c->watched = true;
 }
 
 static bool has_output(const struct http1 *c)
@@ -838,7 +858,7 @@ static void hand_to_http2(struct http1 *c)
 {
     struct http1_host *h = c->host;
     struct transport t = c->tr;
-    bool watched = c->watched;
+    bool watch = c->watched || c->watch_wanted;
     const struct listener *lis = c->lis;
     char *sni = c->sni;
     char *in = c->in;
@@ -850,14 +870,14 @@ static void hand_to_http2(struct http1 *c)
     memcpy(&peer, &c->peer, sizeof peer);
     socklen_t peer_len =
         c->peer.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (watched) {
+    if (c->watched) {
         loop_watch_del(h->loop, &c->watch, false);
         c->watched = false;
     }
     c->sni = NULL;
     c->in = NULL;
     http1_close(c);
-    http2_open(h->h2, &t, watched, lis, sni, peer.sa.sa_family ? &peer.sa : NULL, peer_len,
+    http2_open(h->h2, &t, watch, lis, sni, peer.sa.sa_family ? &peer.sa : NULL, peer_len,
                in + start, len);
     give_buf(h, in);
     free(sni);
@@ -1217,6 +1237,8 @@ static void http1_run(struct http1 *c)
     if (!closed) {
         c->in_run = false;
         c->closed = NULL;
+        if (c->watch_wanted)
+            start_watching(c);
     }
 }
 

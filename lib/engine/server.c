@@ -164,6 +164,8 @@ static struct listener *bind_listener(struct verbd_server *srv, const char *addr
         /* Wake a worker only once a connection has data (up to a second):
          * its first read then finds the request. */
         setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
+        /* Accepted connections inherit it: no setsockopt per connection. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }

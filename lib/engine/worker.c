@@ -119,8 +119,6 @@ static void accept_some(struct worker *w, struct listen_watch *lw)
                 refuse_busy(fd);
             continue;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (lw->tls) {
             tls_accept(lw->tls, fd, (struct sockaddr *)&peer, len);
             continue;
