@@ -679,6 +679,11 @@ static int send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
     (void)ng, (void)frame;
     struct http2 *c = user;
     struct h2_stream *s = src->ptr;
+    /* nghttp2_session_mem_send() goes from one no-copy DATA frame to the
+     * next without returning: the gathered output is bounded here, and
+     * the library offers this frame again at the next call. */
+    if (c->gathered >= GATHER_MAX)
+        return NGHTTP2_ERR_WOULDBLOCK;
     outq_bytes(&c->out, framehd, 9);
     bool ranges = c->tr.ops->sendfile && length >= SENDFILE_MIN;
     size_t moved = outq_move(&s->q, &c->out, length, ranges);
