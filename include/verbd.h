@@ -269,9 +269,11 @@ void verbd_response_header_lines(struct verbd_response *res, const char *lines, 
 /* Appends bytes to the body (copied). */
 void verbd_response_body(struct verbd_response *res, const void *data, size_t len);
 /* Appends len bytes at data without copying them: the caller keeps them
- * unchanged until verbd calls release(ctx) (once, when it copied them out
- * or dropped the response); release may be NULL for bytes that live
- * forever. */
+ * unchanged until verbd calls release(ctx) (once, when it has sent them,
+ * copied them out or dropped them: a large piece may be written to the
+ * client from where it is, so this can be long after verbd_send());
+ * with release NULL, verbd copies the bytes by the time verbd_send()
+ * returns (or the handler returns), and they may change after that. */
 void verbd_response_body_shared(struct verbd_response *res, const void *data, size_t len,
                                 void (*release)(void *ctx), void *ctx);
 /* Appends len bytes of the file fd from offset to the body.  The response

@@ -542,7 +542,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
                        x->req.http.minor == 0 ? STATS_PROTO_HTTP10 : STATS_PROTO_HTTP11);
     }
     wake(c);
-    return c->q.out.len < OUT_HIGH_WATER;
+    return c->q.out.len + c->q.lent < OUT_HIGH_WATER;
 }
 
 static void session_abort(void *sess, struct verbd_exchange *x)
@@ -889,7 +889,8 @@ static bool process(struct http1 *c)
 {
     bool produced = false;
     while (!c->close_after && c->state != CONN_LINGER) {
-        if (c->q.out.len >= OUT_HIGH_WATER || (has_output(c) && c->q.segs[c->q.n - 1].fd >= 0))
+        if (c->q.out.len + c->q.lent >= OUT_HIGH_WATER ||
+            (has_output(c) && c->q.segs[c->q.n - 1].fd >= 0))
             break;
         if (c->state == CONN_EXCHANGE) {
             struct verbd_exchange *x = c->x;

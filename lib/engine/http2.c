@@ -540,7 +540,7 @@ static bool session_send(void *sess, struct verbd_exchange *x, bool last)
         nghttp2_session_resume_data(s->c->ng, s->id);
     }
     wake(s->c);
-    return s->q.mem < OUT_HIGH_WATER;
+    return s->q.mem + s->q.lent < OUT_HIGH_WATER;
 }
 
 static void session_abort(void *sess, struct verbd_exchange *x)
@@ -1213,7 +1213,8 @@ static bool writable_work(struct http2 *c, bool *closed)
     struct h2_stream *next;
     for (struct h2_stream *s = c->streams; s && !*closed; s = next) {
         next = s->next;
-        if (s->x && vx_wants_writable(s->x) && !s->closed && s->q.mem < OUT_HIGH_WATER) {
+        if (s->x && vx_wants_writable(s->x) && !s->closed &&
+            s->q.mem + s->q.lent < OUT_HIGH_WATER) {
             vx_writable(s->x);
             did = true;
         }

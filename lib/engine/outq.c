@@ -6,6 +6,24 @@
 
 /* Memory segments written by one writev. */
 #define IOV_BATCH 64
+/* Lent bytes from this many on are written from where they are (a cached
+ * entry's blocks); fewer are cheaper to copy beside the head. */
+#define LEND_MIN 4096
+
+static const char *seg_bytes(const struct outq *q, const struct out_seg *g)
+{
+    return (g->lent ? g->lent : q->out.p) + g->off;
+}
+
+/* A segment is written or dropped: what it holds goes back. */
+static void seg_done(struct out_seg *g)
+{
+    file_hold_drop(&g->hold);
+    if (g->give_back) {
+        g->give_back(g->ctx);
+        g->give_back = NULL;
+    }
+}
 
 static struct out_seg *new_seg(struct outq *q)
 {
@@ -28,12 +46,25 @@ void outq_push(struct outq *q, int fd, uint64_t off, uint64_t len)
         q->mem += (size_t)len;
     if (fd < 0 && q->n > q->head) {
         struct out_seg *last = &q->segs[q->n - 1];
-        if (last->fd < 0 && last->off + last->len == off) {
+        if (last->fd < 0 && !last->lent && last->off + last->len == off) {
             last->len += len;
             return;
         }
     }
-    *new_seg(q) = (struct out_seg){fd, {-1, NULL, NULL}, off, len};
+    *new_seg(q) = (struct out_seg){.fd = fd, .hold = {-1, NULL, NULL}, .off = off, .len = len};
+}
+
+/* Queues a lent piece where it is, taking over its release. */
+static void push_lent(struct outq *q, struct body_piece *bp, uint64_t len)
+{
+    q->lent += (size_t)len;
+    *new_seg(q) = (struct out_seg){.fd = -1,
+                                   .hold = {-1, NULL, NULL},
+                                   .len = len,
+                                   .lent = bp->ptr,
+                                   .give_back = bp->release,
+                                   .ctx = bp->ctx};
+    bp->release = NULL;
 }
 
 void outq_bytes(struct outq *q, const void *p, size_t n)
@@ -51,7 +82,9 @@ uint64_t outq_pieces(struct outq *q, struct verbd_response *res, uint64_t limit,
     for (size_t i = 0; i < res->npieces && queued < limit; i++) {
         struct body_piece *bp = &res->pieces[i];
         uint64_t len = bp->len < limit - queued ? bp->len : limit - queued;
-        if (bp->fd < 0) {
+        if (bp->fd < 0 && bp->ptr && bp->release && len >= LEND_MIN) {
+            push_lent(q, bp, len);
+        } else if (bp->fd < 0) {
             outq_bytes(q, bp->ptr ? bp->ptr : res->body.p + bp->offset, (size_t)len);
             body_piece_drop(bp); /* lent bytes are given back once copied */
         } else if (len <= inline_max) {
@@ -80,7 +113,7 @@ ssize_t outq_copy(struct outq *q, char *dst, size_t len)
         struct out_seg *g = &q->segs[q->head];
         size_t take = len - n < g->len ? len - n : (size_t)g->len;
         if (g->fd < 0) {
-            memcpy(dst + n, q->out.p + g->off, take);
+            memcpy(dst + n, seg_bytes(q, g), take);
         } else {
             ssize_t got = pread(g->fd, dst + n, take, (off_t)g->off);
             if (got <= 0)
@@ -100,7 +133,7 @@ size_t outq_move(struct outq *src, struct outq *dst, size_t n, bool ranges)
         struct out_seg *g = &src->segs[src->head];
         size_t take = n - moved < g->len ? n - moved : (size_t)g->len;
         if (g->fd < 0) {
-            outq_bytes(dst, src->out.p + g->off, take);
+            outq_bytes(dst, seg_bytes(src, g), take);
         } else if (ranges) {
             outq_push(dst, g->fd, g->off, take);
             if (take == g->len && g->hold.fd >= 0) {
@@ -131,7 +164,7 @@ void outq_keep_hold(struct outq *q, struct file_hold *hold)
         file_hold_drop(hold);
         return;
     }
-    *new_seg(q) = (struct out_seg){hold->fd, *hold, 0, 0};
+    *new_seg(q) = (struct out_seg){.fd = hold->fd, .hold = *hold};
     *hold = (struct file_hold){-1, NULL, NULL};
 }
 
@@ -152,7 +185,7 @@ ssize_t outq_write(struct outq *q, struct transport *t)
         int cnt = 0;
         size_t i = q->head;
         for (; i < q->n && cnt < IOV_BATCH && q->segs[i].fd < 0; i++)
-            iov[cnt++] = (struct iovec){q->out.p + q->segs[i].off, (size_t)q->segs[i].len};
+            iov[cnt++] = (struct iovec){(void *)seg_bytes(q, &q->segs[i]), (size_t)q->segs[i].len};
         /* Bytes followed by a file range (a head before its body, a DATA
          * frame's header before its payload) may wait to leave with it. */
         n = t->ops->writev(t, iov, cnt, i < q->n);
@@ -171,24 +204,26 @@ void outq_consumed(struct outq *q, size_t n)
     while (n && q->head < q->n) {
         struct out_seg *g = &q->segs[q->head];
         size_t take = n < g->len ? n : (size_t)g->len;
-        if (g->fd < 0)
+        if (g->lent)
+            q->lent -= take;
+        else if (g->fd < 0)
             q->mem -= take;
         g->off += take;
         g->len -= take;
         n -= take;
         if (g->len == 0) {
-            file_hold_drop(&g->hold);
+            seg_done(g);
             q->head++;
         }
     }
     /* Holds kept for ranges now written (outq_keep_hold). */
     while (q->head < q->n && q->segs[q->head].len == 0) {
-        file_hold_drop(&q->segs[q->head].hold);
+        seg_done(&q->segs[q->head]);
         q->head++;
     }
     if (q->head == q->n) {
         q->head = q->n = 0;
-        q->mem = 0;
+        q->mem = q->lent = 0;
         buf_reset(&q->out);
     }
 }
@@ -196,9 +231,9 @@ void outq_consumed(struct outq *q, size_t n)
 void outq_drop(struct outq *q)
 {
     for (size_t i = q->head; i < q->n; i++)
-        file_hold_drop(&q->segs[i].hold);
+        seg_done(&q->segs[i]);
     q->head = q->n = 0;
-    q->mem = 0;
+    q->mem = q->lent = 0;
     buf_reset(&q->out);
 }
 

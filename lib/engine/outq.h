@@ -14,11 +14,16 @@
 #include "core/exchange.h"
 #include "engine/transport.h"
 
-/* A piece of queued output: bytes of `out` (fd < 0) or a file range. */
+/* A piece of queued output: bytes of `out` (fd < 0, lent NULL), bytes a
+ * handler lent (fd < 0: lent + off, given back once sent or dropped), or
+ * a file range. */
 struct out_seg {
     int fd;
     struct file_hold hold; /* on a file's last segment: dropped once sent */
     uint64_t off, len;
+    const char *lent;
+    void (*give_back)(void *ctx);
+    void *ctx;
 };
 
 struct outq {
@@ -26,6 +31,7 @@ struct outq {
     struct out_seg *segs;
     size_t head, n, cap; /* segs[head, n) are still to go */
     size_t mem;          /* bytes of `out` still to go */
+    size_t lent;         /* lent bytes still to go */
 };
 
 static inline bool outq_empty(const struct outq *q)
@@ -39,7 +45,9 @@ void outq_push(struct outq *q, int fd, uint64_t off, uint64_t len);
 /* Copies bytes into q->out and queues them. */
 void outq_bytes(struct outq *q, const void *p, size_t n);
 /* Moves a response's body pieces, up to `limit` bytes, into the queue:
- * memory is copied (lent bytes given back), a file range up to
+ * lent bytes the lender is told of again (a release callback) are queued
+ * where they are if the piece is large enough, other memory is copied
+ * (lent bytes given back), a file range up to
  * `inline_max` bytes is read into the buffer now, a longer one is queued
  * as a range holding its file.  Returns the bytes queued; fewer than the
  * pieces had (up to the limit) if a file was shorter than its range. */

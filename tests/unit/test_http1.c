@@ -235,6 +235,44 @@ static void start_flood(void *data, struct verbd_exchange *x)
     flood_more(x, NULL);
 }
 
+/* GET /lend: 1 MiB lent in 16 KiB pieces of one buffer (byte i of the
+ * body is i % 251), each given back through give_back, produced only
+ * while verbd_send says so. */
+static char lend_buf[1 << 20];
+static uint64_t lent_pieces, returned_pieces;
+
+static void give_back(void *ctx)
+{
+    (void)ctx;
+    returned_pieces++;
+}
+
+static void lend_more(struct verbd_exchange *x, void *arg)
+{
+    (void)arg;
+    struct verbd_response *res = verbd_exchange_response(x);
+    for (;;) {
+        if (lent_pieces * 16384 == sizeof lend_buf) {
+            verbd_finish(x);
+            return;
+        }
+        verbd_response_body_shared(res, lend_buf + lent_pieces * 16384, 16384, give_back, NULL);
+        lent_pieces++;
+        if (!verbd_send(x)) {
+            verbd_on_writable(x, lend_more, NULL);
+            return;
+        }
+    }
+}
+
+static void start_lend(void *data, struct verbd_exchange *x)
+{
+    (void)data;
+    for (size_t i = 0; i < sizeof lend_buf; i++)
+        lend_buf[i] = (char)(i % 251);
+    lend_more(x, NULL);
+}
+
 /* GET /tunnel: switches to a protocol that echoes what the client sends
  * and says "bye" when the client closes; without an Upgrade field it is a
  * 400. */
@@ -317,6 +355,7 @@ static void setup(void)
         {"= /later", "GET", start_later},    {"= /early", "POST", start_early},
         {"= /paused", "POST", start_paused}, {"= /flood", "GET", start_flood},
         {"= /files", "GET", start_files},    {"= /tunnel", "GET", start_tunnel},
+        {"= /lend", "GET", start_lend},
     };
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         if (!route_add_handler(&site->routes, maps[i].loc, maps[i].methods, NULL, maps[i].fn, NULL,
@@ -578,6 +617,51 @@ static void test_backpressure(void)
     close_conn();
 }
 
+/* Lent bytes leave from where they are: each piece is given back once
+ * written (not when queued), they count against the exchange's bound,
+ * and what a vanished client never took is given back too. */
+static void test_lent_bytes(void)
+{
+    lent_pieces = returned_pieces = 0;
+    open_conn("GET /lend HTTP/1.1\r\nHost: a\r\n\r\n", 4096);
+    spin(5);
+    CHECK(lent_pieces * 16384 < 128 * 1024);
+    CHECK(returned_pieces * 16384 <= mt.out.len);
+    for (int i = 0; i < 4000 && !has("\r\n0\r\n\r\n"); i++) {
+        mt.out_room = 8192;
+        http1_ready(conn);
+        spin(1);
+        CHECK(returned_pieces * 16384 <= mt.out.len);
+    }
+    CHECK_INT(returned_pieces, 64);
+    /* The body, chunk by chunk, is the lent bytes. */
+    const char *p = strstr(output(), "\r\n\r\n") + 4;
+    size_t at = 0;
+    bool same = true;
+    while (same && at < sizeof lend_buf) {
+        char *end;
+        unsigned long n = strtoul(p, &end, 16);
+        if (n == 0 || end[0] != '\r')
+            break;
+        p = end + 2;
+        for (unsigned long k = 0; k < n && same; k++)
+            same = p[k] == (char)((at + k) % 251);
+        at += n;
+        p += n + 2;
+    }
+    CHECK(same);
+    CHECK_INT(at, sizeof lend_buf);
+    close_conn();
+
+    lent_pieces = returned_pieces = 0;
+    open_conn("GET /lend HTTP/1.1\r\nHost: a\r\n\r\n", 4096);
+    spin(5);
+    CHECK(lent_pieces > returned_pieces);
+    close_conn(); /* the client is gone: nothing more is written */
+    spin(5);
+    CHECK_INT(returned_pieces, lent_pieces);
+}
+
 static void test_upgrade(void)
 {
     open_conn("GET /tunnel HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n"
@@ -625,6 +709,7 @@ int main(void)
     test_three_files();
     test_pause_and_resume();
     test_backpressure();
+    test_lent_bytes();
     test_upgrade();
     http1_host_free(&host);
     site_free(site);
