@@ -745,6 +745,56 @@ class Targeted(CacheCase):
         self.assertHit(self.get("/i"))
         self.assertEqual(self.up.count("GET", "/i"), 1)
 
+    def test_cdn_quoted_max_age_is_invalid_and_ignored(self):
+        # max-age="60" is a Cache-Control directive, but as a Dictionary
+        # member it is a String where an Integer belongs: the field is
+        # invalid and ignored whole, so Cache-Control's no-store decides.
+        self.up.on("GET", "/q", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control", 'max-age="60"')]))
+        self.start()
+        r = self.get("/q")
+        self.assertIn("detail=no-store", r.header("Cache-Status"))
+        self.assertEqual(r.header("CDN-Cache-Control"), 'max-age="60"')
+        self.get("/q")
+        self.assertEqual(self.up.count("GET", "/q"), 2)
+
+    def test_cdn_max_age_and_private(self):
+        # A valid Dictionary whose private a shared cache obeys: not stored,
+        # although Cache-Control alone would allow it.
+        self.up.on("GET", "/p", answer(200, [("Cache-Control", "max-age=60"),
+                                             ("CDN-Cache-Control", "max-age=60, private")]))
+        self.start()
+        r = self.get("/p")
+        self.assertIn("detail=private", r.header("Cache-Status"))
+        self.get("/p")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
+    def test_cdn_dictionary_last_member_counts_and_parameters_ignored(self):
+        # A Dictionary keeps the last value of a key (no-store=?0 undoes
+        # no-store) and ignores parameters (;a=b), which Cache-Control's
+        # syntax would refuse; an unknown inner list is skipped.
+        self.up.on("GET", "/l", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control",
+                                              "no-store, max-age=1;a=b, x=(1 2), "
+                                              "max-age=60, no-store=?0")], b"l"))
+        self.start()
+        r1 = self.get("/l")
+        self.assertIn("stored", r1.header("Cache-Status"))
+        self.assertIn("ttl=60", r1.header("Cache-Status"))
+        self.assertHit(self.get("/l"))
+        self.assertEqual(self.up.count("GET", "/l"), 1)
+
+    def test_targeted_field_uppercase_directive_is_invalid(self):
+        # Dictionary keys are lowercase: MAX-AGE=5 spoils the operator's
+        # field, and CDN-Cache-Control decides.
+        self.up.on("GET", "/k", answer(200, [("CDN-Cache-Control", "no-store"),
+                                             ("Verbd-Cache-Control", "MAX-AGE=5")]))
+        self.start(self.TARGETED)
+        r = self.get("/k")
+        self.assertIn("detail=no-store", r.header("Cache-Status"))
+        self.get("/k")
+        self.assertEqual(self.up.count("GET", "/k"), 2)
+
     def test_targeted_field_obeyed_after_a_304(self):
         # The stored entry keeps the field (never served) so that a
         # validation's 304 is judged by it too.
