@@ -8,13 +8,15 @@ stored GET, request directives, validation, invalidation by unsafe
 methods (FROB included), Cache-Status, and the configuration."""
 
 import email.utils
+import os
+import signal
 import subprocess
 import threading
 import time
 
 import upstream as U
 from harness import verbd_bin
-from test_config import ConfigCase, config_server
+from test_config import ConfigCase, config_server, wait_for
 
 
 def http_date(offset=0):
@@ -657,6 +659,44 @@ class Operator(CacheCase):
         # Each family once, the learnt refusals' too.
         for family in ("verbd_proxy_cache_hits_total", "verbd_gateway_learnt_refusal_seconds"):
             self.assertEqual(text.count("# TYPE %s " % family), 1, family)
+
+    def zone_lines(self, log):
+        try:
+            with open(log) as f:
+                return [l for l in f if "cache zone z:" in l]
+        except OSError:
+            return []
+
+    def check_zone_log(self, workers):
+        # One info line per zone at a reload and at stop, from the process
+        # that runs the server (never one per worker).
+        self.up.on("GET", "/r", answer(200, [("Cache-Control", "max-age=60")]))
+        log = os.path.join(self.dir, "err.log")
+        self.TOP = ("access_log off;\nworkers %d;\ncache_zone z memory=4m;\n"
+                    "error_log %s info;\n" % (workers, log))
+        srv = self.start()
+        self.get("/r")
+        self.get("/r")
+        self.get("/r")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: len(self.zone_lines(log)) == 1),
+                        self.zone_lines(log))
+        line = self.zone_lines(log)[0]
+        self.assertRegex(line, r"\[info\] \d+: cache zone z: memory 4194304 bytes, 1 entries in "
+                               r"4096 bytes \(0\.1% of \d+\); ")
+        self.assertIn("2 hits, 1 misses (hit ratio 66.7%), 1 stored, 0 evicted, "
+                      "0 invalidated", line)
+        self.assertTrue(wait_for(lambda: self.get("/r").status == 200))
+        srv.stop()
+        lines = self.zone_lines(log)
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("3 hits, 1 misses (hit ratio 75.0%)", lines[1])
+
+    def test_zone_sizes_and_hit_ratio_logged_at_reload_and_stop(self):
+        self.check_zone_log(1)
+
+    def test_zone_log_once_with_two_workers(self):
+        self.check_zone_log(2)
 
     def test_zones_in_verbd_m(self):
         path = self.write("verbd.conf", self.TOP + "listen 127.0.0.1:0;\n"
