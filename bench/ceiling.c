@@ -14,6 +14,12 @@
  * /index.html (1 KiB), POST or PUT /upload reads and drops the request's
  * Content-Length body and answers "200 OK" with a short body once the last
  * byte is in, as an application that takes an upload does.
+ *
+ * For the cache scenarios: a query is ignored (/index.html?n=7 is
+ * /index.html: distinct keys for a cache, one answer here), ROOT/huge.bin
+ * is served as /huge.bin when it exists, and GET /ceiling-requests answers
+ * with the number of requests answered so far (itself not counted), so
+ * that bench/run can tell whether a cache in front asked anything.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -43,6 +49,7 @@ struct answer;
 
 struct conn {
     int fd;
+    int filefd;         /* the file being sent after out[]: big.bin or huge.bin */
     int readable;       /* data may be waiting: no short read since the last EPOLLIN */
     int closing;        /* close once the output is out */
     size_t inlen, skip; /* bytes in in[]; request body bytes still to drop */
@@ -59,11 +66,11 @@ struct answer {
     size_t headlen;
     const char *body;
     size_t bodylen;
+    int fd; /* a file answer (body NULL): sent with sendfile */
 };
 
-static struct answer a_index, a_big, a_upload, a_404, a_405, a_501;
-static int bigfd;
-static off_t bigsize;
+static struct answer a_index, a_big, a_huge, a_upload, a_404, a_405, a_501;
+static unsigned long long answered; /* requests answered, for /ceiling-requests */
 
 static void die(const char *what)
 {
@@ -128,8 +135,8 @@ static void respond(struct conn *c, struct answer *a, int head_only)
     if (c->closing)
         put(c, "Connection: close\r\n", 19);
     put(c, "\r\n", 2);
-    if (!head_only && a == &a_big)
-        c->fileleft = bigsize, c->fileoff = 0;
+    if (!head_only && !a->body)
+        c->filefd = a->fd, c->fileleft = (off_t)a->bodylen, c->fileoff = 0;
     else if (!head_only)
         put(c, a->body, a->bodylen);
 }
@@ -162,6 +169,9 @@ static void answer_all(struct conn *c)
         size_t mlen = sp ? (size_t)(sp - req) : 0;
         const char *pe = memchr(path, ' ', headlen - (size_t)(path - req));
         size_t plen = pe ? (size_t)(pe - path) : 0;
+        const char *query = memchr(path, '?', plen);
+        if (query)
+            plen = (size_t)(query - path);
         int head_only = mlen == 4 && memcmp(req, "HEAD", 4) == 0;
         struct answer *a = &a_501;
         if (head_only || (mlen == 3 && memcmp(req, "GET", 3) == 0)) {
@@ -169,6 +179,10 @@ static void answer_all(struct conn *c)
                 a = &a_index;
             else if (plen == 8 && memcmp(path, "/big.bin", 8) == 0)
                 a = &a_big;
+            else if (plen == 9 && memcmp(path, "/huge.bin", 9) == 0 && a_huge.head)
+                a = &a_huge;
+            else if (plen == 17 && memcmp(path, "/ceiling-requests", 17) == 0)
+                a = NULL;
             else
                 a = &a_404;
         } else if (((mlen == 3 && memcmp(req, "PUT", 3) == 0) ||
@@ -193,6 +207,16 @@ static void answer_all(struct conn *c)
             else if (strncasecmp(h, "connection:", 11) == 0)
                 c->closing = find_ci(h + 11, (size_t)(eol - h - 11), "close") != NULL;
         }
+        if (!a) {
+            char count[160];
+            int n = snprintf(count, sizeof count,
+                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: %d\r\n\r\n%llu\n",
+                             snprintf(NULL, 0, "%llu\n", answered), answered);
+            put(c, count, (size_t)n);
+            continue;
+        }
+        answered++;
         if (a == &a_upload && c->skip) {
             /* answered once the body is in */
             c->after = a;
@@ -217,7 +241,7 @@ static int flush(struct conn *c)
     }
     c->outoff = c->outlen = 0;
     while (c->fileleft > 0) {
-        ssize_t n = sendfile(c->fd, bigfd, &c->fileoff, (size_t)c->fileleft);
+        ssize_t n = sendfile(c->fd, c->filefd, &c->fileoff, (size_t)c->fileleft);
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
         if (n == 0)
@@ -308,15 +332,25 @@ int main(int argc, char **argv)
     char *index = slurp(path, &ilen);
     snprintf(path, sizeof path, "%s/big.bin", argv[1]);
     struct stat st;
-    if ((bigfd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(bigfd, &st) < 0)
+    int bigfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (bigfd < 0 || fstat(bigfd, &st) < 0)
         die(path);
-    bigsize = st.st_size;
+    off_t bigsize = st.st_size;
+    snprintf(path, sizeof path, "%s/huge.bin", argv[1]);
+    int hugefd = open(path, O_RDONLY | O_CLOEXEC);
+    if (hugefd >= 0 && fstat(hugefd, &st) < 0)
+        die(path);
 
     static const char bupload[] = "<p>upload received</p>\n";
     static const char b404[] = "<p>404 Not Found</p>\n", b405[] = "<p>405 Method Not Allowed</p>\n",
                       b501[] = "<p>501 Not Implemented</p>\n";
     build(&a_index, "200 OK", "", "text/html", date, index, ilen);
     build(&a_big, "200 OK", "", "application/octet-stream", date, NULL, (size_t)bigsize);
+    a_big.fd = bigfd;
+    if (hugefd >= 0) {
+        build(&a_huge, "200 OK", "", "application/octet-stream", date, NULL, (size_t)st.st_size);
+        a_huge.fd = hugefd;
+    }
     build(&a_upload, "200 OK", "", "text/html", date, bupload, sizeof bupload - 1);
     build(&a_404, "404 Not Found", "", "text/html", date, b404, sizeof b404 - 1);
     build(&a_405, "405 Method Not Allowed", "Allow: GET, HEAD, OPTIONS\r\n", "text/html", date,

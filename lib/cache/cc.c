@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/sf.h"
+
 void cc_init(struct cache_control *cc)
 {
     memset(cc, 0, sizeof *cc);
@@ -178,60 +180,94 @@ void cc_parse_fields(struct cache_control *cc, const struct http_field *fields, 
             cc_parse(cc, fields[i].value);
 }
 
-static bool tchar(char c)
+/* The type a targeted field's directive must have (RFC 9213 §2.1: the
+ * field is a Dictionary, a directive without an argument is Boolean
+ * true): the number directives an Integer of at least 0, no-cache and
+ * private a Boolean or a String (field names), the flags a Boolean.
+ * Other directives are ignored whatever their value. */
+static bool sf_member_valid(const struct sf_member *m)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (is(m->key, flags[i].name))
+            return m->type == SF_BOOLEAN;
+    if (is(m->key, "no-cache") || is(m->key, "private"))
+        return m->type == SF_BOOLEAN || m->type == SF_STRING;
+    if (is(m->key, "max-age") || is(m->key, "s-maxage") || is(m->key, "stale-while-revalidate") ||
+        is(m->key, "stale-if-error"))
+        return m->type == SF_INTEGER && m->number >= 0;
+    return true;
 }
 
-/* One directive: token [ "=" ( token / quoted-string ) ] with optional
- * white space around "=". */
-static bool directive_valid(struct span d)
+bool cc_sf_valid(struct span value)
 {
-    size_t i = 0;
-    while (i < d.n && tchar(d.p[i]))
-        i++;
-    if (i == 0)
+    if (!sf_dict_valid(value))
         return false;
-    while (i < d.n && (d.p[i] == ' ' || d.p[i] == '\t'))
-        i++;
-    if (i == d.n)
-        return true;
-    if (d.p[i++] != '=')
-        return false;
-    while (i < d.n && (d.p[i] == ' ' || d.p[i] == '\t'))
-        i++;
-    if (i < d.n && d.p[i] == '"') {
-        for (i++; i < d.n && d.p[i] != '"'; i++)
-            if (d.p[i] == '\\')
-                i++;
-        return i + 1 == d.n; /* the closing quote ends the directive */
-    }
-    size_t start = i;
-    while (i < d.n && tchar(d.p[i]))
-        i++;
-    return i > start && i == d.n;
-}
-
-bool cc_valid(struct span value)
-{
-    struct span d;
+    struct sf_member m;
     bool any = false;
-    while (next_directive(&value, &d)) {
-        if (!directive_valid(d))
+    while (sf_dict_next(&value, &m)) {
+        if (!sf_member_valid(&m))
             return false;
         any = true;
     }
     return any;
 }
 
-/* Whether fields[0, n) have a field `name`, every line of it valid. */
+/* no-cache and private from a Dictionary: the last member counts. */
+static void sf_fields(struct cache_control *cc, const struct sf_member *m, unsigned alone,
+                      unsigned listed, struct span *names)
+{
+    cc->flags &= ~(alone | listed);
+    *names = (struct span){NULL, 0};
+    if (m->type == SF_STRING && m->text.n) {
+        cc->flags |= listed;
+        *names = m->text;
+    } else if (m->type == SF_STRING || m->number) {
+        cc->flags |= alone;
+    }
+}
+
+void cc_parse_sf(struct cache_control *cc, struct span value)
+{
+    struct sf_member m;
+    while (sf_dict_next(&value, &m)) {
+        if (!sf_member_valid(&m))
+            continue;
+        uint64_t *seconds = is(m.key, "max-age")                  ? &cc->max_age
+                            : is(m.key, "s-maxage")               ? &cc->s_maxage
+                            : is(m.key, "stale-while-revalidate") ? &cc->stale_while_revalidate
+                            : is(m.key, "stale-if-error")         ? &cc->stale_if_error
+                                                                  : NULL;
+        if (seconds) {
+            *seconds = (uint64_t)m.number > CC_DELTA_MAX ? CC_DELTA_MAX : (uint64_t)m.number;
+            continue;
+        }
+        if (is(m.key, "no-cache")) {
+            sf_fields(cc, &m, CC_NO_CACHE, CC_NO_CACHE_FIELDS, &cc->no_cache_fields);
+            continue;
+        }
+        if (is(m.key, "private")) {
+            sf_fields(cc, &m, CC_PRIVATE, CC_PRIVATE_FIELDS, &cc->private_fields);
+            continue;
+        }
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            if (is(m.key, flags[i].name)) {
+                if (m.number)
+                    cc->flags |= flags[i].flag;
+                else
+                    cc->flags &= ~flags[i].flag;
+            }
+    }
+}
+
+/* Whether fields[0, n) have a targeted field `name`, every line of it a
+ * valid, non-empty Dictionary of directives (lines joined by commas are
+ * one Dictionary then, RFC 8941 §4.2). */
 static bool valid_field(const struct http_field *fields, size_t n, const char *name)
 {
     bool seen = false;
     for (size_t i = 0; i < n; i++)
         if (http_span_is(fields[i].name, name)) {
-            if (!cc_valid(fields[i].value))
+            if (!cc_sf_valid(fields[i].value))
                 return false;
             seen = true;
         }
@@ -239,11 +275,11 @@ static bool valid_field(const struct http_field *fields, size_t n, const char *n
 }
 
 static void parse_named(struct cache_control *cc, const struct http_field *fields, size_t n,
-                        const char *name)
+                        const char *name, void (*parse)(struct cache_control *, struct span))
 {
     for (size_t i = 0; i < n; i++)
         if (http_span_is(fields[i].name, name))
-            cc_parse(cc, fields[i].value);
+            parse(cc, fields[i].value);
 }
 
 enum cc_source cc_parse_targeted(struct cache_control *cc, const struct http_field *fields,
@@ -251,14 +287,14 @@ enum cc_source cc_parse_targeted(struct cache_control *cc, const struct http_fie
 {
     cc_init(cc);
     if (targeted && valid_field(fields, n, targeted)) {
-        parse_named(cc, fields, n, targeted);
+        parse_named(cc, fields, n, targeted, cc_parse_sf);
         return CC_FROM_TARGETED;
     }
     if (valid_field(fields, n, "CDN-Cache-Control")) {
-        parse_named(cc, fields, n, "CDN-Cache-Control");
+        parse_named(cc, fields, n, "CDN-Cache-Control", cc_parse_sf);
         return CC_FROM_CDN;
     }
-    parse_named(cc, fields, n, "Cache-Control");
+    parse_named(cc, fields, n, "Cache-Control", cc_parse);
     return CC_FROM_CACHE_CONTROL;
 }
 

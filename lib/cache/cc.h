@@ -48,11 +48,16 @@ void cc_parse(struct cache_control *cc, struct span value);
 /* Parses every Cache-Control line among fields[0, n). */
 void cc_parse_fields(struct cache_control *cc, const struct http_field *fields, size_t n);
 
-/* Whether a field value is a valid, non-empty list of cache directives
- * (RFC 9111 §5.2: token [ "=" ( token / quoted-string ) ], comma
- * separated): what RFC 9213 §2.1 asks of a targeted field before it
- * counts, parsed as Cache-Control (as §2.2 allows). */
-bool cc_valid(struct span value);
+/* A targeted field line (RFC 9213 §2.1) is a Structured Field Dictionary
+ * (RFC 8941): whether `value` is one, non-empty, whose known directives
+ * have the type they take (max-age=60, no-store or no-store=?1,
+ * private="Set-Cookie"; not max-age="60" or no-store=1).  An invalid
+ * field is ignored whole. */
+bool cc_sf_valid(struct span value);
+/* Adds the directives of a line cc_sf_valid accepts; unlike
+ * Cache-Control's, a directive given again replaces the earlier one
+ * (RFC 8941 §4.2.2), and a Boolean false unsets it. */
+void cc_parse_sf(struct cache_control *cc, struct span value);
 
 /* Where a shared cache's response directives came from. */
 enum cc_source {

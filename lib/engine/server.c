@@ -664,6 +664,7 @@ static void supervisor_reload(struct verbd_server *srv, pid_t *pids, int n, stru
                               int *alive)
 {
     notify_reloading();
+    route_report();
     struct verbd_server *next = srv->reload ? server_reload_prepare(srv) : NULL;
     if (next)
         server_reload_apply(srv, next, false); /* for workers started from now on */
@@ -846,6 +847,7 @@ int verbd_server_run(struct verbd_server *srv)
         /* With `user`, even one worker gets a supervisor that stays root. */
         rc = supervise(srv, workers, &signals);
     }
+    route_report();
     sigprocmask(SIG_SETMASK, &old, NULL);
     log_files_owner((uid_t)-1, (gid_t)-1);
     log_close();

@@ -153,6 +153,8 @@ static void begin_stop(struct worker *w)
 
 static void reload(struct worker *w)
 {
+    if (getpid() == w->srv->main_pid)
+        route_report(); /* no supervisor: this worker is the server */
     struct verbd_server *next = server_reload_prepare(w->srv);
     if (!next)
         return;

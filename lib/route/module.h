@@ -84,6 +84,11 @@ struct verbd_module {
      * name starting verbd_<module>_).  Runs in the worker that answers. */
     void (*metrics)(struct buf *out);
 
+    /* Optional: logs, at `info`, the state the module shares among its
+     * instances and workers (a line per cache zone, say), once at each
+     * reload and once at stop, in the process that runs the server. */
+    void (*report)(void);
+
     /* Optional: more about an instance for `verbd -M`, as lines indented
      * under its location's (a proxy's cache zone). */
     void (*describe)(void *inst, FILE *out);

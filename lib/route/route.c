@@ -711,6 +711,13 @@ int route_process_init(void)
     return rc;
 }
 
+void route_report(void)
+{
+    for (size_t i = 0; verbd_builtin_modules[i]; i++)
+        if (verbd_builtin_modules[i]->report)
+            verbd_builtin_modules[i]->report();
+}
+
 void route_worker_init(struct route_table *t, struct loop *loop)
 {
     for (size_t i = 0; i < t->n; i++) {

@@ -131,6 +131,9 @@ const char *route_directive_name(size_t i);
 void route_finish(struct route_table *t);
 /* Each built-in module's process_init, before the workers fork. */
 int route_process_init(void);
+/* Each module's report (module.h): at a reload and at stop. */
+void route_report(void);
+
 /* Each module instance's worker_init (worker_exit), in a worker process. */
 void route_worker_init(struct route_table *t, struct loop *loop);
 void route_worker_exit(struct route_table *t);

@@ -8,13 +8,15 @@ stored GET, request directives, validation, invalidation by unsafe
 methods (FROB included), Cache-Status, and the configuration."""
 
 import email.utils
+import os
+import signal
 import subprocess
 import threading
 import time
 
 import upstream as U
 from harness import verbd_bin
-from test_config import ConfigCase, config_server
+from test_config import ConfigCase, config_server, wait_for
 
 
 def http_date(offset=0):
@@ -658,6 +660,44 @@ class Operator(CacheCase):
         for family in ("verbd_proxy_cache_hits_total", "verbd_gateway_learnt_refusal_seconds"):
             self.assertEqual(text.count("# TYPE %s " % family), 1, family)
 
+    def zone_lines(self, log):
+        try:
+            with open(log) as f:
+                return [l for l in f if "cache zone z:" in l]
+        except OSError:
+            return []
+
+    def check_zone_log(self, workers):
+        # One info line per zone at a reload and at stop, from the process
+        # that runs the server (never one per worker).
+        self.up.on("GET", "/r", answer(200, [("Cache-Control", "max-age=60")]))
+        log = os.path.join(self.dir, "err.log")
+        self.TOP = ("access_log off;\nworkers %d;\ncache_zone z memory=4m;\n"
+                    "error_log %s info;\n" % (workers, log))
+        srv = self.start()
+        self.get("/r")
+        self.get("/r")
+        self.get("/r")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: len(self.zone_lines(log)) == 1),
+                        self.zone_lines(log))
+        line = self.zone_lines(log)[0]
+        self.assertRegex(line, r"\[info\] \d+: cache zone z: memory 4194304 bytes, 1 entries in "
+                               r"4096 bytes \(0\.1% of \d+\); ")
+        self.assertIn("2 hits, 1 misses (hit ratio 66.7%), 1 stored, 0 evicted, "
+                      "0 invalidated", line)
+        self.assertTrue(wait_for(lambda: self.get("/r").status == 200))
+        srv.stop()
+        lines = self.zone_lines(log)
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("3 hits, 1 misses (hit ratio 75.0%)", lines[1])
+
+    def test_zone_sizes_and_hit_ratio_logged_at_reload_and_stop(self):
+        self.check_zone_log(1)
+
+    def test_zone_log_once_with_two_workers(self):
+        self.check_zone_log(2)
+
     def test_zones_in_verbd_m(self):
         path = self.write("verbd.conf", self.TOP + "listen 127.0.0.1:0;\n"
                           "location /a/ { proxy %s/; cache z; cache_max_entry 64k; }\n"
@@ -744,6 +784,56 @@ class Targeted(CacheCase):
         self.assertIsNone(r.header("Verbd-Cache-Control"), r.headers)
         self.assertHit(self.get("/i"))
         self.assertEqual(self.up.count("GET", "/i"), 1)
+
+    def test_cdn_quoted_max_age_is_invalid_and_ignored(self):
+        # max-age="60" is a Cache-Control directive, but as a Dictionary
+        # member it is a String where an Integer belongs: the field is
+        # invalid and ignored whole, so Cache-Control's no-store decides.
+        self.up.on("GET", "/q", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control", 'max-age="60"')]))
+        self.start()
+        r = self.get("/q")
+        self.assertIn("detail=no-store", r.header("Cache-Status"))
+        self.assertEqual(r.header("CDN-Cache-Control"), 'max-age="60"')
+        self.get("/q")
+        self.assertEqual(self.up.count("GET", "/q"), 2)
+
+    def test_cdn_max_age_and_private(self):
+        # A valid Dictionary whose private a shared cache obeys: not stored,
+        # although Cache-Control alone would allow it.
+        self.up.on("GET", "/p", answer(200, [("Cache-Control", "max-age=60"),
+                                             ("CDN-Cache-Control", "max-age=60, private")]))
+        self.start()
+        r = self.get("/p")
+        self.assertIn("detail=private", r.header("Cache-Status"))
+        self.get("/p")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
+    def test_cdn_dictionary_last_member_counts_and_parameters_ignored(self):
+        # A Dictionary keeps the last value of a key (no-store=?0 undoes
+        # no-store) and ignores parameters (;a=b), which Cache-Control's
+        # syntax would refuse; an unknown inner list is skipped.
+        self.up.on("GET", "/l", answer(200, [("Cache-Control", "no-store"),
+                                             ("CDN-Cache-Control",
+                                              "no-store, max-age=1;a=b, x=(1 2), "
+                                              "max-age=60, no-store=?0")], b"l"))
+        self.start()
+        r1 = self.get("/l")
+        self.assertIn("stored", r1.header("Cache-Status"))
+        self.assertIn("ttl=60", r1.header("Cache-Status"))
+        self.assertHit(self.get("/l"))
+        self.assertEqual(self.up.count("GET", "/l"), 1)
+
+    def test_targeted_field_uppercase_directive_is_invalid(self):
+        # Dictionary keys are lowercase: MAX-AGE=5 spoils the operator's
+        # field, and CDN-Cache-Control decides.
+        self.up.on("GET", "/k", answer(200, [("CDN-Cache-Control", "no-store"),
+                                             ("Verbd-Cache-Control", "MAX-AGE=5")]))
+        self.start(self.TARGETED)
+        r = self.get("/k")
+        self.assertIn("detail=no-store", r.header("Cache-Status"))
+        self.get("/k")
+        self.assertEqual(self.up.count("GET", "/k"), 2)
 
     def test_targeted_field_obeyed_after_a_304(self):
         # The stored entry keeps the field (never served) so that a

@@ -193,15 +193,45 @@ static void test_storable(void)
  * Cache-Control; an invalid or empty targeted field counts as absent. */
 static void test_targeted(void)
 {
-    CHECK(cc_valid(sp("max-age=60, no-store")));
-    CHECK(cc_valid(sp("private=\"Set-Cookie, X\", s-maxage = 5")));
-    CHECK(!cc_valid(sp("")));
-    CHECK(!cc_valid(sp(" , ")));
-    CHECK(!cc_valid(sp("max-age=60 no-store")));
-    CHECK(!cc_valid(sp("max-age=\"60")));
-    CHECK(!cc_valid(sp("max-age=")));
-    CHECK(!cc_valid(sp("@bad")));
-    CHECK(!cc_valid(sp("max-age=(60)")));
+    /* A Dictionary (RFC 8941), each known directive of its type. */
+    CHECK(cc_sf_valid(sp("max-age=60, no-store")));
+    CHECK(cc_sf_valid(sp("private=\"set-cookie, x\", s-maxage=5")));
+    CHECK(cc_sf_valid(sp("no-store=?1, max-age=60;a=b, foo=(1 2), bar=:AQ==:, baz=1.5")));
+    CHECK(!cc_sf_valid(sp("")));
+    CHECK(!cc_sf_valid(sp(" , ")));
+    CHECK(!cc_sf_valid(sp("max-age=60 no-store")));
+    CHECK(!cc_sf_valid(sp("max-age=\"60")));
+    CHECK(!cc_sf_valid(sp("max-age=")));
+    CHECK(!cc_sf_valid(sp("@bad")));
+    /* Valid for Cache-Control, not as a Dictionary of directives. */
+    CHECK(!cc_sf_valid(sp("max-age=\"60\"")));
+    CHECK(!cc_sf_valid(sp("s-maxage = 5")));
+    CHECK(!cc_sf_valid(sp("Max-Age=5")));
+    CHECK(!cc_sf_valid(sp("max-age=-1")));
+    CHECK(!cc_sf_valid(sp("max-age=1.5")));
+    CHECK(!cc_sf_valid(sp("max-age=(60)")));
+    CHECK(!cc_sf_valid(sp("max-age")));
+    CHECK(!cc_sf_valid(sp("no-store=1")));
+    CHECK(!cc_sf_valid(sp("private=set-cookie")));
+    CHECK(!cc_sf_valid(sp("max-age=60,")));
+
+    /* Parsed as a Dictionary: the last of a key counts, ?0 unsets. */
+    struct cache_control d;
+    cc_init(&d);
+    cc_parse_sf(&d, sp("max-age=5, no-store, max-age=60, no-store=?0, x=\"y\""));
+    CHECK_INT(d.max_age, 60);
+    CHECK(!(d.flags & CC_NO_STORE));
+    cc_init(&d);
+    cc_parse_sf(&d, sp("private=\"set-cookie\";p=1, s-maxage=99999999999, must-revalidate"));
+    CHECK(d.flags & CC_PRIVATE_FIELDS);
+    CHECK(!(d.flags & CC_PRIVATE));
+    CHECK(d.private_fields.n == 10 && memcmp(d.private_fields.p, "set-cookie", 10) == 0);
+    CHECK_INT(d.s_maxage, CC_DELTA_MAX);
+    CHECK(d.flags & CC_MUST_REVALIDATE);
+    cc_init(&d);
+    cc_parse_sf(&d, sp("no-cache=\"a\", no-cache"));
+    CHECK(d.flags & CC_NO_CACHE);
+    CHECK(!(d.flags & CC_NO_CACHE_FIELDS));
 
     struct http_field f[] = {
         {sp("Cache-Control"), sp("no-store")},
@@ -239,6 +269,21 @@ static void test_targeted(void)
     CHECK_INT(cc_parse_targeted(&cc, g, 4, "Verbd-Cache-Control"), CC_FROM_CACHE_CONTROL);
     CHECK_INT(cc.max_age, 10);
     CHECK(!(cc.flags & CC_NO_STORE));
+    /* A field valid as Cache-Control but not as a Dictionary of
+     * directives is ignored whole. */
+    g[1].value = sp("max-age=\"60\"");
+    CHECK_INT(cc_parse_targeted(&cc, g, 4, "Verbd-Cache-Control"), CC_FROM_CACHE_CONTROL);
+    CHECK_INT(cc.max_age, 10);
+    g[1].value = sp("max-age=60, private");
+    CHECK_INT(cc_parse_targeted(&cc, g, 4, "Verbd-Cache-Control"), CC_FROM_CDN);
+    CHECK_INT(cc.max_age, 60);
+    CHECK(cc.flags & CC_PRIVATE);
+    /* Its lines are one Dictionary: the last line's value counts. */
+    g[1].value = sp("max-age=60");
+    g[2].name = sp("CDN-Cache-Control");
+    g[2].value = sp("max-age=30");
+    CHECK_INT(cc_parse_targeted(&cc, g, 3, NULL), CC_FROM_CDN);
+    CHECK_INT(cc.max_age, 30);
 
     /* Freshness from the targeted field ignores Expires (§2.1). */
     struct http_field e[] = {

@@ -754,6 +754,28 @@ void proxy_cache_metrics(struct buf *out)
     }
 }
 
+void proxy_cache_report(void)
+{
+    struct zone *z;
+    for (size_t i = 0; (z = zone_at(i)); i++) {
+        struct zone_stats st;
+        store_stats(z, &st);
+        uint64_t asked = st.hits + st.misses;
+        log_msg(LOG_INFO,
+                "cache zone %s: memory %llu bytes, %llu entries in %llu bytes (%.1f%% of %llu); "
+                "%llu hits, %llu misses (hit ratio %.1f%%), %llu stored, %llu evicted, "
+                "%llu invalidated",
+                zone_name(z), (unsigned long long)zone_bytes(z), (unsigned long long)st.entries,
+                (unsigned long long)st.bytes_used,
+                st.bytes ? 100.0 * (double)st.bytes_used / (double)st.bytes : 0.0,
+                (unsigned long long)st.bytes, (unsigned long long)st.hits,
+                (unsigned long long)st.misses,
+                asked ? 100.0 * (double)st.hits / (double)asked : 0.0,
+                (unsigned long long)st.stores, (unsigned long long)st.evictions,
+                (unsigned long long)st.invalidations);
+    }
+}
+
 void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
 {
     if (!in->zone)

@@ -27,6 +27,8 @@ void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x);
 
 /* The zones' counters, as the proxy module's metrics (Prometheus text). */
 void proxy_cache_metrics(struct buf *out);
+/* One `info` line per zone: its size, what is used, the hit ratio. */
+void proxy_cache_report(void);
 /* The location's cache for verbd -M. */
 void proxy_cache_describe(const struct proxy_inst *in, FILE *out);
 

@@ -496,6 +496,7 @@ const struct verbd_module verbd_module_proxy = {
     /* The learnt refusals' families come with fastcgi's metrics (the same
      * table, shared by both gateways): here, the cache zones'. */
     .metrics = proxy_cache_metrics,
+    .report = proxy_cache_report,
     .describe = proxy_describe,
     .refuses = proxy_refuses,
     .allow = proxy_allow,
