@@ -45,12 +45,29 @@ struct zone;
  * that forks the workers) or the one made before under that name and
  * size (a reload keeps it); NULL + err. */
 struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen);
+/* A disk zone (docs/cache.md): entries kept as files under `path`, at
+ * most `bytes` of them, flushed to the disk before they count if
+ * `sync`; the memory holds the index (each entry's key, variant and
+ * head). */
+struct zone_disk {
+    const char *path;
+    uint64_t bytes;
+    bool sync;
+};
+/* As zone_get, for a disk zone when `disk` is not NULL: the directory is
+ * made ready and its files loaded into the index, unless `check_only`
+ * and another verbd has it (then it is only checked). */
+struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_disk *disk,
+                           bool check_only, char *err, size_t errlen);
 /* The zone called `name` if one is declared (NULL otherwise). */
 struct zone *zone_find(const char *name);
 const char *zone_name(const struct zone *z);
 uint64_t zone_bytes(const struct zone *z);
 /* The largest entry (head and body) the zone can take. */
 uint64_t zone_max_entry(const struct zone *z);
+/* A disk zone's directory and size (NULL and 0 for a memory zone). */
+const char *zone_path(const struct zone *z);
+uint64_t zone_disk_bytes(const struct zone *z);
 
 /* An entry found and held for reading (released by store_release). */
 struct store_hit {
@@ -73,6 +90,15 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
  * held. */
 bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
                       size_t *len);
+/* Whether the zone keeps bodies in files: then store_body_piece has
+ * none, and store_body_file opens a held entry's file (the descriptor is
+ * the caller's; the body is at *offset, hit->body_len bytes, and stays
+ * readable through it whatever happens to the entry later).  -1 if it
+ * cannot be opened. */
+bool store_on_disk(const struct zone *z);
+int store_body_file(struct zone *z, const struct store_hit *hit, uint64_t *offset);
+/* A copy of a held entry's body (either store); false if unreadable. */
+bool store_body_copy(struct zone *z, const struct store_hit *hit, struct buf *out);
 /* Takes another reference on a held entry (one per piece lent out). */
 void store_hold(struct zone *z, uint32_t index);
 void store_release(struct zone *z, uint32_t index);

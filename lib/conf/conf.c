@@ -422,33 +422,52 @@ static void apply_upstream(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
 }
 
-/* cache_zone NAME memory=SIZE: a cache's memory, shared by the workers
- * (made here, before they fork; a reload keeps a zone of the same name
- * and size), applied before any location names it. */
+/* cache_zone NAME memory=SIZE [path=DIR disk=SIZE [fsync=on|off]]: a
+ * cache's memory, shared by the workers (made here, before they fork; a
+ * reload keeps a zone of the same name and size), and for a disk zone
+ * its directory, loaded here; applied before any location names it. */
 static void apply_cache_zone(struct apply *a, const struct conf_dir *d)
 {
-    uint64_t bytes = 0;
-    bool sized = false;
+    uint64_t bytes = 0, disk_bytes = 0;
+    bool sized = false, disk_sized = false, sync = false;
+    const char *path = NULL;
+    int fsync_at = 0;
     if (d->block || d->argc < 2) {
         conf_error(a->errs, &d->pos[0], "cache_zone takes a name and memory=SIZE");
         return;
     }
     for (int i = 2; i < d->argc; i++) {
-        if (strncmp(d->argv[i], "memory=", 7) == 0 && parse_size(d->argv[i] + 7, &bytes) == 0) {
+        const char *v = d->argv[i];
+        if (strncmp(v, "memory=", 7) == 0 && parse_size(v + 7, &bytes) == 0) {
             sized = true;
-            continue;
+        } else if (strncmp(v, "disk=", 5) == 0 && parse_size(v + 5, &disk_bytes) == 0) {
+            disk_sized = true;
+        } else if (strncmp(v, "path=", 5) == 0 && v[5] == '/') {
+            path = v + 5;
+        } else if (strcmp(v, "fsync=on") == 0 || strcmp(v, "fsync=off") == 0) {
+            sync = strcmp(v, "fsync=on") == 0;
+            fsync_at = i;
+        } else {
+            conf_error(a->errs, &d->pos[i],
+                       "cache_zone: want memory=SIZE, path=/DIR, disk=SIZE or fsync=on|off, "
+                       "not \"%s\"",
+                       v);
+            return;
         }
-        conf_error(a->errs, &d->pos[i],
-                   "cache_zone: want memory=SIZE (the disk store is not built yet), not \"%s\"",
-                   d->argv[i]);
-        return;
     }
     if (!sized) {
         conf_error(a->errs, &d->pos[0], "cache_zone %s: memory=SIZE is required", d->argv[1]);
         return;
     }
-    char err[256];
-    if (!zone_get(d->argv[1], bytes, err, sizeof err))
+    if (!path != !disk_sized || (fsync_at && !path)) {
+        conf_error(a->errs, &d->pos[fsync_at ? fsync_at : 0],
+                   "cache_zone %s: path=/DIR and disk=SIZE go together (fsync= with them)",
+                   d->argv[1]);
+        return;
+    }
+    char err[512];
+    struct zone_disk disk = {path, disk_bytes, sync};
+    if (!zone_get_disk(d->argv[1], bytes, path ? &disk : NULL, !a->bind, err, sizeof err))
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
