@@ -943,6 +943,7 @@ static void repair(struct zone *z)
     z->stats.entries = 0;
     z->stats.bytes_used = 0;
     z->disk_used = 0;
+    z->stats.repairs++;
     for (uint32_t i = z->nblocks; i-- > 0;) {
         struct entry *e = &entries(z)[i];
         bool keep = e->used && (e->linked || e->refs) && chain_whole(z, e, seen);

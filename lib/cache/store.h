@@ -127,6 +127,7 @@ void store_flight_done(struct zone *z, const char *key, size_t key_len);
 struct zone_stats {
     uint64_t hits, misses, stores, evictions, invalidations;
     uint64_t entries, bytes_used, bytes;
+    uint64_t repairs; /* times the lock was found held by a dead process */
 };
 void store_stats(struct zone *z, struct zone_stats *out);
 void store_count(struct zone *z, bool hit);
