@@ -60,7 +60,9 @@ struct zone {
     /* A disk zone: its directory, its size, whether files are flushed. */
     bool disk, sync;
     char path[DISK_NAME_MAX];
-    uint64_t disk_bytes, disk_used;
+    /* disk_reserved: room taken by stores writing their files, which a
+     * repair cannot count again. */
+    uint64_t disk_bytes, disk_used, disk_reserved;
     _Atomic uint64_t next_serial;
     uint32_t nblocks, nbuckets;
     uint32_t free_block, nfree;
@@ -727,11 +729,11 @@ static bool insert_disk(struct zone *z, const char *key, size_t key_len, const c
     if (reserved > z->disk_bytes / 2)
         return false;
     lock(z);
-    while (z->disk_used + reserved > z->disk_bytes && evict_one(z))
+    while (z->disk_used + z->disk_reserved + reserved > z->disk_bytes && evict_one(z))
         ;
-    bool room = z->disk_used + reserved <= z->disk_bytes;
+    bool room = z->disk_used + z->disk_reserved + reserved <= z->disk_bytes;
     if (room)
-        z->disk_used += reserved;
+        z->disk_reserved += reserved;
     unlock(z);
     if (!room)
         return false;
@@ -747,7 +749,7 @@ static bool insert_disk(struct zone *z, const char *key, size_t key_len, const c
     uint64_t h = hash_key(key, key_len);
     bool stored = false;
     lock(z);
-    z->disk_used -= reserved;
+    z->disk_reserved -= reserved < z->disk_reserved ? reserved : z->disk_reserved;
     if (!d.file_size)
         goto out;
     drop_variant(z, h, key, key_len, vary, vary_len, 0);
@@ -950,7 +952,9 @@ static void repair(struct zone *z)
         if (!keep) {
             if (e->used && z->disk) {
                 char path[DISK_NAME_MAX];
-                entry_path(z, e, !e->linked, path, sizeof path);
+                entry_path(z, e, false, path, sizeof path);
+                unlink(path);
+                entry_path(z, e, true, path, sizeof path);
                 unlink(path);
             }
             memset(e, 0, sizeof *e);
