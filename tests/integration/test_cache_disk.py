@@ -113,6 +113,18 @@ class Restart(DiskCase):
         self.assertEqual(r.body, body)
         self.assertEqual(self.up.count("GET", "/a"), 1)
 
+    def test_fsync_on_stores_and_survives_a_kill(self):
+        body = body_of("/f", 70000)
+        self.up.on("GET", "/f", answer(200, [("Cache-Control", "max-age=60")], body))
+        self.start(zone="memory=4m disk=8m fsync=on")
+        self.assertIn("stored", self.get("/f").header("Cache-Status"))
+        self.kill()
+        self.start(zone="memory=4m disk=8m fsync=on")
+        r = self.get("/f")
+        self.assertHit(r)
+        self.assertEqual(r.body, body)
+        self.assertEqual(self.up.count("GET", "/f"), 1)
+
     def test_freshness_is_judged_on_the_stored_times_after_a_restart(self):
         self.up.on("GET", "/short", answer(200, [("Cache-Control", "max-age=2")], b"s" * 5000))
         self.start()

@@ -500,6 +500,59 @@ static void test_dead_holder(void)
     free(body);
 }
 
+/* A disk zone: the body comes from the entry's file, which stays
+ * readable while held even once the entry is removed (under another
+ * name, gone with the last reference); a second zone on the directory is
+ * refused while the first has it. */
+static void test_disk_store(void)
+{
+    char dir[] = "/tmp/verbd-unit-disk-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512];
+    struct zone_disk disk = {dir, 4 * 1024 * 1024, false};
+    struct zone *z = zone_get_disk("d", 1024 * 1024, &disk, false, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK(store_on_disk(z));
+    CHECK(zone_get_disk("d2", 1024 * 1024, &disk, false, err, sizeof err) == NULL);
+    CHECK(strstr(err, "in use") != NULL);
+    size_t n = 50000;
+    char *body = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('A' + i % 19);
+    struct store_meta meta = {.status = 200, .lifetime = 60};
+    CHECK(store_insert(z, "k", 1, "", 0, "H: 1\r\n", 6, body, n, &meta));
+    struct buf copy = {0}, got = {0};
+    struct store_hit hit;
+    CHECK_INT(store_lookup(z, "k", 1, any, NULL, &copy, &hit), 0);
+    CHECK_INT(hit.meta.lifetime, 60);
+    const char *p;
+    size_t len;
+    CHECK(!store_body_piece(z, &hit, 0, &p, &len));
+    CHECK_INT(store_remove(z, "k", 1), 1);
+    uint64_t at = 0;
+    int fd = store_body_file(z, &hit, &at);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        char *b = malloc(n);
+        CHECK(pread(fd, b, n, (off_t)at) == (ssize_t)n && memcmp(b, body, n) == 0);
+        free(b);
+        close(fd);
+    }
+    CHECK(store_body_copy(z, &hit, &got) && got.len == n && memcmp(got.p, body, n) == 0);
+    store_release(z, hit.index);
+    /* Released: nothing is left under the directory but the lock. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(find %s -type f | grep -v /lock$ | wc -l) -eq 0", dir);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    buf_free(&copy);
+    buf_free(&got);
+    free(body);
+}
+
 int main(void)
 {
     test_cc();
@@ -513,5 +566,6 @@ int main(void)
     test_vary();
     test_store();
     test_dead_holder();
+    test_disk_store();
     return unit_report();
 }
