@@ -369,6 +369,7 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
 }
 
 static void apply_location(struct apply *a, const struct conf_dir *d);
+static const struct zone *cache_dir_inside(const char *dir);
 static const char *location_root(struct apply *a, const struct conf_dir *loc);
 static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *err);
 static const struct conf_pos *root_pos(struct apply *a, const struct conf_dir *loc);
@@ -1045,6 +1046,15 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
                                                     : file_relative(root_pos(a, d), root);
     if (!module->no_argument && !arg)
         abort();
+    const struct zone *inside = module->gateway ? NULL : cache_dir_inside(arg);
+    if (inside) {
+        conf_error(a->errs, &mod->pos[0],
+                   "cache_zone %s's path %s is inside %s, which this location serves: its files "
+                   "would be served",
+                   zone_name(inside), zone_path(inside), arg);
+        free(arg);
+        return;
+    }
     map = a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
                                    sizeof err)
                   : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
@@ -1055,6 +1065,26 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         return;
     }
     apply_mapping_directives(a, map, module, d, shown);
+}
+
+/* The disk cache zone whose directory is `dir` or inside it, if any. */
+static const struct zone *cache_dir_inside(const char *dir)
+{
+    char *served = dir ? realpath(dir, NULL) : NULL;
+    const struct zone *found = NULL;
+    for (size_t i = 0; served && !found; i++) {
+        const struct zone *z = zone_at(i);
+        if (!z)
+            break;
+        char *cache = zone_path(z) ? realpath(zone_path(z), NULL) : NULL;
+        size_t n = strlen(served);
+        if (cache && strncmp(cache, served, n) == 0 &&
+            (cache[n] == '/' || cache[n] == '\0' || (n == 1 && served[0] == '/')))
+            found = z;
+        free(cache);
+    }
+    free(served);
+    return found;
 }
 
 /* A location's own `root` (or else the one it inherits), or NULL. */

@@ -313,6 +313,10 @@ class Files(DiskCase):
         rc, out, err = self.check(self.config())
         self.assertEqual(rc, 0, err)
         self.assertTrue(os.path.isdir(os.path.join(self.cache_dir, "ff")))
+        # Served by a location, the files would be anyone's to read.
+        rc, out, err = self.check(self.config() + "location /files/ { static %s; }\n" % self.dir)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("which this location serves", err + out)
         # Beside a running verbd that has the directory, -t still passes.
         self.start()
         rc, out, err = self.check(self.config())
