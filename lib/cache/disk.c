@@ -76,7 +76,18 @@ static void boot_id(unsigned char out[16])
     fclose(f);
 }
 
-int disk_prepare(const char *dir, char *err, size_t errlen)
+/* Gives a directory made by root to the workers' user. */
+static int give(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    if (uid != (uid_t)-1 && chown(path, uid, gid) < 0) {
+        snprintf(err, errlen, "cannot give %s to the user of the workers: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     char p[DISK_NAME_MAX];
     if (strlen(dir) > DISK_NAME_MAX - 64) {
@@ -92,6 +103,8 @@ int disk_prepare(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "%s is not a directory", dir);
         return -1;
     }
+    if (give(dir, uid, gid, err, errlen) < 0)
+        return -1;
     for (int i = 0; i <= 256; i++) {
         if (i < 256)
             snprintf(p, sizeof p, "%s/%02x", dir, i);
@@ -101,6 +114,8 @@ int disk_prepare(const char *dir, char *err, size_t errlen)
             snprintf(err, errlen, "cannot make %s: %s", p, strerror(errno));
             return -1;
         }
+        if (give(p, uid, gid, err, errlen) < 0)
+            return -1;
     }
     snprintf(p, sizeof p, "%s/tmp/probe.%ld", dir, (long)getpid());
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -302,7 +317,7 @@ static bool parse_name(const char *name, unsigned sub, uint64_t *hash, uint64_t 
     return (*hash >> 56) == sub;
 }
 
-unsigned disk_load(const char *dir,
+unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
                    bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
                                  const char *head, void *arg),
                    void *arg)
@@ -330,7 +345,8 @@ unsigned disk_load(const char *dir,
                 int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 struct disk_entry e;
                 if (fd >= 0) {
-                    kept = check_file(fd, hash, serial, boot, &e, &bytes);
+                    kept = check_file(fd, hash, serial, boot, &e, &bytes) &&
+                           (uid == (uid_t)-1 || fchown(fd, uid, gid) == 0);
                     close(fd);
                 }
                 if (kept)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cache/store.h"
 #include "core/buf.h"
@@ -29,9 +30,9 @@ struct disk_entry {
 
 uint64_t disk_hash(const char *key, size_t key_len, const char *vary, size_t vary_len);
 
-/* Makes DIR, DIR/00..ff and DIR/tmp if missing and checks that files can
- * be made there; -1 + err. */
-int disk_prepare(const char *dir, char *err, size_t errlen);
+/* Makes DIR, DIR/00..ff and DIR/tmp if missing (owned by uid:gid unless
+ * uid is -1) and checks that files can be made there; -1 + err. */
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen);
 /* Takes DIR/lock for this process and those it forks (flock): one verbd
  * per directory.  The descriptor, or -1 + err. */
 int disk_lock(const char *dir, char *err, size_t errlen);
@@ -50,11 +51,11 @@ uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key
 void disk_sync_dir(const char *path);
 
 /* The load at start: every file under DIR is checked (a torn, foreign or
- * misnamed one, and anything under DIR/tmp/, is removed), and each good
- * one given to adopt(e, key, vary, head, arg) (its bytes in `scratch`),
- * which returns false if the entry is not kept (its file is removed).
- * Returns how many files were removed. */
-unsigned disk_load(const char *dir,
+ * misnamed one, and anything under DIR/tmp/, is removed), given to
+ * uid:gid unless uid is -1, and each good one given to adopt(e, key,
+ * vary, head, arg), which returns false if the entry is not kept (its
+ * file is removed).  Returns how many files were removed. */
+unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
                    bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
                                  const char *head, void *arg),
                    void *arg);

@@ -211,7 +211,7 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, bool check_o
                       size_t errlen)
 {
     char why[DISK_NAME_MAX + 128];
-    if (disk_prepare(disk->path, why, sizeof why) < 0) {
+    if (disk_prepare(disk->path, disk->uid, disk->gid, why, sizeof why) < 0) {
         snprintf(err, errlen, "cache_zone %s: %s", z->name, why);
         return false;
     }
@@ -228,7 +228,7 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, bool check_o
     }
     /* The lock's descriptor stays open for the life of this process and
      * its workers. */
-    unsigned removed = disk_load(z->path, adopt, z);
+    unsigned removed = disk_load(z->path, disk->uid, disk->gid, adopt, z);
     if (removed)
         fprintf(stderr,
                 "verbd: cache_zone %s: %u file%s of %s removed (torn, foreign or beyond the "

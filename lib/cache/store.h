@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 
@@ -48,11 +49,14 @@ struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen
 /* A disk zone (docs/cache.md): entries kept as files under `path`, at
  * most `bytes` of them, flushed to the disk before they count if
  * `sync`; the memory holds the index (each entry's key, variant and
- * head). */
+ * head).  The directories and files are given to uid:gid (the workers'
+ * user) unless it is -1. */
 struct zone_disk {
     const char *path;
     uint64_t bytes;
     bool sync;
+    uid_t uid;
+    gid_t gid;
 };
 /* As zone_get, for a disk zone when `disk` is not NULL: the directory is
  * made ready and its files loaded into the index, unless `check_only`

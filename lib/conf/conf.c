@@ -3,12 +3,15 @@
  * its position. */
 #include "conf/conf.h"
 
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "cache/store.h"
 #include "conf/hint.h"
@@ -102,7 +105,11 @@ struct seen_listen {
 struct apply {
     struct verbd_server *srv;
     struct conf_errors *errs;
-    bool bind;                         /* bind listen addresses, or only check them */
+    bool bind; /* bind listen addresses, or only check them */
+    /* The owner of a disk cache zone's files: `user`'s, when root starts
+     * workers that run as it (-1: the files stay this process's). */
+    uid_t cache_uid;
+    gid_t cache_gid;
     struct site *site;                 /* the server block being applied, or NULL */
     const struct conf_dir *tls[4];     /* its tls_* directives, as tls_directives */
     const struct conf_dir *tls_listen; /* its first listen ... tls */
@@ -423,6 +430,27 @@ static void apply_upstream(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
 }
 
+/* Who will own a disk zone's files: the workers' `user` (and group), if
+ * root starts them; the setting itself is checked where it is applied. */
+static void cache_owner(struct apply *a, const struct conf_list *top)
+{
+    a->cache_uid = (uid_t)-1;
+    a->cache_gid = (gid_t)-1;
+    if (geteuid() != 0)
+        return;
+    for (size_t i = 0; i < top->n; i++) {
+        const struct conf_dir *d = &top->v[i];
+        if (strcmp(d->argv[0], "user") != 0 || d->argc < 2 || d->argc > 3)
+            continue;
+        const struct passwd *pw = getpwnam(d->argv[1]);
+        const struct group *gr = d->argc == 3 ? getgrnam(d->argv[2]) : NULL;
+        if (pw && pw->pw_uid != 0 && (d->argc == 2 || gr)) {
+            a->cache_uid = pw->pw_uid;
+            a->cache_gid = gr ? gr->gr_gid : pw->pw_gid;
+        }
+    }
+}
+
 /* cache_zone NAME memory=SIZE [path=DIR disk=SIZE [fsync=on|off]]: a
  * cache's memory, shared by the workers (made here, before they fork; a
  * reload keeps a zone of the same name and size), and for a disk zone
@@ -467,7 +495,7 @@ static void apply_cache_zone(struct apply *a, const struct conf_dir *d)
         return;
     }
     char err[512];
-    struct zone_disk disk = {path, disk_bytes, sync};
+    struct zone_disk disk = {path, disk_bytes, sync, a->cache_uid, a->cache_gid};
     if (!zone_get_disk(d->argv[1], bytes, path ? &disk : NULL, !a->bind, err, sizeof err))
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
@@ -1246,6 +1274,7 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         bool has_servers = false;
         for (size_t i = 0; i < top.n; i++)
             has_servers = has_servers || strcmp(top.v[i].argv[0], "server") == 0;
+        cache_owner(&a, &top);
         collect_inherited(&a, &top);
         for (size_t i = 0; i < top.n; i++)
             if (strcmp(top.v[i].argv[0], "upstream") == 0 && !top.v[i].bad)

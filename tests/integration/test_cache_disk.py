@@ -7,6 +7,7 @@ the requests the upstream receives, as test_cache.py does."""
 
 import hashlib
 import os
+import pwd
 import signal
 import socket
 import threading
@@ -55,10 +56,10 @@ class DiskCase(ConfigCase):
         self.addCleanup(self.up.stop)
         self.cache_dir = os.path.join(self.dir, "cache")
 
-    def config(self, zone="memory=4m disk=8m", extra=""):
-        return ("access_log off;\nworkers 2;\ncache_zone z %s path=%s;\n"
+    def config(self, zone="memory=4m disk=8m", extra="", top=""):
+        return ("access_log off;\nworkers 2;\n%scache_zone z %s path=%s;\n"
                 "listen 127.0.0.1:0;\nlocation / { proxy %s/; cache z; %s }\n"
-                % (zone, self.cache_dir, self.up.url, extra))
+                % (top, zone, self.cache_dir, self.up.url, extra))
 
     def start(self, **kw):
         srv = config_server(self.write("verbd.conf", self.config(**kw))).start()
@@ -157,6 +158,27 @@ class Restart(DiskCase):
             r = self.get("/many/%d" % i, {"Cache-Control": "only-if-cached"})
             self.assertEqual((r.status, r.body), (200, body_of("/many/%d" % i, 2000)), i)
         self.assertEqual(self.up.count("GET"), 300)
+
+
+    def test_files_are_given_to_the_workers_user(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root, to start workers as another user")
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        os.chmod(self.dir, 0o755)
+        self.up.on("GET", "/", answer(200, [("Cache-Control", "max-age=60")], b"n" * 3000))
+        self.start()  # workers as root: its files are root's
+        self.get("/old")
+        self.srv.stop()
+        self.start(top="user nobody;\n")
+        self.assertHit(self.get("/old"))
+        self.get("/new")
+        self.assertHit(self.get("/new"))
+        self.assertEqual(self.up.count("GET"), 2)
+        for p in list(files_under(self.cache_dir)) + [os.path.join(self.cache_dir, "tmp")]:
+            self.assertEqual(os.stat(p).st_uid, nobody.pw_uid, p)
 
 
 class Crash(DiskCase):

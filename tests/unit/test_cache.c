@@ -509,7 +509,7 @@ static void test_disk_store(void)
     char dir[] = "/tmp/verbd-unit-disk-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char err[512];
-    struct zone_disk disk = {dir, 4 * 1024 * 1024, false};
+    struct zone_disk disk = {dir, 4 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
     struct zone *z = zone_get_disk("d", 1024 * 1024, &disk, false, err, sizeof err);
     CHECK(z != NULL);
     if (!z)
