@@ -207,7 +207,7 @@ static bool same_disk(const struct zone *z, const struct zone_disk *disk)
 /* A disk zone's directory made ready and, unless another verbd has it
  * (then only checked: verbd -t beside a running server), its files
  * loaded into the index. */
-static bool open_disk(struct zone *z, const struct zone_disk *disk, bool check_only, char *err,
+static bool open_disk(struct zone *z, const struct zone_disk *disk, enum zone_when when, char *err,
                       size_t errlen)
 {
     char why[DISK_NAME_MAX + 128];
@@ -221,7 +221,7 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, bool check_o
     z->disk_bytes = disk->bytes;
     z->next_serial = 1;
     if (disk_lock(disk->path, why, sizeof why) < 0) {
-        if (check_only)
+        if (when == ZONE_CHECK)
             return true;
         snprintf(err, errlen, "cache_zone %s: %s", z->name, why);
         return false;
@@ -238,7 +238,7 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, bool check_o
 }
 
 struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_disk *disk,
-                           bool check_only, char *err, size_t errlen)
+                           enum zone_when when, char *err, size_t errlen)
 {
     if (strlen(name) >= NAME_LEN) {
         snprintf(err, errlen, "cache_zone: the name \"%s\" is too long", name);
@@ -256,6 +256,10 @@ struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_d
                      name);
             return NULL;
         }
+    if (disk && when == ZONE_RELOAD) {
+        snprintf(err, errlen, "cache_zone %s: a disk zone is added only when verbd starts", name);
+        return NULL;
+    }
     if (nzones == ZONES_MAX) {
         snprintf(err, errlen, "cache_zone: at most %d zones", ZONES_MAX);
         return NULL;
@@ -270,7 +274,7 @@ struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_d
                  name, (unsigned long long)bytes);
         return NULL;
     }
-    if (disk && !open_disk(z, disk, check_only, err, errlen)) {
+    if (disk && !open_disk(z, disk, when, err, errlen)) {
         munmap(z, z->blocks_at + (size_t)z->nblocks * STORE_BLOCK);
         return NULL;
     }
@@ -287,7 +291,7 @@ struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_d
 
 struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen)
 {
-    return zone_get_disk(name, bytes, NULL, false, err, errlen);
+    return zone_get_disk(name, bytes, NULL, ZONE_START, err, errlen);
 }
 
 struct zone *zone_at(size_t i)

@@ -58,11 +58,16 @@ struct zone_disk {
     uid_t uid;
     gid_t gid;
 };
+/* How a configuration is read: to start, to check it (verbd -t, beside a
+ * running verbd maybe), or for a reload of a running one. */
+enum zone_when { ZONE_START, ZONE_CHECK, ZONE_RELOAD };
 /* As zone_get, for a disk zone when `disk` is not NULL: the directory is
- * made ready and its files loaded into the index, unless `check_only`
- * and another verbd has it (then it is only checked). */
+ * made ready and its files loaded into the index, unless another verbd
+ * has it (then an error, but only checked for ZONE_CHECK).  A reload
+ * keeps a disk zone as it is, and adds none (each worker would have
+ * one). */
 struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_disk *disk,
-                           bool check_only, char *err, size_t errlen);
+                           enum zone_when when, char *err, size_t errlen);
 /* The zone called `name` if one is declared (NULL otherwise). */
 struct zone *zone_find(const char *name);
 const char *zone_name(const struct zone *z);

@@ -430,6 +430,9 @@ static void apply_upstream(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
 }
 
+/* Set while a running server reads its file again (SIGHUP). */
+static bool reloading;
+
 /* Who will own a disk zone's files: the workers' `user` (and group), if
  * root starts them; the setting itself is checked where it is applied. */
 static void cache_owner(struct apply *a, const struct conf_list *top)
@@ -496,7 +499,8 @@ static void apply_cache_zone(struct apply *a, const struct conf_dir *d)
     }
     char err[512];
     struct zone_disk disk = {path, disk_bytes, sync, a->cache_uid, a->cache_gid};
-    if (!zone_get_disk(d->argv[1], bytes, path ? &disk : NULL, !a->bind, err, sizeof err))
+    enum zone_when when = a->bind ? ZONE_START : reloading ? ZONE_RELOAD : ZONE_CHECK;
+    if (!zone_get_disk(d->argv[1], bytes, path ? &disk : NULL, when, err, sizeof err))
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
@@ -1252,7 +1256,9 @@ static struct verbd_server *reload_file(void *ctx)
     struct verbd_server *next = verbd_server_new();
     if (!next)
         return NULL;
+    reloading = true;
     int errors = conf_load_warn(next, path, true, report_to_log, warn_to_log, NULL);
+    reloading = false;
     if (errors) {
         log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
                 path, errors, errors == 1 ? "" : "s");

@@ -15,6 +15,7 @@ import time
 
 import upstream as U
 from test_cache import answer
+from harness import run_verbd
 from test_config import ConfigCase, config_server
 
 
@@ -339,7 +340,26 @@ class Files(DiskCase):
         rc, out, err = self.check(self.config() + "location /files/ { static %s; }\n" % self.dir)
         self.assertNotEqual(rc, 0)
         self.assertIn("which this location serves", err + out)
-        # Beside a running verbd that has the directory, -t still passes.
+        # Beside a running verbd that has the directory, -t still passes;
+        # a second verbd on it does not start.
         self.start()
         rc, out, err = self.check(self.config())
         self.assertEqual(rc, 0, err)
+        p = run_verbd("-c", self.write("second.conf", self.config()), timeout=10)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("in use by another verbd", p.stderr.decode())
+
+    def test_a_reload_keeps_the_disk_zone_and_adds_none(self):
+        self.up.on("GET", "/r", answer(200, [("Cache-Control", "max-age=60")], b"r" * 3000))
+        self.start()
+        self.get("/r")
+        other = os.path.join(self.dir, "other")
+        self.write("verbd.conf", self.config() + "cache_zone y memory=1m path=%s disk=4m;\n" % other)
+        self.srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "added only when verbd starts" not in self.srv.stderr_text():
+            self.assertLess(time.monotonic(), deadline, self.srv.stderr_text())
+            time.sleep(0.05)
+        self.assertHit(self.get("/r"))
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+        self.assertFalse(os.path.exists(other))

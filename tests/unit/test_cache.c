@@ -510,12 +510,12 @@ static void test_disk_store(void)
     CHECK(mkdtemp(dir) != NULL);
     char err[512];
     struct zone_disk disk = {dir, 4 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
-    struct zone *z = zone_get_disk("d", 1024 * 1024, &disk, false, err, sizeof err);
+    struct zone *z = zone_get_disk("d", 1024 * 1024, &disk, ZONE_START, err, sizeof err);
     CHECK(z != NULL);
     if (!z)
         return;
     CHECK(store_on_disk(z));
-    CHECK(zone_get_disk("d2", 1024 * 1024, &disk, false, err, sizeof err) == NULL);
+    CHECK(zone_get_disk("d2", 1024 * 1024, &disk, ZONE_START, err, sizeof err) == NULL);
     CHECK(strstr(err, "in use") != NULL);
     size_t n = 50000;
     char *body = malloc(n);
