@@ -305,6 +305,18 @@ class Files(DiskCase):
         self.assertEqual(self.up.count("GET", "/t"), 2)
         self.assertEqual(self.up.count("GET", "/u"), 2)
 
+    def test_a_file_removed_by_hand_is_fetched_again(self):
+        self.up.on("GET", "/gone", answer(200, [("Cache-Control", "max-age=60")], b"g" * 3000))
+        self.start()
+        self.get("/gone")
+        for p in files_under(self.cache_dir):
+            os.unlink(p)
+        self.assertEqual(self.get("/gone").status, 503)
+        r = self.get("/gone")
+        self.assertEqual((r.status, r.body), (200, b"g" * 3000))
+        self.assertEqual(self.up.count("GET", "/gone"), 2)
+        self.assertHit(self.get("/gone"))
+
     def test_disk_limit_bounds_the_files(self):
         self.up.on("GET", "/d/", lambda ex: (ex.drain(), ex.respond(
             200, [("Cache-Control", "max-age=600")], body_of(ex.path, 100000))))

@@ -255,6 +255,8 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         int fd = store_body_file(cx->zone, hit, &offset);
         store_release(cx->zone, hit->index);
         if (fd < 0) {
+            /* Its file went (removed by hand): the next request refetches. */
+            store_remove(cx->zone, cx->key.p, cx->key.len);
             verbd_response_error(res, 503, "the cached body cannot be read");
             verbd_finish(x);
             return;
