@@ -862,6 +862,8 @@ void store_stats(struct zone *z, struct zone_stats *out)
 {
     lock(z);
     *out = z->stats;
+    out->disk_used = z->disk_used + z->disk_reserved;
+    out->disk_bytes = z->disk_bytes;
     unlock(z);
 }
 

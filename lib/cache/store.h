@@ -136,7 +136,8 @@ void store_flight_done(struct zone *z, const char *key, size_t key_len);
 struct zone_stats {
     uint64_t hits, misses, stores, evictions, invalidations;
     uint64_t entries, bytes_used, bytes;
-    uint64_t repairs; /* times the lock was found held by a dead process */
+    uint64_t repairs;               /* times the lock was found held by a dead process */
+    uint64_t disk_used, disk_bytes; /* a disk zone's files, and its disk= */
 };
 void store_stats(struct zone *z, struct zone_stats *out);
 void store_count(struct zone *z, bool hit);

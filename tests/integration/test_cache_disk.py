@@ -320,11 +320,17 @@ class Files(DiskCase):
     def test_disk_limit_bounds_the_files(self):
         self.up.on("GET", "/d/", lambda ex: (ex.drain(), ex.respond(
             200, [("Cache-Control", "max-age=600")], body_of(ex.path, 100000))))
-        self.start(zone="memory=4m disk=1m")
+        self.start(zone="memory=4m disk=1m", top="location = /status { status; }\n")
         for i in range(30):
             self.get("/d/%d" % i)
             self.assertLessEqual(sum(files_under(self.cache_dir).values()), 1024 * 1024)
         self.assertHit(self.get("/d/29"))
+        # /status counts the files as they are, in 4 KiB blocks.
+        metrics = dict(line.rsplit(" ", 1) for line in self.get("/status").body.decode().splitlines()
+                       if line.startswith("verbd_proxy_cache_disk"))
+        used = sum((n + 4095) // 4096 * 4096 for n in files_under(self.cache_dir).values())
+        self.assertEqual(int(metrics['verbd_proxy_cache_disk_bytes_used{zone="z"}']), used)
+        self.assertEqual(int(metrics['verbd_proxy_cache_disk_bytes{zone="z"}']), 1024 * 1024)
         r = self.get("/d/0", {"Cache-Control": "only-if-cached"})
         self.assertEqual(r.status, 504)  # the least recently used went
         # Replaced: the old file goes with the old entry.
