@@ -8,8 +8,10 @@ the requests the upstream receives, as test_cache.py does."""
 import hashlib
 import os
 import pwd
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -216,6 +218,78 @@ class Crash(DiskCase):
         self.assertEqual(r.body, full)
         self.assertEqual(self.up.count("GET", "/big"), 2)
         self.assertHit(self.get("/big"))
+
+    def test_a_worker_killed_holding_the_lock_stops_nobody(self):
+        """strace kills a worker as it renames a new file into place, which
+        it does holding the zone's lock: the other workers (and the one
+        started in its place) carry on, the entry was not stored."""
+        if not shutil.which("strace"):
+            self.skipTest("no strace")
+        body = body_of("/l", 50000)
+        self.up.on("GET", "/l", answer(200, [("Cache-Control", "max-age=60")], body))
+        self.start(top="location = /status { status; }\n")
+        deadline = time.monotonic() + 10
+        while len(self.workers()) < 2:
+            self.assertLess(time.monotonic(), deadline, self.workers())
+            time.sleep(0.05)
+        workers = self.workers()
+        log = os.path.join(self.dir, "strace.err")
+        with open(log, "wb") as err:
+            tracer = subprocess.Popen(
+                ["strace", "-f", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+                 "-e", "inject=rename,renameat,renameat2:signal=KILL"]
+                + [a for w in workers for a in ("-p", str(w))], stderr=err)
+        self.addCleanup(lambda: tracer.poll() is None and (tracer.kill(), tracer.wait()))
+        deadline = time.monotonic() + 10
+        while open(log).read().count("attached") < 2:
+            self.assertLess(time.monotonic(), deadline, open(log).read())
+            time.sleep(0.05)
+        try:
+            self.get("/l")
+        except Exception:
+            pass  # its worker may die before the answer is out
+        deadline = time.monotonic() + 10
+        while all(os.path.exists("/proc/%d" % w) for w in workers):
+            self.assertLess(time.monotonic(), deadline, "no worker was killed at the rename")
+            time.sleep(0.05)
+        tracer.terminate()
+        tracer.wait(10)
+        # Whichever worker answers, nobody waits on the lock for ever (the
+        # dead worker's fetch still counts as in flight: the next one waits
+        # its 5 s for it first).
+        for _ in range(3):
+            r = self.get("/l")
+            self.assertEqual((r.status, r.body), (200, body))
+        self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/l"), 2)
+        # The entry it was making is gone from the counts: one entry of
+        # one block, and the bytes of the one file there is.
+        m = self.metrics()
+        self.assertEqual((m["entries"], m["bytes_used"]), (1, 4096))
+        self.assertEqual(m["disk_bytes_used"], sum(
+            (n + 4095) // 4096 * 4096 for n in files_under(self.cache_dir).values()))
+        # The file it wrote is left under tmp/, removed at the next start.
+        self.assertEqual(len(os.listdir(os.path.join(self.cache_dir, "tmp"))), 1)
+        self.kill()
+        self.start()
+        self.assertEqual(os.listdir(os.path.join(self.cache_dir, "tmp")), [])
+        self.assertHit(self.get("/l"))
+
+    def metrics(self):
+        """The zone's gauges on /status, by name."""
+        found = {}
+        for line in self.get("/status").body.decode().splitlines():
+            if line.startswith("verbd_proxy_cache_") and '{zone="z"}' in line:
+                name, value = line.rsplit(" ", 1)
+                found[name[len("verbd_proxy_cache_"):].split("{")[0]] = int(value)
+        return found
+
+    def workers(self):
+        found = []
+        for task in os.listdir("/proc/%d/task" % self.srv.pid):
+            with open("/proc/%d/task/%s/children" % (self.srv.pid, task)) as f:
+                found += [int(p) for p in f.read().split()]
+        return found
 
     def test_kill_during_eviction_serves_only_whole_fresh_entries(self):
         size = 150000
