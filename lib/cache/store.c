@@ -1,15 +1,26 @@
-/* The memory store of a cache zone (store.h): one anonymous shared
- * mapping per zone, laid out as a header, the hash buckets, the entry
- * records, the block chain links and the blocks.  One spin lock per zone
- * (as learn.c's table) guards all of it; what is done under it is bounded
- * (a copy of at most one entry). */
+/* The store of a cache zone (store.h): one anonymous shared mapping per
+ * zone, laid out as a header, the hash buckets, the entry records, the
+ * block chain links and the blocks.  A memory zone keeps whole entries in
+ * its blocks; a disk zone keeps there only the key, the variant and the
+ * head of each entry (its index), and each entry whole in a file
+ * (disk.c).  One process-shared robust mutex per zone guards all of it;
+ * what is done under it is bounded (a copy of at most one entry's
+ * blocks, a rename or an unlink).  A process that dies holding it leaves
+ * the zone to the next one that takes it, which rebuilds the lists from
+ * the entry records first (repair). */
 #include "cache/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "cache/disk.h"
 
 #define NONE UINT32_MAX
 #define NAME_LEN 64
@@ -26,6 +37,8 @@ struct entry {
     uint32_t key_len, vary_len, head_len;
     uint64_t body_len;
     struct store_meta meta;
+    /* A disk zone's: the file's name, its size and what it counts for. */
+    uint64_t name_hash, serial, file_size, file_bytes;
 };
 
 struct use_slot {
@@ -41,9 +54,16 @@ struct flight {
 };
 
 struct zone {
-    atomic_flag lock;
+    pthread_mutex_t lock;
     char name[NAME_LEN];
     uint64_t bytes;
+    /* A disk zone: its directory, its size, whether files are flushed. */
+    bool disk, sync;
+    char path[DISK_NAME_MAX];
+    /* disk_reserved: room taken by stores writing their files, which a
+     * repair cannot count again. */
+    uint64_t disk_bytes, disk_used, disk_reserved;
+    _Atomic uint64_t next_serial;
     uint32_t nblocks, nbuckets;
     uint32_t free_block, nfree;
     uint32_t free_entry;
@@ -75,15 +95,22 @@ static char *block(struct zone *z, uint32_t b)
     return (char *)z + z->blocks_at + (size_t)b * STORE_BLOCK;
 }
 
+static void repair(struct zone *z);
+
 static void lock(struct zone *z)
 {
-    while (atomic_flag_test_and_set_explicit(&z->lock, memory_order_acquire))
-        ;
+    int rc = pthread_mutex_lock(&z->lock);
+    if (rc == EOWNERDEAD) {
+        repair(z);
+        pthread_mutex_consistent(&z->lock);
+    } else if (rc != 0) {
+        abort(); /* ENOTRECOVERABLE: a repair itself died; nothing to trust */
+    }
 }
 
 static void unlock(struct zone *z)
 {
-    atomic_flag_clear_explicit(&z->lock, memory_order_release);
+    pthread_mutex_unlock(&z->lock);
 }
 
 static uint64_t hash_key(const char *key, size_t n)
@@ -132,7 +159,12 @@ static struct zone *zone_make(const char *name, uint64_t bytes)
     if (p == MAP_FAILED)
         return NULL;
     struct zone *z = p;
-    atomic_flag_clear(&z->lock);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&z->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     snprintf(z->name, sizeof z->name, "%s", name);
     z->bytes = bytes;
     z->nblocks = z->nbuckets = n;
@@ -161,23 +193,89 @@ struct zone *zone_find(const char *name)
     return NULL;
 }
 
-struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen)
+static bool adopt(const struct disk_entry *e, const char *key, const char *vary, const char *head,
+                  void *arg);
+
+static bool same_disk(const struct zone *z, const struct zone_disk *disk)
+{
+    if (!disk)
+        return !z->disk;
+    return z->disk && strcmp(z->path, disk->path) == 0 && z->disk_bytes == disk->bytes &&
+           z->sync == disk->sync;
+}
+
+/* A disk zone's directory made ready and, unless another verbd has it
+ * (then only checked: verbd -t beside a running server), its files
+ * loaded into the index. */
+static bool open_disk(struct zone *z, const struct zone_disk *disk, enum zone_when when, char *err,
+                      size_t errlen)
+{
+    char why[DISK_NAME_MAX + 128];
+    if (disk_prepare(disk->path, disk->uid, disk->gid, why, sizeof why) < 0) {
+        snprintf(err, errlen, "cache_zone %s: %s", z->name, why);
+        return false;
+    }
+    z->disk = true;
+    z->sync = disk->sync;
+    snprintf(z->path, sizeof z->path, "%s", disk->path);
+    z->disk_bytes = disk->bytes;
+    z->next_serial = 1;
+    if (disk_lock(disk->path, why, sizeof why) < 0) {
+        if (when == ZONE_CHECK)
+            return true;
+        snprintf(err, errlen, "cache_zone %s: %s", z->name, why);
+        return false;
+    }
+    /* The lock's descriptor stays open for the life of this process and
+     * its workers. */
+    unsigned removed = disk_load(z->path, disk->uid, disk->gid, adopt, z);
+    if (removed)
+        fprintf(stderr,
+                "verbd: cache_zone %s: %u file%s of %s removed (torn, foreign or beyond the "
+                "limits)\n",
+                z->name, removed, removed == 1 ? "" : "s", z->path);
+    return true;
+}
+
+struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_disk *disk,
+                           enum zone_when when, char *err, size_t errlen)
 {
     if (strlen(name) >= NAME_LEN) {
         snprintf(err, errlen, "cache_zone: the name \"%s\" is too long", name);
         return NULL;
     }
     for (size_t i = 0; i < nzones; i++)
-        if (strcmp(zones[i]->name, name) == 0 && zones[i]->bytes == bytes)
+        if (strcmp(zones[i]->name, name) == 0 && zones[i]->bytes == bytes &&
+            same_disk(zones[i], disk))
             return zones[i];
+    for (size_t i = 0; i < nzones; i++)
+        if (strcmp(zones[i]->name, name) == 0 && (disk || zones[i]->disk)) {
+            snprintf(err, errlen,
+                     "cache_zone %s: a disk zone keeps its memory, path, disk and fsync until "
+                     "verbd restarts",
+                     name);
+            return NULL;
+        }
+    if (disk && when == ZONE_RELOAD) {
+        snprintf(err, errlen, "cache_zone %s: a disk zone is added only when verbd starts", name);
+        return NULL;
+    }
     if (nzones == ZONES_MAX) {
         snprintf(err, errlen, "cache_zone: at most %d zones", ZONES_MAX);
+        return NULL;
+    }
+    if (disk && disk->bytes < 1024 * 1024) {
+        snprintf(err, errlen, "cache_zone %s: disk= is at least 1m", name);
         return NULL;
     }
     struct zone *z = zone_make(name, bytes);
     if (!z) {
         snprintf(err, errlen, "cache_zone %s: no %llu bytes of memory to be had (at least 128k)",
                  name, (unsigned long long)bytes);
+        return NULL;
+    }
+    if (disk && !open_disk(z, disk, when, err, errlen)) {
+        munmap(z, z->blocks_at + (size_t)z->nblocks * STORE_BLOCK);
         return NULL;
     }
     /* A zone resized by a reload replaces the old one under its name (the
@@ -189,6 +287,11 @@ struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen
         }
     zones[nzones++] = z;
     return z;
+}
+
+struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen)
+{
+    return zone_get_disk(name, bytes, NULL, ZONE_START, err, errlen);
 }
 
 struct zone *zone_at(size_t i)
@@ -208,7 +311,17 @@ uint64_t zone_bytes(const struct zone *z)
 
 uint64_t zone_max_entry(const struct zone *z)
 {
-    return (uint64_t)z->nblocks * STORE_BLOCK / 2;
+    return z->disk ? z->disk_bytes / 2 : (uint64_t)z->nblocks * STORE_BLOCK / 2;
+}
+
+const char *zone_path(const struct zone *z)
+{
+    return z->disk ? z->path : NULL;
+}
+
+uint64_t zone_disk_bytes(const struct zone *z)
+{
+    return z->disk ? z->disk_bytes : 0;
 }
 
 /* ---- entries, under the lock ------------------------------------------------ */
@@ -239,6 +352,12 @@ static void lru_push(struct zone *z, uint32_t i)
         z->lru_old = i;
 }
 
+static void entry_path(const struct zone *z, const struct entry *e, bool doomed, char *out,
+                       size_t outlen)
+{
+    disk_path(out, outlen, z->path, e->name_hash, e->serial, doomed);
+}
+
 static void free_entry(struct zone *z, uint32_t i)
 {
     struct entry *e = &entries(z)[i];
@@ -252,12 +371,20 @@ static void free_entry(struct zone *z, uint32_t i)
         z->nfree += e->nblocks;
         z->stats.bytes_used -= (uint64_t)e->nblocks * STORE_BLOCK;
     }
+    if (z->disk) {
+        char path[DISK_NAME_MAX];
+        entry_path(z, e, !e->linked, path, sizeof path);
+        unlink(path);
+        z->disk_used -= e->file_bytes;
+    }
     memset(e, 0, sizeof *e);
     e->hnext = z->free_entry;
     z->free_entry = i;
 }
 
-/* Makes the entry unfindable; frees it now if nobody reads it. */
+/* Makes the entry unfindable; frees it now if nobody reads it.  A disk
+ * entry still being read keeps its file under a name no load takes
+ * (its readers have it open, or open it by that name). */
 static void unlink_entry(struct zone *z, uint32_t i)
 {
     struct entry *e = &entries(z)[i];
@@ -267,10 +394,18 @@ static void unlink_entry(struct zone *z, uint32_t i)
     if (*at == i)
         *at = e->hnext;
     lru_unlink(z, i);
-    e->linked = false;
     z->stats.entries--;
-    if (e->refs == 0)
+    if (e->refs == 0) {
         free_entry(z, i);
+        return;
+    }
+    if (z->disk) {
+        char live[DISK_NAME_MAX], doomed[DISK_NAME_MAX];
+        entry_path(z, e, false, live, sizeof live);
+        entry_path(z, e, true, doomed, sizeof doomed);
+        rename(live, doomed);
+    }
+    e->linked = false;
 }
 
 /* Copies n bytes from the entry's chain at offset `at` into out. */
@@ -351,6 +486,8 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
 bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
                       size_t *len)
 {
+    if (z->disk)
+        return false;
     /* The chain of a held entry does not change: read without the lock. */
     const struct entry *e = &entries(z)[hit->index];
     uint64_t start = (uint64_t)hit->key_len + hit->vary_len + hit->head_len;
@@ -369,6 +506,54 @@ bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, con
     *p = block(z, b) + from;
     *len = (size_t)(to - from);
     return true;
+}
+
+bool store_on_disk(const struct zone *z)
+{
+    return z->disk;
+}
+
+int store_body_file(struct zone *z, const struct store_hit *hit, uint64_t *offset)
+{
+    if (!z->disk)
+        return -1;
+    /* Opened under the lock: a held entry's file is under one of its two
+     * names, and only the lock's holder moves it. */
+    char path[DISK_NAME_MAX];
+    lock(z);
+    const struct entry *e = &entries(z)[hit->index];
+    entry_path(z, e, !e->linked, path, sizeof path);
+    *offset = e->file_size - e->body_len;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    unlock(z);
+    return fd;
+}
+
+bool store_body_copy(struct zone *z, const struct store_hit *hit, struct buf *out)
+{
+    buf_reset(out);
+    if (!z->disk) {
+        const char *p;
+        size_t len;
+        for (size_t i = 0; store_body_piece(z, hit, i, &p, &len); i++)
+            buf_append(out, p, len);
+        return true;
+    }
+    uint64_t at;
+    int fd = store_body_file(z, hit, &at);
+    if (fd < 0)
+        return false;
+    buf_reserve(out, (size_t)hit->body_len + 1);
+    bool ok = true;
+    while (ok && out->len < hit->body_len) {
+        ssize_t r = pread(fd, out->p + out->len, (size_t)(hit->body_len - out->len),
+                          (off_t)(at + out->len));
+        ok = r > 0 || (r < 0 && errno == EINTR);
+        if (r > 0)
+            out->len += (size_t)r;
+    }
+    close(fd);
+    return ok;
 }
 
 void store_hold(struct zone *z, uint32_t index)
@@ -414,37 +599,45 @@ static void chain_write(struct zone *z, uint32_t first, uint64_t *at, const char
     }
 }
 
-bool store_insert(struct zone *z, const char *key, size_t key_len, const char *vary,
-                  size_t vary_len, const char *head, size_t head_len, const char *body,
-                  uint64_t body_len, const struct store_meta *meta)
+/* Unlinks the entries of the key's same variant (under the lock);
+ * `serial`: keeps them instead, returning false, if one is newer (a
+ * load meeting two files of a variant). */
+static bool drop_variant(struct zone *z, uint64_t h, const char *key, size_t key_len,
+                         const char *vary, size_t vary_len, uint64_t serial)
 {
-    if (key_len > STORE_KEY_MAX || vary_len > STORE_VARY_MAX || head_len > STORE_HEAD_MAX)
-        return false;
-    uint64_t total = key_len + vary_len + head_len + body_len;
-    if (total > zone_max_entry(z))
-        return false;
-    uint32_t need = (uint32_t)((total + STORE_BLOCK - 1) / STORE_BLOCK);
-    if (need == 0)
-        need = 1;
-    uint64_t h = hash_key(key, key_len);
     char old_vary[STORE_VARY_MAX];
-    lock(z);
-    /* The same variant goes first. */
     for (uint32_t i = buckets(z)[h % z->nbuckets], next; i != NONE; i = next) {
         struct entry *e = &entries(z)[i];
         next = e->hnext;
         if (e->hash != h || e->vary_len != vary_len || !key_is(z, e, key, key_len))
             continue;
         chain_read(z, e, e->key_len, old_vary, vary_len);
-        if (vary_len == 0 || memcmp(old_vary, vary, vary_len) == 0)
+        if (vary_len == 0 || memcmp(old_vary, vary, vary_len) == 0) {
+            if (serial && e->serial > serial)
+                return false;
             unlink_entry(z, i);
+        }
     }
+    return true;
+}
+
+static uint64_t disk_units(uint64_t file_size)
+{
+    return (file_size + STORE_BLOCK - 1) & ~(uint64_t)(STORE_BLOCK - 1);
+}
+
+/* Takes an entry record and the blocks for `chain` bytes, evicting to
+ * make room (under the lock); the record, unlinked and not yet used, or
+ * NONE. */
+static uint32_t take_entry(struct zone *z, uint64_t chain)
+{
+    uint32_t need = (uint32_t)((chain + STORE_BLOCK - 1) / STORE_BLOCK);
+    if (need == 0)
+        need = 1;
     while ((z->nfree < need || z->free_entry == NONE) && evict_one(z))
         ;
-    if (z->nfree < need || z->free_entry == NONE) {
-        unlock(z);
-        return false;
-    }
+    if (z->nfree < need || z->free_entry == NONE)
+        return NONE;
     uint32_t i = z->free_entry;
     struct entry *e = &entries(z)[i];
     z->free_entry = e->hnext;
@@ -458,8 +651,30 @@ bool store_insert(struct zone *z, const char *key, size_t key_len, const char *v
     links(z)[last] = NONE;
     z->nfree -= need;
     e->nblocks = need;
+    e->used = true;
+    e->lru_prev = e->lru_next = NONE;
+    z->stats.bytes_used += (uint64_t)need * STORE_BLOCK;
+    return i;
+}
+
+/* Makes a record filled in findable (under the lock): the last step, so
+ * that a repair finds only whole entries linked. */
+static void link_entry(struct zone *z, uint32_t i)
+{
+    struct entry *e = &entries(z)[i];
+    uint32_t *bucket = &buckets(z)[e->hash % z->nbuckets];
+    e->hnext = *bucket;
+    *bucket = i;
+    lru_push(z, i);
+    e->linked = true;
+    z->stats.entries++;
+}
+
+static void fill(struct zone *z, struct entry *e, uint64_t h, const char *key, size_t key_len,
+                 const char *vary, size_t vary_len, const char *head, size_t head_len,
+                 uint64_t body_len, const struct store_meta *meta)
+{
     e->hash = h;
-    e->used = e->linked = true;
     e->key_len = (uint32_t)key_len;
     e->vary_len = (uint32_t)vary_len;
     e->head_len = (uint32_t)head_len;
@@ -469,15 +684,132 @@ bool store_insert(struct zone *z, const char *key, size_t key_len, const char *v
     chain_write(z, e->first, &at, key, key_len);
     chain_write(z, e->first, &at, vary, vary_len);
     chain_write(z, e->first, &at, head, head_len);
-    chain_write(z, e->first, &at, body, body_len);
-    uint32_t *bucket = &buckets(z)[h % z->nbuckets];
-    e->hnext = *bucket;
-    *bucket = i;
-    e->lru_prev = e->lru_next = NONE;
-    lru_push(z, i);
+}
+
+/* A file found by the load at start. */
+static bool adopt(const struct disk_entry *d, const char *key, const char *vary, const char *head,
+                  void *arg)
+{
+    struct zone *z = arg;
+    uint64_t h = hash_key(key, d->key_len);
+    uint64_t units = disk_units(d->file_size);
+    if (units > z->disk_bytes / 2)
+        return false;
+    bool kept = false;
+    lock(z);
+    if (d->serial >= z->next_serial)
+        z->next_serial = d->serial + 1;
+    if (!drop_variant(z, h, key, d->key_len, vary, d->vary_len, d->serial))
+        goto out;
+    while (z->disk_used + units > z->disk_bytes && evict_one(z))
+        ;
+    if (z->disk_used + units > z->disk_bytes)
+        goto out;
+    uint32_t i = take_entry(z, (uint64_t)d->key_len + d->vary_len + d->head_len);
+    if (i == NONE)
+        goto out;
+    struct entry *e = &entries(z)[i];
+    fill(z, e, h, key, d->key_len, vary, d->vary_len, head, d->head_len, d->body_len, &d->meta);
+    e->name_hash = d->name_hash;
+    e->serial = d->serial;
+    e->file_size = d->file_size;
+    e->file_bytes = units;
+    z->disk_used += units;
+    link_entry(z, i);
+    kept = true;
+out:
+    unlock(z);
+    return kept;
+}
+
+/* A disk zone's insert: room on the disk is reserved first, the file is
+ * written (and flushed) without the lock, then renamed into place and
+ * indexed under it. */
+static bool insert_disk(struct zone *z, const char *key, size_t key_len, const char *vary,
+                        size_t vary_len, const char *head, size_t head_len, const char *body,
+                        uint64_t body_len, const struct store_meta *meta)
+{
+    uint64_t reserved = disk_units(key_len + vary_len + head_len + body_len + 1024);
+    if (reserved > z->disk_bytes / 2)
+        return false;
+    lock(z);
+    while (z->disk_used + z->disk_reserved + reserved > z->disk_bytes && evict_one(z))
+        ;
+    bool room = z->disk_used + z->disk_reserved + reserved <= z->disk_bytes;
+    if (room)
+        z->disk_reserved += reserved;
+    unlock(z);
+    if (!room)
+        return false;
+    struct disk_entry d = {.key_len = (uint32_t)key_len,
+                           .vary_len = (uint32_t)vary_len,
+                           .head_len = (uint32_t)head_len,
+                           .body_len = body_len,
+                           .serial = atomic_fetch_add(&z->next_serial, 1),
+                           .name_hash = disk_hash(key, key_len, vary, vary_len),
+                           .meta = *meta};
+    char tmp[DISK_NAME_MAX], path[DISK_NAME_MAX];
+    d.file_size = disk_write(z->path, &d, key, vary, head, body, z->sync, tmp, sizeof tmp);
+    uint64_t h = hash_key(key, key_len);
+    bool stored = false;
+    lock(z);
+    z->disk_reserved -= reserved < z->disk_reserved ? reserved : z->disk_reserved;
+    if (!d.file_size)
+        goto out;
+    drop_variant(z, h, key, key_len, vary, vary_len, 0);
+    uint32_t i = take_entry(z, key_len + vary_len + head_len);
+    if (i == NONE)
+        goto out;
+    struct entry *e = &entries(z)[i];
+    fill(z, e, h, key, key_len, vary, vary_len, head, head_len, body_len, meta);
+    e->name_hash = d.name_hash;
+    e->serial = d.serial;
+    e->file_size = d.file_size;
+    e->file_bytes = disk_units(d.file_size);
+    z->disk_used += e->file_bytes;
+    entry_path(z, e, false, path, sizeof path);
+    if (rename(tmp, path) < 0) {
+        e->linked = true; /* free_entry: no file to remove under the doomed name */
+        free_entry(z, i);
+        goto out;
+    }
+    link_entry(z, i);
     z->stats.stores++;
-    z->stats.entries++;
-    z->stats.bytes_used += (uint64_t)need * STORE_BLOCK;
+    stored = true;
+out:
+    unlock(z);
+    if (!stored && d.file_size)
+        unlink(tmp);
+    if (stored && z->sync)
+        disk_sync_dir(path);
+    return stored;
+}
+
+bool store_insert(struct zone *z, const char *key, size_t key_len, const char *vary,
+                  size_t vary_len, const char *head, size_t head_len, const char *body,
+                  uint64_t body_len, const struct store_meta *meta)
+{
+    if (key_len > STORE_KEY_MAX || vary_len > STORE_VARY_MAX || head_len > STORE_HEAD_MAX)
+        return false;
+    uint64_t total = key_len + vary_len + head_len + body_len;
+    if (total > zone_max_entry(z))
+        return false;
+    if (z->disk)
+        return insert_disk(z, key, key_len, vary, vary_len, head, head_len, body, body_len, meta);
+    uint64_t h = hash_key(key, key_len);
+    lock(z);
+    drop_variant(z, h, key, key_len, vary, vary_len, 0);
+    uint32_t i = take_entry(z, total);
+    if (i == NONE) {
+        unlock(z);
+        return false;
+    }
+    struct entry *e = &entries(z)[i];
+    fill(z, e, h, key, key_len, vary, vary_len, head, head_len, body_len, meta);
+    uint64_t at = (uint64_t)key_len + vary_len + head_len;
+    chain_write(z, e->first, &at, body, body_len);
+    link_entry(z, i);
+    z->stats.stores++;
     unlock(z);
     return true;
 }
@@ -530,6 +862,8 @@ void store_stats(struct zone *z, struct zone_stats *out)
 {
     lock(z);
     *out = z->stats;
+    out->disk_used = z->disk_used + z->disk_reserved;
+    out->disk_bytes = z->disk_bytes;
     unlock(z);
 }
 
@@ -571,4 +905,84 @@ void store_flight_done(struct zone *z, const char *key, size_t key_len)
         }
     }
     unlock(z);
+}
+
+/* ---- a process died holding the lock -------------------------------------- */
+
+/* Whether an entry's chain is whole: `nblocks` blocks, none claimed by
+ * another entry (marked in `seen`), ending where it should. */
+static bool chain_whole(struct zone *z, const struct entry *e, unsigned char *seen)
+{
+    if (e->nblocks == 0 || e->nblocks > z->nblocks)
+        return false;
+    uint64_t bytes = (uint64_t)e->key_len + e->vary_len + e->head_len + (z->disk ? 0 : e->body_len);
+    if (bytes > (uint64_t)e->nblocks * STORE_BLOCK)
+        return false;
+    uint32_t b = e->first;
+    for (uint32_t k = 0; k < e->nblocks; k++) {
+        if (b >= z->nblocks || (seen[b / 8] & (1u << (b % 8))))
+            return false;
+        if (k + 1 < e->nblocks)
+            b = links(z)[b];
+    }
+    if (links(z)[b] != NONE)
+        return false;
+    b = e->first;
+    for (uint32_t k = 0; k < e->nblocks; k++, b = links(z)[b])
+        seen[b / 8] |= (unsigned char)(1u << (b % 8));
+    return true;
+}
+
+/* The lists are rebuilt from the entry records: the whole linked entries
+ * stay findable (in no particular order of use), entries being read that
+ * were removed stay until released, everything else (an entry half made,
+ * half freed) goes; the free lists and the counters are counted again.
+ * References the dead process held are never given back: those entries
+ * stay until a restart. */
+static void repair(struct zone *z)
+{
+    unsigned char *seen = calloc(z->nblocks / 8 + 1, 1);
+    if (!seen)
+        abort();
+    for (uint32_t i = 0; i < z->nbuckets; i++)
+        buckets(z)[i] = NONE;
+    z->lru_new = z->lru_old = NONE;
+    z->free_entry = NONE;
+    z->stats.entries = 0;
+    z->stats.bytes_used = 0;
+    z->disk_used = 0;
+    z->stats.repairs++;
+    for (uint32_t i = z->nblocks; i-- > 0;) {
+        struct entry *e = &entries(z)[i];
+        bool keep = e->used && (e->linked || e->refs) && chain_whole(z, e, seen);
+        if (!keep) {
+            if (e->used && z->disk) {
+                char path[DISK_NAME_MAX];
+                entry_path(z, e, false, path, sizeof path);
+                unlink(path);
+                entry_path(z, e, true, path, sizeof path);
+                unlink(path);
+            }
+            memset(e, 0, sizeof *e);
+            e->hnext = z->free_entry;
+            z->free_entry = i;
+            continue;
+        }
+        z->stats.bytes_used += (uint64_t)e->nblocks * STORE_BLOCK;
+        z->disk_used += e->file_bytes;
+        e->lru_prev = e->lru_next = NONE;
+        if (e->linked) {
+            e->linked = false;
+            link_entry(z, i);
+        }
+    }
+    z->free_block = NONE;
+    z->nfree = 0;
+    for (uint32_t b = z->nblocks; b-- > 0;)
+        if (!(seen[b / 8] & (1u << (b % 8)))) {
+            links(z)[b] = z->free_block;
+            z->free_block = b;
+            z->nfree++;
+        }
+    free(seen);
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 
@@ -45,12 +46,37 @@ struct zone;
  * that forks the workers) or the one made before under that name and
  * size (a reload keeps it); NULL + err. */
 struct zone *zone_get(const char *name, uint64_t bytes, char *err, size_t errlen);
+/* A disk zone (docs/cache.md): entries kept as files under `path`, at
+ * most `bytes` of them, flushed to the disk before they count if
+ * `sync`; the memory holds the index (each entry's key, variant and
+ * head).  The directories and files are given to uid:gid (the workers'
+ * user) unless it is -1. */
+struct zone_disk {
+    const char *path;
+    uint64_t bytes;
+    bool sync;
+    uid_t uid;
+    gid_t gid;
+};
+/* How a configuration is read: to start, to check it (verbd -t, beside a
+ * running verbd maybe), or for a reload of a running one. */
+enum zone_when { ZONE_START, ZONE_CHECK, ZONE_RELOAD };
+/* As zone_get, for a disk zone when `disk` is not NULL: the directory is
+ * made ready and its files loaded into the index, unless another verbd
+ * has it (then an error, but only checked for ZONE_CHECK).  A reload
+ * keeps a disk zone as it is, and adds none (each worker would have
+ * one). */
+struct zone *zone_get_disk(const char *name, uint64_t bytes, const struct zone_disk *disk,
+                           enum zone_when when, char *err, size_t errlen);
 /* The zone called `name` if one is declared (NULL otherwise). */
 struct zone *zone_find(const char *name);
 const char *zone_name(const struct zone *z);
 uint64_t zone_bytes(const struct zone *z);
 /* The largest entry (head and body) the zone can take. */
 uint64_t zone_max_entry(const struct zone *z);
+/* A disk zone's directory and size (NULL and 0 for a memory zone). */
+const char *zone_path(const struct zone *z);
+uint64_t zone_disk_bytes(const struct zone *z);
 
 /* An entry found and held for reading (released by store_release). */
 struct store_hit {
@@ -73,6 +99,15 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
  * held. */
 bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
                       size_t *len);
+/* Whether the zone keeps bodies in files: then store_body_piece has
+ * none, and store_body_file opens a held entry's file (the descriptor is
+ * the caller's; the body is at *offset, hit->body_len bytes, and stays
+ * readable through it whatever happens to the entry later).  -1 if it
+ * cannot be opened. */
+bool store_on_disk(const struct zone *z);
+int store_body_file(struct zone *z, const struct store_hit *hit, uint64_t *offset);
+/* A copy of a held entry's body (either store); false if unreadable. */
+bool store_body_copy(struct zone *z, const struct store_hit *hit, struct buf *out);
 /* Takes another reference on a held entry (one per piece lent out). */
 void store_hold(struct zone *z, uint32_t index);
 void store_release(struct zone *z, uint32_t index);
@@ -101,6 +136,8 @@ void store_flight_done(struct zone *z, const char *key, size_t key_len);
 struct zone_stats {
     uint64_t hits, misses, stores, evictions, invalidations;
     uint64_t entries, bytes_used, bytes;
+    uint64_t repairs;               /* times the lock was found held by a dead process */
+    uint64_t disk_used, disk_bytes; /* a disk zone's files, and its disk= */
 };
 void store_stats(struct zone *z, struct zone_stats *out);
 void store_count(struct zone *z, bool hit);

@@ -3,12 +3,15 @@
  * its position. */
 #include "conf/conf.h"
 
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "cache/store.h"
 #include "conf/hint.h"
@@ -102,7 +105,11 @@ struct seen_listen {
 struct apply {
     struct verbd_server *srv;
     struct conf_errors *errs;
-    bool bind;                         /* bind listen addresses, or only check them */
+    bool bind; /* bind listen addresses, or only check them */
+    /* The owner of a disk cache zone's files: `user`'s, when root starts
+     * workers that run as it (-1: the files stay this process's). */
+    uid_t cache_uid;
+    gid_t cache_gid;
     struct site *site;                 /* the server block being applied, or NULL */
     const struct conf_dir *tls[4];     /* its tls_* directives, as tls_directives */
     const struct conf_dir *tls_listen; /* its first listen ... tls */
@@ -369,6 +376,7 @@ static void apply_inherited(struct apply *a, struct verbd_mapping *map,
 }
 
 static void apply_location(struct apply *a, const struct conf_dir *d);
+static const struct zone *cache_dir_inside(const char *dir);
 static const char *location_root(struct apply *a, const struct conf_dir *loc);
 static int blamed_arg(const struct conf_dir *d, char *const *argv, const char *err);
 static const struct conf_pos *root_pos(struct apply *a, const struct conf_dir *loc);
@@ -422,33 +430,77 @@ static void apply_upstream(struct apply *a, const struct conf_dir *d)
         conf_error(a->errs, &d->pos[0], "upstream %s has no server", d->argv[1]);
 }
 
-/* cache_zone NAME memory=SIZE: a cache's memory, shared by the workers
- * (made here, before they fork; a reload keeps a zone of the same name
- * and size), applied before any location names it. */
+/* Set while a running server reads its file again (SIGHUP). */
+static bool reloading;
+
+/* Who will own a disk zone's files: the workers' `user` (and group), if
+ * root starts them; the setting itself is checked where it is applied. */
+static void cache_owner(struct apply *a, const struct conf_list *top)
+{
+    a->cache_uid = (uid_t)-1;
+    a->cache_gid = (gid_t)-1;
+    if (geteuid() != 0)
+        return;
+    for (size_t i = 0; i < top->n; i++) {
+        const struct conf_dir *d = &top->v[i];
+        if (strcmp(d->argv[0], "user") != 0 || d->argc < 2 || d->argc > 3)
+            continue;
+        const struct passwd *pw = getpwnam(d->argv[1]);
+        const struct group *gr = d->argc == 3 ? getgrnam(d->argv[2]) : NULL;
+        if (pw && pw->pw_uid != 0 && (d->argc == 2 || gr)) {
+            a->cache_uid = pw->pw_uid;
+            a->cache_gid = gr ? gr->gr_gid : pw->pw_gid;
+        }
+    }
+}
+
+/* cache_zone NAME memory=SIZE [path=DIR disk=SIZE [fsync=on|off]]: a
+ * cache's memory, shared by the workers (made here, before they fork; a
+ * reload keeps a zone of the same name and size), and for a disk zone
+ * its directory, loaded here; applied before any location names it. */
 static void apply_cache_zone(struct apply *a, const struct conf_dir *d)
 {
-    uint64_t bytes = 0;
-    bool sized = false;
+    uint64_t bytes = 0, disk_bytes = 0;
+    bool sized = false, disk_sized = false, sync = false;
+    const char *path = NULL;
+    int fsync_at = 0;
     if (d->block || d->argc < 2) {
         conf_error(a->errs, &d->pos[0], "cache_zone takes a name and memory=SIZE");
         return;
     }
     for (int i = 2; i < d->argc; i++) {
-        if (strncmp(d->argv[i], "memory=", 7) == 0 && parse_size(d->argv[i] + 7, &bytes) == 0) {
+        const char *v = d->argv[i];
+        if (strncmp(v, "memory=", 7) == 0 && parse_size(v + 7, &bytes) == 0) {
             sized = true;
-            continue;
+        } else if (strncmp(v, "disk=", 5) == 0 && parse_size(v + 5, &disk_bytes) == 0) {
+            disk_sized = true;
+        } else if (strncmp(v, "path=", 5) == 0 && v[5] == '/') {
+            path = v + 5;
+        } else if (strcmp(v, "fsync=on") == 0 || strcmp(v, "fsync=off") == 0) {
+            sync = strcmp(v, "fsync=on") == 0;
+            fsync_at = i;
+        } else {
+            conf_error(a->errs, &d->pos[i],
+                       "cache_zone: want memory=SIZE, path=/DIR, disk=SIZE or fsync=on|off, "
+                       "not \"%s\"",
+                       v);
+            return;
         }
-        conf_error(a->errs, &d->pos[i],
-                   "cache_zone: want memory=SIZE (the disk store is not built yet), not \"%s\"",
-                   d->argv[i]);
-        return;
     }
     if (!sized) {
         conf_error(a->errs, &d->pos[0], "cache_zone %s: memory=SIZE is required", d->argv[1]);
         return;
     }
-    char err[256];
-    if (!zone_get(d->argv[1], bytes, err, sizeof err))
+    if (!path != !disk_sized || (fsync_at && !path)) {
+        conf_error(a->errs, &d->pos[fsync_at ? fsync_at : 0],
+                   "cache_zone %s: path=/DIR and disk=SIZE go together (fsync= with them)",
+                   d->argv[1]);
+        return;
+    }
+    char err[512];
+    struct zone_disk disk = {path, disk_bytes, sync, a->cache_uid, a->cache_gid};
+    enum zone_when when = a->bind ? ZONE_START : reloading ? ZONE_RELOAD : ZONE_CHECK;
+    if (!zone_get_disk(d->argv[1], bytes, path ? &disk : NULL, when, err, sizeof err))
         conf_error(a->errs, &d->pos[1], "%s", err);
 }
 
@@ -1026,6 +1078,15 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
                                                     : file_relative(root_pos(a, d), root);
     if (!module->no_argument && !arg)
         abort();
+    const struct zone *inside = module->gateway ? NULL : cache_dir_inside(arg);
+    if (inside) {
+        conf_error(a->errs, &mod->pos[0],
+                   "cache_zone %s's path %s is inside %s, which this location serves: its files "
+                   "would be served",
+                   zone_name(inside), zone_path(inside), arg);
+        free(arg);
+        return;
+    }
     map = a->site ? verbd_site_map((struct verbd_site *)a->site, shown, mod->argv[0], arg, err,
                                    sizeof err)
                   : verbd_server_map(a->srv, shown, mod->argv[0], arg, err, sizeof err);
@@ -1036,6 +1097,26 @@ static void apply_location(struct apply *a, const struct conf_dir *d)
         return;
     }
     apply_mapping_directives(a, map, module, d, shown);
+}
+
+/* The disk cache zone whose directory is `dir` or inside it, if any. */
+static const struct zone *cache_dir_inside(const char *dir)
+{
+    char *served = dir ? realpath(dir, NULL) : NULL;
+    const struct zone *found = NULL;
+    for (size_t i = 0; served && !found; i++) {
+        const struct zone *z = zone_at(i);
+        if (!z)
+            break;
+        char *cache = zone_path(z) ? realpath(zone_path(z), NULL) : NULL;
+        size_t n = strlen(served);
+        if (cache && strncmp(cache, served, n) == 0 &&
+            (cache[n] == '/' || cache[n] == '\0' || (n == 1 && served[0] == '/')))
+            found = z;
+        free(cache);
+    }
+    free(served);
+    return found;
 }
 
 /* A location's own `root` (or else the one it inherits), or NULL. */
@@ -1175,7 +1256,9 @@ static struct verbd_server *reload_file(void *ctx)
     struct verbd_server *next = verbd_server_new();
     if (!next)
         return NULL;
+    reloading = true;
     int errors = conf_load_warn(next, path, true, report_to_log, warn_to_log, NULL);
+    reloading = false;
     if (errors) {
         log_msg(LOG_ERROR, "reload of %s failed with %d error%s; the running configuration stays",
                 path, errors, errors == 1 ? "" : "s");
@@ -1197,6 +1280,7 @@ int conf_load_warn(struct verbd_server *srv, const char *path, bool reload,
         bool has_servers = false;
         for (size_t i = 0; i < top.n; i++)
             has_servers = has_servers || strcmp(top.v[i].argv[0], "server") == 0;
+        cache_owner(&a, &top);
         collect_inherited(&a, &top);
         for (size_t i = 0; i < top.n; i++)
             if (strcmp(top.v[i].argv[0], "upstream") == 0 && !top.v[i].bad)

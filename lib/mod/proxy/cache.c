@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache/cc.h"
 #include "cache/fresh.h"
@@ -247,6 +248,26 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         return;
     }
     verbd_response_length(res, hit->body_len);
+    if (store_on_disk(cx->zone)) {
+        /* The file stays readable through its descriptor whatever
+         * happens to the entry: the entry is released at once. */
+        uint64_t offset;
+        int fd = store_body_file(cx->zone, hit, &offset);
+        store_release(cx->zone, hit->index);
+        if (fd < 0) {
+            /* Its file went (removed by hand): the next request refetches. */
+            store_remove(cx->zone, cx->key.p, cx->key.len);
+            verbd_response_error(res, 503, "the cached body cannot be read");
+            verbd_finish(x);
+            return;
+        }
+        if (hit->body_len)
+            verbd_response_file(res, fd, offset, hit->body_len);
+        else
+            close(fd);
+        verbd_finish(x);
+        return;
+    }
     size_t pieces = 0;
     const char *p;
     size_t len;
@@ -504,12 +525,9 @@ static void refresh(struct zone *z, const struct store_hit *hit, const struct ht
     meta->authorized = hit->meta.authorized;
     meta->has_length = hit->meta.has_length;
     struct buf body = {0};
-    const char *p;
-    size_t len;
-    for (size_t i = 0; store_body_piece(z, hit, i, &p, &len); i++)
-        buf_append(&body, p, len);
-    store_insert(z, hit->key, hit->key_len, hit->vary, hit->vary_len, head->p, head->len, body.p,
-                 body.len, meta);
+    if (store_body_copy(z, hit, &body))
+        store_insert(z, hit->key, hit->key_len, hit->vary, hit->vary_len, head->p, head->len,
+                     body.p, body.len, meta);
     buf_free(&body);
 }
 
@@ -731,6 +749,8 @@ void proxy_cache_metrics(struct buf *out)
         {"entries", "gauge", "Entries stored now"},
         {"bytes_used", "gauge", "Bytes of the zone that entries use"},
         {"bytes", "gauge", "Bytes of the zone for entries"},
+        {"disk_bytes_used", "gauge", "Bytes of files a disk zone's entries use"},
+        {"disk_bytes", "gauge", "Bytes of files a disk zone may use (disk=; 0: a memory zone)"},
     };
     struct zone_stats st[32];
     size_t n = 0;
@@ -741,9 +761,9 @@ void proxy_cache_metrics(struct buf *out)
                    families[f].help);
         buf_printf(out, "# TYPE verbd_proxy_cache_%s %s\n", families[f].name, families[f].type);
         for (size_t i = 0; i < n; i++) {
-            const uint64_t v[] = {st[i].hits,       st[i].misses,        st[i].stores,
-                                  st[i].evictions,  st[i].invalidations, st[i].entries,
-                                  st[i].bytes_used, st[i].bytes};
+            const uint64_t v[] = {
+                st[i].hits,    st[i].misses,     st[i].stores, st[i].evictions, st[i].invalidations,
+                st[i].entries, st[i].bytes_used, st[i].bytes,  st[i].disk_used, st[i].disk_bytes};
             const char *name = zone_name(zone_at(i));
             buf_printf(out, "verbd_proxy_cache_%s{zone=", families[f].name);
             stats_put_label(out, name, strlen(name));
@@ -786,6 +806,9 @@ void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
             zone_name(in->zone), (unsigned long long)zone_bytes(in->zone),
             (unsigned long long)(limit < max ? limit : max),
             in->npurge ? ", PURGE from cache_purge's addresses" : "");
+    if (zone_path(in->zone))
+        fprintf(out, "    cache %s: files under %s, at most %llu bytes\n", zone_name(in->zone),
+                zone_path(in->zone), (unsigned long long)zone_disk_bytes(in->zone));
 }
 
 /* ---- stale-while-revalidate (RFC 5861 §3) ---- */

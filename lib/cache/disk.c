@@ -1,0 +1,363 @@
+/* The files of a disk cache zone (disk.h).  A file becomes visible under
+ * its name only by a rename once all of it is written, so a crash leaves
+ * either the whole entry or a file under tmp/ that the next load removes.
+ * Without fsync a power loss may still leave a renamed file that is
+ * shorter, or holes of zeros: the load checks the size, the checksum of
+ * the header, key, variant and head, and, for a file written unflushed
+ * since another boot, the checksum of the body too. */
+#include "cache/disk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define MAGIC "VERBDCE\n"
+#define VERSION 1
+#define FLAG_SYNCED 1u
+#define CHUNK (64 * 1024)
+
+struct header {
+    char magic[8];
+    uint32_t version;
+    uint32_t header_len; /* sizeof(struct header): a record of another layout is foreign */
+    uint32_t key_len, vary_len, head_len, flags;
+    uint64_t body_len;
+    uint64_t serial;
+    uint64_t name_hash;
+    unsigned char boot[16]; /* the boot it was written in (for unflushed files) */
+    struct store_meta meta;
+    uint64_t body_sum;
+    uint64_t sum; /* of this header (with sum 0), the key, the variant and the head */
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+#define FNV_START 14695981039346656037ull
+
+uint64_t disk_hash(const char *key, size_t key_len, const char *vary, size_t vary_len)
+{
+    uint64_t h = fnv(FNV_START, key, key_len);
+    h = fnv(h, "\n", 1);
+    return fnv(h, vary, vary_len);
+}
+
+/* This boot's id (zeros if unknown: then no unflushed file is trusted). */
+static void boot_id(unsigned char out[16])
+{
+    memset(out, 0, 16);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f)
+        return;
+    char text[64];
+    if (fgets(text, sizeof text, f)) {
+        size_t n = 0;
+        for (char *c = text; *c && n < 32; c++) {
+            int v = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : -1;
+            if (v < 0)
+                continue;
+            out[n / 2] = (unsigned char)(out[n / 2] << 4 | v);
+            n++;
+        }
+    }
+    fclose(f);
+}
+
+/* Gives a directory made by root to the workers' user. */
+static int give(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    if (uid != (uid_t)-1 && chown(path, uid, gid) < 0) {
+        snprintf(err, errlen, "cannot give %s to the user of the workers: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    char p[DISK_NAME_MAX];
+    if (strlen(dir) > DISK_NAME_MAX - 64) {
+        snprintf(err, errlen, "the path %s is too long", dir);
+        return -1;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a directory", dir);
+        return -1;
+    }
+    if (give(dir, uid, gid, err, errlen) < 0)
+        return -1;
+    for (int i = 0; i <= 256; i++) {
+        if (i < 256)
+            snprintf(p, sizeof p, "%s/%02x", dir, i);
+        else
+            snprintf(p, sizeof p, "%s/tmp", dir);
+        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot make %s: %s", p, strerror(errno));
+            return -1;
+        }
+        if (give(p, uid, gid, err, errlen) < 0)
+            return -1;
+    }
+    snprintf(p, sizeof p, "%s/tmp/probe.%ld", dir, (long)getpid());
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot write in %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(p);
+    return 0;
+}
+
+int disk_lock(const char *dir, char *err, size_t errlen)
+{
+    char p[DISK_NAME_MAX];
+    snprintf(p, sizeof p, "%s/lock", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", p, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen, "%s is in use by another verbd", dir);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void disk_path(char *out, size_t outlen, const char *dir, uint64_t name_hash, uint64_t serial,
+               bool doomed)
+{
+    snprintf(out, outlen, "%s/%02x/%016" PRIx64 "-%016" PRIx64 "%s", dir,
+             (unsigned)(name_hash >> 56), name_hash, serial, doomed ? ".gone" : "");
+}
+
+static bool write_all(int fd, const struct iovec *iov, int n)
+{
+    struct iovec v[8];
+    memcpy(v, iov, (size_t)n * sizeof *v);
+    int at = 0;
+    while (at < n) {
+        ssize_t w = writev(fd, v + at, n - at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        size_t left = (size_t)w;
+        while (at < n && left >= v[at].iov_len)
+            left -= v[at++].iov_len;
+        if (at < n) {
+            v[at].iov_base = (char *)v[at].iov_base + left;
+            v[at].iov_len -= left;
+        }
+    }
+    return true;
+}
+
+uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
+                    const char *head, const char *body, bool sync, char *tmp_out, size_t tmplen)
+{
+    static unsigned counter;
+    snprintf(tmp_out, tmplen, "%s/tmp/%ld.%u", dir, (long)getpid(), counter++);
+    int fd = open(tmp_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    struct header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, MAGIC, 8);
+    h.version = VERSION;
+    h.header_len = sizeof h;
+    h.key_len = e->key_len;
+    h.vary_len = e->vary_len;
+    h.head_len = e->head_len;
+    h.flags = sync ? FLAG_SYNCED : 0;
+    h.body_len = e->body_len;
+    h.serial = e->serial;
+    h.name_hash = e->name_hash;
+    boot_id(h.boot);
+    memcpy(&h.meta, &e->meta, sizeof h.meta);
+    h.body_sum = fnv(FNV_START, body, e->body_len);
+    uint64_t s = fnv(FNV_START, &h, sizeof h);
+    s = fnv(s, key, e->key_len);
+    s = fnv(s, vary, e->vary_len);
+    h.sum = fnv(s, head, e->head_len);
+    struct iovec iov[] = {{&h, sizeof h},
+                          {(void *)key, e->key_len},
+                          {(void *)vary, e->vary_len},
+                          {(void *)head, e->head_len},
+                          {(void *)body, e->body_len}};
+    bool ok = write_all(fd, iov, 5) && (!sync || fsync(fd) == 0);
+    close(fd);
+    if (!ok) {
+        unlink(tmp_out);
+        return 0;
+    }
+    return sizeof h + e->key_len + e->vary_len + e->head_len + e->body_len;
+}
+
+void disk_sync_dir(const char *path)
+{
+    char d[DISK_NAME_MAX];
+    snprintf(d, sizeof d, "%s", path);
+    char *slash = strrchr(d, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static bool read_at(int fd, void *p, size_t n, uint64_t at)
+{
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p = (char *)p + r;
+        n -= (size_t)r;
+        at += (uint64_t)r;
+    }
+    return true;
+}
+
+/* Whether the file at fd (named name_hash-serial) is a whole entry; its
+ * record in *e and its key, variant and head in `bytes`. */
+static bool check_file(int fd, uint64_t name_hash, uint64_t serial, const unsigned char boot[16],
+                       struct disk_entry *e, struct buf *bytes)
+{
+    struct header h;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !read_at(fd, &h, sizeof h, 0) || memcmp(h.magic, MAGIC, 8) != 0 ||
+        h.version != VERSION || h.header_len != sizeof h || h.key_len > STORE_KEY_MAX ||
+        h.vary_len > STORE_VARY_MAX || h.head_len > STORE_HEAD_MAX ||
+        h.body_len > (UINT64_C(1) << 40) || h.serial != serial || h.name_hash != name_hash)
+        return false;
+    uint64_t front = sizeof h + (uint64_t)h.key_len + h.vary_len + h.head_len;
+    if ((uint64_t)st.st_size != front + h.body_len)
+        return false;
+    size_t n = (size_t)h.key_len + h.vary_len + h.head_len;
+    buf_reset(bytes);
+    buf_reserve(bytes, n + 1);
+    if (!read_at(fd, bytes->p, n, sizeof h))
+        return false;
+    uint64_t sum = h.sum;
+    h.sum = 0;
+    if (fnv(fnv(FNV_START, &h, sizeof h), bytes->p, n) != sum)
+        return false;
+    if (disk_hash(bytes->p, h.key_len, bytes->p + h.key_len, h.vary_len) != name_hash)
+        return false;
+    /* Unflushed, and the machine restarted since: the body may have
+     * holes the size does not show. */
+    static const unsigned char unknown[16];
+    if (!(h.flags & FLAG_SYNCED) &&
+        (memcmp(h.boot, boot, 16) != 0 || memcmp(boot, unknown, 16) == 0)) {
+        char *chunk = malloc(CHUNK);
+        if (!chunk)
+            return false;
+        uint64_t s = FNV_START;
+        bool ok = true;
+        for (uint64_t at = 0; ok && at < h.body_len;) {
+            size_t take = h.body_len - at < CHUNK ? (size_t)(h.body_len - at) : CHUNK;
+            ok = read_at(fd, chunk, take, front + at);
+            s = fnv(s, chunk, take);
+            at += take;
+        }
+        free(chunk);
+        if (!ok || s != h.body_sum)
+            return false;
+    }
+    bytes->len = n;
+    e->key_len = h.key_len;
+    e->vary_len = h.vary_len;
+    e->head_len = h.head_len;
+    e->body_len = h.body_len;
+    e->serial = serial;
+    e->name_hash = name_hash;
+    e->file_size = (uint64_t)st.st_size;
+    memcpy(&e->meta, &h.meta, sizeof e->meta);
+    return true;
+}
+
+/* "HASH-SERIAL": 16 hex digits each, the hash's first two those of its
+ * directory. */
+static bool parse_name(const char *name, unsigned sub, uint64_t *hash, uint64_t *serial)
+{
+    if (strlen(name) != 33 || name[16] != '-')
+        return false;
+    for (int i = 0; i < 33; i++)
+        if (i != 16 && !((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    *hash = strtoull(name, NULL, 16);
+    *serial = strtoull(name + 17, NULL, 16);
+    return (*hash >> 56) == sub;
+}
+
+unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
+                   bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
+                                 const char *head, void *arg),
+                   void *arg)
+{
+    unsigned char boot[16];
+    boot_id(boot);
+    unsigned removed = 0;
+    struct buf bytes = {0};
+    char sub[DISK_NAME_MAX], p[DISK_NAME_MAX + 300];
+    for (unsigned i = 0; i <= 256; i++) {
+        if (i < 256)
+            snprintf(sub, sizeof sub, "%s/%02x", dir, i);
+        else
+            snprintf(sub, sizeof sub, "%s/tmp", dir);
+        DIR *d = opendir(sub);
+        if (!d)
+            continue;
+        for (struct dirent *de; (de = readdir(d));) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            snprintf(p, sizeof p, "%s/%s", sub, de->d_name);
+            uint64_t hash, serial;
+            bool kept = false;
+            if (i < 256 && parse_name(de->d_name, i, &hash, &serial)) {
+                int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct disk_entry e;
+                if (fd >= 0) {
+                    kept = check_file(fd, hash, serial, boot, &e, &bytes) &&
+                           (uid == (uid_t)-1 || fchown(fd, uid, gid) == 0);
+                    close(fd);
+                }
+                if (kept)
+                    kept = adopt(&e, bytes.p, bytes.p + e.key_len, bytes.p + e.key_len + e.vary_len,
+                                 arg);
+            }
+            if (!kept && unlink(p) == 0)
+                removed++;
+        }
+        closedir(d);
+    }
+    buf_free(&bytes);
+    return removed;
+}

@@ -1,0 +1,63 @@
+/* The files of a disk cache zone (docs/cache.md, "The disk store"): one
+ * file per entry under DIR/XX/ (XX: the first two hex digits of its
+ * name), named "HASH-SERIAL" (the hash of its key and variant, and a
+ * number no other entry of the zone had), written under DIR/tmp/ and
+ * renamed into place once complete.  A file is a header (a magic, a
+ * version, the lengths, the entry's record and checksums) followed by the
+ * key, the variant's fields, the head and the body. */
+#ifndef VERBD_CACHE_DISK_H
+#define VERBD_CACHE_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache/store.h"
+#include "core/buf.h"
+
+#define DISK_NAME_MAX 4096
+
+/* What a file holds besides its bytes. */
+struct disk_entry {
+    uint32_t key_len, vary_len, head_len;
+    uint64_t body_len;
+    uint64_t serial;
+    uint64_t name_hash; /* of the key and the variant */
+    uint64_t file_size;
+    struct store_meta meta;
+};
+
+uint64_t disk_hash(const char *key, size_t key_len, const char *vary, size_t vary_len);
+
+/* Makes DIR, DIR/00..ff and DIR/tmp if missing (owned by uid:gid unless
+ * uid is -1) and checks that files can be made there; -1 + err. */
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen);
+/* Takes DIR/lock for this process and those it forks (flock): one verbd
+ * per directory.  The descriptor, or -1 + err. */
+int disk_lock(const char *dir, char *err, size_t errlen);
+
+/* The path of an entry's file; `doomed`: the name it gets once removed
+ * while still being read (never loaded again). */
+void disk_path(char *out, size_t outlen, const char *dir, uint64_t name_hash, uint64_t serial,
+               bool doomed);
+
+/* Writes an entry to a new file under DIR/tmp/ (its path in tmp_out),
+ * flushed to the disk first if `sync`.  The file's size, or 0 after
+ * removing what was written. */
+uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
+                    const char *head, const char *body, bool sync, char *tmp_out, size_t tmplen);
+/* Flushes the directory of a path (after a rename into it). */
+void disk_sync_dir(const char *path);
+
+/* The load at start: every file under DIR is checked (a torn, foreign or
+ * misnamed one, and anything under DIR/tmp/, is removed), given to
+ * uid:gid unless uid is -1, and each good one given to adopt(e, key,
+ * vary, head, arg), which returns false if the entry is not kept (its
+ * file is removed).  Returns how many files were removed. */
+unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
+                   bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
+                                 const char *head, void *arg),
+                   void *arg);
+
+#endif
