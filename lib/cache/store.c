@@ -483,8 +483,8 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
     return rc;
 }
 
-bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
-                      size_t *len)
+bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
+                     const char **p, size_t *len)
 {
     if (z->disk)
         return false;
@@ -492,19 +492,25 @@ bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, con
     const struct entry *e = &entries(z)[hit->index];
     uint64_t start = (uint64_t)hit->key_len + hit->vary_len + hit->head_len;
     uint64_t end = start + hit->body_len;
-    uint64_t first_block = start / STORE_BLOCK;
-    uint64_t b_index = first_block + n;
+    uint64_t b_index = start / STORE_BLOCK + w->n;
     if (b_index * STORE_BLOCK >= end || hit->body_len == 0)
         return false;
-    uint32_t b = e->first;
-    for (uint64_t i = 0; i < b_index; i++)
-        b = links(z)[b];
-    uint64_t from = n == 0 ? start % STORE_BLOCK : 0;
+    uint32_t b;
+    if (w->n == 0) {
+        b = e->first;
+        for (uint64_t i = 0; i < b_index; i++)
+            b = links(z)[b];
+    } else {
+        b = links(z)[w->block];
+    }
+    uint64_t from = w->n == 0 ? start % STORE_BLOCK : 0;
     uint64_t to = end - b_index * STORE_BLOCK;
     if (to > STORE_BLOCK)
         to = STORE_BLOCK;
     *p = block(z, b) + from;
     *len = (size_t)(to - from);
+    w->block = b;
+    w->n++;
     return true;
 }
 
@@ -535,7 +541,8 @@ bool store_body_copy(struct zone *z, const struct store_hit *hit, struct buf *ou
     if (!z->disk) {
         const char *p;
         size_t len;
-        for (size_t i = 0; store_body_piece(z, hit, i, &p, &len); i++)
+        struct store_walk w = {0};
+        while (store_body_next(z, hit, &w, &p, &len))
             buf_append(out, p, len);
         return true;
     }

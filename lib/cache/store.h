@@ -94,12 +94,16 @@ struct store_hit {
 int store_lookup(struct zone *z, const char *key, size_t key_len,
                  bool (*match)(const char *vary, size_t len, void *arg), void *arg,
                  struct buf *copy, struct store_hit *hit);
-/* The body of a held entry, block by block: the n-th piece's bytes (n
- * from 0); false past the end.  The bytes stay valid while the entry is
- * held. */
-bool store_body_piece(struct zone *z, const struct store_hit *hit, size_t n, const char **p,
-                      size_t *len);
-/* Whether the zone keeps bodies in files: then store_body_piece has
+/* A walk over a held entry's body, block by block: zeroed to start. */
+struct store_walk {
+    size_t n;       /* pieces given so far */
+    uint32_t block; /* the block of the last one */
+};
+/* The next piece of a held entry's body (a memory zone's); false past the
+ * end.  The bytes stay valid while the entry is held. */
+bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
+                     const char **p, size_t *len);
+/* Whether the zone keeps bodies in files: then store_body_next has
  * none, and store_body_file opens a held entry's file (the descriptor is
  * the caller's; the body is at *offset, hit->body_len bytes, and stays
  * readable through it whatever happens to the entry later).  -1 if it

@@ -409,11 +409,12 @@ static void test_store(void)
     CHECK_STR(hit.head, "H: 1\r\n");
     CHECK_INT(hit.body_len, 10000);
     /* The pieces put together are the body. */
-    size_t at = 0, n = 0;
+    size_t at = 0;
     const char *p;
     size_t len;
     bool same = true;
-    for (; store_body_piece(z, &hit, n, &p, &len); n++) {
+    struct store_walk w = {0};
+    while (store_body_next(z, &hit, &w, &p, &len)) {
         same = same && at + len <= 10000 && memcmp(p, body + at, len) == 0;
         at += len;
     }
@@ -423,7 +424,8 @@ static void test_store(void)
     CHECK_INT(store_remove(z, "k1", 2), 1);
     struct store_hit again;
     CHECK_INT(store_lookup(z, "k1", 2, any, NULL, &copy, &again), -1);
-    CHECK(store_body_piece(z, &hit, 0, &p, &len) && memcmp(p, body, len) == 0);
+    w = (struct store_walk){0};
+    CHECK(store_body_next(z, &hit, &w, &p, &len) && memcmp(p, body, len) == 0);
     store_release(z, hit.index);
     /* The zone stays bounded; the least recently used goes first. */
     char key[16];
@@ -449,7 +451,8 @@ static void test_store(void)
         snprintf(key, sizeof key, "e%d", i);
         store_insert(z, key, strlen(key), "", 0, "", 0, body, 20000, &meta);
     }
-    CHECK(store_body_piece(z, &hit, 0, &p, &len) && memcmp(p, body, len) == 0);
+    w = (struct store_walk){0};
+    CHECK(store_body_next(z, &hit, &w, &p, &len) && memcmp(p, body, len) == 0);
     store_release(z, hit.index);
     /* One fetch of a key in flight at a time, until done or its time. */
     CHECK(store_flight_claim(z, "f", 1, 1000, 2000));
@@ -574,7 +577,8 @@ static void test_disk_store(void)
     CHECK_INT(hit.meta.lifetime, 60);
     const char *p;
     size_t len;
-    CHECK(!store_body_piece(z, &hit, 0, &p, &len));
+    struct store_walk w = {0};
+    CHECK(!store_body_next(z, &hit, &w, &p, &len));
     CHECK_INT(store_remove(z, "k", 1), 1);
     uint64_t at = 0;
     int fd = store_body_file(z, &hit, &at);

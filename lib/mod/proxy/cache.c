@@ -268,11 +268,12 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         verbd_finish(x);
         return;
     }
-    size_t pieces = 0;
     const char *p;
     size_t len;
-    while (store_body_piece(cx->zone, hit, pieces, &p, &len))
-        pieces++;
+    struct store_walk w = {0};
+    while (store_body_next(cx->zone, hit, &w, &p, &len))
+        ;
+    size_t pieces = w.n;
     if (!pieces) {
         store_release(cx->zone, hit->index);
         verbd_finish(x);
@@ -282,7 +283,8 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     if (!l)
         abort();
     *l = (struct lent){cx->zone, hit->index, pieces};
-    for (size_t i = 0; store_body_piece(cx->zone, hit, i, &p, &len); i++)
+    w = (struct store_walk){0};
+    while (store_body_next(cx->zone, hit, &w, &p, &len))
         verbd_response_body_shared(res, p, len, lent_release, l);
     verbd_finish(x);
 }
