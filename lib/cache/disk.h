@@ -4,7 +4,8 @@
  * number no other entry of the zone had), written under DIR/tmp/ and
  * renamed into place once complete.  A file is a header (a magic, a
  * version, the lengths, the entry's record and checksums) followed by the
- * key, the variant's fields, the head and the body. */
+ * key, the variant's fields, the head and the body (a body of 4 KiB or
+ * more on a 4 KiB boundary of the file, zeros before it). */
 #ifndef VERBD_CACHE_DISK_H
 #define VERBD_CACHE_DISK_H
 
