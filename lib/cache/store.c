@@ -32,8 +32,9 @@ struct entry {
     uint32_t lru_prev, lru_next; /* toward the newest, toward the oldest */
     uint32_t first, nblocks;
     uint32_t refs;
-    bool used;   /* the record holds an entry (linked or doomed) */
-    bool linked; /* findable; false: doomed, freed with its last reference */
+    bool used;           /* the record holds an entry (linked or doomed) */
+    bool body_in_blocks; /* a disk zone's small body, kept in its index block too */
+    bool linked;         /* findable; false: doomed, freed with its last reference */
     uint32_t key_len, vary_len, head_len;
     uint64_t body_len;
     struct store_meta meta;
@@ -463,6 +464,7 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
         hit->vary_len = e->vary_len;
         hit->head_len = e->head_len;
         hit->body_len = e->body_len;
+        hit->body_in_file = z->disk && !e->body_in_blocks;
         size_t n = (size_t)e->key_len + e->vary_len + e->head_len;
         buf_reset(copy);
         buf_reserve(copy, n + 3);
@@ -486,7 +488,7 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
 bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                      const char **p, size_t *len)
 {
-    if (z->disk)
+    if (hit->body_in_file)
         return false;
     /* The chain of a held entry does not change: read without the lock. */
     const struct entry *e = &entries(z)[hit->index];
@@ -538,7 +540,7 @@ int store_body_file(struct zone *z, const struct store_hit *hit, uint64_t *offse
 bool store_body_copy(struct zone *z, const struct store_hit *hit, struct buf *out)
 {
     buf_reset(out);
-    if (!z->disk) {
+    if (!hit->body_in_file) {
         const char *p;
         size_t len;
         struct store_walk w = {0};
@@ -764,11 +766,18 @@ static bool insert_disk(struct zone *z, const char *key, size_t key_len, const c
     if (!d.file_size)
         goto out;
     drop_variant(z, h, key, key_len, vary, vary_len, 0);
-    uint32_t i = take_entry(z, key_len + vary_len + head_len);
+    /* A body that fits the index's block beside the key, variant and head
+     * is kept there too: its hits need no file. */
+    uint64_t front = key_len + vary_len + head_len;
+    bool in_blocks = front + body_len <= STORE_BLOCK;
+    uint32_t i = take_entry(z, front + (in_blocks ? body_len : 0));
     if (i == NONE)
         goto out;
     struct entry *e = &entries(z)[i];
     fill(z, e, h, key, key_len, vary, vary_len, head, head_len, body_len, meta);
+    if (in_blocks)
+        chain_write(z, e->first, &front, body, body_len);
+    e->body_in_blocks = in_blocks;
     e->name_hash = d.name_hash;
     e->serial = d.serial;
     e->file_size = d.file_size;

@@ -85,6 +85,7 @@ struct store_hit {
     char *key, *vary, *head; /* copies (in the caller's buffer), NUL-terminated */
     size_t key_len, vary_len, head_len;
     uint64_t body_len;
+    bool body_in_file; /* a disk zone's body, read from its file (store_body_file) */
 };
 
 /* Finds an entry of `key` whose variant `match(vary, len, arg)` accepts,
@@ -103,8 +104,9 @@ struct store_walk {
  * end.  The bytes stay valid while the entry is held. */
 bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                      const char **p, size_t *len);
-/* Whether the zone keeps bodies in files: then store_body_next has
- * none, and store_body_file opens a held entry's file (the descriptor is
+/* Whether the zone keeps its entries in files.  A hit's body_in_file
+ * says where its body is: then store_body_next has none, and
+ * store_body_file opens a held entry's file (the descriptor is
  * the caller's; the body is at *offset, hit->body_len bytes, and stays
  * readable through it whatever happens to the entry later).  -1 if it
  * cannot be opened. */

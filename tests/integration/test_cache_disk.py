@@ -380,14 +380,14 @@ class Files(DiskCase):
         self.assertEqual(self.up.count("GET", "/u"), 2)
 
     def test_a_file_removed_by_hand_is_fetched_again(self):
-        self.up.on("GET", "/gone", answer(200, [("Cache-Control", "max-age=60")], b"g" * 3000))
+        self.up.on("GET", "/gone", answer(200, [("Cache-Control", "max-age=60")], b"g" * 10000))
         self.start()
         self.get("/gone")
         for p in files_under(self.cache_dir):
             os.unlink(p)
         self.assertEqual(self.get("/gone").status, 503)
         r = self.get("/gone")
-        self.assertEqual((r.status, r.body), (200, b"g" * 3000))
+        self.assertEqual((r.status, r.body), (200, b"g" * 10000))
         self.assertEqual(self.up.count("GET", "/gone"), 2)
         self.assertHit(self.get("/gone"))
 

@@ -592,6 +592,14 @@ static void test_disk_store(void)
     }
     CHECK(store_body_copy(z, &hit, &got) && got.len == n && memcmp(got.p, body, n) == 0);
     store_release(z, hit.index);
+    /* A body that fits the index's block is kept there too: no file. */
+    CHECK(store_insert(z, "s", 1, "", 0, "H: 1\r\n", 6, body, 1000, &meta));
+    CHECK_INT(store_lookup(z, "s", 1, any, NULL, &copy, &hit), 0);
+    CHECK(!hit.body_in_file);
+    w = (struct store_walk){0};
+    CHECK(store_body_next(z, &hit, &w, &p, &len) && len == 1000 && memcmp(p, body, 1000) == 0);
+    store_release(z, hit.index);
+    CHECK_INT(store_remove(z, "s", 1), 1);
     /* Released: nothing is left under the directory but the lock. */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "test $(find %s -type f | grep -v /lock$ | wc -l) -eq 0", dir);

@@ -248,7 +248,7 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         return;
     }
     verbd_response_length(res, hit->body_len);
-    if (store_on_disk(cx->zone)) {
+    if (hit->body_in_file) {
         /* The file stays readable through its descriptor whatever
          * happens to the entry: the entry is released at once. */
         uint64_t offset;
