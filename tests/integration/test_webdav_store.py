@@ -1,5 +1,6 @@
 """The webdav module's store of dead properties and locks: `dav_store
-sqlite:PATH` (and `dav_db PATH`, its short form), what every method does
+sqlite:PATH` (and `dav_db PATH`, its short form; `dav_store
+postgresql://...` is checked here, served in test_webdav_pg.py), what every method does
 when the store cannot answer (503 with Retry-After, nothing changed; GET
 and HEAD unaffected; back to normal once the store is, with no restart),
 the lock conflicts the store decides in one step, including under
@@ -28,10 +29,15 @@ class StoreCase(unittest.TestCase):
     store = "dav_store sqlite:db/props.sqlite;"
     workers = 1
 
+    def store_directive(self):
+        """The location's store directive (test_webdav_pg.py: PostgreSQL)."""
+        return self.store
+
     def setUp(self):
         self.base = tempfile.mkdtemp(prefix="verbd-davstore-")
         self.addCleanup(shutil.rmtree, self.base, True)
         os.mkdir(os.path.join(self.base, "db"))
+        self.store = self.store_directive()
         self.dav = DavServer(base=self.base, extra=self.store, workers=self.workers)
         self.addCleanup(self.dav.cleanup)
         self.dav.start()
@@ -62,6 +68,12 @@ class TestSqliteStore(StoreCase):
         self.dav.stop()
         self.dav.start()
         self.assertEqual(self.colour("/dav/f"), "red")
+
+    def test_large_property(self):
+        value = "v" * (900 * 1024)
+        self.assertEqual(self.req("PUT", "/dav/f", body=b"x").status, 201)
+        self.assertEqual(self.req("PROPPATCH", "/dav/f", body=PROPPATCH % value).status, 207)
+        self.assertEqual(self.colour("/dav/f"), value)
 
     def test_depth_one_lists_the_members_properties(self):
         os.mkdir(self.dav.path("c"))
@@ -137,7 +149,7 @@ class TestStoreConfig(unittest.TestCase):
         self.assertIn("dav_store: an empty path", self.check("dav_store sqlite:;").stderr)
 
     def test_unknown_store(self):
-        for value in ("props.sqlite", "mysql://h/db", "postgres:x"):
+        for value in ("props.sqlite", "mysql://h/db", "postgres:x", "postgresql:x"):
             p = self.check("dav_store %s;" % value)
             self.assertNotEqual(p.returncode, 0, value)
             self.assertIn("names no store verbd has; write sqlite:PATH", p.stderr, value)
@@ -146,6 +158,25 @@ class TestStoreConfig(unittest.TestCase):
         p = self.check("dav_store sqlite:props.sqlite;")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.base, "props.sqlite")))
+
+    def test_postgresql_uri_accepted_without_connecting(self):
+        """`verbd -t` connects to nothing: no server needed."""
+        p = self.check('dav_store "postgresql://verbd@db.invalid/dav";')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.check('dav_store "postgres:///dav?host=/nonexistent";')
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_postgresql_password_refused(self):
+        for uri in ("postgresql://verbd:secret@db/dav", "postgresql://verbd@db/dav?password=x"):
+            p = self.check('dav_store "%s";' % uri)
+            self.assertNotEqual(p.returncode, 0, uri)
+            self.assertIn("the URI holds a password; put it in a password file", p.stderr)
+            self.assertNotIn("secret", p.stderr)
+
+    def test_postgresql_malformed_uri(self):
+        p = self.check('dav_store "postgresql://verbd@db/dav?nosuchoption=1";')
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("dav_store: not a PostgreSQL connection URI", p.stderr)
 
 
 class TestStoreUnavailable(StoreCase):
@@ -252,9 +283,9 @@ class TestConcurrentLocks(StoreCase):
 
     def test_one_exclusive_lock_among_many(self):
         """40 connections spread over both nodes send their LOCK at the
-        same moment: exactly one gets the lock, every other one 423."""
+        same moment: exactly one gets the lock, every other one 423 (twenty rounds)."""
         n = 40
-        for round_ in range(10):
+        for round_ in range(20):
             target = "/dav/r%d" % round_
             self.assertEqual(self.req("PUT", target, body=b"x").status, 201)
             conns = [(self.dav, self.other)[i % 2].server.connect(timeout=20) for i in range(n)]

@@ -13,8 +13,13 @@ struct dav_store *dav_store_new(const struct dav_inst *in, const char *directive
 {
     const char *path = value;
     if (strcmp(directive, "dav_db") != 0) {
+        if (dav_store_pg_names(value))
+            return dav_store_pg_check(directive, value, err, errlen) == 0 ? dav_store_pg(value)
+                                                                          : NULL;
         if (strncmp(value, "sqlite:", 7) != 0) {
-            snprintf(err, errlen, "%s: \"%s\" names no store verbd has; write sqlite:PATH",
+            snprintf(err, errlen,
+                     "%s: \"%s\" names no store verbd has; write sqlite:PATH or "
+                     "postgresql://USER@HOST/DB",
                      directive, value);
             return NULL;
         }
@@ -81,6 +86,16 @@ bool dav_scope_wants_lock(const struct dav_scope *q, const char *root)
         if (dav_rel_within(q->paths[i], root, true) || dav_rel_within(root, q->paths[i], false))
             return true;
     return false;
+}
+
+bool dav_within_depth(const char *path, const char *rel, int depth)
+{
+    if (strcmp(path, rel) == 0)
+        return true;
+    if (depth == 0 || !dav_rel_within(path, rel, false))
+        return false;
+    const char *rest = path + strlen(rel) + (*rel ? 1 : 0);
+    return depth == DAV_DEPTH_INFINITY || !strchr(rest, '/');
 }
 
 /* ---- the calls the handlers make ------------------------------------------ */

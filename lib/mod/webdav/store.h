@@ -125,6 +125,12 @@ struct dav_store *dav_store_sqlite(const char *path);
 int dav_store_sqlite_check(const struct dav_inst *in, const char *directive, const char *path,
                            char *err, size_t errlen);
 
+/* The PostgreSQL store of a connection URI (postgresql://...), whether a
+ * value names one, and its configuration check (no connection). */
+struct dav_store *dav_store_pg(const char *uri);
+bool dav_store_pg_names(const char *value);
+int dav_store_pg_check(const char *directive, const char *uri, char *err, size_t errlen);
+
 /* For implementations: calls done(r, result) from the loop, after the
  * current call returns. */
 void dav_store_complete(struct dav_req *r, dav_store_done *done, int result);
@@ -134,5 +140,8 @@ void dav_locks_free(struct dav_locks *l);
 void dav_props_free(struct dav_props *p);
 /* True if a lock rooted at root matters to the scope (see dav_scope). */
 bool dav_scope_wants_lock(const struct dav_scope *q, const char *root);
+/* True if path is rel or below it, no deeper than depth (0, 1 or
+ * DAV_DEPTH_INFINITY): a load's cut of the properties. */
+bool dav_within_depth(const char *path, const char *rel, int depth);
 
 #endif

@@ -463,17 +463,6 @@ static int locks_live(struct sqlite_store *s, const struct dav_scope *q, struct 
     return 0;
 }
 
-/* True if path is rel or below it, no deeper than depth. */
-static bool within_depth(const char *path, const char *rel, int depth)
-{
-    if (strcmp(path, rel) == 0)
-        return true;
-    if (depth == 0 || !dav_rel_within(path, rel, false))
-        return false;
-    const char *rest = path + strlen(rel) + (*rel ? 1 : 0);
-    return depth == DAV_DEPTH_INFINITY || !strchr(rest, '/');
-}
-
 /* The properties of rel and below (recursive), paths rewritten from src
  * to dst when dst is not NULL; only those within depth of rel. */
 static int props_tree(struct sqlite_store *s, const char *rel, int depth, const char *dst,
@@ -488,7 +477,7 @@ static int props_tree(struct sqlite_store *s, const char *rel, int depth, const 
     size_t cap = 0, rl = strlen(rel);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *path = col(st, 0);
-        if (!within_depth(path, rel, depth))
+        if (!dav_within_depth(path, rel, depth))
             continue;
         if (out->n == cap) {
             cap = cap ? cap * 2 : 16;
