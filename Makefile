@@ -20,16 +20,19 @@ override CFLAGS += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -DVERBD_VERSION=
            -Iinclude -Ilib -MMD -MP
 LDFLAGS ?=
 LDLIBS  ?=
-# WebDAV: XML bodies with libxml2, dead properties and locks in SQLite.
+# WebDAV: XML bodies with libxml2, dead properties and locks in SQLite (or,
+# shared by several nodes, PostgreSQL through libpq).
 XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
-override CFLAGS += $(XML_CFLAGS)
+# libpq: the WebDAV store several nodes share, in PostgreSQL.
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+override CFLAGS += $(XML_CFLAGS) $(PQ_CFLAGS)
 # What libverbd.a needs at link time: in every link here and in verbd.pc.
 # OpenSSL 3: TLS for the server and verbd probe's https.
 # libcrypt (libxcrypt): password hashes for auth_basic.
 # PCRE2 (8-bit): the regular expressions of rewrite; zlib and libbrotlienc:
 # gzip and brotli on the fly (lib/mod/compress/); libnghttp2: HTTP/2 framing,
 # HPACK and flow control.
-LIB_DEPS := -lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2
+LIB_DEPS := -lxml2 -lsqlite3 -lpq -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2
 override LDLIBS += $(LIB_DEPS)
 
 BUILD   ?= build

@@ -13,6 +13,8 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/libxml2/libxml/parser.h ] || need="$need libxml2-dev"
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
+# WebDAV properties and locks shared by several nodes: libpq (PostgreSQL).
+[ -f /usr/include/postgresql/libpq-fe.h ] || need="$need libpq-dev"
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
 # Password hashes (bcrypt, SHA-crypt) for auth_basic: libxcrypt.
 [ -f /usr/include/crypt.h ] || need="$need libcrypt-dev"
@@ -46,6 +48,9 @@ if [ "$purpose" != run ]; then
     command -v litmus >/dev/null 2>&1 || need="$need litmus"
     command -v rclone >/dev/null 2>&1 || need="$need rclone"
     command -v cadaver >/dev/null 2>&1 || need="$need cadaver"
+    # A real PostgreSQL for the WebDAV store shared by several nodes
+    # (test_webdav_pg.py starts its own, as an unprivileged user).
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
     # FastCGI: PHP-FPM as the application (test_fastcgi.py), and DokuWiki,
     # a PHP application from Debian run behind verbd unchanged (test_apps.py).
     ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need="$need php-fpm"

@@ -17,10 +17,11 @@
 #   FUZZ_BUILD   build directory (default build/fuzz)
 #   FUZZ_JOBS    harnesses run at once (default: number of CPUs)
 #   FUZZ_CC      compiler (default clang)
-#   LIB_CFLAGS   compiler flags the library needs (default: libxml2's, as
-#                the Makefile's XML_CFLAGS)
-#   LDLIBS       libraries the library needs (default: -lxml2 -lsqlite3 -lssl -lcrypto
-#                -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2, as the Makefile's LDLIBS)
+#   LIB_CFLAGS   compiler flags the library needs (default: libxml2's and
+#                libpq's, as the Makefile's XML_CFLAGS and PQ_CFLAGS)
+#   LDLIBS       libraries the library needs (default: -lxml2 -lsqlite3 -lpq -lssl
+#                -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2, as the
+#                Makefile's LDLIBS)
 #   FUZZ_ARGS    extra libFuzzer flags, e.g. "-only_ascii=1"
 #   FUZZ_CFLAGS_EXTRA  extra compiler flags (a change rebuilds everything)
 set -u
@@ -33,8 +34,8 @@ case $seconds in
 esac
 build=${FUZZ_BUILD:-build/fuzz}
 cc=${FUZZ_CC:-clang}
-ldlibs=${LDLIBS:--lxml2 -lsqlite3 -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2}
-lib_cflags=${LIB_CFLAGS:-$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)}
+ldlibs=${LDLIBS:--lxml2 -lsqlite3 -lpq -lssl -lcrypto -lcrypt -lpcre2-8 -lbrotlienc -lz -lnghttp2}
+lib_cflags=${LIB_CFLAGS:-$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2) $(pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 
 # -- toolchain ----------------------------------------------------------------

@@ -829,8 +829,22 @@ static char *data_block_text(struct apply *a, const struct conf_dir *c)
     return text.p;
 }
 
+/* The length of "SCHEME:" at the start of a module's path argument that
+ * names a path after a scheme ("sqlite:props.db"), or 0: a URI
+ * ("postgresql://…") and a plain path have none. */
+static size_t scheme_length(const char *arg)
+{
+    size_t n = 0;
+    while ((arg[n] >= 'a' && arg[n] <= 'z') || (n && arg[n] >= '0' && arg[n] <= '9'))
+        n++;
+    if (n < 2 || arg[n] != ':' || strncmp(arg + n, "://", 3) == 0)
+        return 0;
+    return n + 1;
+}
+
 /* A location directive on its mapping; a module directive that takes
- * paths gets them relative to the file it is written in. */
+ * paths gets them relative to the file it is written in (after a scheme:
+ * see scheme_length). */
 static void set_directive(struct apply *a, struct verbd_mapping *map,
                           const struct verbd_module *module, const struct conf_dir *c, bool warn)
 {
@@ -850,10 +864,20 @@ static void set_directive(struct apply *a, struct verbd_mapping *map,
     if (!argv)
         abort();
     for (int i = 0; i < argc; i++) {
+        const char *arg = c->argv[i + 1];
+        size_t sn = paths ? scheme_length(arg) : 0;
+        if (sn) { /* "sqlite:PATH": the path after the scheme */
+            char *path = file_relative(&c->pos[i + 1], arg + sn);
+            size_t n = sn + strlen(path) + 1;
+            if (!(argv[i] = malloc(n)))
+                abort();
+            snprintf(argv[i], n, "%.*s%s", (int)sn, arg, path);
+            free(path);
+            continue;
+        }
         /* "off" is a keyword, not a file. */
-        argv[i] = paths && strcmp(c->argv[i + 1], "off") != 0
-                      ? file_relative(&c->pos[i + 1], c->argv[i + 1])
-                      : strdup(c->argv[i + 1]);
+        argv[i] =
+            paths && strcmp(arg, "off") != 0 ? file_relative(&c->pos[i + 1], arg) : strdup(arg);
         if (!argv[i])
             abort();
     }

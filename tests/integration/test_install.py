@@ -209,8 +209,8 @@ class Install(unittest.TestCase):
         flags = p.stdout.decode().split()
         self.assertIn("-I" + self.installed("include"), flags)
         self.assertIn("-L" + self.installed("lib"), flags)
-        for lib in ("-lverbd", "-lxml2", "-lsqlite3", "-lssl", "-lcrypto", "-lcrypt", "-lpcre2-8",
-                    "-lbrotlienc", "-lz", "-lnghttp2"):
+        for lib in ("-lverbd", "-lxml2", "-lsqlite3", "-lpq", "-lssl", "-lcrypto", "-lcrypt",
+                    "-lpcre2-8", "-lbrotlienc", "-lz", "-lnghttp2"):
             self.assertIn(lib, flags)
         self.assertLess(flags.index("-lverbd"), flags.index("-lsqlite3"))
 

@@ -14,8 +14,12 @@ SUMMARY_RE = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) pass
 
 @unittest.skipUnless(shutil.which("litmus"), "litmus is not installed (apt-get install litmus)")
 class TestLitmus(unittest.TestCase):
+    def server(self):
+        """The server under test (test_webdav_pg.py: another store)."""
+        return dav.DavServer(workers=2)
+
     def run_suite(self, suite):
-        d = dav.DavServer(workers=2)
+        d = self.server()
         self.addCleanup(d.cleanup)
         d.start()
         p = subprocess.run(["litmus", d.url], env={"TESTS": suite, "PATH": "/usr/bin:/bin"},

@@ -1,6 +1,6 @@
 /* Unit tests for the webdav module's pure parts: where locks apply,
- * reserved names, XML parsing that refuses DTDs and bad namespaces,
- * standalone dumps of dead properties, escaping and hrefs. */
+ * which locks conflict and which a store load returns, reserved names, XML parsing that refuses
+ * DTDs and bad namespaces, standalone dumps of dead properties, escaping and hrefs. */
 #include <libxml/tree.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +28,45 @@ static void test_within_and_covers(void)
     CHECK(!dav_lock_covers(&l, ""));
     struct dav_lock root = {.root = "", .depth = DAV_DEPTH_INFINITY};
     CHECK(dav_lock_covers(&root, "anything/below"));
+}
+
+static void test_conflicts(void)
+{
+    struct dav_lock held = {.root = "a", .depth = DAV_DEPTH_INFINITY, .exclusive = true};
+    struct dav_lock want = {.root = "a/b/f", .depth = 0, .exclusive = false};
+    CHECK(dav_lock_conflicts(&held, &want)); /* an ancestor, depth infinity */
+    held.depth = 0;
+    CHECK(!dav_lock_conflicts(&held, &want)); /* an ancestor, depth 0 */
+    want.root = "a";
+    CHECK(dav_lock_conflicts(&held, &want)); /* the same root */
+    held.exclusive = false;
+    CHECK(!dav_lock_conflicts(&held, &want)); /* shared with shared */
+    want.exclusive = true;
+    CHECK(dav_lock_conflicts(&held, &want)); /* exclusive with shared */
+    /* A new depth-infinity lock meets the locks below its root. */
+    struct dav_lock below = {.root = "a/b/f", .depth = 0, .exclusive = false};
+    want.depth = DAV_DEPTH_INFINITY;
+    CHECK(dav_lock_conflicts(&below, &want));
+    want.depth = 0;
+    CHECK(!dav_lock_conflicts(&below, &want));
+    want = (struct dav_lock){.root = "ab", .depth = DAV_DEPTH_INFINITY, .exclusive = true};
+    CHECK(!dav_lock_conflicts(&below, &want)); /* "ab" is not above "a/b/f" */
+}
+
+static void test_scope(void)
+{
+    const char *paths[] = {"a/b", "x"};
+    struct dav_scope q = {.paths = paths, .npaths = 2};
+    CHECK(dav_scope_wants_lock(&q, "a/b"));   /* at */
+    CHECK(dav_scope_wants_lock(&q, "a"));     /* above */
+    CHECK(dav_scope_wants_lock(&q, ""));      /* the root, above all */
+    CHECK(dav_scope_wants_lock(&q, "a/b/c")); /* below */
+    CHECK(dav_scope_wants_lock(&q, "x"));
+    CHECK(!dav_scope_wants_lock(&q, "a/c")); /* a sibling */
+    CHECK(!dav_scope_wants_lock(&q, "a/bc"));
+    CHECK(!dav_scope_wants_lock(&q, "y"));
+    q.npaths = 0;
+    CHECK(!dav_scope_wants_lock(&q, ""));
 }
 
 static void test_reserved(void)
@@ -134,6 +173,8 @@ static void test_parent_join(void)
 int main(void)
 {
     test_within_and_covers();
+    test_conflicts();
+    test_scope();
     test_reserved();
     test_parse();
     test_dump();

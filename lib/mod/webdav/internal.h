@@ -1,6 +1,6 @@
 /* Private to the webdav module: the instance, the request context every
- * method handler gets, and the pieces the files share (fs.c, xml.c, db.c,
- * ifhdr.c, props.c, ops.c, locks.c).  Tests include it too. */
+ * method handler gets, and the pieces the files share (fs.c, xml.c,
+ * store.c, props.c, ops.c, locks.c).  Tests include it too. */
 #ifndef VERBD_MOD_WEBDAV_INTERNAL_H
 #define VERBD_MOD_WEBDAV_INTERNAL_H
 
@@ -13,10 +13,9 @@
 
 #include "core/buf.h"
 #include "mod/static/static.h"
+#include "mod/webdav/store.h"
 #include "verbd.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
 struct static_inst;
 
 #define DAV_XML_MAX (1024 * 1024)   /* an XML request body larger than this: 413 */
@@ -25,17 +24,15 @@ struct static_inst;
 #define DAV_LOCK_TIMEOUT_MAX (7 * 24 * 3600)
 #define DAV_DEPTH_INFINITY (-1)
 
-enum { DAV_STMT_MAX = 16 };
+/* Retry-After of a 503 for an unavailable store, in seconds. */
+#define DAV_RETRY_AFTER "5"
 
 struct dav_inst {
-    struct static_inst *st; /* the served tree (static.h): GET, HEAD, names */
-    int root_fd;            /* O_PATH|O_DIRECTORY of the served directory */
-    char *db_path;
-    bool depth_infinity; /* dav_depth_infinity: PROPFIND Depth: infinity */
-    bool fsync;          /* dav_fsync: fsync uploads before renaming */
-    struct sqlite3 *db;  /* opened lazily, per process (never across fork) */
-    pid_t db_pid;
-    struct sqlite3_stmt *stmts[DAV_STMT_MAX];
+    struct static_inst *st;  /* the served tree (static.h): GET, HEAD, names */
+    int root_fd;             /* O_PATH|O_DIRECTORY of the served directory */
+    struct dav_store *store; /* dead properties and locks (store.h) */
+    bool depth_infinity;     /* dav_depth_infinity: PROPFIND Depth: infinity */
+    bool fsync;              /* dav_fsync: fsync uploads before renaming */
     unsigned tmp_counter;
     pid_t swept_pid; /* the process that swept orphans (tmp.c) */
     /* The mapping's method set as the router passes it to allow() before
@@ -128,60 +125,18 @@ void dav_xml_respond(struct verbd_response *res, int status, const struct buf *b
  * plain error body).  Call it before adding anything else to res. */
 void dav_error(struct verbd_response *res, int status, const char *cond);
 
-/* ---- db.c: dead properties and locks ------------------------------------ */
+/* ---- store.c: the calls the handlers make (see store.h) ---------------- */
 
-struct dav_lock {
-    char token[64]; /* "opaquelocktoken:<uuid>" */
-    char *root;     /* rel of the lock root */
-    int depth;      /* 0 or DAV_DEPTH_INFINITY */
-    bool exclusive;
-    char *owner;  /* serialised DAV:owner content, or NULL */
-    long timeout; /* seconds, as granted */
-    time_t expires;
-};
-
-struct dav_locks {
-    struct dav_lock *v;
-    size_t n;
-};
-
-/* Checks that `path` can be the database of this share, reading what is
- * there and creating nothing (verbd -t runs it): outside the share, its
- * -wal, -shm and -journal siblings too, whatever the symlinks say; and if
- * the file exists, an SQLite database that holds only this module's
- * tables.  0, or -1 + err. */
-int dav_db_check(const struct dav_inst *in, const char *path, char *err, size_t errlen);
-/* Opens the database for this process (creating it) if needed: 0, or -1
- * (logged). */
-int dav_db_open(struct dav_inst *in);
-void dav_db_close(struct dav_inst *in);
-int dav_db_begin(struct dav_inst *in); /* BEGIN IMMEDIATE */
-int dav_db_commit(struct dav_inst *in);
-void dav_db_rollback(struct dav_inst *in);
-
-/* Dead properties of rel: calls fn for each (namespace, name, element). */
-int dav_props_each(struct dav_inst *in, const char *rel,
-                   void (*fn)(void *ctx, const char *ns, const char *name, const char *xml),
-                   void *ctx);
-/* One dead property's element, malloc'd, or NULL. */
-char *dav_prop_get(struct dav_inst *in, const char *rel, const char *ns, const char *name);
-int dav_prop_set(struct dav_inst *in, const char *rel, const char *ns, const char *name,
-                 const char *xml);
-int dav_prop_remove(struct dav_inst *in, const char *rel, const char *ns, const char *name);
-/* Drops the properties of rel and everything below it. */
-int dav_props_drop(struct dav_inst *in, const char *rel);
-/* Copies (or, with move, moves) the properties of src and below to dst. */
-int dav_props_copy(struct dav_inst *in, const char *src, const char *dst, bool recursive,
-                   bool move);
-
-/* All unexpired locks (expired ones are purged). */
-int dav_locks_load(struct dav_inst *in, struct dav_locks *out);
-void dav_locks_free(struct dav_locks *l);
-int dav_lock_insert(struct dav_inst *in, const struct dav_lock *l);
-int dav_lock_refresh(struct dav_inst *in, const char *token, long timeout, time_t expires);
-int dav_lock_delete(struct dav_inst *in, const char *token);
-/* Drops the locks rooted at rel and below it. */
-int dav_locks_drop(struct dav_inst *in, const char *rel);
+/* Loads r->locks and r->props as q says. */
+void dav_load(struct dav_req *r, const struct dav_scope *q, dav_store_done *done);
+/* PROPPATCH of r->rel. */
+void dav_patch(struct dav_req *r, const struct dav_patch *ops, size_t n, dav_store_done *done);
+void dav_take_lock(struct dav_req *r, const struct dav_lock *l, dav_store_done *done);
+void dav_refresh_lock(struct dav_req *r, const char *token, long timeout, dav_store_done *done);
+void dav_drop_lock(struct dav_req *r, const char *token, dav_store_done *done);
+void dav_drop(struct dav_req *r, const char *rel, unsigned what, dav_store_done *done);
+void dav_transfer(struct dav_req *r, const char *src, const char *dst, bool recursive, bool move,
+                  dav_store_done *done);
 
 /* ---- locks.c: coverage, the If header, lock checks -------------------- */
 
@@ -190,9 +145,15 @@ int dav_locks_drop(struct dav_inst *in, const char *rel);
 bool dav_lock_covers(const struct dav_lock *l, const char *rel);
 /* True if rel is strictly below (or, with self, at) base. */
 bool dav_rel_within(const char *rel, const char *base, bool self);
+/* True if `held` keeps `wanted` from being granted (see the store's lock
+ * operation): for stores that check in C. */
+bool dav_lock_conflicts(const struct dav_lock *held, const struct dav_lock *wanted);
 
-/* One request's view: what the handlers share. */
+/* One request's view: what the handlers share.  It lives in the
+ * exchange's arena, as does everything a handler keeps across a store
+ * call (r->state); what it holds besides is freed by a cleanup. */
 struct dav_req {
+    struct verbd_exchange *x;
     struct dav_inst *in;
     const struct verbd_request *req;
     struct verbd_response *res;
@@ -202,16 +163,31 @@ struct dav_req {
     bool slash;   /* the request path ended with '/' */
     char *prefix; /* the mapping prefix without trailing '/': "/dav" */
     struct dav_stat st;
-    struct dav_locks locks; /* loaded by dav_check_write and lock handlers */
-    bool locks_loaded;
-    const char *body; /* XML body, if any */
+    char *dst;              /* COPY, MOVE: the Destination's rel, if it parsed */
+    struct dav_locks locks; /* the locks that matter here, as loaded */
+    struct dav_props props; /* PROPFIND: the dead properties, as loaded */
+    const char *body;       /* XML body, if any */
     size_t body_len;
-    struct dav_if *ifh; /* the parsed If header, or NULL */
+    struct dav_body *file;           /* PUT: the streamed body (the upload's), or NULL */
+    struct dav_if *ifh;              /* the parsed If header, or NULL */
+    struct dav_upload *upload;       /* the body being read (webdav.c), or NULL */
+    void (*next)(struct dav_req *r); /* what runs once the store is loaded */
+    void *state;                     /* the method handler's own */
 };
 
-/* Parses the If header into r->ifh and evaluates it (RFC 4918 §10.4).
- * Returns 0 if absent or true, 412 if false, 400 if malformed, 500. */
+/* Ends the exchange: the answer built on r->res goes out. */
+void dav_done(struct dav_req *r);
+/* Answers 503 with Retry-After (the store could not answer) and ends. */
+void dav_unavailable(struct dav_req *r);
+
+/* Parses the If header into r->ifh: 0 (absent or parsed) or 400. */
 struct dav_if;
+int dav_if_parse(struct dav_req *r);
+/* The rels of the If header's resource tags that name resources of this
+ * mapping, malloc'd (free each and the array); their count in *n. */
+char **dav_if_tags(const struct dav_req *r, size_t *n);
+/* Evaluates r->ifh against r->locks (RFC 4918 §10.4): 0 if absent or
+ * true, 412 if false. */
 int dav_if_eval(struct dav_req *r);
 void dav_if_free(struct dav_if *h);
 /* True if the If header names token outside a Not (it is "submitted"). */
@@ -220,17 +196,20 @@ bool dav_if_has_token(const struct dav_if *h, const char *token);
 /* Ensures the request may modify rel: locks covering it (and, with
  * tree, locks below it; with parent, a direct lock on its parent, for
  * creating or removing it) must have their token in the If header.
- * Returns 0, 423, or 500 (having answered nothing). */
+ * Returns 0 or 423 (having answered nothing).  r->locks must hold the
+ * locks that matter to rel (the dispatch loads them). */
 int dav_check_locks(struct dav_req *r, const char *rel, bool tree, bool parent);
-/* Loads r->locks once: 0 or 500. */
-int dav_req_locks(struct dav_req *r);
 /* Parses a request URI or Destination/If resource tag: an absolute URI
  * of this host or an absolute path, inside this mapping.  Returns 0 and a
  * malloc'd rel (*slash if it ended in '/'), 502 for another host or a path
  * outside the mapping, 400 if malformed. */
 int dav_uri_to_rel(const struct dav_req *r, const char *p, size_t n, char **rel, bool *slash);
 
-/* ---- the method handlers ------------------------------------------------ */
+/* ---- the method handlers ------------------------------------------------ *
+ *
+ * Each runs once the dispatch has looked at the resource, loaded the
+ * locks (and for PROPFIND the properties) and evaluated If, and ends the
+ * exchange with dav_done(), at once or from a store callback. */
 
 void dav_propfind(struct dav_req *r);
 void dav_proppatch(struct dav_req *r);
@@ -239,8 +218,8 @@ void dav_unlock(struct dav_req *r);
 void dav_delete(struct dav_req *r);
 void dav_mkcol(struct dav_req *r);
 void dav_copymove(struct dav_req *r, bool move);
-/* PUT: `state` is the streamed body (NULL for an empty one). */
-void dav_put(struct dav_req *r, void *state);
+/* PUT: r->file is the streamed body (NULL for an empty one). */
+void dav_put(struct dav_req *r);
 /* What the head of a PUT decides before its body: a collection (405),
  * Content-Range (400), a failed precondition (412), a lock (423).  0, or
  * the status, with the answer built on r->res. */

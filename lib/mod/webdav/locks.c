@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "http/path.h"
@@ -35,14 +34,12 @@ bool dav_lock_covers(const struct dav_lock *l, const char *rel)
            (l->depth == DAV_DEPTH_INFINITY && dav_rel_within(rel, l->root, false));
 }
 
-int dav_req_locks(struct dav_req *r)
+bool dav_lock_conflicts(const struct dav_lock *held, const struct dav_lock *wanted)
 {
-    if (r->locks_loaded)
-        return 0;
-    if (dav_locks_load(r->in, &r->locks) != 0)
-        return 500;
-    r->locks_loaded = true;
-    return 0;
+    bool overlap =
+        dav_lock_covers(held, wanted->root) ||
+        (wanted->depth == DAV_DEPTH_INFINITY && dav_rel_within(held->root, wanted->root, false));
+    return overlap && (held->exclusive || wanted->exclusive);
 }
 
 /* ---- URIs in headers -------------------------------------------------------- */
@@ -287,16 +284,37 @@ static bool list_true(struct dav_req *r, const struct dav_list *l)
     return ok;
 }
 
-int dav_if_eval(struct dav_req *r)
+int dav_if_parse(struct dav_req *r)
 {
     size_t n;
     const char *v = verbd_request_header(r->req, "If", &n);
     if (!v)
         return 0;
-    if (!(r->ifh = if_parse(v, n)))
-        return 400;
-    if (dav_req_locks(r) != 0)
-        return 500;
+    return (r->ifh = if_parse(v, n)) ? 0 : 400;
+}
+
+char **dav_if_tags(const struct dav_req *r, size_t *n)
+{
+    *n = 0;
+    if (!r->ifh)
+        return NULL;
+    char **v = calloc(r->ifh->n, sizeof *v);
+    if (!v)
+        abort();
+    for (size_t i = 0; i < r->ifh->n; i++) {
+        bool slash;
+        char *rel;
+        if (r->ifh->l[i].tag &&
+            dav_uri_to_rel(r, r->ifh->l[i].tag, strlen(r->ifh->l[i].tag), &rel, &slash) == 0)
+            v[(*n)++] = rel;
+    }
+    return v;
+}
+
+int dav_if_eval(struct dav_req *r)
+{
+    if (!r->ifh)
+        return 0;
     for (size_t i = 0; i < r->ifh->n; i++)
         if (list_true(r, &r->ifh->l[i]))
             return 0;
@@ -305,8 +323,6 @@ int dav_if_eval(struct dav_req *r)
 
 int dav_check_locks(struct dav_req *r, const char *rel, bool tree, bool parent)
 {
-    if (dav_req_locks(r) != 0)
-        return 500;
     char *par = parent && *rel ? dav_parent(rel) : NULL;
     int status = 0;
     for (size_t i = 0; i < r->locks.n && !status; i++) {
@@ -333,9 +349,7 @@ int dav_check_locks(struct dav_req *r, const char *rel, bool tree, bool parent)
 
 void dav_activelock(struct dav_req *r, struct buf *b, const struct dav_lock *l)
 {
-    long left = (long)(l->expires - time(NULL));
-    if (left < 0)
-        left = 0;
+    long left = l->left > 0 ? l->left : 0;
     buf_printf(b,
                "<D:activelock><D:locktype><D:write/></D:locktype>"
                "<D:lockscope><D:%s/></D:lockscope><D:depth>%s</D:depth>",
@@ -354,8 +368,6 @@ void dav_activelock(struct dav_req *r, struct buf *b, const struct dav_lock *l)
 
 void dav_lockdiscovery(struct dav_req *r, struct buf *b, const char *rel)
 {
-    if (dav_req_locks(r) != 0)
-        return;
     for (size_t i = 0; i < r->locks.n; i++)
         if (dav_lock_covers(&r->locks.v[i], rel))
             dav_activelock(r, b, &r->locks.v[i]);
@@ -424,14 +436,27 @@ static void lock_answer(struct dav_req *r, int status, const struct dav_lock *l,
     buf_free(&b);
 }
 
+/* ---- LOCK: refreshing ---------------------------------------------------- */
+
+static void refreshed(struct dav_req *r, int result)
+{
+    struct dav_lock *l = r->state;
+    if (result == DAV_STORE_DOWN) {
+        dav_unavailable(r);
+        return;
+    }
+    if (result == DAV_STORE_GONE) /* expired or unlocked meanwhile */
+        dav_error(r->res, 412, "lock-token-matches-request-uri");
+    else
+        lock_answer(r, 200, l, false);
+    dav_done(r);
+}
+
 static void lock_refresh(struct dav_req *r)
 {
     if (!r->ifh) {
         verbd_response_error(r->res, 400, "A lock refresh needs an If header with the token.");
-        return;
-    }
-    if (dav_req_locks(r) != 0) {
-        verbd_response_error(r->res, 500, NULL);
+        dav_done(r);
         return;
     }
     struct dav_lock *found = NULL;
@@ -441,15 +466,66 @@ static void lock_refresh(struct dav_req *r)
             found = &r->locks.v[i];
     if (!found) {
         dav_error(r->res, 412, "lock-token-matches-request-uri");
+        dav_done(r);
         return;
     }
-    found->timeout = parse_timeout(r->req);
-    found->expires = time(NULL) + found->timeout;
-    if (dav_lock_refresh(r->in, found->token, found->timeout, found->expires) != 0) {
-        verbd_response_error(r->res, 500, NULL);
+    found->timeout = found->left = parse_timeout(r->req);
+    r->state = found;
+    dav_refresh_lock(r, found->token, found->timeout, refreshed);
+}
+
+/* ---- LOCK: a new lock --------------------------------------------------------- */
+
+struct new_lock {
+    struct dav_lock l;
+    bool created; /* the lock made the resource */
+};
+
+static void lock_undone(struct dav_req *r, int result)
+{
+    (void)result; /* if it stays, it expires with its timeout */
+    verbd_response_error(r->res, 500, NULL);
+    dav_done(r);
+}
+
+/* The lock is held (or refused): a lock on an unmapped URL then makes an
+ * empty resource (§7.3).  Lock first, file second: a crash between leaves
+ * a lock on a name that does not exist yet, which is what a lock on an
+ * unmapped URL is, and it ends with its timeout. */
+static void lock_taken(struct dav_req *r, int result)
+{
+    struct new_lock *nl = r->state;
+    if (result == DAV_STORE_DOWN) {
+        dav_unavailable(r);
         return;
     }
-    lock_answer(r, 200, found, false);
+    if (result == DAV_STORE_CONFLICT) {
+        dav_error(r->res, 423, "no-conflicting-lock");
+        dav_done(r);
+        return;
+    }
+    if (!r->st.exists) {
+        const char *name;
+        int dfd = dav_open_parent(r->in, r->rel, &name);
+        int fd = dfd >= 0 ? openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666) : -1;
+        int e = errno;
+        nl->created = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+        if (dfd >= 0)
+            close(dfd);
+        if (!nl->created && e != EEXIST) {
+            dav_drop_lock(r, nl->l.token, lock_undone);
+            return;
+        }
+    }
+    lock_answer(r, nl->created ? 201 : 200, &nl->l, true);
+    dav_done(r);
+}
+
+static void free_owner(void *arg)
+{
+    free(arg);
 }
 
 void dav_lock(struct dav_req *r)
@@ -463,6 +539,7 @@ void dav_lock(struct dav_req *r)
     if (!dav_xml_is(root, "lockinfo")) {
         dav_xml_free(doc);
         verbd_response_error(r->res, 400, "The body is not a DAV:lockinfo document.");
+        dav_done(r);
         return;
     }
     int scope = -1;
@@ -479,12 +556,14 @@ void dav_lock(struct dav_req *r)
         }
     }
     dav_xml_free(doc);
+    if (owner)
+        verbd_cleanup(r->x, free_owner, owner);
     int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
     if (scope < 0 || !write || (depth != 0 && depth != DAV_DEPTH_INFINITY)) {
-        free(owner);
         verbd_response_error(r->res, 400,
                              "A lock is a write lock, exclusive or shared, of "
                              "depth 0 or infinity.");
+        dav_done(r);
         return;
     }
     if (!r->st.exists) {
@@ -493,78 +572,43 @@ void dav_lock(struct dav_req *r)
         bool ok = dav_stat(r->in, parent, &pst) == 0 && pst.exists && pst.is_dir;
         free(parent);
         if (!ok || r->slash) {
-            free(owner);
             verbd_response_error(r->res, 409, "The parent collection does not exist.");
+            dav_done(r);
             return;
         }
         /* Creating it adds a member to the parent: its locks apply. */
         int st = dav_check_locks(r, r->rel, false, true);
         if (st) {
-            free(owner);
-            dav_error(r->res, st, st == 423 ? "lock-token-submitted" : NULL);
+            dav_error(r->res, st, "lock-token-submitted");
+            dav_done(r);
             return;
         }
     }
-    struct dav_lock l = {
-        .root = (char *)r->rel, .depth = depth, .exclusive = scope == 1, .owner = owner};
-    l.timeout = parse_timeout(r->req);
-    l.expires = time(NULL) + l.timeout;
-    new_token(l.token, sizeof l.token);
-
-    /* Conflict check and insert in one transaction: the workers share
-     * the table. */
-    int status = 0;
-    if (dav_db_begin(r->in) != 0) {
-        status = 500;
-    } else {
-        dav_locks_free(&r->locks);
-        r->locks_loaded = false;
-        if (dav_req_locks(r) != 0)
-            status = 500;
-        for (size_t i = 0; i < r->locks.n && !status; i++) {
-            const struct dav_lock *o = &r->locks.v[i];
-            bool overlap = dav_lock_covers(o, r->rel) ||
-                           (depth == DAV_DEPTH_INFINITY && dav_rel_within(o->root, r->rel, false));
-            if (overlap && (o->exclusive || l.exclusive))
-                status = 423;
-        }
-        if (!status && dav_lock_insert(r->in, &l) != 0)
-            status = 500;
-        if (status)
-            dav_db_rollback(r->in);
-        else if (dav_db_commit(r->in) != 0)
-            status = 500;
-    }
-    if (status == 423) {
-        dav_error(r->res, 423, "no-conflicting-lock");
-    } else if (status) {
-        verbd_response_error(r->res, status, NULL);
-    } else {
-        bool created = false;
-        if (!r->st.exists) {
-            /* A lock on an unmapped URL makes an empty resource (§7.3). */
-            const char *name;
-            int dfd = dav_open_parent(r->in, r->rel, &name);
-            int fd =
-                dfd >= 0 ? openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666) : -1;
-            created = fd >= 0;
-            if (fd >= 0)
-                close(fd);
-            if (dfd >= 0)
-                close(dfd);
-            if (!created && errno != EEXIST) {
-                dav_lock_delete(r->in, l.token);
-                free(owner);
-                verbd_response_error(r->res, 500, NULL);
-                return;
-            }
-        }
-        lock_answer(r, created ? 201 : 200, &l, true);
-    }
-    free(owner);
+    struct new_lock *nl = verbd_alloc(r->x, sizeof *nl);
+    *nl = (struct new_lock){
+        .l = {.root = (char *)r->rel, .depth = depth, .exclusive = scope == 1, .owner = owner}};
+    nl->l.timeout = nl->l.left = parse_timeout(r->req);
+    new_token(nl->l.token, sizeof nl->l.token);
+    r->state = nl;
+    /* The conflict check and the insert are one operation of the store,
+     * which all workers and nodes share. */
+    dav_take_lock(r, &nl->l, lock_taken);
 }
 
 /* ---- UNLOCK ----------------------------------------------------------------- */
+
+static void unlocked(struct dav_req *r, int result)
+{
+    if (result == DAV_STORE_DOWN) {
+        dav_unavailable(r);
+        return;
+    }
+    if (result == DAV_STORE_GONE) /* expired or unlocked meanwhile */
+        dav_error(r->res, 409, "lock-token-matches-request-uri");
+    else
+        verbd_response_status(r->res, 204);
+    dav_done(r);
+}
 
 void dav_unlock(struct dav_req *r)
 {
@@ -572,28 +616,19 @@ void dav_unlock(struct dav_req *r)
     const char *v = verbd_request_header(r->req, "Lock-Token", &n);
     if (!v || n < 3 || v[0] != '<' || v[n - 1] != '>') {
         verbd_response_error(r->res, 400, "UNLOCK needs a Lock-Token header: <token>.");
-        return;
-    }
-    char *token = strndup(v + 1, n - 2);
-    if (!token)
-        abort();
-    if (dav_req_locks(r) != 0) {
-        free(token);
-        verbd_response_error(r->res, 500, NULL);
+        dav_done(r);
         return;
     }
     const struct dav_lock *found = NULL;
     for (size_t i = 0; i < r->locks.n && !found; i++)
-        if (strcmp(r->locks.v[i].token, token) == 0 && dav_lock_covers(&r->locks.v[i], r->rel))
+        if (strlen(r->locks.v[i].token) == n - 2 &&
+            strncmp(r->locks.v[i].token, v + 1, n - 2) == 0 &&
+            dav_lock_covers(&r->locks.v[i], r->rel))
             found = &r->locks.v[i];
-    free(token);
     if (!found) {
         dav_error(r->res, 409, "lock-token-matches-request-uri");
+        dav_done(r);
         return;
     }
-    if (dav_lock_delete(r->in, found->token) != 0) {
-        verbd_response_error(r->res, 500, NULL);
-        return;
-    }
-    verbd_response_status(r->res, 204);
+    dav_drop_lock(r, found->token, unlocked);
 }

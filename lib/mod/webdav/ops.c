@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "http/status.h"
 #include "mod/webdav/internal.h"
 
@@ -78,16 +79,63 @@ int dav_put_refusal(struct dav_req *r)
     return status;
 }
 
-void dav_put(struct dav_req *r, void *state)
+static void body_release(void *arg)
+{
+    struct dav_body *b = arg;
+    dav_body_free(NULL, b, true);
+}
+
+/* The body is in and the stale properties of a new name are gone: the
+ * upload takes the target's place in one rename. */
+static void put_switch(struct dav_req *r, int result)
 {
     struct dav_inst *in = r->in;
-    struct dav_body *b = state;
-    struct dav_body empty = {.is_file = true, .dirfd = -1, .fd = -1};
+    struct dav_body *b = r->file;
+    if (result != DAV_STORE_OK) {
+        dav_unavailable(r);
+        return;
+    }
+    const char *name = strrchr(r->rel, '/');
+    name = name ? name + 1 : r->rel;
+    int status = 0;
+    const char *why = NULL;
+    struct stat old;
+    if (r->st.exists && fstatat(b->dirfd, name, &old, 0) == 0)
+        fchmod(b->fd, old.st_mode & 07777);
+    if (in->fsync && fsync(b->fd) != 0)
+        status = write_status(errno, "webdav: fsync", r->rel, &why);
+    if (!status && renameat(b->dirfd, b->tmp, b->dirfd, name) != 0)
+        status = errno == EISDIR ? 405 : write_status(errno, "webdav: rename", r->rel, &why);
+    if (status) {
+        if (status == 409 && !why)
+            verbd_response_error(r->res, 409, "The parent collection does not exist.");
+        else
+            verbd_response_error(r->res, status, why);
+        dav_done(r);
+        return;
+    }
+    b->tmp[0] = '\0'; /* renamed: nothing to remove */
+    fsync_dir(in, b->dirfd);
+    struct stat st;
+    if (fstat(b->fd, &st) == 0) {
+        char etag[64];
+        dav_etag(&st, etag, sizeof etag);
+        verbd_response_header(r->res, "ETag", etag);
+    }
+    verbd_response_status(r->res, r->st.exists ? 204 : 201);
+    dav_done(r);
+}
+
+void dav_put(struct dav_req *r)
+{
+    struct dav_body *b = r->file;
     int status = 0;
     const char *why = NULL;
     if (!b) {
-        b = &empty;
-        status = dav_body_open(in, r->rel, b);
+        b = r->file = verbd_alloc(r->x, sizeof *b);
+        *b = (struct dav_body){.is_file = true, .dirfd = -1, .fd = -1};
+        verbd_cleanup(r->x, body_release, b);
+        status = dav_body_open(r->in, r->rel, b);
         why = b->why;
     } else if (!b->is_file) {
         status = 500; /* a PUT body always goes to a file */
@@ -97,42 +145,24 @@ void dav_put(struct dav_req *r, void *state)
     }
     /* Checked again now the body is in: a lock may have come meanwhile. */
     if (!status && dav_put_refusal(r)) {
-        dav_body_free(in, b, true);
+        dav_done(r);
         return;
     }
-    const char *name = strrchr(r->rel, '/');
-    name = name ? name + 1 : r->rel;
-    if (!status) {
-        struct stat old;
-        if (r->st.exists && fstatat(b->dirfd, name, &old, 0) == 0)
-            fchmod(b->fd, old.st_mode & 07777);
-        if (in->fsync && fsync(b->fd) != 0)
-            status = write_status(errno, "webdav: fsync", r->rel, &why);
-    }
-    if (!status && renameat(b->dirfd, b->tmp, b->dirfd, name) != 0)
-        status = errno == EISDIR ? 405 : write_status(errno, "webdav: rename", r->rel, &why);
     if (status) {
-        if (status == 423 || status == 412)
-            lock_refusal(r, status);
-        else if (status == 409 && !why)
+        if (status == 409 && !why)
             verbd_response_error(r->res, 409, "The parent collection does not exist.");
         else
             verbd_response_error(r->res, status, why);
-        dav_body_free(in, b, true);
+        dav_done(r);
         return;
     }
-    b->tmp[0] = '\0'; /* renamed: nothing to remove */
-    fsync_dir(in, b->dirfd);
-    if (!r->st.exists)
-        dav_props_drop(in, r->rel); /* whatever an outside delete left behind */
-    struct stat st;
-    if (fstat(b->fd, &st) == 0) {
-        char etag[64];
-        dav_etag(&st, etag, sizeof etag);
-        verbd_response_header(r->res, "ETag", etag);
-    }
-    verbd_response_status(r->res, r->st.exists ? 204 : 201);
-    dav_body_free(in, b, false);
+    /* A new name first loses whatever properties an outside delete left
+     * there, then gets its file: a crash between leaves no stale
+     * property on it. */
+    if (r->st.exists)
+        put_switch(r, DAV_STORE_OK);
+    else
+        dav_drop(r, r->rel, DAV_STORE_PROPS, put_switch);
 }
 
 /* ---- DELETE ----------------------------------------------------------------- */
@@ -194,27 +224,51 @@ static bool remove_set_aside(struct dav_req *r, int dirfd, const char *trash, co
     return n == 0;
 }
 
+/* After a file-system change the store could not follow: the change
+ * stands (it is what the client asked for), and what the store still
+ * holds for the old names is logged. */
+static void store_behind(struct dav_req *r, int result, const char *what)
+{
+    if (result != DAV_STORE_OK)
+        log_msg(LOG_ERROR,
+                "webdav: %s %s: done in the file system, but the store could not follow: the "
+                "dead properties and locks of the old names stay behind (a lock ends with its "
+                "timeout; properties go when the name is created again)",
+                what, r->rel);
+}
+
+static void deleted(struct dav_req *r, int result)
+{
+    store_behind(r, result, "DELETE");
+    verbd_response_status(r->res, 204);
+    dav_done(r);
+}
+
 void dav_delete(struct dav_req *r)
 {
     struct dav_inst *in = r->in;
     if (!*r->rel) {
         verbd_response_error(r->res, 403, "The root collection cannot be deleted.");
+        dav_done(r);
         return;
     }
     int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
     if (r->st.is_dir && depth != DAV_DEPTH_INFINITY) {
         verbd_response_error(r->res, 400, "DELETE of a collection is Depth: infinity.");
+        dav_done(r);
         return;
     }
     int status = dav_check_locks(r, r->rel, true, true);
     if (status) {
         lock_refusal(r, status);
+        dav_done(r);
         return;
     }
     const char *name;
     int dirfd = dav_open_parent(in, r->rel, &name);
     if (dirfd < 0) {
         verbd_response_error(r->res, 404, NULL);
+        dav_done(r);
         return;
     }
     if (!r->st.is_dir) {
@@ -224,6 +278,7 @@ void dav_delete(struct dav_req *r)
                 errno == ENOENT ? 404 : write_status(errno, "webdav: unlink", r->rel, &why);
             verbd_response_error(r->res, status, why);
             close(dirfd);
+            dav_done(r);
             return;
         }
     } else {
@@ -234,39 +289,29 @@ void dav_delete(struct dav_req *r)
             int status = e == ENOENT ? 404 : write_status(e, "webdav: rename", r->rel, &why);
             verbd_response_error(r->res, status, why);
             close(dirfd);
+            dav_done(r);
             return;
         }
         if (!remove_set_aside(r, dirfd, trash, name, true)) {
             close(dirfd);
+            dav_done(r);
             return;
         }
     }
     fsync_dir(in, dirfd);
     close(dirfd);
-    if (dav_db_begin(in) == 0) {
-        if (dav_props_drop(in, r->rel) == 0 && dav_locks_drop(in, r->rel) == 0)
-            dav_db_commit(in);
-        else
-            dav_db_rollback(in);
-    }
-    verbd_response_status(r->res, 204);
+    /* Files first, records second: a crash between leaves records of a
+     * name that is gone (harmless: a new resource there starts without
+     * them), never a resource that lost its locks. */
+    dav_drop(r, r->rel, DAV_STORE_PROPS | DAV_STORE_LOCKS, deleted);
 }
 
 /* ---- MKCOL ------------------------------------------------------------------ */
 
-void dav_mkcol(struct dav_req *r)
+static void mkcol_make(struct dav_req *r, int result)
 {
-    if (r->body_len) {
-        verbd_response_error(r->res, 415, "MKCOL takes no body here.");
-        return;
-    }
-    if (r->st.exists) {
-        verbd_response_error(r->res, 405, "The resource exists.");
-        return;
-    }
-    int status = dav_check_locks(r, r->rel, false, true);
-    if (status) {
-        lock_refusal(r, status);
+    if (result != DAV_STORE_OK) {
+        dav_unavailable(r);
         return;
     }
     const char *name;
@@ -282,15 +327,50 @@ void dav_mkcol(struct dav_req *r)
             int status = write_status(e, "webdav: mkdir", r->rel, &why);
             verbd_response_error(r->res, status, why);
         }
+        dav_done(r);
         return;
     }
     fsync_dir(r->in, dirfd);
     close(dirfd);
-    dav_props_drop(r->in, r->rel);
     verbd_response_status(r->res, 201);
+    dav_done(r);
+}
+
+void dav_mkcol(struct dav_req *r)
+{
+    if (r->body_len) {
+        verbd_response_error(r->res, 415, "MKCOL takes no body here.");
+        dav_done(r);
+        return;
+    }
+    if (r->st.exists) {
+        verbd_response_error(r->res, 405, "The resource exists.");
+        dav_done(r);
+        return;
+    }
+    int status = dav_check_locks(r, r->rel, false, true);
+    if (status) {
+        lock_refusal(r, status);
+        dav_done(r);
+        return;
+    }
+    /* As PUT: the stale properties of the name go first. */
+    dav_drop(r, r->rel, DAV_STORE_PROPS, mkcol_make);
 }
 
 /* ---- COPY and MOVE ------------------------------------------------------------ */
+
+static void copied(struct dav_req *r, int result)
+{
+    store_behind(r, result, "COPY");
+    dav_done(r);
+}
+
+static void moved(struct dav_req *r, int result)
+{
+    store_behind(r, result, "MOVE");
+    dav_done(r);
+}
 
 void dav_copymove(struct dav_req *r, bool move)
 {
@@ -299,6 +379,7 @@ void dav_copymove(struct dav_req *r, bool move)
     const char *v = verbd_request_header(r->req, "Destination", &n);
     if (!v) {
         verbd_response_error(r->res, 400, "A Destination header is required.");
+        dav_done(r);
         return;
     }
     char *dst = NULL;
@@ -308,8 +389,10 @@ void dav_copymove(struct dav_req *r, bool move)
         verbd_response_error(r->res, status,
                              status == 502 ? "The destination is not served by this location."
                                            : "The destination is not a valid URI.");
+        dav_done(r);
         return;
     }
+    verbd_cleanup(r->x, free, dst);
     int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
     bool overwrite = true;
     const char *ow = verbd_request_header(r->req, "Overwrite", &n);
@@ -322,21 +405,21 @@ void dav_copymove(struct dav_req *r, bool move)
     if (depth == -2 || depth == 1 || (move && r->st.is_dir && depth != DAV_DEPTH_INFINITY))
         status = 400;
     if (status) {
-        free(dst);
         verbd_response_error(r->res, 400, "Bad Depth or Overwrite.");
+        dav_done(r);
         return;
     }
     if (dav_reserved(dst) || strcmp(dst, r->rel) == 0 || !*r->rel || !*dst ||
         dav_rel_within(dst, r->rel, false) || (move && dav_rel_within(r->rel, dst, false))) {
-        free(dst);
         verbd_response_error(r->res, 403, "The source and destination overlap.");
+        dav_done(r);
         return;
     }
     if (fs_name_too_long(dst)) {
         const char *why = NULL;
         int status = write_status(ENAMETOOLONG, "webdav: COPY/MOVE to", dst, &why);
-        free(dst);
         verbd_response_error(r->res, status, why);
+        dav_done(r);
         return;
     }
     struct dav_stat dst_st;
@@ -344,21 +427,21 @@ void dav_copymove(struct dav_req *r, bool move)
     struct dav_stat pst;
     if (dav_stat(in, dparent, &pst) != 0 || !pst.exists || !pst.is_dir) {
         free(dparent);
-        free(dst);
         verbd_response_error(r->res, 409, "The destination's parent collection does not exist.");
+        dav_done(r);
         return;
     }
     free(dparent);
     if (dav_stat(in, dst, &dst_st) != 0) {
         const char *why = NULL;
         int status = fs_status(errno, FS_READ, "webdav: stat", dst, &why);
-        free(dst);
         verbd_response_error(r->res, status, why);
+        dav_done(r);
         return;
     }
     if (dst_st.exists && !overwrite) {
-        free(dst);
         verbd_response_error(r->res, 412, "The destination exists and Overwrite is F.");
+        dav_done(r);
         return;
     }
     if (move)
@@ -366,8 +449,8 @@ void dav_copymove(struct dav_req *r, bool move)
     if (!status)
         status = dav_check_locks(r, dst, true, true);
     if (status) {
-        free(dst);
         lock_refusal(r, status);
+        dav_done(r);
         return;
     }
 
@@ -439,19 +522,13 @@ void dav_copymove(struct dav_req *r, bool move)
     if (e) {
         const char *why = NULL;
         int status = write_status(e, move ? "webdav: MOVE to" : "webdav: COPY to", dst, &why);
-        free(dst);
         verbd_response_error(r->res, status, why);
+        dav_done(r);
         return;
     }
-    if (dav_db_begin(in) == 0) {
-        bool ok = dav_props_drop(in, dst) == 0 &&
-                  dav_props_copy(in, r->rel, dst, move || depth == DAV_DEPTH_INFINITY, move) == 0 &&
-                  (!move || dav_locks_drop(in, r->rel) == 0);
-        if (ok)
-            dav_db_commit(in);
-        else
-            dav_db_rollback(in);
-    }
-    free(dst);
+    /* Files first, records second, as DELETE: a crash between leaves the
+     * source's records on a name that is gone, never a lock the tree
+     * lost while it still stood. */
     verbd_response_status(r->res, dst_st.exists ? 204 : 201);
+    dav_transfer(r, r->rel, dst, move || depth == DAV_DEPTH_INFINITY, move, move ? moved : copied);
 }

@@ -145,19 +145,25 @@ struct propfind {
     struct pf_name *names;
     size_t nnames;
     struct buf out;
-    bool failed;
 };
 
-static void dead_value(void *ctx, const char *ns, const char *name, const char *xml)
+/* The loaded dead properties of rel: *n of them from the returned one
+ * (r->props is sorted by path). */
+static const struct dav_prop *dead_props(const struct dav_req *r, const char *rel, size_t *n)
 {
-    (void)ns, (void)name;
-    buf_puts(ctx, xml);
-}
-
-static void dead_name(void *ctx, const char *ns, const char *name, const char *xml)
-{
-    (void)xml;
-    prop_name(ctx, ns, name);
+    size_t lo = 0, hi = r->props.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(r->props.v[mid].path, rel) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < r->props.n && strcmp(r->props.v[end].path, rel) == 0)
+        end++;
+    *n = end - lo;
+    return *n ? r->props.v + lo : NULL;
 }
 
 static void propstat(struct buf *b, const struct buf *props, const char *status)
@@ -174,19 +180,21 @@ static void pf_resource(struct propfind *pf, const char *rel, const struct dav_s
     struct buf ok = {0}, missing = {0};
     buf_puts(b, "<D:response>");
     dav_xml_href(b, r->prefix, rel, st->is_dir);
+    size_t ndead;
+    const struct dav_prop *dead = dead_props(r, rel, &ndead);
     switch (pf->mode) {
     case PF_ALLPROP:
         for (int i = 0; i < L_COUNT; i++)
             live_value(r, &ok, i, rel, st);
-        if (dav_props_each(r->in, rel, dead_value, &ok) != 0)
-            pf->failed = true;
+        for (size_t k = 0; k < ndead; k++)
+            buf_puts(&ok, dead[k].xml);
         break;
     case PF_PROPNAME:
         for (int i = 0; i < L_COUNT; i++)
             if (!(st->is_dir && (i == L_GETCONTENTLENGTH || i == L_GETCONTENTTYPE)))
                 buf_printf(&ok, "<D:%s/>", live_names[i]);
-        if (dav_props_each(r->in, rel, dead_name, &ok) != 0)
-            pf->failed = true;
+        for (size_t k = 0; k < ndead; k++)
+            prop_name(&ok, dead[k].ns, dead[k].name);
         break;
     case PF_PROP:
         for (size_t k = 0; k < pf->nnames; k++) {
@@ -194,13 +202,14 @@ static void pf_resource(struct propfind *pf, const char *rel, const struct dav_s
             int li = live_index(n->ns, n->name);
             if (li >= 0 && live_value(r, &ok, li, rel, st))
                 continue;
-            char *xml = li < 0 ? dav_prop_get(r->in, rel, n->ns, n->name) : NULL;
-            if (xml) {
-                buf_puts(&ok, xml);
-                free(xml);
-            } else {
+            const struct dav_prop *found = NULL;
+            for (size_t j = 0; j < ndead && li < 0 && !found; j++)
+                if (strcmp(dead[j].ns, n->ns) == 0 && strcmp(dead[j].name, n->name) == 0)
+                    found = &dead[j];
+            if (found)
+                buf_puts(&ok, found->xml);
+            else
                 prop_name(&missing, n->ns, n->name);
-            }
         }
         break;
     }
@@ -257,10 +266,12 @@ void dav_propfind(struct dav_req *r)
     int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
     if (depth == -2) {
         verbd_response_error(r->res, 400, "Depth is 0, 1 or infinity.");
+        dav_done(r);
         return;
     }
     if (depth == DAV_DEPTH_INFINITY && !r->in->depth_infinity) {
         dav_error(r->res, 403, "propfind-finite-depth");
+        dav_done(r);
         return;
     }
     struct propfind pf = {.r = r, .mode = PF_ALLPROP};
@@ -274,6 +285,7 @@ void dav_propfind(struct dav_req *r)
               dav_xml_is(what, "prop"))) {
             dav_xml_free(doc);
             verbd_response_error(r->res, 400, "The body is not a DAV:propfind document.");
+            dav_done(r);
             return;
         }
         if (dav_xml_is(what, "propname")) {
@@ -294,13 +306,11 @@ void dav_propfind(struct dav_req *r)
     if (depth != 0 && r->st.is_dir)
         pf_walk(&pf, r->rel, depth);
     buf_puts(&pf.out, "</D:multistatus>\n");
-    if (pf.failed)
-        verbd_response_error(r->res, 500, NULL);
-    else
-        dav_xml_respond(r->res, 207, &pf.out);
+    dav_xml_respond(r->res, 207, &pf.out);
     buf_free(&pf.out);
     free(pf.names);
     dav_xml_free(doc);
+    dav_done(r);
 }
 
 /* ---- PROPPATCH ---------------------------------------------------------------- */
@@ -329,22 +339,60 @@ static void pp_group(struct buf *b, const struct pp_op *ops, size_t n, int statu
     buf_free(&names);
 }
 
+/* A PROPPATCH between its parse and its answer. */
+struct proppatch {
+    struct pp_op *ops;
+    size_t n;
+    struct _xmlDoc *doc; /* the names point into it */
+};
+
+static void proppatch_free(void *arg)
+{
+    struct proppatch *pp = arg;
+    for (size_t i = 0; i < pp->n; i++)
+        free(pp->ops[i].xml);
+    free(pp->ops);
+    dav_xml_free(pp->doc);
+}
+
+static void proppatch_answer(struct dav_req *r, int result)
+{
+    struct proppatch *pp = r->state;
+    if (result != DAV_STORE_OK) {
+        dav_unavailable(r);
+        return;
+    }
+    struct buf b = {0};
+    buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+                 "<D:multistatus xmlns:D=\"DAV:\"><D:response>");
+    dav_xml_href(&b, r->prefix, r->rel, r->st.is_dir);
+    pp_group(&b, pp->ops, pp->n, 200, "200 OK");
+    pp_group(&b, pp->ops, pp->n, 403, "403 Forbidden");
+    pp_group(&b, pp->ops, pp->n, 424, "424 Failed Dependency");
+    buf_puts(&b, "</D:response></D:multistatus>\n");
+    dav_xml_respond(r->res, 207, &b);
+    buf_free(&b);
+    dav_done(r);
+}
+
 void dav_proppatch(struct dav_req *r)
 {
     int status = dav_check_locks(r, r->rel, false, false);
     if (status) {
-        dav_error(r->res, status, status == 423 ? "lock-token-submitted" : NULL);
+        dav_error(r->res, status, "lock-token-submitted");
+        dav_done(r);
         return;
     }
-    xmlDoc *doc = dav_xml_parse(r->body, r->body_len);
-    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+    struct proppatch *pp = verbd_alloc(r->x, sizeof *pp);
+    *pp = (struct proppatch){.doc = dav_xml_parse(r->body, r->body_len)};
+    verbd_cleanup(r->x, proppatch_free, pp);
+    r->state = pp;
+    xmlNode *root = pp->doc ? xmlDocGetRootElement(pp->doc) : NULL;
     if (!dav_xml_is(root, "propertyupdate")) {
-        dav_xml_free(doc);
         verbd_response_error(r->res, 400, "The body is not a DAV:propertyupdate document.");
+        dav_done(r);
         return;
     }
-    struct pp_op *ops = NULL;
-    size_t n = 0;
     bool bad = false, refused = false;
     for (xmlNode *c = dav_xml_first(root); c && !bad; c = dav_xml_next(c)) {
         bool set = dav_xml_is(c, "set");
@@ -356,10 +404,10 @@ void dav_proppatch(struct dav_req *r)
             break;
         }
         for (xmlNode *p = dav_xml_first(prop); p; p = dav_xml_next(p)) {
-            ops = realloc(ops, (n + 1) * sizeof *ops);
-            if (!ops)
+            pp->ops = realloc(pp->ops, (pp->n + 1) * sizeof *pp->ops);
+            if (!pp->ops)
                 abort();
-            struct pp_op *o = &ops[n++];
+            struct pp_op *o = &pp->ops[pp->n++];
             *o = (struct pp_op){set, ns_of(p), (const char *)p->name, NULL, 200};
             if (live_index(o->ns, o->name) >= 0) {
                 o->status = 403;
@@ -369,47 +417,25 @@ void dav_proppatch(struct dav_req *r)
             }
         }
     }
-    if (bad || n == 0) {
-        for (size_t i = 0; i < n; i++)
-            free(ops[i].xml);
-        free(ops);
-        dav_xml_free(doc);
+    if (bad || pp->n == 0) {
         verbd_response_error(r->res, 400, "The body is not a DAV:propertyupdate document.");
+        dav_done(r);
         return;
     }
-    bool failed = false;
     if (refused) {
-        for (size_t i = 0; i < n; i++)
-            if (ops[i].status == 200)
-                ops[i].status = 424;
-    } else if (dav_db_begin(r->in) != 0) {
-        failed = true;
-    } else {
-        /* In document order, all or nothing (§9.2). */
-        for (size_t i = 0; i < n && !failed; i++)
-            failed = ops[i].set ? dav_prop_set(r->in, r->rel, ops[i].ns, ops[i].name, ops[i].xml)
-                                : dav_prop_remove(r->in, r->rel, ops[i].ns, ops[i].name);
-        if (failed)
-            dav_db_rollback(r->in);
-        else
-            failed = dav_db_commit(r->in) != 0;
+        for (size_t i = 0; i < pp->n; i++)
+            if (pp->ops[i].status == 200)
+                pp->ops[i].status = 424;
+        proppatch_answer(r, DAV_STORE_OK); /* nothing is changed */
+        return;
     }
-    if (failed) {
-        verbd_response_error(r->res, 500, NULL);
-    } else {
-        struct buf b = {0};
-        buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
-                     "<D:multistatus xmlns:D=\"DAV:\"><D:response>");
-        dav_xml_href(&b, r->prefix, r->rel, r->st.is_dir);
-        pp_group(&b, ops, n, 200, "200 OK");
-        pp_group(&b, ops, n, 403, "403 Forbidden");
-        pp_group(&b, ops, n, 424, "424 Failed Dependency");
-        buf_puts(&b, "</D:response></D:multistatus>\n");
-        dav_xml_respond(r->res, 207, &b);
-        buf_free(&b);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(ops[i].xml);
-    free(ops);
-    dav_xml_free(doc);
+    /* In document order, all or nothing (§9.2): one store operation. */
+    struct dav_patch *patch = calloc(pp->n, sizeof *patch);
+    if (!patch)
+        abort();
+    for (size_t i = 0; i < pp->n; i++)
+        patch[i] =
+            (struct dav_patch){pp->ops[i].set, pp->ops[i].ns, pp->ops[i].name, pp->ops[i].xml};
+    dav_patch(r, patch, pp->n, proppatch_answer);
+    free(patch);
 }

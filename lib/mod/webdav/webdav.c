@@ -215,113 +215,180 @@ static void dav_options(void *vinst, const struct verbd_request *req, method_set
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-/* GET and HEAD: the static module's answer (validators, conditionals,
- * ranges, listings). */
-static void serve_static(struct dav_inst *in, struct dav_req *r)
+/* A request's body being read, and whose it is. */
+struct dav_upload {
+    struct dav_inst *in;
+    struct dav_body *body;
+};
+
+static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void *arg);
+static void upload_done(struct verbd_exchange *x, int status, void *arg);
+
+void dav_done(struct dav_req *r)
 {
-    static_serve(in->st, r->req, r->res);
+    verbd_finish(r->x);
 }
 
-/* The request as the method handlers see it: its resource, looked at,
- * and its If header evaluated.  0, or a status with its answer on res. */
-static int dav_prepare(struct dav_req *r, struct dav_inst *in, const struct verbd_request *req,
-                       struct verbd_response *res)
+void dav_unavailable(struct dav_req *r)
 {
-    *r = (struct dav_req){.in = in, .req = req, .res = res, .method = request_method(req)};
+    verbd_response_error(r->res, 503,
+                         "The store of WebDAV properties and locks is unavailable; try again.");
+    verbd_response_header(r->res, "Retry-After", DAV_RETRY_AFTER);
+    dav_done(r);
+}
+
+static void dav_req_free(void *arg)
+{
+    struct dav_req *r = arg;
+    dav_if_free(r->ifh);
+    dav_locks_free(&r->locks);
+    dav_props_free(&r->props);
+    free(r->rel_buf);
+    free(r->prefix);
+    free(r->dst);
+}
+
+/* The request as the method handlers see it, in the exchange's arena: its
+ * resource looked at and its If header parsed.  Returns r with
+ * *status 0, or the status with its answer on the response. */
+static struct dav_req *dav_prepare(struct verbd_exchange *x, struct dav_inst *in, int *status)
+{
+    struct dav_req *r = verbd_alloc(x, sizeof *r);
+    const struct verbd_request *req = verbd_exchange_request(x);
+    *r = (struct dav_req){.x = x,
+                          .in = in,
+                          .req = req,
+                          .res = verbd_exchange_response(x),
+                          .method = request_method(req)};
+    verbd_cleanup(x, dav_req_free, r);
     r->rel_buf = request_rel(req, &r->slash);
     r->rel = r->rel_buf;
     r->prefix = request_prefix(req);
-    int status = 0;
     const char *why = NULL;
+    *status = 0;
     if (dav_reserved(r->rel))
-        status = 404; /* temporary files are nobody's business */
+        *status = 404; /* temporary files are nobody's business */
     else if (dav_stat(in, r->rel, &r->st) != 0)
-        status = fs_status(errno, FS_READ, "webdav: stat", r->rel, &why);
+        *status = fs_status(errno, FS_READ, "webdav: stat", r->rel, &why);
     else if (r->method != METHOD_GET && r->method != METHOD_HEAD)
-        status = dav_if_eval(r);
-    if (status == 412)
-        dav_error(res, 412, NULL);
-    else if (status)
-        verbd_response_error(res, status, why);
-    return status;
+        *status = dav_if_parse(r);
+    if (*status)
+        verbd_response_error(r->res, *status, why);
+    return r;
 }
 
-static void dav_req_free(struct dav_req *r)
+/* What a method needs loaded: the locks that matter to its resource, its
+ * Destination and the resources its If header names, and for PROPFIND
+ * the dead properties it may list.  One store round trip. */
+static void dav_load_for(struct dav_req *r, dav_store_done *done)
 {
-    dav_if_free(r->ifh);
-    dav_locks_free(&r->locks);
-    free(r->rel_buf);
-    free(r->prefix);
+    size_t ntags;
+    char **tags = dav_if_tags(r, &ntags);
+    const char **paths = calloc(ntags + 2, sizeof *paths);
+    if (!paths)
+        abort();
+    size_t n = 0;
+    paths[n++] = r->rel;
+    if (r->method == METHOD_COPY || r->method == METHOD_MOVE) {
+        size_t len;
+        bool slash;
+        const char *v = verbd_request_header(r->req, "Destination", &len);
+        if (v && dav_uri_to_rel(r, v, len, &r->dst, &slash) == 0)
+            paths[n++] = r->dst;
+    }
+    for (size_t i = 0; i < ntags; i++)
+        paths[n++] = tags[i];
+    struct dav_scope q = {.paths = paths, .npaths = n};
+    if (r->method == METHOD_PROPFIND) {
+        int depth = dav_depth(r->req, DAV_DEPTH_INFINITY);
+        q.props_rel = r->rel;
+        /* a refused depth is answered before the properties are used */
+        q.props_depth =
+            depth == 1 || (depth == DAV_DEPTH_INFINITY && r->in->depth_infinity) ? depth : 0;
+    }
+    dav_load(r, &q, done);
+    for (size_t i = 0; i < ntags; i++)
+        free(tags[i]);
+    free(tags);
+    free(paths);
 }
 
-/* Answers a request whose body (if any) is in `body`, which it takes. */
-static void dav_handle(struct dav_inst *in, const struct verbd_request *req,
-                       struct verbd_response *res, struct dav_body *body)
+/* The method, once the resource is looked at and the store loaded. */
+static void dav_method(struct dav_req *r)
 {
-    struct dav_req r;
-    int status = dav_prepare(&r, in, req, res);
-    if (body && !body->is_file) {
-        r.body = body->mem.p;
-        r.body_len = body->mem.len;
+    switch (r->method) {
+    case METHOD_PUT: dav_put(r); break;
+    case METHOD_DELETE: dav_delete(r); break;
+    case METHOD_MKCOL: dav_mkcol(r); break;
+    case METHOD_COPY: dav_copymove(r, false); break;
+    case METHOD_MOVE: dav_copymove(r, true); break;
+    case METHOD_PROPFIND: dav_propfind(r); break;
+    case METHOD_PROPPATCH: dav_proppatch(r); break;
+    case METHOD_LOCK: dav_lock(r); break;
+    case METHOD_UNLOCK: dav_unlock(r); break;
+    default:
+        verbd_response_error(r->res, 405, NULL);
+        dav_done(r);
+        break;
+    }
+}
+
+/* Methods other than PUT, MKCOL and LOCK need the resource to exist. */
+static bool needs_resource(const struct dav_req *r)
+{
+    return r->method != METHOD_PUT && r->method != METHOD_MKCOL && r->method != METHOD_LOCK;
+}
+
+static void loaded(struct dav_req *r, int result)
+{
+    if (result != DAV_STORE_OK) {
+        dav_unavailable(r);
+        return;
+    }
+    int status = dav_if_eval(r);
+    if (status) {
+        dav_error(r->res, status, NULL);
+        dav_done(r);
+    } else if (needs_resource(r) && !r->st.exists) {
+        verbd_response_error(r->res, 404, NULL);
+        dav_done(r);
+    } else {
+        r->next(r);
+    }
+}
+
+/* Runs a request: prepare (parse, stat), load from the store what the
+ * method needs, evaluate If, then `next` (the method, or the check of a
+ * PUT's head).  GET and HEAD never touch the store. */
+static void dav_dispatch(struct verbd_exchange *x, struct dav_inst *in, struct dav_upload *u,
+                         void (*next)(struct dav_req *r))
+{
+    int status;
+    struct dav_req *r = dav_prepare(x, in, &status);
+    r->upload = u;
+    if (u && !u->body->is_file) {
+        r->body = u->body->mem.p;
+        r->body_len = u->body->mem.len;
+    } else if (u) {
+        r->file = u->body;
     }
     if (status) {
-        /* answered */
-    } else if (r.method == METHOD_GET || r.method == METHOD_HEAD) {
-        serve_static(in, &r);
+        dav_done(r);
+    } else if (r->method == METHOD_GET || r->method == METHOD_HEAD) {
+        static_serve(in->st, r->req, r->res);
+        dav_done(r);
+    } else if (!r->ifh && needs_resource(r) && !r->st.exists) {
+        verbd_response_error(r->res, 404, NULL); /* nothing to load for */
+        dav_done(r);
     } else {
-        bool needs = r.method != METHOD_PUT && r.method != METHOD_MKCOL && r.method != METHOD_LOCK;
-        if (needs && !r.st.exists) {
-            verbd_response_error(res, 404, NULL);
-        } else {
-            switch (r.method) {
-            case METHOD_PUT:
-                dav_put(&r, body);
-                body = NULL; /* dav_put owns it */
-                break;
-            case METHOD_DELETE: dav_delete(&r); break;
-            case METHOD_MKCOL: dav_mkcol(&r); break;
-            case METHOD_COPY: dav_copymove(&r, false); break;
-            case METHOD_MOVE: dav_copymove(&r, true); break;
-            case METHOD_PROPFIND: dav_propfind(&r); break;
-            case METHOD_PROPPATCH: dav_proppatch(&r); break;
-            case METHOD_LOCK: dav_lock(&r); break;
-            case METHOD_UNLOCK: dav_unlock(&r); break;
-            default: verbd_response_error(res, 405, NULL); break;
-            }
-        }
+        r->next = next;
+        dav_load_for(r, loaded);
     }
-    dav_body_free(in, body, true);
-    dav_req_free(&r);
-}
-
-/* True if the head alone refuses a PUT (its answer built on res): then
- * the body is never asked for, and 100 Continue never sent. */
-static bool put_refused_by_head(struct dav_inst *in, const struct verbd_request *req,
-                                struct verbd_response *res)
-{
-    struct dav_req r;
-    int status = dav_prepare(&r, in, req, res);
-    if (!status)
-        status = dav_put_refusal(&r);
-    dav_req_free(&r);
-    return status != 0;
-}
-
-/* A request's body being read, and whose it is. */
-struct upload {
-    struct dav_inst *in;
-    struct dav_body *body; /* NULL once dav_handle took it */
-};
-
-static void upload_free(void *arg)
-{
-    struct upload *u = arg;
-    dav_body_free(u->in, u->body, true); /* an upload never completed */
 }
 
 static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void *arg)
 {
-    struct upload *u = arg;
+    struct dav_upload *u = arg;
     int status = body_data(u->body, p, n);
     if (status) {
         struct verbd_response *res = verbd_exchange_response(x);
@@ -331,18 +398,34 @@ static void upload_data(struct verbd_exchange *x, const void *p, size_t n, void 
     }
 }
 
+/* The body is in: the request runs from the start, its resource looked
+ * at again (a PUT's locks and preconditions may have changed meanwhile). */
 static void upload_done(struct verbd_exchange *x, int status, void *arg)
 {
-    struct upload *u = arg;
-    struct verbd_response *res = verbd_exchange_response(x);
+    struct dav_upload *u = arg;
     if (status) {
-        verbd_response_error(res, status, NULL);
-    } else {
-        struct dav_body *b = u->body;
-        u->body = NULL;
-        dav_handle(u->in, verbd_exchange_request(x), res, b);
+        verbd_response_error(verbd_exchange_response(x), status, NULL);
+        verbd_finish(x);
+        return;
     }
-    verbd_finish(x);
+    dav_dispatch(x, u->in, u, dav_method);
+}
+
+/* A PUT's head, looked at with its locks: refused before the client sends
+ * the body, and before 100 Continue, or the body is read. */
+static void put_head(struct dav_req *r)
+{
+    if (dav_put_refusal(r)) {
+        dav_done(r);
+        return;
+    }
+    verbd_read(r->x, upload_data, upload_done, r->upload);
+}
+
+static void upload_free(void *arg)
+{
+    struct dav_upload *u = arg;
+    dav_body_free(u->in, u->body, true); /* removes a temporary file not renamed */
 }
 
 static void dav_start(void *vinst, struct verbd_exchange *x)
@@ -351,12 +434,11 @@ static void dav_start(void *vinst, struct verbd_exchange *x)
     const struct verbd_request *req = verbd_exchange_request(x);
     struct verbd_response *res = verbd_exchange_response(x);
     if (!verbd_request_has_body(req)) {
-        dav_handle(in, req, res, NULL);
-        verbd_finish(x);
+        dav_dispatch(x, in, NULL, dav_method);
         return;
     }
-    struct upload *u = verbd_alloc(x, sizeof *u);
-    *u = (struct upload){in, body_new(in, req)};
+    struct dav_upload *u = verbd_alloc(x, sizeof *u);
+    *u = (struct dav_upload){in, body_new(in, req)};
     verbd_cleanup(x, upload_free, u);
     /* What the head decides (a missing parent, a reserved name, a lock, a
      * failed precondition) is answered before the client sends the body,
@@ -366,11 +448,10 @@ static void dav_start(void *vinst, struct verbd_exchange *x)
         verbd_finish(x);
         return;
     }
-    if (u->body->is_file && put_refused_by_head(in, req, res)) {
-        verbd_finish(x);
-        return;
-    }
-    verbd_read(x, upload_data, upload_done, u);
+    if (u->body->is_file)
+        dav_dispatch(x, in, u, put_head);
+    else
+        verbd_read(x, upload_data, upload_done, u);
 }
 
 /* ---- lifecycle and directives ---------------------------------------------------- */
@@ -380,27 +461,36 @@ static void dav_destroy(void *vinst)
     struct dav_inst *in = vinst;
     if (!in)
         return;
-    if (in->db && in->db_pid == getpid())
-        dav_db_close(in);
+    dav_store_free(in->store);
     static_share_free(in->st);
-    free(in->db_path);
     free(in);
+}
+
+/* dav_store sqlite:PATH, and its short form dav_db PATH.  Checked, not
+ * created: `verbd -t` must not leave files behind (nor connect to
+ * anything).  Each worker opens it on first use. */
+static int set_store(const char *directive, void *vinst, const char *value, char *err,
+                     size_t errlen)
+{
+    struct dav_inst *in = vinst;
+    struct dav_store *s = dav_store_new(in, directive, value, err, errlen);
+    if (!s)
+        return -1;
+    dav_store_free(in->store);
+    in->store = s;
+    return 0;
 }
 
 static int set_db(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
     (void)argc;
-    struct dav_inst *in = vinst;
-    /* Checked, not created: `verbd -t` must not leave files behind.  Each
-     * worker opens (and if need be creates) it on first use. */
-    if (dav_db_check(in, argv[0], err, errlen) < 0)
-        return -1;
-    char *p = strdup(argv[0]);
-    if (!p)
-        abort();
-    free(in->db_path);
-    in->db_path = p;
-    return 0;
+    return set_store("dav_db", vinst, argv[0], err, errlen);
+}
+
+static int set_dav_store(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    return set_store("dav_store", vinst, argv[0], err, errlen);
 }
 
 static int set_depth_infinity(void *vinst, int argc, const char *const *argv, char *err,
@@ -429,6 +519,7 @@ static int set_charset(void *vinst, int argc, const char *const *argv, char *err
 static const struct verbd_directive dav_directives[] = {
     {.name = "charset", .min_args = 1, .max_args = 1, .set = set_charset, .inherit = true},
     {.name = "dav_db", .min_args = 1, .max_args = 1, .set = set_db, .path_args = true},
+    {.name = "dav_store", .min_args = 1, .max_args = 1, .set = set_dav_store, .path_args = true},
     {.name = "dav_depth_infinity", .min_args = 1, .max_args = 1, .set = set_depth_infinity},
     {.name = "dav_fsync", .min_args = 1, .max_args = 1, .set = set_fsync},
     {.name = NULL},
@@ -456,19 +547,22 @@ static void *dav_create(const struct module_env *env, const char *arg, char *err
     /* The database lives beside the directory, never inside it, where a
      * client could read or overwrite it: DIR/../.verbd-dav-NAME.sqlite. */
     const char *root_real = static_root_real(st);
+    char *db_path = NULL;
     if (strcmp(root_real, "/") != 0) {
         char *copy1 = strdup(root_real), *copy2 = strdup(root_real);
         if (!copy1 || !copy2)
             abort();
         const char *dir = dirname(copy1), *base = basename(copy2);
         size_t n = strlen(dir) + strlen(base) + 32;
-        in->db_path = malloc(n);
-        if (!in->db_path)
+        db_path = malloc(n);
+        if (!db_path)
             abort();
-        snprintf(in->db_path, n, "%s/.verbd-dav-%s.sqlite", strcmp(dir, "/") ? dir : "", base);
+        snprintf(db_path, n, "%s/.verbd-dav-%s.sqlite", strcmp(dir, "/") ? dir : "", base);
         free(copy1);
         free(copy2);
     }
+    in->store = dav_store_sqlite(db_path);
+    free(db_path);
     xmlInitParser();
     return in;
 }

@@ -1,5 +1,5 @@
 /* The `webdav` module: RFC 4918 classes 1 and 2 over a directory, with
- * dead properties and locks kept in SQLite. */
+ * dead properties and locks kept in a store (store.h: SQLite). */
 #ifndef VERBD_MOD_WEBDAV_H
 #define VERBD_MOD_WEBDAV_H
 
