@@ -258,10 +258,10 @@ class TestLockConflicts(StoreCase):
         self.assertEqual(self.lock("/dav/a/", "exclusive", depth="infinity")[0].status, 423)
 
     def test_expired_lock_is_ignored(self):
-        r, tok = self.lock("/dav/a/b/f", timeout="Second-1")
+        r, tok = self.lock("/dav/a/b/f", timeout="Second-2")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.req("PUT", "/dav/a/b/f", body=b"y").status, 423)
-        time.sleep(2.2)
+        time.sleep(3.2)
         self.assertEqual(self.req("PUT", "/dav/a/b/f", body=b"y").status, 204)
         self.assertEqual(self.lock("/dav/a/b/f")[0].status, 200)
         r = self.req("LOCK", "/dav/a/b/f", {"If": "(<%s>)" % tok})

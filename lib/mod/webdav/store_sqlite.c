@@ -7,7 +7,8 @@
  *
  * Paths are rel strings compared bytewise; a subtree is rel itself plus
  * the range (rel + "/", rel + "0"), since '0' follows '/'.  Lock expiry
- * is SQLite's clock: `expires` is in its Unix seconds. */
+ * is SQLite's clock: `expires` is in its Unix seconds, to the millisecond
+ * (whole seconds would let a lock granted for one second end at once). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -23,7 +24,7 @@
 #include "mod/webdav/internal.h"
 #include "mod/webdav/store.h"
 
-#define NOW "CAST(strftime('%s', 'now') AS INTEGER)"
+#define NOW "((julianday('now') - 2440587.5) * 86400.0)"
 
 enum {
     S_PROPS_SCOPE,
@@ -52,7 +53,8 @@ static const char *const sql_text[S_COUNT] = {
     [S_PROPS_DROP] =
         "DELETE FROM props WHERE path = ?1 OR (path >= ?1 || '/' AND path < ?1 || '0')",
     [S_PROPS_DROP_ALL] = "DELETE FROM props",
-    [S_LOCKS_LIVE] = "SELECT token, root, depth, exclusive, owner, timeout, expires - " NOW
+    [S_LOCKS_LIVE] = "SELECT token, root, depth, exclusive, owner, timeout,"
+                     " CAST(expires - " NOW " + 0.999 AS INTEGER)"
                      " FROM locks WHERE expires > " NOW,
     [S_LOCKS_PURGE] = "DELETE FROM locks WHERE expires <= " NOW,
     [S_LOCK_INS] = "INSERT INTO locks(token, root, depth, exclusive, owner, timeout, expires) "
