@@ -131,6 +131,14 @@ struct dav_store *dav_store_pg(const char *uri);
 bool dav_store_pg_names(const char *value);
 int dav_store_pg_check(const char *directive, const char *uri, char *err, size_t errlen);
 
+/* For `verbd dav-store init|migrate`, blocking: creates (with `create`)
+ * or brings up to date the tables of the store a dav_store value names
+ * ("sqlite:PATH", a bare PATH, or postgresql://...).  0 with what was
+ * done in msg, or -1 with why not (nothing created without `create`). */
+int dav_store_setup(const char *value, bool create, char *msg, size_t len);
+int dav_store_sqlite_setup(const char *path, bool create, char *msg, size_t len);
+int dav_store_pg_setup(const char *uri, bool create, char *msg, size_t len);
+
 /* For implementations: calls done(r, result) from the loop, after the
  * current call returns. */
 void dav_store_complete(struct dav_req *r, dav_store_done *done, int result);

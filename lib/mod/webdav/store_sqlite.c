@@ -702,3 +702,42 @@ struct dav_store *dav_store_sqlite(const char *path)
         abort();
     return &s->base;
 }
+
+int dav_store_sqlite_setup(const char *path, bool create, char *msg, size_t len)
+{
+    if (!create && access(path, F_OK) != 0) {
+        snprintf(msg, len, "no database at %s (verbd dav-store init creates it)", path);
+        return -1;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    sqlite3_stmt *q = NULL;
+    int tables = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 10000);
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                " AND name IN ('props', 'locks')",
+                                -1, &q, NULL);
+    }
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        tables = sqlite3_column_int(q, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc == SQLITE_OK && tables < 2 && !create) {
+        snprintf(msg, len, "%s has no schema (verbd dav-store init creates it)", path);
+        sqlite3_close(db);
+        return -1;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, len, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_close(db);
+    snprintf(msg, len, tables < 2 ? "created the schema in %s" : "%s: schema up to date", path);
+    return 0;
+}
