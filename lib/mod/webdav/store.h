@@ -13,9 +13,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct dav_req;
 struct dav_inst;
+struct loop;
 
 struct dav_lock {
     char token[64]; /* "opaquelocktoken:<uuid>" */
@@ -104,6 +106,12 @@ struct dav_store_ops {
      * and those below it are dropped. */
     void (*transfer)(struct dav_store *s, struct dav_req *r, const char *src, const char *dst,
                      bool recursive, bool move, dav_store_done *done);
+    /* Optional: from now on, every `ms`, deletes the expired locks from
+     * the worker's loop, without blocking it (they are ignored already:
+     * this only keeps the table small).  Called once per worker. */
+    void (*sweep_every)(struct dav_store *s, struct loop *loop, uint64_t ms);
+    /* Stops it (the worker's loop is still there). */
+    void (*sweep_stop)(struct dav_store *s);
     void (*destroy)(struct dav_store *s);
 };
 

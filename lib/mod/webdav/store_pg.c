@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "mod/webdav/internal.h"
 #include "mod/webdav/store.h"
+#include "mod/webdav/store_pg_sweep.h"
 
 #define POOL_MAX 4             /* connections per worker */
 #define OP_TIMEOUT_MS 10000    /* an operation not answered by then fails */
@@ -112,6 +113,8 @@ struct pg_store {
     struct pg_conn *idle;                /* connected, nothing in flight */
     int open;                            /* this process's connections, idle or busy */
     struct pg_op *wait_head, *wait_tail; /* operations waiting for one */
+    struct pg_sweeper *sweeper;          /* this worker's, or NULL */
+    pid_t sweeper_pid;
 };
 
 /* What a statement's result is for. */
@@ -684,6 +687,23 @@ static void op_transfer(struct dav_store *vs, struct dav_req *r, const char *src
     op_run(op);
 }
 
+static void op_sweep_every(struct dav_store *vs, struct loop *loop, uint64_t ms)
+{
+    struct pg_store *s = (struct pg_store *)vs;
+    if (s->sweeper && s->sweeper_pid == getpid())
+        return;
+    s->sweeper = pg_sweeper_start(loop, s->conninfo, ms);
+    s->sweeper_pid = getpid();
+}
+
+static void op_sweep_stop(struct dav_store *vs)
+{
+    struct pg_store *s = (struct pg_store *)vs;
+    if (s->sweeper && s->sweeper_pid == getpid())
+        pg_sweeper_stop(s->sweeper);
+    s->sweeper = NULL;
+}
+
 static void op_destroy(struct dav_store *vs)
 {
     struct pg_store *s = (struct pg_store *)vs;
@@ -705,6 +725,8 @@ static const struct dav_store_ops pg_ops = {
     .unlock = op_unlock,
     .drop = op_drop,
     .transfer = op_transfer,
+    .sweep_every = op_sweep_every,
+    .sweep_stop = op_sweep_stop,
     .destroy = op_destroy,
 };
 
