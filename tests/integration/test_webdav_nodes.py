@@ -217,6 +217,14 @@ class NodesCase(unittest.TestCase):
             self.assertGreater(n, sum(answered) / NODES * 0.8, answered)
 
 
+class TestDocumentedSetup(unittest.TestCase):
+    def test_docs_show_the_files_the_tests_run(self):
+        with open(os.path.join(SETUP, "..", "scale-out.md")) as f:
+            doc = f.read()
+        for name in ("verbd.conf", "haproxy.cfg"):
+            self.assertIn("\n" + read_setup(name) + "```", doc, name)
+
+
 class TestLitmusThroughHaproxy(NodesCase):
     """litmus's suites through HAProxy: its requests go round robin to
     the nodes (one connection, each request balanced on its own)."""
