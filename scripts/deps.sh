@@ -54,8 +54,7 @@ if [ "$purpose" != run ]; then
     # Several nodes sharing it behind HAProxy (test_webdav_nodes.py), one of
     # them with its clock shifted by libfaketime.
     [ -x /usr/sbin/haproxy ] || need="$need haproxy"
-    [ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] ||
-        ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need="$need libfaketime"
+    ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need="$need libfaketime"
     # FastCGI: PHP-FPM as the application (test_fastcgi.py), and DokuWiki,
     # a PHP application from Debian run behind verbd unchanged (test_apps.py).
     ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need="$need php-fpm"
