@@ -51,6 +51,10 @@ if [ "$purpose" != run ]; then
     # A real PostgreSQL for the WebDAV store shared by several nodes
     # (test_webdav_pg.py starts its own, as an unprivileged user).
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+    # Several nodes sharing it behind HAProxy (test_webdav_nodes.py), one of
+    # them with its clock shifted by libfaketime.
+    [ -x /usr/sbin/haproxy ] || need="$need haproxy"
+    ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need="$need libfaketime"
     # FastCGI: PHP-FPM as the application (test_fastcgi.py), and DokuWiki,
     # a PHP application from Debian run behind verbd unchanged (test_apps.py).
     ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need="$need php-fpm"

@@ -9,6 +9,7 @@
 
 #include "verbd.h"
 
+#include "dav_store.h"
 #include "probe.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -21,6 +22,8 @@ static const char usage[] =
     "       verbd probe URL [options]   which methods a server implements, and\n"
     "                                   whether its answers agree; changes nothing\n"
     "                                   there unless --unsafe (verbd probe --help)\n"
+    "       verbd dav-store init|migrate -c FILE  create or update the tables of the\n"
+    "                                   WebDAV stores FILE names (docs/webdav.md)\n"
     "\n"
     "Serves DIR (default: the current directory) over HTTP/1.1, or what the\n"
     "config file FILE maps (docs/config.md).\n"
@@ -128,6 +131,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "probe") == 0)
         return probe_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "dav-store") == 0)
+        return dav_store_main(argc - 1, argv + 1);
     /* The daemon keeps the memory it frees for reuse: with glibc's
      * defaults the output buffer of every response with a large body in
      * memory (a gateway's 64 KiB answer) would be mapped and unmapped, or

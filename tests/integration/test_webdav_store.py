@@ -173,6 +173,14 @@ class TestStoreConfig(unittest.TestCase):
             self.assertIn("the URI holds a password; put it in a password file", p.stderr)
             self.assertNotIn("secret", p.stderr)
 
+    def test_lock_sweep_values(self):
+        self.assertEqual(self.check("dav_lock_sweep 500ms;").returncode, 0)
+        self.assertEqual(self.check("dav_lock_sweep off;").returncode, 0)
+        for value in ("0", "soon", "-1s"):
+            p = self.check("dav_lock_sweep %s;" % value)
+            self.assertNotEqual(p.returncode, 0, value)
+            self.assertIn("dav_lock_sweep", p.stderr)
+
     def test_postgresql_malformed_uri(self):
         p = self.check('dav_store "postgresql://verbd@db/dav?nosuchoption=1";')
         self.assertNotEqual(p.returncode, 0)
@@ -268,6 +276,45 @@ class TestLockConflicts(StoreCase):
         self.assertEqual(r.status, 412, r)  # refreshing an expired lock
         self.assertEqual(self.req("UNLOCK", "/dav/a/b/f",
                                   {"Lock-Token": "<%s>" % tok}).status, 409)
+
+
+class TestLockSweep(StoreCase):
+    """dav_lock_sweep 1s: an expired lock's row is deleted in the
+    background, with no request after it; with `off` it stays."""
+    sweep = "dav_lock_sweep 1s;"
+
+    def store_directive(self):
+        return super().store_directive() + " " + self.sweep
+
+    def rows(self):
+        """The lock rows in the store, expired or not."""
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.base, "db", "props.sqlite"))
+        try:
+            return db.execute("SELECT count(*) FROM locks").fetchone()[0]
+        finally:
+            db.close()
+
+    def test_expired_lock_swept(self):
+        self.assertEqual(self.req("PUT", "/dav/f", body=b"x").status, 201)
+        r, _ = self.lock("/dav/f", timeout="Second-1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.req("PUT", "/dav/g", body=b"x").status, 201)
+        r, _ = self.lock("/dav/g", timeout="Second-60")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.rows(), 2)
+        time.sleep(3.5)  # expired after 1 s, swept within the next second or two
+        self.assertEqual(self.rows(), 1)  # the unexpired one stays
+
+
+class TestLockSweepOff(TestLockSweep):
+    sweep = "dav_lock_sweep off;"
+
+    def test_expired_lock_swept(self):
+        self.assertEqual(self.req("PUT", "/dav/f", body=b"x").status, 201)
+        self.assertEqual(self.lock("/dav/f", timeout="Second-1")[0].status, 200)
+        time.sleep(3.5)
+        self.assertEqual(self.rows(), 1)  # ignored (see TestLockConflicts), not deleted
 
 
 class TestConcurrentLocks(StoreCase):

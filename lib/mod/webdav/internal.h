@@ -33,6 +33,7 @@ struct dav_inst {
     struct dav_store *store; /* dead properties and locks (store.h) */
     bool depth_infinity;     /* dav_depth_infinity: PROPFIND Depth: infinity */
     bool fsync;              /* dav_fsync: fsync uploads before renaming */
+    uint64_t lock_sweep_ms;  /* dav_lock_sweep: expired locks deleted this often; 0 off */
     unsigned tmp_counter;
     pid_t swept_pid; /* the process that swept orphans (tmp.c) */
     /* The mapping's method set as the router passes it to allow() before

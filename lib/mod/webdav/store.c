@@ -30,6 +30,14 @@ struct dav_store *dav_store_new(const struct dav_inst *in, const char *directive
     return dav_store_sqlite(path);
 }
 
+int dav_store_setup(const char *value, bool create, char *msg, size_t len)
+{
+    if (dav_store_pg_names(value))
+        return dav_store_pg_setup(value, create, msg, len);
+    return dav_store_sqlite_setup(strncmp(value, "sqlite:", 7) == 0 ? value + 7 : value, create,
+                                  msg, len);
+}
+
 void dav_store_free(struct dav_store *s)
 {
     if (s)

@@ -13,9 +13,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct dav_req;
 struct dav_inst;
+struct loop;
 
 struct dav_lock {
     char token[64]; /* "opaquelocktoken:<uuid>" */
@@ -104,6 +106,12 @@ struct dav_store_ops {
      * and those below it are dropped. */
     void (*transfer)(struct dav_store *s, struct dav_req *r, const char *src, const char *dst,
                      bool recursive, bool move, dav_store_done *done);
+    /* Optional: from now on, every `ms`, deletes the expired locks from
+     * the worker's loop, without blocking it (they are ignored already:
+     * this only keeps the table small).  Called once per worker. */
+    void (*sweep_every)(struct dav_store *s, struct loop *loop, uint64_t ms);
+    /* Stops it (the worker's loop is still there). */
+    void (*sweep_stop)(struct dav_store *s);
     void (*destroy)(struct dav_store *s);
 };
 
@@ -130,6 +138,14 @@ int dav_store_sqlite_check(const struct dav_inst *in, const char *directive, con
 struct dav_store *dav_store_pg(const char *uri);
 bool dav_store_pg_names(const char *value);
 int dav_store_pg_check(const char *directive, const char *uri, char *err, size_t errlen);
+
+/* For `verbd dav-store init|migrate`, blocking: creates (with `create`)
+ * or brings up to date the tables of the store a dav_store value names
+ * ("sqlite:PATH", a bare PATH, or postgresql://...).  0 with what was
+ * done in msg, or -1 with why not (nothing created without `create`). */
+int dav_store_setup(const char *value, bool create, char *msg, size_t len);
+int dav_store_sqlite_setup(const char *path, bool create, char *msg, size_t len);
+int dav_store_pg_setup(const char *uri, bool create, char *msg, size_t len);
 
 /* For implementations: calls done(r, result) from the loop, after the
  * current call returns. */

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "mod/webdav/internal.h"
 #include "mod/webdav/store.h"
+#include "mod/webdav/store_pg_sweep.h"
 
 #define POOL_MAX 4             /* connections per worker */
 #define OP_TIMEOUT_MS 10000    /* an operation not answered by then fails */
@@ -112,6 +113,8 @@ struct pg_store {
     struct pg_conn *idle;                /* connected, nothing in flight */
     int open;                            /* this process's connections, idle or busy */
     struct pg_op *wait_head, *wait_tail; /* operations waiting for one */
+    struct pg_sweeper *sweeper;          /* this worker's, or NULL */
+    pid_t sweeper_pid;
 };
 
 /* What a statement's result is for. */
@@ -684,6 +687,23 @@ static void op_transfer(struct dav_store *vs, struct dav_req *r, const char *src
     op_run(op);
 }
 
+static void op_sweep_every(struct dav_store *vs, struct loop *loop, uint64_t ms)
+{
+    struct pg_store *s = (struct pg_store *)vs;
+    if (s->sweeper && s->sweeper_pid == getpid())
+        return;
+    s->sweeper = pg_sweeper_start(loop, s->conninfo, ms);
+    s->sweeper_pid = getpid();
+}
+
+static void op_sweep_stop(struct dav_store *vs)
+{
+    struct pg_store *s = (struct pg_store *)vs;
+    if (s->sweeper && s->sweeper_pid == getpid())
+        pg_sweeper_stop(s->sweeper);
+    s->sweeper = NULL;
+}
+
 static void op_destroy(struct dav_store *vs)
 {
     struct pg_store *s = (struct pg_store *)vs;
@@ -705,8 +725,87 @@ static const struct dav_store_ops pg_ops = {
     .unlock = op_unlock,
     .drop = op_drop,
     .transfer = op_transfer,
+    .sweep_every = op_sweep_every,
+    .sweep_stop = op_sweep_stop,
     .destroy = op_destroy,
 };
+
+/* ---- schema set-up, blocking (verbd dav-store) ---------------------------- */
+
+static int setup_fail(PGconn *c, const char *what, char *msg, size_t len)
+{
+    const char *why = PQerrorMessage(c);
+    snprintf(msg, len, "%s: %.*s", what, (int)strcspn(why, "\n"), why);
+    PQfinish(c);
+    return -1;
+}
+
+/* One statement of the set-up: false (msg says why) if it failed. */
+static bool setup_exec(PGconn *c, const char *sql, PGresult **out)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (ok && out)
+        *out = res;
+    else
+        PQclear(res);
+    return ok;
+}
+
+int dav_store_pg_setup(const char *conninfo, bool create, char *msg, size_t len)
+{
+    static const char *const keys[] = {"dbname", "client_encoding", "application_name", NULL};
+    const char *const values[] = {conninfo, "UTF8", "verbd", NULL};
+    PGconn *c = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        return setup_fail(c, "cannot connect", msg, len);
+    PGresult *res = NULL;
+    /* Under the same advisory lock as a worker's first connection: nodes
+     * starting meanwhile wait for this transaction. */
+    if (!setup_exec(c, "BEGIN", NULL) || !setup_exec(c, schema_sql[0], NULL) ||
+        !setup_exec(c, schema_sql[1], NULL) ||
+        !setup_exec(
+            c,
+            "SELECT to_regclass('dav_schema_version') IS NOT NULL AND"
+            " to_regclass('dav_props') IS NOT NULL AND to_regclass('dav_locks') IS NOT NULL",
+            &res))
+        return setup_fail(c, "reading the schema", msg, len);
+    bool exists = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    long version = 0;
+    if (exists) {
+        if (!setup_exec(c, "SELECT COALESCE(MAX(version), 0) FROM dav_schema_version", &res))
+            return setup_fail(c, "reading the schema version", msg, len);
+        version = atol(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    if (!exists && !create) {
+        snprintf(msg, len, "no schema here (verbd dav-store init creates it)");
+        PQfinish(c);
+        return -1;
+    }
+    if (version > atol(SCHEMA_VERSION)) {
+        snprintf(msg, len, "schema version %ld is newer than this verbd's (%s)", version,
+                 SCHEMA_VERSION);
+        PQfinish(c);
+        return -1;
+    }
+    /* Every statement is idempotent: what is missing is created. */
+    for (size_t i = 2; i < sizeof schema_sql / sizeof schema_sql[0]; i++)
+        if (!setup_exec(c, schema_sql[i], NULL))
+            return setup_fail(c, "creating the schema", msg, len);
+    if (!setup_exec(c, "COMMIT", NULL))
+        return setup_fail(c, "committing", msg, len);
+    if (!exists)
+        snprintf(msg, len, "created the schema, version %s", SCHEMA_VERSION);
+    else if (version < atol(SCHEMA_VERSION))
+        snprintf(msg, len, "migrated the schema from version %ld to %s", version, SCHEMA_VERSION);
+    else
+        snprintf(msg, len, "schema version %s, up to date", SCHEMA_VERSION);
+    PQfinish(c);
+    return 0;
+}
 
 bool dav_store_pg_names(const char *value)
 {

@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "mod/static/static.h"
 #include "mod/webdav/internal.h"
 #include "mod/webdav/store.h"
@@ -85,6 +87,10 @@ struct sqlite_store {
     sqlite3 *db; /* opened lazily, per process (never across fork) */
     pid_t pid;
     sqlite3_stmt *stmts[S_COUNT];
+    struct loop *sweep_loop; /* this worker's sweep, if started */
+    struct loop_timer sweep;
+    uint64_t sweep_ms;
+    pid_t sweep_pid;
 };
 
 /* ---- checking a database path at configuration time ------------------ */
@@ -674,6 +680,37 @@ static void op_transfer(struct dav_store *vs, struct dav_req *r, const char *src
     dav_store_complete(r, done, rc == 0 ? DAV_STORE_OK : DAV_STORE_DOWN);
 }
 
+/* The sweep of expired locks: a local file, one short statement; the
+ * file is not opened (nor created) for it. */
+static void sweep(void *arg)
+{
+    struct sqlite_store *s = arg;
+    loop_timer_at(s->sweep_loop, &s->sweep, clock_ms() + s->sweep_ms, sweep, s);
+    if (s->db && s->pid == getpid() && exec(s, S_LOCKS_PURGE) == 0 && sqlite3_changes(s->db) > 0)
+        log_msg(LOG_DEBUG, "webdav: database %s: swept %d expired lock%s", s->path,
+                sqlite3_changes(s->db), sqlite3_changes(s->db) == 1 ? "" : "s");
+}
+
+static void op_sweep_every(struct dav_store *vs, struct loop *loop, uint64_t ms)
+{
+    struct sqlite_store *s = (struct sqlite_store *)vs;
+    if (s->sweep_loop && s->sweep_pid == getpid())
+        return;
+    s->sweep_loop = loop;
+    s->sweep_ms = ms;
+    s->sweep_pid = getpid();
+    loop_timer_init(&s->sweep);
+    loop_timer_at(loop, &s->sweep, clock_ms() + ms, sweep, s);
+}
+
+static void op_sweep_stop(struct dav_store *vs)
+{
+    struct sqlite_store *s = (struct sqlite_store *)vs;
+    if (s->sweep_loop && s->sweep_pid == getpid())
+        loop_timer_stop(s->sweep_loop, &s->sweep);
+    s->sweep_loop = NULL;
+}
+
 static void op_destroy(struct dav_store *vs)
 {
     struct sqlite_store *s = (struct sqlite_store *)vs;
@@ -691,6 +728,8 @@ static const struct dav_store_ops sqlite_ops = {
     .unlock = op_unlock,
     .drop = op_drop,
     .transfer = op_transfer,
+    .sweep_every = op_sweep_every,
+    .sweep_stop = op_sweep_stop,
     .destroy = op_destroy,
 };
 
@@ -703,4 +742,43 @@ struct dav_store *dav_store_sqlite(const char *path)
     if (path && !(s->path = strdup(path)))
         abort();
     return &s->base;
+}
+
+int dav_store_sqlite_setup(const char *path, bool create, char *msg, size_t len)
+{
+    if (!create && access(path, F_OK) != 0) {
+        snprintf(msg, len, "no database at %s (verbd dav-store init creates it)", path);
+        return -1;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    sqlite3_stmt *q = NULL;
+    int tables = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 10000);
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                " AND name IN ('props', 'locks')",
+                                -1, &q, NULL);
+    }
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        tables = sqlite3_column_int(q, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc == SQLITE_OK && tables < 2 && !create) {
+        snprintf(msg, len, "%s has no schema (verbd dav-store init creates it)", path);
+        sqlite3_close(db);
+        return -1;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, len, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_close(db);
+    snprintf(msg, len, tables < 2 ? "created the schema in %s" : "%s: schema up to date", path);
+    return 0;
 }

@@ -172,10 +172,18 @@ static int body_data(struct dav_body *b, const void *data, size_t len)
  * create(), which `verbd -t` runs too, before workers exist. */
 static void dav_worker_init(void *vinst, struct loop *loop, method_set allowed)
 {
-    (void)loop;
     struct dav_inst *in = vinst;
     in->mapping_methods = allowed; /* the mapping's set: see dav_locking */
     dav_sweep_orphans(in);
+    if (in->lock_sweep_ms && in->store->ops->sweep_every)
+        in->store->ops->sweep_every(in->store, loop, in->lock_sweep_ms);
+}
+
+static void dav_worker_exit(void *vinst)
+{
+    struct dav_inst *in = vinst;
+    if (in->store->ops->sweep_stop)
+        in->store->ops->sweep_stop(in->store);
 }
 
 /* ---- Allow and OPTIONS ------------------------------------------------------- */
@@ -508,6 +516,18 @@ static int set_fsync(void *vinst, int argc, const char *const *argv, char *err, 
     return directive_on_off("dav_fsync", argv[0], &in->fsync, err, errlen);
 }
 
+/* dav_lock_sweep DURATION|off: how often each worker deletes expired locks. */
+static int set_lock_sweep(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
+{
+    (void)argc;
+    struct dav_inst *in = vinst;
+    if (strcmp(argv[0], "off") == 0) {
+        in->lock_sweep_ms = 0;
+        return 0;
+    }
+    return directive_duration("dav_lock_sweep", argv[0], &in->lock_sweep_ms, err, errlen);
+}
+
 /* charset: the static module's, for GET and getcontenttype alike. */
 static int set_charset(void *vinst, int argc, const char *const *argv, char *err, size_t errlen)
 {
@@ -522,6 +542,7 @@ static const struct verbd_directive dav_directives[] = {
     {.name = "dav_store", .min_args = 1, .max_args = 1, .set = set_dav_store, .path_args = true},
     {.name = "dav_depth_infinity", .min_args = 1, .max_args = 1, .set = set_depth_infinity},
     {.name = "dav_fsync", .min_args = 1, .max_args = 1, .set = set_fsync},
+    {.name = "dav_lock_sweep", .min_args = 1, .max_args = 1, .set = set_lock_sweep},
     {.name = NULL},
 };
 
@@ -544,6 +565,7 @@ static void *dav_create(const struct module_env *env, const char *arg, char *err
     in->st = st;
     in->mapping_methods = verbd_module_webdav.methods;
     in->root_fd = static_root_fd(st);
+    in->lock_sweep_ms = 60000;
     /* The database lives beside the directory, never inside it, where a
      * client could read or overwrite it: DIR/../.verbd-dav-NAME.sqlite. */
     const char *root_real = static_root_real(st);
@@ -577,6 +599,7 @@ const struct verbd_module verbd_module_webdav = {
     .destroy = dav_destroy,
     .start = dav_start,
     .worker_init = dav_worker_init,
+    .worker_exit = dav_worker_exit,
     .allow = dav_allow,
     .options = dav_options,
 };
