@@ -25,7 +25,7 @@ import unittest
 
 import test_webdav_litmus
 import test_webdav_store as store
-from harness import Conn, HarnessError, Server, build_request, free_port
+from harness import Conn, HarnessError, Server, build_request, free_port, measured_as_built
 from pgserver import PgServer
 from test_webdav import LOCKINFO, multistatus
 
@@ -319,6 +319,9 @@ class TestLocksAcrossNodes(NodesCase):
 
 
 @unittest.skipUnless(FAKETIME, "libfaketime is not installed (apt-get install libfaketime)")
+@unittest.skipUnless(measured_as_built(), "libfaketime is not preloaded into a sanitizer or "
+                     "valgrind build: their own clock_gettime interceptors and its recursion "
+                     "guard can hang the process at start (the plain build runs this test)")
 class TestExpiryByTheDatabasesClock(NodesCase):
     """Node 1's clock is an hour ahead, node 2's an hour behind
     (libfaketime): a lock's expiry is the database's clock, so a lock
@@ -327,8 +330,7 @@ class TestExpiryByTheDatabasesClock(NodesCase):
 
     SHIFT = 3600
     node_env = {i: {"LD_PRELOAD": FAKETIME or "", "FAKETIME": "%+d" % shift,
-                    "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                    "ASAN_OPTIONS": "verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", "")}
+                    "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
                 for i, shift in ((1, SHIFT), (2, -SHIFT))}
 
     def node_clock(self, node):
