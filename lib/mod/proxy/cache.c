@@ -25,8 +25,11 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "http/date.h"
 #include "http/method.h"
+#include "http/range.h"
 #include "mod/proxy/ask.h"
+#include "mod/proxy/cache_body.h"
 #include "mod/proxy/internal.h"
 #include "route/vars.h"
 
@@ -172,23 +175,6 @@ static void cache_status(struct verbd_response *res, const char *fwd, int fwd_st
     verbd_response_header(res, "Cache-Status", v);
 }
 
-/* The bytes a response lends from a held entry: the entry is released
- * when the last piece is. */
-struct lent {
-    struct zone *zone;
-    uint32_t index;
-    size_t pieces;
-};
-
-static void lent_release(void *arg)
-{
-    struct lent *l = arg;
-    if (--l->pieces == 0) {
-        store_release(l->zone, l->index);
-        free(l);
-    }
-}
-
 /* Whether proxy_hide_header names the field. */
 static bool hidden(const struct proxy_inst *in, struct span name)
 {
@@ -209,18 +195,43 @@ static bool withheld(const struct proxy_inst *in, struct span name)
     return (in->cache_targeted && http_span_is(name, in->cache_targeted)) || hidden(in, name);
 }
 
+/* The stored fields an answer gets: those of a 304 only if only_304,
+ * and never `except` (NULL: none). */
 static void add_fields(struct verbd_response *res, const struct http_field *f, size_t n,
-                       bool only_304, const struct proxy_inst *in)
+                       bool only_304, const char *except, const struct proxy_inst *in)
 {
     for (size_t i = 0; i < n; i++) {
         char name[256];
         if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)) ||
-            withheld(in, f[i].name))
+            (except && http_span_is(f[i].name, except)) || withheld(in, f[i].name))
             continue;
         memcpy(name, f[i].name.p, f[i].name.n);
         name[f[i].name.n] = '\0';
         verbd_response_header_n(res, name, f[i].value.p, f[i].value.n);
     }
+}
+
+/* The ranges a request asks of a stored 200 (RFC 9110 §14.2): none
+ * (RANGE_IGNORE) without a valid Range, or with an If-Range that does
+ * not match the entry's strong ETag or its Last-Modified date exactly
+ * (§13.1.5). */
+static enum range_result ranges_asked(const struct http_request *h, const struct store_hit *hit,
+                                      const struct http_field *f, size_t n, struct byte_range *r,
+                                      size_t *count)
+{
+    struct span range = http_field_get(h, "Range");
+    if (!range.p || hit->meta.status != 200)
+        return RANGE_IGNORE;
+    struct span if_range = http_field_get(h, "If-Range");
+    if (if_range.p) {
+        struct span etag = http_fields_find(f, n, "ETag");
+        struct span lm = http_fields_find(f, n, "Last-Modified");
+        time_t mtime = 0;
+        bool has_mtime = lm.p && http_date_parse(lm.p, lm.n, &mtime) == 0;
+        if (!range_if_range_matches(if_range.p, if_range.n, etag.p, etag.n, has_mtime, mtime))
+            return RANGE_IGNORE;
+    }
+    return range_parse(range.p, range.n, hit->body_len, r, count);
 }
 
 /* Answers from a held entry (the reference passes to the response) with
@@ -235,10 +246,46 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     size_t n = policy_fields(head, head_len, f, FIELDS_MAX);
     const struct http_request *h = &x->req.http;
     bool not_modified = hit->meta.status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
-    verbd_response_status(res, not_modified ? 304 : hit->meta.status);
-    add_fields(res, f, n, not_modified, cx->in);
+    struct byte_range r[RANGE_MAX];
+    size_t count = 0;
+    enum range_result rr = not_modified ? RANGE_IGNORE : ranges_asked(h, hit, f, n, r, &count);
     char age_text[24];
     snprintf(age_text, sizeof age_text, "%llu", (unsigned long long)age);
+    if (rr == RANGE_UNSATISFIABLE) {
+        /* As the static module: Content-Range and no body. */
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)hit->body_len);
+        verbd_response_status(res, 416);
+        verbd_response_header(res, "Content-Range", cr);
+        verbd_response_header(res, "Age", age_text);
+        cache_status(res, fwd, fwd_status, stored, true, ttl_of(&hit->meta, age), detail);
+        store_count(cx->zone, fwd == NULL);
+        store_release(cx->zone, hit->index);
+        verbd_response_length(res, 0);
+        verbd_finish(x);
+        return;
+    }
+    struct cache_parts parts, *multi = NULL;
+    if (rr == RANGE_SATISFIABLE && count > 1) {
+        multi = &parts;
+        struct span type = http_fields_find(f, n, "Content-Type");
+        parts.type = type.p;
+        parts.type_len = type.n;
+        range_boundary(parts.boundary);
+    }
+    verbd_response_status(res, not_modified              ? 304
+                               : rr == RANGE_SATISFIABLE ? 206
+                                                         : hit->meta.status);
+    add_fields(res, f, n, not_modified, multi ? "Content-Type" : NULL, cx->in);
+    if (rr == RANGE_SATISFIABLE) {
+        char v[96];
+        if (multi)
+            snprintf(v, sizeof v, "multipart/byteranges; boundary=%s", parts.boundary);
+        else
+            snprintf(v, sizeof v, "bytes %llu-%llu/%llu", (unsigned long long)r[0].first,
+                     (unsigned long long)r[0].last, (unsigned long long)hit->body_len);
+        verbd_response_header(res, multi ? "Content-Type" : "Content-Range", v);
+    }
     verbd_response_header(res, "Age", age_text);
     cache_status(res, fwd, fwd_status, stored, true, ttl_of(&hit->meta, age), detail);
     store_count(cx->zone, fwd == NULL);
@@ -247,45 +294,15 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         verbd_finish(x);
         return;
     }
-    verbd_response_length(res, hit->body_len);
-    if (hit->body_in_file) {
-        /* The file stays readable through its descriptor whatever
-         * happens to the entry: the entry is released at once. */
-        uint64_t offset;
-        int fd = store_body_file(cx->zone, hit, &offset);
-        store_release(cx->zone, hit->index);
-        if (fd < 0) {
-            /* Its file went (removed by hand): the next request refetches. */
-            store_remove(cx->zone, cx->key.p, cx->key.len);
-            verbd_response_error(res, 503, "the cached body cannot be read");
-            verbd_finish(x);
-            return;
-        }
-        if (hit->body_len)
-            verbd_response_file(res, fd, offset, hit->body_len);
-        else
-            close(fd);
-        verbd_finish(x);
-        return;
+    if (rr != RANGE_SATISFIABLE) {
+        count = hit->body_len ? 1 : 0;
+        r[0] = (struct byte_range){0, hit->body_len ? hit->body_len - 1 : 0};
     }
-    const char *p;
-    size_t len;
-    struct store_walk w = {0};
-    while (store_body_next(cx->zone, hit, &w, &p, &len))
-        ;
-    size_t pieces = w.n;
-    if (!pieces) {
-        store_release(cx->zone, hit->index);
-        verbd_finish(x);
-        return;
+    if (!cache_body_send(cx->zone, hit, res, r, count, multi)) {
+        /* Its file went (removed by hand): the next request refetches. */
+        store_remove(cx->zone, cx->key.p, cx->key.len);
+        verbd_response_error(res, 503, "the cached body cannot be read");
     }
-    struct lent *l = malloc(sizeof *l);
-    if (!l)
-        abort();
-    *l = (struct lent){cx->zone, hit->index, pieces};
-    w = (struct store_walk){0};
-    while (store_body_next(cx->zone, hit, &w, &p, &len))
-        verbd_response_body_shared(res, p, len, lent_release, l);
     verbd_finish(x);
 }
 

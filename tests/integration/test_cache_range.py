@@ -1,0 +1,187 @@
+"""Range requests and the cache (docs/cache.md, "Ranges"; RFC 9110 §14,
+RFC 9111 §3.3-3.4): a Range on a stored 200 is answered from the cache
+(206, multipart/byteranges, 416, If-Range, HEAD), in a memory zone and
+in a disk zone; a Range on a miss goes upstream as it is.  Counted by
+the requests the upstream receives, as test_cache.py does."""
+
+import hashlib
+import re
+
+import upstream as U
+from test_cache import CacheCase, answer
+
+# Over four blocks of a zone: ranges that span blocks are lent in pieces.
+SIZE = 20000
+
+
+def body_of(n):
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(i.to_bytes(4, "big")).digest()
+        i += 1
+    return bytes(out[:n])
+
+
+BODY = body_of(SIZE)
+LM = "Tue, 14 Nov 2023 22:13:20 GMT"
+
+
+def ranged(body, fields):
+    """An upstream handler that answers a single bytes=A-B with 206 (and
+    anything else with 200), counting both as requests."""
+    def handler(ex):
+        ex.drain()
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", ex.request.header("Range") or "")
+        if m:
+            a, b = int(m.group(1)), min(int(m.group(2)), len(body) - 1)
+            ex.respond(206, fields + [("Content-Range", "bytes %d-%d/%d" % (a, b, len(body)))],
+                       body[a:b + 1])
+        else:
+            ex.respond(200, fields, body)
+    return handler
+
+
+def parts_of(r):
+    """The parts of a multipart/byteranges answer: [(Content-Range, bytes)]."""
+    ct = r.header("Content-Type")
+    m = re.fullmatch(r"multipart/byteranges; boundary=(\S+)", ct or "")
+    assert m, ct
+    delim = b"--" + m.group(1).encode()
+    chunks = r.body.split(delim)
+    assert chunks[0] == b"" and chunks[-1] == b"--\r\n", r.body[:200]
+    out = []
+    for c in chunks[1:-1]:
+        head, _, data = c.partition(b"\r\n\r\n")
+        fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if line)
+        assert data.endswith(b"\r\n")
+        out.append((fields.get("Content-Range"), fields.get("Content-Type"), data[:-2]))
+    return out
+
+
+class RangeOnHit:
+    """The tests, for a memory zone and a disk zone alike."""
+
+    FIELDS = [("Cache-Control", "max-age=60"), ("Content-Type", "application/x-test"),
+              ("ETag", '"v1"'), ("Last-Modified", LM)]
+
+    def stored(self, path="/r", body=BODY, fields=None):
+        self.up.on("GET", path, ranged(body, self.FIELDS if fields is None else fields))
+        self.start()
+        first = self.get(path)
+        self.assertEqual((first.status, first.body), (200, body))
+        self.assertEqual(self.up.count("GET", path), 1)
+
+    def assertRange(self, r, first, last, body=BODY):
+        self.assertEqual(r.status, 206, r.headers)
+        self.assertEqual(r.header("Content-Range"), "bytes %d-%d/%d" % (first, last, len(body)))
+        self.assertEqual(r.body, body[first:last + 1])
+        self.assertEqual(r.header("Content-Length"), str(last - first + 1))
+        self.assertEqual(r.header("Content-Type"), "application/x-test")
+        self.assertHit(r)
+
+    def test_single_ranges_of_a_stored_200_are_answered_206_from_it(self):
+        self.stored()
+        cases = {"bytes=0-99": (0, 99), "bytes=4000-8300": (4000, 8300),
+                 "bytes=19990-": (19990, SIZE - 1), "bytes=-10": (SIZE - 10, SIZE - 1),
+                 "bytes=5-999999": (5, SIZE - 1), "bytes=-999999": (0, SIZE - 1),
+                 "bytes=4096-4096": (4096, 4096)}
+        for spec, (a, b) in cases.items():
+            with self.subTest(range=spec):
+                self.assertRange(self.get("/r", headers={"Range": spec}), a, b)
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_a_small_body_too(self):
+        # A disk zone keeps a body this small in its index as well.
+        small = b"0123456789abcdef"
+        self.stored("/s", small)
+        self.assertRange(self.get("/s", headers={"Range": "bytes=3-6"}), 3, 6, small)
+        self.assertEqual(self.up.count("GET", "/s"), 1)
+
+    def test_several_ranges_are_multipart_byteranges(self):
+        self.stored()
+        r = self.get("/r", headers={"Range": "bytes=0-9, 8000-12000, -5"})
+        self.assertEqual(r.status, 206, r.headers)
+        self.assertHit(r)
+        self.assertIsNone(r.header("Content-Range"))
+        self.assertEqual(r.header("Content-Length"), str(len(r.body)))
+        self.assertEqual(parts_of(r), [
+            ("bytes 0-9/%d" % SIZE, "application/x-test", BODY[0:10]),
+            ("bytes 8000-12000/%d" % SIZE, "application/x-test", BODY[8000:12001]),
+            ("bytes %d-%d/%d" % (SIZE - 5, SIZE - 1, SIZE), "application/x-test", BODY[-5:]),
+        ])
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_an_unsatisfiable_range_is_416_with_the_length(self):
+        self.stored()
+        for spec in ("bytes=%d-" % SIZE, "bytes=30000-40000", "bytes=-0"):
+            with self.subTest(range=spec):
+                r = self.get("/r", headers={"Range": spec})
+                self.assertEqual(r.status, 416, r.headers)
+                self.assertEqual(r.header("Content-Range"), "bytes */%d" % SIZE)
+                self.assertEqual(r.body, b"")
+                self.assertTrue(r.header("Cache-Status").startswith("verbd; hit"))
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_an_invalid_range_gets_the_whole_200(self):
+        self.stored()
+        for spec in ("bytes=9-3", "items=0-3", "bytes=a-b", "bytes="):
+            with self.subTest(range=spec):
+                r = self.get("/r", headers={"Range": spec})
+                self.assertEqual((r.status, r.body), (200, BODY))
+                self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_if_range_matches_a_strong_etag_or_the_exact_date(self):
+        self.stored()
+        honoured = ('"v1"', LM)
+        whole = ('"v2"', 'W/"v1"', "Tue, 14 Nov 2023 22:13:21 GMT", "nonsense")
+        for value in honoured:
+            with self.subTest(if_range=value):
+                r = self.get("/r", headers={"Range": "bytes=10-19", "If-Range": value})
+                self.assertRange(r, 10, 19)
+        for value in whole:
+            with self.subTest(if_range=value):
+                r = self.get("/r", headers={"Range": "bytes=10-19", "If-Range": value})
+                self.assertEqual((r.status, r.body), (200, BODY))
+                self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_if_range_never_matches_a_weak_etag(self):
+        self.stored(fields=[("Cache-Control", "max-age=60"), ("ETag", 'W/"v1"')])
+        for value in ('W/"v1"', '"v1"'):
+            with self.subTest(if_range=value):
+                r = self.get("/r", headers={"Range": "bytes=10-19", "If-Range": value})
+                self.assertEqual((r.status, r.body), (200, BODY))
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
+    def test_head_with_a_range(self):
+        self.stored()
+        r = self.ask("HEAD", "/r", headers={"Range": "bytes=100-199"})
+        self.assertEqual(r.status, 206, r.headers)
+        self.assertEqual(r.header("Content-Range"), "bytes 100-199/%d" % SIZE)
+        self.assertEqual((r.header("Content-Length"), r.body), ("100", b""))
+        self.assertHit(r)
+        r = self.ask("HEAD", "/r", headers={"Range": "bytes=%d-" % SIZE})
+        self.assertEqual((r.status, r.header("Content-Range")), (416, "bytes */%d" % SIZE))
+        self.assertEqual((self.up.count("GET", "/r"), self.up.count("HEAD", "/r")), (1, 0))
+
+    def test_a_range_on_a_miss_goes_upstream_as_it_is(self):
+        self.up.on("GET", "/m", ranged(BODY, self.FIELDS))
+        self.start()
+        r = self.get("/m", headers={"Range": "bytes=10-19"})
+        self.assertEqual((r.status, r.body), (206, BODY[10:20]))
+        self.assertEqual(r.header("Content-Range"), "bytes 10-19/%d" % SIZE)
+        self.assertIn("fwd=uri-miss", r.header("Cache-Status"))
+        self.assertEqual(self.up.requests[-1].header("Range"), "bytes=10-19")
+        self.assertEqual(self.up.count("GET", "/m"), 1)
+
+
+class MemoryZone(RangeOnHit, CacheCase):
+    pass
+
+
+class DiskZone(RangeOnHit, CacheCase):
+    def start(self, extra="", top="", zone="d"):
+        top += "cache_zone d memory=4m path=%s/cache disk=8m;\n" % self.dir
+        return super().start(extra, top, zone)
