@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "http/date.h"
@@ -105,6 +106,29 @@ enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byt
         return RANGE_IGNORE;
     *count = nsat;
     return RANGE_SATISFIABLE;
+}
+
+/* 1*DIGIT that fits (at most 18 digits: no overflow); false otherwise. */
+static bool get_exact(const char *p, size_t n, size_t *i, uint64_t *v)
+{
+    size_t start = *i;
+    uint64_t x = 0;
+    for (; *i < n && is_digit(p[*i]) && *i - start < 18; (*i)++)
+        x = x * 10 + (unsigned)(p[*i] - '0');
+    *v = x;
+    return *i > start && !(*i < n && is_digit(p[*i]));
+}
+
+bool range_content_range_parse(const char *p, size_t n, struct byte_range *part, uint64_t *size)
+{
+    size_t i = 6;
+    if (n < 6 || strncasecmp(p, "bytes ", 6) != 0)
+        return false;
+    if (!get_exact(p, n, &i, &part->first) || i >= n || p[i++] != '-' ||
+        !get_exact(p, n, &i, &part->last) || i >= n || p[i++] != '/' ||
+        !get_exact(p, n, &i, size) || i != n)
+        return false;
+    return part->first <= part->last && part->last < *size;
 }
 
 bool range_if_range_matches(const char *p, size_t n, const char *etag, size_t etag_len,

@@ -27,6 +27,11 @@ enum range_result {
 enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
                               size_t *count);
 
+/* A single part's Content-Range "bytes A-B/LEN" (§14.4) whose complete
+ * length is known: true with the part and LEN; false for anything else
+ * (an unknown length "*", an unsatisfied-range, A > B, B >= LEN). */
+bool range_content_range_parse(const char *p, size_t n, struct byte_range *part, uint64_t *size);
+
 /* Whether an If-Range field p[0..n) lets a Range be honoured: an
  * entity-tag matching `etag` strongly (a weak tag on either side never
  * does), or an HTTP-date equal to the Last-Modified date (when

@@ -8,7 +8,7 @@ import hashlib
 import re
 
 import upstream as U
-from test_cache import CacheCase, answer
+from test_cache import CacheCase, http_date
 
 # Over four blocks of a zone: ranges that span blocks are lent in pieces.
 SIZE = 20000
@@ -28,13 +28,18 @@ LM = "Tue, 14 Nov 2023 22:13:20 GMT"
 
 
 def ranged(body, fields):
-    """An upstream handler that answers a single bytes=A-B with 206 (and
-    anything else with 200), counting both as requests."""
+    """An upstream handler that answers a single bytes=A-B, A- or -N with
+    206 (and anything else, several ranges too, with 200), counting both
+    as requests."""
     def handler(ex):
         ex.drain()
-        m = re.fullmatch(r"bytes=(\d+)-(\d+)", ex.request.header("Range") or "")
-        if m:
-            a, b = int(m.group(1)), min(int(m.group(2)), len(body) - 1)
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", ex.request.header("Range") or "")
+        if m and (m.group(1) or m.group(2)):
+            if m.group(1):
+                a = int(m.group(1))
+                b = min(int(m.group(2) or len(body) - 1), len(body) - 1)
+            else:
+                a, b = max(len(body) - int(m.group(2)), 0), len(body) - 1
             ex.respond(206, fields + [("Content-Range", "bytes %d-%d/%d" % (a, b, len(body)))],
                        body[a:b + 1])
         else:
@@ -182,6 +187,198 @@ class MemoryZone(RangeOnHit, CacheCase):
 
 
 class DiskZone(RangeOnHit, CacheCase):
+    def start(self, extra="", top="", zone="d"):
+        top += "cache_zone d memory=4m path=%s/cache disk=8m;\n" % self.dir
+        return super().start(extra, top, zone)
+
+
+class StoredParts:
+    """206 answers stored as parts (RFC 9111 §3.3) and combined (§3.4),
+    for a memory zone and a disk zone alike."""
+
+    def serve(self, body=BODY, fields=None, path="/p"):
+        self.fields = list(fields if fields is not None else
+                           [("Cache-Control", "max-age=60"), ("ETag", '"v1"'),
+                            ("Content-Type", "application/x-test")])
+        self.body = body
+        self.up.on("GET", path, lambda ex: ranged(self.body, self.fields)(ex))
+        self.start()
+
+    def range(self, spec, path="/p", **extra):
+        return self.get(path, headers=dict(extra, Range=spec))
+
+    def assertPart(self, r, first, last, body=BODY, hit=True):
+        self.assertEqual(r.status, 206, r.headers)
+        self.assertEqual(r.header("Content-Range"), "bytes %d-%d/%d" % (first, last, len(body)))
+        self.assertEqual(r.body, body[first:last + 1])
+        if hit:
+            self.assertHit(r)
+
+    def test_a_206_is_stored_and_answers_ranges_inside_it(self):
+        self.serve()
+        r = self.range("bytes=100-199")
+        self.assertPart(r, 100, 199, hit=False)
+        self.assertIn("stored", r.header("Cache-Status"))
+        for spec, (a, b) in {"bytes=120-149": (120, 149), "bytes=100-199": (100, 199),
+                             "bytes=199-199": (199, 199)}.items():
+            with self.subTest(range=spec):
+                self.assertPart(self.range(spec), a, b)
+        r = self.ask("HEAD", "/p", headers={"Range": "bytes=150-159"})
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (206, "10", b""))
+        self.assertEqual(self.up.count("GET", "/p"), 1)
+
+    def test_a_part_never_answers_for_more_than_it_holds(self):
+        self.serve()
+        self.range("bytes=1000-1999")
+        asked = ["bytes=999-1500", "bytes=1500-2000", "bytes=-10", "bytes=0-1,19995-19999"]
+        for n, spec in enumerate(asked, start=2):
+            with self.subTest(range=spec):
+                r = self.range(spec)
+                self.assertIn("fwd=partial", r.header("Cache-Status"))
+                # Forwarded as it is.
+                self.assertEqual(self.up.requests[-1].header("Range"), spec)
+                self.assertEqual(self.up.count("GET", "/p"), n)
+        self.assertEqual(self.up.count("GET", "/p"), 5)
+        # The upstream answered the two ranges with the whole 200 (as it
+        # may), which replaced the part.
+        self.assertEqual(r.status, 200)
+        r = self.get("/p")
+        self.assertEqual(r.body, BODY)
+        self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/p"), 5)
+
+    def test_a_request_without_range_is_not_answered_from_a_part(self):
+        self.serve()
+        self.range("bytes=0-99")
+        r = self.get("/p")
+        self.assertEqual((r.status, r.body), (200, BODY))
+        self.assertIn("fwd=partial", r.header("Cache-Status"))
+        self.assertIsNone(self.up.requests[-1].header("Range"))
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        # The 200 replaced the part.
+        self.assertHit(self.get("/p"))
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
+    def test_a_part_answers_an_unsatisfiable_range_with_the_complete_length(self):
+        self.serve()
+        self.range("bytes=0-99")
+        r = self.range("bytes=%d-" % SIZE)
+        self.assertEqual((r.status, r.header("Content-Range")), (416, "bytes */%d" % SIZE))
+        self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/p"), 1)
+
+    def test_a_part_with_if_range_or_other_conditions(self):
+        self.serve()
+        self.range("bytes=0-99")
+        self.assertPart(self.range("bytes=0-9", **{"If-Range": '"v1"'}), 0, 9)
+        self.assertEqual(self.up.count("GET", "/p"), 1)
+        # If-Range that does not match asks for the whole: upstream.
+        r = self.range("bytes=0-9", **{"If-Range": '"v0"'})
+        self.assertIn("fwd=partial", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        r = self.range("bytes=0-9", **{"If-None-Match": '"v1"'})
+        self.assertIn("fwd=partial", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 3)
+
+    def test_overlapping_parts_of_one_validator_are_combined(self):
+        self.serve()
+        self.range("bytes=100-199")
+        self.range("bytes=150-299")      # overlaps: 100-299
+        self.range("bytes=300-399")      # touches: 100-399
+        self.assertEqual(self.up.count("GET", "/p"), 3)
+        self.assertPart(self.range("bytes=100-399"), 100, 399)
+        self.assertPart(self.range("bytes=180-320"), 180, 320)
+        self.assertEqual(self.up.count("GET", "/p"), 3)
+        # A part apart from it replaces it (one part per variant).
+        self.range("bytes=1000-1099")
+        self.assertPart(self.range("bytes=1000-1009"), 1000, 1009)
+        self.assertEqual(self.up.count("GET", "/p"), 4)
+        self.assertIn("fwd=partial", self.range("bytes=100-109").header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 5)
+
+    def test_parts_that_complete_the_representation_become_a_200(self):
+        self.serve()
+        self.range("bytes=0-9999")
+        self.range("bytes=10000-")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        r = self.get("/p")
+        self.assertEqual((r.status, r.body), (200, BODY))
+        self.assertHit(r)
+        self.assertIsNone(r.header("Content-Range"))
+        self.assertEqual(r.header("ETag"), '"v1"')
+        self.assertPart(self.range("bytes=5-15"), 5, 15)
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
+    def test_a_206_of_the_whole_is_a_200(self):
+        self.serve()
+        self.range("bytes=0-%d" % (SIZE - 1))
+        r = self.get("/p")
+        self.assertEqual((r.status, r.body), (200, BODY))
+        self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/p"), 1)
+
+    def test_parts_of_another_validator_are_never_combined(self):
+        self.serve()
+        self.range("bytes=0-9999")
+        # The representation changes: the newer part replaces the stored one.
+        self.body = bytes(reversed(BODY))
+        self.fields[1] = ("ETag", '"v2"')
+        self.range("bytes=10000-")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        self.assertPart(self.range("bytes=15000-15009"), 15000, 15009, self.body)
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        r = self.range("bytes=0-9")     # the v1 part is gone
+        self.assertIn("fwd=partial", r.header("Cache-Status"))
+        self.assertEqual(r.body, self.body[:10])
+        r = self.get("/p")              # and nothing became a 200
+        self.assertNotIn("hit", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 4)
+
+    def test_a_last_modified_a_second_before_date_is_a_strong_validator(self):
+        self.serve(fields=[("Cache-Control", "max-age=60"), ("Last-Modified", http_date(-10)),
+                           ("Date", http_date())])
+        self.range("bytes=0-99")
+        self.assertPart(self.range("bytes=0-9"), 0, 9)
+        self.assertEqual(self.up.count("GET", "/p"), 1)
+
+    def test_what_206_is_not_stored(self):
+        cases = {
+            "/weak": [("Cache-Control", "max-age=60"), ("ETag", 'W/"v1"')],
+            "/none": [("Cache-Control", "max-age=60")],
+            "/lm-at-date": [("Cache-Control", "max-age=60"), ("Last-Modified", http_date()),
+                            ("Date", http_date())],
+            "/no-store": [("Cache-Control", "no-store"), ("ETag", '"v1"')],
+        }
+        for path, fields in cases.items():
+            self.up.on("GET", path, ranged(BODY, fields))
+
+        def unknown_length(ex):
+            ex.drain()
+            ex.respond(206, [("Cache-Control", "max-age=60"), ("ETag", '"v1"'),
+                             ("Content-Range", "bytes 0-9/*")], BODY[:10])
+        self.up.on("GET", "/unknown-length", unknown_length)
+
+        def multipart(ex):
+            ex.drain()
+            ex.respond(206, [("Cache-Control", "max-age=60"), ("ETag", '"v1"'),
+                             ("Content-Type", "multipart/byteranges; boundary=B")],
+                       b"--B\r\nContent-Range: bytes 0-0/20000\r\n\r\nx\r\n--B--\r\n")
+        self.up.on("GET", "/multipart", multipart)
+        self.start()
+        for path in list(cases) + ["/unknown-length", "/multipart"]:
+            with self.subTest(path=path):
+                self.range("bytes=0-9", path)
+                r = self.range("bytes=0-9", path)
+                self.assertEqual(r.status, 206)
+                self.assertNotIn("hit", r.header("Cache-Status"))
+                self.assertEqual(self.up.count("GET", path), 2)
+
+
+class MemoryZoneParts(StoredParts, CacheCase):
+    pass
+
+
+class DiskZoneParts(StoredParts, CacheCase):
     def start(self, extra="", top="", zone="d"):
         top += "cache_zone d memory=4m path=%s/cache disk=8m;\n" % self.dir
         return super().start(extra, top, zone)

@@ -63,13 +63,19 @@ static size_t part_head(const struct cache_parts *parts, size_t k, const struct 
 }
 
 bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_response *res,
-                     const struct byte_range *r, size_t count, const struct cache_parts *parts)
+                     const struct byte_range *asked, size_t count, uint64_t shift, uint64_t size,
+                     const struct cache_parts *parts)
 {
+    /* The ranges of the body (the part heads say those of the
+     * representation). */
+    struct byte_range r[RANGE_MAX];
+    for (size_t k = 0; k < count && k < RANGE_MAX; k++)
+        r[k] = (struct byte_range){asked[k].first - shift, asked[k].last - shift};
     char head[256];
     uint64_t length = 0;
     for (size_t k = 0; k < count; k++)
         length += r[k].last - r[k].first + 1 +
-                  (parts ? part_head(parts, k, &r[k], hit->body_len, head, sizeof head) : 0);
+                  (parts ? part_head(parts, k, &asked[k], size, head, sizeof head) : 0);
     if (parts)
         length += range_parts_end(head, sizeof head, parts->boundary);
     if (hit->body_in_file) {
@@ -84,7 +90,7 @@ bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_r
         for (size_t k = 0; k < count; k++) {
             if (parts)
                 verbd_response_body(res, head,
-                                    part_head(parts, k, &r[k], hit->body_len, head, sizeof head));
+                                    part_head(parts, k, &asked[k], size, head, sizeof head));
             verbd_response_file(res, fd, offset + r[k].first, r[k].last - r[k].first + 1);
         }
         if (parts)
@@ -108,8 +114,7 @@ bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_r
     }
     for (size_t k = 0; k < count; k++) {
         if (parts)
-            verbd_response_body(res, head,
-                                part_head(parts, k, &r[k], hit->body_len, head, sizeof head));
+            verbd_response_body(res, head, part_head(parts, k, &asked[k], size, head, sizeof head));
         if (l)
             lend_range(z, hit, res, &r[k], l);
     }

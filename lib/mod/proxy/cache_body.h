@@ -18,12 +18,15 @@ struct cache_parts {
     size_t type_len;
 };
 
-/* Appends the ranges r[0..count) of the held entry's body to res (with
- * the parts' delimiters when `parts`), states the length, and passes
+/* Appends the ranges r[0..count) of the representation (`size` bytes,
+ * of which the held entry's body holds those from `shift`: a stored
+ * part's first byte, else 0) to res (with the parts' delimiters when
+ * `parts`), states the length, and passes
  * the entry's reference to the response.  False if the body cannot be
  * read (a disk zone's file removed by hand): nothing was appended and
  * the entry is released. */
 bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_response *res,
-                     const struct byte_range *r, size_t count, const struct cache_parts *parts);
+                     const struct byte_range *r, size_t count, uint64_t shift, uint64_t size,
+                     const struct cache_parts *parts);
 
 #endif
