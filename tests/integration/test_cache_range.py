@@ -309,6 +309,27 @@ class StoredParts:
         self.assertPart(self.range("bytes=5-15"), 5, 15)
         self.assertEqual(self.up.count("GET", "/p"), 2)
 
+    def test_a_stale_part_is_validated_and_a_304_answers_from_it(self):
+        fields = [("Cache-Control", "max-age=0"), ("ETag", '"v1"')]
+        partial = ranged(BODY, fields)
+
+        def handler(ex):
+            if ex.request.header("If-None-Match") == '"v1"':
+                ex.drain()
+                ex.respond(304, [("ETag", '"v1"'), ("Cache-Control", "max-age=60")], b"")
+            else:
+                partial(ex)
+        self.up.on("GET", "/p", handler)
+        self.start()
+        self.range("bytes=0-99")
+        r = self.range("bytes=10-19")
+        self.assertPart(r, 10, 19, hit=False)
+        self.assertIn("fwd=stale; fwd-status=304", r.header("Cache-Status"))
+        self.assertEqual(self.up.requests[-1].header("Range"), "bytes=10-19")
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+        self.assertPart(self.range("bytes=20-29"), 20, 29)   # fresh again
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
     def test_a_206_of_the_whole_is_a_200(self):
         self.serve()
         self.range("bytes=0-%d" % (SIZE - 1))
