@@ -330,6 +330,16 @@ class StoredParts:
         self.assertPart(self.range("bytes=20-29"), 20, 29)   # fresh again
         self.assertEqual(self.up.count("GET", "/p"), 2)
 
+    def test_a_head_with_range_that_misses_stores_no_part(self):
+        self.serve()
+        r = self.ask("HEAD", "/p", headers={"Range": "bytes=0-9"})
+        self.assertEqual((r.status, r.header("Content-Range"), r.body),
+                         (206, "bytes 0-9/%d" % SIZE, b""))
+        self.assertEqual(self.up.requests[-1].method, "GET")
+        r = self.range("bytes=0-9")
+        self.assertNotIn("hit", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 2)
+
     def test_a_206_of_the_whole_is_a_200(self):
         self.serve()
         self.range("bytes=0-%d" % (SIZE - 1))
