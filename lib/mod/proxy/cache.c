@@ -236,7 +236,9 @@ static bool entry_extent(const struct store_hit *hit, const struct http_field *f
     if (hit->meta.status != 206)
         return true;
     struct byte_range part;
-    if (!policy_partial(f, n, &part, size) || part.last - part.first + 1 != hit->body_len)
+    struct span cr = http_fields_find(f, n, "Content-Range");
+    if (!cr.p || !range_content_range_parse(cr.p, cr.n, &part, size) ||
+        part.last - part.first + 1 != hit->body_len)
         return false;
     *shift = part.first;
     return true;
@@ -313,9 +315,13 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     bool extent = entry_extent(hit, f, n, &shift, &size);
     enum range_result rr =
         not_modified || !extent ? RANGE_IGNORE : ranges_asked(h, hit, f, n, size, r, &count);
-    if (hit->meta.status == 206 && rr == RANGE_IGNORE) {
-        /* entry_answers let it through: the head changed since (a 304's
-         * refresh).  Nothing of the part can be sent. */
+    bool outside = false;
+    for (size_t k = 0; hit->meta.status == 206 && rr == RANGE_SATISFIABLE && k < count; k++)
+        outside = outside || r[k].first < shift || r[k].last >= shift + hit->body_len;
+    if (hit->meta.status == 206 && (rr == RANGE_IGNORE || outside)) {
+        /* Never once entry_answers let it through (a 304 leaves the
+         * stored Content-Range as it is); but a part that cannot answer
+         * sends nothing of itself. */
         store_release(cx->zone, hit->index);
         verbd_response_error(res, 502, "the stored part no longer answers the request");
         cache_status(res, fwd, fwd_status, stored, false, 0, "partial");
