@@ -354,6 +354,23 @@ class StoredParts:
         self.assertNotIn("hit", r.header("Cache-Status"))
         self.assertEqual(self.up.count("GET", "/p"), 2)
 
+    def test_a_206_of_a_stored_200_s_validator_leaves_the_200(self):
+        # A stale 200 validated for a Range; the upstream answers 206 (not
+        # 304) with the same ETag: the 200 holds it already and stays.
+        self.serve(fields=[("Cache-Control", "max-age=0"), ("ETag", '"v1"')])
+        self.get("/p")
+        r = self.range("bytes=0-9")
+        self.assertIn("fwd=stale; fwd-status=206", r.header("Cache-Status"))
+        r = self.get("/p")
+        self.assertIn("fwd=stale", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 3)
+        # With another ETag, the part replaces it (the 200 is outdated).
+        self.fields[1] = ("ETag", '"v2"')
+        self.range("bytes=0-9")
+        r = self.get("/p")
+        self.assertIn("fwd=partial", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/p"), 5)
+
     def test_a_206_of_the_whole_is_a_200(self):
         self.serve()
         self.range("bytes=0-%d" % (SIZE - 1))
