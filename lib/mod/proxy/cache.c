@@ -822,16 +822,18 @@ bool proxy_cache_holds(const struct cachex *cx)
     return cx && cx->convert_head && cx->capturing;
 }
 
-/* The stored lines of fields f[0, n) but Content-Range, appended to out. */
-static void lines_but_range(const struct http_field *f, size_t n, struct buf *out)
+/* The stored lines of head[0, len) but Content-Range, appended to out
+ * (line by line: however many fields it has). */
+static void lines_but_range(const char *head, size_t len, struct buf *out)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!http_span_is(f[i].name, "Content-Range")) {
-            buf_append(out, f[i].name.p, f[i].name.n);
-            buf_puts(out, ": ");
-            buf_append(out, f[i].value.p, f[i].value.n);
-            buf_puts(out, "\r\n");
-        }
+    static const char name[] = "Content-Range:";
+    for (size_t at = 0; at < len;) {
+        const char *eol = memchr(head + at, '\n', len - at);
+        size_t end = eol ? (size_t)(eol - head) + 1 : len;
+        if (end - at < sizeof name - 1 || strncasecmp(head + at, name, sizeof name - 1) != 0)
+            buf_append(out, head + at, end - at);
+        at = end;
+    }
 }
 
 /* §3.3, §3.4: a complete 206 is stored as the part of its variant.  With
@@ -884,7 +886,7 @@ static void store_part(struct cachex *cx)
     buf_free(&copy);
     uint64_t len = part.last - part.first + 1;
     struct store_meta meta = cx->meta;
-    lines_but_range(f, n, &head);
+    lines_but_range(cx->head.p, cx->head.len, &head);
     if (part.first == 0 && len == size) {
         /* The whole representation: a 200 from now on. */
         struct http_field h[FIELDS_MAX];
