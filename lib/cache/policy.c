@@ -7,17 +7,17 @@
 #include "http/date.h"
 
 /* The statuses whose meaning verbd's cache knows (for must-understand,
- * §5.2.2.3): the heuristically cacheable ones but 206, which it does not
- * store yet. */
+ * §5.2.2.3): the heuristically cacheable ones (206 included: stored as
+ * a part). */
 static bool understood(int status)
 {
-    return status != 206 && fresh_heuristic_index(status) >= 0;
+    return fresh_heuristic_index(status) >= 0;
 }
 
 const char *policy_unstorable(int status, const struct cache_control *res,
                               const struct cache_control *req, bool explicit_expires)
 {
-    if (status < 200 || status == 206 || status == 304)
+    if (status < 200 || status == 304)
         return "status";
     if (req->flags & CC_NO_STORE)
         return "request-no-store";
@@ -42,6 +42,39 @@ static time_t date_of(const struct http_field *f, size_t n, const char *name, ti
         return -1;
     time_t t;
     return http_date_parse(v.p, v.n, &t) == 0 && t > 0 ? t : invalid;
+}
+
+/* The strong validator of fields f: the ETag if strong (*etag), else a
+ * Last-Modified at least a second before Date (*lm); false if none. */
+static bool strong_validator(const struct http_field *f, size_t n, struct span *etag, time_t *lm)
+{
+    *etag = http_fields_find(f, n, "ETag");
+    *lm = 0;
+    if (etag->p)
+        return etag->n >= 2 && etag->p[0] == '"';
+    time_t modified = date_of(f, n, "Last-Modified", -1), date = date_of(f, n, "Date", -1);
+    *lm = modified;
+    return modified > 0 && date > 0 && date - modified >= 1;
+}
+
+bool policy_partial(const struct http_field *f, size_t n, struct byte_range *part, uint64_t *size)
+{
+    struct span cr = http_fields_find(f, n, "Content-Range"), etag;
+    time_t lm;
+    return cr.p && range_content_range_parse(cr.p, cr.n, part, size) &&
+           strong_validator(f, n, &etag, &lm);
+}
+
+bool policy_same_strong_validator(const struct http_field *a, size_t na, const struct http_field *b,
+                                  size_t nb)
+{
+    struct span ea, eb;
+    time_t la, lb;
+    if (!strong_validator(a, na, &ea, &la) || !strong_validator(b, nb, &eb, &lb))
+        return false;
+    if (ea.p || eb.p)
+        return ea.p && eb.p && ea.n == eb.n && memcmp(ea.p, eb.p, ea.n) == 0;
+    return la == lb;
 }
 
 void policy_meta(int status, const struct http_field *f, size_t n, const struct heuristic *h,

@@ -14,12 +14,25 @@
 #include "cache/store.h"
 #include "core/buf.h"
 #include "http/parse.h"
+#include "http/range.h"
 
 /* NULL if a response of `status` with directives `res` to a GET with
  * directives `req` may be stored by a shared cache, else why not (a
- * Cache-Status detail: "no-store", "private", "status", ...). */
+ * Cache-Status detail: "no-store", "private", "status", ...).  A 206
+ * only as a part (policy_partial says which). */
 const char *policy_unstorable(int status, const struct cache_control *res,
                               const struct cache_control *req, bool explicit_expires);
+
+/* §3.3, §3.4: whether a 206 with fields f[0, n) may be stored as a part
+ * of its representation: a single part with a known complete length
+ * (*part and *size from its Content-Range) and a strong validator. */
+bool policy_partial(const struct http_field *f, size_t n, struct byte_range *part, uint64_t *size);
+/* §3.4: whether two responses (fields a and b) have the same strong
+ * validator, so that their parts may be combined: the same strong ETag,
+ * or, without ETags, the same Last-Modified that is strong in both (at
+ * least a second before their Date, RFC 9110 §8.8.2.2). */
+bool policy_same_strong_validator(const struct http_field *a, size_t na, const struct http_field *b,
+                                  size_t nb);
 
 /* The record kept beside a stored response with fields f[0, n): its
  * times and freshness lifetime (request_time and response_time given).

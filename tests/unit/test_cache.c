@@ -188,7 +188,7 @@ static void test_storable(void)
     CHECK_STR(policy_unstorable(299, &res, &none, false), "must-understand");
     struct cache_control req = cc_of("no-store");
     CHECK_STR(policy_unstorable(200, &none, &req, false), "request-no-store");
-    CHECK_STR(policy_unstorable(206, &none, &none, false), "status");
+    CHECK(policy_unstorable(206, &none, &none, false) == NULL); /* as a part only */
     CHECK_STR(policy_unstorable(304, &none, &none, false), "status");
 }
 
@@ -324,6 +324,49 @@ static void test_head(void)
     CHECK_INT(policy_fields(lines, strlen(lines), g, 8), 3);
     CHECK(g[1].value.n == 1 && g[1].value.p[0] == '2');
     CHECK_INT(g[2].value.n, 0);
+}
+
+/* §3.3, §3.4: a 206 is a storable part with a single Content-Range of
+ * known length and a strong validator; parts combine only with the same
+ * strong validator. */
+static void test_partial(void)
+{
+    struct byte_range part;
+    uint64_t size;
+    struct http_field f[] = {{sp("Content-Range"), sp("bytes 10-19/100")},
+                             {sp("ETag"), sp("\"a\"")}};
+    CHECK(policy_partial(f, 2, &part, &size));
+    CHECK(part.first == 10 && part.last == 19 && size == 100);
+    f[1].value = sp("W/\"a\"");
+    CHECK(!policy_partial(f, 2, &part, &size)); /* weak */
+    f[1].value = sp("\"a\"");
+    static const char *bad[] = {"bytes 10-19/*",
+                                "bytes */100",
+                                "bytes 19-10/100",
+                                "bytes 0-100/100",
+                                "bytes 0-1/2, 3-4/5",
+                                "items 0-1/2",
+                                "bytes 0-1/99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f[0].value = sp(bad[i]);
+        CHECK(!policy_partial(f, 2, &part, &size));
+    }
+    /* Last-Modified: strong only a second or more before Date. */
+    struct http_field lm[] = {{sp("Content-Range"), sp("bytes 0-0/2")},
+                              {sp("Last-Modified"), sp("Tue, 14 Nov 2023 22:13:20 GMT")},
+                              {sp("Date"), sp("Tue, 14 Nov 2023 22:13:21 GMT")}};
+    CHECK(policy_partial(lm, 3, &part, &size));
+    lm[2].value = sp("Tue, 14 Nov 2023 22:13:20 GMT");
+    CHECK(!policy_partial(lm, 3, &part, &size));
+    CHECK(!policy_partial(lm, 2, &part, &size)); /* no Date */
+    lm[2].value = sp("Wed, 15 Nov 2023 00:00:00 GMT");
+    struct http_field e1[] = {{sp("ETag"), sp("\"a\"")}}, e2[] = {{sp("ETag"), sp("\"b\"")}};
+    CHECK(policy_same_strong_validator(e1, 1, e1, 1));
+    CHECK(!policy_same_strong_validator(e1, 1, e2, 1));
+    CHECK(!policy_same_strong_validator(e1, 1, lm, 3));
+    CHECK(policy_same_strong_validator(lm, 3, lm, 3));
+    struct http_field w[] = {{sp("ETag"), sp("W/\"a\"")}};
+    CHECK(!policy_same_strong_validator(w, 1, w, 1));
 }
 
 static void test_etag(void)
@@ -620,6 +663,7 @@ int main(void)
     test_storable();
     test_targeted();
     test_head();
+    test_partial();
     test_etag();
     test_vary();
     test_store();

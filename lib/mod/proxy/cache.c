@@ -25,8 +25,11 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "http/date.h"
 #include "http/method.h"
+#include "http/range.h"
 #include "mod/proxy/ask.h"
+#include "mod/proxy/cache_body.h"
 #include "mod/proxy/internal.h"
 #include "route/vars.h"
 
@@ -69,6 +72,12 @@ struct cachex {
     uint64_t max;
     time_t request_time;
 };
+
+static bool same_vary(const char *vary, size_t len, void *arg)
+{
+    const struct buf *want = arg;
+    return len == want->len && (len == 0 || memcmp(vary, want->p, len) == 0);
+}
 
 /* The leader's fetch is over (stored, or not storable): waiters go on. */
 static void land(struct cachex *cx)
@@ -172,23 +181,6 @@ static void cache_status(struct verbd_response *res, const char *fwd, int fwd_st
     verbd_response_header(res, "Cache-Status", v);
 }
 
-/* The bytes a response lends from a held entry: the entry is released
- * when the last piece is. */
-struct lent {
-    struct zone *zone;
-    uint32_t index;
-    size_t pieces;
-};
-
-static void lent_release(void *arg)
-{
-    struct lent *l = arg;
-    if (--l->pieces == 0) {
-        store_release(l->zone, l->index);
-        free(l);
-    }
-}
-
 /* Whether proxy_hide_header names the field. */
 static bool hidden(const struct proxy_inst *in, struct span name)
 {
@@ -209,18 +201,100 @@ static bool withheld(const struct proxy_inst *in, struct span name)
     return (in->cache_targeted && http_span_is(name, in->cache_targeted)) || hidden(in, name);
 }
 
+static bool named(struct span name, const char *const *names)
+{
+    for (; names && *names; names++)
+        if (http_span_is(name, *names))
+            return true;
+    return false;
+}
+
+/* The stored fields an answer gets: those of a 304 only if only_304,
+ * and never those `except` names (a NULL-terminated list, or NULL). */
 static void add_fields(struct verbd_response *res, const struct http_field *f, size_t n,
-                       bool only_304, const struct proxy_inst *in)
+                       bool only_304, const char *const *except, const struct proxy_inst *in)
 {
     for (size_t i = 0; i < n; i++) {
         char name[256];
         if (f[i].name.n >= sizeof name || (only_304 && !policy_304_field(f[i].name)) ||
-            withheld(in, f[i].name))
+            named(f[i].name, except) || withheld(in, f[i].name))
             continue;
         memcpy(name, f[i].name.p, f[i].name.n);
         name[f[i].name.n] = '\0';
         verbd_response_header_n(res, name, f[i].value.p, f[i].value.n);
     }
+}
+
+/* What of its representation an entry holds: a 200 the whole of it, a
+ * stored part (206) the bytes its Content-Range says.  The body is the
+ * representation's bytes from *shift, of *size in all. */
+static bool entry_extent(const struct store_hit *hit, const struct http_field *f, size_t n,
+                         uint64_t *shift, uint64_t *size)
+{
+    *shift = 0;
+    *size = hit->body_len;
+    if (hit->meta.status != 206)
+        return true;
+    struct byte_range part;
+    struct span cr = http_fields_find(f, n, "Content-Range");
+    if (!cr.p || !range_content_range_parse(cr.p, cr.n, &part, size) ||
+        part.last - part.first + 1 != hit->body_len)
+        return false;
+    *shift = part.first;
+    return true;
+}
+
+/* The ranges a request asks of a stored 200 or part (RFC 9110 §14.2),
+ * the representation being `size` bytes: none (RANGE_IGNORE) without a
+ * valid Range, or with an If-Range that does not match the entry's
+ * strong ETag or its Last-Modified date exactly (§13.1.5). */
+static enum range_result ranges_asked(const struct http_request *h, const struct store_hit *hit,
+                                      const struct http_field *f, size_t n, uint64_t size,
+                                      struct byte_range *r, size_t *count)
+{
+    struct span range = http_field_get(h, "Range");
+    if (!range.p || (hit->meta.status != 200 && hit->meta.status != 206))
+        return RANGE_IGNORE;
+    struct span if_range = http_field_get(h, "If-Range");
+    if (if_range.p) {
+        struct span etag = http_fields_find(f, n, "ETag");
+        struct span lm = http_fields_find(f, n, "Last-Modified");
+        time_t mtime = 0;
+        bool has_mtime = lm.p && http_date_parse(lm.p, lm.n, &mtime) == 0;
+        if (!range_if_range_matches(if_range.p, if_range.n, etag.p, etag.n, has_mtime, mtime))
+            return RANGE_IGNORE;
+    }
+    return range_parse(range.p, range.n, size, r, count);
+}
+
+/* Whether a held entry can answer the request: anything but a part
+ * can; a part (§3.3) only a Range that lies inside it (or is
+ * unsatisfiable: its length is known), and no other condition than
+ * If-Range.  A request it cannot answer goes upstream as it is. */
+static bool entry_answers(const struct cachex *cx, const struct store_hit *hit)
+{
+    if (hit->meta.status != 206)
+        return true;
+    const struct http_request *h = &cx->x->req.http;
+    if (http_field_get(h, "If-None-Match").p || http_field_get(h, "If-Modified-Since").p ||
+        http_field_get(h, "If-Match").p || http_field_get(h, "If-Unmodified-Since").p)
+        return false;
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(hit->head, hit->head_len, f, FIELDS_MAX);
+    uint64_t shift, size;
+    if (!entry_extent(hit, f, n, &shift, &size))
+        return false;
+    struct byte_range r[RANGE_MAX];
+    size_t count;
+    enum range_result rr = ranges_asked(h, hit, f, n, size, r, &count);
+    if (rr == RANGE_UNSATISFIABLE)
+        return true;
+    if (rr != RANGE_SATISFIABLE)
+        return false;
+    for (size_t k = 0; k < count; k++)
+        if (r[k].first < shift || r[k].last >= shift + hit->body_len)
+            return false;
+    return true;
 }
 
 /* Answers from a held entry (the reference passes to the response) with
@@ -235,10 +309,68 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
     size_t n = policy_fields(head, head_len, f, FIELDS_MAX);
     const struct http_request *h = &x->req.http;
     bool not_modified = hit->meta.status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
-    verbd_response_status(res, not_modified ? 304 : hit->meta.status);
-    add_fields(res, f, n, not_modified, cx->in);
+    struct byte_range r[RANGE_MAX];
+    size_t count = 0;
+    uint64_t shift, size;
+    bool extent = entry_extent(hit, f, n, &shift, &size);
+    enum range_result rr =
+        not_modified || !extent ? RANGE_IGNORE : ranges_asked(h, hit, f, n, size, r, &count);
+    bool outside = false;
+    for (size_t k = 0; hit->meta.status == 206 && rr == RANGE_SATISFIABLE && k < count; k++)
+        outside = outside || r[k].first < shift || r[k].last >= shift + hit->body_len;
+    if (hit->meta.status == 206 && (rr == RANGE_IGNORE || outside)) {
+        /* Never once entry_answers let it through (a 304 leaves the
+         * stored Content-Range as it is); but a part that cannot answer
+         * sends nothing of itself. */
+        store_release(cx->zone, hit->index);
+        verbd_response_error(res, 502, "the stored part no longer answers the request");
+        cache_status(res, fwd, fwd_status, stored, false, 0, "partial");
+        verbd_finish(x);
+        return;
+    }
     char age_text[24];
     snprintf(age_text, sizeof age_text, "%llu", (unsigned long long)age);
+    if (rr == RANGE_UNSATISFIABLE) {
+        /* As the static module: Content-Range and no body. */
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+        verbd_response_status(res, 416);
+        verbd_response_header(res, "Content-Range", cr);
+        verbd_response_header(res, "Age", age_text);
+        cache_status(res, fwd, fwd_status, stored, true, ttl_of(&hit->meta, age), detail);
+        store_count(cx->zone, fwd == NULL);
+        store_release(cx->zone, hit->index);
+        verbd_response_length(res, 0);
+        verbd_finish(x);
+        return;
+    }
+    struct cache_parts parts, *multi = NULL;
+    if (rr == RANGE_SATISFIABLE && count > 1) {
+        multi = &parts;
+        struct span type = http_fields_find(f, n, "Content-Type");
+        parts.type = type.p;
+        parts.type_len = type.n;
+        range_boundary(parts.boundary);
+    }
+    verbd_response_status(res, not_modified              ? 304
+                               : rr == RANGE_SATISFIABLE ? 206
+                                                         : hit->meta.status);
+    static const char *const ranged[] = {"Content-Range", NULL};
+    static const char *const multipart[] = {"Content-Range", "Content-Type", NULL};
+    add_fields(res, f, n, not_modified,
+               multi                     ? multipart
+               : rr == RANGE_SATISFIABLE ? ranged
+                                         : NULL,
+               cx->in);
+    if (rr == RANGE_SATISFIABLE) {
+        char v[96];
+        if (multi)
+            snprintf(v, sizeof v, "multipart/byteranges; boundary=%s", parts.boundary);
+        else
+            snprintf(v, sizeof v, "bytes %llu-%llu/%llu", (unsigned long long)r[0].first,
+                     (unsigned long long)r[0].last, (unsigned long long)size);
+        verbd_response_header(res, multi ? "Content-Type" : "Content-Range", v);
+    }
     verbd_response_header(res, "Age", age_text);
     cache_status(res, fwd, fwd_status, stored, true, ttl_of(&hit->meta, age), detail);
     store_count(cx->zone, fwd == NULL);
@@ -247,45 +379,15 @@ static void serve(struct cachex *cx, const struct store_hit *hit, const char *he
         verbd_finish(x);
         return;
     }
-    verbd_response_length(res, hit->body_len);
-    if (hit->body_in_file) {
-        /* The file stays readable through its descriptor whatever
-         * happens to the entry: the entry is released at once. */
-        uint64_t offset;
-        int fd = store_body_file(cx->zone, hit, &offset);
-        store_release(cx->zone, hit->index);
-        if (fd < 0) {
-            /* Its file went (removed by hand): the next request refetches. */
-            store_remove(cx->zone, cx->key.p, cx->key.len);
-            verbd_response_error(res, 503, "the cached body cannot be read");
-            verbd_finish(x);
-            return;
-        }
-        if (hit->body_len)
-            verbd_response_file(res, fd, offset, hit->body_len);
-        else
-            close(fd);
-        verbd_finish(x);
-        return;
+    if (rr != RANGE_SATISFIABLE) {
+        count = hit->body_len ? 1 : 0;
+        r[0] = (struct byte_range){0, hit->body_len ? hit->body_len - 1 : 0};
     }
-    const char *p;
-    size_t len;
-    struct store_walk w = {0};
-    while (store_body_next(cx->zone, hit, &w, &p, &len))
-        ;
-    size_t pieces = w.n;
-    if (!pieces) {
-        store_release(cx->zone, hit->index);
-        verbd_finish(x);
-        return;
+    if (!cache_body_send(cx->zone, hit, res, r, count, shift, size, multi)) {
+        /* Its file went (removed by hand): the next request refetches. */
+        store_remove(cx->zone, cx->key.p, cx->key.len);
+        verbd_response_error(res, 503, "the cached body cannot be read");
     }
-    struct lent *l = malloc(sizeof *l);
-    if (!l)
-        abort();
-    *l = (struct lent){cx->zone, hit->index, pieces};
-    w = (struct store_walk){0};
-    while (store_body_next(cx->zone, hit, &w, &p, &len))
-        verbd_response_body_shared(res, p, len, lent_release, l);
     verbd_finish(x);
 }
 
@@ -372,6 +474,14 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
             cx->fwd = "uri-miss";
             return false;
         }
+        if (!entry_answers(cx, &cx->hit)) {
+            /* A stored part that does not hold what is asked. */
+            store_release(cx->zone, cx->hit.index);
+            rc = -3;
+        }
+    }
+    if (rc == 0) {
+        const struct store_meta *m = &cx->hit.meta;
         struct cache_control rcc;
         response_cc(m, &rcc);
         uint64_t age = age_of(m, time(NULL));
@@ -400,7 +510,7 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
         cx->conditional = has_validator(&cx->hit);
         return false;
     }
-    cx->fwd = rc == -2 ? "vary-miss" : "uri-miss";
+    cx->fwd = rc == -3 ? "partial" : rc == -2 ? "vary-miss" : "uri-miss";
     if (cx->req.flags & CC_ONLY_IF_CACHED) {
         store_count(cx->zone, false);
         gateway_timeout(cx, cx->fwd, "only-if-cached: nothing is stored for it");
@@ -439,7 +549,8 @@ static void collapse_poll(struct verbd_exchange *x, void *arg)
         response_cc(&cx->hit.meta, &rcc);
         uint64_t age = age_of(&cx->hit.meta, time(NULL));
         if (fresh_judge(cx->hit.meta.lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
-            !(cx->hit.meta.authorized && !(cx->hit.meta.cc_flags & CC_PUBLIC))) {
+            !(cx->hit.meta.authorized && !(cx->hit.meta.cc_flags & CC_PUBLIC)) &&
+            entry_answers(cx, &cx->hit)) {
             verbd_timer_cancel(cx->wait);
             char fwd[32];
             snprintf(fwd, sizeof fwd, "%s; collapsed", cx->fwd);
@@ -658,6 +769,13 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     const char *why = policy_unstorable(r->status, &cc, &cx->req,
                                         source == CC_FROM_CACHE_CONTROL &&
                                             http_fields_find(r->fields, r->nfields, "Expires").p);
+    if (!why && r->status == 206) {
+        /* §3.3: a single part with a strong validator, for a GET. */
+        struct byte_range part;
+        uint64_t size;
+        if (cx->convert_head || !policy_partial(r->fields, r->nfields, &part, &size))
+            why = "status";
+    }
     if (!why && !cx->may_store)
         why = "min-uses";
     if (!why && r->framing == RESPONSE_LENGTH && r->content_length > cx->max)
@@ -704,11 +822,101 @@ bool proxy_cache_holds(const struct cachex *cx)
     return cx && cx->convert_head && cx->capturing;
 }
 
+/* The stored lines of head[0, len) but Content-Range, appended to out
+ * (line by line: however many fields it has). */
+static void lines_but_range(const char *head, size_t len, struct buf *out)
+{
+    static const char name[] = "Content-Range:";
+    for (size_t at = 0; at < len;) {
+        const char *eol = memchr(head + at, '\n', len - at);
+        size_t end = eol ? (size_t)(eol - head) + 1 : len;
+        if (end - at < sizeof name - 1 || strncasecmp(head + at, name, sizeof name - 1) != 0)
+            buf_append(out, head + at, end - at);
+        at = end;
+    }
+}
+
+/* §3.3, §3.4: a complete 206 is stored as the part of its variant.  With
+ * a stored part of the same strong validator and complete length that it
+ * overlaps or touches, the two are combined into one part; a part that
+ * then covers the whole representation is stored as a 200.  A stored 200
+ * of the same validator holds it already: nothing changes.  Anything
+ * else (another validator: a newer representation) is replaced. */
+static void store_part(struct cachex *cx)
+{
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(cx->head.p, cx->head.len, f, FIELDS_MAX);
+    struct byte_range part;
+    uint64_t size;
+    if (!policy_partial(f, n, &part, &size) || cx->body.len != part.last - part.first + 1)
+        return; /* its body is not the part its head says */
+    struct buf copy = {0}, joined = {0}, head = {0};
+    const char *body = cx->body.p;
+    struct store_hit old;
+    bool keep_old = false;
+    if (store_lookup(cx->zone, cx->key.p, cx->key.len, same_vary, &cx->vary, &copy, &old) == 0) {
+        struct http_field g[FIELDS_MAX];
+        size_t m = policy_fields(old.head, old.head_len, g, FIELDS_MAX);
+        bool same = policy_same_strong_validator(f, n, g, m);
+        struct byte_range held;
+        uint64_t held_size;
+        keep_old = same && old.meta.status == 200;
+        if (same && old.meta.status == 206 && policy_partial(g, m, &held, &held_size) &&
+            held_size == size && held.last - held.first + 1 == old.body_len &&
+            held.first <= part.last + 1 && part.first <= held.last + 1) {
+            struct byte_range u = {held.first < part.first ? held.first : part.first,
+                                   held.last > part.last ? held.last : part.last};
+            if (u.last - u.first + 1 <= cx->max && store_body_copy(cx->zone, &old, &joined) &&
+                joined.len == old.body_len) {
+                /* The stored part, then the new one over it (the same
+                 * bytes where they overlap: the same validator). */
+                struct buf all = {0};
+                buf_reserve(&all, (size_t)(u.last - u.first + 1));
+                all.len = (size_t)(u.last - u.first + 1);
+                memcpy(all.p + (held.first - u.first), joined.p, joined.len);
+                memcpy(all.p + (part.first - u.first), cx->body.p, cx->body.len);
+                buf_free(&joined);
+                joined = all;
+                body = joined.p;
+                part = u;
+            }
+        }
+        store_release(cx->zone, old.index);
+    }
+    buf_free(&copy);
+    uint64_t len = part.last - part.first + 1;
+    struct store_meta meta = cx->meta;
+    lines_but_range(cx->head.p, cx->head.len, &head);
+    if (part.first == 0 && len == size) {
+        /* The whole representation: a 200 from now on. */
+        struct http_field h[FIELDS_MAX];
+        size_t hn = policy_fields(head.p, head.len, h, FIELDS_MAX);
+        policy_meta(200, h, hn, &cx->in->heuristic, cx->in->cache_targeted, cx->request_time,
+                    time(NULL), &meta);
+        meta.authorized = cx->authorized;
+        meta.has_length = true;
+    } else {
+        buf_printf(&head, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)part.first,
+                   (unsigned long long)part.last, (unsigned long long)size);
+    }
+    if (!keep_old && !store_insert(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len,
+                                   head.p, head.len, body, len, &meta))
+        log_msg(LOG_INFO, "cache %s: no room for %.*s", zone_name(cx->zone), (int)cx->key.len,
+                cx->key.p);
+    buf_free(&joined);
+    buf_free(&head);
+}
+
 void proxy_cache_complete(struct cachex *cx)
 {
     if (!cx || !cx->capturing)
         return;
     cx->capturing = false;
+    if (cx->meta.status == 206) {
+        store_part(cx);
+        land(cx);
+        return;
+    }
     if (!store_insert(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len, cx->head.p,
                       cx->head.len, cx->body.p, cx->body.len, &cx->meta))
         log_msg(LOG_INFO, "cache %s: no room for %.*s", zone_name(cx->zone), (int)cx->key.len,

@@ -102,16 +102,6 @@ bool cond_if_range(const struct verbd_request *req, const struct validators *v)
 {
     size_t n;
     const char *p = verbd_request_header(req, "If-Range", &n);
-    if (!p)
-        return true;
-    /* An entity-tag starts with '"' or "W/"; a bare 'W' begins an
-     * HTTP-date ("Wed, ..."), so the slash decides. */
-    if ((n && p[0] == '"') || (n >= 2 && p[0] == 'W' && p[1] == '/')) {
-        /* Only a strong match counts (a weak tag never does). */
-        return v->etag && n == strlen(v->etag) && memcmp(p, v->etag, n) == 0;
-    }
-    time_t t;
-    if (http_date_parse(p, n, &t) != 0)
-        return false;
-    return v->has_mtime && t == v->mtime;
+    return !p || range_if_range_matches(p, n, v->etag, v->etag ? strlen(v->etag) : 0, v->has_mtime,
+                                        v->mtime);
 }

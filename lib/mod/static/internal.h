@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "http/date.h"
+#include "http/range.h"
 #include "mod/static/static.h"
 #include "verbd.h"
 
@@ -124,22 +125,8 @@ enum cond_result cond_evaluate(const struct verbd_request *req, const struct val
  * strongly: the same strong ETag, or exactly the Last-Modified date). */
 bool cond_if_range(const struct verbd_request *req, const struct validators *v);
 
-/* ---- range.c: RFC 9110 §14 ---- */
+/* ---- range.c: RFC 9110 §14 (parsing: http/range.h) ---- */
 
-struct byte_range {
-    uint64_t first, last; /* inclusive */
-};
-
-#define RANGE_MAX 16 /* more range-specs than this: the Range is ignored */
-
-enum range_result {
-    RANGE_IGNORE,        /* not a valid bytes range set, or refused: send 200 */
-    RANGE_SATISFIABLE,   /* out[0..*count) to send */
-    RANGE_UNSATISFIABLE, /* 416 */
-};
-
-enum range_result range_parse(const char *p, size_t n, uint64_t size, struct byte_range *out,
-                              size_t *count);
 /* Fills a 206 for the ranges of the cached file e, whose media type is
  * `type` (a precompressed file's is its original's). */
 void range_respond(struct verbd_response *res, struct file_entry *e, const char *type,

@@ -1,0 +1,32 @@
+/* The body of an answer from the cache: the whole of a held entry's
+ * body, or ranges of it (RFC 9110 §14), lent from the zone's blocks or
+ * sent from the entry's file, never copied. */
+#ifndef VERBD_MOD_PROXY_CACHE_BODY_H
+#define VERBD_MOD_PROXY_CACHE_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cache/store.h"
+#include "http/range.h"
+#include "verbd.h"
+
+/* The parts of a multipart/byteranges answer (count > 1). */
+struct cache_parts {
+    char boundary[RANGE_BOUNDARY_MAX];
+    const char *type; /* the entry's Content-Type, or NULL */
+    size_t type_len;
+};
+
+/* Appends the ranges r[0..count) of the representation (`size` bytes,
+ * of which the held entry's body holds those from `shift`: a stored
+ * part's first byte, else 0) to res (with the parts' delimiters when
+ * `parts`), states the length, and passes
+ * the entry's reference to the response.  False if the body cannot be
+ * read (a disk zone's file removed by hand): nothing was appended and
+ * the entry is released. */
+bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_response *res,
+                     const struct byte_range *r, size_t count, uint64_t shift, uint64_t size,
+                     const struct cache_parts *parts);
+
+#endif
