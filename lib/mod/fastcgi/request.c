@@ -52,9 +52,7 @@ struct fcgi {
 
     /* From the application. */
     struct fcgi_reader reader;
-    const char *in_buf; /* what was just read: the worker's scratch, or own_buf */
-    bool in_scratch;
-    char *own_buf; /* while the scratch is lent out */
+    struct inbuf *inb; /* what was just read, while it is parsed */
     size_t in_len;
     struct buf head; /* the CGI header section until it is whole */
     bool head_done;
@@ -69,15 +67,37 @@ struct fcgi {
 
 static void pump(struct fcgi *f);
 
-/* What the worker reads applications' answers into, and how many body
- * pieces of responses still borrow from it. */
-static char scratch[IN_CHUNK];
-static unsigned scratch_lent;
+/* A buffer an application's answer is read into.  Body bytes are lent
+ * from it to the response (no copy), so it lives until the last of them
+ * is sent: `refs` counts them, and the reader while it parses.  A worker
+ * keeps one free buffer for the next read; another is made only while
+ * every buffer is still lent out. */
+struct inbuf {
+    unsigned refs;
+    char data[IN_CHUNK];
+};
 
-static void scratch_returned(void *ctx)
+static struct inbuf *spare_inbuf;
+
+static struct inbuf *inbuf_take(void)
 {
-    (void)ctx;
-    scratch_lent--;
+    struct inbuf *b = spare_inbuf;
+    spare_inbuf = NULL;
+    if (!b && !(b = malloc(sizeof *b)))
+        abort();
+    b->refs = 1;
+    return b;
+}
+
+static void inbuf_drop(void *arg)
+{
+    struct inbuf *b = arg;
+    if (--b->refs)
+        return;
+    if (!spare_inbuf)
+        spare_inbuf = b;
+    else
+        free(b);
 }
 
 /* ---- STDERR to the error log, rate-limited per worker ------------------------------ */
@@ -172,7 +192,10 @@ static void cleanup(void *arg)
     buf_free(&f->held);
     buf_free(&f->head);
     buf_free(&f->err_line);
-    free(f->own_buf);
+    if (f->inb) {
+        inbuf_drop(f->inb);
+        f->inb = NULL;
+    }
 }
 
 /* The application failed: before the head went out the client gets
@@ -514,14 +537,9 @@ static void take_stdout(struct fcgi *f, const char *p, size_t n)
             n = (size_t)f->left; /* past its length: dropped */
         f->left -= n;
     }
-    /* Lent, not copied: the session copies it out as it queues it (and
-     * gives it back), so the scratch is free again by the next read. */
-    if (f->in_scratch) {
-        scratch_lent++;
-        verbd_response_body_shared(verbd_exchange_response(f->x), p, n, scratch_returned, NULL);
-    } else {
-        verbd_response_body(verbd_exchange_response(f->x), p, n);
-    }
+    /* Lent, not copied: the buffer stays until these bytes are sent. */
+    f->inb->refs++;
+    verbd_response_body_shared(verbd_exchange_response(f->x), p, n, inbuf_drop, f->inb);
 }
 
 /* Parses what is buffered.  False if the exchange ended. */
@@ -537,7 +555,7 @@ static bool take_input(struct fcgi *f)
         size_t used = 0;
         struct fcgi_out o;
         enum fcgi_event ev =
-            fcgi_read(&f->reader, REQUEST_ID, f->in_buf + at, f->in_len - at, &used, &o);
+            fcgi_read(&f->reader, REQUEST_ID, f->inb->data + at, f->in_len - at, &used, &o);
         at += used;
         if (ev == FCGI_ERROR) {
             char msg[160];
@@ -597,26 +615,21 @@ static bool retry(struct fcgi *f)
 static bool read_app(struct fcgi *f)
 {
     while (!f->waiting_client && !f->finished) {
-        /* The worker's one buffer, unless responses still borrow from it
-         * (a body filter holding its input): then the exchange's own. */
-        char *into = scratch;
-        if (scratch_lent) {
-            if (!f->own_buf && !(f->own_buf = malloc(IN_CHUNK)))
-                abort();
-            into = f->own_buf;
-        }
-        f->in_buf = into;
-        f->in_scratch = into == scratch;
-        ssize_t n = upstream_attempt_recv(&f->up, into, IN_CHUNK);
-        if (n == 0)
-            return true;
+        f->inb = inbuf_take();
+        ssize_t n = upstream_attempt_recv(&f->up, f->inb->data, IN_CHUNK);
         if (n > 0) {
             f->in_len = (size_t)n;
             f->answered = true;
             if (!take_input(f))
-                return false;
+                return false; /* ended: its cleanup lets the buffer go */
+            inbuf_drop(f->inb);
+            f->inb = NULL;
             continue;
         }
+        inbuf_drop(f->inb);
+        f->inb = NULL;
+        if (n == 0)
+            return true;
         if (!f->answered && f->replayable)
             return retry(f);
         fail(f, 502,
