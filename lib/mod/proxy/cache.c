@@ -747,6 +747,62 @@ static void keep_targeted(const struct proxy_inst *in, const struct http_respons
         }
 }
 
+/* The request an answer is judged for: its directives and fields, and
+ * what the cache knows of it. */
+struct asked {
+    const struct cache_control *req;
+    const struct http_field *fields;
+    size_t nfields;
+    bool authorized, head, may_store;
+    uint64_t max;
+    time_t request_time;
+};
+
+/* Whether the upstream's answer r to q, whose relayed field lines are
+ * head[0, head_len), may be stored: NULL if so (with its variant's
+ * fields in *vary, the lines stored in *stored and its record in *meta),
+ * else why not (a Cache-Status detail).  Its body is checked against
+ * q->max only as far as its Content-Length says. */
+static const char *judge(const struct proxy_inst *in, const struct asked *q,
+                         const struct http_response *r, const char *head, size_t head_len,
+                         struct buf *vary, struct buf *stored, struct store_meta *meta)
+{
+    /* RFC 9213: a valid targeted field's directives, not Cache-Control's
+     * and Expires, decide. */
+    struct cache_control cc;
+    enum cc_source source = cc_parse_targeted(&cc, r->fields, r->nfields, in->cache_targeted);
+    const char *why = policy_unstorable(r->status, &cc, q->req,
+                                        source == CC_FROM_CACHE_CONTROL &&
+                                            http_fields_find(r->fields, r->nfields, "Expires").p);
+    if (!why && r->status == 206) {
+        /* §3.3: a single part with a strong validator, for a GET. */
+        struct byte_range part;
+        uint64_t size;
+        if (q->head || !policy_partial(r->fields, r->nfields, &part, &size))
+            why = "status";
+    }
+    if (!why && !q->may_store)
+        why = "min-uses";
+    if (!why && r->framing == RESPONSE_LENGTH && r->content_length > q->max)
+        why = "too-large";
+    if (!why && head_len > STORE_HEAD_MAX)
+        why = "head-too-large";
+    if (!why && vary_build(vary, r->fields, r->nfields, q->fields, q->nfields) < 0)
+        why = "vary-star";
+    if (!why && vary->len > STORE_VARY_MAX)
+        why = "vary-too-large";
+    if (why)
+        return why;
+    time_t now = time(NULL);
+    policy_meta(r->status, r->fields, r->nfields, &in->heuristic, in->cache_targeted,
+                q->request_time ? q->request_time : now, now, meta);
+    meta->authorized = q->authorized;
+    meta->has_length = r->framing == RESPONSE_LENGTH;
+    policy_stored_head(head, head_len, &cc, stored);
+    keep_targeted(in, r, stored);
+    return NULL;
+}
+
 void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct verbd_response *res)
 {
     if (!cx)
@@ -762,43 +818,17 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
         return;
     }
     store_count(cx->zone, false);
-    /* RFC 9213: a valid targeted field's directives, not Cache-Control's
-     * and Expires, decide. */
-    struct cache_control cc;
-    enum cc_source source = cc_parse_targeted(&cc, r->fields, r->nfields, cx->in->cache_targeted);
-    const char *why = policy_unstorable(r->status, &cc, &cx->req,
-                                        source == CC_FROM_CACHE_CONTROL &&
-                                            http_fields_find(r->fields, r->nfields, "Expires").p);
-    if (!why && r->status == 206) {
-        /* §3.3: a single part with a strong validator, for a GET. */
-        struct byte_range part;
-        uint64_t size;
-        if (cx->convert_head || !policy_partial(r->fields, r->nfields, &part, &size))
-            why = "status";
-    }
-    if (!why && !cx->may_store)
-        why = "min-uses";
-    if (!why && r->framing == RESPONSE_LENGTH && r->content_length > cx->max)
-        why = "too-large";
-    if (!why && res->head.len > STORE_HEAD_MAX)
-        why = "head-too-large";
     const struct http_request *h = &cx->x->req.http;
-    if (!why && vary_build(&cx->vary, r->fields, r->nfields, h->fields, h->nfields) < 0)
-        why = "vary-star";
-    if (!why && cx->vary.len > STORE_VARY_MAX)
-        why = "vary-too-large";
+    struct asked q = {&cx->req,         h->fields,     h->nfields, cx->authorized,
+                      cx->convert_head, cx->may_store, cx->max,    cx->request_time};
+    const char *why =
+        judge(cx->in, &q, r, res->head.p, res->head.len, &cx->vary, &cx->head, &cx->meta);
     if (why) {
         land(cx);
         cache_status(res, cx->fwd, r->status, false, false, 0, why);
         return;
     }
     time_t now = time(NULL);
-    policy_meta(r->status, r->fields, r->nfields, &cx->in->heuristic, cx->in->cache_targeted,
-                cx->request_time ? cx->request_time : now, now, &cx->meta);
-    cx->meta.authorized = cx->authorized;
-    cx->meta.has_length = r->framing == RESPONSE_LENGTH;
-    policy_stored_head(res->head.p, res->head.len, &cc, &cx->head);
-    keep_targeted(cx->in, r, &cx->head);
     cx->capturing = true;
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
