@@ -540,6 +540,20 @@ class Stale(CacheCase):
                 self.assertEqual(self.up.count("GET", path), 2)
         self.assertEqual(self.up.requests[1].header("Connection"), "close")
 
+    def test_stale_while_revalidate_new_answer_of_another_variant(self):
+        """A new answer that varies where the old did not replaces it: the
+        stale variant goes (one entry left), and the request's own fields
+        choose the new."""
+        self.start(top="location = /status { status; }\n")
+        self.stale_then("/v", answer(200, [("Cache-Control", "max-age=60"), ("Vary", "X-Lang")],
+                                     b"new"))
+        self.assertTrue(self.wait_for(lambda: self.get("/v").body != b"old"))
+        r = self.get("/v")
+        self.assertHit(r)
+        self.assertEqual(r.body, b"new")
+        self.assertEqual(self.up.count("GET", "/v"), 2)
+        self.assertIn('verbd_proxy_cache_entries{zone="z"} 1\n', self.get("/status").body.decode())
+
     def test_stale_while_revalidate_removes_what_it_may_not_store(self):
         """A background answer that may not be stored (no-store, private,
         a 503, over cache_max_entry by its length or as it is read), or
