@@ -500,19 +500,85 @@ class Stale(CacheCase):
         self.assertEqual(self.up.count("GET"), 2)
         self.assertEqual(self.up.requests[1].header("If-None-Match"), '"w1"')
 
-    def test_stale_while_revalidate_finds_a_change(self):
-        self.up.on("GET", "/c", answer(200, [("Cache-Control", "max-age=1, "
-                                                                "stale-while-revalidate=60"),
-                                             ("Age", "2")]))
+    def stale_then(self, path, background):
+        """Stores path stale within its stale-while-revalidate (body
+        "old"), has it served stale, and waits until the background GET,
+        answered by `background`, reached the upstream.  Later requests
+        get "third" (X-Version 3, fresh for a minute)."""
+        self.up.queue(answer(200, [("Cache-Control", "max-age=1, stale-while-revalidate=60"),
+                                   ("Age", "2"), ("X-Version", "1")], b"old"), background)
+        self.up.on("GET", path, answer(200, [("Cache-Control", "max-age=60"),
+                                             ("X-Version", "3")], b"third"))
+        self.assertEqual(self.get(path).body, b"old")
+        r = self.get(path)
+        self.assertEqual(r.body, b"old")
+        self.assertIn("detail=stale-while-revalidate", r.header("Cache-Status"))
+        self.assertTrue(self.wait_for(lambda: self.up.count("GET", path) == 2))
+
+    def test_stale_while_revalidate_stores_a_new_answer(self):
+        """The background GET's 200 replaces the entry, whatever its
+        framing: the next request is a hit with it, and nothing more is
+        asked upstream."""
+        fresh = [("Cache-Control", "max-age=60"), ("X-Version", "2")]
+
+        def framed(**kw):
+            def handler(ex):
+                ex.drain()
+                ex.respond(200, fresh, b"new body, " * 50, **kw)
+            return handler
         self.start()
-        self.get("/c")
-        self.assertIn("stale-while-revalidate", self.get("/c").header("Cache-Status"))
-        # The background answer was a 200, not a 304: the entry went, and
-        # the next request fetched it again.
-        self.assertTrue(self.wait_for(lambda: self.up.count("GET") == 2))
-        self.assertTrue(self.wait_for(
-            lambda: "fwd=uri-miss" in self.get("/c").header("Cache-Status")))
-        self.assertEqual(self.up.count("GET"), 3)
+        for path, background in (("/length", framed()),
+                                 ("/chunked", framed(chunked=True, chunk_size=7)),
+                                 ("/close", framed(length=False))):
+            with self.subTest(path):
+                self.stale_then(path, background)
+                self.assertTrue(self.wait_for(lambda: self.get(path).body != b"old"))
+                r = self.get(path)
+                self.assertHit(r)
+                self.assertNotIn("stale", r.header("Cache-Status"))
+                self.assertEqual((r.body, r.header("X-Version")), (b"new body, " * 50, "2"))
+                self.assertEqual(self.up.count("GET", path), 2)
+        self.assertEqual(self.up.requests[1].header("Connection"), "close")
+
+    def test_stale_while_revalidate_new_answer_of_another_variant(self):
+        """A new answer that varies where the old did not replaces it: the
+        stale variant goes (one entry left), and the request's own fields
+        choose the new."""
+        self.start(top="location = /status { status; }\n")
+        self.stale_then("/v", answer(200, [("Cache-Control", "max-age=60"), ("Vary", "X-Lang")],
+                                     b"new"))
+        self.assertTrue(self.wait_for(lambda: self.get("/v").body != b"old"))
+        r = self.get("/v")
+        self.assertHit(r)
+        self.assertEqual(r.body, b"new")
+        self.assertEqual(self.up.count("GET", "/v"), 2)
+        self.assertIn('verbd_proxy_cache_entries{zone="z"} 1\n', self.get("/status").body.decode())
+
+    def test_stale_while_revalidate_removes_what_it_may_not_store(self):
+        """A background answer that may not be stored (no-store, private,
+        a 503, over cache_max_entry by its length or as it is read), or
+        that has a field rewritten for each client (Content-Location),
+        removes the entry: the next request misses and fetches it."""
+        big = b"b" * 5000
+        self.start(extra="cache_max_entry 4k;")
+        for path, background in (
+                ("/no-store", answer(200, [("Cache-Control", "no-store")], b"new")),
+                ("/private", answer(200, [("Cache-Control", "private, max-age=60")], b"new")),
+                ("/503", answer(503, [("Content-Type", "text/plain")], b"down")),
+                ("/located", answer(200, [("Cache-Control", "max-age=60"),
+                                          ("Content-Location", "/located.en")], b"new")),
+                ("/big", answer(200, [("Cache-Control", "max-age=60")], big)),
+                ("/big-chunked", lambda ex: (ex.drain(), ex.respond(
+                    200, [("Cache-Control", "max-age=60")], big, chunked=True,
+                    chunk_size=1000)))):
+            with self.subTest(path):
+                self.stale_then(path, background)
+                self.assertTrue(self.wait_for(
+                    lambda: "fwd=uri-miss" in self.get(path).header("Cache-Status")))
+                self.assertEqual(self.up.count("GET", path), 3)
+                r = self.get(path)
+                self.assertHit(r)
+                self.assertEqual(r.body, b"third")
 
     def test_must_revalidate_without_validators_is_504_when_unreachable(self):
         self.up.on("GET", "/m", answer(200, [("Cache-Control", "max-age=1, must-revalidate"),

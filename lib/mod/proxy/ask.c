@@ -1,6 +1,7 @@
-/* Asking an upstream on a connection of its own, read up to the answer's
- * head: "OPTIONS target", whose Allow is handed back, or a request the
- * cache makes, whose head is.  It runs on the worker's loop, not in an
+/* Asking an upstream on a connection of its own: "OPTIONS target", read
+ * up to the answer's head, whose Allow is handed back, or a request the
+ * cache makes, whose whole answer (head and decoded body, up to a limit)
+ * is.  It runs on the worker's loop, not in an
  * exchange, so that it can serve a request waiting for it
  * (proxy_fix_allow), the periodic OPTIONS * (proxy_learn_options), and a
  * revalidation that outlives the exchange that started it
@@ -15,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "http/chunked.h"
 #include "http/response.h"
 
 #define HEAD_MAX (16 * 1024)
@@ -30,20 +32,103 @@ struct ask {
     size_t out_at;
     char in[HEAD_MAX];
     size_t in_len;
-    ask_done_fn *done;      /* OPTIONS: the Allow */
-    ask_head_fn *head_done; /* or the head */
+    ask_done_fn *done;        /* OPTIONS: the Allow */
+    ask_whole_fn *whole_done; /* or the whole answer */
     void *arg;
+    /* The whole answer once its head is in: the head (its fields point
+     * into `in`), the body so far, at most body_max bytes. */
+    bool in_body;
+    struct http_field fields[FIELDS_MAX];
+    struct http_response r;
+    uint64_t left; /* Content-Length framing: bytes still to come */
+    struct chunked chunked;
+    struct buf body;
+    uint64_t body_max;
 };
 
 /* The answer (which points into a->in) is handed over before the ask
  * goes; its owner forgets it in `done` and never cancels it after. */
 static void finish(struct ask *a, const char *allow, size_t len)
 {
-    if (a->head_done)
-        a->head_done(a->arg, NULL);
+    if (a->whole_done)
+        a->whole_done(a->arg, a->in_body ? &a->r : NULL, NULL, 0);
     else
         a->done(a->arg, allow, len);
     ask_cancel(a);
+}
+
+/* The whole answer is in: handed over, and the ask goes. */
+static bool deliver(struct ask *a)
+{
+    a->whole_done(a->arg, &a->r, a->body.p ? a->body.p : "", a->body.len);
+    ask_cancel(a);
+    return true;
+}
+
+static bool keep(struct ask *a, struct span data)
+{
+    if (a->body.len + data.n > a->body_max)
+        return false;
+    buf_append(&a->body, data.p, data.n);
+    return true;
+}
+
+/* Body bytes p[0, n) of the whole answer, decoded by its framing: true
+ * once the ask is over (its body whole, or not to be: malformed, or past
+ * body_max). */
+static bool take_body(struct ask *a, const char *p, size_t n)
+{
+    size_t used = 0;
+    for (;;) {
+        if (a->r.framing == RESPONSE_NONE || (a->r.framing == RESPONSE_LENGTH && a->left == 0))
+            return deliver(a);
+        if (used == n)
+            return false;
+        struct span data = {p + used, n - used};
+        enum chunked_result cr = CHUNKED_MORE;
+        if (a->r.framing == RESPONSE_CHUNKED) {
+            size_t consumed = 0;
+            const char *why = NULL;
+            cr = chunked_decode(&a->chunked, p + used, n - used, &consumed, &data, &why);
+            used += consumed;
+            if (cr == CHUNKED_ERROR) {
+                finish(a, NULL, 0);
+                return true;
+            }
+            if (cr == CHUNKED_MORE && !consumed)
+                return false; /* the decoder waits for more */
+        } else {
+            if (a->r.framing == RESPONSE_LENGTH && data.n > a->left)
+                data.n = (size_t)a->left;
+            a->left -= a->r.framing == RESPONSE_LENGTH ? data.n : 0;
+            used += data.n;
+        }
+        if (!keep(a, data)) {
+            finish(a, NULL, 0);
+            return true;
+        }
+        if (cr == CHUNKED_DONE)
+            return deliver(a);
+    }
+}
+
+/* The final head of a whole answer: kept, and the bytes read past it
+ * (rest[0, n)) are its body's first. */
+static bool body_starts(struct ask *a, const struct http_response *r,
+                        const struct http_field *fields, const char *rest, size_t n)
+{
+    a->r = *r;
+    memcpy(a->fields, fields, r->nfields * sizeof *fields);
+    a->r.fields = a->fields;
+    a->in_body = true;
+    a->left = r->content_length;
+    chunked_init(&a->chunked);
+    if ((r->quirks & (RESPONSE_TE_AND_CL | RESPONSE_TE_FAULTY)) ||
+        (r->framing == RESPONSE_LENGTH && r->content_length > a->body_max)) {
+        finish(a, NULL, 0); /* framed unsafely, or too large to keep */
+        return true;
+    }
+    return take_body(a, rest, n);
 }
 
 /* The final head, once it is in: its Allow, or nothing. */
@@ -66,11 +151,8 @@ static bool take_head(struct ask *a)
             at += (size_t)n;
             continue;
         }
-        if (a->head_done) {
-            a->head_done(a->arg, &r);
-            ask_cancel(a);
-            return true;
-        }
+        if (a->whole_done)
+            return body_starts(a, &r, fields, a->in + at + n, a->in_len - at - (size_t)n);
         struct span allow = http_response_field(&r, "Allow");
         if (r.status >= 300 || !allow.p)
             finish(a, NULL, 0);
@@ -98,7 +180,14 @@ static void on_io(void *owner, uint32_t events)
         return;
     }
     for (;;) {
-        ssize_t n = recv(a->conn->fd, a->in + a->in_len, HEAD_MAX - a->in_len, 0);
+        char chunk[16 * 1024];
+        ssize_t n = a->in_body ? recv(a->conn->fd, chunk, sizeof chunk, 0)
+                               : recv(a->conn->fd, a->in + a->in_len, HEAD_MAX - a->in_len, 0);
+        if (n > 0 && a->in_body) {
+            if (take_body(a, chunk, (size_t)n))
+                return;
+            continue;
+        }
         if (n > 0) {
             a->in_len += (size_t)n;
             if (take_head(a))
@@ -109,6 +198,10 @@ static void on_io(void *owner, uint32_t events)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
+        if (n == 0 && a->in_body && a->r.framing == RESPONSE_CLOSE) {
+            deliver(a); /* a body that ends with the connection */
+            return;
+        }
         finish(a, NULL, 0);
         return;
     }
@@ -162,13 +255,14 @@ struct ask *ask_options(struct upstream_group *g, struct loop *loop, const char 
     return ask_send(a, g, loop, timeout_ms);
 }
 
-struct ask *ask_head(struct upstream_group *g, struct loop *loop, const char *request, size_t len,
-                     uint64_t timeout_ms, ask_head_fn *done, void *arg)
+struct ask *ask_whole(struct upstream_group *g, struct loop *loop, const char *request, size_t len,
+                      uint64_t timeout_ms, uint64_t body_max, ask_whole_fn *done, void *arg)
 {
     struct ask *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    a->head_done = done;
+    a->whole_done = done;
+    a->body_max = body_max;
     a->arg = arg;
     buf_append(&a->out, request, len);
     return ask_send(a, g, loop, timeout_ms);
@@ -184,5 +278,6 @@ void ask_cancel(struct ask *a)
         upstream_conn_close(a->conn);
     upstream_member_done(a->member, true);
     buf_free(&a->out);
+    buf_free(&a->body);
     free(a);
 }

@@ -747,6 +747,62 @@ static void keep_targeted(const struct proxy_inst *in, const struct http_respons
         }
 }
 
+/* The request an answer is judged for: its directives and fields, and
+ * what the cache knows of it. */
+struct asked {
+    const struct cache_control *req;
+    const struct http_field *fields;
+    size_t nfields;
+    bool authorized, head, may_store;
+    uint64_t max;
+    time_t request_time;
+};
+
+/* Whether the upstream's answer r to q, whose relayed field lines are
+ * head[0, head_len), may be stored: NULL if so (with its variant's
+ * fields in *vary, the lines stored in *stored and its record in *meta),
+ * else why not (a Cache-Status detail).  Its body is checked against
+ * q->max only as far as its Content-Length says. */
+static const char *judge(const struct proxy_inst *in, const struct asked *q,
+                         const struct http_response *r, const char *head, size_t head_len,
+                         struct buf *vary, struct buf *stored, struct store_meta *meta)
+{
+    /* RFC 9213: a valid targeted field's directives, not Cache-Control's
+     * and Expires, decide. */
+    struct cache_control cc;
+    enum cc_source source = cc_parse_targeted(&cc, r->fields, r->nfields, in->cache_targeted);
+    const char *why = policy_unstorable(r->status, &cc, q->req,
+                                        source == CC_FROM_CACHE_CONTROL &&
+                                            http_fields_find(r->fields, r->nfields, "Expires").p);
+    if (!why && r->status == 206) {
+        /* §3.3: a single part with a strong validator, for a GET. */
+        struct byte_range part;
+        uint64_t size;
+        if (q->head || !policy_partial(r->fields, r->nfields, &part, &size))
+            why = "status";
+    }
+    if (!why && !q->may_store)
+        why = "min-uses";
+    if (!why && r->framing == RESPONSE_LENGTH && r->content_length > q->max)
+        why = "too-large";
+    if (!why && head_len > STORE_HEAD_MAX)
+        why = "head-too-large";
+    if (!why && vary_build(vary, r->fields, r->nfields, q->fields, q->nfields) < 0)
+        why = "vary-star";
+    if (!why && vary->len > STORE_VARY_MAX)
+        why = "vary-too-large";
+    if (why)
+        return why;
+    time_t now = time(NULL);
+    policy_meta(r->status, r->fields, r->nfields, &in->heuristic, in->cache_targeted,
+                q->request_time ? q->request_time : now, now, meta);
+    meta->authorized = q->authorized;
+    meta->has_length = r->framing == RESPONSE_LENGTH;
+    policy_stored_head(head, head_len, &cc, stored);
+    keep_targeted(in, r, stored);
+    return NULL;
+}
+
 void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct verbd_response *res)
 {
     if (!cx)
@@ -762,43 +818,17 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
         return;
     }
     store_count(cx->zone, false);
-    /* RFC 9213: a valid targeted field's directives, not Cache-Control's
-     * and Expires, decide. */
-    struct cache_control cc;
-    enum cc_source source = cc_parse_targeted(&cc, r->fields, r->nfields, cx->in->cache_targeted);
-    const char *why = policy_unstorable(r->status, &cc, &cx->req,
-                                        source == CC_FROM_CACHE_CONTROL &&
-                                            http_fields_find(r->fields, r->nfields, "Expires").p);
-    if (!why && r->status == 206) {
-        /* §3.3: a single part with a strong validator, for a GET. */
-        struct byte_range part;
-        uint64_t size;
-        if (cx->convert_head || !policy_partial(r->fields, r->nfields, &part, &size))
-            why = "status";
-    }
-    if (!why && !cx->may_store)
-        why = "min-uses";
-    if (!why && r->framing == RESPONSE_LENGTH && r->content_length > cx->max)
-        why = "too-large";
-    if (!why && res->head.len > STORE_HEAD_MAX)
-        why = "head-too-large";
     const struct http_request *h = &cx->x->req.http;
-    if (!why && vary_build(&cx->vary, r->fields, r->nfields, h->fields, h->nfields) < 0)
-        why = "vary-star";
-    if (!why && cx->vary.len > STORE_VARY_MAX)
-        why = "vary-too-large";
+    struct asked q = {&cx->req,         h->fields,     h->nfields, cx->authorized,
+                      cx->convert_head, cx->may_store, cx->max,    cx->request_time};
+    const char *why =
+        judge(cx->in, &q, r, res->head.p, res->head.len, &cx->vary, &cx->head, &cx->meta);
     if (why) {
         land(cx);
         cache_status(res, cx->fwd, r->status, false, false, 0, why);
         return;
     }
     time_t now = time(NULL);
-    policy_meta(r->status, r->fields, r->nfields, &cx->in->heuristic, cx->in->cache_targeted,
-                cx->request_time ? cx->request_time : now, now, &cx->meta);
-    cx->meta.authorized = cx->authorized;
-    cx->meta.has_length = r->framing == RESPONSE_LENGTH;
-    policy_stored_head(res->head.p, res->head.len, &cc, &cx->head);
-    keep_targeted(cx->in, r, &cx->head);
     cx->capturing = true;
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
@@ -1024,12 +1054,14 @@ void proxy_cache_describe(const struct proxy_inst *in, FILE *out)
 /* ---- stale-while-revalidate (RFC 5861 §3) ---- */
 
 /* A revalidation in the background, outliving the exchange that
- * started it: its own request to the upstream, for the head only. */
+ * started it: its own request to the upstream, and what of the client's
+ * request judges a new answer (its field lines, the entry limit). */
 struct revalidation {
     struct proxy_inst *in;
     struct ask *ask;
     struct revalidation *next;
-    struct buf key, vary;
+    struct buf key, vary, request;
+    uint64_t max;
     time_t request_time;
 };
 
@@ -1056,6 +1088,7 @@ static void forget(struct revalidation *rv)
     store_flight_done(rv->in->zone, rv->key.p, rv->key.len);
     buf_free(&rv->key);
     buf_free(&rv->vary);
+    buf_free(&rv->request);
     free(rv);
 }
 
@@ -1065,10 +1098,55 @@ static bool same_variant(const char *vary, size_t len, void *arg)
     return len == rv->vary.len && (len == 0 || memcmp(vary, rv->vary.p, len) == 0);
 }
 
-/* The answer's head: a 304 refreshes the entry; any other answer means
- * it changed (or went), so it is removed and the next request fetches
- * it the usual way; no answer leaves it as it is. */
-static void revalidated(void *arg, const struct http_response *r)
+/* A new answer to the revalidation, its body whole: stored as a miss's
+ * would be, with the lines the forward path relays (true); false if it
+ * may not be, or has a field that path rewrites for each client
+ * (Location, Content-Location, Allow). */
+static bool store_new(struct revalidation *rv, const struct http_response *r, const char *body,
+                      size_t len)
+{
+    const struct proxy_inst *in = rv->in;
+    struct buf lines = {0}, vary = {0}, stored = {0};
+    bool rewritten = false;
+    for (size_t i = 0; i < r->nfields; i++) {
+        struct span name = r->fields[i].name;
+        rewritten = rewritten || http_span_is(name, "Location") ||
+                    http_span_is(name, "Content-Location") || http_span_is(name, "Allow");
+        if (proxy_field_relayed(in, r, name)) {
+            buf_append(&lines, name.p, name.n);
+            buf_puts(&lines, ": ");
+            buf_append(&lines, r->fields[i].value.p, r->fields[i].value.n);
+            buf_puts(&lines, "\r\n");
+        }
+    }
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(rv->request.p, rv->request.len, f, FIELDS_MAX);
+    struct cache_control req;
+    cc_init(&req);
+    cc_parse_fields(&req, f, n);
+    struct asked q = {&req,  f,    n,       http_fields_find(f, n, "Authorization").p != NULL,
+                      false, true, rv->max, rv->request_time};
+    struct store_meta meta;
+    bool ok = !rewritten && r->status != 206 &&
+              !judge(in, &q, r, lines.p, lines.len, &vary, &stored, &meta);
+    /* Another variant now: the stale one goes (the usual insert replaces
+     * only its own variant). */
+    if (ok && !same_variant(vary.p, vary.len, rv))
+        store_remove(in->zone, rv->key.p, rv->key.len);
+    if (ok)
+        ok = store_insert(in->zone, rv->key.p, rv->key.len, vary.p, vary.len, stored.p, stored.len,
+                          body, len, &meta);
+    buf_free(&lines);
+    buf_free(&vary);
+    buf_free(&stored);
+    return ok;
+}
+
+/* The answer: a 304 refreshes the entry; a new answer that may be stored
+ * (its body read whole, within the entry limit) replaces it; any other
+ * means it changed (or went), so it is removed and the next request
+ * fetches it the usual way; no answer leaves it as it is. */
+static void revalidated(void *arg, const struct http_response *r, const char *body, size_t len)
 {
     struct revalidation *rv = arg;
     struct zone *z = rv->in->zone;
@@ -1082,7 +1160,7 @@ static void revalidated(void *arg, const struct http_response *r)
         }
         buf_free(&copy);
         buf_free(&head);
-    } else if (r) {
+    } else if (r && !(body && store_new(rv, r, body, len))) {
         store_remove(z, rv->key.p, rv->key.len);
     }
     forget(rv);
@@ -1102,10 +1180,14 @@ static void revalidate_later(struct cachex *cx)
         abort();
     rv->in = in;
     rv->request_time = time(NULL);
+    rv->max = cx->max;
     buf_append(&rv->key, cx->key.p, cx->key.len);
     buf_append(&rv->vary, cx->hit.vary, cx->hit.vary_len);
     const struct verbd_request *req = &cx->x->req;
     const struct http_request *h = &req->http;
+    for (size_t i = 0; i < h->nfields; i++)
+        buf_printf(&rv->request, "%.*s: %.*s\r\n", (int)h->fields[i].name.n, h->fields[i].name.p,
+                   (int)h->fields[i].value.n, h->fields[i].value.p);
     struct buf b = {0};
     buf_puts(&b, "GET ");
     proxy_upstream_path(&b, in, req);
@@ -1137,7 +1219,8 @@ static void revalidate_later(struct cachex *cx)
     }
     put_validators(cx->hit.head, cx->hit.head_len, &b);
     buf_puts(&b, "Via: 1.1 verbd\r\nConnection: close\r\n\r\n");
-    rv->ask = ask_head(in->group, in->loop, b.p, b.len, in->read_timeout_ms, revalidated, rv);
+    rv->ask =
+        ask_whole(in->group, in->loop, b.p, b.len, in->read_timeout_ms, cx->max, revalidated, rv);
     buf_free(&b);
     if (!rv->ask) {
         forget(rv);

@@ -692,6 +692,14 @@ static void fix_allow(struct fwd *f, struct verbd_response *res)
     }
 }
 
+bool proxy_field_relayed(const struct proxy_inst *in, const struct http_response *r,
+                         struct span name)
+{
+    return !http_hop_by_hop(name, r->fields, r->nfields) && !http_span_is(name, "Server") &&
+           !listed(&in->hide_headers, name, false) &&
+           !(in->cache_targeted && http_span_is(name, in->cache_targeted));
+}
+
 static void relay_head(struct fwd *f, const struct http_response *r)
 {
     struct verbd_response *res = verbd_exchange_response(f->x);
@@ -708,9 +716,7 @@ static void relay_head(struct fwd *f, const struct http_response *r)
     }
     for (size_t i = 0; i < r->nfields; i++) {
         const struct http_field *fl = &r->fields[i];
-        if (http_hop_by_hop(fl->name, r->fields, r->nfields) || http_span_is(fl->name, "Server") ||
-            listed(&f->in->hide_headers, fl->name, false) ||
-            (f->in->cache_targeted && http_span_is(fl->name, f->in->cache_targeted)))
+        if (!proxy_field_relayed(f->in, r, fl->name))
             continue;
         if (http_span_is(fl->name, "Allow")) {
             route_relay_allow(f->x->req.mapping, fl->value, res);

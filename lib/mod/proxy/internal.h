@@ -11,6 +11,7 @@
 #include "cache/store.h"
 #include "core/buf.h"
 #include "core/loop.h"
+#include "http/response.h"
 #include "mod/access/rules.h"
 #include "route/module.h"
 #include "upstream/upstream.h"
@@ -67,6 +68,13 @@ int proxy_parse_url(struct proxy_inst *in, const struct module_env *env, const c
  * replaced by the URL's (forward.c). */
 void proxy_upstream_path(struct buf *b, const struct proxy_inst *in,
                          const struct verbd_request *req);
+
+/* Whether the field `name` of the upstream's answer r goes on to the
+ * client (and into what the cache stores): not hop-by-hop, not Server,
+ * not hidden by proxy_hide_header, not the cache's targeted field
+ * (forward.c).  Location, Content-Location and Allow go on rewritten. */
+bool proxy_field_relayed(const struct proxy_inst *in, const struct http_response *r,
+                         struct span name);
 
 /* Starts forwarding the exchange (forward.c). */
 void proxy_forward(struct proxy_inst *in, struct verbd_exchange *x, struct cachex *cx);
