@@ -828,13 +828,6 @@ static void take_response(struct fwd *f)
             relay_head(f, &r);
             if (f->finished)
                 return;
-            /* Bytes past a complete response in the same read are a second
-             * response nobody asked for: never relayed, never reused. */
-            if (r.framing == RESPONSE_LENGTH && f->in_len - (size_t)n > r.content_length) {
-                f->head_done = false;
-                fail(f, 502, "it sent more bytes than its Content-Length");
-                return;
-            }
         }
         memmove(f->in_buf, f->in_buf + n, f->in_len - (size_t)n);
         f->in_len -= (size_t)n;
@@ -891,8 +884,16 @@ static void take_response(struct fwd *f)
     memmove(f->in_buf, f->in_buf + used, f->in_len - used);
     f->in_len -= used;
     if (ended) {
-        if (f->in_len)
-            f->reusable = false; /* more than the response: the connection is spoilt */
+        if (f->in_len) {
+            /* Bytes past the response's end are no response (RFC 9112
+             * §6.3): the message ends where its framing says, the excess is
+             * dropped, and the connection is never reused. */
+            const struct http_request *h = &f->x->req.http;
+            log_msg(LOG_WARN, "proxy %s: %zu bytes past the response's end dropped for %.*s %.*s",
+                    f->in->group->name, f->in_len, (int)h->method.n, h->method.p, (int)h->target.n,
+                    h->target.p);
+            f->reusable = false;
+        }
         f->in_len = 0;
         complete(f);
         return;
