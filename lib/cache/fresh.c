@@ -34,13 +34,15 @@ uint64_t fresh_lifetime(int status, const struct cache_control *cc, const struct
         time_t date = t->date >= 0 ? t->date : t->response_time;
         return t->expires > date ? (uint64_t)(t->expires - date) : 0;
     }
+    /* §4.2.2: heuristics for the heuristically cacheable statuses, and
+     * for any other that `public` marks explicitly cacheable. */
     int i = fresh_heuristic_index(status);
-    if (i < 0) {
+    if (i < 0 && !(cc->flags & CC_PUBLIC && t->last_modified >= 0)) {
         *source = FRESH_NONE;
         return 0;
     }
     *source = FRESH_HEURISTIC;
-    if (h && h->set[i])
+    if (i >= 0 && h && h->set[i])
         return h->seconds[i];
     if (t->last_modified >= 0) {
         time_t date = t->date >= 0 ? t->date : t->response_time;

@@ -228,8 +228,11 @@ bool policy_not_modified(const struct http_field *r, size_t nr, const struct htt
         struct span etag = http_fields_find(s, ns, "ETag");
         return etag.p && policy_etag_match(inm, etag);
     }
+    /* §4.3.2: without Last-Modified, the stored response's Date. */
     struct span ims = http_fields_find(r, nr, "If-Modified-Since");
     struct span lm = http_fields_find(s, ns, "Last-Modified");
+    if (!lm.p)
+        lm = http_fields_find(s, ns, "Date");
     time_t since, modified;
     return ims.p && lm.p && http_date_parse(ims.p, ims.n, &since) == 0 &&
            http_date_parse(lm.p, lm.n, &modified) == 0 && modified <= since;

@@ -65,7 +65,8 @@ bool policy_etag_match(struct span list, struct span tag);
 
 /* Whether a request with fields r[0, nr) is answered 304 from a stored
  * 200 with fields s[0, ns): If-None-Match against its ETag, else
- * If-Modified-Since against its Last-Modified (RFC 9110 §13.2.2). */
+ * If-Modified-Since against its Last-Modified, or its Date without one
+ * (RFC 9110 §13.2.2, RFC 9111 §4.3.2). */
 bool policy_not_modified(const struct http_field *r, size_t nr, const struct http_field *s,
                          size_t ns);
 

@@ -255,6 +255,22 @@ class Freshness(CacheCase):
         self.get("/plain")
         self.assertEqual(self.up.count("GET", "/plain"), 2)
 
+    def test_public_gives_any_status_a_heuristic_lifetime(self):
+        """RFC 9111 §4.2.2: `public` marks a status the cache does not
+        know as cacheable, so Last-Modified gives it a heuristic
+        lifetime; without `public` it is not stored."""
+        lm = ("Last-Modified", http_date(-1000))
+        self.up.on("GET", "/p", answer(599, [lm, ("Cache-Control", "public")]))
+        self.up.on("GET", "/q", answer(599, [lm]))
+        self.start()
+        self.get("/p")
+        r = self.get("/p")
+        self.assertEqual(r.status, 599)
+        self.assertHit(r)
+        self.get("/q")
+        self.get("/q")
+        self.assertEqual((self.up.count("GET", "/p"), self.up.count("GET", "/q")), (1, 2))
+
     def test_cache_heuristic_sets_200(self):
         self.up.on("GET", "/x", answer(200))
         self.start(extra="cache_heuristic 200=1h;")
@@ -432,6 +448,18 @@ class Validation(CacheCase):
                 if status == 304:
                     self.assertEqual(r.header("ETag"), 'W/"c1"')
                     self.assertIsNone(r.header("Content-Type"))
+        self.assertEqual(self.up.count("GET"), 1)
+
+    def test_if_modified_since_against_date_without_last_modified(self):
+        """RFC 9111 §4.3.2: with no Last-Modified stored, the stored Date
+        is what If-Modified-Since is compared with."""
+        date = http_date(-100)
+        self.up.on("GET", "/d", answer(200, [("Date", date), ("Cache-Control", "max-age=600")]))
+        self.start()
+        self.get("/d")
+        for ims, status in ((date, 304), (http_date(-50), 304), (http_date(-200), 200)):
+            with self.subTest(ims=ims):
+                self.assertEqual(self.get("/d", headers={"If-Modified-Since": ims}).status, status)
         self.assertEqual(self.up.count("GET"), 1)
 
     def test_upstream_unreachable(self):
