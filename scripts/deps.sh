@@ -62,6 +62,10 @@ if [ "$purpose" != run ]; then
     # HTTP/2 clients: nghttp2's and Python's h2 (test_http2.py).
     command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"
     [ -d /usr/lib/python3/dist-packages/h2 ] || need="$need python3-h2"
+    # The independent HTTP cache test suite (test_cache_suite.py) runs on
+    # Node.js; npm installs it from the npm registry under build/.
+    command -v node >/dev/null 2>&1 || need="$need nodejs"
+    command -v npm >/dev/null 2>&1 || need="$need npm"
     # strace kills a worker at a chosen system call (test_cache_disk.py).
     command -v strace >/dev/null 2>&1 || need="$need strace"
 fi
