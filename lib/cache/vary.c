@@ -1,10 +1,12 @@
 /* Vary matching (RFC 9111 §4.1).  A request's values of one field are
- * combined as one list (its lines joined with ", ").  For the fields
+ * combined as one list (its lines joined with a comma).  For the fields
  * whose syntax is a list of case-insensitive tokens with parameters
  * (Accept, Accept-Encoding, Accept-Charset, Accept-Language), white
  * space around commas and semicolons is dropped and letters are
- * lowercased, so "gzip, br" and "GZIP,br" select the same variant; every
- * other field is compared as sent. */
+ * lowercased, so "gzip, br" and "GZIP,br" select the same variant; in
+ * every other field only white space next to a comma outside a quoted
+ * string is dropped ("1, 2" is "1,2": a list's separators, RFC 9110
+ * §5.6.1), and the rest is compared as sent. */
 #include "cache/vary.h"
 
 #include <ctype.h>
@@ -21,6 +23,39 @@ static bool list_field(const char *name, size_t n)
     return false;
 }
 
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Value v[0, n) without the white space around its commas outside quoted
+ * strings. */
+static void put_spaced(struct buf *out, const char *v, size_t n)
+{
+    bool quoted = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < n)
+                buf_append(out, v + i++, 1);
+            else if (c == '"')
+                quoted = false;
+        } else if (c == '"') {
+            quoted = true;
+        } else if (blank(c)) {
+            size_t end = i;
+            while (end < n && blank(v[end]))
+                end++;
+            bool by_comma = (end < n && v[end] == ',') || (out->len && out->p[out->len - 1] == ',');
+            if (!by_comma)
+                buf_append(out, v + i, end - i);
+            i = end - 1;
+            continue;
+        }
+        buf_append(out, &c, 1);
+    }
+}
+
 /* The request's value of field `name`: '-' if absent, else '+' and the
  * combined, normalised value. */
 static void put_value(struct buf *out, const char *name, size_t n, const struct http_field *req,
@@ -31,12 +66,12 @@ static void put_value(struct buf *out, const char *name, size_t n, const struct 
         if (req[i].name.n != n || strncasecmp(req[i].name.p, name, n) != 0)
             continue;
         if (any)
-            buf_append(out, list ? "," : ", ", list ? 1 : 2);
+            buf_append(out, ",", 1);
         else
             buf_append(out, "+", 1);
         any = true;
         if (!list) {
-            buf_append(out, req[i].value.p, req[i].value.n);
+            put_spaced(out, req[i].value.p, req[i].value.n);
             continue;
         }
         const char *p = req[i].value.p, *end = p + req[i].value.n;

@@ -62,9 +62,12 @@ OPTIMAL_NOT_YET = {
     "conditional-lm-fresh-no-lm": (
         "the suite's If-Modified-Since is 3000 s before the stored Date, which RFC 9111 §4.3.2 "
         "makes the date compared when there is no Last-Modified: modified since, so 200"),
-    "vary-normalise-lang-order": "Accept-Language is compared as sent, not as a set",
-    "vary-normalise-lang-select": "Accept-Language is compared as sent, not by its qvalues",
-    "vary-normalise-space": "fields the cache does not know are compared as sent",
+    "vary-normalise-lang-order": (
+        "Accept-Language is compared in order: the order of tags of equal quality is a priority "
+        "for some servers (RFC 9110 §12.5.4)"),
+    "vary-normalise-lang-select": (
+        "Accept-Language is not matched against a stored Content-Language: that would be the "
+        "cache negotiating for the server"),
     "partial-store-partial-complete": "a stored part is not completed with a Range request",
     **{"partial-store-partial-reuse-partial" + s: (
         "a part is stored only with a strong validator (so that parts can be combined, RFC 9111 "

@@ -415,6 +415,17 @@ static void test_vary(void)
     CHECK_INT(vary_build(&v, r2, 1, m1, 1), 0);
     CHECK(vary_matches(v.p, v.len, m1, 1));
     CHECK(!vary_matches(v.p, v.len, m2, 1));
+    /* ... but for the white space next to their commas outside quoted
+     * strings; lines combine as one list. */
+    struct http_field s1[1] = {{sp("X-Mode"), sp("1, 2 ,3, \"a, b\" x")}};
+    struct http_field s2[2] = {{sp("X-Mode"), sp("1,2")}, {sp("x-mode"), sp("3 ,\"a, b\" x")}};
+    struct http_field s3[1] = {{sp("X-Mode"), sp("1,2,3,\"a,b\" x")}};
+    struct http_field s4[1] = {{sp("X-Mode"), sp("1,2,3,\"a, b\"x")}};
+    buf_reset(&v);
+    CHECK_INT(vary_build(&v, r2, 1, s1, 1), 0);
+    CHECK(vary_matches(v.p, v.len, s2, 2));
+    CHECK(!vary_matches(v.p, v.len, s3, 1)); /* inside quotes */
+    CHECK(!vary_matches(v.p, v.len, s4, 1)); /* not next to a comma */
     buf_reset(&v);
     struct http_field star[1] = {{sp("Vary"), sp("Accept, *")}};
     CHECK_INT(vary_build(&v, star, 1, req, 3), -1);
