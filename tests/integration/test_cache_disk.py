@@ -266,6 +266,7 @@ class Crash(DiskCase):
         # one block, and the bytes of the one file there is.
         m = self.metrics()
         self.assertEqual((m["entries"], m["bytes_used"]), (1, 4096))
+        self.assertEqual(m["repairs_total"], 1)
         self.assertEqual(m["disk_bytes_used"], sum(
             (n + 4095) // 4096 * 4096 for n in files_under(self.cache_dir).values()))
         # The file it wrote is left under tmp/, removed at the next start.

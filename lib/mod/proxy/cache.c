@@ -991,6 +991,8 @@ void proxy_cache_metrics(struct buf *out)
         {"bytes", "gauge", "Bytes of the zone for entries"},
         {"disk_bytes_used", "gauge", "Bytes of files a disk zone's entries use"},
         {"disk_bytes", "gauge", "Bytes of files a disk zone may use (disk=; 0: a memory zone)"},
+        {"repairs_total", "counter",
+         "Times the zone was repaired after a process died holding its lock"},
     };
     struct zone_stats st[32];
     size_t n = 0;
@@ -1001,9 +1003,10 @@ void proxy_cache_metrics(struct buf *out)
                    families[f].help);
         buf_printf(out, "# TYPE verbd_proxy_cache_%s %s\n", families[f].name, families[f].type);
         for (size_t i = 0; i < n; i++) {
-            const uint64_t v[] = {
-                st[i].hits,    st[i].misses,     st[i].stores, st[i].evictions, st[i].invalidations,
-                st[i].entries, st[i].bytes_used, st[i].bytes,  st[i].disk_used, st[i].disk_bytes};
+            const uint64_t v[] = {st[i].hits,       st[i].misses,        st[i].stores,
+                                  st[i].evictions,  st[i].invalidations, st[i].entries,
+                                  st[i].bytes_used, st[i].bytes,         st[i].disk_used,
+                                  st[i].disk_bytes, st[i].repairs};
             const char *name = zone_name(zone_at(i));
             buf_printf(out, "verbd_proxy_cache_%s{zone=", families[f].name);
             stats_put_label(out, name, strlen(name));
