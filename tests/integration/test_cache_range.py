@@ -137,6 +137,13 @@ class RangeOnHit:
                 self.assertHit(r)
         self.assertEqual(self.up.count("GET", "/r"), 1)
 
+    def test_accept_ranges_none_gets_the_whole_200(self):
+        self.stored(fields=self.FIELDS + [("Accept-Ranges", "none")])
+        r = self.get("/r", headers={"Range": "bytes=0-99"})
+        self.assertEqual((r.status, r.body), (200, BODY))
+        self.assertHit(r)
+        self.assertEqual(self.up.count("GET", "/r"), 1)
+
     def test_if_range_matches_a_strong_etag_or_the_exact_date(self):
         self.stored()
         honoured = ('"v1"', LM)

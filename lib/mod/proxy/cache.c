@@ -255,6 +255,12 @@ static enum range_result ranges_asked(const struct http_request *h, const struct
     struct span range = http_field_get(h, "Range");
     if (!range.p || (hit->meta.status != 200 && hit->meta.status != 206))
         return RANGE_IGNORE;
+    /* A whole answer whose origin says it takes no ranges is sent whole,
+     * as the origin would (RFC 9110 §14.3). */
+    struct span accept = http_fields_find(f, n, "Accept-Ranges");
+    if (hit->meta.status == 200 && accept.p && accept.n == 4 &&
+        strncasecmp(accept.p, "none", 4) == 0)
+        return RANGE_IGNORE;
     struct span if_range = http_field_get(h, "If-Range");
     if (if_range.p) {
         struct span etag = http_fields_find(f, n, "ETag");
