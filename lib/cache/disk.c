@@ -81,9 +81,12 @@ static void boot_id(unsigned char out[16])
     fclose(f);
 }
 
-/* Gives a directory made by root to the workers' user. */
-static int give(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+/* Gives a directory made by root to the workers' user; *moved: it had
+ * another owner before (so may its files). */
+static int give(const char *path, uid_t uid, gid_t gid, bool *moved, char *err, size_t errlen)
 {
+    struct stat st;
+    *moved = uid != (uid_t)-1 && stat(path, &st) == 0 && (st.st_uid != uid || st.st_gid != gid);
     if (uid != (uid_t)-1 && chown(path, uid, gid) < 0) {
         snprintf(err, errlen, "cannot give %s to the user of the workers: %s", path,
                  strerror(errno));
@@ -92,9 +95,11 @@ static int give(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen
     return 0;
 }
 
-int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, bool moved[DISK_DIRS], char *err,
+                 size_t errlen)
 {
     char p[DISK_NAME_MAX];
+    bool top;
     if (strlen(dir) > DISK_NAME_MAX - 64) {
         snprintf(err, errlen, "the path %s is too long", dir);
         return -1;
@@ -108,10 +113,10 @@ int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen
         snprintf(err, errlen, "%s is not a directory", dir);
         return -1;
     }
-    if (give(dir, uid, gid, err, errlen) < 0)
+    if (give(dir, uid, gid, &top, err, errlen) < 0)
         return -1;
-    for (int i = 0; i <= 256; i++) {
-        if (i < 256)
+    for (int i = 0; i <= DISK_DIRS; i++) {
+        if (i < DISK_DIRS)
             snprintf(p, sizeof p, "%s/%02x", dir, i);
         else
             snprintf(p, sizeof p, "%s/tmp", dir);
@@ -119,7 +124,7 @@ int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen
             snprintf(err, errlen, "cannot make %s: %s", p, strerror(errno));
             return -1;
         }
-        if (give(p, uid, gid, err, errlen) < 0)
+        if (give(p, uid, gid, i < DISK_DIRS ? &moved[i] : &top, err, errlen) < 0)
             return -1;
     }
     snprintf(p, sizeof p, "%s/tmp/probe.%ld", dir, (long)getpid());
@@ -336,47 +341,79 @@ static bool parse_name(const char *name, unsigned sub, uint64_t *hash, uint64_t 
     return (*hash >> 56) == sub;
 }
 
-unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
-                   bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
-                                 const char *head, void *arg),
-                   void *arg)
+unsigned disk_scan(const char *dir, const bool moved[DISK_DIRS], uid_t uid, gid_t gid,
+                   uint64_t *max_serial)
 {
-    unsigned char boot[16];
-    boot_id(boot);
     unsigned removed = 0;
-    struct buf bytes = {0};
-    char sub[DISK_NAME_MAX], p[DISK_NAME_MAX + 300];
-    for (unsigned i = 0; i <= 256; i++) {
-        if (i < 256)
-            snprintf(sub, sizeof sub, "%s/%02x", dir, i);
-        else
-            snprintf(sub, sizeof sub, "%s/tmp", dir);
+    char sub[DISK_NAME_MAX];
+    *max_serial = 0;
+    for (unsigned i = 0; i <= DISK_DIRS; i++) {
+        snprintf(sub, sizeof sub, i < DISK_DIRS ? "%s/%02x" : "%s/tmp", dir, i);
         DIR *d = opendir(sub);
         if (!d)
             continue;
         for (struct dirent *de; (de = readdir(d));) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            snprintf(p, sizeof p, "%s/%s", sub, de->d_name);
             uint64_t hash, serial;
-            bool kept = false;
-            if (i < 256 && parse_name(de->d_name, i, &hash, &serial)) {
-                int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                struct disk_entry e;
-                if (fd >= 0) {
-                    kept = check_file(fd, hash, serial, boot, &e, &bytes) &&
-                           (uid == (uid_t)-1 || fchown(fd, uid, gid) == 0);
-                    close(fd);
-                }
-                if (kept)
-                    kept = adopt(&e, bytes.p, bytes.p + e.key_len, bytes.p + e.key_len + e.vary_len,
-                                 arg);
-            }
-            if (!kept && unlink(p) == 0)
+            bool good =
+                i < DISK_DIRS && parse_name(de->d_name, i, &hash, &serial) &&
+                (!moved[i] || fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0);
+            if (good && serial > *max_serial)
+                *max_serial = serial;
+            if (!good && unlinkat(dirfd(d), de->d_name, 0) == 0)
                 removed++;
         }
         closedir(d);
     }
-    buf_free(&bytes);
     return removed;
+}
+
+bool disk_reader_open(struct disk_reader *r, const char *dir, unsigned sub)
+{
+    char p[DISK_NAME_MAX];
+    snprintf(p, sizeof p, "%s/%02x", dir, sub);
+    boot_id(r->boot);
+    r->sub = sub;
+    r->d = opendir(p);
+    return r->d != NULL;
+}
+
+bool disk_reader_next(struct disk_reader *r, uint64_t floor, unsigned budget,
+                      bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
+                                    const char *head, void *arg),
+                      void *arg, struct disk_read_counts *counts)
+{
+    struct dirent *de = NULL;
+    for (unsigned n = 0; n < budget && (de = readdir(r->d)); n++) {
+        uint64_t hash, serial;
+        /* Files of this run (above the floor) are in the index already,
+         * or were removed from it; anything misnamed went at the scan. */
+        if (!parse_name(de->d_name, r->sub, &hash, &serial) || serial > floor)
+            continue;
+        int fd = openat(dirfd(r->d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct disk_entry e;
+        bool kept = fd >= 0 && check_file(fd, hash, serial, r->boot, &e, &r->bytes);
+        if (fd >= 0)
+            close(fd);
+        if (kept)
+            kept = adopt(&e, r->bytes.p, r->bytes.p + e.key_len,
+                         r->bytes.p + e.key_len + e.vary_len, arg);
+        if (kept)
+            counts->kept++;
+        else if (unlinkat(dirfd(r->d), de->d_name, 0) == 0)
+            counts->removed++;
+    }
+    if (de)
+        return true;
+    disk_reader_close(r);
+    return false;
+}
+
+void disk_reader_close(struct disk_reader *r)
+{
+    if (r->d)
+        closedir(r->d);
+    r->d = NULL;
+    buf_free(&r->bytes);
 }

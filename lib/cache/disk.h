@@ -9,6 +9,7 @@
 #ifndef VERBD_CACHE_DISK_H
 #define VERBD_CACHE_DISK_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,9 +32,14 @@ struct disk_entry {
 
 uint64_t disk_hash(const char *key, size_t key_len, const char *vary, size_t vary_len);
 
+#define DISK_DIRS 256
+
 /* Makes DIR, DIR/00..ff and DIR/tmp if missing (owned by uid:gid unless
- * uid is -1) and checks that files can be made there; -1 + err. */
-int disk_prepare(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen);
+ * uid is -1) and checks that files can be made there; moved[i]: DIR/<i>
+ * had another owner (its files are given to uid:gid by disk_scan).  -1 +
+ * err. */
+int disk_prepare(const char *dir, uid_t uid, gid_t gid, bool moved[DISK_DIRS], char *err,
+                 size_t errlen);
 /* Takes DIR/lock for this process and those it forks (flock): one verbd
  * per directory.  The descriptor, or -1 + err. */
 int disk_lock(const char *dir, char *err, size_t errlen);
@@ -51,14 +57,35 @@ uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key
 /* Flushes the directory of a path (after a rename into it). */
 void disk_sync_dir(const char *path);
 
-/* The load at start: every file under DIR is checked (a torn, foreign or
- * misnamed one, and anything under DIR/tmp/, is removed), given to
- * uid:gid unless uid is -1, and each good one given to adopt(e, key,
- * vary, head, arg), which returns false if the entry is not kept (its
- * file is removed).  Returns how many files were removed. */
-unsigned disk_load(const char *dir, uid_t uid, gid_t gid,
-                   bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
-                                 const char *head, void *arg),
-                   void *arg);
+/* Before the workers start: removes what DIR/tmp/ holds and every file
+ * not named as an entry's, gives the files of the moved directories to
+ * uid:gid, and finds the highest serial of a file there (*max_serial),
+ * reading names only.  Returns how many files were removed. */
+unsigned disk_scan(const char *dir, const bool moved[DISK_DIRS], uid_t uid, gid_t gid,
+                   uint64_t *max_serial);
+
+/* The load, some files at a time, by the workers: a reader of one
+ * directory DIR/XX. */
+struct disk_reader {
+    DIR *d;
+    unsigned sub;
+    unsigned char boot[16];
+    struct buf bytes;
+};
+struct disk_read_counts {
+    uint64_t kept, removed;
+};
+/* Opens DIR/<sub>; false if it cannot be read. */
+bool disk_reader_open(struct disk_reader *r, const char *dir, unsigned sub);
+/* Reads up to `budget` more names: each file of a serial at most `floor`
+ * is checked (a torn or foreign one is removed) and a good one given to
+ * adopt(e, key, vary, head, arg), which returns false if the entry is
+ * not kept (its file is removed).  False once the directory is done
+ * (the reader is closed). */
+bool disk_reader_next(struct disk_reader *r, uint64_t floor, unsigned budget,
+                      bool (*adopt)(const struct disk_entry *e, const char *key, const char *vary,
+                                    const char *head, void *arg),
+                      void *arg, struct disk_read_counts *counts);
+void disk_reader_close(struct disk_reader *r);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache/disk.h"
@@ -65,6 +66,14 @@ struct zone {
      * repair cannot count again. */
     uint64_t disk_bytes, disk_used, disk_reserved;
     _Atomic uint64_t next_serial;
+    /* The load of a disk zone's files by the workers: the next directory
+     * to claim, how many are done, the highest serial found at the start
+     * (newer files are this run's), and what it found. */
+    struct {
+        uint32_t next, done;
+        uint64_t floor, started_ms;
+        struct disk_read_counts counts;
+    } load;
     uint32_t nblocks, nbuckets;
     uint32_t free_block, nfree;
     uint32_t free_entry;
@@ -94,6 +103,13 @@ static uint32_t *links(struct zone *z)
 static char *block(struct zone *z, uint32_t b)
 {
     return (char *)z + z->blocks_at + (size_t)b * STORE_BLOCK;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void repair(struct zone *z);
@@ -212,7 +228,9 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, enum zone_wh
                       size_t errlen)
 {
     char why[DISK_NAME_MAX + 128];
-    if (disk_prepare(disk->path, disk->uid, disk->gid, why, sizeof why) < 0) {
+    bool moved[DISK_DIRS];
+    z->load.next = z->load.done = DISK_DIRS; /* nothing to load, unless below */
+    if (disk_prepare(disk->path, disk->uid, disk->gid, moved, why, sizeof why) < 0) {
         snprintf(err, errlen, "cache_zone %s: %s", z->name, why);
         return false;
     }
@@ -228,13 +246,19 @@ static bool open_disk(struct zone *z, const struct zone_disk *disk, enum zone_wh
         return false;
     }
     /* The lock's descriptor stays open for the life of this process and
-     * its workers. */
-    unsigned removed = disk_load(z->path, disk->uid, disk->gid, adopt, z);
+     * its workers.  Only names are read now; the workers load the files
+     * (store_load_step). */
+    if (when == ZONE_CHECK)
+        return true;
+    uint64_t max_serial;
+    unsigned removed = disk_scan(z->path, moved, disk->uid, disk->gid, &max_serial);
     if (removed)
-        fprintf(stderr,
-                "verbd: cache_zone %s: %u file%s of %s removed (torn, foreign or beyond the "
-                "limits)\n",
+        fprintf(stderr, "verbd: cache_zone %s: %u file%s of %s removed (unfinished or misnamed)\n",
                 z->name, removed, removed == 1 ? "" : "s", z->path);
+    z->next_serial = max_serial + 1;
+    z->load.floor = max_serial;
+    z->load.next = z->load.done = 0;
+    z->load.started_ms = now_ms();
     return true;
 }
 
@@ -731,6 +755,72 @@ out:
     return kept;
 }
 
+/* One more directory loaded; true if it was the last. */
+static bool dir_done(struct zone *z)
+{
+    lock(z);
+    bool last = ++z->load.done == DISK_DIRS;
+    unlock(z);
+    return last;
+}
+
+/* This process's reader of the directory it claimed, per zone. */
+static struct disk_reader readers[ZONES_MAX];
+
+static struct disk_reader *reader_of(const struct zone *z)
+{
+    for (size_t i = 0; i < nzones; i++)
+        if (zones[i] == z)
+            return &readers[i];
+    return NULL;
+}
+
+enum store_load store_load_step(struct zone *z, unsigned budget)
+{
+    struct disk_reader *r = reader_of(z);
+    if (!z->disk || !r)
+        return STORE_LOAD_NONE;
+    while (!r->d) {
+        lock(z);
+        uint32_t sub = z->load.next < DISK_DIRS ? z->load.next++ : DISK_DIRS;
+        unlock(z);
+        if (sub == DISK_DIRS)
+            return STORE_LOAD_NONE;
+        if (!disk_reader_open(r, z->path, sub) && dir_done(z))
+            return STORE_LOAD_FINISHED;
+    }
+    struct disk_read_counts counts = {0};
+    bool more = disk_reader_next(r, z->load.floor, budget, adopt, z, &counts);
+    lock(z);
+    z->load.counts.kept += counts.kept;
+    z->load.counts.removed += counts.removed;
+    unlock(z);
+    return !more && dir_done(z) ? STORE_LOAD_FINISHED : STORE_LOAD_MORE;
+}
+
+void store_load_finish(struct zone *z)
+{
+    struct disk_reader *r = reader_of(z);
+    while (r && r->d)
+        store_load_step(z, 1024);
+}
+
+bool store_loading(struct zone *z)
+{
+    struct zone_stats st;
+    store_stats(z, &st);
+    return st.loading;
+}
+
+void store_load_counts(struct zone *z, uint64_t *kept, uint64_t *removed, uint64_t *ms)
+{
+    lock(z);
+    *kept = z->load.counts.kept;
+    *removed = z->load.counts.removed;
+    *ms = now_ms() - z->load.started_ms;
+    unlock(z);
+}
+
 /* A disk zone's insert: room on the disk is reserved first, the file is
  * written (and flushed) without the lock, then renamed into place and
  * indexed under it. */
@@ -880,6 +970,7 @@ void store_stats(struct zone *z, struct zone_stats *out)
     *out = z->stats;
     out->disk_used = z->disk_used + z->disk_reserved;
     out->disk_bytes = z->disk_bytes;
+    out->loading = z->load.done < DISK_DIRS;
     unlock(z);
 }
 

@@ -104,6 +104,20 @@ struct store_walk {
  * end.  The bytes stay valid while the entry is held. */
 bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                      const char **p, size_t *len);
+/* A disk zone's files are loaded into its index by the workers, from
+ * their loops, once they serve: each claims a directory of the 256 in
+ * turn and reads it `budget` files per call (a file of this run is
+ * skipped; one whose variant was stored anew meanwhile is removed).
+ * STORE_LOAD_NONE: nothing left for this process to claim or read;
+ * FINISHED: this call ended the zone's last directory. */
+enum store_load { STORE_LOAD_NONE, STORE_LOAD_MORE, STORE_LOAD_FINISHED };
+enum store_load store_load_step(struct zone *z, unsigned budget);
+/* Reads the rest of the directory this process claimed (at its exit). */
+void store_load_finish(struct zone *z);
+bool store_loading(struct zone *z);
+/* What the load kept and removed so far, and for how long it has run. */
+void store_load_counts(struct zone *z, uint64_t *kept, uint64_t *removed, uint64_t *ms);
+
 /* Whether the zone keeps its entries in files.  A hit's body_in_file
  * says where its body is: then store_body_next has none, and
  * store_body_file opens a held entry's file (the descriptor is
@@ -144,6 +158,7 @@ struct zone_stats {
     uint64_t entries, bytes_used, bytes;
     uint64_t repairs;               /* times the lock was found held by a dead process */
     uint64_t disk_used, disk_bytes; /* a disk zone's files, and its disk= */
+    uint64_t loading;               /* 1 while a disk zone's files are being loaded */
 };
 void store_stats(struct zone *z, struct zone_stats *out);
 void store_count(struct zone *z, bool hit);

@@ -8,6 +8,7 @@ the requests the upstream receives, as test_cache.py does."""
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 import upstream as U
 from test_cache import answer
 from harness import run_verbd
-from test_config import ConfigCase, config_server
+from test_config import ConfigCase, config_server, wait_for
 
 
 def body_of(name, n):
@@ -61,14 +62,25 @@ class DiskCase(ConfigCase):
 
     def config(self, zone="memory=4m disk=8m", extra="", top=""):
         return ("access_log off;\nworkers 2;\n%scache_zone z %s path=%s;\n"
-                "listen 127.0.0.1:0;\nlocation / { proxy %s/; cache z; %s }\n"
+                "listen 127.0.0.1:0;\nlocation = /load-status { status; }\n"
+                "location / { proxy %s/; cache z; %s }\n"
                 % (top, zone, self.cache_dir, self.up.url, extra))
 
-    def start(self, **kw):
+    def start(self, loaded=True, **kw):
+        """verbd on the zone; with `loaded`, once the workers have loaded
+        its files."""
         srv = config_server(self.write("verbd.conf", self.config(**kw))).start()
         self.addCleanup(srv.cleanup)
         self.srv = srv
+        if loaded:
+            self.assertTrue(wait_for(lambda: self.loading() == 0), "the load never ended")
         return srv
+
+    def loading(self):
+        for line in self.get("/load-status").body.decode().splitlines():
+            if line.startswith('verbd_proxy_cache_loading{zone="z"} '):
+                return int(line.rsplit(" ", 1)[1])
+        return None
 
     def kill(self):
         """SIGKILL to verbd's whole process group, as a crash would."""
@@ -162,6 +174,40 @@ class Restart(DiskCase):
             self.assertEqual((r.status, r.body), (200, body_of("/many/%d" % i, 2000)), i)
         self.assertEqual(self.up.count("GET"), 300)
 
+
+    def test_the_load_goes_on_through_reloads_and_is_logged(self):
+        """The workers load the files after the start, and say so once;
+        reloads at the start (while they load, if they come soon enough)
+        lose none of them."""
+        self.up.on("GET", "/r/", lambda ex: (ex.drain(), ex.respond(
+            200, [("Cache-Control", "max-age=600")], body_of(ex.path, 1000))))
+        log = os.path.join(self.dir, "error.log")
+        top = "error_log %s info;\n" % log
+        self.start(zone="memory=8m disk=64m", top=top)
+        for i in range(600):
+            self.get("/r/%d" % i)
+        self.srv.stop()
+        os.unlink(log)
+        self.start(zone="memory=8m disk=64m", top=top, loaded=False)
+        for _ in range(3):
+            self.srv.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: self.loading() == 0, 20), "the load never ended")
+        self.assertEqual(self.metric("entries"), 600)
+        with open(log) as f:
+            lines = [l for l in f if "cache zone z loaded from" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"\[info\] \d+: cache zone z loaded from %s: 600 entries in \d+ "
+                                   r"ms, 0 files removed" % re.escape(self.cache_dir))
+        for i in range(600):
+            r = self.get("/r/%d" % i, {"Cache-Control": "only-if-cached"})
+            self.assertEqual((r.status, r.body), (200, body_of("/r/%d" % i, 1000)), i)
+        self.assertEqual(self.up.count("GET"), 600)
+
+    def metric(self, name):
+        for line in self.get("/load-status").body.decode().splitlines():
+            if line.startswith('verbd_proxy_cache_%s{zone="z"} ' % name):
+                return int(line.rsplit(" ", 1)[1])
+        return None
 
     def test_files_are_given_to_the_workers_user(self):
         if os.geteuid() != 0:

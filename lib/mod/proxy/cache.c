@@ -24,6 +24,7 @@
 #include "core/exchange.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/stats.h"
 #include "http/date.h"
 #include "http/method.h"
@@ -999,6 +1000,7 @@ void proxy_cache_metrics(struct buf *out)
         {"disk_bytes", "gauge", "Bytes of files a disk zone may use (disk=; 0: a memory zone)"},
         {"repairs_total", "counter",
          "Times the zone was repaired after a process died holding its lock"},
+        {"loading", "gauge", "1 while a disk zone's files are being loaded into its index"},
     };
     struct zone_stats st[32];
     size_t n = 0;
@@ -1012,7 +1014,7 @@ void proxy_cache_metrics(struct buf *out)
             const uint64_t v[] = {st[i].hits,       st[i].misses,        st[i].stores,
                                   st[i].evictions,  st[i].invalidations, st[i].entries,
                                   st[i].bytes_used, st[i].bytes,         st[i].disk_used,
-                                  st[i].disk_bytes, st[i].repairs};
+                                  st[i].disk_bytes, st[i].repairs,       st[i].loading};
             const char *name = zone_name(zone_at(i));
             buf_printf(out, "verbd_proxy_cache_%s{zone=", families[f].name);
             stats_put_label(out, name, strlen(name));
@@ -1239,8 +1241,63 @@ static void revalidate_later(struct cachex *cx)
     in->revalidations = rv;
 }
 
+/* A disk zone's files loaded by this worker: a slice of them per turn of
+ * its loop (a deferred call, so that connections are served between
+ * slices), while there are some to claim; one loader per zone, however
+ * many locations use it. */
+#define LOAD_SLICE 32
+struct zone_loader {
+    struct zone *zone;
+    struct loop *loop;
+    struct loop_defer next;
+};
+static struct zone_loader loaders[32];
+
+static void load_some(void *arg)
+{
+    struct zone_loader *l = arg;
+    enum store_load s = store_load_step(l->zone, LOAD_SLICE);
+    if (s == STORE_LOAD_FINISHED) {
+        uint64_t kept, removed, ms;
+        store_load_counts(l->zone, &kept, &removed, &ms);
+        log_msg(LOG_INFO,
+                "cache zone %s loaded from %s: %llu entries in %llu ms, %llu files removed",
+                zone_name(l->zone), zone_path(l->zone), (unsigned long long)kept,
+                (unsigned long long)ms, (unsigned long long)removed);
+    }
+    if (s == STORE_LOAD_MORE)
+        loop_defer(l->loop, &l->next, load_some, l);
+}
+
+void proxy_cache_worker_init(struct proxy_inst *in, struct loop *loop)
+{
+    if (!in->zone || !store_on_disk(in->zone) || !store_loading(in->zone))
+        return;
+    for (size_t i = 0; i < sizeof loaders / sizeof loaders[0]; i++) {
+        struct zone_loader *l = &loaders[i];
+        if (l->zone == in->zone)
+            return;
+        if (!l->zone) {
+            *l = (struct zone_loader){.zone = in->zone, .loop = loop};
+            loop_defer_init(&l->next);
+            loop_defer(loop, &l->next, load_some, l);
+            return;
+        }
+    }
+}
+
 void proxy_cache_worker_exit(struct proxy_inst *in)
 {
+    for (size_t i = 0; i < sizeof loaders / sizeof loaders[0]; i++) {
+        struct zone_loader *l = &loaders[i];
+        if (l->zone && l->zone == in->zone) {
+            /* The directory it claimed is read to its end (nobody else
+             * will). */
+            loop_defer_cancel(l->loop, &l->next);
+            store_load_finish(l->zone);
+            l->zone = NULL;
+        }
+    }
     while (in->revalidations) {
         struct revalidation *rv = in->revalidations;
         ask_cancel(rv->ask);

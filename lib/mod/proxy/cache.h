@@ -13,6 +13,7 @@
 #include "http/response.h"
 #include "verbd.h"
 
+struct loop;
 struct proxy_inst;
 struct cachex;
 
@@ -32,8 +33,10 @@ void proxy_cache_report(void);
 /* The location's cache for verbd -M. */
 void proxy_cache_describe(const struct proxy_inst *in, FILE *out);
 
-/* Gives up the instance's revalidations in the background (worker
- * exit). */
+/* In each worker: loads a disk zone's files (docs/cache.md, "The disk
+ * store"); at its exit, reads the rest of the directory it was loading
+ * and gives up the instance's revalidations in the background. */
+void proxy_cache_worker_init(struct proxy_inst *in, struct loop *loop);
 void proxy_cache_worker_exit(struct proxy_inst *in);
 
 /* The method to send upstream instead of the client's, or NULL (a HEAD

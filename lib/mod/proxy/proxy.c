@@ -128,6 +128,7 @@ static void proxy_worker_init(void *inst, struct loop *loop, method_set allowed)
     (void)allowed;
     struct proxy_inst *in = inst;
     in->loop = loop;
+    proxy_cache_worker_init(in, loop);
     loop_timer_init(&in->options_timer);
     if (in->options_every_ms)
         loop_timer_at(loop, &in->options_timer, clock_ms(), ask_options_star, in);
