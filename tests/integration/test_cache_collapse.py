@@ -5,6 +5,7 @@ head and the first part of a body, then waits for the test: every check
 of what a waiter has is made while the upstream is held, so none depends
 on timing."""
 
+import os
 import socket
 import threading
 import time
@@ -168,6 +169,41 @@ class StreamedCollapsing(CacheCase):
                 c.read_response("GET")
         self.assertEqual(self.up.count("GET"), 1)
 
+    def test_a_leader_whose_client_goes_away_cuts_the_waiters_short(self):
+        self.up.on("GET", "/c", held(self.gate))
+        self.start(top=STATUS)
+        leader, waiters = self.lead_and_wait("/c", 2)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        leader.close()
+        for c in waiters:
+            with self.assertRaises(HarnessError):
+                c.read_response("GET")
+        self.assertTrue(wait_for(lambda: self.zone_gauge("bytes_used") == 0),
+                        self.zone_gauge("bytes_used"))
+
+    def assert_nothing_yet(self, conns):
+        # Another request goes through meanwhile: the server is not stuck.
+        self.up.on("GET", "/other", U.respond(200, [], b"o"))
+        self.assertEqual(self.get("/other").body, b"o")
+        for c in conns:
+            with self.assertRaises(socket.timeout):
+                c._fill(timeout=0.3)
+
+    def test_disk_zone_waiters_wait_for_the_stored_entry(self):
+        self.up.on("GET", "/k", held(self.gate))
+        self.start(top="cache_zone d memory=4m path=%s disk=8m;\n" % os.path.join(self.dir, "cache"),
+                   zone="d")
+        leader, waiters = self.lead_and_wait("/k", 2)
+        self.assert_nothing_yet(waiters)
+        self.gate.set()
+        self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
+        for c in waiters:
+            r = c.read_response("GET")
+            self.assertEqual(r.body, U.pattern(0, SIZE))
+            self.assertIn("collapsed", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/k"), 1)
+
     def test_head_and_range_waiters_wait_for_the_stored_entry(self):
         self.up.on("GET", "/h", held(self.gate))
         self.start()
@@ -178,13 +214,7 @@ class StreamedCollapsing(CacheCase):
         ranged = self.srv.connect(timeout=10)
         self.addCleanup(ranged.close)
         ranged.send(b"GET /h HTTP/1.1\r\nHost: example.test\r\nRange: bytes=0-9\r\n\r\n")
-        # Nothing for them while the body streams in (the leader's body
-        # went on to the leader meanwhile).
-        self.up.on("GET", "/other", U.respond(200, [], b"o"))
-        self.assertEqual(self.get("/other").body, b"o")
-        for c in (head, ranged):
-            with self.assertRaises(socket.timeout):
-                c._fill(timeout=0.3)
+        self.assert_nothing_yet([head, ranged])
         self.gate.set()
         self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
         r = head.read_response("HEAD")
