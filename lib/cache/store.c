@@ -1180,7 +1180,8 @@ static bool chain_whole(struct zone *z, const struct entry *e, unsigned char *se
  * were removed stay until released, everything else (an entry half made,
  * half freed) goes; the free lists and the counters are counted again.
  * References the dead process held are never given back: those entries
- * stay until a restart. */
+ * stay until a restart (but a growing entry it wrote, which is
+ * abandoned). */
 static void repair(struct zone *z)
 {
     unsigned char *seen = calloc(z->nblocks / 8 + 1, 1);

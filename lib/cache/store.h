@@ -86,7 +86,9 @@ struct store_hit {
     size_t key_len, vary_len, head_len;
     uint64_t body_len;
     bool body_in_file; /* a disk zone's body, read from its file (store_body_file) */
-    uint64_t stated;   /* a growing entry's body length once complete, or STORE_UNSTATED */
+    /* The body's length once complete: body_len, but for a growing entry
+     * the length its answer stated (STORE_UNSTATED if none). */
+    uint64_t stated;
 };
 #define STORE_UNSTATED UINT64_MAX
 
