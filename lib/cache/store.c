@@ -916,21 +916,30 @@ static bool writer_gone(const struct entry *e)
 }
 
 /* Ends a growing entry, complete (linked already) or failed, and gives
- * its writer's reference back (under the lock). */
-static void stop_growing(struct zone *z, uint32_t i, bool failed)
+ * its writer's reference back (under the lock); returns its flight. */
+static struct flight *stop_growing(struct zone *z, uint32_t i, bool failed)
 {
     struct entry *e = &entries(z)[i];
-    for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
-        struct flight *f = &z->flights[(e->hash + k) % FLIGHT_SLOTS];
-        if (f->growing == i) {
-            f->growing = NONE;
-            break;
-        }
-    }
+    struct flight *f = NULL;
+    for (unsigned k = 0; k < FLIGHT_SLOTS && !f; k++)
+        if (z->flights[(e->hash + k) % FLIGHT_SLOTS].growing == i)
+            f = &z->flights[(e->hash + k) % FLIGHT_SLOTS];
+    if (f)
+        f->growing = NONE;
     e->growing = false;
     e->failed = failed;
     if (e->refs && --e->refs == 0 && !e->linked)
         free_entry(z, i);
+    return f;
+}
+
+/* The growing entry of a writer that died is abandoned, and its fetch is
+ * no longer in flight (under the lock). */
+static void abandon_dead(struct zone *z, uint32_t i)
+{
+    struct flight *f = stop_growing(z, i, true);
+    if (f)
+        f->until = 0;
 }
 
 /* Whether a flight slot is taken (under the lock): until its time, and
@@ -939,7 +948,7 @@ static void stop_growing(struct zone *z, uint32_t i, bool failed)
 static bool flight_busy(struct zone *z, struct flight *f, uint64_t now)
 {
     if (f->growing != NONE && writer_gone(&entries(z)[f->growing]))
-        stop_growing(z, f->growing, true);
+        abandon_dead(z, f->growing);
     return f->until > now || f->growing != NONE;
 }
 
@@ -950,7 +959,7 @@ static bool reclaim_one(struct zone *z)
     for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
         struct flight *f = &z->flights[k];
         if (f->growing != NONE && writer_gone(&entries(z)[f->growing])) {
-            stop_growing(z, f->growing, true);
+            abandon_dead(z, f->growing);
             return true;
         }
     }
@@ -1102,7 +1111,7 @@ enum store_growth store_growth(struct zone *z, struct store_hit *hit)
     lock(z);
     struct entry *e = &entries(z)[hit->index];
     if (writer_gone(e))
-        stop_growing(z, hit->index, true);
+        abandon_dead(z, hit->index);
     hit->body_len = e->body_len;
     enum store_growth g = e->failed ? STORE_FAILED : e->growing ? STORE_GROWING : STORE_COMPLETE;
     unlock(z);

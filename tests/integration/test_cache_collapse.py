@@ -6,12 +6,13 @@ of what a waiter has is made while the upstream is held, so none depends
 on timing."""
 
 import os
+import signal
 import socket
 import threading
 import time
 
 import upstream as U
-from harness import HarnessError
+from harness import ConnectionClosed, HarnessError
 from test_cache import CacheCase
 from test_config import wait_for
 
@@ -114,7 +115,7 @@ class StreamedCollapsing(CacheCase):
         for c in [leader] + waiters:
             try:
                 r = c.read_response("GET")
-            except HarnessError:
+            except ConnectionClosed:
                 continue  # closed before the announced length or the last chunk
             self.fail("a complete answer from an upstream that died mid-body: %d bytes, %r"
                       % (len(r.body), r.headers))
@@ -165,7 +166,7 @@ class StreamedCollapsing(CacheCase):
         self.gate.set()
         self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
         for c in waiters:
-            with self.assertRaises(HarnessError):
+            with self.assertRaises(ConnectionClosed):
                 c.read_response("GET")
         self.assertEqual(self.up.count("GET"), 1)
 
@@ -177,10 +178,58 @@ class StreamedCollapsing(CacheCase):
             self.read_head_and(c, FIRST)
         leader.close()
         for c in waiters:
-            with self.assertRaises(HarnessError):
+            with self.assertRaises(ConnectionClosed):
                 c.read_response("GET")
         self.assertTrue(wait_for(lambda: self.zone_gauge("bytes_used") == 0),
                         self.zone_gauge("bytes_used"))
+
+    def worker_asking(self, port):
+        """The verbd worker with a connection to the upstream's port."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in list(f)[1:]:
+                    cols = line.split()
+                    if int(cols[2].rsplit(":", 1)[1], 16) == port:
+                        inodes.add("socket:[%s]" % cols[9])
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid != self.srv.proc.pid:
+                    continue
+                for fd in os.listdir("/proc/%s/fd" % pid):
+                    if os.readlink("/proc/%s/fd/%s" % (pid, fd)) in inodes:
+                        return int(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+        self.fail("no worker has a connection to port %d" % port)
+
+    def test_a_leader_killed_mid_body_is_not_followed_for_ever(self):
+        # Its waiters (in its worker or another) end short, and the next
+        # request for the key fetches it anew.
+        dying = held(self.gate)
+        whole = U.respond(200, [("Cache-Control", "max-age=60")], b"whole")
+        self.up.on("GET", "/k", lambda ex: (whole if self.gate.is_set() else dying)(ex))
+        self.start(top="workers 2;\n")
+        leader, waiters = self.lead_and_wait("/k", 4)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        os.kill(self.worker_asking(self.up.port), signal.SIGKILL)
+        for c in [leader] + waiters:
+            with self.assertRaises(ConnectionClosed):
+                c.read_response("GET")
+        self.gate.set()
+        # Until the dead worker is reaped a request may still follow its
+        # entry, and is cut short as well.
+        self.assertTrue(wait_for(lambda: self.whole_or_short("/k") == b"whole"))
+        self.assertEqual(self.up.count("GET", "/k"), 2)
+
+    def whole_or_short(self, target):
+        try:
+            return self.get(target).body
+        except HarnessError:
+            return None
 
     def assert_nothing_yet(self, conns):
         # Another request goes through meanwhile: the server is not stuck.
