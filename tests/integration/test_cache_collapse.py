@@ -64,7 +64,7 @@ class StreamedCollapsing(CacheCase):
                                    % (len(c.buf), n, c.buf[:300]))
         return c.buf.split(b"\r\n\r\n", 1)[0]
 
-    def lead_and_wait(self, target, waiters, then_in=None):
+    def lead_and_wait(self, target, waiters):
         """The leader's request, held by the upstream once FIRST bytes are
         through; then `waiters` more requests for the same target."""
         leader = self.open_get(target)
@@ -78,6 +78,9 @@ class StreamedCollapsing(CacheCase):
         for c in waiters:
             head = self.read_head_and(c, FIRST)
             self.assertIn(b"collapsed", head)
+            # The length the upstream stated, or chunks.
+            self.assertIn(b"Transfer-Encoding: chunked" if chunked
+                          else b"Content-Length: %d" % SIZE, head)
         self.assertEqual(self.up.count("GET"), 1)
         self.gate.set()
         for c in [leader] + waiters:
