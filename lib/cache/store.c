@@ -109,6 +109,8 @@ static char *block(struct zone *z, uint32_t b)
 static void repair(struct zone *z);
 static bool flight_busy(struct zone *z, struct flight *f, uint64_t now);
 static bool reclaim_one(struct zone *z);
+static struct flight *flight_of(struct zone *z, uint32_t i);
+static struct flight *stop_growing(struct zone *z, uint32_t i, bool failed);
 
 static void lock(struct zone *z)
 {
@@ -915,15 +917,23 @@ static bool writer_gone(const struct entry *e)
     return e->growing && kill(e->writer, 0) < 0 && errno == ESRCH;
 }
 
+/* The flight whose growing entry is i, or NULL (under the lock). */
+static struct flight *flight_of(struct zone *z, uint32_t i)
+{
+    for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
+        struct flight *f = &z->flights[(entries(z)[i].hash + k) % FLIGHT_SLOTS];
+        if (f->growing == i)
+            return f;
+    }
+    return NULL;
+}
+
 /* Ends a growing entry, complete (linked already) or failed, and gives
  * its writer's reference back (under the lock); returns its flight. */
 static struct flight *stop_growing(struct zone *z, uint32_t i, bool failed)
 {
     struct entry *e = &entries(z)[i];
-    struct flight *f = NULL;
-    for (unsigned k = 0; k < FLIGHT_SLOTS && !f; k++)
-        if (z->flights[(e->hash + k) % FLIGHT_SLOTS].growing == i)
-            f = &z->flights[(e->hash + k) % FLIGHT_SLOTS];
+    struct flight *f = flight_of(z, i);
     if (f)
         f->growing = NONE;
     e->growing = false;
@@ -1237,13 +1247,17 @@ static void repair(struct zone *z)
             z->nfree++;
         }
     free(seen);
-    /* A flight's growing entry that went is forgotten; a dead writer's is
-     * abandoned. */
+    /* A flight's growing entry that went is forgotten; a growing entry no
+     * flight names (the dead process was opening it) and a dead writer's
+     * are abandoned. */
     for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
         struct flight *f = &z->flights[k];
         if (f->growing != NONE && !entries(z)[f->growing].growing)
             f->growing = NONE;
     }
+    for (uint32_t i = 0; i < z->nblocks; i++)
+        if (entries(z)[i].growing && !flight_of(z, i))
+            stop_growing(z, i, true);
     while (reclaim_one(z))
         ;
 }
