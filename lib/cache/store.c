@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,13 @@ struct entry {
     bool used;           /* the record holds an entry (linked or doomed) */
     bool body_in_blocks; /* a disk zone's small body, kept in its index block too */
     bool linked;         /* findable; false: doomed, freed with its last reference */
+    /* A growing entry (store_open): its body (body_len bytes so far)
+     * still appended by `writer`, its chain ending at block `last`;
+     * failed: abandoned, its readers stop. */
+    bool growing, failed;
+    pid_t writer;
+    uint32_t last;
+    uint64_t stated;
     uint32_t key_len, vary_len, head_len;
     uint64_t body_len;
     struct store_meta meta;
@@ -48,11 +56,13 @@ struct use_slot {
     uint32_t count;
 };
 
-/* A key being fetched by some worker, until `until` at the latest. */
+/* A key being fetched by some worker, until `until` at the latest, or
+ * while the entry `growing` (NONE: none) its fetch opened grows. */
 #define FLIGHT_SLOTS 256
 struct flight {
     uint64_t hash;
     uint64_t until;
+    uint32_t growing;
 };
 
 struct zone {
@@ -113,6 +123,10 @@ static uint64_t now_ms(void)
 }
 
 static void repair(struct zone *z);
+static bool flight_busy(struct zone *z, struct flight *f, uint64_t now);
+static bool reclaim_one(struct zone *z);
+static struct flight *flight_of(struct zone *z, uint32_t i);
+static struct flight *stop_growing(struct zone *z, uint32_t i, bool failed);
 
 static void lock(struct zone *z)
 {
@@ -195,6 +209,8 @@ static struct zone *zone_make(const char *name, uint64_t bytes)
         links(z)[i] = i + 1 < n ? i + 1 : NONE;
         entries(z)[i].hnext = i + 1 < n ? i + 1 : NONE; /* the free list */
     }
+    for (unsigned i = 0; i < FLIGHT_SLOTS; i++)
+        z->flights[i].growing = NONE;
     z->free_block = 0;
     z->nfree = n;
     z->free_entry = 0;
@@ -460,6 +476,39 @@ static bool key_is(struct zone *z, const struct entry *e, const char *key, size_
     return memcmp(tmp, key, n) == 0;
 }
 
+/* Takes a reference on entry i for a hit and copies its key, variant and
+ * head into `copy` (under the lock; split_hit then, without it). */
+static void hold_hit(struct zone *z, uint32_t i, struct buf *copy, struct store_hit *hit)
+{
+    struct entry *e = &entries(z)[i];
+    e->refs++;
+    hit->index = i;
+    hit->meta = e->meta;
+    hit->key_len = e->key_len;
+    hit->vary_len = e->vary_len;
+    hit->head_len = e->head_len;
+    hit->body_len = e->body_len;
+    hit->body_in_file = z->disk && !e->body_in_blocks;
+    hit->stated = e->growing ? e->stated : e->body_len;
+    size_t n = (size_t)e->key_len + e->vary_len + e->head_len;
+    buf_reset(copy);
+    buf_reserve(copy, n + 3);
+    chain_read(z, e, 0, copy->p, n);
+    copy->len = n + 3;
+}
+
+/* Each part of a hit's copy NUL-terminated, in the order stored. */
+static void split_hit(struct buf *copy, struct store_hit *hit)
+{
+    memmove(copy->p + hit->key_len + 1 + hit->vary_len + 1, copy->p + hit->key_len + hit->vary_len,
+            hit->head_len);
+    memmove(copy->p + hit->key_len + 1, copy->p + hit->key_len, hit->vary_len);
+    hit->key = copy->p;
+    hit->vary = copy->p + hit->key_len + 1;
+    hit->head = hit->vary + hit->vary_len + 1;
+    hit->key[hit->key_len] = hit->vary[hit->vary_len] = hit->head[hit->head_len] = '\0';
+}
+
 int store_lookup(struct zone *z, const char *key, size_t key_len,
                  bool (*match)(const char *vary, size_t len, void *arg), void *arg,
                  struct buf *copy, struct store_hit *hit)
@@ -479,30 +528,11 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
         rc = -2;
         if (!match(vary, e->vary_len, arg))
             continue;
-        e->refs++;
         lru_unlink(z, i);
         lru_push(z, i);
-        hit->index = i;
-        hit->meta = e->meta;
-        hit->key_len = e->key_len;
-        hit->vary_len = e->vary_len;
-        hit->head_len = e->head_len;
-        hit->body_len = e->body_len;
-        hit->body_in_file = z->disk && !e->body_in_blocks;
-        size_t n = (size_t)e->key_len + e->vary_len + e->head_len;
-        buf_reset(copy);
-        buf_reserve(copy, n + 3);
-        chain_read(z, e, 0, copy->p, n);
+        hold_hit(z, i, copy, hit);
         unlock(z);
-        /* Each part NUL-terminated, in the order stored. */
-        memmove(copy->p + e->key_len + 1 + e->vary_len + 1, copy->p + e->key_len + e->vary_len,
-                hit->head_len);
-        memmove(copy->p + e->key_len + 1, copy->p + e->key_len, hit->vary_len);
-        hit->key = copy->p;
-        hit->vary = copy->p + hit->key_len + 1;
-        hit->head = hit->vary + hit->vary_len + 1;
-        hit->key[hit->key_len] = hit->vary[hit->vary_len] = hit->head[hit->head_len] = '\0';
-        copy->len = n + 3;
+        split_hit(copy, hit);
         return 0;
     }
     unlock(z);
@@ -512,31 +542,28 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
 bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                      const char **p, size_t *len)
 {
-    if (hit->body_in_file)
+    if (hit->body_in_file || w->at >= hit->body_len)
         return false;
-    /* The chain of a held entry does not change: read without the lock. */
+    /* The chain of a held entry does not change up to hit->body_len (a
+     * growing one only grows past it): read without the lock. */
     const struct entry *e = &entries(z)[hit->index];
-    uint64_t start = (uint64_t)hit->key_len + hit->vary_len + hit->head_len;
-    uint64_t end = start + hit->body_len;
-    uint64_t b_index = start / STORE_BLOCK + w->n;
-    if (b_index * STORE_BLOCK >= end || hit->body_len == 0)
-        return false;
-    uint32_t b;
-    if (w->n == 0) {
+    uint64_t at = (uint64_t)hit->key_len + hit->vary_len + hit->head_len + w->at;
+    uint64_t off = at % STORE_BLOCK;
+    uint32_t b = w->block;
+    if (w->at == 0) {
         b = e->first;
-        for (uint64_t i = 0; i < b_index; i++)
+        for (uint64_t i = at / STORE_BLOCK; i; i--)
             b = links(z)[b];
-    } else {
-        b = links(z)[w->block];
+    } else if (off == 0) {
+        b = links(z)[b];
     }
-    uint64_t from = w->n == 0 ? start % STORE_BLOCK : 0;
-    uint64_t to = end - b_index * STORE_BLOCK;
-    if (to > STORE_BLOCK)
-        to = STORE_BLOCK;
-    *p = block(z, b) + from;
-    *len = (size_t)(to - from);
+    uint64_t take = STORE_BLOCK - off;
+    if (take > hit->body_len - w->at)
+        take = hit->body_len - w->at;
+    *p = block(z, b) + off;
+    *len = (size_t)take;
     w->block = b;
-    w->n++;
+    w->at += take;
     return true;
 }
 
@@ -614,7 +641,7 @@ static bool evict_one(struct zone *z)
             z->stats.evictions++;
             return true;
         }
-    return false;
+    return reclaim_one(z);
 }
 
 static void chain_write(struct zone *z, uint32_t first, uint64_t *at, const char *p, uint64_t n)
@@ -974,6 +1001,224 @@ void store_stats(struct zone *z, struct zone_stats *out)
     unlock(z);
 }
 
+/* ---- growing entries: collapsed forwarding, streamed ---------------------- */
+
+static bool writer_gone(const struct entry *e)
+{
+    return e->growing && kill(e->writer, 0) < 0 && errno == ESRCH;
+}
+
+/* The flight whose growing entry is i, or NULL (under the lock). */
+static struct flight *flight_of(struct zone *z, uint32_t i)
+{
+    for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
+        struct flight *f = &z->flights[(entries(z)[i].hash + k) % FLIGHT_SLOTS];
+        if (f->growing == i)
+            return f;
+    }
+    return NULL;
+}
+
+/* Ends a growing entry, complete (linked already) or failed, and gives
+ * its writer's reference back (under the lock); returns its flight. */
+static struct flight *stop_growing(struct zone *z, uint32_t i, bool failed)
+{
+    struct entry *e = &entries(z)[i];
+    struct flight *f = flight_of(z, i);
+    if (f)
+        f->growing = NONE;
+    e->growing = false;
+    e->failed = failed;
+    if (e->refs && --e->refs == 0 && !e->linked)
+        free_entry(z, i);
+    return f;
+}
+
+/* The growing entry of a writer that died is abandoned, and its fetch is
+ * no longer in flight (under the lock). */
+static void abandon_dead(struct zone *z, uint32_t i)
+{
+    struct flight *f = stop_growing(z, i, true);
+    if (f)
+        f->until = 0;
+}
+
+/* Whether a flight slot is taken (under the lock): until its time, and
+ * while its growing entry grows; that of a writer that died is abandoned
+ * here. */
+static bool flight_busy(struct zone *z, struct flight *f, uint64_t now)
+{
+    if (f->growing != NONE && writer_gone(&entries(z)[f->growing]))
+        abandon_dead(z, f->growing);
+    return f->until > now || f->growing != NONE;
+}
+
+/* Abandons the growing entry of a writer that died (under the lock);
+ * false if there is none. */
+static bool reclaim_one(struct zone *z)
+{
+    for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
+        struct flight *f = &z->flights[k];
+        if (f->growing != NONE && writer_gone(&entries(z)[f->growing])) {
+            abandon_dead(z, f->growing);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool store_open(struct zone *z, const char *key, size_t key_len, const char *vary, size_t vary_len,
+                const char *head, size_t head_len, uint64_t stated, const struct store_meta *meta,
+                uint32_t *index)
+{
+    if (z->disk || key_len > STORE_KEY_MAX || vary_len > STORE_VARY_MAX ||
+        head_len > STORE_HEAD_MAX)
+        return false;
+    uint64_t front = (uint64_t)key_len + vary_len + head_len;
+    if (front > zone_max_entry(z) ||
+        (stated != STORE_UNSTATED && stated > zone_max_entry(z) - front))
+        return false;
+    uint64_t h = hash_key(key, key_len);
+    lock(z);
+    /* The caller's flight: marked, with no growing entry yet. */
+    struct flight *f = NULL;
+    for (unsigned k = 0; k < FLIGHT_SLOTS && !f; k++) {
+        struct flight *s = &z->flights[(h + k) % FLIGHT_SLOTS];
+        if (s->hash == h && s->until && s->growing == NONE)
+            f = s;
+    }
+    uint32_t i = f ? take_entry(z, front) : NONE;
+    if (i != NONE) {
+        struct entry *e = &entries(z)[i];
+        fill(z, e, h, key, key_len, vary, vary_len, head, head_len, 0, meta);
+        e->growing = true;
+        e->writer = getpid();
+        e->stated = stated;
+        e->refs = 1;
+        e->last = e->first;
+        for (uint32_t k = 1; k < e->nblocks; k++)
+            e->last = links(z)[e->last];
+        f->growing = i;
+    }
+    unlock(z);
+    *index = i;
+    return i != NONE;
+}
+
+/* One more block at the end of a growing entry's chain (under the lock). */
+static bool grow(struct zone *z, uint32_t i)
+{
+    while (z->nfree == 0 && evict_one(z))
+        ;
+    if (z->nfree == 0)
+        return false;
+    struct entry *e = &entries(z)[i];
+    uint32_t b = z->free_block;
+    z->free_block = links(z)[b];
+    z->nfree--;
+    links(z)[b] = NONE;
+    links(z)[e->last] = b;
+    e->last = b;
+    e->nblocks++;
+    z->stats.bytes_used += STORE_BLOCK;
+    return true;
+}
+
+bool store_append(struct zone *z, uint32_t i, const char *p, size_t n)
+{
+    lock(z);
+    struct entry *e = &entries(z)[i];
+    uint64_t at = (uint64_t)e->key_len + e->vary_len + e->head_len + e->body_len;
+    bool ok = e->growing && at + n <= zone_max_entry(z) &&
+              (e->stated == STORE_UNSTATED || e->body_len + n <= e->stated);
+    /* Past what readers were told of (body_len): they never see a byte
+     * move or change. */
+    while (ok && n) {
+        if (at == (uint64_t)e->nblocks * STORE_BLOCK && !(ok = grow(z, i)))
+            break;
+        uint64_t off = at - (uint64_t)(e->nblocks - 1) * STORE_BLOCK;
+        size_t take = STORE_BLOCK - off < n ? (size_t)(STORE_BLOCK - off) : n;
+        memcpy(block(z, e->last) + off, p, take);
+        p += take;
+        n -= take;
+        at += take;
+        e->body_len += take;
+    }
+    if (!ok && e->growing)
+        stop_growing(z, i, true);
+    unlock(z);
+    return ok;
+}
+
+bool store_close(struct zone *z, uint32_t i)
+{
+    lock(z);
+    struct entry *e = &entries(z)[i];
+    bool whole = e->growing && (e->stated == STORE_UNSTATED || e->body_len == e->stated);
+    if (whole) {
+        char key[STORE_KEY_MAX], vary[STORE_VARY_MAX];
+        chain_read(z, e, 0, key, e->key_len);
+        chain_read(z, e, e->key_len, vary, e->vary_len);
+        drop_variant(z, e->hash, key, e->key_len, vary, e->vary_len, 0);
+        link_entry(z, i);
+        z->stats.stores++;
+    }
+    if (e->growing)
+        stop_growing(z, i, !whole);
+    unlock(z);
+    return whole;
+}
+
+void store_abandon(struct zone *z, uint32_t i)
+{
+    lock(z);
+    if (entries(z)[i].growing)
+        stop_growing(z, i, true);
+    unlock(z);
+}
+
+bool store_lookup_growing(struct zone *z, const char *key, size_t key_len,
+                          bool (*match)(const char *vary, size_t len, void *arg), void *arg,
+                          struct buf *copy, struct store_hit *hit)
+{
+    if (z->disk || key_len > STORE_KEY_MAX)
+        return false;
+    uint64_t h = hash_key(key, key_len);
+    char vary[STORE_VARY_MAX + 1];
+    bool found = false;
+    lock(z);
+    for (unsigned k = 0; k < FLIGHT_SLOTS && !found; k++) {
+        struct flight *f = &z->flights[(h + k) % FLIGHT_SLOTS];
+        if (f->hash != h || f->growing == NONE)
+            continue;
+        struct entry *e = &entries(z)[f->growing];
+        if (!key_is(z, e, key, key_len))
+            continue;
+        chain_read(z, e, e->key_len, vary, e->vary_len);
+        vary[e->vary_len] = '\0';
+        if (match(vary, e->vary_len, arg)) {
+            hold_hit(z, f->growing, copy, hit);
+            found = true;
+        }
+    }
+    unlock(z);
+    if (found)
+        split_hit(copy, hit);
+    return found;
+}
+
+enum store_growth store_growth(struct zone *z, struct store_hit *hit)
+{
+    lock(z);
+    struct entry *e = &entries(z)[hit->index];
+    if (writer_gone(e))
+        abandon_dead(z, hit->index);
+    hit->body_len = e->body_len;
+    enum store_growth g = e->failed ? STORE_FAILED : e->growing ? STORE_GROWING : STORE_COMPLETE;
+    unlock(z);
+    return g;
+}
+
 bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_t now,
                         uint64_t until)
 {
@@ -983,7 +1228,7 @@ bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_
     lock(z);
     for (unsigned i = 0; i < FLIGHT_SLOTS; i++) {
         struct flight *f = &z->flights[(h + i) % FLIGHT_SLOTS];
-        if (f->until <= now) {
+        if (!flight_busy(z, f, now)) {
             if (!free_slot)
                 free_slot = f;
             continue;
@@ -995,7 +1240,7 @@ bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_
     }
     /* With every slot taken nobody waits: the fetch goes on unmarked. */
     if (mine && free_slot)
-        *free_slot = (struct flight){h, until};
+        *free_slot = (struct flight){h, until, NONE};
     unlock(z);
     return mine;
 }
@@ -1045,7 +1290,8 @@ static bool chain_whole(struct zone *z, const struct entry *e, unsigned char *se
  * were removed stay until released, everything else (an entry half made,
  * half freed) goes; the free lists and the counters are counted again.
  * References the dead process held are never given back: those entries
- * stay until a restart. */
+ * stay until a restart (but a growing entry it wrote, which is
+ * abandoned). */
 static void repair(struct zone *z)
 {
     unsigned char *seen = calloc(z->nblocks / 8 + 1, 1);
@@ -1092,4 +1338,17 @@ static void repair(struct zone *z)
             z->nfree++;
         }
     free(seen);
+    /* A flight's growing entry that went is forgotten; a growing entry no
+     * flight names (the dead process was opening it) and a dead writer's
+     * are abandoned. */
+    for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
+        struct flight *f = &z->flights[k];
+        if (f->growing != NONE && !entries(z)[f->growing].growing)
+            f->growing = NONE;
+    }
+    for (uint32_t i = 0; i < z->nblocks; i++)
+        if (entries(z)[i].growing && !flight_of(z, i))
+            stop_growing(z, i, true);
+    while (reclaim_one(z))
+        ;
 }

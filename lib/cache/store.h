@@ -86,7 +86,11 @@ struct store_hit {
     size_t key_len, vary_len, head_len;
     uint64_t body_len;
     bool body_in_file; /* a disk zone's body, read from its file (store_body_file) */
+    /* The body's length once complete: body_len, but for a growing entry
+     * the length its answer stated (STORE_UNSTATED if none). */
+    uint64_t stated;
 };
+#define STORE_UNSTATED UINT64_MAX
 
 /* Finds an entry of `key` whose variant `match(vary, len, arg)` accepts,
  * takes a reference, and copies its key, variant and head into `copy`
@@ -97,11 +101,13 @@ int store_lookup(struct zone *z, const char *key, size_t key_len,
                  struct buf *copy, struct store_hit *hit);
 /* A walk over a held entry's body, block by block: zeroed to start. */
 struct store_walk {
-    size_t n;       /* pieces given so far */
+    uint64_t at;    /* body bytes given so far */
     uint32_t block; /* the block of the last one */
 };
-/* The next piece of a held entry's body (a memory zone's); false past the
- * end.  The bytes stay valid while the entry is held. */
+/* The next piece of a held entry's body (a memory zone's); false past
+ * hit->body_len (a walk over a growing entry goes on from there once
+ * store_growth says there is more).  The bytes stay valid while the
+ * entry is held. */
 bool store_body_next(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                      const char **p, size_t *len);
 /* A disk zone's files are loaded into its index by the workers, from
@@ -138,6 +144,37 @@ void store_release(struct zone *z, uint32_t index);
 bool store_insert(struct zone *z, const char *key, size_t key_len, const char *vary,
                   size_t vary_len, const char *head, size_t head_len, const char *body,
                   uint64_t body_len, const struct store_meta *meta);
+/* Collapsed forwarding, streamed (memory zones): the exchange that
+ * fetches a key stores its answer as it comes in, as a growing entry
+ * that lookups do not find but the key's waiters can follow.  Opens one
+ * (held by the caller; `stated`: the body's length, or STORE_UNSTATED)
+ * for the key, which the caller must have claimed (store_flight_claim);
+ * false if the zone is a disk zone or has no room. */
+bool store_open(struct zone *z, const char *key, size_t key_len, const char *vary, size_t vary_len,
+                const char *head, size_t head_len, uint64_t stated, const struct store_meta *meta,
+                uint32_t *index);
+/* Appends body bytes to the caller's growing entry; false if they do not
+ * fit (the zone's room, or its entry limit): it is abandoned then. */
+bool store_append(struct zone *z, uint32_t index, const char *p, size_t n);
+/* Completes it: stored as store_insert would (replacing the same key and
+ * variant), unless its body is not the length stated (abandoned); the
+ * caller's reference is given back.  False if not stored. */
+bool store_close(struct zone *z, uint32_t index);
+/* Abandons it: its readers see it failed; freed with the last
+ * reference (the caller's is given back). */
+void store_abandon(struct zone *z, uint32_t index);
+/* The growing entry of `key` whose variant `match` accepts, held and
+ * copied as store_lookup does (hit->body_len: the bytes appended so far);
+ * false if there is none. */
+bool store_lookup_growing(struct zone *z, const char *key, size_t key_len,
+                          bool (*match)(const char *vary, size_t len, void *arg), void *arg,
+                          struct buf *copy, struct store_hit *hit);
+/* How far a held entry that was growing is: hit->body_len is updated to
+ * the bytes there are now.  An entry whose writer died is abandoned
+ * here. */
+enum store_growth { STORE_GROWING, STORE_COMPLETE, STORE_FAILED };
+enum store_growth store_growth(struct zone *z, struct store_hit *hit);
+
 /* Removes every entry (every variant) of `key`; returns how many. */
 unsigned store_remove(struct zone *z, const char *key, size_t key_len);
 
@@ -147,7 +184,9 @@ unsigned store_count_use(struct zone *z, const char *key, size_t key_len);
 
 /* Collapsed forwarding: true if the caller may fetch `key` now (it is
  * marked in flight until `until`, or until store_flight_done), false if
- * another fetch of it is in flight (any worker's).  Times in ms. */
+ * another fetch of it is in flight (any worker's; a fetch with a growing
+ * entry is, until that entry is completed or abandoned, whatever
+ * `until` says).  Times in ms. */
 bool store_flight_claim(struct zone *z, const char *key, size_t key_len, uint64_t now,
                         uint64_t until);
 void store_flight_done(struct zone *z, const char *key, size_t key_len);

@@ -685,11 +685,16 @@ static void supervisor_reload(struct verbd_server *srv, pid_t *pids, int n, stru
     notify("READY=1");
 }
 
+/* The supervisor's list of its workers, named here so that a worker
+ * forked while it runs (a replacement) keeps its copy reachable, not
+ * lost (memcheck); volatile: only ever written, and kept all the same. */
+static pid_t *volatile supervised;
+
 /* The parent of several workers: forwards signals, replaces a worker that
  * dies unexpectedly, and returns once all have stopped. */
 static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
 {
-    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    pid_t *pids = supervised = calloc((size_t)n, sizeof *pids);
     if (!pids)
         return -1;
     struct retiring old = {0};
@@ -743,6 +748,7 @@ static int supervise(struct verbd_server *srv, int n, const sigset_t *signals)
     }
     free(old.v);
     free(pids);
+    supervised = NULL;
     return rc;
 }
 

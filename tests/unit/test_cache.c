@@ -486,7 +486,7 @@ static void test_store(void)
     for (int i = 0; i < 100; i++) {
         snprintf(key, sizeof key, "e%d", i);
         CHECK(store_insert(z, key, strlen(key), "", 0, "", 0, body, 20000, &meta));
-        if (i == 10) {
+        if (i == 5) {
             /* Touch e0 so that it outlives e1. */
             CHECK_INT(store_lookup(z, "e0", 2, any, NULL, &copy, &hit), 0);
             store_release(z, hit.index);
@@ -665,6 +665,195 @@ static void test_disk_store(void)
     free(body);
 }
 
+/* A growing entry (collapsed forwarding, streamed): readers follow its
+ * body as it is appended; it is found by lookups once closed, never if
+ * abandoned; a dead writer's is reclaimed; its blocks are counted. */
+static void test_growing(void)
+{
+    char err[256];
+    struct zone *z = zone_get("grow", 256 * 1024, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    struct zone_stats before, st;
+    store_stats(z, &before);
+    struct store_meta meta = {.status = 200};
+    char body[10000];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 23);
+    uint32_t g;
+    CHECK(!store_open(z, "k", 1, "", 0, "H: 1\r\n", 6, 100, &meta, &g)); /* not claimed */
+    CHECK(store_flight_claim(z, "k", 1, 1, 1000));
+    CHECK(store_open(z, "k", 1, "", 0, "H: 1\r\n", 6, sizeof body, &meta, &g));
+    CHECK(store_append(z, g, body, 3001));
+    struct buf copy = {0};
+    struct store_hit hit;
+    CHECK_INT(store_lookup(z, "k", 1, any, NULL, &copy, &hit), -1);
+    CHECK(store_lookup_growing(z, "k", 1, any, NULL, &copy, &hit));
+    CHECK_STR(hit.head, "H: 1\r\n");
+    CHECK_INT(hit.body_len, 3001);
+    CHECK_INT(hit.stated, sizeof body);
+    /* In flight while it grows, whatever the time says. */
+    CHECK(!store_flight_claim(z, "k", 1, 5000, 6000));
+    struct store_walk w = {0};
+    const char *p;
+    size_t len, at = 0;
+    bool same = true;
+    while (store_body_next(z, &hit, &w, &p, &len)) {
+        same = same && memcmp(p, body + at, len) == 0;
+        at += len;
+    }
+    CHECK_INT(at, 3001);
+    CHECK(store_append(z, g, body + 3001, 5000));
+    CHECK_INT(store_growth(z, &hit), STORE_GROWING);
+    CHECK(store_append(z, g, body + 8001, sizeof body - 8001));
+    CHECK(store_close(z, g));
+    CHECK_INT(store_growth(z, &hit), STORE_COMPLETE);
+    while (store_body_next(z, &hit, &w, &p, &len)) {
+        same = same && memcmp(p, body + at, len) == 0;
+        at += len;
+    }
+    CHECK(same);
+    CHECK_INT(at, sizeof body);
+    store_flight_done(z, "k", 1);
+    struct store_hit found;
+    CHECK_INT(store_lookup(z, "k", 1, any, NULL, &copy, &found), 0);
+    CHECK_INT(found.body_len, sizeof body);
+    store_release(z, found.index);
+    store_release(z, hit.index);
+    store_stats(z, &st);
+    CHECK_INT(st.entries, before.entries + 1);
+    CHECK_INT(st.stores, before.stores + 1);
+    CHECK_INT(store_remove(z, "k", 1), 1);
+
+    /* Abandoned while read: its reader sees it failed, its blocks go
+     * with the reader's reference; never found. */
+    CHECK(store_flight_claim(z, "a", 1, 1, 1000));
+    CHECK(store_open(z, "a", 1, "", 0, "", 0, STORE_UNSTATED, &meta, &g));
+    CHECK(store_append(z, g, body, 9000));
+    CHECK(store_lookup_growing(z, "a", 1, any, NULL, &copy, &hit));
+    store_abandon(z, g);
+    CHECK_INT(store_growth(z, &hit), STORE_FAILED);
+    CHECK(!store_lookup_growing(z, "a", 1, any, NULL, &copy, &found));
+    store_release(z, hit.index);
+    store_flight_done(z, "a", 1);
+    CHECK_INT(store_lookup(z, "a", 1, any, NULL, &copy, &found), -1);
+    store_stats(z, &st);
+    CHECK_INT(st.bytes_used, before.bytes_used);
+
+    /* Not the length stated, or past it: not stored. */
+    CHECK(store_flight_claim(z, "s", 1, 1, 1000));
+    CHECK(store_open(z, "s", 1, "", 0, "", 0, 100, &meta, &g));
+    CHECK(!store_open(z, "s", 1, "", 0, "", 0, 100, &meta, &found.index)); /* one per flight */
+    CHECK(store_append(z, g, body, 50));
+    CHECK(!store_close(z, g));
+    CHECK(store_open(z, "s", 1, "", 0, "", 0, 100, &meta, &g));
+    CHECK(!store_append(z, g, body, 101)); /* abandoned */
+    store_flight_done(z, "s", 1);
+    CHECK_INT(store_lookup(z, "s", 1, any, NULL, &copy, &found), -1);
+    /* Larger than an entry may be: not opened. */
+    CHECK(store_flight_claim(z, "b", 1, 1, 1000));
+    CHECK(!store_open(z, "b", 1, "", 0, "", 0, zone_max_entry(z), &meta, &g));
+    store_flight_done(z, "b", 1);
+    store_stats(z, &st);
+    CHECK_INT(st.bytes_used, before.bytes_used);
+
+    /* A writer that dies: its entry goes when its key is asked for. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint32_t mine;
+        bool ok = store_flight_claim(z, "d", 1, 1, 1000) &&
+                  store_open(z, "d", 1, "", 0, "", 0, STORE_UNSTATED, &meta, &mine) &&
+                  store_append(z, mine, body, 5000);
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK_INT(status, 0);
+    store_stats(z, &st);
+    CHECK(st.bytes_used > before.bytes_used);
+    CHECK(store_flight_claim(z, "d", 1, 2000, 3000));
+    store_flight_done(z, "d", 1);
+    store_stats(z, &st);
+    CHECK_INT(st.bytes_used, before.bytes_used);
+    buf_free(&copy);
+}
+
+/* Writers of growing entries killed at any point (inside the lock too):
+ * each entry is either whole once closed or gone, and a dead writer's
+ * entry is reclaimed (by the repair, or when its key is claimed again). */
+static void test_dead_writer(void)
+{
+    char err[256];
+    struct zone *z = zone_get("deadw", 4 * 1024 * 1024, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    size_t n = 200000;
+    char *body = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + i % 23);
+    struct store_meta meta = {.status = 200};
+    signal(SIGALRM, on_alarm);
+    struct zone_stats st, before;
+    store_stats(z, &before);
+    char key[32];
+    for (int round = 0; round < 60; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (unsigned i = 0;; i++) {
+                snprintf(key, sizeof key, "g%u", i % 10);
+                uint32_t g;
+                if (!store_flight_claim(z, key, strlen(key), 1, 1000))
+                    continue;
+                if (store_open(z, key, strlen(key), "", 0, "H: 1\r\n", 6, n, &meta, &g)) {
+                    for (size_t at = 0; at < n; at += n / 10)
+                        store_append(z, g, body + at, n / 10);
+                    if (i % 3)
+                        store_close(z, g);
+                    else
+                        store_abandon(z, g);
+                }
+                store_flight_done(z, key, strlen(key));
+            }
+        }
+        usleep(2000 + (useconds_t)(round % 7) * 700);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        alarm(10);
+        store_stats(z, &st);
+        alarm(0);
+        if (st.repairs >= before.repairs + 3)
+            break;
+    }
+    store_stats(z, &st);
+    CHECK(st.repairs > before.repairs); /* the kill did land inside the lock */
+    /* Every entry found is whole. */
+    struct buf copy = {0}, got = {0};
+    struct store_hit hit;
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "g%u", i);
+        if (store_lookup(z, key, strlen(key), any, NULL, &copy, &hit) != 0)
+            continue;
+        CHECK(store_body_copy(z, &hit, &got) && got.len == n && memcmp(got.p, body, n) == 0);
+        store_release(z, hit.index);
+    }
+    /* Each key can be fetched again; with every entry removed, no block is
+     * in use: no dead writer's entry was left. */
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "g%u", i);
+        CHECK(store_flight_claim(z, key, strlen(key), 2000, 3000));
+        store_flight_done(z, key, strlen(key));
+        store_remove(z, key, strlen(key));
+    }
+    store_stats(z, &st);
+    CHECK_INT(st.entries, 0);
+    CHECK_INT(st.bytes_used, 0);
+    buf_free(&copy);
+    buf_free(&got);
+    free(body);
+}
+
 int main(void)
 {
     test_cc();
@@ -680,5 +869,7 @@ int main(void)
     test_store();
     test_dead_holder();
     test_disk_store();
+    test_growing();
+    test_dead_writer();
     return unit_report();
 }

@@ -44,6 +44,9 @@
 #define COLLAPSE_POLL_MS 10
 #define COLLAPSE_WAIT_MS 5000
 #define FLIGHT_MS 30000
+/* A waiter following a growing entry lends at most this much of it at a
+ * time before it asks whether the client takes more. */
+#define FOLLOW_BATCH (64 * 1024)
 
 struct cachex {
     struct proxy_inst *in;
@@ -66,6 +69,16 @@ struct cachex {
     bool leader;
     struct verbd_timer *wait;
     uint64_t wait_until;
+    /* Streamed (memory zones): the growing entry the leader stores its
+     * answer in as it comes (growing: open, `grown` body bytes so far),
+     * or the one a waiter follows (following: held in `hit`, sent up to
+     * `walk`; blocked: until the client takes what was lent; its body
+     * last grew at grew_ms). */
+    bool growing, following, blocked;
+    uint32_t grow_index;
+    uint64_t grown;
+    struct store_walk walk;
+    uint64_t grew_ms;
     /* What is kept of the answer until it is complete. */
     bool capturing;
     struct buf head, body, vary;
@@ -91,8 +104,10 @@ static void land(struct cachex *cx)
 static void cachex_cleanup(void *arg)
 {
     struct cachex *cx = arg;
+    if (cx->growing)
+        store_abandon(cx->zone, cx->grow_index); /* the answer did not end whole */
     land(cx);
-    if (cx->validating)
+    if (cx->validating || cx->following)
         store_release(cx->zone, cx->hit.index);
     buf_free(&cx->key);
     buf_free(&cx->hit_copy);
@@ -546,22 +561,121 @@ void proxy_cache_purge(struct proxy_inst *in, struct verbd_exchange *x)
     verbd_finish(x);
 }
 
+/* Whether the held entry the leader's fetch brought answers a waiter. */
+static bool collapsed_answers(struct cachex *cx)
+{
+    const struct store_meta *m = &cx->hit.meta;
+    struct cache_control rcc;
+    response_cc(m, &rcc);
+    uint64_t age = age_of(m, time(NULL));
+    return fresh_judge(m->lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
+           !(m->authorized && !(m->cc_flags & CC_PUBLIC)) && entry_answers(cx, &cx->hit);
+}
+
+/* Whether a waiter may follow a growing entry: a GET that asks for the
+ * whole body as it is (a HEAD, a Range or a validator waits for the
+ * complete entry). */
+static bool may_follow(const struct cachex *cx)
+{
+    const struct http_request *h = &cx->x->req.http;
+    return !cx->convert_head && !http_field_get(h, "Range").p &&
+           !http_field_get(h, "If-None-Match").p && !http_field_get(h, "If-Modified-Since").p;
+}
+
+static void follow(struct cachex *cx);
+
+static void follow_writable(struct verbd_exchange *x, void *arg)
+{
+    (void)x;
+    struct cachex *cx = arg;
+    cx->blocked = false;
+    follow(cx);
+}
+
+/* Sends the waiter what the growing entry it follows has now, while the
+ * client takes it; finishes once the entry is complete and all of it is
+ * sent.  If the entry fails, or stops growing for longer than its
+ * leader's reads may wait, the answer is aborted: truncated, never
+ * wrong. */
+static void follow(struct cachex *cx)
+{
+    uint64_t had = cx->hit.body_len;
+    enum store_growth g = store_growth(cx->zone, &cx->hit);
+    uint64_t now = clock_ms();
+    if (cx->hit.body_len > had)
+        cx->grew_ms = now;
+    struct verbd_response *res = verbd_exchange_response(cx->x);
+    for (;;) {
+        bool lent = cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH) > 0;
+        if (!lent && cx->x->head_sent)
+            break;
+        if (!verbd_send(cx->x)) {
+            cx->blocked = true;
+            verbd_on_writable(cx->x, follow_writable, cx);
+            return;
+        }
+        if (!lent)
+            break;
+    }
+    if (g == STORE_COMPLETE) {
+        verbd_timer_cancel(cx->wait);
+        verbd_finish(cx->x);
+    } else if (g == STORE_FAILED ||
+               now - cx->grew_ms > cx->in->read_timeout_ms + COLLAPSE_WAIT_MS) {
+        verbd_timer_cancel(cx->wait);
+        verbd_abort(cx->x);
+    }
+}
+
+/* Answers a waiter from the growing entry held in cx->hit: its head at
+ * once, its body as it comes (the poll's timer and the client's
+ * readiness drive follow). */
+static void serve_growing(struct cachex *cx)
+{
+    struct verbd_response *res = verbd_exchange_response(cx->x);
+    const struct store_meta *m = &cx->hit.meta;
+    uint64_t age = age_of(m, time(NULL));
+    struct http_field f[FIELDS_MAX];
+    size_t n = policy_fields(cx->hit.head, cx->hit.head_len, f, FIELDS_MAX);
+    verbd_response_status(res, m->status);
+    add_fields(res, f, n, false, NULL, cx->in);
+    char text[32];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)age);
+    verbd_response_header(res, "Age", text);
+    snprintf(text, sizeof text, "%s; collapsed", cx->fwd);
+    cache_status(res, text, 0, false, true, ttl_of(m, age), NULL);
+    store_count(cx->zone, false);
+    if (cx->hit.stated != STORE_UNSTATED)
+        verbd_response_length(res, cx->hit.stated);
+    cx->following = true;
+    cx->hit.body_len = 0; /* none sent yet: follow sees it grow */
+    cx->grew_ms = clock_ms();
+    follow(cx);
+}
+
 static void collapse_poll(struct verbd_exchange *x, void *arg)
 {
     struct cachex *cx = arg;
+    if (cx->following) {
+        if (!cx->blocked)
+            follow(cx);
+        return;
+    }
     const struct http_request *h = &x->req.http;
     if (store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy,
                      &cx->hit) == 0) {
-        struct cache_control rcc;
-        response_cc(&cx->hit.meta, &rcc);
-        uint64_t age = age_of(&cx->hit.meta, time(NULL));
-        if (fresh_judge(cx->hit.meta.lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
-            !(cx->hit.meta.authorized && !(cx->hit.meta.cc_flags & CC_PUBLIC)) &&
-            entry_answers(cx, &cx->hit)) {
+        if (collapsed_answers(cx)) {
             verbd_timer_cancel(cx->wait);
             char fwd[32];
             snprintf(fwd, sizeof fwd, "%s; collapsed", cx->fwd);
             serve(cx, &cx->hit, cx->hit.head, cx->hit.head_len, fwd, 0, false, NULL);
+            return;
+        }
+        store_release(cx->zone, cx->hit.index);
+    } else if (may_follow(cx) && store_lookup_growing(cx->zone, cx->key.p, cx->key.len, vary_ok,
+                                                      (void *)h, &cx->hit_copy, &cx->hit)) {
+        if (collapsed_answers(cx)) {
+            serve_growing(cx);
             return;
         }
         store_release(cx->zone, cx->hit.index);
@@ -837,6 +951,12 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     }
     time_t now = time(NULL);
     cx->capturing = true;
+    /* Leading a collapsed fetch: stored as it comes, for the waiters. */
+    if (cx->leader && r->status != 206)
+        cx->growing = store_open(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len,
+                                 cx->head.p, cx->head.len,
+                                 r->framing == RESPONSE_LENGTH ? r->content_length : STORE_UNSTATED,
+                                 &cx->meta, &cx->grow_index);
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
 }
@@ -845,6 +965,18 @@ void proxy_cache_body(struct cachex *cx, const void *p, size_t n)
 {
     if (!cx || !cx->capturing)
         return;
+    if (cx->growing) {
+        cx->grown += n;
+        if (cx->grown <= cx->max && store_append(cx->zone, cx->grow_index, p, n))
+            return;
+        /* Past the limit, or no room: abandoned (store_append does that
+         * itself), its waiters' answers cut short. */
+        if (cx->grown > cx->max)
+            store_abandon(cx->zone, cx->grow_index);
+        cx->growing = cx->capturing = false;
+        land(cx);
+        return;
+    }
     if (cx->body.len + n > cx->max) {
         cx->capturing = false; /* grew past the limit: not stored */
         buf_free(&cx->body);
@@ -951,6 +1083,14 @@ void proxy_cache_complete(struct cachex *cx)
     cx->capturing = false;
     if (cx->meta.status == 206) {
         store_part(cx);
+        land(cx);
+        return;
+    }
+    if (cx->growing) {
+        cx->growing = false;
+        if (!store_close(cx->zone, cx->grow_index))
+            log_msg(LOG_INFO, "cache %s: %.*s not stored: its body is not the length stated",
+                    zone_name(cx->zone), (int)cx->key.len, cx->key.p);
         land(cx);
         return;
     }

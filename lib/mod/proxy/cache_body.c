@@ -122,3 +122,26 @@ bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_r
         verbd_response_body(res, head, range_parts_end(head, sizeof head, parts->boundary));
     return true;
 }
+
+uint64_t cache_body_lend(struct zone *z, const struct store_hit *hit, struct store_walk *w,
+                         struct verbd_response *res, uint64_t most)
+{
+    struct store_walk ahead = *w;
+    const char *p;
+    size_t len, pieces = 0;
+    uint64_t bytes = 0;
+    while (bytes < most && store_body_next(z, hit, &ahead, &p, &len)) {
+        pieces++;
+        bytes += len;
+    }
+    if (!pieces)
+        return 0;
+    store_hold(z, hit->index);
+    struct lent *l = malloc(sizeof *l);
+    if (!l)
+        abort();
+    *l = (struct lent){z, hit->index, pieces};
+    for (size_t k = 0; k < pieces && store_body_next(z, hit, w, &p, &len); k++)
+        verbd_response_body_shared(res, p, len, lent_release, l);
+    return bytes;
+}

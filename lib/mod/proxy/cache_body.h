@@ -29,4 +29,10 @@ bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_r
                      const struct byte_range *r, size_t count, uint64_t shift, uint64_t size,
                      const struct cache_parts *parts);
 
+/* Lends the pieces of the held entry's body from walk w on, up to
+ * hit->body_len and about `most` bytes (whole pieces, at least one),
+ * with one reference on the entry for them; returns the bytes lent. */
+uint64_t cache_body_lend(struct zone *z, const struct store_hit *hit, struct store_walk *w,
+                         struct verbd_response *res, uint64_t most);
+
 #endif

@@ -1,0 +1,277 @@
+"""Collapsed forwarding, streamed (docs/cache.md): requests that miss
+while another exchange fetches the same key get their answer as the
+leader's body streams in, not once it is stored.  The upstream sends the
+head and the first part of a body, then waits for the test: every check
+of what a waiter has is made while the upstream is held, so none depends
+on timing."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import upstream as U
+from harness import ConnectionClosed, HarnessError
+from test_cache import CacheCase
+from test_config import wait_for
+
+SIZE = 1000000
+FIRST = 256 * 1024
+STATUS = "location = /status { status; }\n"
+
+
+def held(gate, fields=(("Cache-Control", "max-age=60"),), chunked=False, then="finish"):
+    """An upstream handler: the head and FIRST bytes of a SIZE-byte
+    body, then, once `gate` is set, the rest ("finish") or a closed
+    connection ("die")."""
+    def handler(ex):
+        ex.drain()
+        head = list(fields) + ([("Transfer-Encoding", "chunked")] if chunked
+                               else [("Content-Length", str(SIZE))])
+        ex.send_head(200, head)
+        put = ex.send_chunk if chunked else ex.send
+        put(U.pattern(0, FIRST))
+        gate.wait(20)
+        if then == "die":
+            ex.close()
+            return
+        put(U.pattern(FIRST, SIZE - FIRST))
+        if chunked:
+            ex.end_chunks()
+    return handler
+
+
+class StreamedCollapsing(CacheCase):
+    def setUp(self):
+        super().setUp()
+        self.gate = threading.Event()
+        self.addCleanup(self.gate.set)
+
+    def open_get(self, target):
+        c = self.srv.connect(timeout=10)
+        self.addCleanup(c.close)
+        c.send(("GET %s HTTP/1.1\r\nHost: example.test\r\n\r\n" % target).encode())
+        return c
+
+    def read_head_and(self, c, n):
+        """Reads until the head and at least n body bytes (of any framing)
+        are in; returns the head's bytes."""
+        deadline = time.monotonic() + 10
+        while b"\r\n\r\n" not in c.buf or len(c.buf.split(b"\r\n\r\n", 1)[1]) < n:
+            if time.monotonic() > deadline or c._fill(timeout=max(0.01, deadline - time.monotonic())) == 0:
+                raise HarnessError("got %d bytes, wanted a head and %d of the body: %r"
+                                   % (len(c.buf), n, c.buf[:300]))
+        return c.buf.split(b"\r\n\r\n", 1)[0]
+
+    def lead_and_wait(self, target, waiters):
+        """The leader's request, held by the upstream once FIRST bytes are
+        through; then `waiters` more requests for the same target."""
+        leader = self.open_get(target)
+        self.up.wait_requests(1)
+        self.read_head_and(leader, FIRST)
+        return leader, [self.open_get(target) for _ in range(waiters)]
+
+    def streamed(self, chunked):
+        self.up.on("GET", "/big", held(self.gate, chunked=chunked))
+        leader, waiters = self.lead_and_wait("/big", 4)
+        for c in waiters:
+            head = self.read_head_and(c, FIRST)
+            self.assertIn(b"collapsed", head)
+            # The length the upstream stated, or chunks.
+            self.assertIn(b"Transfer-Encoding: chunked" if chunked
+                          else b"Content-Length: %d" % SIZE, head)
+        self.assertEqual(self.up.count("GET"), 1)
+        self.gate.set()
+        for c in [leader] + waiters:
+            r = c.read_response("GET")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(len(r.body), SIZE)
+            self.assertTrue(r.body == U.pattern(0, SIZE), "the body differs from the upstream's")
+        self.assertEqual(self.up.count("GET"), 1)
+        # Stored once complete: the next request is a hit.
+        r = self.get("/big")
+        self.assertEqual(r.body, U.pattern(0, SIZE))
+        self.assertIn("hit", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET"), 1)
+
+    def test_waiters_get_the_body_while_it_streams_in(self):
+        self.start()
+        self.streamed(chunked=False)
+
+    def test_waiters_in_other_workers_too(self):
+        self.start(top="workers 2;\n")
+        self.streamed(chunked=False)
+
+    def test_a_chunked_answer_streams_too(self):
+        self.start(top="workers 2;\n")
+        self.streamed(chunked=True)
+
+    def died(self, chunked):
+        dying = held(self.gate, chunked=chunked, then="die")
+        whole = U.respond(200, [("Cache-Control", "max-age=60")], b"whole")
+        self.up.on("GET", "/d", lambda ex: (whole if self.gate.is_set() else dying)(ex))
+        leader, waiters = self.lead_and_wait("/d", 3)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        self.gate.set()
+        for c in [leader] + waiters:
+            try:
+                r = c.read_response("GET")
+            except ConnectionClosed:
+                continue  # closed before the announced length or the last chunk
+            self.fail("a complete answer from an upstream that died mid-body: %d bytes, %r"
+                      % (len(r.body), r.headers))
+        # Nothing was stored, and the abandoned entry's blocks went with
+        # its last reader.
+        self.assertTrue(wait_for(lambda: self.zone_gauge("bytes_used") == 0),
+                        self.zone_gauge("bytes_used"))
+        self.assertEqual(self.zone_gauge("entries"), 0)
+        # The next request goes upstream.
+        self.assertEqual(self.get("/d").body, b"whole")
+        self.assertEqual(self.up.count("GET"), 2)
+
+    def zone_gauge(self, name):
+        text = self.get("/status").body.decode()
+        line = 'verbd_proxy_cache_%s{zone="z"} ' % name
+        return int(text.split(line, 1)[1].split("\n", 1)[0])
+
+    def test_an_upstream_that_dies_mid_body_cuts_the_waiters_short(self):
+        self.start(top="workers 2;\n" + STATUS)
+        self.died(chunked=False)
+
+    def test_a_chunked_upstream_that_dies_mid_body_cuts_the_waiters_short(self):
+        self.start(top=STATUS)
+        self.died(chunked=True)
+
+    def test_a_body_over_the_entry_limit_is_not_followed(self):
+        # Announced larger than cache_max_entry: not stored, so each
+        # waiter goes upstream itself once the leader's head is in.
+        self.up.on("GET", "/l", held(self.gate))
+        self.start(extra="cache_max_entry 512k;")
+        leader, waiters = self.lead_and_wait("/l", 3)
+        self.up.wait_requests(4)
+        self.gate.set()
+        for c in [leader] + waiters:
+            r = c.read_response("GET")
+            self.assertEqual(r.body, U.pattern(0, SIZE))
+            self.assertNotIn("collapsed", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET"), 4)
+
+    def test_a_body_that_grows_past_the_limit_cuts_the_waiters_short(self):
+        # Chunked: its size is known only as it comes; past the limit the
+        # entry is abandoned and the waiters that follow it end short.
+        self.up.on("GET", "/g", held(self.gate, chunked=True))
+        self.start(extra="cache_max_entry 512k;")
+        leader, waiters = self.lead_and_wait("/g", 2)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        self.gate.set()
+        self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
+        for c in waiters:
+            with self.assertRaises(ConnectionClosed):
+                c.read_response("GET")
+        self.assertEqual(self.up.count("GET"), 1)
+
+    def test_a_leader_whose_client_goes_away_cuts_the_waiters_short(self):
+        self.up.on("GET", "/c", held(self.gate))
+        self.start(top=STATUS)
+        leader, waiters = self.lead_and_wait("/c", 2)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        leader.close()
+        for c in waiters:
+            with self.assertRaises(ConnectionClosed):
+                c.read_response("GET")
+        self.assertTrue(wait_for(lambda: self.zone_gauge("bytes_used") == 0),
+                        self.zone_gauge("bytes_used"))
+
+    def worker_asking(self, port):
+        """The verbd worker with a connection to the upstream's port."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in list(f)[1:]:
+                    cols = line.split()
+                    if int(cols[2].rsplit(":", 1)[1], 16) == port:
+                        inodes.add("socket:[%s]" % cols[9])
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid != self.srv.proc.pid:
+                    continue
+                for fd in os.listdir("/proc/%s/fd" % pid):
+                    if os.readlink("/proc/%s/fd/%s" % (pid, fd)) in inodes:
+                        return int(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+        self.fail("no worker has a connection to port %d" % port)
+
+    def test_a_leader_killed_mid_body_is_not_followed_for_ever(self):
+        # Its waiters (in its worker or another) end short, and the next
+        # request for the key fetches it anew.
+        dying = held(self.gate)
+        whole = U.respond(200, [("Cache-Control", "max-age=60")], b"whole")
+        self.up.on("GET", "/k", lambda ex: (whole if self.gate.is_set() else dying)(ex))
+        self.start(top="workers 2;\n")
+        leader, waiters = self.lead_and_wait("/k", 4)
+        for c in waiters:
+            self.read_head_and(c, FIRST)
+        os.kill(self.worker_asking(self.up.port), signal.SIGKILL)
+        for c in [leader] + waiters:
+            with self.assertRaises(ConnectionClosed):
+                c.read_response("GET")
+        self.gate.set()
+        # Until the dead worker is reaped a request may still follow its
+        # entry, and is cut short as well.
+        self.assertTrue(wait_for(lambda: self.whole_or_short("/k") == b"whole"))
+        self.assertEqual(self.up.count("GET", "/k"), 2)
+
+    def whole_or_short(self, target):
+        try:
+            return self.get(target).body
+        except HarnessError:
+            return None
+
+    def assert_nothing_yet(self, conns):
+        # Another request goes through meanwhile: the server is not stuck.
+        self.up.on("GET", "/other", U.respond(200, [], b"o"))
+        self.assertEqual(self.get("/other").body, b"o")
+        for c in conns:
+            with self.assertRaises(socket.timeout):
+                c._fill(timeout=0.3)
+
+    def test_disk_zone_waiters_wait_for_the_stored_entry(self):
+        self.up.on("GET", "/k", held(self.gate))
+        self.start(top="cache_zone d memory=4m path=%s disk=8m;\n" % os.path.join(self.dir, "cache"),
+                   zone="d")
+        leader, waiters = self.lead_and_wait("/k", 2)
+        self.assert_nothing_yet(waiters)
+        self.gate.set()
+        self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
+        for c in waiters:
+            r = c.read_response("GET")
+            self.assertEqual(r.body, U.pattern(0, SIZE))
+            self.assertIn("collapsed", r.header("Cache-Status"))
+        self.assertEqual(self.up.count("GET", "/k"), 1)
+
+    def test_head_and_range_waiters_wait_for_the_stored_entry(self):
+        self.up.on("GET", "/h", held(self.gate))
+        self.start()
+        leader, _ = self.lead_and_wait("/h", 0)
+        head = self.srv.connect(timeout=10)
+        self.addCleanup(head.close)
+        head.send(b"HEAD /h HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        ranged = self.srv.connect(timeout=10)
+        self.addCleanup(ranged.close)
+        ranged.send(b"GET /h HTTP/1.1\r\nHost: example.test\r\nRange: bytes=0-9\r\n\r\n")
+        self.assert_nothing_yet([head, ranged])
+        self.gate.set()
+        self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
+        r = head.read_response("HEAD")
+        self.assertEqual((r.status, r.header("Content-Length")), (200, str(SIZE)))
+        self.assertIn("collapsed", r.header("Cache-Status"))
+        r = ranged.read_response("GET")
+        self.assertEqual((r.status, r.body), (206, U.pattern(0, 10)))
+        self.assertEqual(self.up.count("GET", "/h"), 1)
