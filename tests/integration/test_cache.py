@@ -664,6 +664,61 @@ class Collapsing(CacheCase):
         # The three that waited went together, not one behind the other.
         self.assertEqual(self.most, 3)
 
+    def stale_entry(self, path, then, cc="max-age=1"):
+        """The first request stores path already stale, with a validator;
+        `then` answers every later one (after 0.5 s, so that they meet)."""
+        first = threading.Event()
+
+        def handler(ex):
+            ex.drain()
+            if not first.is_set():
+                first.set()
+                ex.respond(200, [("Cache-Control", cc), ("Age", "1"), ("ETag", '"v1"')], b"stored")
+            else:
+                time.sleep(0.5)
+                then(ex)
+        self.up.on("GET", path, handler)
+
+    def test_concurrent_validations_send_one_request(self):
+        self.stale_entry("/v", lambda ex: ex.respond(
+            304, [("Cache-Control", "max-age=60"), ("ETag", '"v1"')], b""))
+        self.start(top="workers 2;\n")
+        self.assertEqual(self.get("/v").body, b"stored")
+        rs = self.concurrent_gets("/v", 6)
+        self.assertEqual([(r.status, r.body) for r in rs], [(200, b"stored")] * 6)
+        self.assertEqual(self.up.count("GET", "/v"), 2)  # the store and one validation
+        statuses = [r.header("Cache-Status") for r in rs]
+        self.assertEqual(sum("fwd=stale; collapsed" in c for c in statuses), 5, statuses)
+        self.assertEqual(sum("fwd-status=304" in c for c in statuses), 1, statuses)
+        self.assertHit(self.get("/v"))
+        self.assertEqual(self.up.count("GET", "/v"), 2)
+
+    def test_waiters_on_a_failed_validation_are_answered_stale(self):
+        """The validation fails (a 503, and the entry has stale-if-error):
+        the request that made it and those that waited for it all get the
+        stale entry, none the error."""
+        self.stale_entry("/f", lambda ex: ex.respond(503, [("Content-Type", "text/plain")],
+                                                     b"down"),
+                         cc="max-age=1, stale-if-error=60")
+        self.start(top="workers 2;\n")
+        self.get("/f")
+        rs = self.concurrent_gets("/f", 4)
+        self.assertEqual([(r.status, r.body) for r in rs], [(200, b"stored")] * 4,
+                         [r.header("Cache-Status") for r in rs])
+
+    def test_no_cache_validates_for_itself(self):
+        self.stale_entry("/n", lambda ex: ex.respond(
+            304, [("Cache-Control", "max-age=60"), ("ETag", '"v1"')], b""))
+        self.start()
+        self.get("/n")
+        conns = [self.srv.connect(timeout=10) for _ in range(3)]
+        for c in conns:
+            self.addCleanup(c.close)
+            c.send(b"GET /n HTTP/1.1\r\nHost: example.test\r\nCache-Control: no-cache\r\n\r\n")
+        rs = [c.read_response("GET") for c in conns]
+        self.assertEqual([r.status for r in rs], [200] * 3)
+        self.assertEqual(self.up.count("GET", "/n"), 4)
+
 
 class Purge(CacheCase):
     def test_purge_from_allowed_addresses_only(self):

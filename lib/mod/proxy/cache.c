@@ -67,6 +67,7 @@ struct cachex {
     /* Collapsed forwarding: this exchange fetches the key for others
      * (leader), or waits for another's fetch (wait, until wait_until). */
     bool leader;
+    bool stale_waiter; /* waits for another's validation of a stale entry */
     struct verbd_timer *wait;
     uint64_t wait_until;
     /* Streamed (memory zones): the growing entry the leader stores its
@@ -435,6 +436,13 @@ static void make_key(const struct proxy_inst *in, const struct verbd_request *re
     vars_expand(in->cache_key ? in->cache_key : DEFAULT_KEY, &v, VARS_TEXT, out);
 }
 
+/* §3.5: an answer to a request with Authorization serves others only
+ * where its directives say a shared cache may. */
+static bool shareable(const struct store_meta *m)
+{
+    return !m->authorized || m->cc_flags & (CC_PUBLIC | CC_MUST_REVALIDATE) || m->has_s_maxage;
+}
+
 static bool has_validator(const struct store_hit *hit)
 {
     struct http_field f[FIELDS_MAX];
@@ -488,10 +496,7 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
         store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy, &cx->hit);
     if (rc == 0) {
         const struct store_meta *m = &cx->hit.meta;
-        /* §3.5: an answer to a request with Authorization serves others
-         * only where its directives say a shared cache may. */
-        if (m->authorized && !(m->cc_flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) &&
-            !m->has_s_maxage) {
+        if (!shareable(m)) {
             store_release(cx->zone, cx->hit.index);
             cx->fwd = "uri-miss";
             return false;
@@ -528,6 +533,15 @@ bool proxy_cache_start(struct proxy_inst *in, struct verbd_exchange *x, struct c
          * may be a 304; without, the entry may still serve if the
          * upstream fails. */
         cx->fwd = cx->req.flags & CC_NO_CACHE ? "request" : "stale";
+        /* Concurrent validations of one entry: one goes upstream, the
+         * others wait for what it brings (a 304's refresh, a new answer)
+         * as misses wait for a fetch.  A request with no-cache validates
+         * for itself. */
+        if (!(cx->req.flags & CC_NO_CACHE) && !take_off(cx)) {
+            store_release(cx->zone, cx->hit.index);
+            cx->stale_waiter = true;
+            return true;
+        }
         cx->validating = true;
         cx->conditional = has_validator(&cx->hit);
         return false;
@@ -568,8 +582,8 @@ static bool collapsed_answers(struct cachex *cx)
     struct cache_control rcc;
     response_cc(m, &rcc);
     uint64_t age = age_of(m, time(NULL));
-    return fresh_judge(m->lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE &&
-           !(m->authorized && !(m->cc_flags & CC_PUBLIC)) && entry_answers(cx, &cx->hit);
+    return fresh_judge(m->lifetime, age, &rcc, &cx->req) != FRESH_VALIDATE && shareable(m) &&
+           entry_answers(cx, &cx->hit);
 }
 
 /* Whether a waiter may follow a growing entry: a GET that asks for the
@@ -653,6 +667,25 @@ static void serve_growing(struct cachex *cx)
     follow(cx);
 }
 
+/* A request that waited for another's validation and goes upstream
+ * itself validates the stored entry as it is now (the other brought
+ * nothing fresh), so that it too is answered from it if the upstream
+ * fails or says 304. */
+static void hold_for_validation(struct cachex *cx)
+{
+    const struct http_request *h = &cx->x->req.http;
+    if (store_lookup(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h, &cx->hit_copy,
+                     &cx->hit) != 0)
+        return;
+    const struct store_meta *m = &cx->hit.meta;
+    if (!shareable(m) || !entry_answers(cx, &cx->hit)) {
+        store_release(cx->zone, cx->hit.index);
+        return;
+    }
+    cx->validating = true;
+    cx->conditional = has_validator(&cx->hit);
+}
+
 static void collapse_poll(struct verbd_exchange *x, void *arg)
 {
     struct cachex *cx = arg;
@@ -691,6 +724,8 @@ static void collapse_poll(struct verbd_exchange *x, void *arg)
     verbd_timer_cancel(cx->wait);
     if (now < cx->wait_until)
         store_flight_done(cx->zone, cx->key.p, cx->key.len);
+    if (cx->stale_waiter)
+        hold_for_validation(cx);
     proxy_forward(cx->in, x, cx);
 }
 
