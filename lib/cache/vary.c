@@ -36,9 +36,11 @@ static void put_spaced(struct buf *out, const char *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = v[i];
         if (quoted) {
-            if (c == '\\' && i + 1 < n)
-                buf_append(out, v + i++, 1);
-            else if (c == '"')
+            if (c == '\\' && i + 1 < n) {
+                buf_append(out, v + i++, 2); /* the escaped octet with it */
+                continue;
+            }
+            if (c == '"')
                 quoted = false;
         } else if (c == '"') {
             quoted = true;

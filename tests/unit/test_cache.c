@@ -426,6 +426,16 @@ static void test_vary(void)
     CHECK(vary_matches(v.p, v.len, s2, 2));
     CHECK(!vary_matches(v.p, v.len, s3, 1)); /* inside quotes */
     CHECK(!vary_matches(v.p, v.len, s4, 1)); /* not next to a comma */
+    /* A quoted-pair is kept whole: \" and \\ differ, and an escaped
+     * quote does not end the string. */
+    struct http_field q1[1] = {{sp("X-Mode"), sp("\"a\\\"b, c\"")}};
+    struct http_field q2[1] = {{sp("X-Mode"), sp("\"a\\\\b, c\"")}};
+    struct http_field q3[1] = {{sp("X-Mode"), sp("\"a\\\"b,c\"")}};
+    buf_reset(&v);
+    CHECK_INT(vary_build(&v, r2, 1, q1, 1), 0);
+    CHECK(vary_matches(v.p, v.len, q1, 1));
+    CHECK(!vary_matches(v.p, v.len, q2, 1));
+    CHECK(!vary_matches(v.p, v.len, q3, 1));
     buf_reset(&v);
     struct http_field star[1] = {{sp("Vary"), sp("Accept, *")}};
     CHECK_INT(vary_build(&v, star, 1, req, 3), -1);
