@@ -256,22 +256,43 @@ class StreamedCollapsing(CacheCase):
             self.assertIn("collapsed", r.header("Cache-Status"))
         self.assertEqual(self.up.count("GET", "/k"), 1)
 
-    def test_head_and_range_waiters_wait_for_the_stored_entry(self):
+    def test_head_and_conditional_waiters_are_answered_from_the_head(self):
+        """While the body still streams in: a HEAD gets the head with the
+        stated length, a matching If-None-Match a 304, a GET whose
+        validator does not match the body as it comes."""
+        self.up.on("GET", "/h", held(self.gate, fields=(("Cache-Control", "max-age=60"),
+                                                        ("ETag", '"h1"'))))
+        self.start()
+        leader, _ = self.lead_and_wait("/h", 0)
+        conns = {}
+        for name, req in (("head", "HEAD /h HTTP/1.1\r\n"),
+                          ("match", 'GET /h HTTP/1.1\r\nIf-None-Match: "h1"\r\n'),
+                          ("other", 'GET /h HTTP/1.1\r\nIf-None-Match: "x"\r\n')):
+            c = conns[name] = self.srv.connect(timeout=10)
+            self.addCleanup(c.close)
+            c.send((req + "Host: example.test\r\n\r\n").encode())
+        r = conns["head"].read_response("HEAD")
+        self.assertEqual((r.status, r.header("Content-Length"), r.header("ETag")),
+                         (200, str(SIZE), '"h1"'))
+        self.assertIn("collapsed", r.header("Cache-Status"))
+        r = conns["match"].read_response("GET")
+        self.assertEqual((r.status, r.body, r.header("ETag")), (304, b"", '"h1"'))
+        self.assertIn(b"collapsed", self.read_head_and(conns["other"], FIRST))
+        self.gate.set()
+        self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
+        self.assertEqual(conns["other"].read_response("GET").body, U.pattern(0, SIZE))
+        self.assertEqual(self.up.count("GET", "/h"), 1)
+
+    def test_range_waiters_wait_for_the_stored_entry(self):
         self.up.on("GET", "/h", held(self.gate))
         self.start()
         leader, _ = self.lead_and_wait("/h", 0)
-        head = self.srv.connect(timeout=10)
-        self.addCleanup(head.close)
-        head.send(b"HEAD /h HTTP/1.1\r\nHost: example.test\r\n\r\n")
         ranged = self.srv.connect(timeout=10)
         self.addCleanup(ranged.close)
         ranged.send(b"GET /h HTTP/1.1\r\nHost: example.test\r\nRange: bytes=0-9\r\n\r\n")
-        self.assert_nothing_yet([head, ranged])
+        self.assert_nothing_yet([ranged])
         self.gate.set()
         self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
-        r = head.read_response("HEAD")
-        self.assertEqual((r.status, r.header("Content-Length")), (200, str(SIZE)))
-        self.assertIn("collapsed", r.header("Cache-Status"))
         r = ranged.read_response("GET")
         self.assertEqual((r.status, r.body), (206, U.pattern(0, 10)))
         self.assertEqual(self.up.count("GET", "/h"), 1)

@@ -591,9 +591,7 @@ static bool collapsed_answers(struct cachex *cx)
  * complete entry). */
 static bool may_follow(const struct cachex *cx)
 {
-    const struct http_request *h = &cx->x->req.http;
-    return !cx->convert_head && !http_field_get(h, "Range").p &&
-           !http_field_get(h, "If-None-Match").p && !http_field_get(h, "If-Modified-Since").p;
+    return !http_field_get(&cx->x->req.http, "Range").p;
 }
 
 static void follow(struct cachex *cx);
@@ -651,16 +649,24 @@ static void serve_growing(struct cachex *cx)
     uint64_t age = age_of(m, time(NULL));
     struct http_field f[FIELDS_MAX];
     size_t n = policy_fields(cx->hit.head, cx->hit.head_len, f, FIELDS_MAX);
-    verbd_response_status(res, m->status);
-    add_fields(res, f, n, false, NULL, cx->in);
+    const struct http_request *h = &cx->x->req.http;
+    bool not_modified = m->status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
+    verbd_response_status(res, not_modified ? 304 : m->status);
+    add_fields(res, f, n, not_modified, NULL, cx->in);
     char text[32];
     snprintf(text, sizeof text, "%llu", (unsigned long long)age);
     verbd_response_header(res, "Age", text);
     snprintf(text, sizeof text, "%s; collapsed", cx->fwd);
     cache_status(res, text, 0, false, true, ttl_of(m, age), NULL);
     store_count(cx->zone, false);
-    if (cx->hit.stated != STORE_UNSTATED)
+    if (!not_modified && cx->hit.stated != STORE_UNSTATED)
         verbd_response_length(res, cx->hit.stated);
+    if (not_modified || cx->convert_head) {
+        /* The head is all it needs (a HEAD's mirrors a GET's). */
+        store_release(cx->zone, cx->hit.index);
+        verbd_finish(cx->x);
+        return;
+    }
     cx->following = true;
     cx->hit.body_len = 0; /* none sent yet: follow sees it grow */
     cx->grew_ms = clock_ms();
