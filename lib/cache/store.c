@@ -83,6 +83,8 @@ struct zone {
         uint32_t next, done;
         uint64_t floor, started_ms;
         struct disk_read_counts counts;
+        pid_t owner[DISK_DIRS]; /* the worker reading each claimed directory */
+        bool finished[DISK_DIRS];
     } load;
     uint32_t nblocks, nbuckets;
     uint32_t free_block, nfree;
@@ -782,12 +784,31 @@ out:
     return kept;
 }
 
-/* One more directory loaded; true if it was the last. */
-static bool dir_done(struct zone *z)
+/* Directory `sub` loaded; true if it was the last (under the lock). */
+static bool finish_dir(struct zone *z, uint32_t sub)
+{
+    z->load.finished[sub] = true;
+    return ++z->load.done == DISK_DIRS;
+}
+
+static bool dir_done(struct zone *z, uint32_t sub)
 {
     lock(z);
-    bool last = ++z->load.done == DISK_DIRS;
+    bool last = finish_dir(z, sub);
     unlock(z);
+    return last;
+}
+
+/* The directories claimed by a worker that died before it finished them
+ * count as done (their other files wait for the next start); true if
+ * that ends the load (under the lock). */
+static bool orphans_done(struct zone *z)
+{
+    bool last = false;
+    for (uint32_t d = 0; d < DISK_DIRS; d++)
+        if (z->load.owner[d] && !z->load.finished[d] && kill(z->load.owner[d], 0) < 0 &&
+            errno == ESRCH)
+            last = finish_dir(z, d) || last;
     return last;
 }
 
@@ -810,19 +831,25 @@ enum store_load store_load_step(struct zone *z, unsigned budget)
     while (!r->d) {
         lock(z);
         uint32_t sub = z->load.next < DISK_DIRS ? z->load.next++ : DISK_DIRS;
+        bool last = false;
+        if (sub < DISK_DIRS)
+            z->load.owner[sub] = getpid();
+        else
+            last = z->load.done < DISK_DIRS && orphans_done(z);
         unlock(z);
         if (sub == DISK_DIRS)
-            return STORE_LOAD_NONE;
-        if (!disk_reader_open(r, z->path, sub) && dir_done(z))
+            return last ? STORE_LOAD_FINISHED : STORE_LOAD_NONE;
+        if (!disk_reader_open(r, z->path, sub) && dir_done(z, sub))
             return STORE_LOAD_FINISHED;
     }
     struct disk_read_counts counts = {0};
+    uint32_t sub = r->sub;
     bool more = disk_reader_next(r, z->load.floor, budget, adopt, z, &counts);
     lock(z);
     z->load.counts.kept += counts.kept;
     z->load.counts.removed += counts.removed;
     unlock(z);
-    return !more && dir_done(z) ? STORE_LOAD_FINISHED : STORE_LOAD_MORE;
+    return !more && dir_done(z, sub) ? STORE_LOAD_FINISHED : STORE_LOAD_MORE;
 }
 
 void store_load_finish(struct zone *z)

@@ -1,6 +1,7 @@
 /* The cache's pure parts (lib/cache/): Cache-Control parsing, freshness
  * arithmetic, the storing rules, Vary matching, entity-tag comparison,
  * and the shared store's bound, eviction order and references. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -675,6 +676,82 @@ static void test_disk_store(void)
     free(body);
 }
 
+/* The load of a disk zone's files by the workers: every entry a previous
+ * run left is found once the last directory is done; a worker that dies
+ * in a directory leaves it counted as done (its other files wait for the
+ * next start), so the load still ends. */
+static void test_disk_load(void)
+{
+    char dir[] = "/tmp/verbd-unit-load-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512];
+    struct zone_disk disk = {dir, 16 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
+    char body[5000];
+    memset(body, 'b', sizeof body);
+    struct store_meta meta = {.status = 200, .lifetime = 60};
+    enum { N = 60 };
+    /* A previous run, in a process of its own (it holds the lock). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct zone *z = zone_get_disk("old", 2 * 1024 * 1024, &disk, ZONE_START, err, sizeof err);
+        for (int i = 0; z && i < N; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", i);
+            if (!store_insert(z, key, strlen(key), "", 0, "H: 1\r\n", 6, body, sizeof body, &meta))
+                _exit(1);
+        }
+        _exit(z ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct zone *z = zone_get_disk("new", 2 * 1024 * 1024, &disk, ZONE_START, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK(store_loading(z));
+    /* A worker claims the first directory, reads a name and dies. */
+    pid = fork();
+    if (pid == 0) {
+        store_load_step(z, 1);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    enum store_load last = STORE_LOAD_MORE, s;
+    while ((s = store_load_step(z, 7)) != STORE_LOAD_NONE)
+        last = s;
+    CHECK_INT(last, STORE_LOAD_FINISHED);
+    CHECK(!store_loading(z));
+    /* Every entry but those of the dead worker's directory (00). */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/00", dir);
+    unsigned in_00 = 0;
+    DIR *d = opendir(sub);
+    for (struct dirent *de; d && (de = readdir(d));)
+        in_00 += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    struct zone_stats st;
+    store_stats(z, &st);
+    CHECK_INT(st.entries, N - in_00);
+    struct buf copy = {0};
+    struct store_hit hit;
+    unsigned found = 0;
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        if (store_lookup(z, key, strlen(key), any, NULL, &copy, &hit) == 0) {
+            found++;
+            CHECK_INT(hit.body_len, sizeof body);
+            store_release(z, hit.index);
+        }
+    }
+    CHECK_INT(found, N - in_00);
+    buf_free(&copy);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* A growing entry (collapsed forwarding, streamed): readers follow its
  * body as it is appended; it is found by lookups once closed, never if
  * abandoned; a dead writer's is reclaimed; its blocks are counted. */
@@ -879,6 +956,7 @@ int main(void)
     test_store();
     test_dead_holder();
     test_disk_store();
+    test_disk_load();
     test_growing();
     test_dead_writer();
     return unit_report();
