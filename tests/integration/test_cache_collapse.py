@@ -283,16 +283,33 @@ class StreamedCollapsing(CacheCase):
         self.assertEqual(conns["other"].read_response("GET").body, U.pattern(0, SIZE))
         self.assertEqual(self.up.count("GET", "/h"), 1)
 
-    def test_range_waiters_wait_for_the_stored_entry(self):
+    def test_range_waiters_from_the_first_byte_follow_the_others_wait(self):
+        """`bytes=0-` follows the answer as it streams in (206, the stated
+        length); `bytes=0-9` is answered from the bytes already in; a
+        range from elsewhere waits for the stored entry."""
         self.up.on("GET", "/h", held(self.gate))
         self.start()
         leader, _ = self.lead_and_wait("/h", 0)
-        ranged = self.srv.connect(timeout=10)
-        self.addCleanup(ranged.close)
-        ranged.send(b"GET /h HTTP/1.1\r\nHost: example.test\r\nRange: bytes=0-9\r\n\r\n")
-        self.assert_nothing_yet([ranged])
+        conns = {}
+        for spec in ("0-", "0-9", "5-9"):
+            c = conns[spec] = self.srv.connect(timeout=10)
+            self.addCleanup(c.close)
+            c.send(("GET /h HTTP/1.1\r\nHost: example.test\r\nRange: bytes=%s\r\n\r\n"
+                    % spec).encode())
+        head = self.read_head_and(conns["0-"], FIRST)
+        self.assertIn(b"206 Partial Content", head)
+        self.assertIn(b"Content-Range: bytes 0-%d/%d" % (SIZE - 1, SIZE), head)
+        self.assertIn(b"Content-Length: %d" % SIZE, head)
+        r = conns["0-9"].read_response("GET")
+        self.assertEqual((r.status, r.body, r.header("Content-Range")),
+                         (206, U.pattern(0, 10), "bytes 0-9/%d" % SIZE))
+        self.assertIn("collapsed", r.header("Cache-Status"))
+        self.assert_nothing_yet([conns["5-9"]])
         self.gate.set()
         self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
-        r = ranged.read_response("GET")
-        self.assertEqual((r.status, r.body), (206, U.pattern(0, 10)))
+        r = conns["0-"].read_response("GET")
+        self.assertEqual((r.status, len(r.body)), (206, SIZE))
+        self.assertTrue(r.body == U.pattern(0, SIZE), "the ranged body differs")
+        r = conns["5-9"].read_response("GET")
+        self.assertEqual((r.status, r.body), (206, U.pattern(5, 5)))
         self.assertEqual(self.up.count("GET", "/h"), 1)

@@ -79,6 +79,7 @@ struct cachex {
     uint32_t grow_index;
     uint64_t grown;
     struct store_walk walk;
+    uint64_t follow_end; /* one past the last body byte the waiter sends */
     uint64_t grew_ms;
     /* What is kept of the answer until it is complete. */
     bool capturing;
@@ -586,14 +587,6 @@ static bool collapsed_answers(struct cachex *cx)
            entry_answers(cx, &cx->hit);
 }
 
-/* Whether a waiter may follow a growing entry: a GET that asks for the
- * whole body as it is (a HEAD, a Range or a validator waits for the
- * complete entry). */
-static bool may_follow(const struct cachex *cx)
-{
-    return !http_field_get(&cx->x->req.http, "Range").p;
-}
-
 static void follow(struct cachex *cx);
 
 static void follow_writable(struct verbd_exchange *x, void *arg)
@@ -616,6 +609,10 @@ static void follow(struct cachex *cx)
     uint64_t now = clock_ms();
     if (cx->hit.body_len > had)
         cx->grew_ms = now;
+    if (cx->hit.body_len >= cx->follow_end) {
+        cx->hit.body_len = cx->follow_end; /* a range: its end is all it waits for */
+        g = STORE_COMPLETE;
+    }
     struct verbd_response *res = verbd_exchange_response(cx->x);
     for (;;) {
         bool lent = cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH) > 0;
@@ -641,8 +638,11 @@ static void follow(struct cachex *cx)
 
 /* Answers a waiter from the growing entry held in cx->hit: its head at
  * once, its body as it comes (the poll's timer and the client's
- * readiness drive follow). */
-static void serve_growing(struct cachex *cx)
+ * readiness drive follow).  A Range is followed if it is one range from
+ * the first byte of a body of stated length (`bytes=0-`, what media
+ * players ask first); false for any other: it waits for the complete
+ * entry. */
+static bool serve_growing(struct cachex *cx)
 {
     struct verbd_response *res = verbd_exchange_response(cx->x);
     const struct store_meta *m = &cx->hit.meta;
@@ -651,8 +651,27 @@ static void serve_growing(struct cachex *cx)
     size_t n = policy_fields(cx->hit.head, cx->hit.head_len, f, FIELDS_MAX);
     const struct http_request *h = &cx->x->req.http;
     bool not_modified = m->status == 200 && policy_not_modified(h->fields, h->nfields, f, n);
-    verbd_response_status(res, not_modified ? 304 : m->status);
-    add_fields(res, f, n, not_modified, NULL, cx->in);
+    struct byte_range r[RANGE_MAX];
+    size_t count = 0;
+    enum range_result rr = RANGE_IGNORE;
+    if (!not_modified && http_field_get(h, "Range").p) {
+        if (cx->hit.stated == STORE_UNSTATED)
+            return false;
+        rr = ranges_asked(h, &cx->hit, f, n, cx->hit.stated, r, &count);
+        if (rr != RANGE_IGNORE && (rr != RANGE_SATISFIABLE || count != 1 || r[0].first != 0))
+            return false;
+    }
+    static const char *const ranged[] = {"Content-Range", NULL};
+    verbd_response_status(res, not_modified ? 304 : rr == RANGE_SATISFIABLE ? 206 : m->status);
+    add_fields(res, f, n, not_modified, rr == RANGE_SATISFIABLE ? ranged : NULL, cx->in);
+    cx->follow_end = UINT64_MAX;
+    if (rr == RANGE_SATISFIABLE) {
+        char cr[64];
+        snprintf(cr, sizeof cr, "bytes 0-%llu/%llu", (unsigned long long)r[0].last,
+                 (unsigned long long)cx->hit.stated);
+        verbd_response_header(res, "Content-Range", cr);
+        cx->follow_end = r[0].last + 1;
+    }
     char text[32];
     snprintf(text, sizeof text, "%llu", (unsigned long long)age);
     verbd_response_header(res, "Age", text);
@@ -660,17 +679,19 @@ static void serve_growing(struct cachex *cx)
     cache_status(res, text, 0, false, true, ttl_of(m, age), NULL);
     store_count(cx->zone, false);
     if (!not_modified && cx->hit.stated != STORE_UNSTATED)
-        verbd_response_length(res, cx->hit.stated);
+        verbd_response_length(res,
+                              cx->follow_end < cx->hit.stated ? cx->follow_end : cx->hit.stated);
     if (not_modified || cx->convert_head) {
         /* The head is all it needs (a HEAD's mirrors a GET's). */
         store_release(cx->zone, cx->hit.index);
         verbd_finish(cx->x);
-        return;
+        return true;
     }
     cx->following = true;
     cx->hit.body_len = 0; /* none sent yet: follow sees it grow */
     cx->grew_ms = clock_ms();
     follow(cx);
+    return true;
 }
 
 /* A request that waited for another's validation and goes upstream
@@ -711,12 +732,10 @@ static void collapse_poll(struct verbd_exchange *x, void *arg)
             return;
         }
         store_release(cx->zone, cx->hit.index);
-    } else if (may_follow(cx) && store_lookup_growing(cx->zone, cx->key.p, cx->key.len, vary_ok,
-                                                      (void *)h, &cx->hit_copy, &cx->hit)) {
-        if (collapsed_answers(cx)) {
-            serve_growing(cx);
+    } else if (store_lookup_growing(cx->zone, cx->key.p, cx->key.len, vary_ok, (void *)h,
+                                    &cx->hit_copy, &cx->hit)) {
+        if (collapsed_answers(cx) && serve_growing(cx))
             return;
-        }
         store_release(cx->zone, cx->hit.index);
     }
     uint64_t now = clock_ms();
