@@ -70,15 +70,18 @@ struct cachex {
     bool stale_waiter; /* waits for another's validation of a stale entry */
     struct verbd_timer *wait;
     uint64_t wait_until;
-    /* Streamed (memory zones): the growing entry the leader stores its
-     * answer in as it comes (growing: open, `grown` body bytes so far),
-     * or the one a waiter follows (following: held in `hit`, sent up to
-     * `walk`; blocked: until the client takes what was lent; its body
-     * last grew at grew_ms). */
+    /* Streamed: the growing entry the leader (in a disk zone, any
+     * exchange) stores its answer in as it comes (growing: open, `grown`
+     * body bytes so far), or the one a waiter follows (following: held
+     * in `hit`, sent up to `walk`, or from `file` up to `sent` in a disk
+     * zone; blocked: until the client takes what was lent; its body last
+     * grew at grew_ms). */
     bool growing, following, blocked;
     uint32_t grow_index;
     uint64_t grown;
     struct store_walk walk;
+    struct cache_file *file;
+    uint64_t sent;
     uint64_t grew_ms;
     /* What is kept of the answer until it is complete. */
     bool capturing;
@@ -110,6 +113,7 @@ static void cachex_cleanup(void *arg)
     land(cx);
     if (cx->validating || cx->following)
         store_release(cx->zone, cx->hit.index);
+    cache_file_drop(cx->file);
     buf_free(&cx->key);
     buf_free(&cx->hit_copy);
     buf_free(&cx->head);
@@ -620,7 +624,9 @@ static void follow(struct cachex *cx)
         cx->grew_ms = now;
     struct verbd_response *res = verbd_exchange_response(cx->x);
     for (;;) {
-        bool lent = cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH) > 0;
+        bool lent =
+            (cx->file ? cache_file_lend(cx->file, &cx->hit, &cx->sent, res)
+                      : cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH)) > 0;
         if (!lent && cx->x->head_sent)
             break;
         if (!verbd_send(cx->x)) {
@@ -631,9 +637,12 @@ static void follow(struct cachex *cx)
         if (!lent)
             break;
     }
-    if (g == STORE_COMPLETE) {
+    uint64_t given = cx->file ? cx->sent : cx->walk.at;
+    if (g == STORE_COMPLETE && given == cx->hit.body_len) {
         verbd_timer_cancel(cx->wait);
         verbd_finish(cx->x);
+    } else if (g == STORE_COMPLETE) {
+        /* The file's last range waits for the one queued (the poll). */
     } else if (g == STORE_FAILED ||
                now - cx->grew_ms > cx->in->read_timeout_ms + COLLAPSE_WAIT_MS) {
         verbd_timer_cancel(cx->wait);
@@ -643,9 +652,12 @@ static void follow(struct cachex *cx)
 
 /* Answers a waiter from the growing entry held in cx->hit: its head at
  * once, its body as it comes (the poll's timer and the client's
- * readiness drive follow). */
-static void serve_growing(struct cachex *cx)
+ * readiness drive follow).  False if a disk zone's file cannot be
+ * opened (nothing sent). */
+static bool serve_growing(struct cachex *cx)
 {
+    if (cx->hit.body_in_file && !(cx->file = cache_file_open(cx->zone, &cx->hit)))
+        return false;
     struct verbd_response *res = verbd_exchange_response(cx->x);
     const struct store_meta *m = &cx->hit.meta;
     uint64_t age = age_of(m, time(NULL));
@@ -665,6 +677,7 @@ static void serve_growing(struct cachex *cx)
     cx->hit.body_len = 0; /* none sent yet: follow sees it grow */
     cx->grew_ms = clock_ms();
     follow(cx);
+    return true;
 }
 
 /* A request that waited for another's validation and goes upstream
@@ -707,10 +720,8 @@ static void collapse_poll(struct verbd_exchange *x, void *arg)
         store_release(cx->zone, cx->hit.index);
     } else if (may_follow(cx) && store_lookup_growing(cx->zone, cx->key.p, cx->key.len, vary_ok,
                                                       (void *)h, &cx->hit_copy, &cx->hit)) {
-        if (collapsed_answers(cx)) {
-            serve_growing(cx);
+        if (collapsed_answers(cx) && serve_growing(cx))
             return;
-        }
         store_release(cx->zone, cx->hit.index);
     }
     uint64_t now = clock_ms();
@@ -986,12 +997,21 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     }
     time_t now = time(NULL);
     cx->capturing = true;
-    /* Leading a collapsed fetch: stored as it comes, for the waiters. */
-    if (cx->leader && r->status != 206)
+    /* Leading a collapsed fetch: stored as it comes, for the waiters.  In
+     * a disk zone every answer is (but a part): written to its file as
+     * it comes, never held whole in memory. */
+    bool disk = store_on_disk(cx->zone);
+    if ((cx->leader || disk) && r->status != 206)
         cx->growing = store_open(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len,
                                  cx->head.p, cx->head.len,
                                  r->framing == RESPONSE_LENGTH ? r->content_length : STORE_UNSTATED,
                                  &cx->meta, &cx->grow_index);
+    if (disk && r->status != 206 && !cx->growing) {
+        cx->capturing = false; /* no room, or no file to be made */
+        land(cx);
+        cache_status(res, cx->fwd, r->status, false, false, 0, "not-stored");
+        return;
+    }
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
 }
