@@ -406,3 +406,35 @@ class DiskStreamed(Collapsing):
         self.assertEqual(r.body, b"whole")
         self.assertFalse(r.header("Cache-Status").startswith("verbd; hit"), r.headers)
         self.assertEqual(self.up.count("GET", "/k"), 2)
+
+    def test_short_answers_of_unstated_length_are_stored_where_the_load_reads_them(self):
+        # Without a stated length the body is put on a page boundary; one
+        # that ends shorter than a page is written again where the format
+        # has it (after the head): a hit now and after a restart.
+        def chunked(n):
+            def handler(ex):
+                ex.drain()
+                ex.send_head(200, [("Cache-Control", "max-age=60"),
+                                   ("Transfer-Encoding", "chunked")])
+                ex.send_chunk(U.pattern(0, n))
+                ex.end_chunks()
+            return handler
+        sizes = {"/s0": 1, "/s1": 100, "/s2": 4095, "/s3": 4096, "/s4": 6000, "/s5": 70000}
+        for target, n in sizes.items():
+            self.up.on("GET", target, chunked(n))
+        self.start_disk()
+        for restarted in (False, True):
+            for target, n in sizes.items():
+                r = self.get(target)
+                self.assertEqual(r.body, U.pattern(0, n), target)
+                self.assertEqual(r.header("Cache-Status").startswith("verbd; hit"),
+                                 restarted, (target, r.headers))
+            self.assertEqual(self.tmp_files(), [])
+            self.assertEqual(len(files_under(self.cache)), len(sizes))
+            self.srv.stop()
+            self.start_disk()
+        for target, n in sizes.items():
+            r = self.get(target)
+            self.assertEqual(r.body, U.pattern(0, n), target)
+            self.assertTrue(r.header("Cache-Status").startswith("verbd; hit"), (target, r.headers))
+        self.assertEqual(self.up.count("GET"), len(sizes))
