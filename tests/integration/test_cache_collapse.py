@@ -290,6 +290,13 @@ class DiskStreamed(Collapsing):
                    % (workers, self.cache, STATUS), zone="d", extra=extra)
         self.assertTrue(wait_for(lambda: self.zone_gauge("loading", "d") == 0))
 
+    def follow_all(self, waiters):
+        """Each waiter has the head and FIRST bytes of the leader's
+        answer, before the upstream is released."""
+        for c in waiters:
+            self.assertIn(b"collapsed", self.read_head_and(c, FIRST))
+        self.assertEqual(self.up.count("GET"), 1)
+
     def tmp_files(self):
         return os.listdir(os.path.join(self.cache, "tmp"))
 
@@ -297,12 +304,10 @@ class DiskStreamed(Collapsing):
         self.up.on("GET", "/big", held(self.gate, chunked=chunked))
         self.start_disk(workers)
         leader, waiters = self.lead_and_wait("/big", 4)
+        self.follow_all(waiters)
         for c in waiters:
-            head = self.read_head_and(c, FIRST)
-            self.assertIn(b"collapsed", head)
             self.assertIn(b"Transfer-Encoding: chunked" if chunked
-                          else b"Content-Length: %d" % SIZE, head)
-        self.assertEqual(self.up.count("GET"), 1)
+                          else b"Content-Length: %d" % SIZE, self.read_head_and(c, FIRST))
         self.gate.set()
         for c in [leader] + waiters:
             r = c.read_response("GET")
@@ -367,8 +372,7 @@ class DiskStreamed(Collapsing):
         self.up.on("GET", "/d", held(self.gate, then="die"))
         self.start_disk(workers=2)
         leader, waiters = self.lead_and_wait("/d", 3)
-        for c in waiters:
-            self.read_head_and(c, FIRST)
+        self.follow_all(waiters)
         self.gate.set()
         self.assert_cut_short([leader] + waiters)
         self.assert_nothing_stored()
@@ -377,8 +381,7 @@ class DiskStreamed(Collapsing):
         self.up.on("GET", "/g", held(self.gate, chunked=True))
         self.start_disk(extra="cache_max_entry 512k;")
         leader, waiters = self.lead_and_wait("/g", 2)
-        for c in waiters:
-            self.read_head_and(c, FIRST)
+        self.follow_all(waiters)
         self.gate.set()
         self.assertEqual(leader.read_response("GET").body, U.pattern(0, SIZE))
         self.assert_cut_short(waiters)
@@ -391,8 +394,7 @@ class DiskStreamed(Collapsing):
         self.up.on("GET", "/k", lambda ex: (whole if self.gate.is_set() else dying)(ex))
         self.start_disk(workers=2)
         leader, waiters = self.lead_and_wait("/k", 4)
-        for c in waiters:
-            self.read_head_and(c, FIRST)
+        self.follow_all(waiters)
         os.kill(self.worker_asking(self.up.port), signal.SIGKILL)
         self.assert_cut_short([leader] + waiters)
         self.assertEqual(files_under(self.cache), {})
