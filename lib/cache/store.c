@@ -1332,17 +1332,18 @@ static bool close_disk(struct zone *z, uint32_t i)
     bool stored = ok && e->growing;
     if (stored) {
         drop_variant(z, e->hash, key, e->key_len, vary, e->vary_len, 0);
+        /* Under its tmp name until renamed: a process killed in the
+         * rename leaves an entry whose file its abandonment removes. */
         entry_path(z, e, false, from, sizeof from);
-        e->in_tmp = false;
-        entry_path(z, e, false, path, sizeof path);
+        disk_path(path, sizeof path, z->path, e->name_hash, e->serial, false);
         uint64_t units = disk_units(size);
         z->disk_used = z->disk_used - e->file_bytes + units;
         e->file_bytes = units;
         e->file_size = size;
         if (rename(fresh[0] ? fresh : from, path) < 0) {
-            e->in_tmp = true;
             stored = false;
         } else {
+            e->in_tmp = false;
             if (fresh[0])
                 unlink(from);
             if (in_blocks)
