@@ -1009,7 +1009,7 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     if (disk && r->status != 206 && !cx->growing) {
         cx->capturing = false; /* no room, or no file to be made */
         land(cx);
-        cache_status(res, cx->fwd, r->status, false, false, 0, "not-stored");
+        cache_status(res, cx->fwd, r->status, false, false, 0, "no-room");
         return;
     }
     uint64_t age = age_of(&cx->meta, now);
