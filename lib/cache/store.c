@@ -1066,7 +1066,9 @@ static bool flight_busy(struct zone *z, struct flight *f, uint64_t now)
 }
 
 /* Abandons the growing entry of a writer that died (under the lock);
- * false if there is none. */
+ * false if there is none.  Those a flight names are found at once; a
+ * disk zone's growing entries no flight names (nobody follows them) by a
+ * walk over the records, only once there is nothing else to evict. */
 static bool reclaim_one(struct zone *z)
 {
     for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
@@ -1076,6 +1078,11 @@ static bool reclaim_one(struct zone *z)
             return true;
         }
     }
+    for (uint32_t i = 0; z->disk && i < z->nblocks; i++)
+        if (entries(z)[i].growing && writer_gone(&entries(z)[i])) {
+            abandon_dead(z, i);
+            return true;
+        }
     return false;
 }
 

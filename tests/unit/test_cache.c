@@ -948,6 +948,87 @@ static void test_dead_writer(void)
     free(body);
 }
 
+/* Writers of a disk zone's growing entries (some followed through a
+ * flight, some not) killed at random: every entry found is whole, and
+ * once the zone needs all its room every dead writer's entry is
+ * abandoned (its room given back, its file under tmp/ removed). */
+static void test_disk_dead_writer(void)
+{
+    char dir[] = "/tmp/verbd-unit-ddead-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512], cmd[600];
+    struct zone_disk disk = {dir, 4 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
+    struct zone *z = zone_get_disk("ddw", 1024 * 1024, &disk, ZONE_START, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    size_t n = 100000;
+    char *body = malloc(2 * 1024 * 1024);
+    for (size_t i = 0; i < 2 * 1024 * 1024; i++)
+        body[i] = (char)('a' + i % 23);
+    struct store_meta meta = {.status = 200};
+    signal(SIGALRM, on_alarm);
+    char key[32];
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (unsigned i = 0;; i++) {
+                snprintf(key, sizeof key, "d%u", i % 6);
+                bool claimed = i % 2 && store_flight_claim(z, key, strlen(key), 1, 1000);
+                uint32_t g;
+                if (store_open(z, key, strlen(key), "", 0, "H: 1\r\n", 6,
+                               i % 4 < 2 ? n : STORE_UNSTATED, &meta, &g)) {
+                    for (size_t at = 0; at < n; at += n / 10)
+                        store_append(z, g, body + at, n / 10);
+                    if (i % 3)
+                        store_close(z, g);
+                    else
+                        store_abandon(z, g);
+                }
+                if (claimed)
+                    store_flight_done(z, key, strlen(key));
+            }
+        }
+        usleep(1000 + (useconds_t)(round % 7) * 900);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    struct buf copy = {0}, got = {0};
+    struct store_hit hit;
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "d%u", i);
+        alarm(10);
+        int rc = store_lookup(z, key, strlen(key), any, NULL, &copy, &hit);
+        alarm(0);
+        if (rc != 0)
+            continue;
+        CHECK(store_body_copy(z, &hit, &got) && got.len == n && memcmp(got.p, body, n) == 0);
+        store_release(z, hit.index);
+    }
+    /* With nothing else to evict, two entries that take all of disk=
+     * between them (a file of a page, the header and key, then the
+     * body).  A writer killed before its entry had a record leaves a
+     * file under tmp/ that only the next start removes. */
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "d%u", i);
+        store_remove(z, key, strlen(key));
+    }
+    uint64_t big = 2 * 1024 * 1024 - 8192;
+    CHECK(store_insert(z, "b1", 2, "", 0, "", 0, body, big, &meta));
+    CHECK_INT(store_lookup(z, "b1", 2, any, NULL, &copy, &hit), 0); /* not evicted */
+    CHECK(store_insert(z, "b2", 2, "", 0, "", 0, body, big, &meta));
+    store_release(z, hit.index);
+    struct zone_stats st;
+    store_stats(z, &st);
+    CHECK_INT(st.entries, 2);
+    CHECK_INT(st.disk_used, 2 * (4096 + big));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    buf_free(&copy);
+    buf_free(&got);
+    free(body);
+}
+
 int main(void)
 {
     test_cc();
@@ -966,5 +1047,6 @@ int main(void)
     test_growing();
     test_disk_growing();
     test_dead_writer();
+    test_disk_dead_writer();
     return unit_report();
 }
