@@ -440,3 +440,24 @@ class DiskStreamed(Collapsing):
             self.assertEqual(r.body, U.pattern(0, n), target)
             self.assertTrue(r.header("Cache-Status").startswith("verbd; hit"), (target, r.headers))
         self.assertEqual(self.up.count("GET"), len(sizes))
+
+    def test_an_answer_whose_file_cannot_be_made_goes_through_unstored(self):
+        # DIR/tmp/ replaced by a file: no file can be made for the answer,
+        # which reaches its client whole and is not stored.
+        self.up.on("GET", "/n", U.respond(200, [("Cache-Control", "max-age=60")],
+                                          U.pattern(0, 100000)))
+        self.start_disk()
+        tmp = os.path.join(self.cache, "tmp")
+        os.rmdir(tmp)
+        with open(tmp, "w"):
+            pass
+        r = self.get("/n")
+        self.assertEqual(r.body, U.pattern(0, 100000))
+        self.assertIn("detail=no-room", r.header("Cache-Status"))
+        self.assertEqual(files_under(self.cache), {})
+        os.unlink(tmp)
+        os.mkdir(tmp)
+        r = self.get("/n")
+        self.assertIn("stored", r.header("Cache-Status"))
+        self.assertTrue(self.get("/n").header("Cache-Status").startswith("verbd; hit"))
+        self.assertEqual(self.up.count("GET", "/n"), 2)
