@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAGIC "VERBDCE\n"
@@ -43,6 +42,8 @@ struct header {
     uint64_t sum; /* of this header (with sum 0), the key, the variant and the head */
 };
 
+#define FNV_START DISK_SUM_START
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *c = p;
@@ -50,8 +51,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
         h = (h ^ c[i]) * 1099511628211ull;
     return h;
 }
-
-#define FNV_START 14695981039346656037ull
 
 uint64_t disk_hash(const char *key, size_t key_len, const char *vary, size_t vary_len)
 {
@@ -162,26 +161,9 @@ void disk_path(char *out, size_t outlen, const char *dir, uint64_t name_hash, ui
              (unsigned)(name_hash >> 56), name_hash, serial, doomed ? ".gone" : "");
 }
 
-static bool write_all(int fd, const struct iovec *iov, int n)
+static uint64_t front_of(const struct disk_entry *e)
 {
-    struct iovec v[8];
-    memcpy(v, iov, (size_t)n * sizeof *v);
-    int at = 0;
-    while (at < n) {
-        ssize_t w = writev(fd, v + at, n - at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        size_t left = (size_t)w;
-        while (at < n && left >= v[at].iov_len)
-            left -= v[at++].iov_len;
-        if (at < n) {
-            v[at].iov_base = (char *)v[at].iov_base + left;
-            v[at].iov_len -= left;
-        }
-    }
-    return true;
+    return sizeof(struct header) + (uint64_t)e->key_len + e->vary_len + e->head_len;
 }
 
 /* Where the body starts, after the header, key, variant and head
@@ -193,14 +175,59 @@ static uint64_t body_at(uint64_t front, uint64_t body_len)
     return (front + BODY_ALIGN - 1) / BODY_ALIGN * BODY_ALIGN;
 }
 
-uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
-                    const char *head, const char *body, bool sync, char *tmp_out, size_t tmplen)
+uint64_t disk_body_at(const struct disk_entry *e, uint64_t body_len)
+{
+    return body_at(front_of(e), body_len);
+}
+
+uint64_t disk_sum(uint64_t sum, const void *p, size_t n)
+{
+    return fnv(sum, p, n);
+}
+
+void disk_tmp_path(char *out, size_t outlen, const char *dir, pid_t pid, unsigned id)
+{
+    snprintf(out, outlen, "%s/tmp/%ld.%u", dir, (long)pid, id);
+}
+
+int disk_begin(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
+               const char *head, unsigned *id)
 {
     static unsigned counter;
-    snprintf(tmp_out, tmplen, "%s/tmp/%ld.%u", dir, (long)getpid(), counter++);
-    int fd = open(tmp_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char tmp[DISK_NAME_MAX];
+    *id = counter++;
+    disk_tmp_path(tmp, sizeof tmp, dir, getpid(), *id);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return 0;
+        return -1;
+    if (!disk_put(fd, sizeof(struct header), key, e->key_len) ||
+        !disk_put(fd, sizeof(struct header) + e->key_len, vary, e->vary_len) ||
+        !disk_put(fd, sizeof(struct header) + e->key_len + e->vary_len, head, e->head_len)) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+bool disk_put(int fd, uint64_t at, const void *p, size_t n)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p = (const char *)p + w;
+        n -= (size_t)w;
+        at += (uint64_t)w;
+    }
+    return true;
+}
+
+bool disk_end(int fd, const struct disk_entry *e, const char *key, const char *vary,
+              const char *head, uint64_t body_sum, bool sync)
+{
     struct header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, MAGIC, 8);
@@ -215,21 +242,29 @@ uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key
     h.name_hash = e->name_hash;
     boot_id(h.boot);
     memcpy(&h.meta, &e->meta, sizeof h.meta);
-    h.body_sum = fnv(FNV_START, body, e->body_len);
+    h.body_sum = body_sum;
     uint64_t s = fnv(FNV_START, &h, sizeof h);
     s = fnv(s, key, e->key_len);
     s = fnv(s, vary, e->vary_len);
     h.sum = fnv(s, head, e->head_len);
-    static const char pad[BODY_ALIGN];
-    uint64_t front = sizeof h + (uint64_t)e->key_len + e->vary_len + e->head_len;
-    uint64_t at = body_at(front, e->body_len);
-    struct iovec iov[] = {{&h, sizeof h},
-                          {(void *)key, e->key_len},
-                          {(void *)vary, e->vary_len},
-                          {(void *)head, e->head_len},
-                          {(void *)pad, (size_t)(at - front)},
-                          {(void *)body, e->body_len}};
-    bool ok = write_all(fd, iov, 6) && (!sync || fsync(fd) == 0);
+    /* The load takes a file of exactly this size only. */
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != disk_body_at(e, e->body_len) + e->body_len)
+        return false;
+    return disk_put(fd, 0, &h, sizeof h) && (!sync || fsync(fd) == 0);
+}
+
+uint64_t disk_write(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
+                    const char *head, const char *body, bool sync, char *tmp_out, size_t tmplen)
+{
+    unsigned id;
+    int fd = disk_begin(dir, e, key, vary, head, &id);
+    if (fd < 0)
+        return 0;
+    disk_tmp_path(tmp_out, tmplen, dir, getpid(), id);
+    uint64_t at = disk_body_at(e, e->body_len);
+    bool ok = disk_put(fd, at, body, e->body_len) &&
+              disk_end(fd, e, key, vary, head, fnv(FNV_START, body, e->body_len), sync);
     close(fd);
     if (!ok) {
         unlink(tmp_out);

@@ -49,6 +49,26 @@ int disk_lock(const char *dir, char *err, size_t errlen);
 void disk_path(char *out, size_t outlen, const char *dir, uint64_t name_hash, uint64_t serial,
                bool doomed);
 
+/* The files' checksums: disk_sum(DISK_SUM_START, body, n), or the same
+ * piece by piece. */
+#define DISK_SUM_START 14695981039346656037ull
+uint64_t disk_sum(uint64_t sum, const void *p, size_t n);
+/* Where the body of an entry (e's lengths) starts in its file: after the
+ * header, key, variant and head, on a 4 KiB boundary if body_len is 4 KiB
+ * or more (STORE_UNSTATED: not known yet, so on a boundary). */
+uint64_t disk_body_at(const struct disk_entry *e, uint64_t body_len);
+/* A file written piece by piece (as an answer streams in): disk_begin
+ * makes it under DIR/tmp/ (DIR/tmp/PID.ID, see disk_tmp_path) with the
+ * key, variant and head in place and returns its descriptor (read and
+ * write), or -1; disk_put writes bytes at an offset; disk_end writes the
+ * header last (e: the final lengths, body_sum: the body's checksum),
+ * flushed if `sync`, false if the file is not the size e says. */
+int disk_begin(const char *dir, const struct disk_entry *e, const char *key, const char *vary,
+               const char *head, unsigned *id);
+bool disk_put(int fd, uint64_t at, const void *p, size_t n);
+bool disk_end(int fd, const struct disk_entry *e, const char *key, const char *vary,
+              const char *head, uint64_t body_sum, bool sync);
+void disk_tmp_path(char *out, size_t outlen, const char *dir, pid_t pid, unsigned id);
 /* Writes an entry to a new file under DIR/tmp/ (its path in tmp_out),
  * flushed to the disk first if `sync`.  The file's size, or 0 after
  * removing what was written. */

@@ -47,8 +47,17 @@ struct entry {
     uint32_t key_len, vary_len, head_len;
     uint64_t body_len;
     struct store_meta meta;
-    /* A disk zone's: the file's name, its size and what it counts for. */
+    /* A disk zone's: the file's name, its size and what it counts for
+     * (for a growing entry: the room reserved so far). */
     uint64_t name_hash, serial, file_size, file_bytes;
+    /* A disk zone's growing entry: its file is DIR/tmp/WRITER.TMP_ID
+     * until renamed (in_tmp), its body at body_off; fd and body_sum (the
+     * body's checksum so far) are its writer's, meaningful in that
+     * process only. */
+    bool in_tmp;
+    unsigned tmp_id;
+    int fd;
+    uint64_t body_off, body_sum;
 };
 
 struct use_slot {
@@ -398,7 +407,10 @@ static void lru_push(struct zone *z, uint32_t i)
 static void entry_path(const struct zone *z, const struct entry *e, bool doomed, char *out,
                        size_t outlen)
 {
-    disk_path(out, outlen, z->path, e->name_hash, e->serial, doomed);
+    if (e->in_tmp)
+        disk_tmp_path(out, outlen, z->path, e->writer, e->tmp_id);
+    else
+        disk_path(out, outlen, z->path, e->name_hash, e->serial, doomed);
 }
 
 static void free_entry(struct zone *z, uint32_t i)
@@ -584,7 +596,7 @@ int store_body_file(struct zone *z, const struct store_hit *hit, uint64_t *offse
     lock(z);
     const struct entry *e = &entries(z)[hit->index];
     entry_path(z, e, !e->linked, path, sizeof path);
-    *offset = e->file_size - e->body_len;
+    *offset = e->in_tmp ? e->body_off : e->file_size - e->body_len;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     unlock(z);
     return fd;
@@ -1081,7 +1093,9 @@ static bool flight_busy(struct zone *z, struct flight *f, uint64_t now)
 }
 
 /* Abandons the growing entry of a writer that died (under the lock);
- * false if there is none. */
+ * false if there is none.  Those a flight names are found at once; a
+ * disk zone's growing entries no flight names (nobody follows them) by a
+ * walk over the records, only once there is nothing else to evict. */
 static bool reclaim_one(struct zone *z)
 {
     for (unsigned k = 0; k < FLIGHT_SLOTS; k++) {
@@ -1091,30 +1105,72 @@ static bool reclaim_one(struct zone *z)
             return true;
         }
     }
+    for (uint32_t i = 0; z->disk && i < z->nblocks; i++)
+        if (entries(z)[i].growing && writer_gone(&entries(z)[i])) {
+            abandon_dead(z, i);
+            return true;
+        }
     return false;
 }
+
+/* Room under disk= for a growing entry's file with a body of `body`
+ * bytes (and, its length not stated, some more, so that it is not asked
+ * for at every append), evicting to make it (under the lock). */
+#define RESERVE_STEP (256 * 1024)
+static bool reserve_disk(struct zone *z, struct entry *e, uint64_t body)
+{
+    uint64_t want = disk_units(e->body_off + body);
+    if (e->stated == STORE_UNSTATED && want + RESERVE_STEP <= z->disk_bytes / 2)
+        want += RESERVE_STEP;
+    if (want <= e->file_bytes)
+        return true;
+    uint64_t more = want - e->file_bytes;
+    while (z->disk_used + z->disk_reserved + more > z->disk_bytes && evict_one(z))
+        ;
+    if (z->disk_used + z->disk_reserved + more > z->disk_bytes)
+        return false;
+    z->disk_used += more;
+    e->file_bytes = want;
+    return true;
+}
+
+static bool close_disk(struct zone *z, uint32_t i);
 
 bool store_open(struct zone *z, const char *key, size_t key_len, const char *vary, size_t vary_len,
                 const char *head, size_t head_len, uint64_t stated, const struct store_meta *meta,
                 uint32_t *index)
 {
-    if (z->disk || key_len > STORE_KEY_MAX || vary_len > STORE_VARY_MAX ||
-        head_len > STORE_HEAD_MAX)
+    if (key_len > STORE_KEY_MAX || vary_len > STORE_VARY_MAX || head_len > STORE_HEAD_MAX)
         return false;
     uint64_t front = (uint64_t)key_len + vary_len + head_len;
     if (front > zone_max_entry(z) ||
         (stated != STORE_UNSTATED && stated > zone_max_entry(z) - front))
         return false;
     uint64_t h = hash_key(key, key_len);
+    /* A disk zone's file is made first, with the key, variant and head
+     * in place. */
+    struct disk_entry d = {.key_len = (uint32_t)key_len,
+                           .vary_len = (uint32_t)vary_len,
+                           .head_len = (uint32_t)head_len};
+    unsigned tmp_id = 0;
+    int fd = -1;
+    if (z->disk) {
+        d.serial = atomic_fetch_add(&z->next_serial, 1);
+        d.name_hash = disk_hash(key, key_len, vary, vary_len);
+        fd = disk_begin(z->path, &d, key, vary, head, &tmp_id);
+        if (fd < 0)
+            return false;
+    }
     lock(z);
-    /* The caller's flight: marked, with no growing entry yet. */
+    /* The caller's flight: marked, with no growing entry yet (a disk
+     * zone's answer streams to its file without one: nobody follows it). */
     struct flight *f = NULL;
     for (unsigned k = 0; k < FLIGHT_SLOTS && !f; k++) {
         struct flight *s = &z->flights[(h + k) % FLIGHT_SLOTS];
         if (s->hash == h && s->until && s->growing == NONE)
             f = s;
     }
-    uint32_t i = f ? take_entry(z, front) : NONE;
+    uint32_t i = f || z->disk ? take_entry(z, front) : NONE;
     if (i != NONE) {
         struct entry *e = &entries(z)[i];
         fill(z, e, h, key, key_len, vary, vary_len, head, head_len, 0, meta);
@@ -1125,11 +1181,71 @@ bool store_open(struct zone *z, const char *key, size_t key_len, const char *var
         e->last = e->first;
         for (uint32_t k = 1; k < e->nblocks; k++)
             e->last = links(z)[e->last];
-        f->growing = i;
+        if (z->disk) {
+            e->in_tmp = true;
+            e->tmp_id = tmp_id;
+            e->fd = fd;
+            e->name_hash = d.name_hash;
+            e->serial = d.serial;
+            e->body_off = disk_body_at(&d, stated);
+            e->body_sum = DISK_SUM_START;
+            if (!reserve_disk(z, e, stated == STORE_UNSTATED ? 0 : stated)) {
+                free_entry(z, i); /* removes the file */
+                i = NONE;
+            }
+        }
+        if (i != NONE && f)
+            f->growing = i;
     }
     unlock(z);
+    if (i == NONE && fd >= 0) {
+        char tmp[DISK_NAME_MAX];
+        disk_tmp_path(tmp, sizeof tmp, z->path, getpid(), tmp_id);
+        unlink(tmp);
+    }
+    if (i == NONE && fd >= 0)
+        close(fd);
     *index = i;
     return i != NONE;
+}
+
+/* The writer's descriptor of its growing disk entry, closed (the
+ * writer's own calls only). */
+static void writer_close(struct zone *z, struct entry *e)
+{
+    if (z->disk && e->fd >= 0 && e->writer == getpid()) {
+        close(e->fd);
+        e->fd = -1;
+    }
+}
+
+/* A disk zone's append: the bytes are written at their place in the file
+ * without the lock (room reserved under it first, as the body grows),
+ * then counted, so readers only ever see bytes written. */
+static bool append_disk(struct zone *z, uint32_t i, const char *p, size_t n)
+{
+    struct entry *e = &entries(z)[i];
+    /* Only the writer changes its growing entry's length. */
+    uint64_t front = (uint64_t)e->key_len + e->vary_len + e->head_len;
+    bool ok = e->growing && front + e->body_len + n <= zone_max_entry(z) &&
+              (e->stated == STORE_UNSTATED || e->body_len + n <= e->stated);
+    if (ok && e->body_off + e->body_len + n > e->file_bytes) {
+        lock(z);
+        ok = reserve_disk(z, e, e->body_len + n);
+        unlock(z);
+    }
+    ok = ok && disk_put(e->fd, e->body_off + e->body_len, p, n);
+    if (ok)
+        e->body_sum = disk_sum(e->body_sum, p, n);
+    lock(z);
+    if (ok) {
+        e->body_len += n;
+    } else if (e->growing) {
+        writer_close(z, e);
+        stop_growing(z, i, true);
+    }
+    unlock(z);
+    return ok;
 }
 
 /* One more block at the end of a growing entry's chain (under the lock). */
@@ -1153,6 +1269,8 @@ static bool grow(struct zone *z, uint32_t i)
 
 bool store_append(struct zone *z, uint32_t i, const char *p, size_t n)
 {
+    if (z->disk)
+        return append_disk(z, i, p, n);
     lock(z);
     struct entry *e = &entries(z)[i];
     uint64_t at = (uint64_t)e->key_len + e->vary_len + e->head_len + e->body_len;
@@ -1179,6 +1297,8 @@ bool store_append(struct zone *z, uint32_t i, const char *p, size_t n)
 
 bool store_close(struct zone *z, uint32_t i)
 {
+    if (z->disk)
+        return close_disk(z, i);
     lock(z);
     struct entry *e = &entries(z)[i];
     bool whole = e->growing && (e->stated == STORE_UNSTATED || e->body_len == e->stated);
@@ -1199,16 +1319,89 @@ bool store_close(struct zone *z, uint32_t i)
 void store_abandon(struct zone *z, uint32_t i)
 {
     lock(z);
+    writer_close(z, &entries(z)[i]);
     if (entries(z)[i].growing)
         stop_growing(z, i, true);
     unlock(z);
+}
+
+/* Completes a disk zone's growing entry: its header is written last
+ * (flushed with fsync=on), then under the lock the file is renamed to
+ * its name and the entry indexed.  A body whose length was not stated
+ * and came out shorter than a page was put on a page boundary, where the
+ * load does not look for it: it is written again, to a new file (readers
+ * of the first keep theirs). */
+static bool close_disk(struct zone *z, uint32_t i)
+{
+    struct entry *e = &entries(z)[i];
+    bool whole = e->growing && (e->stated == STORE_UNSTATED || e->body_len == e->stated);
+    char key[STORE_KEY_MAX], vary[STORE_VARY_MAX], head[STORE_HEAD_MAX];
+    chain_read(z, e, 0, key, e->key_len);
+    chain_read(z, e, e->key_len, vary, e->vary_len);
+    chain_read(z, e, (uint64_t)e->key_len + e->vary_len, head, e->head_len);
+    struct disk_entry d = {.key_len = e->key_len,
+                           .vary_len = e->vary_len,
+                           .head_len = e->head_len,
+                           .body_len = e->body_len,
+                           .serial = e->serial,
+                           .name_hash = e->name_hash,
+                           .meta = e->meta};
+    char fresh[DISK_NAME_MAX] = "", from[DISK_NAME_MAX], path[DISK_NAME_MAX];
+    uint64_t size = disk_body_at(&d, d.body_len) + d.body_len;
+    uint64_t front = (uint64_t)d.key_len + d.vary_len + d.head_len;
+    /* A body that fits the index's block beside the key, variant and
+     * head is kept there too, as insert_disk does. */
+    bool in_blocks = front + d.body_len <= STORE_BLOCK;
+    bool again = e->body_off != disk_body_at(&d, d.body_len); /* then under a page */
+    char small[STORE_BLOCK];
+    bool ok = whole && (!(in_blocks || again) || pread(e->fd, small, (size_t)d.body_len,
+                                                       (off_t)e->body_off) == (ssize_t)d.body_len);
+    if (ok && again) {
+        ok = disk_write(z->path, &d, key, vary, head, small, z->sync, fresh, sizeof fresh) == size;
+    } else if (ok) {
+        ok = disk_end(e->fd, &d, key, vary, head, e->body_sum, z->sync);
+    }
+    lock(z);
+    writer_close(z, e);
+    bool stored = ok && e->growing;
+    if (stored) {
+        drop_variant(z, e->hash, key, e->key_len, vary, e->vary_len, 0);
+        /* Under its tmp name until renamed: a process killed in the
+         * rename leaves an entry whose file its abandonment removes. */
+        entry_path(z, e, false, from, sizeof from);
+        disk_path(path, sizeof path, z->path, e->name_hash, e->serial, false);
+        uint64_t units = disk_units(size);
+        z->disk_used = z->disk_used - e->file_bytes + units;
+        e->file_bytes = units;
+        e->file_size = size;
+        if (rename(fresh[0] ? fresh : from, path) < 0) {
+            stored = false;
+        } else {
+            e->in_tmp = false;
+            if (fresh[0])
+                unlink(from);
+            if (in_blocks)
+                chain_write(z, e->first, &front, small, d.body_len);
+            e->body_in_blocks = in_blocks;
+            link_entry(z, i);
+            z->stats.stores++;
+        }
+    }
+    if (e->growing)
+        stop_growing(z, i, !stored);
+    unlock(z);
+    if (!stored && fresh[0])
+        unlink(fresh);
+    if (stored && z->sync)
+        disk_sync_dir(path);
+    return stored;
 }
 
 bool store_lookup_growing(struct zone *z, const char *key, size_t key_len,
                           bool (*match)(const char *vary, size_t len, void *arg), void *arg,
                           struct buf *copy, struct store_hit *hit)
 {
-    if (z->disk || key_len > STORE_KEY_MAX)
+    if (key_len > STORE_KEY_MAX)
         return false;
     uint64_t h = hash_key(key, key_len);
     char vary[STORE_VARY_MAX + 1];
@@ -1374,7 +1567,7 @@ static void repair(struct zone *z)
             f->growing = NONE;
     }
     for (uint32_t i = 0; i < z->nblocks; i++)
-        if (entries(z)[i].growing && !flight_of(z, i))
+        if (entries(z)[i].growing && !flight_of(z, i) && (!z->disk || writer_gone(&entries(z)[i])))
             stop_growing(z, i, true);
     while (reclaim_one(z))
         ;

@@ -144,17 +144,22 @@ void store_release(struct zone *z, uint32_t index);
 bool store_insert(struct zone *z, const char *key, size_t key_len, const char *vary,
                   size_t vary_len, const char *head, size_t head_len, const char *body,
                   uint64_t body_len, const struct store_meta *meta);
-/* Collapsed forwarding, streamed (memory zones): the exchange that
- * fetches a key stores its answer as it comes in, as a growing entry
- * that lookups do not find but the key's waiters can follow.  Opens one
+/* Collapsed forwarding, streamed: the exchange that fetches a key stores
+ * its answer as it comes in, as a growing entry that lookups do not find
+ * but the key's waiters can follow (store_lookup_growing).  Opens one
  * (held by the caller; `stated`: the body's length, or STORE_UNSTATED)
  * for the key, which the caller must have claimed (store_flight_claim);
- * false if the zone is a disk zone or has no room. */
+ * false if it has not, or if there is no room.  In a disk zone the body
+ * is written to the entry's file under DIR/tmp/ as it is appended (the
+ * file is renamed into place by store_close, removed if abandoned), and
+ * an entry may be opened without a claim: it is then written as it
+ * comes but nobody follows it. */
 bool store_open(struct zone *z, const char *key, size_t key_len, const char *vary, size_t vary_len,
                 const char *head, size_t head_len, uint64_t stated, const struct store_meta *meta,
                 uint32_t *index);
 /* Appends body bytes to the caller's growing entry; false if they do not
- * fit (the zone's room, or its entry limit): it is abandoned then. */
+ * fit (the zone's room, its disk= room, or its entry limit) or cannot be
+ * written: it is abandoned then. */
 bool store_append(struct zone *z, uint32_t index, const char *p, size_t n);
 /* Completes it: stored as store_insert would (replacing the same key and
  * variant), unless its body is not the length stated (abandoned); the

@@ -752,6 +752,100 @@ static void test_disk_load(void)
     CHECK(system(cmd) == 0);
 }
 
+/* A disk zone's growing entry: its file under tmp/ holds the body as it
+ * is appended (readers read it there), is renamed into place once
+ * closed, and goes with its last reader if abandoned; one of unstated
+ * length that ends under a page is kept in the index block too. */
+static void test_disk_growing(void)
+{
+    char dir[] = "/tmp/verbd-unit-dgrow-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512], cmd[600];
+    struct zone_disk disk = {dir, 4 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
+    struct zone *z = zone_get_disk("dg", 1024 * 1024, &disk, ZONE_START, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    struct store_meta meta = {.status = 200, .lifetime = 60};
+    char body[20000];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 29);
+    uint32_t g;
+    CHECK(store_flight_claim(z, "k", 1, 1, 1000));
+    CHECK(store_open(z, "k", 1, "", 0, "H: 1\r\n", 6, sizeof body, &meta, &g));
+    CHECK(store_append(z, g, body, 5000));
+    struct buf copy = {0}, got = {0};
+    struct store_hit hit;
+    CHECK_INT(store_lookup(z, "k", 1, any, NULL, &copy, &hit), -1);
+    CHECK(store_lookup_growing(z, "k", 1, any, NULL, &copy, &hit));
+    CHECK(hit.body_in_file);
+    CHECK_INT(hit.body_len, 5000);
+    uint64_t at = 0;
+    int fd = store_body_file(z, &hit, &at);
+    CHECK(fd >= 0);
+    CHECK_INT(at % 4096, 0);
+    char b[sizeof body];
+    CHECK(fd >= 0 && pread(fd, b, 5000, (off_t)at) == 5000 && memcmp(b, body, 5000) == 0);
+    CHECK(store_append(z, g, body + 5000, sizeof body - 5000));
+    CHECK_INT(store_growth(z, &hit), STORE_GROWING);
+    CHECK_INT(hit.body_len, sizeof body);
+    CHECK(store_close(z, g));
+    CHECK_INT(store_growth(z, &hit), STORE_COMPLETE);
+    CHECK(fd >= 0 && pread(fd, b, sizeof body, (off_t)at) == (ssize_t)sizeof body &&
+          memcmp(b, body, sizeof body) == 0);
+    if (fd >= 0)
+        close(fd);
+    store_release(z, hit.index);
+    CHECK_INT(store_lookup(z, "k", 1, any, NULL, &copy, &hit), 0);
+    CHECK(store_body_copy(z, &hit, &got) && got.len == sizeof body &&
+          memcmp(got.p, body, sizeof body) == 0);
+    store_release(z, hit.index);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls %s/tmp)\"", dir);
+    CHECK(system(cmd) == 0);
+    /* Unstated and short: in the index block, and its file where the
+     * load looks (after the head). */
+    CHECK(store_open(z, "s", 1, "", 0, "H: 1\r\n", 6, STORE_UNSTATED, &meta, &g));
+    CHECK(store_append(z, g, body, 100));
+    CHECK(store_close(z, g));
+    CHECK_INT(store_lookup(z, "s", 1, any, NULL, &copy, &hit), 0);
+    CHECK(!hit.body_in_file);
+    CHECK(store_body_copy(z, &hit, &got) && got.len == 100 && memcmp(got.p, body, 100) == 0);
+    store_release(z, hit.index);
+    /* Abandoned while read: its tmp file goes with the last reader. */
+    CHECK(store_open(z, "a", 1, "", 0, "", 0, STORE_UNSTATED, &meta, &g));
+    CHECK(store_append(z, g, body, 9000));
+    CHECK(store_flight_claim(z, "a", 1, 1, 1000));
+    store_abandon(z, g);
+    CHECK_INT(store_lookup(z, "a", 1, any, NULL, &copy, &hit), -1);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls %s/tmp)\"", dir);
+    CHECK(system(cmd) == 0);
+    CHECK(store_flight_claim(z, "b", 1, 1, 1000));
+    CHECK(store_open(z, "b", 1, "", 0, "", 0, STORE_UNSTATED, &meta, &g));
+    CHECK(store_append(z, g, body, 9000));
+    CHECK(store_lookup_growing(z, "b", 1, any, NULL, &copy, &hit));
+    store_abandon(z, g);
+    CHECK_INT(store_growth(z, &hit), STORE_FAILED);
+    snprintf(cmd, sizeof cmd, "test -n \"$(ls %s/tmp)\"", dir);
+    CHECK(system(cmd) == 0);
+    store_release(z, hit.index);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls %s/tmp)\"", dir);
+    CHECK(system(cmd) == 0);
+    /* Past the zone's entry limit: abandoned, its file removed. */
+    CHECK(store_open(z, "c", 1, "", 0, "", 0, STORE_UNSTATED, &meta, &g));
+    bool fit = true;
+    for (uint64_t n = 0; fit && n <= zone_max_entry(z); n += sizeof body)
+        fit = store_append(z, g, body, sizeof body);
+    CHECK(!fit);
+    CHECK(system(cmd) == 0);
+    struct zone_stats st;
+    store_stats(z, &st);
+    CHECK_INT(st.entries, 2);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    buf_free(&copy);
+    buf_free(&got);
+}
+
 /* A growing entry (collapsed forwarding, streamed): readers follow its
  * body as it is appended; it is found by lookups once closed, never if
  * abandoned; a dead writer's is reclaimed; its blocks are counted. */
@@ -941,6 +1035,87 @@ static void test_dead_writer(void)
     free(body);
 }
 
+/* Writers of a disk zone's growing entries (some followed through a
+ * flight, some not) killed at random: every entry found is whole, and
+ * once the zone needs all its room every dead writer's entry is
+ * abandoned (its room given back, its file under tmp/ removed). */
+static void test_disk_dead_writer(void)
+{
+    char dir[] = "/tmp/verbd-unit-ddead-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512], cmd[600];
+    struct zone_disk disk = {dir, 4 * 1024 * 1024, false, (uid_t)-1, (gid_t)-1};
+    struct zone *z = zone_get_disk("ddw", 1024 * 1024, &disk, ZONE_START, err, sizeof err);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    size_t n = 100000;
+    char *body = malloc(2 * 1024 * 1024);
+    for (size_t i = 0; i < 2 * 1024 * 1024; i++)
+        body[i] = (char)('a' + i % 23);
+    struct store_meta meta = {.status = 200};
+    signal(SIGALRM, on_alarm);
+    char key[32];
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (unsigned i = 0;; i++) {
+                snprintf(key, sizeof key, "d%u", i % 6);
+                bool claimed = i % 2 && store_flight_claim(z, key, strlen(key), 1, 1000);
+                uint32_t g;
+                if (store_open(z, key, strlen(key), "", 0, "H: 1\r\n", 6,
+                               i % 4 < 2 ? n : STORE_UNSTATED, &meta, &g)) {
+                    for (size_t at = 0; at < n; at += n / 10)
+                        store_append(z, g, body + at, n / 10);
+                    if (i % 3)
+                        store_close(z, g);
+                    else
+                        store_abandon(z, g);
+                }
+                if (claimed)
+                    store_flight_done(z, key, strlen(key));
+            }
+        }
+        usleep(1000 + (useconds_t)(round % 7) * 900);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    struct buf copy = {0}, got = {0};
+    struct store_hit hit;
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "d%u", i);
+        alarm(10);
+        int rc = store_lookup(z, key, strlen(key), any, NULL, &copy, &hit);
+        alarm(0);
+        if (rc != 0)
+            continue;
+        CHECK(store_body_copy(z, &hit, &got) && got.len == n && memcmp(got.p, body, n) == 0);
+        store_release(z, hit.index);
+    }
+    /* With nothing else to evict, two entries that take all of disk=
+     * between them (a file of a page, the header and key, then the
+     * body).  A writer killed before its entry had a record leaves a
+     * file under tmp/ that only the next start removes. */
+    for (unsigned i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "d%u", i);
+        store_remove(z, key, strlen(key));
+    }
+    uint64_t big = 2 * 1024 * 1024 - 8192;
+    CHECK(store_insert(z, "b1", 2, "", 0, "", 0, body, big, &meta));
+    CHECK_INT(store_lookup(z, "b1", 2, any, NULL, &copy, &hit), 0); /* not evicted */
+    CHECK(store_insert(z, "b2", 2, "", 0, "", 0, body, big, &meta));
+    store_release(z, hit.index);
+    struct zone_stats st;
+    store_stats(z, &st);
+    CHECK_INT(st.entries, 2);
+    CHECK_INT(st.disk_used, 2 * (4096 + big));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    buf_free(&copy);
+    buf_free(&got);
+    free(body);
+}
+
 int main(void)
 {
     test_cc();
@@ -958,6 +1133,8 @@ int main(void)
     test_disk_store();
     test_disk_load();
     test_growing();
+    test_disk_growing();
     test_dead_writer();
+    test_disk_dead_writer();
     return unit_report();
 }

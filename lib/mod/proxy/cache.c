@@ -70,16 +70,19 @@ struct cachex {
     bool stale_waiter; /* waits for another's validation of a stale entry */
     struct verbd_timer *wait;
     uint64_t wait_until;
-    /* Streamed (memory zones): the growing entry the leader stores its
-     * answer in as it comes (growing: open, `grown` body bytes so far),
-     * or the one a waiter follows (following: held in `hit`, sent up to
-     * `walk`; blocked: until the client takes what was lent; its body
-     * last grew at grew_ms). */
+    /* Streamed: the growing entry the leader (in a disk zone, any
+     * exchange) stores its answer in as it comes (growing: open, `grown`
+     * body bytes so far), or the one a waiter follows (following: held
+     * in `hit`, sent up to `walk`, or from `file` up to `sent` in a disk
+     * zone; blocked: until the client takes what was lent; its body last
+     * grew at grew_ms). */
     bool growing, following, blocked;
     uint32_t grow_index;
     uint64_t grown;
     struct store_walk walk;
     uint64_t follow_end; /* one past the last body byte the waiter sends */
+    struct cache_file *file;
+    uint64_t sent;
     uint64_t grew_ms;
     /* What is kept of the answer until it is complete. */
     bool capturing;
@@ -111,6 +114,7 @@ static void cachex_cleanup(void *arg)
     land(cx);
     if (cx->validating || cx->following)
         store_release(cx->zone, cx->hit.index);
+    cache_file_drop(cx->file);
     buf_free(&cx->key);
     buf_free(&cx->hit_copy);
     buf_free(&cx->head);
@@ -615,7 +619,9 @@ static void follow(struct cachex *cx)
     }
     struct verbd_response *res = verbd_exchange_response(cx->x);
     for (;;) {
-        bool lent = cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH) > 0;
+        bool lent =
+            (cx->file ? cache_file_lend(cx->file, &cx->hit, &cx->sent, res)
+                      : cache_body_lend(cx->zone, &cx->hit, &cx->walk, res, FOLLOW_BATCH)) > 0;
         if (!lent && cx->x->head_sent)
             break;
         if (!verbd_send(cx->x)) {
@@ -626,9 +632,12 @@ static void follow(struct cachex *cx)
         if (!lent)
             break;
     }
-    if (g == STORE_COMPLETE) {
+    uint64_t given = cx->file ? cx->sent : cx->walk.at;
+    if (g == STORE_COMPLETE && given == cx->hit.body_len) {
         verbd_timer_cancel(cx->wait);
         verbd_finish(cx->x);
+    } else if (g == STORE_COMPLETE) {
+        /* The file's last range waits for the one queued (the poll). */
     } else if (g == STORE_FAILED ||
                now - cx->grew_ms > cx->in->read_timeout_ms + COLLAPSE_WAIT_MS) {
         verbd_timer_cancel(cx->wait);
@@ -640,8 +649,8 @@ static void follow(struct cachex *cx)
  * once, its body as it comes (the poll's timer and the client's
  * readiness drive follow).  A Range is followed if it is one range from
  * the first byte of a body of stated length (`bytes=0-`, what media
- * players ask first); false for any other: it waits for the complete
- * entry. */
+ * players ask first).  False for any other (it waits for the complete
+ * entry), or if a disk zone's file cannot be opened: nothing sent. */
 static bool serve_growing(struct cachex *cx)
 {
     struct verbd_response *res = verbd_exchange_response(cx->x);
@@ -661,6 +670,9 @@ static bool serve_growing(struct cachex *cx)
         if (rr != RANGE_IGNORE && (rr != RANGE_SATISFIABLE || count != 1 || r[0].first != 0))
             return false;
     }
+    if (!not_modified && !cx->convert_head && cx->hit.body_in_file &&
+        !(cx->file = cache_file_open(cx->zone, &cx->hit)))
+        return false;
     static const char *const ranged[] = {"Content-Range", NULL};
     verbd_response_status(res, not_modified ? 304 : rr == RANGE_SATISFIABLE ? 206 : m->status);
     add_fields(res, f, n, not_modified, rr == RANGE_SATISFIABLE ? ranged : NULL, cx->in);
@@ -1011,12 +1023,21 @@ void proxy_cache_head(struct cachex *cx, const struct http_response *r, struct v
     }
     time_t now = time(NULL);
     cx->capturing = true;
-    /* Leading a collapsed fetch: stored as it comes, for the waiters. */
-    if (cx->leader && r->status != 206)
+    /* Leading a collapsed fetch: stored as it comes, for the waiters.  In
+     * a disk zone every answer is (but a part): written to its file as
+     * it comes, never held whole in memory. */
+    bool disk = store_on_disk(cx->zone);
+    if ((cx->leader || disk) && r->status != 206)
         cx->growing = store_open(cx->zone, cx->key.p, cx->key.len, cx->vary.p, cx->vary.len,
                                  cx->head.p, cx->head.len,
                                  r->framing == RESPONSE_LENGTH ? r->content_length : STORE_UNSTATED,
                                  &cx->meta, &cx->grow_index);
+    if (disk && r->status != 206 && !cx->growing) {
+        cx->capturing = false; /* no room, or no file to be made */
+        land(cx);
+        cache_status(res, cx->fwd, r->status, false, false, 0, "no-room");
+        return;
+    }
     uint64_t age = age_of(&cx->meta, now);
     cache_status(res, cx->fwd, r->status, true, true, ttl_of(&cx->meta, age), NULL);
 }

@@ -145,3 +145,47 @@ uint64_t cache_body_lend(struct zone *z, const struct store_hit *hit, struct sto
         verbd_response_body_shared(res, p, len, lent_release, l);
     return bytes;
 }
+
+struct cache_file {
+    int fd;
+    uint64_t offset; /* the body's, in the file */
+    size_t holds;
+};
+
+struct cache_file *cache_file_open(struct zone *z, const struct store_hit *hit)
+{
+    uint64_t offset;
+    int fd = store_body_file(z, hit, &offset);
+    if (fd < 0)
+        return NULL;
+    struct cache_file *f = malloc(sizeof *f);
+    if (!f)
+        abort();
+    *f = (struct cache_file){fd, offset, 1};
+    return f;
+}
+
+void cache_file_drop(struct cache_file *f)
+{
+    if (f && --f->holds == 0) {
+        close(f->fd);
+        free(f);
+    }
+}
+
+static void file_release(void *arg)
+{
+    cache_file_drop(arg);
+}
+
+uint64_t cache_file_lend(struct cache_file *f, const struct store_hit *hit, uint64_t *sent,
+                         struct verbd_response *res)
+{
+    if (f->holds > 1 || hit->body_len <= *sent)
+        return 0;
+    uint64_t n = hit->body_len - *sent;
+    f->holds++;
+    verbd_response_file_shared(res, f->fd, f->offset + *sent, n, file_release, f);
+    *sent += n;
+    return n;
+}

@@ -35,4 +35,17 @@ bool cache_body_send(struct zone *z, const struct store_hit *hit, struct verbd_r
 uint64_t cache_body_lend(struct zone *z, const struct store_hit *hit, struct store_walk *w,
                          struct verbd_response *res, uint64_t most);
 
+/* A disk zone's growing entry followed by a waiter: its file, opened
+ * once (NULL if it cannot be) and held by the follower and by each range
+ * of it a response still has queued (closed with the last). */
+struct cache_file;
+struct cache_file *cache_file_open(struct zone *z, const struct store_hit *hit);
+/* Appends the body bytes [*sent, hit->body_len) of the file to res,
+ * unless a range handed before is still queued (one at a time: a slow
+ * client holds one range, not one per growth); returns the bytes
+ * appended (*sent moves past them). */
+uint64_t cache_file_lend(struct cache_file *f, const struct store_hit *hit, uint64_t *sent,
+                         struct verbd_response *res);
+void cache_file_drop(struct cache_file *f);
+
 #endif
